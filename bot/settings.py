@@ -1,0 +1,206 @@
+"""Configuration, read once at the entry point (environment and ``.env``) and passed down.
+
+Tests build :class:`Settings` directly. A missing or malformed value stops start-up with
+one line naming the variable (:class:`SettingsError`); secrets are ``SecretStr`` so they
+never print.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["demo", "http", "socket", "worker", "simulator", "check"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # MetaStudio
+    metastudio_endpoint: str | None = None
+    metastudio_region: str | None = None
+    metastudio_project_id: str | None = Field(
+        None, validation_alias=AliasChoices("METASTUDIO_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID")
+    )
+    metastudio_ak: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("METASTUDIO_AK", "HUAWEICLOUD_SDK_AK")
+    )
+    metastudio_sk: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("METASTUDIO_SK", "HUAWEICLOUD_SDK_SK")
+    )
+    metastudio_auth_token: SecretStr | None = None
+    metastudio_iam_user: str | None = None
+    metastudio_iam_password: SecretStr | None = None
+    metastudio_iam_domain: str | None = None
+    metastudio_iam_endpoint: str | None = None
+    metastudio_app_user_id: str | None = None
+    #: Connect and read timeouts, and the total time a request may spend retrying.
+    metastudio_connect_timeout: float = Field(3.05, gt=0)
+    metastudio_read_timeout: float = Field(10.0, gt=0)
+    metastudio_retry_budget_seconds: float = Field(20.0, ge=0)
+
+    # State and behaviour
+    #: repr=False: a PostgreSQL URL may carry a password.
+    database_url: str = Field("sqlite:///videojobs.sqlite3", repr=False)
+    poll_interval_seconds: float = Field(30.0, gt=0)
+    videojobs_timezone: str = "UTC"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    port: int = Field(3000, ge=1, le=65535)
+    #: Seconds a running job's answer stays cached; finished jobs stay longer.
+    cache_ttl_seconds: float = Field(15.0, ge=0)
+    cache_finished_ttl_seconds: float = Field(600.0, ge=0)
+    #: Broadcast FAILED thread replies to the channel (PRODUCT.md, configurable).
+    broadcast_failures: bool = True
+    #: Jobs ending in one poll for one channel above this become one digest.
+    digest_threshold: int = Field(5, ge=1)
+    #: How far back subscriptions look for newly finished jobs.
+    subscription_lookback_hours: float = Field(24.0, gt=0)
+
+    @field_validator("videojobs_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError("expected an IANA timezone name such as Europe/Berlin") from e
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str) -> str:
+        # Heroku-style platforms still hand out postgres://, which SQLAlchemy refuses.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith(("sqlite:", "postgresql+psycopg:")):
+            raise ValueError("expected sqlite:///FILE or postgresql://USER@HOST/DB")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("metastudio_endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                "expected a URL such as https://metastudio.cn-north-4.myhuaweicloud.com"
+            )
+        return value.rstrip("/") if value else value
+
+    # -- derived values ------------------------------------------------------------
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.videojobs_timezone)
+
+    @property
+    def endpoint(self) -> str | None:
+        """The MetaStudio base URL from METASTUDIO_ENDPOINT or METASTUDIO_REGION."""
+        if self.metastudio_endpoint:
+            return self.metastudio_endpoint
+        if self.metastudio_region:
+            return f"https://metastudio.{self.metastudio_region}.myhuaweicloud.com"
+        return None
+
+    @property
+    def iam_endpoint(self) -> str | None:
+        if self.metastudio_iam_endpoint:
+            return self.metastudio_iam_endpoint.rstrip("/")
+        if self.metastudio_region:
+            return f"https://iam.{self.metastudio_region}.myhuaweicloud.com"
+        return None
+
+    @property
+    def auth_method(self) -> Literal["aksk", "token", "iam"] | None:
+        if self.metastudio_ak and self.metastudio_sk:
+            return "aksk"
+        if self.metastudio_auth_token:
+            return "token"
+        if self.metastudio_iam_user and self.metastudio_iam_password:
+            return "iam"
+        return None
+
+    # -- per-mode requirements -------------------------------------------------------
+
+    def require(self, mode: Mode) -> Settings:
+        """Raise :class:`SettingsError` naming the first setting ``mode`` lacks."""
+        if mode in ("demo", "simulator"):
+            return self
+        if mode in ("http", "socket", "worker", "check"):
+            _need(self.slack_bot_token, "SLACK_BOT_TOKEN", "the bot token (xoxb-...)")
+        if mode == "http":
+            _need(self.slack_signing_secret, "SLACK_SIGNING_SECRET", "the app's signing secret")
+        if mode == "socket":
+            _need(self.slack_app_token, "SLACK_APP_TOKEN", "an app-level token (xapp-...)")
+        token = self.slack_bot_token.get_secret_value() if self.slack_bot_token else ""
+        if token and not token.startswith("xoxb-"):
+            raise SettingsError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb-")
+        app_token = self.slack_app_token.get_secret_value() if self.slack_app_token else ""
+        if mode == "socket" and not app_token.startswith("xapp-"):
+            raise SettingsError("SLACK_APP_TOKEN: expected an app-level token starting with xapp-")
+        if not self.endpoint:
+            raise SettingsError(
+                "METASTUDIO_ENDPOINT or METASTUDIO_REGION: one is required, "
+                "e.g. METASTUDIO_REGION=cn-north-4"
+            )
+        _need(self.metastudio_project_id, "METASTUDIO_PROJECT_ID", "the project id")
+        if self.metastudio_ak and not self.metastudio_sk:
+            raise SettingsError("METASTUDIO_SK: required with METASTUDIO_AK")
+        if self.metastudio_sk and not self.metastudio_ak:
+            raise SettingsError("METASTUDIO_AK: required with METASTUDIO_SK")
+        if self.metastudio_iam_user and not self.metastudio_iam_password:
+            raise SettingsError("METASTUDIO_IAM_PASSWORD: required with METASTUDIO_IAM_USER")
+        if self.auth_method == "iam":
+            _need(self.metastudio_iam_domain, "METASTUDIO_IAM_DOMAIN", "the IAM account name")
+            if not self.iam_endpoint:
+                raise SettingsError(
+                    "METASTUDIO_IAM_ENDPOINT: required when METASTUDIO_REGION is not set"
+                )
+        if self.auth_method is None:
+            raise SettingsError(
+                "METASTUDIO_AK/METASTUDIO_SK: set them, or METASTUDIO_AUTH_TOKEN, or "
+                "METASTUDIO_IAM_USER/METASTUDIO_IAM_PASSWORD/METASTUDIO_IAM_DOMAIN"
+            )
+        return self
+
+
+def _need(value: object, name: str, what: str) -> None:
+    if not value or (isinstance(value, SecretStr) and not value.get_secret_value()):
+        raise SettingsError(f"{name}: required ({what})")
+
+
+def load_settings(mode: Mode, **overrides: object) -> Settings:
+    """Read the environment (and ``.env``) once, for ``mode``; one line on failure."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}") from None
+    return settings.require(mode)

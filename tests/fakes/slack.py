@@ -1,0 +1,307 @@
+"""A fake Slack Web API on loopback, the way slack-bolt tests itself.
+
+It records every request, answers the Web API methods the bot calls, and answers
+anything else with an error that the test sees (``unexpected``). Failures are injected
+per method: ``fail(method, error=…)``, ``rate_limit(method, retry_after=…)``,
+``reject_images = True`` (Slack's ``invalid_blocks`` / "downloading image failed"), and
+``per_channel_rate`` enforces Slack's ~1 message per second per channel.
+
+``response_url`` posts go to ``/response/<name>`` (``response_url(name)`` builds one).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None = None
+    reply_broadcast: bool = False
+    edits: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Failure:
+    error: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """Start with ``FakeSlack().start()``; ``url`` is the Web API base (``…/api/``)."""
+
+    def __init__(self, *, token: str = "xoxb-test-token") -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.unexpected: list[str] = []
+        self.messages: list[Message] = []
+        self.responses: dict[str, list[dict[str, Any]]] = {}
+        #: users.info answers: user id -> IANA timezone name.
+        self.user_timezones: dict[str, str] = {}
+        self.reject_images = False
+        #: Channels whose posts answer not_in_channel etc.: channel -> error.
+        self.channel_errors: dict[str, str] = {}
+        #: Messages per second per channel before answering 429 (None: unlimited).
+        self.per_channel_rate: float | None = None
+        self.team_id = "T0TEST"
+        self.bot_user_id = "U0BOT"
+        self._failures: dict[str, list[_Failure]] = {}
+        self._last_post: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._next_ts = 1_700_000_000_000100
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base(self) -> str:
+        assert self._server is not None, "start() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.base}/response/{name}"
+
+    # -- failure injection ------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        error: str,
+        *,
+        status: int = 200,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        with self._lock:
+            self._failures.setdefault(method, []).append(
+                _Failure(error, status, headers or {}, times, extra)
+            )
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        self.fail(
+            method, "ratelimited", status=429, times=times,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    # -- queries for tests ------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def posts(self, channel: str | None = None) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if channel is None or m.channel == channel]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.channel == channel and m.thread_ts == ts]
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        with self._lock:
+            for m in self.messages:
+                if m.channel == channel and m.ts == ts:
+                    return m
+        return None
+
+    def wait_for(self, predicate, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(self):
+                    return True
+            time.sleep(0.01)
+        return False
+
+    # -- request handling ----------------------------------------------------------------
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(req.path)
+        length = int(req.headers.get("Content-Length") or 0)
+        raw = req.rfile.read(length) if length else b""
+        args: dict[str, Any] = dict(parse_qsl(parts.query))
+        ctype = req.headers.get("Content-Type", "")
+        if raw and "json" in ctype:
+            args.update(json.loads(raw))
+        elif raw:
+            args.update(parse_qsl(raw.decode()))
+        for key in ("blocks", "attachments"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        headers = {k: v for k, v in req.headers.items()}
+
+        if parts.path.startswith("/response/"):
+            name = parts.path.removeprefix("/response/")
+            with self._lock:
+                self.calls.append(Call("response_url", args, headers))
+                self.responses.setdefault(name, []).append(args)
+            return self._send(req, 200, "ok", content_type="text/plain")
+
+        method = parts.path.removeprefix("/api/")
+        with self._lock:
+            self.calls.append(Call(method, args, headers))
+            failure = self._take_failure(method)
+        if headers.get("Authorization") != f"Bearer {self.token}" and "token" not in args:
+            return self._send(req, 200, {"ok": False, "error": "not_authed"})
+        if failure:
+            body = {"ok": False, "error": failure.error, **failure.extra}
+            return self._send(req, failure.status, body, headers=failure.headers)
+
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            with self._lock:
+                self.unexpected.append(method)
+            return self._send(req, 404, {"ok": False, "error": "unknown_method"})
+        status, body, extra_headers = handler(args)
+        self._send(req, status, body, headers=extra_headers)
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            queue.pop(0)
+        return failure
+
+    def _send(self, req, status: int, body: Any, *, headers=None, content_type=None) -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", content_type or "application/json; charset=utf-8")
+        req.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            req.send_header(k, v)
+        req.end_headers()
+        req.wfile.write(data)
+
+    def _new_ts(self) -> str:
+        self._next_ts += 100
+        return f"{self._next_ts // 1_000_000}.{self._next_ts % 1_000_000:06d}"
+
+    # -- Web API methods ----------------------------------------------------------------
+
+    def _api_auth_test(self, args):
+        return 200, {
+            "ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "videojobs",
+            "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "B0BOT",
+        }, {}
+
+    def _api_users_info(self, args):
+        user = args.get("user", "")
+        tz = self.user_timezones.get(user)
+        if tz is None:
+            return 200, {"ok": False, "error": "user_not_found"}, {}
+        return 200, {"ok": True, "user": {"id": user, "tz": tz, "tz_offset": 0}}, {}
+
+    def _channel_check(self, channel: str):
+        error = self.channel_errors.get(channel)
+        if error:
+            return 200, {"ok": False, "error": error}, {}
+        return None
+
+    def _api_chat_postMessage(self, args):
+        channel = args.get("channel", "")
+        with self._lock:
+            refused = self._channel_check(channel)
+            if refused:
+                return refused
+            if self.per_channel_rate:
+                now = time.monotonic()
+                last = self._last_post.get(channel)
+                gap = 1.0 / self.per_channel_rate
+                if last is not None and now - last < gap:
+                    wait = max(1, round(gap - (now - last) + 0.5))
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+                self._last_post[channel] = now
+            blocks = args.get("blocks")
+            if self.reject_images and blocks:
+                for i, block in enumerate(blocks):
+                    if block.get("type") == "image" or _has_image_accessory(block):
+                        return 200, {
+                            "ok": False, "error": "invalid_blocks",
+                            "errors": [f"downloading image failed [json-pointer:/blocks/{i}/image_url]"],
+                        }, {}
+            ts = self._new_ts()
+            self.messages.append(Message(
+                channel=channel, ts=ts, text=args.get("text", ""), blocks=blocks,
+                thread_ts=args.get("thread_ts"),
+                reply_broadcast=str(args.get("reply_broadcast", "")).lower() in ("true", "1"),
+            ))
+        return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}, {}
+
+    def _api_chat_update(self, args):
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        with self._lock:
+            refused = self._channel_check(channel)
+            if refused:
+                return refused
+            msg = self.message(channel, ts)
+            if msg is None:
+                return 200, {"ok": False, "error": "message_not_found"}, {}
+            msg.edits.append({"text": msg.text, "blocks": msg.blocks})
+            msg.text = args.get("text", msg.text)
+            msg.blocks = args.get("blocks", msg.blocks)
+        return 200, {"ok": True, "channel": channel, "ts": ts}, {}
+
+    def _api_chat_postEphemeral(self, args):
+        with self._lock:
+            refused = self._channel_check(args.get("channel", ""))
+        return refused or (200, {"ok": True, "message_ts": self._new_ts()}, {})
+
+
+def _has_image_accessory(block: dict[str, Any]) -> bool:
+    accessory = block.get("accessory") or {}
+    if accessory.get("type") == "image":
+        return True
+    return any(e.get("type") == "image" for e in block.get("elements") or [] if isinstance(e, dict))
