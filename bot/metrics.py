@@ -1,0 +1,44 @@
+"""Prometheus metrics, defined once so every module records into the same objects.
+
+Served at ``GET /metrics`` (``bot.web``). Label values are small closed sets (command
+names, outcomes, HTTP status classes), never user text or ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+COMMANDS = Counter(
+    "videojobs_commands_total",
+    "Slash commands and button actions handled, by name and outcome",
+    ["command", "outcome"],  # outcome: ok, invalid, upstream_error, error
+)
+UPSTREAM_REQUESTS = Counter(
+    "videojobs_upstream_requests_total",
+    "MetaStudio HTTP requests, by final status (or 'error' for no answer)",
+    ["status"],
+)
+UPSTREAM_LATENCY = Histogram(
+    "videojobs_upstream_request_seconds",
+    "MetaStudio request latency including transport retries",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CACHE_LOOKUPS = Counter(
+    "videojobs_cache_lookups_total", "Cached-client lookups, by result", ["result"]  # hit, miss
+)
+NOTIFICATIONS = Counter(
+    "videojobs_notifications_total",
+    "Notification deliveries, by result",
+    ["result"],  # sent, retried, failed, image_fallback, paused
+)
+OUTBOX_DEPTH = Gauge("videojobs_outbox_depth", "Notifications waiting to be delivered")
+POLL_CYCLE = Histogram(
+    "videojobs_poll_cycle_seconds",
+    "Duration of one poll cycle",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+POLL_UPSTREAM_CALLS = Histogram(
+    "videojobs_poll_upstream_calls",
+    "Upstream requests made by one poll cycle",
+    buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100, 200),
+)
