@@ -1,0 +1,7 @@
+"""``python -m bot`` is ``videojobs-bot``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

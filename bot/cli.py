@@ -1,0 +1,90 @@
+"""``videojobs-bot``: one subcommand per way to run the bot (PRODUCT.md, "Running it").
+
+Configuration is read once here (:func:`load_settings`) and passed down. A missing or
+malformed setting prints one line naming it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .logging_setup import RedactingFilter, configure_logging
+from .settings import Settings, SettingsError, load_settings
+
+
+def _demo(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+    from .demo import run
+
+    return run(settings, stdin=sys.stdin, stdout=sys.stdout)
+
+
+def _http(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+    from .web import serve
+
+    serve(settings, workers=args.workers, threads=args.threads, redacting=redacting)
+    return 0
+
+
+def _socket(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+    from .socket_mode import serve
+
+    serve(settings)
+    return 0
+
+
+def _simulator(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+    from .simulator import run
+
+    run(args.port, args.host, args.seed_jobs)
+    return 0
+
+
+def _positive_env(name: str, default: int) -> int:
+    """gunicorn tuning from the platform's conventional variables (WEB_CONCURRENCY)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}: expected a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="videojobs-bot",
+        description="Slack chat-ops bot for MetaStudio video production tasks.",
+    )
+    parser.set_defaults(mode="demo", run=_demo)
+    sub = parser.add_subparsers(title="modes", metavar="MODE")
+
+    demo = sub.add_parser("demo", help="simulator + local console, no credentials (default)")
+    demo.set_defaults(mode="demo", run=_demo)
+
+    http = sub.add_parser("http", help="serve /slack/events, /healthz, /metrics on $PORT")
+    http.set_defaults(mode="http", run=_http)
+
+    socket = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    socket.set_defaults(mode="socket", run=_socket)
+
+    simulator = sub.add_parser("simulator", help="the MetaStudio simulator alone")
+    simulator.add_argument("--port", type=int, default=8080)
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--seed-jobs", type=int, default=120)
+    simulator.set_defaults(mode="simulator", run=_simulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.mode)
+        if args.mode == "http":
+            args.workers = _positive_env("WEB_CONCURRENCY", 1)
+            args.threads = _positive_env("WEB_THREADS", 8)
+    except SettingsError as e:
+        print(f"videojobs-bot: {e}", file=sys.stderr)
+        return 2
+    return args.run(settings, args, configure_logging(settings))

@@ -1,0 +1,86 @@
+"""``videojobs-bot`` as a user runs it: a bad setting is one line and exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+#: Variables the CLI reads; removed so the developer's environment cannot leak in.
+_OURS = ("SLACK_", "METASTUDIO_", "HUAWEICLOUD_", "DATABASE_URL", "VIDEOJOBS_", "PORT",
+         "WEB_CONCURRENCY", "WEB_THREADS", "LOG_LEVEL", "POLL_INTERVAL")
+
+
+def bot_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    return {**env, **values}
+
+
+def run_bot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=bot_env(**env),
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_missing_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_bot("http", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr == "videojobs-bot: SLACK_BOT_TOKEN: required (the bot token (xoxb-...))\n"
+    assert result.stdout == ""
+
+
+def test_malformed_setting_names_the_variable(tmp_path: Path) -> None:
+    result = run_bot("demo", cwd=tmp_path, VIDEOJOBS_TIMEZONE="Mars/Olympus_Mons")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("videojobs-bot: VIDEOJOBS_TIMEZONE: expected an IANA")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_come_from_a_dotenv_file_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-1\nSLACK_SIGNING_SECRET=s\n")
+
+    result = run_bot("http", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("videojobs-bot: METASTUDIO_ENDPOINT or METASTUDIO_REGION")
+
+
+@pytest.mark.parametrize(("name", "value"), [("WEB_THREADS", "many"), ("WEB_CONCURRENCY", "0")])
+def test_malformed_server_tuning_is_a_settings_error(
+    monkeypatch, capsys, tmp_path, name, value
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in os.environ:
+        if key.startswith(_OURS):
+            monkeypatch.delenv(key)
+    for key, setting in {
+        "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+        "METASTUDIO_REGION": "cn-north-4", "METASTUDIO_PROJECT_ID": "p",
+        "METASTUDIO_AUTH_TOKEN": "t", name: value,
+    }.items():
+        monkeypatch.setenv(key, setting)
+
+    assert main(["http"]) == 2
+    assert capsys.readouterr().err == (
+        f"videojobs-bot: {name}: expected a positive whole number, got {value!r}\n"
+    )
+
+
+def test_socket_mode_needs_the_app_token(tmp_path: Path) -> None:
+    result = run_bot(
+        "socket", cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xoxb-not-an-app-token",
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "videojobs-bot: SLACK_APP_TOKEN: expected an app-level token starting with xapp-\n"
+    )
