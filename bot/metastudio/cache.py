@@ -1,0 +1,230 @@
+"""The cached client: a layer over any :class:`~bot.metastudio.api.JobsAPI`.
+
+- Listings are kept ``ttl`` seconds, keyed by :meth:`JobQuery.cache_key`.
+- Jobs are also kept one by one, so :meth:`CachedJobsClient.get_jobs` serves what it has
+  and fetches only the rest. A running job is kept ``ttl``; a finished one (it will not
+  change) ``finished_ttl``, but never past the expiry of its signed URLs, so a card never
+  shows a dead thumbnail or preview link.
+- Concurrent identical misses make one upstream call (single flight); the others wait
+  for its result, or its exception. Errors are never cached.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from cachetools import TLRUCache, TTLCache
+
+from ..metrics import CACHE_LOOKUPS
+from .api import JobsAPI
+from .models import Job, JobPage, signed_url_expiry
+from .query import JobQuery
+
+T = TypeVar("T")
+_MISSING = object()
+
+#: The reference: preview_video_url "is valid for 24 hours" from the answer.
+PREVIEW_URL_LIFETIME = timedelta(hours=24)
+#: Drop a job this long before a URL in it expires, so Slack still fetches it in time.
+URL_EXPIRY_MARGIN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    hits: int
+    misses: int
+
+
+class _SingleFlight:
+    """At most one call per key at a time; callers arriving meanwhile share its outcome."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[Hashable, Future[Any]] = {}
+
+    def do(self, key: Hashable, fn: Callable[[], T]) -> T:
+        with self._lock:
+            call = self._calls.get(key)
+            leader = call is None
+            if leader:
+                call = self._calls[key] = Future()
+        assert call is not None
+        if not leader:
+            return call.result()
+        try:
+            result = fn()
+        except BaseException as e:
+            call.set_exception(e)
+            raise
+        else:
+            call.set_result(result)
+            return result
+        finally:
+            with self._lock:
+                del self._calls[key]
+
+
+class CachedJobsClient:
+    """A :class:`JobsAPI` that answers from memory when it can.
+
+    ``clock`` (monotonic seconds) drives expiry and ``wall_clock`` reads signed URLs'
+    expiry; tests inject both and never sleep. Every read takes ``refresh=True`` to
+    bypass the cache (the Refresh button); the fresh answer replaces the cached one.
+    """
+
+    def __init__(
+        self,
+        inner: JobsAPI,
+        *,
+        ttl: float = 15.0,
+        finished_ttl: float = 600.0,
+        maxsize: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.finished_ttl = finished_ttl
+        self._wall_clock = wall_clock
+        self._lock = threading.RLock()
+        self._lists: TTLCache[Hashable, Any] = TTLCache(maxsize, ttl, timer=clock)
+        self._jobs: TLRUCache[str, Job] = TLRUCache(maxsize, self._job_expiry, timer=clock)
+        self._flights = _SingleFlight()
+        self._hits = 0
+        self._misses = 0
+
+    # -- JobsAPI -----------------------------------------------------------------------
+
+    def list_jobs(self, query: JobQuery, *, refresh: bool = False) -> JobPage:
+        """One page, from the cache when a fresh copy is there."""
+        return self._cached(self._lists, ("list", query.cache_key()),
+                            lambda: self._remembered(self.inner.list_jobs(query)), refresh)
+
+    def iter_jobs(
+        self, query: JobQuery, *, max_jobs: int | None = None, refresh: bool = False
+    ) -> Iterator[Job]:
+        """Every matching job; the whole walk is cached as one entry."""
+
+        def walk() -> tuple[Job, ...]:
+            jobs = tuple(self.inner.iter_jobs(query, max_jobs=max_jobs))
+            self.remember(jobs)
+            return jobs
+
+        return iter(self._cached(self._lists, ("iter", query.cache_key(), max_jobs), walk,
+                                 refresh))
+
+    def get_jobs(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
+        """Jobs by id: cached ones from memory, only the others from upstream."""
+        wanted = list(dict.fromkeys(job_ids))
+        found = {} if refresh else self._from_memory(wanted)
+        missing = [job_id for job_id in wanted if job_id not in found]
+        self._count(hits=len(found), misses=len(missing))
+        if missing:
+
+            def fetch() -> dict[str, Job]:
+                # A flight that finished between our miss and now may have brought some.
+                jobs = {} if refresh else self._from_memory(missing)
+                rest = [job_id for job_id in missing if job_id not in jobs]
+                if rest:
+                    fetched = self.inner.get_jobs(rest)
+                    self.remember(fetched.values())
+                    jobs.update(fetched)
+                return jobs
+
+            key = ("jobs", frozenset(missing), refresh)
+            found.update(self._flights.do(key, fetch))
+        return {job_id: found[job_id] for job_id in wanted if job_id in found}
+
+    def get_job(self, job_id: str, *, refresh: bool = False) -> Job | None:
+        """One job by id, or None."""
+        return self.get_jobs([job_id], refresh=refresh).get(job_id)
+
+    # -- cache management ----------------------------------------------------------------
+
+    @property
+    def supports_job_ids(self) -> bool | None:
+        """The inner client's finding on ``job_ids`` (None when unknown or not told)."""
+        return getattr(self.inner, "supports_job_ids", None)
+
+    def remember(self, jobs: Iterable[Job]) -> None:
+        """Store jobs fetched elsewhere (the poller), replacing older copies."""
+        with self._lock:
+            for job in jobs:
+                if job.job_id:
+                    self._jobs[job.job_id] = job
+
+    def invalidate(self, job_id: str | None = None) -> None:
+        """Forget one job, or everything when ``job_id`` is None."""
+        with self._lock:
+            if job_id is None:
+                self._jobs.clear()
+                self._lists.clear()
+            else:
+                self._jobs.pop(job_id, None)
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(hits=self._hits, misses=self._misses)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _cached(self, cache: TTLCache, key: Hashable, fetch: Callable[[], T], refresh: bool) -> T:
+        if not refresh:
+            with self._lock:
+                value = cache.get(key, _MISSING)
+            if value is not _MISSING:
+                self._count(hits=1)
+                return value
+        self._count(misses=1)
+
+        def load() -> T:
+            # A flight that finished between our miss and now has filled the cache.
+            if not refresh:
+                with self._lock:
+                    value = cache.get(key, _MISSING)
+                if value is not _MISSING:
+                    return value
+            value = fetch()
+            with self._lock:
+                cache[key] = value
+            return value
+
+        return self._flights.do((key, refresh), load)
+
+    def _from_memory(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        with self._lock:
+            jobs = {job_id: self._jobs.get(job_id) for job_id in job_ids}
+        return {job_id: job for job_id, job in jobs.items() if job is not None}
+
+    def _remembered(self, page: JobPage) -> JobPage:
+        self.remember(page.jobs)
+        return page
+
+    def _count(self, *, hits: int = 0, misses: int = 0) -> None:
+        with self._lock:
+            self._hits += hits
+            self._misses += misses
+        if hits:
+            CACHE_LOOKUPS.labels(result="hit").inc(hits)
+        if misses:
+            CACHE_LOOKUPS.labels(result="miss").inc(misses)
+
+    def _job_expiry(self, _key: str, job: Job, now: float) -> float:
+        """TLRUCache's time-to-use: ``now`` + how long ``job`` may be served."""
+        if not job.is_finished:
+            return now + self.ttl
+        keep = timedelta(seconds=self.finished_ttl)
+        if job.preview_video_url:
+            keep = min(keep, PREVIEW_URL_LIFETIME - URL_EXPIRY_MARGIN)
+        wall_now = self._wall_clock()
+        for url in (job.cover_url, job.preview_video_url):
+            expires = signed_url_expiry(url)
+            if expires is not None:
+                keep = min(keep, expires - URL_EXPIRY_MARGIN - wall_now)
+        return now + max(0.0, keep.total_seconds())
