@@ -48,6 +48,9 @@ class AkSkAuth(AuthBase):
     was signed.
     """
 
+    #: The settings to check when MetaStudio refuses the signature.
+    credentials = "METASTUDIO_AK / METASTUDIO_SK"
+
     def __init__(
         self,
         ak: str,
@@ -90,6 +93,8 @@ class AkSkAuth(AuthBase):
 class TokenAuth(AuthBase):
     """A fixed IAM token in ``X-Auth-Token`` (METASTUDIO_AUTH_TOKEN; tokens last 24 h)."""
 
+    credentials = "METASTUDIO_AUTH_TOKEN (IAM tokens expire after 24 h)"
+
     def __init__(self, token: str, *, app_user_id: str | None = None) -> None:
         self._token = token
         self.app_user_id = app_user_id
@@ -112,6 +117,7 @@ class IamPasswordAuth(AuthBase):
     (at most an hour) is left, so a request never leaves with a token about to expire.
     """
 
+    credentials = "METASTUDIO_IAM_USER / METASTUDIO_IAM_DOMAIN and the project's permissions"
     #: Renew when less than this share of the token's lifetime is left...
     RENEW_FRACTION = 0.1
     #: ...or at most this long before expiry (IAM tokens last 24 h).

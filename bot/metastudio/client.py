@@ -43,7 +43,7 @@ class MetaStudioClient:
         self.project_id = project_id
         self.transport = Transport(base_url, auth, session=session, timeouts=timeouts, retry=retry)
         # The project id is one path segment, whatever characters it holds.
-        self._path = f"/v1/{quote(project_id, safe='')}/digital-human-videos"
+        self.path = f"/v1/{quote(project_id, safe='')}/digital-human-videos"
         self._job_ids_honoured: bool | None = None
 
     @property
@@ -55,7 +55,7 @@ class MetaStudioClient:
 
     def list_jobs(self, query: JobQuery) -> JobPage:
         """One page of jobs matching ``query`` (one upstream call)."""
-        answer = self.transport.get(self._path, query.to_params())
+        answer = self.transport.get(self.path, query.to_params())
         try:
             return JobPage.from_body(answer.body, answer.request_id)
         except ValidationError as e:

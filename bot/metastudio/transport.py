@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 from ..metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from .auth import AkSkAuth
 from .errors import (
+    AuthError,
     BadResponseError,
     ClockSkewError,
     MetaStudioError,
@@ -184,6 +185,9 @@ class Transport:
                     f"{abs(skew) / 60:.0f} min off the server's: check the clock",
                     **fields,
                 )
+        if status == 401:
+            what = getattr(self.auth, "credentials", "the credentials")
+            return AuthError(f"MetaStudio refused the credentials: check {what}", **fields)
         if status == 429:
             return ThrottledError(
                 "MetaStudio is throttling requests",
