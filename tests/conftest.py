@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.slack",
     "tests.fixtures.database",
     "tests.fixtures.simulator",
+    "tests.fixtures.metastudio",
 ]
