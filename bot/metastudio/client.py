@@ -88,7 +88,9 @@ class MetaStudioClient:
         """Jobs by id; ids that do not exist are absent. One request per 100 ids via
         ``job_ids``. Because a server may ignore ``job_ids`` and answer an unfiltered page
         (API-NOTES.md), each answer is checked; if it was not filtered, that batch is
-        looked up id by id with ``job_id``, and so is every later batch."""
+        looked up id by id with ``job_id``, and so is every later batch.
+
+        A malformed id raises ``ValueError`` (pydantic's) before any request."""
         wanted = list(dict.fromkeys(job_ids))
         found: dict[str, Job] = {}
         for start in range(0, len(wanted), MAX_LIMIT):
