@@ -1,0 +1,111 @@
+"""The tracking tables, as SQLAlchemy Core.
+
+The schema's history lives in ``migrations/versions``; these definitions describe the
+head revision and are what the queries use. Times are stored as naive UTC and read back
+timezone-aware (:class:`UtcDateTime`), the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime. SQLite keeps no offset, so every value is stored as naive
+    UTC and read back with ``tzinfo=UTC``."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = sa.MetaData()
+
+#: A job a channel asked about with ``track``; ``message_ts`` is the tracking message
+#: that notifications thread under (several jobs of one command share it).
+tracked_jobs = sa.Table(
+    "tracked_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("message_ts", sa.String(32), nullable=False),
+    sa.Column("requested_by", sa.String(32), nullable=False),
+    sa.Column("last_state", sa.String(32)),
+    #: The job's create_time: the poller's create_since sweep starts at the oldest one.
+    sa.Column("job_created_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("paused_reason", sa.Text),
+    sa.Column("closed", sa.Boolean, nullable=False, default=False),
+    sa.UniqueConstraint("channel", "job_id", name="uq_tracked_channel_job"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),  # failed | finished | all
+    sa.Column("job_type", sa.String(64)),
+    sa.Column("asset_name", sa.String(256)),
+    sa.Column("script_id", sa.String(256)),
+    sa.Column("created_by", sa.String(32), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("paused_reason", sa.Text),
+    #: Set by the first poll that looked for this subscription's jobs (revision 0002).
+    sa.Column("swept_at", UtcDateTime),
+)
+
+#: Each (subscription, job, outcome) announced once.
+seen_outcomes = sa.Table(
+    "seen_outcomes",
+    metadata,
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("outcome", sa.String(32), primary_key=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+)
+
+#: The transactional outbox: one row per notification, written in the transaction that
+#: recorded the state change, delivered by a sender holding a lease.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # track | sub | digest
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("dedupe_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    #: Claims so far; above 1, an earlier attempt may have posted before it could record.
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    #: Transient failures so far: drives the backoff and the give-up limit.
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_until", UtcDateTime),
+    sa.Column("posted_ts", sa.String(32)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
+    #: The digest row this notification was folded into (revision 0002).
+    sa.Column("digest_id", sa.Integer, sa.ForeignKey("outbox.id", name="fk_outbox_digest")),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)
