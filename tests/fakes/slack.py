@@ -36,6 +36,8 @@ class Message:
     thread_ts: str | None = None
     reply_broadcast: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
+    #: Message metadata (``event_type`` / ``event_payload``) as posted.
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass
@@ -175,7 +177,7 @@ class FakeSlack:
             args.update(json.loads(raw))
         elif raw:
             args.update(parse_qsl(raw.decode()))
-        for key in ("blocks", "attachments"):
+        for key in ("blocks", "attachments", "metadata"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         headers = {k: v for k, v in req.headers.items()}
@@ -277,6 +279,7 @@ class FakeSlack:
                 channel=channel, ts=ts, text=args.get("text", ""), blocks=blocks,
                 thread_ts=args.get("thread_ts"),
                 reply_broadcast=str(args.get("reply_broadcast", "")).lower() in ("true", "1"),
+                metadata=args.get("metadata"),
             ))
         return 200, {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}, {}
 
@@ -298,6 +301,46 @@ class FakeSlack:
         with self._lock:
             refused = self._channel_check(args.get("channel", ""))
         return refused or (200, {"ok": True, "message_ts": self._new_ts()}, {})
+
+    def _api_conversations_replies(self, args):
+        """The thread's parent and replies, oldest first, in one page. Metadata only
+        with ``include_all_metadata`` (as Slack does)."""
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        with self._lock:
+            refused = self._channel_check(channel)
+            if refused:
+                return refused
+            thread = [m for m in self.messages if m.channel == channel
+                      and (m.ts == ts or m.thread_ts == ts)]
+            if not thread:
+                return 200, {"ok": False, "error": "thread_not_found"}, {}
+            return 200, {"ok": True, "messages": [_as_api(m, args) for m in thread],
+                         "has_more": False}, {}
+
+    def _api_conversations_history(self, args):
+        """Top-level messages (and broadcast replies), newest first, in one page.
+        ``oldest`` is not applied: the fake's ts are not wall-clock times."""
+        channel = args.get("channel", "")
+        with self._lock:
+            refused = self._channel_check(channel)
+            if refused:
+                return refused
+            top = [m for m in self.messages if m.channel == channel
+                   and (m.thread_ts is None or m.reply_broadcast)]
+            return 200, {"ok": True, "messages": [_as_api(m, args) for m in reversed(top)],
+                         "has_more": False}, {}
+
+
+def _as_api(message: Message, args: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "message", "ts": message.ts, "text": message.text}
+    if message.thread_ts:
+        out["thread_ts"] = message.thread_ts
+    if message.blocks:
+        out["blocks"] = message.blocks
+    include = str(args.get("include_all_metadata", "")).lower() in ("true", "1")
+    if message.metadata and include:
+        out["metadata"] = message.metadata
+    return out
 
 
 def _has_image_accessory(block: dict[str, Any]) -> bool:

@@ -1,0 +1,192 @@
+"""``track``, ``untrack``, ``tracked``, ``subscribe``, ``unsubscribe``, ``subscriptions``:
+:class:`TrackingService` implements :class:`bot.commands.types.TrackingCommands`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from ..commands.types import (
+    Context,
+    Reply,
+    Subscribe,
+    Track,
+    Unsubscribe,
+    Untrack,
+)
+from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
+from ..metastudio.api import JobsAPI
+from ..metastudio.errors import MetaStudioError
+from ..metastudio.models import Job
+from ..metastudio.query import valid_job_id
+from . import views
+from .outbox import Outbox
+from .store import Store, TrackedJob
+
+log = logging.getLogger(__name__)
+
+#: One tracking message lists every job of a command; Block Kit's 50 blocks bound it.
+MAX_TRACK_IDS = 50
+INVITE_HINT = "Invite me with `/invite @videojobs`, then try again."
+
+
+class TrackingService:
+    """The tracking commands of one workspace.
+
+    The tracking message is posted with ``chat.postMessage`` through ``messenger``: an
+    answer sent to a ``response_url`` has no ``ts`` to thread replies under or to edit.
+    """
+
+    def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger):
+        self.store = store
+        self.outbox = outbox
+        self.jobs = jobs
+        self.messenger = messenger
+
+    def track(self, ctx: Context, command: Track, now: datetime) -> Reply:
+        """Post a tracking message for the unfinished jobs among ``command.job_ids``;
+        finished ones are answered at once, unknown and already tracked ones said so."""
+        ids = list(dict.fromkeys(command.job_ids))
+        if not ids:
+            return Reply(text="Usage: `/videojobs track <job_id> [<job_id> …]`")
+        bad = next((i for i in ids if not valid_job_id(i)), None)
+        if bad is not None:
+            return Reply(text=f"`{bad[:80]}` is not a job id: job ids are 1-64 letters, "
+                              "digits, `-` or `_`.")
+        if len(ids) > MAX_TRACK_IDS:
+            return Reply(text=f"Track at most {MAX_TRACK_IDS} jobs at a time.")
+        tracked = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
+        already = [i for i in ids if i in tracked]
+        rest = [i for i in ids if i not in tracked]
+        try:
+            found = self.jobs.get_jobs(rest) if rest else {}
+        except MetaStudioError as e:
+            return Reply(text=f"MetaStudio could not be asked about the jobs: {e}. {e.hint}")
+        unknown = [i for i in rest if i not in found]
+        ended = [found[i] for i in rest if i in found and found[i].is_finished]
+        todo = [found[i] for i in rest if i in found and not found[i].is_finished]
+        if todo:
+            try:
+                added = self._post_tracking(ctx, todo, now)
+            except DeliveryError as e:
+                return Reply(text=_post_refused(e, "post the tracking message"))
+            already += [j.job_id for j in todo if j.job_id not in added]
+            todo = [j for j in todo if j.job_id in added]
+        return _track_reply(todo, already, ended, unknown)
+
+    def _post_tracking(self, ctx: Context, jobs: list[Job], now: datetime) -> list[str]:
+        preview = [TrackedJob(
+            id=0, channel=ctx.channel_id, job_id=j.job_id, message_ts="",
+            requested_by=ctx.user_id, last_state=j.state_name, job_created_at=j.create_time,
+            created_at=now, paused_reason=None, closed=False) for j in jobs]
+        message = views.tracking_message(preview)
+        ts = self.messenger.post(ctx.channel_id, text=message.text, blocks=message.blocks)
+        return self.store.add_tracked(
+            ctx.channel_id, [(j.job_id, j.state_name, j.create_time) for j in jobs],
+            message_ts=ts, requested_by=ctx.user_id, now=now,
+        )
+
+    def untrack(self, ctx: Context, command: Untrack) -> Reply:
+        """Stop tracking one job in this channel."""
+        if self.store.untrack(ctx.channel_id, command.job_id):
+            return Reply(text=f"Stopped tracking `{command.job_id}` here.")
+        return Reply(text=f"This channel is not tracking `{command.job_id}`.")
+
+    def tracked(self, ctx: Context) -> Reply:
+        """The channel's unfinished tracked jobs (with pause reasons) and the
+        notifications that could not be delivered."""
+        jobs = self.store.channel_tracked(ctx.channel_id)
+        failed = self.outbox.failed(ctx.channel_id)[-5:]
+        lines = [views.tracked_line(j) for j in jobs]
+        lines += [f"⚠️ not delivered: `{f.dedupe_key}`: {f.last_error}" for f in failed]
+        if not lines:
+            return Reply(text="This channel tracks no jobs. "
+                              "Use `/videojobs track <job_id>` to start.")
+        return _reply(views.lines_reply(f"This channel tracks {len(jobs)} "
+                                        f"job{'s' * (len(jobs) != 1)}", lines))
+
+    def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
+        """Subscribe the channel; a confirmation is posted in it, which also checks that
+        the bot can post there."""
+        sub, new = self.store.add_subscription(
+            ctx.channel_id, outcome=command.outcome,
+            job_type=command.job_type.value if command.job_type else None,
+            asset_name=command.asset_name, script_id=command.script_id,
+            created_by=ctx.user_id, now=now,
+        )
+        line = views.subscription_line(sub)
+        if not new:
+            return Reply(text=f"This channel already has that subscription: {line}")
+        try:
+            self.messenger.post(ctx.channel_id, text=(
+                f"📣 <@{ctx.user_id}> subscribed this channel to {sub.outcome} jobs "
+                f"(subscription #{sub.id}). Jobs that end from now on are announced here."))
+        except ChannelUnavailable as e:
+            self.store.remove_subscription(ctx.channel_id, sub.id)
+            return Reply(text=_post_refused(e, "post in this channel"))
+        except DeliveryError as e:
+            log.warning("subscription #%d confirmation not posted: %s", sub.id, e)
+        self.store.resume_channel(ctx.channel_id)
+        return Reply(text=f"Subscribed: {line}. `/videojobs unsubscribe {sub.id}` stops it.")
+
+    def unsubscribe(self, ctx: Context, command: Unsubscribe) -> Reply:
+        """Remove a subscription by id, or the channel's only one."""
+        sub_id = command.subscription_id
+        if sub_id is None:
+            subs = self.store.channel_subscriptions(ctx.channel_id)
+            if not subs:
+                return Reply(text="This channel has no subscriptions.")
+            if len(subs) > 1:
+                return _reply(views.lines_reply(
+                    "Which one? `/videojobs unsubscribe <id>`",
+                    [views.subscription_line(s) for s in subs]))
+            sub_id = subs[0].id
+        if self.store.remove_subscription(ctx.channel_id, sub_id):
+            return Reply(text=f"Unsubscribed #{sub_id}.")
+        return Reply(text=f"This channel has no subscription #{sub_id}.")
+
+    def subscriptions(self, ctx: Context) -> Reply:
+        """The channel's subscriptions, paused ones with the reason."""
+        subs = self.store.channel_subscriptions(ctx.channel_id)
+        if not subs:
+            return Reply(text="This channel has no subscriptions. "
+                              "`/videojobs subscribe failed` announces every failed job.")
+        return _reply(views.lines_reply(f"Subscriptions of this channel ({len(subs)})",
+                                        [views.subscription_line(s) for s in subs]))
+
+
+def _post_refused(error: DeliveryError, what: str) -> str:
+    if isinstance(error, ChannelUnavailable):
+        return f"I can't {what} (`{error.error}`). {INVITE_HINT}"
+    if isinstance(error, RateLimited):
+        return f"Slack is rate-limiting me here; try again in {error.retry_after:.0f} s."
+    return f"Slack refused to {what} (`{error.error or error}`)."
+
+
+def _track_reply(
+    todo: list[Job], already: list[str], ended: list[Job], unknown: list[str]
+) -> Reply:
+    blocks = []
+    texts = []
+    if todo:
+        line = (f"👀 Tracking {', '.join(f'`{j.job_id}`' for j in todo)}: I reply in the "
+                "tracking message's thread when each one ends.")
+        texts.append(line)
+        blocks += views.lines_reply(line, []).blocks
+    if already:
+        line = f"Already tracked here: {', '.join(f'`{i}`' for i in already)}"
+        texts.append(line)
+        blocks += views.lines_reply(line, []).blocks
+    for job in ended:
+        message = views.outcome(job, with_image=False)
+        texts.append(f"Already finished: {message.text}")
+        blocks += message.blocks
+    if unknown:
+        line = f"No such job: {', '.join(f'`{i}`' for i in unknown)}"
+        texts.append(line)
+        blocks += views.lines_reply(line, []).blocks
+    return Reply(text="\n".join(texts), blocks=blocks[:50])
+
+
+def _reply(message: views.Message) -> Reply:
+    return Reply(text=message.text, blocks=list(message.blocks))

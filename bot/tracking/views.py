@@ -1,0 +1,175 @@
+"""Block Kit for tracking: the tracking message, end-state replies, digests, and the
+command answers. Pure functions of their arguments; each returns a :class:`Message`
+(``text`` is the notification/fallback text Slack requires next to blocks)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    ImageBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from ..metastudio.models import Job, JobState
+from .store import Subscription, TrackedJob
+
+STATE_EMOJI = {
+    JobState.WAITING: "⏳", JobState.PROCESSING: "⚙️", JobState.SUCCEED: "✅",
+    JobState.FAILED: "❌", JobState.CANCELED: "🚫", JobState.BLOCK: "🧊",
+}
+#: Slack: at most 3000 characters in a section's text, 50 blocks a message.
+SECTION_LIMIT = 3000
+#: Jobs per digest detail message (one section each, well under 50 blocks).
+DIGEST_CHUNK = 10
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def emoji(state: str | None) -> str:
+    return STATE_EMOJI.get(state, "❔") if state else "❔"  # type: ignore[call-overload]
+
+
+def duration(seconds: float | None) -> str | None:
+    """``1h 02m``, ``3m 05s``, ``42s``."""
+    if seconds is None:
+        return None
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text[:SECTION_LIMIT])
+
+
+def _sections(lines: Sequence[str]) -> list[Block]:
+    """Lines packed into sections of at most 3000 characters."""
+    blocks: list[Block] = []
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join([*chunk, line])) > SECTION_LIMIT:
+            blocks.append(SectionBlock(text=_md("\n".join(chunk))))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(SectionBlock(text=_md("\n".join(chunk))))
+    return blocks
+
+
+# -- the tracking message ------------------------------------------------------------------
+
+def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
+    """The channel message a ``track`` posts; edited in place as its jobs end."""
+    done = sum(1 for j in jobs if j.closed)
+    who = jobs[0].requested_by if jobs else None
+    head = f"Tracking {len(jobs)} job{'s' * (len(jobs) != 1)}"
+    if who:
+        head += f" for <@{who}>"
+    if done == len(jobs) and jobs:
+        head += ": all finished"
+    elif done:
+        head += f": {done} finished"
+    lines = [f"{emoji(j.last_state)} `{j.job_id}` {j.last_state or 'UNKNOWN'}" for j in jobs]
+    return Message(
+        text=f"{head}. I reply in this thread when a job ends.",
+        blocks=[SectionBlock(text=_md(f"*{head}*")), *_sections(lines),
+                ContextBlock(elements=[_md("I reply in this thread when a job ends.")])],
+    )
+
+
+# -- end-state notifications ---------------------------------------------------------------
+
+def outcome(job: Job, *, with_image: bool = True) -> Message:
+    """A job's end: cover image, asset, duration and preview link on success; error code
+    and message on failure. ``with_image=False`` links the cover instead (Slack refused
+    to fetch it)."""
+    state = job.state_name
+    head = f"{emoji(state)} `{job.job_id}` {_verb(state)}"
+    fields = []
+    if job.asset_name:
+        fields.append(f"*Asset:* {job.asset_name}")
+    length = duration(job.duration) or duration(job.run_seconds)
+    if length:
+        fields.append(f"*Duration:* {length}")
+    if state == JobState.FAILED and job.error_info:
+        code = job.error_info.error_code or "no error code"
+        fields.append(f"*Error:* `{code}` {job.error_info.error_msg or ''}".rstrip())
+    if job.preview_video_url:
+        # Upstream: preview_video_url is valid for 24 hours after the answer.
+        fields.append(f"<{job.preview_video_url}|Preview> (link valid for 24 h)")
+    if job.cover_url and not with_image:
+        fields.append(f"<{job.cover_url}|Cover image>")
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join([f"*{head}*", *fields])))]
+    if job.cover_url and with_image and state == JobState.SUCCEED:
+        blocks.append(ImageBlock(image_url=job.cover_url,
+                                 alt_text=f"Cover of {job.asset_name or job.job_id}"))
+    text = head + (f": {job.error_info.error_code}" if state == JobState.FAILED
+                   and job.error_info and job.error_info.error_code else "")
+    return Message(text=text, blocks=blocks)
+
+
+def _verb(state: str) -> str:
+    return {
+        JobState.SUCCEED: "succeeded", JobState.FAILED: "failed",
+        JobState.CANCELED: "was canceled", JobState.BLOCK: "was blocked (frozen)",
+    }.get(state, f"ended as {state}")  # type: ignore[call-overload]
+
+
+# -- digests -------------------------------------------------------------------------------
+
+def digest_summary(jobs: Sequence[Job]) -> Message:
+    """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one channel."""
+    counts = Counter(job.state_name for job in jobs)
+    parts = " ".join(f"{n} {emoji(state)}" for state, n in counts.most_common())
+    text = f"{len(jobs)} jobs finished: {parts}"
+    return Message(text=text, blocks=[
+        SectionBlock(text=_md(f"*{text}*")),
+        ContextBlock(elements=[_md("Details in the thread.")]),
+    ])
+
+
+def digest_details(jobs: Sequence[Job]) -> Message:
+    """One digest thread reply: a short section per job (no images: a thread of covers
+    is noise, and each job's card is one ``status`` away)."""
+    blocks: list[Block] = []
+    for job in jobs:
+        blocks.extend(outcome(job, with_image=False).blocks)
+    return Message(text=f"Details of {len(jobs)} jobs", blocks=blocks)
+
+
+# -- command answers -----------------------------------------------------------------------
+
+def lines_reply(title: str, lines: Sequence[str]) -> Message:
+    """A bold title and one line per item."""
+    return Message(text=title, blocks=[SectionBlock(text=_md(f"*{title}*")), *_sections(lines)]
+                   if lines else [SectionBlock(text=_md(title))])
+
+
+def tracked_line(job: TrackedJob) -> str:
+    line = f"{emoji(job.last_state)} `{job.job_id}` {job.last_state or 'UNKNOWN'}"
+    if job.paused_reason:
+        line += f" ⏸️ paused: {job.paused_reason}"
+    return line
+
+
+def subscription_line(sub: Subscription) -> str:
+    filters = [f"{name}={value}" for name, value in (
+        ("type", sub.job_type), ("asset", sub.asset_name), ("script", sub.script_id)) if value]
+    line = f"#{sub.id} {sub.outcome}" + (f" ({', '.join(filters)})" if filters else "")
+    line += f", by <@{sub.created_by}>"
+    if sub.paused_reason:
+        line += f" ⏸️ paused: {sub.paused_reason}"
+    return line

@@ -1,0 +1,96 @@
+"""Wiring and the run loop: :func:`build_tracking` assembles store, service, poller and
+sender from settings; :func:`run_worker` polls and sends every ``poll_interval_seconds``.
+
+Any number of processes may run the loop on one database: pollers that see the same
+change enqueue one row (UNIQUE dedupe key), and senders lease rows, so each
+notification is delivered by one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ..messaging import Messenger
+from ..metastudio.api import JobsAPI
+from ..metastudio.cache import CachedJobsClient
+from ..settings import Settings
+from .commands import TrackingService
+from .marking import MarkedMessenger, as_marked
+from .notifier import Sender, SenderPolicy
+from .outbox import Outbox
+from .poller import Poller
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Tracking:
+    """Everything tracking needs, built once per process."""
+
+    store: Store
+    outbox: Outbox
+    service: TrackingService
+    poller: Poller
+    sender: Sender
+    interval: float
+
+    def run_once(self) -> None:
+        """One poll cycle, then one send pass (what the loop repeats)."""
+        self.poller.poll()
+        self.sender.send_due()
+
+
+def build_tracking(
+    settings: Settings,
+    jobs: JobsAPI,
+    messenger: Messenger | MarkedMessenger,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    owner: str | None = None,
+) -> Tracking:
+    """Open and migrate the database named by ``settings.database_url`` and build the
+    tracking parts.
+
+    ``jobs`` is the bot's client; when it is the cached client, the poller asks the plain
+    client under it (a poll must see fresh states) and feeds the cache what it saw.
+    ``messenger`` is :class:`bot.slack_messenger.SlackMessenger` in Slack modes.
+    """
+    store = Store(settings.database_url)
+    store.migrate()
+    outbox = Outbox(store)
+    source, cache = (jobs.inner, jobs) if isinstance(jobs, CachedJobsClient) else (jobs, None)
+    poller = Poller(store, outbox, source, cache=cache, clock=clock,
+                    lookback=timedelta(hours=settings.subscription_lookback_hours))
+    sender = Sender(
+        store, outbox, as_marked(messenger), clock=clock,
+        owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
+                            digest_threshold=settings.digest_threshold),
+    )
+    service = TrackingService(store, outbox, jobs, messenger)
+    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds)
+
+
+def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
+    """Poll and send every ``interval`` seconds until ``stop_event`` is set. A set event
+    lets the current cycle finish; an unexpected error is logged and the loop goes on."""
+    log.info("tracking worker started (every %g s)", tracking.interval)
+    while not stop_event.is_set():
+        try:
+            tracking.run_once()
+        except Exception:
+            log.exception("tracking cycle failed; trying again next cycle")
+        stop_event.wait(tracking.interval)
+    log.info("tracking worker stopped")
