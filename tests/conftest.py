@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures.slack",
     "tests.fixtures.database",
     "tests.fixtures.simulator",
+    "tests.fixtures.tracking",
     "tests.fixtures.metastudio",
 ]

@@ -119,8 +119,10 @@ class Store:
         """Insert unless a unique key already holds the row; True if inserted. Two
         processes seeing the same change both try, and exactly one row results."""
         dialect = postgresql if self.dialect == "postgresql" else sqlite
-        result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-        return result.rowcount == 1
+        key = next(iter(table.primary_key.columns))
+        statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+        # RETURNING, not rowcount: drivers report -1 for a skipped conflicting insert.
+        return conn.execute(statement.returning(key)).first() is not None
 
     def close(self) -> None:
         self.engine.dispose()
