@@ -1,0 +1,32 @@
+"""Small steps the tracking scenarios share."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from bot.commands.types import Context, Reply, Subscribe, Track
+from tests.fakes.slack import Message
+from tests.fixtures.tracking import TrackingWorld
+
+
+def ctx(channel: str = "C1", user: str = "U1") -> Context:
+    return Context(user_id=user, channel_id=channel, tz=ZoneInfo("UTC"))
+
+
+def track(world: TrackingWorld, *job_ids: str, channel: str = "C1") -> Reply:
+    return world.tracking.service.track(ctx(channel), Track(job_ids), world.clock())
+
+
+def subscribe(world: TrackingWorld, outcome: str = "failed", channel: str = "C1",
+              **filters: str) -> Reply:
+    return world.tracking.service.subscribe(ctx(channel), Subscribe(outcome, **filters),
+                                            world.clock())
+
+
+def tracking_message(world: TrackingWorld, channel: str = "C1") -> Message:
+    """The channel's first top-level message."""
+    return next(m for m in world.slack.posts(channel) if m.thread_ts is None)
+
+
+def block_types(message: Message) -> list[str]:
+    return [b["type"] for b in message.blocks or []]

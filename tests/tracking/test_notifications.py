@@ -1,0 +1,201 @@
+"""Tracked jobs ending: what the channel sees, and that it sees it once."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.tracking.worker import build_tracking
+from tests.fixtures.tracking import TrackingWorld
+from tests.tracking.helpers import block_types, ctx, subscribe, track, tracking_message
+
+
+def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
+    world: TrackingWorld,
+) -> None:
+    job = world.jobs.add(asset="intro-video")
+    track(world, job)
+    parent = tracking_message(world)
+    world.cycle()
+    assert world.slack.thread("C1", parent.ts) == []  # still processing: nothing said
+
+    world.jobs.finish(job, "SUCCEED")
+    world.cycle()
+
+    [reply] = world.slack.thread("C1", parent.ts)
+    assert block_types(reply) == ["section", "image"]
+    image = reply.blocks[1]
+    assert image["image_url"].startswith("https://obs.example.com/") and image["alt_text"]
+    body = reply.blocks[0]["text"]["text"]
+    assert "intro-video" in body and "42s" in body and f"{job}.mp4" in body
+    assert "24 h" in body and not reply.reply_broadcast
+    edited = world.slack.message("C1", parent.ts)
+    assert edited.edits and "all finished" in edited.text
+    assert "SUCCEED" in str(edited.blocks)
+
+    world.cycle()
+    assert len(world.slack.thread("C1", parent.ts)) == 1  # seen again, not said again
+
+
+@pytest.mark.parametrize("broadcast", [True, False])
+def test_a_failed_job_shows_the_error_and_is_broadcast_if_configured(
+    world: TrackingWorld, broadcast: bool
+) -> None:
+    world = world.restart(broadcast_failures=broadcast)
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "FAILED", error_code="MSS.00000004", error_msg="render failed")
+    world.cycle()
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert reply.reply_broadcast is broadcast
+    assert "MSS.00000004" in reply.text and "render failed" in str(reply.blocks)
+
+
+@pytest.mark.parametrize(("state", "words"), [("CANCELED", "canceled"), ("BLOCK", "blocked")])
+def test_canceled_and_blocked_jobs_are_reported(
+    world: TrackingWorld, state: str, words: str
+) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, state)
+    world.cycle()
+    parent = tracking_message(world)
+    [reply] = world.slack.thread("C1", parent.ts)
+    assert words in reply.text and state in world.slack.message("C1", parent.ts).text + str(
+        world.slack.message("C1", parent.ts).blocks)
+
+
+def test_a_cover_slack_cannot_fetch_is_replaced_by_a_link(world: TrackingWorld) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "SUCCEED")
+    world.slack.reject_images = True
+    world.cycle()
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert block_types(reply) == ["section"]
+    assert f"{job}.jpg" in reply.blocks[0]["text"]["text"]  # the cover, as a link
+
+
+def test_a_rate_limit_reschedules_and_delivers_once(world: TrackingWorld) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "SUCCEED")
+    world.slack.rate_limit("chat.postMessage", retry_after=20)
+    world.cycle()
+    parent = tracking_message(world)
+    assert world.slack.thread("C1", parent.ts) == []
+    [row] = world.tracking.outbox.rows()
+    assert row.status == "pending" and row.failures == 0
+    assert (row.next_attempt_at - world.clock()).total_seconds() == 20
+
+    world.clock.advance(19)
+    world.cycle()
+    assert world.slack.thread("C1", parent.ts) == []  # Retry-After is respected
+    world.clock.advance(1)
+    world.cycle()
+    world.clock.advance(60)
+    world.cycle()
+    assert len(world.slack.thread("C1", parent.ts)) == 1
+
+
+def test_a_channel_the_bot_left_is_paused_with_the_reason(world: TrackingWorld) -> None:
+    first, second = world.jobs.add(), world.jobs.add()
+    track(world, first, second)
+    world.slack.channel_errors["C1"] = "not_in_channel"
+    world.jobs.finish(first, "SUCCEED")
+    world.cycle()
+    world.jobs.finish(second, "FAILED")
+    world.cycle()  # paused: not polled, nothing enqueued or posted
+    [row] = world.tracking.outbox.rows()
+    assert row.status == "failed" and "not_in_channel" in row.last_error
+    answer = world.tracking.service.tracked(ctx())
+    assert "paused: not_in_channel" in str(answer.blocks) and "/invite" in str(answer.blocks)
+    assert "not delivered" in str(answer.blocks)
+    assert len(world.slack.calls_to("chat.postMessage")) == 2  # the tracking message + one
+
+
+def test_transient_errors_back_off_then_fail_visibly(world: TrackingWorld) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "SUCCEED")
+    world.slack.fail("chat.postMessage", "internal_error", status=500, times=100)
+    delays = []
+    for _ in range(6):
+        world.cycle()
+        [row] = world.tracking.outbox.rows()
+        if row.status == "failed":
+            break
+        delays.append((row.next_attempt_at - world.clock()).total_seconds())
+        world.clock.advance(delays[-1])
+    assert delays == [5, 10, 20, 40, 80]
+    assert row.status == "failed" and "gave up after 6 attempts" in row.last_error
+
+
+def test_a_change_recorded_before_a_restart_is_delivered_after_it(
+    world: TrackingWorld,
+) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "SUCCEED")
+    world.tracking.poller.poll()  # seen and enqueued; the process dies before sending
+    restarted = world.restart()
+    restarted.tracking.sender.send_due()
+    restarted.cycle()
+    assert len(world.slack.thread("C1", tracking_message(world).ts)) == 1
+
+
+class _CrashAfterPosting:
+    """Posts for real, then dies before the sender can record it."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def post(self, channel, **kw):
+        self.inner.post(channel, **kw)
+        raise SystemExit("killed after posting")
+
+    def update(self, channel, ts, **kw):
+        self.inner.update(channel, ts, **kw)
+
+    def marked(self, channel, **kw):
+        return self.inner.marked(channel, **kw)
+
+
+@pytest.mark.parametrize("subscribed", [False, True], ids=["thread", "top-level"])
+def test_a_crash_after_posting_leaves_exactly_one_message(
+    world: TrackingWorld, subscribed: bool
+) -> None:
+    job = world.jobs.add()
+    if subscribed:
+        subscribe(world, "finished")
+    else:
+        track(world, job)
+    world.clock.advance(1)
+    world.jobs.finish(job, "SUCCEED")
+    world.tracking.poller.poll()
+    crashing = build_tracking(world.settings, world.jobs, _CrashAfterPosting(world.messenger),
+                              clock=world.clock)
+    with pytest.raises(SystemExit):
+        crashing.sender.send_due()
+    posts = len(world.slack.calls_to("chat.postMessage"))
+
+    world.clock.advance(600)  # the dead sender's lease runs out
+    restarted = world.restart()
+    restarted.tracking.sender.send_due()
+    restarted.tracking.sender.send_due()
+
+    assert len(world.slack.calls_to("chat.postMessage")) == posts  # nothing posted again
+    [row] = restarted.tracking.outbox.rows()
+    assert row.status == "sent" and row.attempts == 2
+    assert row.posted_ts == world.slack.posts("C1")[-1].ts
+    if not subscribed:
+        assert "all finished" in tracking_message(world).text  # the edit still happened
+
+
+def test_an_unknown_refusal_fails_the_row_without_retrying(world: TrackingWorld) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "SUCCEED")
+    world.slack.fail("chat.postMessage", "msg_too_long")
+    world.cycle()
+    [row] = world.tracking.outbox.rows()
+    assert row.status == "failed" and "msg_too_long" in row.last_error
