@@ -110,7 +110,7 @@ class TrackingService:
         the bot can post there."""
         sub, new = self.store.add_subscription(
             ctx.channel_id, outcome=command.outcome,
-            job_type=command.job_type.value if command.job_type else None,
+            job_type=str(command.job_type) if command.job_type else None,
             asset_name=command.asset_name, script_id=command.script_id,
             created_by=ctx.user_id, now=now,
         )

@@ -1,0 +1,83 @@
+"""A burst of endings to one channel becomes one digest with the details in its thread."""
+
+from __future__ import annotations
+
+from bot.messaging import RateLimited
+from bot.tracking.worker import build_tracking
+from tests.fixtures.tracking import TrackingWorld
+from tests.tracking.helpers import track, tracking_message
+
+
+def _burst(world: TrackingWorld) -> list[str]:
+    ids = [world.jobs.add() for _ in range(12)]
+    track(world, *ids)
+    for i, job in enumerate(ids):
+        world.jobs.finish(job, "FAILED" if i % 4 == 0 else "SUCCEED")
+    return ids
+
+
+def _digests(world: TrackingWorld):
+    return [m for m in world.slack.posts("C1") if m.thread_ts is None
+            and "jobs finished" in m.text]
+
+
+def test_a_burst_becomes_one_digest(world: TrackingWorld) -> None:
+    ids = _burst(world)
+    world.cycle()
+    [digest] = _digests(world)
+    assert digest.text == "12 jobs finished: 9 ✅ 3 ❌"
+    details = world.slack.thread("C1", digest.ts)
+    assert len(details) == 2  # ten jobs a message
+    assert all(job in str([d.blocks for d in details]) for job in ids)
+    assert world.slack.thread("C1", tracking_message(world).ts) == []
+    assert "all finished" in tracking_message(world).text
+    rows = [r for r in world.tracking.outbox.rows() if r.kind == "track"]
+    assert len(rows) == 12 and {(r.status, r.posted_ts) for r in rows} == {("sent", digest.ts)}
+
+
+def test_at_the_threshold_jobs_are_told_one_by_one(world: TrackingWorld) -> None:
+    ids = [world.jobs.add() for _ in range(5)]
+    track(world, *ids)
+    for job in ids:
+        world.jobs.finish(job, "SUCCEED")
+    world.cycle()
+    assert _digests(world) == []
+    assert len(world.slack.thread("C1", tracking_message(world).ts)) == 5
+
+
+class _RateLimitedAfter:
+    """Lets ``n`` posts through, then answers 429."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    def post(self, channel, **kw):
+        if self.left == 0:
+            raise RateLimited("429", retry_after=3)
+        self.left -= 1
+        return self.inner.post(channel, **kw)
+
+    def update(self, channel, ts, **kw):
+        self.inner.update(channel, ts, **kw)
+
+    def marked(self, channel, **kw):
+        return self.inner.marked(channel, **kw)
+
+
+def test_a_digest_interrupted_by_a_rate_limit_resumes_without_repeating(
+    world: TrackingWorld,
+) -> None:
+    _burst(world)
+    world.tracking.poller.poll()
+    limited = build_tracking(world.settings, world.jobs,
+                             _RateLimitedAfter(world.messenger, 2), clock=world.clock)
+    limited.sender.send_due()  # the summary and the first details, then 429
+    [digest] = _digests(world)
+    assert len(world.slack.thread("C1", digest.ts)) == 1
+
+    world.clock.advance(3)
+    world.cycle()
+    assert len(_digests(world)) == 1
+    assert len(world.slack.thread("C1", digest.ts)) == 2
+    assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
+    limited.store.close()
