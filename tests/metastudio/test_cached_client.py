@@ -1,0 +1,71 @@
+"""The cached client over the real client and the simulator: what costs a request."""
+
+from __future__ import annotations
+
+import threading
+
+from bot.metastudio.cache import CachedJobsClient
+from bot.metastudio.query import JobQuery
+from tests.fixtures.metastudio import requires_simulator
+
+pytestmark = requires_simulator
+
+
+def run_concurrently(n: int, fn) -> list[object]:
+    """``fn`` in ``n`` threads released together; each result or exception, in order."""
+    results: list[object] = [None] * n
+    start = threading.Barrier(n)
+
+    def worker(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = fn()
+        except Exception as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_fifty_identical_concurrent_queries_cost_one_request(simulator, jobs_client):
+    simulator.add_job(state="FAILED")
+    simulator.faults.latency = 0.2
+
+    pages = run_concurrently(50, lambda: jobs_client.list_jobs(JobQuery(states=("FAILED",))))
+
+    assert len(simulator.requests) == 1
+    assert all(page == pages[0] for page in pages)
+
+
+def test_repeats_within_the_ttl_cost_nothing_and_expire_by_the_clock(simulator, metastudio_client):
+    now = [0.0]
+    client = CachedJobsClient(metastudio_client, ttl=15, finished_ttl=600, clock=lambda: now[0])
+    job_id = simulator.add_job(state="PROCESSING")
+
+    client.list_jobs(JobQuery())
+    client.get_job(job_id)  # filled by the listing
+    now[0] = 14
+    client.list_jobs(JobQuery())
+    assert len(simulator.requests) == 1
+
+    now[0] = 16
+    client.list_jobs(JobQuery())
+    client.get_job(job_id)
+    assert len(simulator.requests) == 3
+    assert client.stats().hits == 2
+
+
+def test_errors_reach_every_waiting_caller_and_are_not_cached(simulator, jobs_client):
+    simulator.faults.latency = 0.2
+    simulator.faults.fail_next(status=400, times=1)
+
+    results = run_concurrently(10, lambda: jobs_client.list_jobs(JobQuery()))
+
+    assert all(isinstance(r, Exception) for r in results)
+    assert len(simulator.requests) == 1
+    jobs_client.list_jobs(JobQuery())
+    assert len(simulator.requests) == 2
