@@ -1,0 +1,47 @@
+"""The run loop and its wiring."""
+
+from __future__ import annotations
+
+import threading
+
+from bot.metastudio.cache import CachedJobsClient
+from bot.tracking.worker import build_tracking, run_worker
+from tests.fixtures.tracking import TrackingWorld
+from tests.tracking.helpers import track, tracking_message
+
+
+def test_the_loop_survives_a_failing_cycle_and_stops_when_told(world: TrackingWorld) -> None:
+    job = world.jobs.add()
+    track(world, job)
+    world.jobs.finish(job, "SUCCEED")
+    stop = threading.Event()
+    real_send, calls = world.tracking.sender.send_due, []
+
+    def send_due():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        stop.set()  # the cycle in progress still completes
+        return real_send()
+
+    world.tracking.sender.send_due = send_due
+    loop = threading.Thread(target=run_worker, args=(world.tracking, stop))
+    loop.start()
+    loop.join(timeout=10)
+    assert not loop.is_alive() and len(calls) == 2
+    assert len(world.slack.thread("C1", tracking_message(world).ts)) == 1
+
+
+def test_the_poller_reads_fresh_states_and_feeds_the_cache(world: TrackingWorld) -> None:
+    cached = CachedJobsClient(world.jobs, ttl=15, finished_ttl=600)
+    tracking = build_tracking(world.settings, cached, world.messenger, clock=world.clock)
+    job = world.jobs.add()
+    tracking.store.add_tracked("C1", [(job, "PROCESSING", world.clock())], message_ts="1.1",
+                               requested_by="U1", now=world.clock())
+    assert cached.get_jobs([job])[job].state == "PROCESSING"  # now in the cache
+    world.jobs.finish(job, "SUCCEED")
+    assert tracking.poller.poll().finished == 1  # not fooled by the cached copy
+    mark = len(world.jobs.requests)
+    assert cached.get_jobs([job])[job].state == "SUCCEED"
+    assert len(world.jobs.requests) == mark  # served from what the poller saw
+    tracking.store.close()
