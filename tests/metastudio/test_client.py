@@ -31,12 +31,10 @@ from tests.fixtures.metastudio import (
     PROJECT_ID,
     SK,
     TOKEN,
-    requires_simulator,
 )
 
 LIST_PATH = f"/v1/{PROJECT_ID}/digital-human-videos"
 
-pytestmark = requires_simulator
 
 
 def client_for(url, auth=None, *, retry=FAST_RETRY, timeouts=FAST_TIMEOUTS) -> MetaStudioClient:

@@ -11,9 +11,7 @@ from bot.metastudio.auth import IamPasswordAuth, utc_now
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.errors import AuthError
 from bot.metastudio.query import JobQuery
-from tests.fixtures.metastudio import FAST_RETRY, FAST_TIMEOUTS, PROJECT_ID, requires_simulator
-
-pytestmark = requires_simulator
+from tests.fixtures.metastudio import FAST_RETRY, FAST_TIMEOUTS, PROJECT_ID
 
 
 @pytest.fixture
