@@ -1,0 +1,11 @@
+"""Slack ``action_id`` values of the bot's buttons, in one place: the views put them on
+buttons, the action listeners register on them."""
+
+#: Start tracking a job in this channel; button value: the job id.
+TRACK = "videojobs_track"
+#: Re-fetch one job's card; button value: the job id.
+REFRESH = "videojobs_refresh"
+#: Next page of a listing; button value: an opaque string the router builds (≤ 2000 chars).
+SHOW_MORE = "videojobs_more"
+#: Re-post an ephemeral answer in the channel; value: opaque, built by the router (≤ 2000 chars).
+POST_TO_CHANNEL = "videojobs_post"

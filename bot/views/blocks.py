@@ -1,0 +1,69 @@
+"""Small Block Kit building blocks shared by the views, each one enforcing the Slack
+limit it is about (3000 characters per section text, 50 blocks per message)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from . import actions
+from .format import truncate
+
+#: Slack: a message carries at most 50 blocks.
+MAX_BLOCKS = 50
+#: Slack: a section's text holds at most 3000 characters.
+SECTION_TEXT_LIMIT = 3000
+#: Slack: a button's value holds at most 2000 characters.
+BUTTON_VALUE_LIMIT = 2000
+
+
+def md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT))
+
+
+def section(text: str, **kwargs) -> SectionBlock:
+    return SectionBlock(text=md(text), **kwargs)
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[md(text)])
+
+
+def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT_LIMIT) -> list[str]:
+    """Lines joined into as few texts of at most ``limit`` characters as possible (one
+    section each instead of one block per line, to stay under the 50-block limit)."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = truncate(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None) -> ButtonElement:
+    if len(value) > BUTTON_VALUE_LIMIT:
+        raise ValueError(f"button value of {len(value)} characters; Slack allows 2000")
+    return ButtonElement(text=text, action_id=action_id, value=value, style=style)
+
+
+def post_button(post_value: str) -> ButtonElement:
+    """"Post to channel": query answers are ephemeral until someone shares them."""
+    return button("Post to channel", actions.POST_TO_CHANNEL, post_value)
+
+
+def actions_block(buttons: list[ButtonElement]) -> list[Block]:
+    """An actions block, or nothing when there are no buttons (an empty one is invalid)."""
+    return [ActionsBlock(elements=buttons)] if buttons else []

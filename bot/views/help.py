@@ -1,0 +1,80 @@
+"""``help``, bad input and plain notices: the answers that need no upstream call."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block, HeaderBlock
+
+from ..commands.types import Reply
+from .blocks import context, section
+from .format import escape, truncate
+
+#: The slash command's usage hint; manifest.yaml's ``usage_hint`` must equal it.
+USAGE_HINT = "[help | status ID | failed today | list | summary 7d | track ID | subscribe failed]"
+
+_HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Look up jobs", (
+        ("/videojobs status ID [ID …]", "one card per job: state, times, duration, cover, "
+         "preview, error; Track and Refresh buttons"),
+        ("/videojobs failed [WINDOW]", "failed jobs, grouped by error code for triage "
+         "(default today)"),
+        ("/videojobs waiting | processing | succeeded | canceled | blocked [WINDOW]",
+         "jobs in that state"),
+        ("/videojobs list [state=A,B] [type=2d|photo] [asset=NAME] [script=ID] "
+         "[sort=asc|desc] [WINDOW]", "every filter, combined — e.g. "
+         "`/videojobs list state=failed,canceled type=photo 7d`"),
+        ("/videojobs summary [WINDOW]", "counts per state, failure rate, top errors, "
+         "mean duration"),
+    )),
+    ("Get told in this channel", (
+        ("/videojobs track ID [ID …]", "posts a tracking message; I reply in its thread "
+         "when a job ends"),
+        ("/videojobs untrack ID", "stop tracking a job"),
+        ("/videojobs tracked", "what this channel tracks"),
+        ("/videojobs subscribe [failed|finished|all] [type=…] [asset=…] [script=…]",
+         "every job reaching that outcome, tracked or not — e.g. `/videojobs subscribe failed`"),
+        ("/videojobs unsubscribe [ID]", "remove a subscription"),
+        ("/videojobs subscriptions", "this channel's subscriptions"),
+        ("/videojobs help", "this message"),
+    )),
+)
+_WINDOWS = (
+    "`today` (the default, in your Slack timezone) · `yesterday` · `24h` · `7d` · `Nh` · "
+    "`Nd` · `since 2026-01-31` · `2026-01-01..2026-01-31`"
+)
+
+
+def help_reply(*, unknown: str | None = None, suggestion: str | None = None) -> Reply:
+    """Usage with examples for every command. For an unknown word, the first line says so
+    and offers the closest command when there is one."""
+    blocks: list[Block] = []
+    first = ""
+    if unknown is not None:
+        first = f"{_code(unknown)} is not a command."
+        if suggestion:
+            first += f" Did you mean {_code(suggestion)}?"
+        blocks.append(section(first))
+    blocks.append(HeaderBlock(text="videojobs: MetaStudio video jobs in Slack"))
+    for title, commands in _HELP_SECTIONS:
+        lines = [f"*{title}*"] + [f"• `{usage}` — {what}" for usage, what in commands]
+        blocks.append(section("\n".join(lines)))
+    blocks.append(section(f"*WINDOW*: {_WINDOWS}"))
+    blocks.append(context("Answers are only visible to you until you press *Post to channel*."))
+    text = "videojobs commands: status, failed, list, summary, track, subscribe (and more)"
+    return Reply(text=f"{first} {text}" if first else text, blocks=blocks)
+
+
+def _code(word: str) -> str:
+    """A typed word as inline code; backticks removed so it cannot close the span."""
+    return f"`{escape(truncate(word.replace('`', ''), 60))}`"
+
+
+def invalid_reply(message: str) -> Reply:
+    """One ephemeral line for bad input: what was wrong, what is accepted (``message``,
+    already worded by the parser) and where to look."""
+    line = f"⚠️ {escape(message)} Try `/videojobs help`."
+    return Reply(text=line, blocks=[section(line)])
+
+
+def notice_reply(message: str) -> Reply:
+    """A plain ephemeral line, e.g. "Tracking is not enabled in this workspace."."""
+    return Reply(text=message, blocks=[section(escape(message))])
