@@ -21,6 +21,9 @@ from .format import truncate
 MAX_BLOCKS = 50
 #: Slack: a section's text holds at most 3000 characters.
 SECTION_TEXT_LIMIT = 3000
+#: Length kept for a message's top-level ``text`` (the notification fallback); Slack
+#: truncates it at 40,000 characters, and a notification needs far fewer.
+TEXT_LIMIT = 1000
 #: Slack: a button's value holds at most 2000 characters.
 BUTTON_VALUE_LIMIT = 2000
 

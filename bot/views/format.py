@@ -99,3 +99,16 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)] + "…"
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link ``<url|label>``; characters that would end the link early are
+    percent-encoded in the URL and escaped in the label."""
+    safe_url = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"<{safe_url}|{escape(label)}>"
+
+
+def code(text: str) -> str:
+    """Inline code for upstream or typed text (job ids, error codes): escaped, and without
+    backticks so it cannot close the span."""
+    return f"`{escape(text.replace('`', ''))}`"

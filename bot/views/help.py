@@ -6,7 +6,7 @@ from slack_sdk.models.blocks import Block, HeaderBlock
 
 from ..commands.types import Reply
 from .blocks import context, section
-from .format import escape, truncate
+from .format import code, escape, truncate
 
 #: The slash command's usage hint; manifest.yaml's ``usage_hint`` must equal it.
 USAGE_HINT = "[help | status ID | failed today | list | summary 7d | track ID | subscribe failed]"
@@ -39,7 +39,8 @@ _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 _WINDOWS = (
     "`today` (the default, in your Slack timezone) · `yesterday` · `24h` · `7d` · `Nh` · "
-    "`Nd` · `since 2026-01-31` · `2026-01-01..2026-01-31`"
+    "`Nd` · `since YYYY-MM-DD` · `YYYY-MM-DD..YYYY-MM-DD` — e.g. `/videojobs failed 6h`, "
+    "`/videojobs summary 2026-01-01..2026-01-31`"
 )
 
 
@@ -64,8 +65,7 @@ def help_reply(*, unknown: str | None = None, suggestion: str | None = None) -> 
 
 
 def _code(word: str) -> str:
-    """A typed word as inline code; backticks removed so it cannot close the span."""
-    return f"`{escape(truncate(word.replace('`', ''), 60))}`"
+    return code(truncate(word, 60))
 
 
 def invalid_reply(message: str) -> Reply:

@@ -1,0 +1,115 @@
+"""``status``: one card per job, and the reply that stacks them."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import Block, DividerBlock, ImageElement, MarkdownTextObject
+
+from ..commands.types import Reply
+from ..metastudio.models import Job, JobState
+from . import actions
+from .blocks import (
+    MAX_BLOCKS,
+    TEXT_LIMIT,
+    actions_block,
+    button,
+    context,
+    pack_lines,
+    post_button,
+    section,
+)
+from .format import (
+    code,
+    duration_text,
+    escape,
+    job_type_label,
+    link,
+    local_time,
+    state_label,
+    truncate,
+)
+
+#: Slack: a section field holds at most 2000 characters.
+_FIELD_LIMIT = 2000
+#: Room an asset name gets in a card's text.
+_ASSET_LIMIT = 200
+
+
+def job_card(job: Job, tz: ZoneInfo) -> list[Block]:
+    """A job's card: state, id, type, asset, times in ``tz``, durations, cover thumbnail,
+    preview link (photo jobs), error when failed, and Track / Refresh buttons."""
+    asset = job.asset_name
+    lines = [
+        f"*{escape(state_label(job))}* · {code(job.job_id or '(no id)')}",
+        f"{escape(job_type_label(job.job_type))} · "
+        + (f"*{escape(asset[:_ASSET_LIMIT])}*" if asset else "_no asset name_"),
+    ]
+    if job.state == JobState.FAILED:
+        lines.append(_error_line(job))
+    if job.is_photo and job.preview_video_url:
+        # Reference (OutputAssetInfo): preview_video_url is valid for 24 hours.
+        lines.append(f"{link(job.preview_video_url, '▶️ Preview video')} "
+                     "(expires 24 h after this answer)")
+    fields = [
+        ("Created", local_time(job.create_time, tz)),
+        ("Started", local_time(job.start_time, tz)),
+        ("Ended", local_time(job.end_time, tz)),
+        ("Run time", duration_text(job.run_seconds)),
+        ("Video length", duration_text(job.duration)),
+    ]
+    accessory = None
+    if job.cover_url:
+        # Slack requires alt_text on every image.
+        accessory = ImageElement(image_url=job.cover_url,
+                                 alt_text=f"cover of {asset or job.job_id or 'the video'}")
+    main = section(
+        "\n".join(lines),
+        fields=[MarkdownTextObject(text=f"*{name}*\n{value}"[:_FIELD_LIMIT])
+                for name, value in fields],
+        accessory=accessory,
+    )
+    buttons = []
+    if job.job_id:
+        if not job.is_finished:
+            buttons.append(button("Track", actions.TRACK, job.job_id, style="primary"))
+        buttons.append(button("Refresh", actions.REFRESH, job.job_id))
+    return [main, *actions_block(buttons)]
+
+
+def _error_line(job: Job) -> str:
+    info = job.error_info
+    error_code = info.error_code if info and info.error_code else "no error code"
+    message = escape(info.error_msg) if info and info.error_msg else "no error message"
+    return f"*Error:* {code(error_code)} {message}"
+
+
+def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
+                 post_value: str | None) -> Reply:
+    """Cards for ``jobs`` (dividers between), a plain "No job `x` found." line per
+    missing id, and a "Post to channel" button when ``post_value`` is given."""
+    tail: list[Block] = [section(text) for text in
+                         pack_lines(f"No job {code(job_id)} found." for job_id in missing)]
+    tail += actions_block([post_button(post_value)] if post_value else [])
+    # Slack: at most 50 blocks a message; keep one for the "left out" note.
+    budget = MAX_BLOCKS - len(tail) - 1
+    body: list[Block] = []
+    shown = 0
+    for job in jobs:
+        card = ([DividerBlock()] if body else []) + job_card(job, tz)
+        if len(body) + len(card) > budget:
+            break
+        body += card
+        shown += 1
+    if shown < len(jobs):
+        left_out = len(jobs) - shown
+        body.append(context(f"{left_out} more job{'s' * (left_out != 1)} left out: "
+                            "Slack shows 50 blocks a message. Ask for fewer ids at once."))
+    return Reply(text=_status_text(jobs, missing), blocks=body + tail)
+
+
+def _status_text(jobs: list[Job], missing: list[str]) -> str:
+    parts = [f"{code(job.job_id or '(no id)')} {escape(state_label(job))}" for job in jobs]
+    parts += [f"no job {code(job_id)}" for job_id in missing]
+    text = "Status: " + ", ".join(parts) if parts else "Status: no jobs asked for."
+    return truncate(text, TEXT_LIMIT)

@@ -1,0 +1,21 @@
+"""What the user sees when MetaStudio refused or failed a request."""
+
+from __future__ import annotations
+
+from ..commands.types import Reply
+from ..metastudio.errors import MetaStudioError
+from .blocks import context, section
+from .format import escape
+
+
+def upstream_error_reply(err: MetaStudioError, *, doing: str) -> Reply:
+    """``⚠️ Couldn't <doing>: MetaStudio answered HTTP 500 · MSS.00000004 … · request id
+    …`` and what to do about it. The details are what a support ticket needs; never a
+    traceback."""
+    details = err.details()
+    if err.status is not None:
+        what = f"MetaStudio answered {details}"
+    else:  # no answer at all: connection failure, timeout, unreadable body
+        what = f"{err.message} ({details})" if details else err.message
+    line = f"⚠️ Couldn't {doing}: {what}."
+    return Reply(text=escape(line), blocks=[section(escape(line)), context(escape(err.hint))])

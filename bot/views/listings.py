@@ -1,0 +1,127 @@
+"""``failed``, ``<state>`` and ``list``: a compact listing of jobs, with the on-call
+triage summary (jobs grouped by error code) on top of failed listings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import Block, HeaderBlock
+
+from ..commands.types import Reply
+from ..metastudio.models import Job, JobState
+from . import actions
+from .blocks import (
+    MAX_BLOCKS,
+    actions_block,
+    button,
+    context,
+    pack_lines,
+    post_button,
+    section,
+)
+from .format import (
+    code,
+    duration_text,
+    escape,
+    job_type_label,
+    local_time,
+    state_emoji,
+    truncate,
+)
+
+#: Slack: a header's text holds at most 150 characters.
+_HEADER_LIMIT = 150
+#: Room an asset name or error message gets in one row, so that a row stays one line.
+_ASSET_LIMIT = 40
+_ERROR_MSG_LIMIT = 80
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """How many jobs failed with one ``error_code`` / ``error_msg``."""
+
+    error_code: str | None
+    error_msg: str | None
+    count: int
+
+
+def error_group_line(group: ErrorGroup) -> str:
+    """``3x `MSS.00000004` Internal Error``, with a multiplication sign."""
+    label = code(group.error_code) if group.error_code else "_no error code_"
+    message = escape(truncate(group.error_msg, _ERROR_MSG_LIMIT)) if group.error_msg else ""
+    return f"{group.count}× {label} {message}".rstrip()  # noqa: RUF001 (the sign is meant)
+
+
+def job_row(job: Job, tz: ZoneInfo) -> str:
+    """One line per job: emoji, id, asset, type, created time, then the error code for a
+    failed job or the run time for the others."""
+    asset = escape(truncate(job.asset_name, _ASSET_LIMIT)) if job.asset_name else "_no asset_"
+    if job.state == JobState.FAILED:
+        info = job.error_info
+        last = code(info.error_code) if info and info.error_code else "_no error code_"
+    else:
+        last = duration_text(job.run_seconds)
+    return " · ".join([
+        f"{state_emoji(job)} {code(job.job_id or '(no id)')}",
+        asset,
+        escape(job_type_label(job.job_type)),
+        local_time(job.create_time, tz),
+        last,
+    ])
+
+
+def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offset: int = 0,
+                  error_groups: list[ErrorGroup] | None = None, groups_capped: bool = False,
+                  more_value: str | None = None, post_value: str | None = None) -> Reply:
+    """A page of a listing: ``title`` as the header (the router words it, e.g. "❌ 7 failed
+    jobs · today (Europe/Berlin)"), the triage summary when ``error_groups`` is given
+    (pass it, even empty, for failed listings), one row per job, "Show more" while
+    ``offset + len(jobs) < total``, and "Post to channel".
+
+    Stays within Slack's limits however many jobs are passed: rows are packed into
+    sections of at most 3000 characters, and the message into at most 50 blocks."""
+    head: list[Block] = [HeaderBlock(text=truncate(title, _HEADER_LIMIT))]
+    if not jobs:
+        return _empty(title, head, offset, error_groups is not None, post_value)
+
+    if error_groups:
+        ranked = sorted(error_groups, key=lambda g: g.count, reverse=True)
+        lines = ["*By error code*", *(error_group_line(g) for g in ranked)]
+        head += [section(text) for text in pack_lines(lines)]
+        if groups_capped:
+            head.append(context("Grouped from the newest failures only, not all of them."))
+
+    buttons = []
+    if more_value and offset + len(jobs) < total:
+        buttons.append(button("Show more", actions.SHOW_MORE, more_value))
+    if post_value:
+        buttons.append(post_button(post_value))
+    tail = actions_block(buttons)
+
+    rows = [section(text) for text in pack_lines(job_row(job, tz) for job in jobs)]
+    # Slack: at most 50 blocks a message. The triage summary comes first (on-call reads it
+    # before any row); one block stays free for the footer.
+    head = head[: MAX_BLOCKS - len(tail) - 2]
+    room = MAX_BLOCKS - len(head) - len(tail) - 1
+    shown_rows = rows[:room]
+    footer = f"Jobs {offset + 1} to {offset + len(jobs)} of {total}"
+    if len(shown_rows) < len(rows):
+        footer += " (some rows left out: Slack shows 50 blocks a message; narrow the query)"
+    return Reply(
+        text=truncate(f"{title}: jobs {offset + 1} to {offset + len(jobs)} of {total}",
+                      _HEADER_LIMIT),
+        blocks=[*head, *shown_rows, context(footer), *tail],
+    )
+
+
+def _empty(title: str, head: list[Block], offset: int, failed: bool,
+           post_value: str | None) -> Reply:
+    if offset:
+        line = "No more jobs."
+    elif failed:
+        line = "No failed jobs in this window 🎉"
+    else:
+        line = "No jobs match in this window."
+    blocks = [*head, section(line), *actions_block([post_button(post_value)] if post_value else [])]
+    return Reply(text=truncate(f"{title}: {line}", _HEADER_LIMIT), blocks=blocks)
