@@ -1,0 +1,149 @@
+"""The parser: every text becomes a command, and bad input one clear line."""
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.commands.parse import parse
+from bot.commands.types import (
+    Help,
+    Invalid,
+    Listing,
+    Status,
+    Subscribe,
+    Subscriptions,
+    Summary,
+    Track,
+    Tracked,
+    Unsubscribe,
+    Untrack,
+    Window,
+)
+from bot.metastudio.models import JobState
+from bot.metastudio.query import JobQuery, QueryJobType
+
+TODAY = Window(kind="today", text="today")
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("", Help()),
+        ("help", Help()),
+        ("/videojobs HELP", Help()),
+        ("status abc-1 def_2", Status(("abc-1", "def_2"))),
+        ("status a,b a", Status(("a", "b"))),
+        ("failed", Listing(states=(JobState.FAILED,), window=TODAY)),
+        ("Failed 7d", Listing(states=(JobState.FAILED,), window=Window("days", "7d", amount=7))),
+        ("succeeded yesterday", Listing(states=(JobState.SUCCEED,),
+                                        window=Window("yesterday", "yesterday"))),
+        ("cancelled", Listing(states=(JobState.CANCELED,), window=TODAY)),
+        ("blocked 24h",
+         Listing(states=(JobState.BLOCK,), window=Window("hours", "24h", amount=24))),
+        ("failed type=photo", Listing(states=(JobState.FAILED,), job_type=QueryJobType.PHOTO,
+                                      window=TODAY)),
+        ("list", Listing()),
+        (
+            'list state=failed,SUCCEED type=2d asset="Quarterly update" script=s-1 sort=asc '
+            "since 2026-01-31",
+            Listing(
+                states=(JobState.FAILED, JobState.SUCCEED),
+                job_type=QueryJobType.VIDEO_2D,
+                asset_name="Quarterly update",
+                script_id="s-1",
+                sort_dir="asc",
+                window=Window("since", "since 2026-01-31", start=date(2026, 1, 31)),
+            ),
+        ),
+        ("list asset=\u201cSmart quotes\u201d", Listing(asset_name="Smart quotes")),
+        ("list asset=R&amp;D", Listing(asset_name="R&D")),  # Slack escapes & < >
+        ("summary", Summary()),
+        ("summary 2026-01-01..2026-01-31",
+         Summary(Window("range", "2026-01-01..2026-01-31", start=date(2026, 1, 1),
+                        end=date(2026, 1, 31)))),
+        ("track j1 j2", Track(("j1", "j2"))),
+        ("untrack j1", Untrack("j1")),
+        ("tracked", Tracked()),
+        ("subscribe", Subscribe()),
+        ("subscribe all type=photo asset=Intro", Subscribe("all", QueryJobType.PHOTO, "Intro")),
+        ("unsubscribe", Unsubscribe()),
+        ("unsubscribe #3", Unsubscribe(3)),
+        ("subscriptions", Subscriptions()),
+    ],
+)
+def test_commands(text, command):
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"),
+    [("faild", "failed"), ("stauts", "status"), ("sumary", "summary"), ("xyzzy", None)],
+)
+def test_unknown_words_get_help_with_the_closest_command(text, suggestion):
+    assert parse(text) == Help(unknown=text, suggestion=suggestion)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("status", "needs a job id"),
+        ("status bad/id", "is not a job id"),
+        ("status " + "x" * 65, "is not a job id"),
+        ("status " + " ".join(f"j{i}" for i in range(21)), "at most 20"),
+        ("untrack a b", "one job id"),
+        ("list foo=bar", "`foo=bar` is not a filter of `list`"),
+        ("failed state=succeeded", "is not a filter of `failed`"),
+        ("list state=done", "`done` is not a state"),
+        ("list type=3d", "`type=3d` is not a job type"),
+        ("list sort=sideways", "is not a sort order"),
+        ("list state=failed state=waiting", "given twice"),
+        ("list asset=", "needs a value"),
+        ("failed tomorrow", "`tomorrow` is not understood by `failed`"),
+        ("failed 0h", "out of range"),
+        ("failed 2026-02-30..2026-03-01", "is not a date"),
+        ("failed 2026-03-02..2026-03-01", "ends before it starts"),
+        ("failed since", "is not a time window"),
+        ('list asset="unclosed', "quote is not closed"),
+        ("subscribe sometimes", "is not an outcome"),
+        ("unsubscribe all", "subscription number"),
+        ("tracked extra", "takes no arguments"),
+        ("status " + "a" * 2000, "too long"),
+    ],
+)
+def test_bad_input_gets_one_line_saying_what_is_wrong(text, says):
+    command = parse(text)
+    assert isinstance(command, Invalid)
+    assert says in command.message
+    assert "\n" not in command.message
+
+
+def to_query(command) -> JobQuery | None:
+    """What the router would send upstream for a listing (windows aside)."""
+    if not isinstance(command, Listing):
+        return None
+    return JobQuery(states=command.states, job_type=command.job_type,
+                    asset_name=command.asset_name, script_id=command.script_id,
+                    sort_dir=command.sort_dir)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_parses_without_raising(text):
+    parse(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(
+    ["list", "failed", "asset=a&limit=500", "script=x&job_ids=1", "state=failed", "type=photo",
+     "sort=asc", "offset=5", "limit=100", "job_id=x", "today", "7d", '"', "=", "&", "%26"]),
+    max_size=8))
+def test_no_text_adds_or_changes_an_upstream_parameter(words):
+    query = to_query(parse(" ".join(words)))
+    if query is None:
+        return
+    names = [name for name, _ in query.to_params()]
+    assert set(names) <= {"offset", "limit", "state", "job_type", "asset_name", "script_id",
+                          "sort_dir"}
+    assert dict(query.to_params())["limit"] == "10" and dict(query.to_params())["offset"] == "0"

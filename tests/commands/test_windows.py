@@ -1,0 +1,54 @@
+"""Windows in the requesting user's timezone, sent upstream in UTC."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.commands.windows import describe, parse_window, resolve
+
+NOW = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
+
+
+def utc(*args):
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "tz", "expected"),
+    [
+        (["today"], "UTC", (utc(2026, 11, 24), None)),
+        # 03:30 UTC is already 11:30 in Shanghai: its today began at 16:00 UTC yesterday.
+        (["today"], "Asia/Shanghai", (utc(2026, 11, 23, 16), None)),
+        # ...and in New York it is still the 23rd.
+        (["today"], "America/New_York", (utc(2026, 11, 23, 5), None)),
+        (["today"], "Asia/Kolkata", (utc(2026, 11, 23, 18, 30), None)),
+        (["yesterday"], "UTC", (utc(2026, 11, 23), utc(2026, 11, 23, 23, 59, 59))),
+        (["24h"], "Asia/Shanghai", (utc(2026, 11, 23, 3, 30), None)),
+        (["7d"], "UTC", (utc(2026, 11, 17, 3, 30), None)),
+        (["since", "2026-11-01"], "Europe/Berlin", (utc(2026, 10, 31, 23), None)),
+    ],
+)
+def test_resolve(tokens, tz, expected):
+    assert resolve(parse_window(tokens), ZoneInfo(tz), NOW) == expected
+
+
+def test_daylight_saving_days_have_their_real_length():
+    # 2026-03-08: New York springs forward, the day has 23 hours.
+    spring = resolve(parse_window(["2026-03-08..2026-03-08"]), ZoneInfo("America/New_York"), NOW)
+    assert spring == (utc(2026, 3, 8, 5), utc(2026, 3, 9, 3, 59, 59))
+    # 2026-11-01: it falls back, the day has 25 hours.
+    autumn = resolve(parse_window(["2026-11-01..2026-11-01"]), ZoneInfo("America/New_York"), NOW)
+    assert autumn == (utc(2026, 11, 1, 4), utc(2026, 11, 2, 4, 59, 59))
+
+
+def test_yesterday_on_the_day_after_a_change_uses_the_offset_of_each_midnight():
+    after_fallback = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    new_york = ZoneInfo("America/New_York")
+    since, until = resolve(parse_window(["yesterday"]), new_york, after_fallback)
+    assert (until - since).total_seconds() == 25 * 3600 - 1
+
+
+def test_describe_names_the_timezone_of_calendar_windows():
+    assert describe(parse_window(["today"]), ZoneInfo("Europe/Berlin")) == "today (Europe/Berlin)"
+    assert describe(parse_window(["24h"]), ZoneInfo("Europe/Berlin")) == "last 24h"
