@@ -1,6 +1,7 @@
-"""Request authentication as MetaStudio's gateway does it: a token, or an AK/SK
-signature (verified with the client's own signing functions, which are themselves
-checked byte for byte against Huawei's official signer), and IAM password logins."""
+"""Request authentication as MetaStudio's gateway does it: a token (fixed, or issued by
+the simulated IAM), or an AK/SK signature, verified with the client's own signing
+functions (``bot.metastudio.signing``, checked byte for byte against Huawei's official
+signer, and here again in tests/simulator against that signer's requests)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ..metastudio import signing
 
 #: API-NOTES.md: the gateway rejects an X-Sdk-Date about 15 minutes off.
 MAX_SKEW = timedelta(minutes=15)
-#: The gateway's wording for every authentication failure (error code APIGW.0301).
+#: The gateway's code and wording for a refused AK/SK signature (API-NOTES.md).
+GATEWAY_CODE = "APIGW.0301"
 INCORRECT = "Incorrect IAM authentication information"
 
 Refusal = tuple[int, dict[str, str]]
@@ -27,65 +29,84 @@ def _refuse(code: str, msg: str) -> Refusal:
 
 @dataclass
 class Gatekeeper:
+    """Decides whether a request may pass. A credential left None is not accepted; with
+    no AK, token or IAM user at all, everything passes (the demo)."""
+
     ak: str | None
     sk: str | None
     token: str | None
     clock: Callable[[], datetime]
+    project_id: str
     #: (user, domain) -> password, for POST /v3/auth/tokens.
     iam_users: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: API-NOTES.md: an IAM token is valid for 24 hours.
     iam_token_ttl: timedelta = timedelta(hours=24)
+    #: Login attempts, refused ones included.
     iam_logins: int = 0
     _issued: dict[str, datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def open(self) -> bool:
-        """No credentials configured: the demo accepts anything."""
         return not (self.ak or self.token or self.iam_users)
 
     def check(
         self, method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str]
     ) -> Refusal | None:
-        """None when the request may pass, else (status, error body)."""
+        """None when the request may pass, else (401, error body)."""
         if self.open:
             return None
         token = headers.get("X-Auth-Token")
         if token is not None:
-            return (
-                None
-                if self._token_valid(token)
-                else _refuse("MSS.00000001", "Unauthorized: the token is invalid or expired")
-            )
+            if self._token_valid(token):
+                return None
+            return _refuse("MSS.00000001", "Unauthorized: the token is invalid or expired")
         authorization = headers.get("Authorization")
         if authorization is None:
-            return _refuse("APIGW.0301", f"{INCORRECT}: no credentials")
+            return _refuse("MSS.00000001", "Unauthorized: no X-Auth-Token or Authorization")
+        return self._check_signature(method, path, query, headers, authorization)
+
+    def _check_signature(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: Mapping[str, str],
+        authorization: str,
+    ) -> Refusal | None:
         parsed = signing.parse_authorization(authorization)
         if parsed is None or self.ak is None or self.sk is None or parsed[0] != self.ak:
-            return _refuse("APIGW.0301", f"{INCORRECT}: unknown access key")
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: unknown access key or algorithm")
         try:
-            sent = signing.parse_sdk_date(headers.get("X-Sdk-Date", ""))
+            sent = signing.parse_sdk_date(headers.get(signing.DATE_HEADER, ""))
         except ValueError:
-            return _refuse("APIGW.0301", f"{INCORRECT}: bad X-Sdk-Date")
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: X-Sdk-Date missing or malformed")
         if abs(self.clock() - sent) > MAX_SKEW:
             return _refuse(
-                "APIGW.0301",
-                f"{INCORRECT}: request expired (X-Sdk-Date too far off)",
+                GATEWAY_CODE,
+                f"{INCORRECT}: request expired, X-Sdk-Date is more than 15 minutes "
+                "from the server time",
             )
         if not signing.verify(self.sk, method, path, query, headers):
-            return _refuse("APIGW.0301", f"{INCORRECT}: verify aksk signature fail")
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: verify aksk signature fail")
         return None
 
     def login(self, body: Any) -> tuple[str, datetime] | None:
-        """The password method of POST /v3/auth/tokens; None when refused."""
+        """The password method of POST /v3/auth/tokens: (token, expiry), or None when
+        the user, password, domain or project scope is wrong."""
         try:
             user = body["auth"]["identity"]["password"]["user"]
             key = (user["name"], user["domain"]["name"])
             password = user["password"]
+            project = body["auth"]["scope"]["project"]["id"]
         except (KeyError, TypeError):
             return None
         with self._lock:
             self.iam_logins += 1
-            if self.iam_users.get(key) != password:
+            stored = self.iam_users.get(key)
+            if stored is None or not secrets.compare_digest(stored, password):
+                return None
+            if project != self.project_id:
                 return None
             token = "MIIsim" + secrets.token_urlsafe(24)
             expires = self.clock() + self.iam_token_ttl

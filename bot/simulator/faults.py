@@ -7,13 +7,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The reference's error bodies, and the API gateway's for throttling (API-NOTES.md).
-ERROR_BODIES = {
+ERROR_BODIES: dict[int, dict[str, str]] = {
     400: {"error_code": "MSS.00000003", "error_msg": "Invalid parameter"},
     401: {"error_code": "MSS.00000001", "error_msg": "Unauthorized"},
     404: {"error_code": "MSS.00000002", "error_msg": "Not Found"},
     429: {"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"},
     500: {"error_code": "MSS.00000004", "error_msg": "Internal Error"},
 }
+#: Schema drift with ``extra_fields = True``: unknown fields, and a state nobody documented.
+DRIFT_FIELDS = {"x_trace": {"region": "sim-1"}, "render_node": "node-7"}
+DRIFT_STATE = "ARCHIVED"
+#: What ``malformed_json`` answers with status 200: a body cut off mid-string.
+TRUNCATED_BODY = '{"count": 3, "jobs": [{"job_id": "trunc'
 
 
 @dataclass
@@ -26,11 +31,15 @@ class Failure:
 
 @dataclass
 class Faults:
-    """Set attributes or queue failures; ``reset()`` clears everything."""
+    """Set attributes or queue failures for the list endpoint; ``reset()`` clears all.
 
-    #: Seconds added before every answer.
+    Queued failures are answered after authentication, in the order queued.
+    """
+
+    #: Seconds added before every answer (real time: the client's timeouts are real).
     latency: float = 0.0
-    #: Unknown fields on the page and on every job (a dict of them, or True for defaults).
+    #: True: DRIFT_FIELDS on the page and on every job, and the first job of each page
+    #: shown in state DRIFT_STATE. A dict: exactly those fields, states untouched.
     extra_fields: dict[str, Any] | bool = False
     #: An older deployment: ``job_ids`` is ignored and an unfiltered page comes back.
     ignore_job_ids: bool = False
@@ -44,19 +53,26 @@ class Faults:
         headers: dict[str, str] | None = None,
         times: int = 1,
     ) -> None:
-        """The next ``times`` list requests answer ``status`` with the reference's body."""
-        fallback = ERROR_BODIES[500] if status >= 500 else ERROR_BODIES[400]
-        default = ERROR_BODIES.get(status, fallback)
+        """The next ``times`` list requests answer ``status``, by default with the
+        reference's body for it (a 5xx gets the 500 body, another 4xx the 400 one) and,
+        for 429, ``Retry-After: 1``."""
+        if body is None:
+            body = ERROR_BODIES.get(status) or ERROR_BODIES[500 if status >= 500 else 400]
+        if headers is None:
+            headers = {"Retry-After": "1"} if status == 429 else {}
         with self._lock:
-            self._queue.append(Failure(status, body or default, headers or {}, times))
+            self._queue.append(Failure(status, body, headers, times))
 
     def throttle(self, retry_after: int = 1, times: int = 1) -> None:
+        """The gateway's 429 APIGW.0308 with ``Retry-After``."""
         self.fail_next(429, headers={"Retry-After": str(retry_after)}, times=times)
 
     def malformed_json(self, times: int = 1) -> None:
-        self.fail_next(200, body='{"count": 3, "jobs": [{"job_id": "trunc', times=times)
+        """200 with a truncated, unparseable body."""
+        self.fail_next(200, body=TRUNCATED_BODY, times=times)
 
     def take(self) -> Failure | None:
+        """The failure due now, if any (used by the server)."""
         with self._lock:
             if not self._queue:
                 return None
@@ -66,10 +82,15 @@ class Faults:
                 self._queue.pop(0)
             return failure
 
-    def extras(self) -> dict[str, Any]:
-        if self.extra_fields is True:
-            return {"x_trace": {"region": "sim-1"}, "render_node": "node-7"}
-        return dict(self.extra_fields or {})
+    def drift(self, page: dict[str, Any]) -> dict[str, Any]:
+        """``page`` as a newer deployment would send it, per ``extra_fields``."""
+        if not self.extra_fields:
+            return page
+        extras = DRIFT_FIELDS if self.extra_fields is True else dict(self.extra_fields)
+        jobs = [{**job, **extras} for job in page["jobs"]]
+        if self.extra_fields is True and jobs:
+            jobs[0]["state"] = DRIFT_STATE
+        return {**page, "jobs": jobs, **extras}
 
     def reset(self) -> None:
         with self._lock:

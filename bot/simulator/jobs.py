@@ -7,21 +7,25 @@ tests move time with ``Simulator.advance`` and the demo simply lets real time pa
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .cover import cover_url
+
 FINISHED = ("SUCCEED", "FAILED", "CANCELED", "BLOCK")
+#: API-NOTES.md: the request docs and the SDK's response model spell photo jobs differently.
 PHOTO_TYPES = ("PHOTO_DIGITAL_HUMAN_VIDEO", "DIGITAL_HUMAN_PHOTO_VIDEO")
 #: API-NOTES.md: without create_since the list covers roughly the last month (unconfirmed).
 DEFAULT_HORIZON = timedelta(days=30)
-#: The reference: preview_video_url is valid for 24 hours.
+#: The reference: preview_video_url is valid for 24 hours. Signed URLs are minted per
+#: answer, so both count from the answer; the cover's validity is not documented.
 PREVIEW_VALIDITY = timedelta(hours=24)
-#: Signed cover URLs in the reference carry Expires=; ours last a week.
-COVER_VALIDITY = timedelta(days=7)
+COVER_VALIDITY = timedelta(hours=24)
 
 
 def fmt(value: datetime | None) -> str | None:
@@ -31,8 +35,8 @@ def fmt(value: datetime | None) -> str | None:
 
 @dataclass
 class SimJob:
-    """One task. Either ``fixed_state`` holds, or the schedule decides: WAITING until
-    ``start_at``, PROCESSING until ``end_at``, then ``outcome``."""
+    """One task. Either ``fixed_state`` holds (since ``fixed_since``), or the schedule
+    decides: WAITING until ``start_at``, PROCESSING until ``end_at``, then ``outcome``."""
 
     job_id: str
     job_type: str
@@ -48,6 +52,8 @@ class SimJob:
     error_code: str | None = None
     error_msg: str | None = None
     video_seconds: float = 60.0
+    #: Insertion order, the tie-break between jobs created in the same second.
+    seq: int = 0
 
     def state_at(self, now: datetime) -> str:
         if self.fixed_state is not None:
@@ -75,17 +81,18 @@ class SimJob:
             return start, since, since
         return start, None, since  # PROCESSING, or a state the simulator was told to show
 
-    def to_json(self, now: datetime, cover_base: str) -> dict[str, Any]:
+    def to_json(self, now: datetime, base_url: str) -> dict[str, Any]:
+        """The reference's DigitalHumanVideo, as an answer at ``now`` would show it."""
         state = self.state_at(now)
         start, end, updated = self.times_at(now)
-        body: dict[str, Any] = {
+        return {
             "job_id": self.job_id,
             "state": state,
             "job_type": self.job_type,
             "start_time": fmt(start),
             "end_time": fmt(end),
             "duration": self.video_seconds if state == "SUCCEED" else None,
-            "output_asset_config": self._asset(state, end or now, cover_base),
+            "output_asset_config": self._asset(state, now, base_url),
             "error_info": (
                 {"error_code": self.error_code, "error_msg": self.error_msg}
                 if state == "FAILED"
@@ -94,21 +101,16 @@ class SimJob:
             "create_time": fmt(self.create_time),
             "lastupdate_time": fmt(updated),
         }
-        return body
 
-    def _asset(self, state: str, ended: datetime, cover_base: str) -> dict[str, Any]:
+    def _asset(self, state: str, now: datetime, base_url: str) -> dict[str, Any]:
         asset: dict[str, Any] = {"asset_id": self.asset_id, "asset_name": self.asset_name}
         if state == "SUCCEED":
-            expires = int((ended + COVER_VALIDITY).timestamp())
-            asset["cover_url"] = (
-                f"{cover_base}/covers/{self.asset_id}.png"
-                f"?AccessKeyId=SIMULATOR&Expires={expires}&Signature=c2ltdWxhdG9y"
-            )
+            asset["cover_url"] = cover_url(base_url, self.asset_id, now + COVER_VALIDITY)
             # The reference: virtual avatar (2D) videos do not support preview.
             if self.job_type in PHOTO_TYPES:
-                preview_expires = int((ended + PREVIEW_VALIDITY).timestamp())
+                expires = int((now + PREVIEW_VALIDITY).timestamp())
                 asset["preview_video_url"] = (
-                    f"{cover_base}/previews/{self.asset_id}.mp4?Expires={preview_expires}"
+                    f"{base_url}/previews/{self.asset_id}.mp4?Expires={expires}"
                 )
         return asset
 
@@ -131,75 +133,128 @@ class Filters:
     offset: int = 0
     limit: int = 10
 
+    @property
+    def is_lookup(self) -> bool:
+        return self.job_id is not None or self.job_ids is not None
+
+    def predicates(self, now: datetime, *, times: bool) -> list[Callable[[SimJob], bool]]:
+        """One test per given filter (so an unfiltered listing runs none); the create
+        time window only when ``times`` (the sorted index may have applied it already)."""
+        tests: list[Callable[[SimJob], bool]] = []
+        since, until = self.window(now)
+        if times and since is not None:
+            tests.append(lambda j: j.create_time >= since)
+        if times and until is not None:
+            tests.append(lambda j: j.create_time <= until)
+        if self.job_id is not None:
+            tests.append(lambda j: j.job_id == self.job_id)
+        if self.states is not None:
+            states = self.states
+            tests.append(lambda j: j.state_at(now) in states)
+        if self.job_type is not None:
+            # Either photo spelling matches the other (API-NOTES.md).
+            kinds = set(PHOTO_TYPES) if self.job_type in PHOTO_TYPES else {self.job_type}
+            tests.append(lambda j: j.job_type in kinds)
+        if self.script_id is not None:
+            tests.append(lambda j: j.script_id == self.script_id)
+        if self.asset_name is not None:
+            wanted = self.asset_name
+            if self.fuzzy_asset_name:
+                low = wanted.lower()
+                tests.append(lambda j: low in (j.asset_name or "").lower())
+            else:
+                tests.append(lambda j: j.asset_name == wanted)
+        return tests
+
+    def window(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """The create-time window. Without create_since a listing covers the last month
+        (API-NOTES.md); a look-up by job_id/job_ids does not, so a tracked job stays
+        findable however old it is (the real limit is unconfirmed, and a bot relying on
+        it would lose old jobs silently, which a test should not hide)."""
+        since = self.create_since
+        if since is None and not self.is_lookup:
+            since = now - DEFAULT_HORIZON
+        return since, self.create_until
+
+
+def _created(job: SimJob) -> tuple[datetime, int]:
+    return job.create_time, job.seq
+
+
+def _named(job: SimJob) -> tuple[str, int]:
+    return job.asset_name or "", job.seq
+
 
 class JobStore:
-    """Jobs kept sorted by (create_time, job_id), so listings need no sort per request."""
+    """Jobs kept sorted by creation (and, cached, by asset name), so a listing needs
+    no sort per request: an unfiltered page is two bisections and a slice."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, SimJob] = {}
-        self._order: list[tuple[datetime, str]] = []
+        self._by_asset_id: dict[str, SimJob] = {}
+        self._created: list[SimJob] = []
+        self._named: list[SimJob] | None = None
 
     def add(self, job: SimJob) -> None:
         with self._lock:
             if job.job_id in self._by_id:
                 raise ValueError(f"job {job.job_id} exists")
+            job.seq = len(self._by_id)
             self._by_id[job.job_id] = job
-            bisect.insort(self._order, (job.create_time, job.job_id))
+            self._by_asset_id[job.asset_id] = job
+            bisect.insort(self._created, job, key=_created)
+            self._named = None
 
     def get(self, job_id: str) -> SimJob:
+        """The job; KeyError when there is none."""
         return self._by_id[job_id]
+
+    def has_asset(self, asset_id: str) -> bool:
+        return asset_id in self._by_asset_id
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def all(self) -> list[SimJob]:
+        """Every job, oldest first."""
         with self._lock:
-            return [self._by_id[job_id] for _, job_id in self._order]
+            return list(self._created)
 
     def query(self, f: Filters, now: datetime) -> tuple[int, list[SimJob]]:
         """(count of all matches, the requested page)."""
         with self._lock:
-            if f.job_ids is not None:
-                wanted = set(f.job_ids)
-                candidates: Iterable[SimJob] = sorted(
-                    (self._by_id[i] for i in wanted if i in self._by_id),
-                    key=lambda j: (j.create_time, j.job_id),
-                )
-            elif f.job_id is not None:
-                candidates = [self._by_id[f.job_id]] if f.job_id in self._by_id else []
+            if f.is_lookup:
+                ids = f.job_ids if f.job_ids is not None else (f.job_id,)
+                found = {i: self._by_id[i] for i in ids if i in self._by_id}
+                key = _named if f.sort_key == "asset_order" else _created
+                candidates: Sequence[SimJob] = sorted(found.values(), key=key)
+                tests = f.predicates(now, times=True)
+            elif f.sort_key == "asset_order":
+                if self._named is None:
+                    self._named = sorted(self._created, key=_named)
+                candidates = self._named
+                tests = f.predicates(now, times=True)
             else:
-                since = f.create_since or now - DEFAULT_HORIZON
-                start = bisect.bisect_left(self._order, (since, ""))
-                candidates = [self._by_id[job_id] for _, job_id in self._order[start:]]
-        matches = [job for job in candidates if _matches(job, f, now)]
+                since, until = f.window(now)
+                low = 0 if since is None else bisect.bisect_left(
+                    self._created, (since, -1), key=_created
+                )
+                high = len(self._created) if until is None else bisect.bisect_right(
+                    self._created, (until, math.inf), key=_created
+                )
+                candidates = self._created[low:high]
+                tests = f.predicates(now, times=False)
+        matches = [j for j in candidates if all(t(j) for t in tests)] if tests else candidates
         if f.sort_key == "update_time":
-            matches.sort(key=lambda j: j.times_at(now)[2])
-        elif f.sort_key == "asset_order":
-            matches.sort(key=lambda j: j.asset_name or "")
-        if f.sort_dir == "desc":
-            matches.reverse()
-        return len(matches), matches[f.offset : f.offset + f.limit]
+            # lastupdate_time moves with the lifecycle, so this one is sorted per request.
+            matches = sorted(matches, key=lambda j: (j.times_at(now)[2], j.seq))
+        return len(matches), _page(matches, f.offset, f.limit, f.sort_dir == "desc")
 
 
-def _matches(job: SimJob, f: Filters, now: datetime) -> bool:
-    if f.create_since and job.create_time < f.create_since:
-        return False
-    if f.create_until and job.create_time > f.create_until:
-        return False
-    if f.job_id is not None and job.job_id != f.job_id:
-        return False
-    if f.states is not None and job.state_at(now) not in f.states:
-        return False
-    # A photo filter matches both spellings the API uses (API-NOTES.md).
-    both_photo = f.job_type in PHOTO_TYPES and job.job_type in PHOTO_TYPES
-    if f.job_type is not None and job.job_type != f.job_type and not both_photo:
-        return False
-    if f.script_id is not None and job.script_id != f.script_id:
-        return False
-    if f.asset_name is not None:
-        name = job.asset_name or ""
-        if f.fuzzy_asset_name:
-            return f.asset_name.lower() in name.lower()
-        return name == f.asset_name
-    return True
+def _page(ordered: Sequence[SimJob], offset: int, limit: int, desc: bool) -> list[SimJob]:
+    """One page of ``ordered`` (ascending) without copying or reversing all of it."""
+    if not desc:
+        return list(ordered[offset : offset + limit])
+    high = len(ordered) - offset
+    return list(reversed(ordered[max(0, high - limit) : max(0, high)]))

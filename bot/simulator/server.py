@@ -1,108 +1,57 @@
-"""The simulator's HTTP side: routing, parameter validation and error answers.
+"""The simulator's HTTP side: one route table, and every answer recorded and stamped
+with an ``X-Request-Id`` (the reference's response header), errors included.
 
-Standard library only: no library simulates this API, and a ThreadingHTTPServer is
-all a loopback test, the demo or a benchmark needs.
+Standard library only: no library simulates this API, and a ThreadingHTTPServer is all
+a loopback test, the demo or a benchmark needs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .cover import cover_png
+from .cover import check_cover, cover_png
 from .faults import ERROR_BODIES
-from .jobs import Filters
+from .params import InvalidParameter, parse_filters
 
 if TYPE_CHECKING:
-    from . import Simulator
+    from .service import Simulator
 
-LIST_PATH = re.compile(r"^/v1/(?P<project>[^/]+)/digital-human-videos/?$")
-COVER_PATH = re.compile(r"^/covers/[0-9a-f]{32}\.png$")
-STATES = {"WAITING", "PROCESSING", "SUCCEED", "FAILED", "CANCELED", "BLOCK"}
-JOB_TYPES = {"2D_DIGITAL_HUMAN_VIDEO", "PHOTO_DIGITAL_HUMAN_VIDEO", "DIGITAL_HUMAN_PHOTO_VIDEO"}
-SORT_KEYS = {"create_time", "update_time", "asset_order"}
-TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+log = logging.getLogger(__name__)
 
+LIST_PATH = re.compile(r"/v1/(?P<project>[^/]+)/digital-human-videos/?")
+COVER_PATH = re.compile(r"/covers/(?P<asset>[0-9a-f]{32})\.png")
+IAM_PATH = "/v3/auth/tokens"
 
-class InvalidParameter(Exception):
-    pass
+Answer = tuple[int, Any, dict[str, str]]
 
 
-def parse_filters(pairs: list[tuple[str, str]], ignore_job_ids: bool) -> Filters:
-    """Validate the query as MetaStudio does; unknown parameters are ignored."""
-    single: dict[str, str] = {}
-    job_ids: list[str] = []
-    fuzzy: list[str] = []
-    for name, value in pairs:
-        if name == "job_ids":
-            # API-NOTES.md: the SDK repeats the pair; a comma list is accepted too.
-            job_ids.extend(v for v in value.split(",") if v)
-        elif name == "fuzzy_query_field":
-            fuzzy.extend(v for v in value.split(",") if v)
-        else:
-            single[name] = value
+class ServerHandle:
+    """A running simulator server: ``url`` (no trailing slash), ``port``, ``stop()``."""
 
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = single.get(name)
-        if raw is None:
-            return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise InvalidParameter(f"{name} must be an integer from {low} to {high}")
-        return int(raw)
+    def __init__(self, sim: Simulator, host: str, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"simulator": sim})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self.host, self.port = self._server.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"metastudio-sim-{self.port}", daemon=True
+        )
+        self._thread.start()
 
-    def moment(name: str) -> datetime | None:
-        raw = single.get(name)
-        if raw is None:
-            return None
-        if not TIME_FORMAT.match(raw):
-            raise InvalidParameter(f"{name} must look like 2024-01-31T08:00:00Z")
-        return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-    states = None
-    if "state" in single:
-        states = frozenset(s for s in single["state"].split(",") if s)
-        if not states or not states <= STATES:
-            raise InvalidParameter("state must be a comma list of " + ",".join(sorted(STATES)))
-    job_type = single.get("job_type")
-    if job_type is not None and job_type not in JOB_TYPES:
-        raise InvalidParameter("job_type is not a known task type")
-    sort_key = single.get("sort_key", "create_time")
-    if sort_key not in SORT_KEYS:
-        raise InvalidParameter("sort_key must be one of " + ", ".join(sorted(SORT_KEYS)))
-    sort_dir = single.get("sort_dir", "asc")
-    if sort_dir not in ("asc", "desc"):
-        raise InvalidParameter("sort_dir must be asc or desc")
-    return Filters(
-        states=states,
-        job_type=job_type,
-        asset_name=single.get("asset_name"),
-        fuzzy_asset_name="asset_name" in fuzzy,
-        script_id=single.get("script_id"),
-        job_id=single.get("job_id"),
-        job_ids=tuple(job_ids) if job_ids and not ignore_job_ids else None,
-        create_since=moment("create_since"),
-        create_until=moment("create_until"),
-        sort_key=sort_key,
-        sort_dir=sort_dir,
-        offset=integer("offset", 0, 0, 10**9),
-        limit=integer("limit", 10, 1, 100),
-    )
-
-
-def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(_Handler):
-        simulator = sim
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -113,16 +62,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        # The Date header follows the simulator's clock, so clients can detect skew.
+        # The Date header follows the simulated clock, so a client can detect skew.
         return format_datetime(self.simulator.now(), usegmt=True)
 
     def do_GET(self) -> None:
-        self._serve("GET")
+        self._serve()
 
-    def do_POST(self) -> None:
-        self._serve("POST")
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
-    def _serve(self, method: str) -> None:
+    def _serve(self) -> None:
         sim = self.simulator
         parts = urlsplit(self.path)
         query = parse_qsl(parts.query, keep_blank_values=True)
@@ -130,54 +78,72 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if sim.faults.latency:
             time.sleep(sim.faults.latency)
-        request_id = uuid.uuid4().hex
-        status, payload, headers = self._route(method, parts.path, query, body)
-        sim._record(method, parts.path, query, dict(self.headers.items()), status)
-        self._send(status, payload, {"X-Request-Id": request_id, **headers})
+        try:
+            status, payload, headers = self._route(self.command, parts.path, query, body)
+        except Exception:
+            # A simulator bug must reach the test as a 500, not as a dropped connection.
+            log.exception("simulator failed on %s %s", self.command, self.path)
+            status, payload, headers = 500, ERROR_BODIES[500], {}
+        sim.record(self.command, parts.path, query, dict(self.headers.items()), status)
+        self._send(status, payload, {"X-Request-Id": uuid.uuid4().hex, **headers})
 
-    def _route(self, method: str, path: str, query: list[tuple[str, str]], body: bytes):
-        sim = self.simulator
-        if method == "POST" and path == "/v3/auth/tokens":
+    def _route(self, method: str, path: str, query: list[tuple[str, str]], body: bytes) -> Answer:
+        if method == "POST" and path == IAM_PATH:
             return self._login(body)
-        if method == "GET" and COVER_PATH.match(path):
-            return self._cover(query)
-        match = LIST_PATH.match(path)
-        if method != "GET" or match is None:
-            return 404, ERROR_BODIES[404], {}
-        refusal = sim.gatekeeper.check(method, path, query, self.headers)
+        cover = COVER_PATH.fullmatch(path)
+        if method == "GET" and cover:
+            return self._cover(cover["asset"], dict(query))
+        listing = LIST_PATH.fullmatch(path)
+        if method == "GET" and listing:
+            return self._list(path, unquote(listing["project"]), query)
+        return 404, ERROR_BODIES[404], {}
+
+    def _list(self, path: str, project: str, query: list[tuple[str, str]]) -> Answer:
+        sim = self.simulator
+        refusal = sim.gatekeeper.check("GET", path, query, self.headers)
         if refusal:
             return refusal[0], refusal[1], {}
-        if unquote(match["project"]) != sim.project_id:
+        if project != sim.project_id:
             return 404, ERROR_BODIES[404], {}
         failure = sim.faults.take()
         if failure:
             return failure.status, failure.body, failure.headers
         try:
-            filters = parse_filters(query, sim.faults.ignore_job_ids)
+            filters = parse_filters(query, ignore_job_ids=sim.faults.ignore_job_ids)
         except InvalidParameter as e:
-            return 400, {"error_code": "MSS.00000003", "error_msg": f"Invalid parameter: {e}"}, {}
-        return 200, sim._list(filters), {}
+            return 400, {**ERROR_BODIES[400], "error_msg": f"Invalid parameter: {e}"}, {}
+        return 200, sim.faults.drift(sim.list_page(filters)), {}
 
-    def _login(self, body: bytes):
+    def _login(self, body: bytes) -> Answer:
         try:
-            request = json.loads(body or b"null")
+            request = json.loads(body)
         except ValueError:
-            request = None
+            return 400, _iam_error(400, "Bad Request", "The request body is not JSON."), {}
         issued = self.simulator.gatekeeper.login(request)
         if issued is None:
-            return 401, {"error": {"code": 401, "message": "The username or password is wrong.",
-                                   "title": "Unauthorized"}}, {}
+            message = "The username or password is wrong."
+            return 401, _iam_error(401, "Unauthorized", message), {}
         token, expires = issued
-        answer = {"token": {"expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
-                            "methods": ["password"]}}
+        sim = self.simulator
+        answer = {
+            "token": {
+                # IAM's format: microseconds and a Z (e.g. 2024-07-05T10:15:00.000000Z).
+                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "issued_at": sim.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "methods": ["password"],
+                "project": {"id": sim.project_id, "name": "cn-north-4"},
+            }
+        }
         return 201, answer, {"X-Subject-Token": token}
 
-    def _cover(self, query: list[tuple[str, str]]):
-        expires = dict(query).get("Expires", "")
-        if not expires.isdigit() or int(expires) < self.simulator.now().timestamp():
-            # Object storage answers an expired signed URL with 403 AccessDenied.
-            denied = "<Error><Code>AccessDenied</Code></Error>"
-            return 403, denied, {"Content-Type": "application/xml"}
+    def _cover(self, asset_id: str, query: dict[str, str]) -> Answer:
+        sim = self.simulator
+        if not sim.store.has_asset(asset_id):
+            return 404, _obs_error("NoSuchKey", "The specified key does not exist."), _XML
+        refusal = check_cover(asset_id, query, sim.now())
+        if refusal:
+            # Object storage answers a bad or expired signed URL with 403, not 404.
+            return 403, _obs_error(*refusal), _XML
         return 200, cover_png(), {"Content-Type": "image/png"}
 
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
@@ -193,4 +159,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+_XML = {"Content-Type": "application/xml"}
+
+
+def _iam_error(code: int, title: str, message: str) -> dict[str, Any]:
+    """IAM's (Keystone's) error shape, unlike MetaStudio's."""
+    return {"error": {"code": code, "title": title, "message": message}}
+
+
+def _obs_error(code: str, message: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )

@@ -1,0 +1,229 @@
+"""The simulated service: its jobs, clock, credentials, faults and request record."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .auth import Gatekeeper
+from .clock import SimClock
+from .faults import Faults
+from .jobs import Filters, JobStore, SimJob
+from .seed import seed_jobs as make_seed_jobs
+from .server import ServerHandle
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the simulator answered."""
+
+    method: str
+    path: str
+    #: Decoded query pairs, in the order sent.
+    params: list[tuple[str, str]]
+    headers: dict[str, str]
+    #: The status it was answered with.
+    status: int
+
+
+class Simulator:
+    """MetaStudio's ``GET /v1/{project_id}/digital-human-videos`` (and IAM's
+    ``POST /v3/auth/tokens``, and the cover images) over real HTTP.
+
+    ``ak``/``sk``, ``token`` and ``iam_users`` are the credentials accepted; one left
+    None is refused, and with none at all every request passes (the demo). ``clock``
+    returns an aware UTC datetime (default: real time); pass a :class:`SimClock` to
+    share it, or use ``advance``. ``seed_jobs`` realistic jobs are created relative to
+    the clock, reproducibly for a given ``rng_seed``.
+
+        sim = Simulator(project_id="proj-1", ak="AK", sk="SK", seed_jobs=100)
+        server = sim.serve()            # 127.0.0.1, a free port, in a daemon thread
+        job_id = sim.add_job(state="PROCESSING")
+        sim.set_state(job_id, "FAILED", error_code="MSS.00000004", error_msg="Internal Error")
+        sim.faults.throttle(retry_after=1)
+        server.stop()
+    """
+
+    def __init__(
+        self,
+        project_id: str = "proj-1",
+        *,
+        ak: str | None = None,
+        sk: str | None = None,
+        token: str | None = None,
+        seed_jobs: int = 0,
+        rng_seed: int = 7,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.project_id = project_id
+        self.clock = clock if isinstance(clock, SimClock) else SimClock(clock)
+        self.faults = Faults()
+        self.gatekeeper = Gatekeeper(
+            ak=ak, sk=sk, token=token, clock=self.clock, project_id=project_id
+        )
+        self.store = JobStore()
+        #: Every request answered, in order (the list only grows; read, don't mutate).
+        self.requests: list[RecordedRequest] = []
+        self._requests_lock = threading.Lock()
+        #: The base URL of the last ``serve()``; covers and previews point at it.
+        self.url = ""
+        for job in make_seed_jobs(seed_jobs, self.now(), random.Random(rng_seed)):
+            self.store.add(job)
+
+    # -- time ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The simulated time."""
+        return self.clock()
+
+    def advance(self, seconds: float) -> None:
+        """Let simulated time pass: scheduled jobs progress, tokens and URLs expire."""
+        self.clock.advance(seconds)
+
+    # -- jobs ------------------------------------------------------------------------
+
+    def add_job(
+        self,
+        job_id: str | None = None,
+        state: str = "WAITING",
+        job_type: str = "2D_DIGITAL_HUMAN_VIDEO",
+        *,
+        asset_name: str | None = None,
+        script_id: str | None = None,
+        create_time: datetime | None = None,
+        error_code: str | None = None,
+        error_msg: str | None = None,
+        start_in: float | None = None,
+        finish_in: float | None = None,
+        outcome: str = "SUCCEED",
+        video_seconds: float = 60.0,
+    ) -> str:
+        """Add a job and return its id (a uuid4 unless given).
+
+        Without a schedule it stays in ``state`` (any string, so tests can show an
+        undocumented one) until ``set_state``. With ``finish_in`` it is scheduled
+        instead: WAITING for ``start_in`` seconds (default 0), PROCESSING until
+        ``finish_in`` seconds from now, then ``outcome``. A FAILED job gets
+        MSS.00000004 "Internal Error" unless ``error_code``/``error_msg`` say otherwise.
+        """
+        now = self.now().replace(microsecond=0)
+        created = (create_time or now).astimezone(UTC).replace(microsecond=0)
+        failing = state == "FAILED" or (finish_in is not None and outcome == "FAILED")
+        job = SimJob(
+            job_id=job_id or str(uuid.uuid4()),
+            job_type=job_type,
+            create_time=created,
+            asset_name=asset_name or "Simulated video",
+            script_id=script_id,
+            video_seconds=video_seconds,
+            error_code=error_code or ("MSS.00000004" if failing else None),
+            error_msg=error_msg or ("Internal Error" if failing else None),
+        )
+        if finish_in is None:
+            job.fixed_state, job.fixed_since = state, max(created, now)
+        else:
+            job.fixed_state, job.outcome = None, outcome
+            job.start_at = now + timedelta(seconds=start_in or 0)
+            job.end_at = max(job.start_at, now + timedelta(seconds=finish_in))
+        self.store.add(job)
+        return job.job_id
+
+    def set_state(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        error_code: str | None = None,
+        error_msg: str | None = None,
+    ) -> None:
+        """Move a job to ``state`` now; start/end times, duration, cover and preview
+        URLs and error info follow as a real job's would. KeyError for an unknown id."""
+        job = self.store.get(job_id)
+        now = self.now().replace(microsecond=0)
+        if state == "PROCESSING" and job.start_at is None:
+            job.start_at = now
+        if state == "FAILED":
+            job.error_code = error_code or job.error_code or "MSS.00000004"
+            job.error_msg = error_msg or job.error_msg or "Internal Error"
+        job.fixed_state, job.fixed_since = state, now
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """Every job as the API would show it now, by id (a fresh copy each time)."""
+        now = self.now()
+        return {job.job_id: job.to_json(now, self.url) for job in self.store.all()}
+
+    def list_page(self, filters: Filters) -> dict[str, Any]:
+        """The list endpoint's body for validated ``filters``."""
+        now = self.now()
+        count, page = self.store.query(filters, now)
+        return {"count": count, "jobs": [job.to_json(now, self.url) for job in page]}
+
+    # -- credentials -------------------------------------------------------------------
+
+    @property
+    def iam_users(self) -> dict[tuple[str, str], str]:
+        """(user name, domain name) -> password, accepted by POST /v3/auth/tokens."""
+        return self.gatekeeper.iam_users
+
+    @iam_users.setter
+    def iam_users(self, users: dict[tuple[str, str], str]) -> None:
+        self.gatekeeper.iam_users = users
+
+    @property
+    def iam_token_ttl(self) -> timedelta:
+        """Lifetime of issued IAM tokens (default 24 h); seconds accepted when set."""
+        return self.gatekeeper.iam_token_ttl
+
+    @iam_token_ttl.setter
+    def iam_token_ttl(self, ttl: timedelta | float) -> None:
+        self.gatekeeper.iam_token_ttl = ttl if isinstance(ttl, timedelta) else timedelta(
+            seconds=ttl
+        )
+
+    @property
+    def iam_logins(self) -> int:
+        """Login attempts so far, refused ones included."""
+        return self.gatekeeper.iam_logins
+
+    # -- switches and records ------------------------------------------------------------
+
+    @property
+    def ignore_job_ids(self) -> bool:
+        """Shorthand for ``faults.ignore_job_ids``."""
+        return self.faults.ignore_job_ids
+
+    @ignore_job_ids.setter
+    def ignore_job_ids(self, value: bool) -> None:
+        self.faults.ignore_job_ids = value
+
+    def request_count(self, path_suffix: str = "/digital-human-videos") -> int:
+        """How many recorded requests have a path ending in ``path_suffix``."""
+        with self._requests_lock:
+            return sum(1 for r in self.requests if r.path.endswith(path_suffix))
+
+    def record(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]],
+        headers: dict[str, str],
+        status: int,
+    ) -> None:
+        """Append a request to ``requests`` (used by the server)."""
+        with self._requests_lock:
+            self.requests.append(RecordedRequest(method, path, params, headers, status))
+
+    # -- serving -------------------------------------------------------------------------
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+        """Start serving in a daemon thread (port 0: a free one) and return the handle;
+        ``sim.url`` becomes its URL."""
+        handle = ServerHandle(self, host, port)
+        self.url = handle.url
+        return handle
