@@ -35,6 +35,9 @@ _HEADER_LIMIT = 150
 #: Room an asset name or error message gets in one row, so that a row stays one line.
 _ASSET_LIMIT = 40
 _ERROR_MSG_LIMIT = 80
+#: Error groups on top of a failed listing: the top ones are what on-call acts on, and
+#: capping them keeps the rows in view (fits one 3000-character section).
+_TOP_GROUPS = 15
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def error_group_line(group: ErrorGroup) -> str:
     """``3x `MSS.00000004` Internal Error``, with a multiplication sign."""
     label = code(group.error_code) if group.error_code else "_no error code_"
     message = escape(truncate(group.error_msg, _ERROR_MSG_LIMIT)) if group.error_msg else ""
-    return f"{group.count}× {label} {message}".rstrip()  # noqa: RUF001 (the sign is meant)
+    return f"{group.count}× {label} {message}".rstrip()
 
 
 def job_row(job: Job, tz: ZoneInfo) -> str:
@@ -87,7 +90,9 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
 
     if error_groups:
         ranked = sorted(error_groups, key=lambda g: g.count, reverse=True)
-        lines = ["*By error code*", *(error_group_line(g) for g in ranked)]
+        lines = ["*By error code*", *(error_group_line(g) for g in ranked[:_TOP_GROUPS])]
+        if len(ranked) > _TOP_GROUPS:
+            lines.append(f"_and {len(ranked) - _TOP_GROUPS} more error codes_")
         head += [section(text) for text in pack_lines(lines)]
         if groups_capped:
             head.append(context("Grouped from the newest failures only, not all of them."))
@@ -100,9 +105,7 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
     tail = actions_block(buttons)
 
     rows = [section(text) for text in pack_lines(job_row(job, tz) for job in jobs)]
-    # Slack: at most 50 blocks a message. The triage summary comes first (on-call reads it
-    # before any row); one block stays free for the footer.
-    head = head[: MAX_BLOCKS - len(tail) - 2]
+    # Slack: at most 50 blocks a message; one stays free for the footer.
     room = MAX_BLOCKS - len(head) - len(tail) - 1
     shown_rows = rows[:room]
     footer = f"Jobs {offset + 1} to {offset + len(jobs)} of {total}"
