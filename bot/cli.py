@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from .logging_setup import RedactingFilter, configure_logging
@@ -33,6 +35,25 @@ def _socket(settings: Settings, args: argparse.Namespace, redacting: RedactingFi
 
     serve(settings)
     return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+    from .services import build_services
+    from .tracking.worker import run_worker
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_worker(build_services(settings).tracking, stop)
+    return 0
+
+
+def _check(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+    from .check import run_check
+    from .metastudio.factory import build_jobs_client
+    from .services import build_slack_client
+
+    return run_check(settings, slack=build_slack_client(settings), jobs=build_jobs_client(settings))
 
 
 def _simulator(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
@@ -66,13 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     http = sub.add_parser("http", help="serve /slack/events, /healthz, /metrics on $PORT")
     http.set_defaults(mode="http", run=_http)
 
-    socket = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    socket = sub.add_parser(
+        "socket", help="Socket Mode (needs SLACK_APP_TOKEN), with the tracking loop in-process"
+    )
     socket.set_defaults(mode="socket", run=_socket)
+
+    worker = sub.add_parser("worker", help="only the tracking poller and notifier")
+    worker.set_defaults(mode="worker", run=_worker)
+
+    check = sub.add_parser("check", help="try the configuration against Slack and MetaStudio")
+    check.set_defaults(mode="check", run=_check)
 
     simulator = sub.add_parser("simulator", help="the MetaStudio simulator alone")
     simulator.add_argument("--port", type=int, default=8080)
     simulator.add_argument("--host", default="127.0.0.1")
-    simulator.add_argument("--seed-jobs", type=int, default=120)
+    simulator.add_argument("--seed-jobs", type=int, default=200)
     simulator.set_defaults(mode="simulator", run=_simulator)
     return parser
 

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.tracking",
     "tests.fixtures.metastudio",
+    "tests.fixtures.app",
 ]

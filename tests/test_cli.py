@@ -10,15 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-
-#: Variables the CLI reads; removed so the developer's environment cannot leak in.
-_OURS = ("SLACK_", "METASTUDIO_", "HUAWEICLOUD_", "DATABASE_URL", "VIDEOJOBS_", "PORT",
-         "WEB_CONCURRENCY", "WEB_THREADS", "LOG_LEVEL", "POLL_INTERVAL")
-
-
-def bot_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    return {**env, **values}
+from tests.fixtures.app import BOT_VARIABLES, bot_env
 
 
 def run_bot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -60,7 +52,7 @@ def test_malformed_server_tuning_is_a_settings_error(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for key in os.environ:
-        if key.startswith(_OURS):
+        if key.startswith(BOT_VARIABLES):
             monkeypatch.delenv(key)
     for key, setting in {
         "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",

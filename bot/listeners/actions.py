@@ -1,0 +1,27 @@
+"""Buttons on the bot's messages (Show more, Refresh, Post to channel, Track):
+acknowledge at once, then let the router answer via the click's own response_url.
+
+Every block action is acknowledged, including ones the router does not own (a link
+button still sends one, and Slack shows an error for any unacknowledged click). The
+router decides the answer: ``replace_original`` for Refresh, ``in_channel`` for Post to
+channel, or nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from slack_bolt import App, BoltContext, Respond
+
+from ..services import Services
+from .answer import ack_now, request_context
+
+
+def register(app: App, services: Services) -> None:
+    def answer_action(body: dict, action: dict, context: BoltContext, respond: Respond) -> None:
+        ctx = request_context(services, context, (body.get("channel") or {}).get("name"))
+        reply = services.router.handle_action(action["action_id"], action.get("value", ""), ctx)
+        if reply is not None:
+            respond(**reply.to_payload())
+
+    app.block_action(re.compile(".*"))(ack=ack_now, lazy=[answer_action])

@@ -1,0 +1,65 @@
+"""Everything a Slack entry point needs, built once from :class:`Settings`.
+
+``videojobs-bot http`` and ``socket`` build one :class:`Services` per process and hand it
+to :func:`bot.app.create_app`; tests build it against the simulator and the fake Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from .commands.router import Router
+from .metastudio.factory import build_jobs_client
+from .settings import Settings
+from .slack_messenger import SlackMessenger
+from .tracking.worker import Tracking, build_tracking
+from .users import TimezoneResolver
+
+
+@dataclass(frozen=True)
+class Services:
+    slack: WebClient
+    router: Router
+    timezones: TimezoneResolver
+    #: The store, poller and sender; ``videojobs-bot worker`` (and Socket Mode) run its
+    #: loop, the router uses its commands.
+    tracking: Tracking
+
+
+def build_slack_client(settings: Settings) -> WebClient:
+    """The Web API client for interactive work (users.info, tracking posts from commands).
+
+    A ``WebClient`` retries only connection errors unless told otherwise (SLACK-NOTES.md);
+    these handlers add one retry after a 429's Retry-After and two after a 5xx. Bolt
+    copies them into the per-request clients it hands to listeners.
+    """
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(),
+            RateLimitErrorRetryHandler(max_retry_count=1),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    """Opens (and migrates) the database named by ``DATABASE_URL``."""
+    slack = build_slack_client(settings)
+    jobs = build_jobs_client(settings)
+    tracking = build_tracking(settings, jobs, SlackMessenger(slack))
+    return Services(
+        slack=slack,
+        router=Router(jobs, tracking=tracking.service),
+        timezones=TimezoneResolver(slack, settings.timezone),
+        tracking=tracking,
+    )
