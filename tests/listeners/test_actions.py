@@ -1,0 +1,84 @@
+"""Button clicks end to end: each click is acked at once and answered through its own
+response_url."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.views import actions
+from tests.fixtures.app import SlackSender
+
+
+def buttons(answer: dict[str, Any]) -> dict[str, str]:
+    """action_id -> value of the buttons in an answer (the last of each kind)."""
+    return {
+        element["action_id"]: element.get("value")
+        for block in answer.get("blocks", []) if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+def test_show_more_pages_on(slack: SlackSender, simulator) -> None:
+    for _ in range(25):
+        simulator.add_job(state="SUCCEED")
+    slack.command("succeeded 7d")
+    more = buttons(slack.answers()[0])[actions.SHOW_MORE]
+
+    sent = slack.click(actions.SHOW_MORE, more)
+
+    assert (sent.status, sent.body) == (200, "")
+    [page_two] = slack.answers("click")
+    assert page_two["response_type"] == "ephemeral"
+    assert actions.SHOW_MORE not in buttons(page_two)
+    assert dict(simulator.requests[-1].params)["offset"] == "20"
+
+
+def test_post_to_channel_answers_in_channel(slack: SlackSender, simulator) -> None:
+    simulator.add_job(state="FAILED")
+    slack.command("summary today")
+    post = buttons(slack.answers()[0])[actions.POST_TO_CHANNEL]
+
+    slack.click(actions.POST_TO_CHANNEL, post)
+
+    [shared] = slack.answers("click")
+    assert shared["response_type"] == "in_channel"
+    assert actions.POST_TO_CHANNEL not in buttons(shared)
+
+
+def test_refresh_replaces_the_card(slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="PROCESSING")
+    slack.command(f"status {job_id}")
+    assert buttons(slack.answers()[0])[actions.REFRESH] == job_id
+    simulator.set_state(job_id, "SUCCEED")
+
+    slack.click(actions.REFRESH, job_id)
+
+    [refreshed] = slack.answers("click")
+    assert refreshed["replace_original"] is True
+    assert "✅ Succeeded" in str(refreshed["blocks"])  # not the cached "Processing"
+
+
+def test_track_button_posts_the_tracking_message(slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="WAITING")
+
+    slack.click(actions.TRACK, job_id)
+
+    slack.answers("click")
+    [message] = slack.fake.posts("C1")
+    assert job_id in str(message.blocks)
+
+
+def test_unknown_actions_are_acked_and_left_alone(slack: SlackSender) -> None:
+    sent = slack.click("preview_link", None)
+
+    assert (sent.status, sent.body) == (200, "")
+    assert not slack.fake.wait_for(lambda f: "click" in f.responses, timeout=0.5)
+
+
+def test_a_forged_click_runs_nothing(slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="WAITING")
+    slack.secret = "forged"
+
+    assert slack.click(actions.TRACK, job_id).status == 401
+    assert not slack.fake.wait_for(lambda f: f.calls_to("chat.postMessage"), timeout=0.5)
+    assert simulator.requests == []
