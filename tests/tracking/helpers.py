@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commands.types import Context, Reply, Subscribe, Track
@@ -26,6 +27,11 @@ def subscribe(world: TrackingWorld, outcome: str = "failed", channel: str = "C1"
 def tracking_message(world: TrackingWorld, channel: str = "C1") -> Message:
     """The channel's first top-level message."""
     return next(m for m in world.slack.posts(channel) if m.thread_ts is None)
+
+
+def asset(world: TrackingWorld, job_id: str) -> dict[str, Any]:
+    """The job's ``output_asset_config`` as MetaStudio shows it now (cover, preview)."""
+    return world.sim.jobs[job_id]["output_asset_config"]
 
 
 def block_types(message: Message) -> list[str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.commands.types import Untrack
-from tests.fixtures.tracking import TrackingWorld
+from tests.fixtures.tracking import UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track, tracking_message
 
 
 def test_track_posts_one_tracking_message_for_its_jobs(world: TrackingWorld) -> None:
-    first, second = world.jobs.add(), world.jobs.add(state="WAITING")
+    first, second = world.running(), world.sim.add_job(state="WAITING")
     reply = track(world, first, second)
     assert reply.response_type == "ephemeral" and first in reply.text and second in reply.text
     message = tracking_message(world)
@@ -17,8 +17,8 @@ def test_track_posts_one_tracking_message_for_its_jobs(world: TrackingWorld) -> 
 
 
 def test_track_reports_unknown_finished_and_already_tracked_jobs(world: TrackingWorld) -> None:
-    running, ended = world.jobs.add(), world.jobs.add()
-    world.jobs.finish(ended, "FAILED")
+    running, ended = world.running(), world.running()
+    world.sim.set_state(ended, "FAILED")
     track(world, running)
     reply = track(world, running, ended, "no-such-job")
     assert f"Already tracked here: `{running}`" in reply.text
@@ -29,7 +29,7 @@ def test_track_reports_unknown_finished_and_already_tracked_jobs(world: Tracking
 
 
 def test_track_in_a_channel_without_the_bot_says_how_to_invite_it(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     world.slack.channel_errors["C1"] = "not_in_channel"
     reply = track(world, job)
     assert "/invite @videojobs" in reply.text and "Traceback" not in reply.text
@@ -40,31 +40,31 @@ def test_track_in_a_channel_without_the_bot_says_how_to_invite_it(world: Trackin
 
 def test_bad_ids_and_upstream_errors_are_one_line(world: TrackingWorld) -> None:
     assert "not a job id" in track(world, "bad id;").text
-    world.jobs.fail_next = 1
+    world.sim.faults.fail_next(**UPSTREAM_DOWN)
     reply = track(world, "job-1")
     assert "MetaStudio" in reply.text and "HTTP 503" in reply.text
 
 
 def test_untrack_and_tracked(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
     assert job in str(world.tracking.service.tracked(ctx()).blocks)
     assert "Stopped tracking" in world.tracking.service.untrack(ctx(), Untrack(job)).text
     assert "not tracking" in world.tracking.service.untrack(ctx(), Untrack(job)).text
     assert "tracks no jobs" in world.tracking.service.tracked(ctx()).text
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.cycle()
     assert world.slack.thread("C1", tracking_message(world).ts) == []
 
 
 def test_tracking_again_after_a_pause_resumes_the_channel(world: TrackingWorld) -> None:
-    first = world.jobs.add()
+    first = world.running()
     track(world, first)
     world.slack.channel_errors["C1"] = "not_in_channel"
-    world.jobs.finish(first, "SUCCEED")
+    world.sim.set_state(first, "SUCCEED")
     world.cycle()
     assert world.tracking.store.pollable() == []
     del world.slack.channel_errors["C1"]  # someone invited the bot back
-    second = world.jobs.add()
+    second = world.running()
     track(world, second)
     assert [j.job_id for j in world.tracking.store.pollable()] == [second]

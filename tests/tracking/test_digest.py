@@ -9,10 +9,10 @@ from tests.tracking.helpers import track, tracking_message
 
 
 def _burst(world: TrackingWorld) -> list[str]:
-    ids = [world.jobs.add() for _ in range(12)]
+    ids = [world.running() for _ in range(12)]
     track(world, *ids)
     for i, job in enumerate(ids):
-        world.jobs.finish(job, "FAILED" if i % 4 == 0 else "SUCCEED")
+        world.sim.set_state(job, "FAILED" if i % 4 == 0 else "SUCCEED")
     return ids
 
 
@@ -36,10 +36,10 @@ def test_a_burst_becomes_one_digest(world: TrackingWorld) -> None:
 
 
 def test_at_the_threshold_jobs_are_told_one_by_one(world: TrackingWorld) -> None:
-    ids = [world.jobs.add() for _ in range(5)]
+    ids = [world.running() for _ in range(5)]
     track(world, *ids)
     for job in ids:
-        world.jobs.finish(job, "SUCCEED")
+        world.sim.set_state(job, "SUCCEED")
     world.cycle()
     assert _digests(world) == []
     assert len(world.slack.thread("C1", tracking_message(world).ts)) == 5
@@ -69,7 +69,7 @@ def test_a_digest_interrupted_by_a_rate_limit_resumes_without_repeating(
 ) -> None:
     _burst(world)
     world.tracking.poller.poll()
-    limited = build_tracking(world.settings, world.jobs,
+    limited = build_tracking(world.settings, world.client,
                              _RateLimitedAfter(world.messenger, 2), clock=world.clock)
     limited.sender.send_due()  # the summary and the first details, then 429
     [digest] = _digests(world)

@@ -1,4 +1,9 @@
-"""Two worker processes on one database: every notification is posted exactly once."""
+"""Two worker processes on one database: every notification is posted exactly once.
+
+Each worker builds what ``videojobs-bot worker`` builds from its settings: the MetaStudio
+client (AK/SK, to the test's simulator over loopback) and the Slack client (the fake
+Slack's URL). Only the entry point differs.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
+from bot.metastudio.factory import build_jobs_client
 from bot.settings import Settings
+from bot.simulator import Simulator
 from bot.slack_messenger import SlackMessenger
 from bot.tracking.worker import build_tracking, run_worker, utc_now
 from tests.fakes.slack import FakeSlack
-from tests.fixtures.tracking import FakeJobs
+from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 from tests.tracking.helpers import ctx, subscribe
 from tests.tracking.helpers import track as track_command
 
@@ -23,11 +30,11 @@ JOBS_PER_CHANNEL = 15
 CHANNELS = ("C1", "C2", "C3")
 
 
-def _worker(settings: Settings, jobs_path: Path, stop_path: Path) -> None:
+def _worker(settings: Settings, stop_path: Path) -> None:
     """A ``videojobs-bot worker`` process: polls and sends until ``stop_path`` exists."""
     messenger = SlackMessenger(WebClient(token=settings.slack_bot_token.get_secret_value(),
                                          base_url=settings.slack_api_url))
-    tracking = build_tracking(settings, FakeJobs(utc_now, jobs_path), messenger)
+    tracking = build_tracking(settings, build_jobs_client(settings), messenger)
     stop = threading.Event()
     threading.Thread(target=lambda: (_wait_for(stop_path), stop.set()), daemon=True).start()
     run_worker(tracking, stop)
@@ -41,37 +48,38 @@ def _wait_for(path: Path) -> None:
 class _World:
     """Just enough of TrackingWorld for the command helpers."""
 
-    def __init__(self, tracking, jobs) -> None:
-        self.tracking, self.jobs, self.clock = tracking, jobs, utc_now
+    def __init__(self, tracking) -> None:
+        self.tracking, self.clock = tracking, utc_now
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_two_worker_processes_send_each_notification_once(
-    database_url: str, fake_slack: FakeSlack, tmp_path: Path
+    database_url: str, fake_slack: FakeSlack, simulator: Simulator, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=database_url, slack_bot_token=fake_slack.token,
                         slack_api_url=fake_slack.url, poll_interval_seconds=0.05,
-                        digest_threshold=100)
-    jobs = FakeJobs(utc_now, tmp_path / "jobs.json")
+                        digest_threshold=100, metastudio_endpoint=simulator.url,
+                        metastudio_project_id=PROJECT_ID, metastudio_ak=AK, metastudio_sk=SK)
     messenger = SlackMessenger(WebClient(token=fake_slack.token, base_url=fake_slack.url))
-    world = _World(build_tracking(settings, jobs, messenger), jobs)
-    ids = {channel: [jobs.add() for _ in range(JOBS_PER_CHANNEL)] for channel in CHANNELS}
+    world = _World(build_tracking(settings, build_jobs_client(settings), messenger))
+    ids = {channel: [simulator.add_job(state="PROCESSING") for _ in range(JOBS_PER_CHANNEL)]
+           for channel in CHANNELS}
     for channel, channel_ids in ids.items():
         track_command(world, *channel_ids, channel=channel)
     subscribe(world, "all", channel="C9")
-    time.sleep(1.1)  # job end times are whole seconds: end after the subscription
+    simulator.advance(1.1)  # job end times are whole seconds: end after the subscription
 
     spawn = multiprocessing.get_context("spawn")
     stop_path = tmp_path / "stop"
-    workers = [spawn.Process(target=_worker, args=(settings, jobs.path, stop_path))
+    workers = [spawn.Process(target=_worker, args=(settings, stop_path))
                for _ in range(2)]
     for worker in workers:
         worker.start()
     try:
         every = [job for channel_ids in ids.values() for job in channel_ids]
         for i, job in enumerate(every):
-            jobs.finish(job, "FAILED" if i % 3 == 0 else "SUCCEED")
+            simulator.set_state(job, "FAILED" if i % 3 == 0 else "SUCCEED")
         expected = len(every) * 2  # a thread reply in its channel, a post in C9
         assert fake_slack.wait_for(
             lambda f: sum(1 for m in f.messages if m.metadata) >= expected, timeout=60)
@@ -90,5 +98,6 @@ def test_two_worker_processes_send_each_notification_once(
         assert len(fake_slack.thread(channel, parent.ts)) == JOBS_PER_CHANNEL
     assert len([m for m in fake_slack.posts("C9") if m.metadata]) == len(every)
     assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
+    assert {r.status for r in simulator.requests} == {200}  # every request signed and accepted
     assert world.tracking.service.tracked(ctx("C1")).text.startswith("This channel tracks no")
     world.tracking.store.close()

@@ -5,28 +5,29 @@ from __future__ import annotations
 import pytest
 
 from bot.tracking.worker import build_tracking
-from tests.fixtures.tracking import TrackingWorld
-from tests.tracking.helpers import block_types, ctx, subscribe, track, tracking_message
+from tests.fixtures.tracking import PROMO_VIDEO, RENDER_FAILURE, TrackingWorld
+from tests.tracking.helpers import asset, block_types, ctx, subscribe, track, tracking_message
 
 
 def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
     world: TrackingWorld,
 ) -> None:
-    job = world.jobs.add(asset="intro-video")
+    job = world.running(**PROMO_VIDEO)
     track(world, job)
     parent = tracking_message(world)
     world.cycle()
     assert world.slack.thread("C1", parent.ts) == []  # still processing: nothing said
 
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.cycle()
 
     [reply] = world.slack.thread("C1", parent.ts)
     assert block_types(reply) == ["section", "image"]
     image = reply.blocks[1]
-    assert image["image_url"].startswith("https://obs.example.com/") and image["alt_text"]
+    assert image["image_url"] == asset(world, job)["cover_url"] and image["alt_text"]
     body = reply.blocks[0]["text"]["text"]
-    assert "intro-video" in body and "42s" in body and f"{job}.mp4" in body
+    assert "intro-video" in body and "42s" in body
+    assert asset(world, job)["preview_video_url"] in body
     assert "24 h" in body and not reply.reply_broadcast
     edited = world.slack.message("C1", parent.ts)
     assert edited.edits and "all finished" in edited.text
@@ -36,14 +37,25 @@ def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
     assert len(world.slack.thread("C1", parent.ts)) == 1  # seen again, not said again
 
 
+def test_a_2d_video_has_a_cover_but_promises_no_preview(world: TrackingWorld) -> None:
+    job = world.running()  # MetaStudio: 2D digital-human videos have no preview
+    track(world, job)
+    world.sim.set_state(job, "SUCCEED")
+    world.cycle()
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert reply.blocks[1]["image_url"] == asset(world, job)["cover_url"]
+    body = reply.blocks[0]["text"]["text"]
+    assert "1m 00s" in body and "Preview" not in body and "24 h" not in body
+
+
 @pytest.mark.parametrize("broadcast", [True, False])
 def test_a_failed_job_shows_the_error_and_is_broadcast_if_configured(
     world: TrackingWorld, broadcast: bool
 ) -> None:
     world = world.restart(broadcast_failures=broadcast)
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "FAILED", error_code="MSS.00000004", error_msg="render failed")
+    world.sim.set_state(job, "FAILED", **RENDER_FAILURE)
     world.cycle()
     [reply] = world.slack.thread("C1", tracking_message(world).ts)
     assert reply.reply_broadcast is broadcast
@@ -54,9 +66,9 @@ def test_a_failed_job_shows_the_error_and_is_broadcast_if_configured(
 def test_canceled_and_blocked_jobs_are_reported(
     world: TrackingWorld, state: str, words: str
 ) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, state)
+    world.sim.set_state(job, state)
     world.cycle()
     parent = tracking_message(world)
     [reply] = world.slack.thread("C1", parent.ts)
@@ -65,20 +77,20 @@ def test_canceled_and_blocked_jobs_are_reported(
 
 
 def test_a_cover_slack_cannot_fetch_is_replaced_by_a_link(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.slack.reject_images = True
     world.cycle()
     [reply] = world.slack.thread("C1", tracking_message(world).ts)
     assert block_types(reply) == ["section"]
-    assert f"{job}.jpg" in reply.blocks[0]["text"]["text"]  # the cover, as a link
+    assert asset(world, job)["cover_url"] in reply.blocks[0]["text"]["text"]  # as a link
 
 
 def test_a_rate_limit_reschedules_and_delivers_once(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.slack.rate_limit("chat.postMessage", retry_after=20)
     world.cycle()
     parent = tracking_message(world)
@@ -98,12 +110,12 @@ def test_a_rate_limit_reschedules_and_delivers_once(world: TrackingWorld) -> Non
 
 
 def test_a_channel_the_bot_left_is_paused_with_the_reason(world: TrackingWorld) -> None:
-    first, second = world.jobs.add(), world.jobs.add()
+    first, second = world.running(), world.running()
     track(world, first, second)
     world.slack.channel_errors["C1"] = "not_in_channel"
-    world.jobs.finish(first, "SUCCEED")
+    world.sim.set_state(first, "SUCCEED")
     world.cycle()
-    world.jobs.finish(second, "FAILED")
+    world.sim.set_state(second, "FAILED")
     world.cycle()  # paused: not polled, nothing enqueued or posted
     [row] = world.tracking.outbox.rows()
     assert row.status == "failed" and "not_in_channel" in row.last_error
@@ -114,9 +126,9 @@ def test_a_channel_the_bot_left_is_paused_with_the_reason(world: TrackingWorld) 
 
 
 def test_transient_errors_back_off_then_fail_visibly(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.slack.fail("chat.postMessage", "internal_error", status=500, times=100)
     delays = []
     for _ in range(6):
@@ -133,9 +145,9 @@ def test_transient_errors_back_off_then_fail_visibly(world: TrackingWorld) -> No
 def test_a_change_recorded_before_a_restart_is_delivered_after_it(
     world: TrackingWorld,
 ) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.tracking.poller.poll()  # seen and enqueued; the process dies before sending
     restarted = world.restart()
     restarted.tracking.sender.send_due()
@@ -164,15 +176,15 @@ class _CrashAfterPosting:
 def test_a_crash_after_posting_leaves_exactly_one_message(
     world: TrackingWorld, subscribed: bool
 ) -> None:
-    job = world.jobs.add()
+    job = world.running()
     if subscribed:
         subscribe(world, "finished")
     else:
         track(world, job)
     world.clock.advance(1)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.tracking.poller.poll()
-    crashing = build_tracking(world.settings, world.jobs, _CrashAfterPosting(world.messenger),
+    crashing = build_tracking(world.settings, world.client, _CrashAfterPosting(world.messenger),
                               clock=world.clock)
     with pytest.raises(SystemExit):
         crashing.sender.send_due()
@@ -192,9 +204,9 @@ def test_a_crash_after_posting_leaves_exactly_one_message(
 
 
 def test_an_unknown_refusal_fails_the_row_without_retrying(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     world.slack.fail("chat.postMessage", "msg_too_long")
     world.cycle()
     [row] = world.tracking.outbox.rows()

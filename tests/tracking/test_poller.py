@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+from bot.metastudio.client import MetaStudioClient
+from bot.simulator import RecordedRequest
 from bot.tracking.poller import Poller
-from tests.fixtures.tracking import FakeJobs, TrackingWorld
+from tests.fixtures.tracking import UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import subscribe
 
 
 def _track_many(world: TrackingWorld, n: int) -> list[str]:
-    ids = [world.jobs.add(created=world.clock() - timedelta(minutes=n - i)) for i in range(n)]
+    ids = [world.running(create_time=world.clock() - timedelta(minutes=n - i))
+           for i in range(n)]
     world.tracking.store.add_tracked(
         "C1", [(i, "PROCESSING", world.clock() - timedelta(minutes=n)) for i in ids],
         message_ts="1.1", requested_by="U1", now=world.clock())
@@ -19,10 +22,16 @@ def _track_many(world: TrackingWorld, n: int) -> list[str]:
 
 
 def _poll_calls(world: TrackingWorld) -> int:
-    mark = len(world.jobs.requests)
+    """One poll; the requests it counted are the requests MetaStudio received."""
+    mark = world.sim.request_count()
     result = world.tracking.poller.poll()
-    assert result.upstream_calls == len(world.jobs.requests) - mark
+    assert result.error is None
+    assert result.upstream_calls == world.sim.request_count() - mark
     return result.upstream_calls
+
+
+def _sends_job_ids(request: RecordedRequest) -> bool:
+    return any(name == "job_ids" for name, _ in request.params)
 
 
 def test_300_tracked_jobs_cost_three_requests_and_a_subscription_one_more(
@@ -30,7 +39,7 @@ def test_300_tracked_jobs_cost_three_requests_and_a_subscription_one_more(
 ) -> None:
     ids = _track_many(world, 300)
     for job in ids[::50]:
-        world.jobs.finish(job, "FAILED")
+        world.sim.set_state(job, "FAILED")
     assert _poll_calls(world) == 3
     assert len(world.tracking.outbox.rows()) == 6
 
@@ -41,44 +50,46 @@ def test_300_tracked_jobs_cost_three_requests_and_a_subscription_one_more(
 def test_a_server_ignoring_job_ids_is_swept_within_budget_and_correctly(
     world: TrackingWorld,
 ) -> None:
-    world.jobs.ignore_job_ids = True
+    world.sim.ignore_job_ids = True
     world.clock.advance(-6 * 3600)
-    old = [world.jobs.add() for _ in range(40)]  # created before any tracked job
+    old = [world.running() for _ in range(40)]  # created before any tracked job
     world.clock.advance(6 * 3600)
     ids = _track_many(world, 250)
-    others = [world.jobs.add() for _ in range(10)]  # untracked, inside the sweep
+    others = [world.running() for _ in range(10)]  # untracked, inside the sweep
     for job in [*ids[:3], *others, *old]:
-        world.jobs.finish(job, "SUCCEED")
+        world.sim.set_state(job, "SUCCEED")
 
     calls = _poll_calls(world)  # one wasted job_ids probe, then the sweep
     assert calls <= math.ceil(250 / 100) + 1
     assert {r.payload["job"]["job_id"] for r in world.tracking.outbox.rows()} == set(ids[:3])
-    assert not [q for q in world.jobs.requests[-calls + 1:] if q.job_ids]
+    assert not [r for r in world.list_requests()[-calls + 1:] if _sends_job_ids(r)]
 
-    world.jobs.finish(ids[3], "FAILED")
+    world.sim.set_state(ids[3], "FAILED")
     assert _poll_calls(world) <= math.ceil(247 / 100) + 1  # no more probing
     assert len(world.tracking.outbox.rows()) == 4
 
 
 def test_a_client_known_to_ignore_job_ids_is_swept_from_the_first_cycle(
-    world: TrackingWorld, fake_jobs: FakeJobs
+    world: TrackingWorld, tracking_client: MetaStudioClient
 ) -> None:
-    fake_jobs.ignore_job_ids = True
-    fake_jobs.supports_job_ids = False
-    poller = Poller(world.tracking.store, world.tracking.outbox, fake_jobs,
+    world.sim.ignore_job_ids = True
+    ids = _track_many(world, 120)
+    assert ids[0] in tracking_client.get_jobs([ids[0]])  # the client learns, one by one
+    assert tracking_client.supports_job_ids is False
+    poller = Poller(world.tracking.store, world.tracking.outbox, tracking_client,
                     lookback=timedelta(hours=24), clock=world.clock)
-    _track_many(world, 120)
-    mark = len(fake_jobs.requests)
+    mark = len(world.sim.requests)
     assert poller.poll().upstream_calls == 2
-    assert all(not q.job_ids for q in fake_jobs.requests[mark:])
+    sent = world.list_requests(mark)
+    assert len(sent) == 2 and not [r for r in sent if _sends_job_ids(r)]
 
 
 def test_an_upstream_error_ends_the_cycle_and_the_next_one_catches_up(
     world: TrackingWorld,
 ) -> None:
     [job] = _track_many(world, 1)
-    world.jobs.finish(job, "SUCCEED")
-    world.jobs.fail_next = 1
+    world.sim.set_state(job, "SUCCEED")
+    world.sim.faults.fail_next(**UPSTREAM_DOWN)
     result = world.tracking.poller.poll()
     assert result.error and world.tracking.poller.failed_cycles == 1
     assert world.tracking.outbox.rows() == []
@@ -87,7 +98,7 @@ def test_an_upstream_error_ends_the_cycle_and_the_next_one_catches_up(
 
 def test_unfinished_state_changes_are_recorded_without_notifying(world: TrackingWorld) -> None:
     [job] = _track_many(world, 1)
-    world.jobs.finish(job, "WAITING")
+    world.sim.set_state(job, "WAITING")
     world.tracking.poller.poll()
     [row] = world.tracking.store.channel_tracked("C1")
     assert row.last_state == "WAITING" and world.tracking.outbox.rows() == []
@@ -95,12 +106,12 @@ def test_unfinished_state_changes_are_recorded_without_notifying(world: Tracking
 
 def test_two_pollers_seeing_one_change_enqueue_it_once(world: TrackingWorld) -> None:
     [job] = _track_many(world, 1)
-    world.jobs.finish(job, "SUCCEED")
-    other = Poller(world.tracking.store, world.tracking.outbox, world.jobs,
+    world.sim.set_state(job, "SUCCEED")
+    other = Poller(world.tracking.store, world.tracking.outbox, world.client,
                    lookback=timedelta(hours=24), clock=world.clock)
     # Both read the job as unfinished before either records it.
     tracked = world.tracking.store.pollable()
-    jobs = world.jobs.get_jobs([job])
+    jobs = world.client.get_jobs([job])
     assert world.tracking.poller._apply_tracked(tracked, jobs, world.clock()) == 1
     assert other._apply_tracked(tracked, jobs, world.clock()) == 0
     assert len(world.tracking.outbox.rows()) == 1

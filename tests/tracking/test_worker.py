@@ -11,9 +11,9 @@ from tests.tracking.helpers import track, tracking_message
 
 
 def test_the_loop_survives_a_failing_cycle_and_stops_when_told(world: TrackingWorld) -> None:
-    job = world.jobs.add()
+    job = world.running()
     track(world, job)
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     stop = threading.Event()
     real_send, calls = world.tracking.sender.send_due, []
 
@@ -33,15 +33,16 @@ def test_the_loop_survives_a_failing_cycle_and_stops_when_told(world: TrackingWo
 
 
 def test_the_poller_reads_fresh_states_and_feeds_the_cache(world: TrackingWorld) -> None:
-    cached = CachedJobsClient(world.jobs, ttl=15, finished_ttl=600)
+    # The cache reads signed cover URLs' expiry on the simulator's timeline.
+    cached = CachedJobsClient(world.client, ttl=15, finished_ttl=600, wall_clock=world.clock)
     tracking = build_tracking(world.settings, cached, world.messenger, clock=world.clock)
-    job = world.jobs.add()
+    job = world.running()
     tracking.store.add_tracked("C1", [(job, "PROCESSING", world.clock())], message_ts="1.1",
                                requested_by="U1", now=world.clock())
     assert cached.get_jobs([job])[job].state == "PROCESSING"  # now in the cache
-    world.jobs.finish(job, "SUCCEED")
+    world.sim.set_state(job, "SUCCEED")
     assert tracking.poller.poll().finished == 1  # not fooled by the cached copy
-    mark = len(world.jobs.requests)
+    mark = world.sim.request_count()
     assert cached.get_jobs([job])[job].state == "SUCCEED"
-    assert len(world.jobs.requests) == mark  # served from what the poller saw
+    assert world.sim.request_count() == mark  # served from what the poller saw
     tracking.store.close()
