@@ -17,14 +17,10 @@ from slack_sdk.models.blocks import (
 )
 
 from ..metastudio.models import Job, JobState
+from ..views.blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
+from ..views.format import state_emoji
 from .store import Subscription, TrackedJob
 
-STATE_EMOJI = {
-    JobState.WAITING: "⏳", JobState.PROCESSING: "⚙️", JobState.SUCCEED: "✅",
-    JobState.FAILED: "❌", JobState.CANCELED: "🚫", JobState.BLOCK: "🧊",
-}
-#: Slack: at most 3000 characters in a section's text, 50 blocks a message.
-SECTION_LIMIT = 3000
 #: Jobs per digest detail message (one section each, well under 50 blocks).
 DIGEST_CHUNK = 10
 
@@ -36,7 +32,7 @@ class Message:
 
 
 def emoji(state: str | None) -> str:
-    return STATE_EMOJI.get(state, "❔") if state else "❔"  # type: ignore[call-overload]
+    return state_emoji(state)
 
 
 def duration(seconds: float | None) -> str | None:
