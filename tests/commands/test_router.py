@@ -1,0 +1,269 @@
+"""The router over the real client and the simulator: what each command answers.
+
+Replies are checked through ``to_payload()`` (what Slack receives) and ``render_text``
+(what the console shows); upstream requests through ``simulator.requests``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.commands import router as router_module
+from bot.commands.router import Router
+from bot.commands.types import Context
+from bot.views import actions
+from bot.views.text import render_text
+
+UTC_USER = Context(user_id="U1", channel_id="C1", tz=ZoneInfo("UTC"))
+SHANGHAI_USER = Context(user_id="U2", channel_id="C1", tz=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+def router(jobs_client):
+    return Router(jobs_client)
+
+
+def shown(reply) -> str:
+    """What the console shows, without code-span backticks."""
+    return render_text(reply).replace("`", "")
+
+
+def payload(reply) -> str:
+    return json.dumps(reply.to_payload(), ensure_ascii=False)
+
+
+def buttons(reply) -> dict[str, str]:
+    """action_id -> value of every button in the reply."""
+    found = {}
+    for block in reply.to_payload().get("blocks", []):
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            found[element["action_id"]] = element.get("value")
+        accessory = block.get("accessory") or {}
+        if accessory.get("type") == "button":
+            found[accessory["action_id"]] = accessory.get("value")
+    return found
+
+
+def list_params(simulator) -> dict[str, str]:
+    """The query of the last list request."""
+    return dict(simulator.requests[-1].params)
+
+
+# -- status -------------------------------------------------------------------------------
+
+
+def test_status_shows_a_card_per_job_and_a_line_for_unknown_ids(simulator, router):
+    done = simulator.add_job(state="SUCCEED", asset_name="Quarterly update (EN)")
+    broken = simulator.add_job(
+        state="FAILED", error_code="MSS.10003001", error_msg="Render timeout"
+    )
+
+    reply = router.handle(f"status {done} {broken} nosuchjob", UTC_USER)
+
+    text = shown(reply)
+    assert done in text and "Quarterly update (EN)" in text
+    assert broken in text and "MSS.10003001" in text and "Render timeout" in text
+    assert "nosuchjob" in text and "No job" in text
+    assert reply.response_type == "ephemeral"
+    assert len(simulator.requests) == 1  # one batch look-up
+
+
+def test_status_cover_is_a_thumbnail(simulator, router):
+    done = simulator.add_job(state="SUCCEED")
+    reply = router.handle(f"status {done}", UTC_USER)
+    assert simulator.jobs[done]["output_asset_config"]["cover_url"].split("?")[0] in payload(reply)
+    assert '"alt_text"' in payload(reply)
+
+
+def test_bad_input_makes_no_upstream_call(simulator, router):
+    reply = router.handle("status not/an/id", UTC_USER)
+    assert "is not a job id" in reply.text
+    assert simulator.requests == []
+
+
+# -- listings -----------------------------------------------------------------------------
+
+
+def test_failed_today_groups_errors_on_top_newest_first(simulator, router):
+    now = datetime.now(UTC).replace(microsecond=0)
+    for minutes, code in [(50, "MSS.00000004"), (40, "MSS.10003001"), (30, "MSS.00000004")]:
+        simulator.add_job(state="FAILED", error_code=code, error_msg="boom",
+                          create_time=now - timedelta(minutes=minutes))
+    simulator.add_job(state="SUCCEED")
+
+    reply = router.handle("failed", UTC_USER)
+
+    text = shown(reply)
+    assert text.index("2× MSS.00000004") < text.index("1× MSS.10003001")
+    params = list_params(simulator)
+    assert params["state"] == "FAILED" and params["sort_dir"] == "desc"
+    assert params["create_since"] == now.strftime("%Y-%m-%dT00:00:00Z")
+
+
+def test_today_is_the_requesting_users_today(simulator, router):
+    router.handle("failed today", SHANGHAI_USER)
+    since = datetime.strptime(list_params(simulator)["create_since"], "%Y-%m-%dT%H:%M:%SZ")
+    assert since.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai")).hour == 0
+
+
+def test_empty_listing_says_so(simulator, router):
+    assert "No jobs match" in shown(router.handle("canceled 7d", UTC_USER))
+    assert "No failed jobs" in shown(router.handle("failed", UTC_USER))
+
+
+def test_list_sends_every_filter_and_nothing_else(simulator, router):
+    router.handle('list state=failed,succeeded type=photo asset="A&limit=1000" script=s1 '
+                  "sort=asc 24h", UTC_USER)
+    params = dict(simulator.requests[-1].params)
+    assert params["state"] == "FAILED,SUCCEED"
+    assert params["job_type"] == "PHOTO_DIGITAL_HUMAN_VIDEO"
+    assert params["asset_name"] == "A&limit=1000"
+    assert params["script_id"] == "s1"
+    assert params["sort_dir"] == "asc"
+    assert params["limit"] == "20"
+    assert set(params) == {"offset", "limit", "state", "job_type", "asset_name", "script_id",
+                           "sort_key", "sort_dir", "create_since"}
+
+
+def test_more_jobs_than_fit_page_with_show_more(simulator, router):
+    for _ in range(45):
+        simulator.add_job(state="PROCESSING")
+
+    first = router.handle("processing", UTC_USER)
+    more = buttons(first)[actions.SHOW_MORE]
+    second = router.handle_action(actions.SHOW_MORE, more, UTC_USER)
+    third = router.handle_action(actions.SHOW_MORE, buttons(second)[actions.SHOW_MORE], UTC_USER)
+
+    assert [dict(r.params)["offset"] for r in simulator.requests] == ["0", "20", "40"]
+    assert actions.SHOW_MORE not in buttons(third)  # 45 jobs: nothing left after the third
+    assert len(first.to_payload()["blocks"]) <= 50
+
+
+def test_failed_listing_pages_rows_while_triage_covers_every_failure(simulator, router):
+    for i in range(130):
+        simulator.add_job(state="FAILED", error_code=f"E{i % 3}", error_msg="x")
+
+    reply = router.handle("failed", UTC_USER)
+
+    text = shown(reply)
+    assert "44× E0" in text and "43× E1" in text and "43× E2" in text
+    assert [dict(r.params)["limit"] for r in simulator.requests] == ["100", "100"]
+    assert actions.SHOW_MORE in buttons(reply)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not json",
+        json.dumps({"t": "processing", "o": -1}),
+        json.dumps({"t": "processing", "o": 10**9}),
+        json.dumps({"t": "list foo=bar", "o": 20}),
+        json.dumps({"t": "track j1", "o": 0}),
+        json.dumps({"o": 20}),
+    ],
+)
+def test_tampered_button_values_are_refused_without_upstream_calls(simulator, router, value):
+    reply = router.handle_action(actions.SHOW_MORE, value, UTC_USER)
+    assert "out of date" in reply.text
+    assert simulator.requests == []
+
+
+def test_post_to_channel_repeats_the_answer_for_everyone(simulator, router):
+    simulator.add_job(state="FAILED")
+    private = router.handle("failed", UTC_USER)
+
+    value = buttons(private)[actions.POST_TO_CHANNEL]
+    public = router.handle_action(actions.POST_TO_CHANNEL, value, UTC_USER)
+
+    assert public.response_type == "in_channel"
+    assert actions.POST_TO_CHANNEL not in buttons(public)
+
+
+def test_refresh_looks_again_and_replaces_the_card(simulator, router):
+    job = simulator.add_job(state="PROCESSING")
+    router.handle(f"status {job}", UTC_USER)
+    simulator.set_state(job, "SUCCEED")
+
+    reply = router.handle_action(actions.REFRESH, job, UTC_USER)
+
+    assert reply.replace_original
+    assert len(simulator.requests) == 2  # the cache was bypassed
+    assert "Succeeded" in shown(reply)
+
+
+def test_unknown_action_is_not_ours(router):
+    assert router.handle_action("someone_else", "x", UTC_USER) is None
+
+
+# -- summary ------------------------------------------------------------------------------
+
+
+def test_summary_counts_states_failure_rate_and_errors(simulator, router):
+    for state in ["SUCCEED"] * 3 + ["FAILED"] + ["PROCESSING"]:
+        simulator.add_job(state=state)
+
+    reply = router.handle("summary", UTC_USER)
+
+    text = shown(reply)
+    assert "25.0% (1 of 4 finished)" in text
+    assert "MSS.00000004" in text
+    assert len(simulator.requests) == 1
+
+
+def test_big_summary_counts_per_state_instead_of_reading_everything(simulator, router,
+                                                                    monkeypatch):
+    monkeypatch.setattr(router_module, "SUMMARY_FULL_READ", 5)
+    for state in ["SUCCEED"] * 6 + ["FAILED"] * 2 + ["WAITING"]:
+        simulator.add_job(state=state)
+
+    reply = router.handle("summary 24h", UTC_USER)
+
+    limits = [dict(r.params)["limit"] for r in simulator.requests]
+    assert limits.count("1") == 6  # one count per state
+    assert "Succeeded: *6*" in shown(reply) and "25.0% (2 of 8 finished)" in shown(reply)
+    assert "sample" in shown(reply)
+
+
+# -- upstream errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, "METASTUDIO_AK"),
+        (404, "METASTUDIO_PROJECT_ID"),
+        (500, "MSS.00000004"),
+        (429, "APIGW.0308"),
+    ],
+)
+def test_upstream_errors_are_explained_with_status_and_request_id(simulator, router, status,
+                                                                   expected):
+    simulator.faults.fail_next(status=status, times=10)
+
+    reply = router.handle("failed", UTC_USER)
+
+    text = shown(reply)
+    assert f"HTTP {status}" in text and expected in text
+    request_id = next(r for r in reversed(simulator.requests) if r.status == status)
+    assert "request id" in text
+    assert "Traceback" not in text
+    assert request_id
+
+
+def test_an_unexpected_failure_gives_a_reference_not_a_traceback(router, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(router.jobs, "get_jobs", broken)
+    reply = router.handle("status j1", UTC_USER)
+    assert "reference" in reply.text and "RuntimeError" not in reply.text
+    assert "bug" in caplog.text
+
+
+def test_tracking_commands_without_tracking_say_so(simulator, router):
+    assert "not enabled" in router.handle("track j1", UTC_USER).text
+    assert simulator.requests == []
