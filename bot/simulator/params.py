@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 from .jobs import Filters
 
+STATES = ("WAITING", "PROCESSING", "SUCCEED", "FAILED", "CANCELED", "BLOCK")
+#: Both photo spellings (API-NOTES.md); either finds jobs of the other.
+JOB_TYPES = ("2D_DIGITAL_HUMAN_VIDEO", "PHOTO_DIGITAL_HUMAN_VIDEO", "DIGITAL_HUMAN_PHOTO_VIDEO")
 SORT_KEYS = ("create_time", "update_time", "asset_order")
 #: API-NOTES.md: 20 characters, the format of create_time in answers; nothing else.
 TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -20,8 +23,8 @@ class InvalidParameter(ValueError):
 
 def parse_filters(pairs: list[tuple[str, str]], *, ignore_job_ids: bool = False) -> Filters:
     """Filters from decoded query pairs. Unknown parameters are ignored, like the real
-    service. ``state`` and ``job_type`` are open strings (an unknown one matches
-    nothing): the reference's own example filters on ``state=CREATING,PUBLISHED``."""
+    service; a known one with a value outside its documented set is a 400, so a client
+    sending a misspelt state hears of it instead of getting an empty page."""
     single: dict[str, str] = {}
     lists: dict[str, list[str]] = {"job_ids": [], "fuzzy_query_field": []}
     for name, value in pairs:
@@ -38,11 +41,19 @@ def parse_filters(pairs: list[tuple[str, str]], *, ignore_job_ids: bool = False)
     sort_dir = single.get("sort_dir", "asc")
     if sort_dir not in ("asc", "desc"):
         raise InvalidParameter("sort_dir must be asc or desc")
-    states = single.get("state")
+    states = None
+    if "state" in single:
+        # The reference: several states, comma-separated.
+        states = frozenset(s for s in single["state"].split(",") if s)
+        if not states or not states <= set(STATES):
+            raise InvalidParameter("state must be a comma list of " + ",".join(STATES))
+    job_type = single.get("job_type")
+    if job_type is not None and job_type not in JOB_TYPES:
+        raise InvalidParameter("job_type must be one of " + ", ".join(JOB_TYPES))
     job_ids = lists["job_ids"]
     return Filters(
-        states=frozenset(s for s in states.split(",") if s) if states is not None else None,
-        job_type=single.get("job_type"),
+        states=states,
+        job_type=job_type,
         asset_name=single.get("asset_name"),
         fuzzy_asset_name="asset_name" in lists["fuzzy_query_field"],
         script_id=single.get("script_id"),

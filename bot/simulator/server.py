@@ -44,7 +44,11 @@ class ServerHandle:
         self.host, self.port = self._server.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"metastudio-sim-{self.port}", daemon=True
+            # A short poll: stop() waits for it, and tests stop a server each.
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"metastudio-sim-{self.port}",
+            daemon=True,
         )
         self._thread.start()
 
