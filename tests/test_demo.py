@@ -1,0 +1,105 @@
+"""``videojobs-bot demo`` as a person (or a script) uses it: commands on stdin, text out."""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.app import bot_env
+
+BOT = str(Path(sys.executable).with_name("videojobs-bot"))
+
+
+def demo(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BOT, "demo"], input=script, cwd=tmp_path, env=bot_env(),
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_piped_commands_are_answered_and_the_demo_exits(tmp_path: Path) -> None:
+    result = demo("status nope\nfailed today\n/videojobs summary 7d\n", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "No job `nope` found." in result.stdout
+    assert "Failed jobs · today (UTC)" in result.stdout
+    assert "📊 Summary · last 7d" in result.stdout
+    assert "[Post to channel]" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_buttons_are_typed_by_label(tmp_path: Path) -> None:
+    result = demo("succeeded 7d\nmore\npost\nquit\nhelp\n", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "[Show more]" in result.stdout
+    assert re.search(r"Jobs 21 to 40 of \d+", result.stdout)
+    assert "(posted in #demo for everyone)" in result.stdout
+    assert "MetaStudio video jobs in Slack" not in result.stdout  # after quit, nothing runs
+
+
+def test_the_users_timezone_setting_is_today(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [BOT, "demo"], input="failed today\n", cwd=tmp_path, capture_output=True, text=True,
+        env=bot_env(VIDEOJOBS_TIMEZONE="Asia/Shanghai"), timeout=60,
+    )
+
+    assert "Failed jobs · today (Asia/Shanghai)" in result.stdout
+
+
+@pytest.mark.slow
+def test_tracked_jobs_are_announced_in_their_thread(tmp_path: Path) -> None:
+    """Seeded jobs finish over the next minutes; the poller announces them as Slack would."""
+    bot = subprocess.Popen(
+        [BOT, "demo"], cwd=tmp_path, env=bot_env(), text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in bot.stdout], daemon=True).start()
+    try:
+        send(bot, "processing")
+        running = re.findall(r"⚙️ `([0-9a-f-]{36})`", wait_for(lines, "Processing jobs"))
+        assert running
+
+        send(bot, "track " + " ".join(running))
+
+        wait_for(lines, "↳ message in #demo")  # the tracking message
+        reply = wait_for(lines, "↳ thread reply in #demo", timeout=150)
+        assert re.search(r"↳ thread reply in #demo.*: [✅❌🚫🧊]", reply)
+        send(bot, "quit")
+        assert bot.wait(timeout=30) == 0
+    finally:
+        bot.kill()
+
+
+def send(bot: subprocess.Popen, line: str) -> None:
+    assert bot.stdin is not None
+    bot.stdin.write(line + "\n")
+    bot.stdin.flush()
+
+
+def wait_for(lines: queue.Queue[str], marker: str, timeout: float = 30) -> str:
+    """Everything printed up to and including the next reply containing ``marker``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            seen.append(lines.get(timeout=deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if marker in seen[-1]:
+            # The rest of this reply: lines until the blank line that ends it.
+            while seen[-1].strip():
+                try:
+                    seen.append(lines.get(timeout=2))
+                except queue.Empty:
+                    break
+            return "".join(seen)
+    raise AssertionError(f"no {marker!r} within {timeout} s; got:\n{''.join(seen)}")
