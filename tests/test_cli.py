@@ -1,8 +1,10 @@
-"""``videojobs-bot`` as a user runs it: a bad setting is one line and exit status 2."""
+"""``videojobs-bot`` as a user runs it: a bad setting is one line and exit status 2; `check`
+and `worker` run against the fake Slack and the simulator."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.fixtures.app import BOT_VARIABLES, bot_env
+from tests.fixtures.app import BOT_VARIABLES, SIGNING_SECRET, bot_env
+from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 
 
 def run_bot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -76,3 +79,38 @@ def test_socket_mode_needs_the_app_token(tmp_path: Path) -> None:
     assert result.stderr == (
         "videojobs-bot: SLACK_APP_TOKEN: expected an app-level token starting with xapp-\n"
     )
+
+
+def slack_and_metastudio(fake_slack, simulator, tmp_path: Path) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": fake_slack.token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.url, "METASTUDIO_ENDPOINT": simulator.url,
+        "METASTUDIO_PROJECT_ID": PROJECT_ID, "METASTUDIO_AK": AK, "METASTUDIO_SK": SK,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/videojobs.sqlite3",
+    }
+
+
+def test_check_tries_slack_and_metastudio(fake_slack, simulator, tmp_path: Path) -> None:
+    result = run_bot("check", cwd=tmp_path, **slack_and_metastudio(fake_slack, simulator, tmp_path))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "all checks passed"
+    assert fake_slack.calls_to("auth.test")
+
+
+def test_worker_runs_the_tracking_loop_until_sigterm(fake_slack, simulator, tmp_path) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot", "worker"], cwd=tmp_path, text=True,
+        env=bot_env(**slack_and_metastudio(fake_slack, simulator, tmp_path),
+                    POLL_INTERVAL_SECONDS="0.2"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        assert worker.stdout is not None
+        while "tracking worker started" not in (line := worker.stdout.readline()):
+            assert line, "the worker exited before starting its loop"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+        assert "tracking worker stopped" in worker.stdout.read()
+    finally:
+        worker.kill()
