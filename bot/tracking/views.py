@@ -18,7 +18,8 @@ from slack_sdk.models.blocks import (
 
 from ..metastudio.models import Job, JobState
 from ..views.blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
-from ..views.format import state_emoji
+from ..views.blocks import pack_lines
+from ..views.format import NONE, code, duration_text, escape, link, state_emoji
 from .store import Subscription, TrackedJob
 
 #: Jobs per digest detail message (one section each, well under 50 blocks).
@@ -35,34 +36,13 @@ def emoji(state: str | None) -> str:
     return state_emoji(state)
 
 
-def duration(seconds: float | None) -> str | None:
-    """``1h 02m``, ``3m 05s``, ``42s``."""
-    if seconds is None:
-        return None
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text[:SECTION_LIMIT])
 
 
 def _sections(lines: Sequence[str]) -> list[Block]:
     """Lines packed into sections of at most 3000 characters."""
-    blocks: list[Block] = []
-    chunk: list[str] = []
-    for line in lines:
-        if chunk and len("\n".join([*chunk, line])) > SECTION_LIMIT:
-            blocks.append(SectionBlock(text=_md("\n".join(chunk))))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(SectionBlock(text=_md("\n".join(chunk))))
-    return blocks
+    return [SectionBlock(text=_md(chunk)) for chunk in pack_lines(lines)]
 
 
 # -- the tracking message ------------------------------------------------------------------
@@ -78,7 +58,7 @@ def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
         head += ": all finished"
     elif done:
         head += f": {done} finished"
-    lines = [f"{emoji(j.last_state)} `{j.job_id}` {j.last_state or 'UNKNOWN'}" for j in jobs]
+    lines = [f"{emoji(j.last_state)} {code(j.job_id)} {_state(j.last_state)}" for j in jobs]
     return Message(
         text=f"{head}. I reply in this thread when a job ends.",
         blocks=[SectionBlock(text=_md(f"*{head}*")), *_sections(lines),
@@ -92,28 +72,30 @@ def outcome(job: Job, *, with_image: bool = True) -> Message:
     """A job's end: cover image, asset, duration and preview link on success; error code
     and message on failure. ``with_image=False`` links the cover instead (Slack refused
     to fetch it)."""
+    # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
+    # least of all in a failure that is broadcast to the channel.
     state = job.state_name
-    head = f"{emoji(state)} `{job.job_id}` {_verb(state)}"
+    head = f"{emoji(state)} {code(job.job_id)} {_verb(state)}"
     fields = []
     if job.asset_name:
-        fields.append(f"*Asset:* {job.asset_name}")
-    length = duration(job.duration) or duration(job.run_seconds)
-    if length:
+        fields.append(f"*Asset:* {escape(job.asset_name)}")
+    length = duration_text(job.duration if job.duration is not None else job.run_seconds)
+    if length != NONE:
         fields.append(f"*Duration:* {length}")
     if state == JobState.FAILED and job.error_info:
-        code = job.error_info.error_code or "no error code"
-        fields.append(f"*Error:* `{code}` {job.error_info.error_msg or ''}".rstrip())
+        error_code = code(job.error_info.error_code or "no error code")
+        fields.append(f"*Error:* {error_code} {escape(job.error_info.error_msg or '')}".rstrip())
     if job.preview_video_url:
         # Upstream: preview_video_url is valid for 24 hours after the answer.
-        fields.append(f"<{job.preview_video_url}|Preview> (link valid for 24 h)")
+        fields.append(f"{link(job.preview_video_url, 'Preview')} (link valid for 24 h)")
     if job.cover_url and not with_image:
-        fields.append(f"<{job.cover_url}|Cover image>")
+        fields.append(link(job.cover_url, "Cover image"))
     blocks: list[Block] = [SectionBlock(text=_md("\n".join([f"*{head}*", *fields])))]
     if job.cover_url and with_image and state == JobState.SUCCEED:
         blocks.append(ImageBlock(image_url=job.cover_url,
                                  alt_text=f"Cover of {job.asset_name or job.job_id}"))
-    text = head + (f": {job.error_info.error_code}" if state == JobState.FAILED
-                   and job.error_info and job.error_info.error_code else "")
+    error = job.error_info.error_code if state == JobState.FAILED and job.error_info else None
+    text = head + (f": {escape(error)}" if error else "")
     return Message(text=text, blocks=blocks)
 
 
@@ -121,7 +103,11 @@ def _verb(state: str) -> str:
     return {
         JobState.SUCCEED: "succeeded", JobState.FAILED: "failed",
         JobState.CANCELED: "was canceled", JobState.BLOCK: "was blocked (frozen)",
-    }.get(state, f"ended as {state}")  # type: ignore[call-overload]
+    }.get(state, f"ended as {escape(state)}")  # type: ignore[call-overload]
+
+
+def _state(state: str | None) -> str:
+    return escape(state) if state else "UNKNOWN"
 
 
 # -- digests -------------------------------------------------------------------------------
@@ -155,14 +141,14 @@ def lines_reply(title: str, lines: Sequence[str]) -> Message:
 
 
 def tracked_line(job: TrackedJob) -> str:
-    line = f"{emoji(job.last_state)} `{job.job_id}` {job.last_state or 'UNKNOWN'}"
+    line = f"{emoji(job.last_state)} {code(job.job_id)} {_state(job.last_state)}"
     if job.paused_reason:
         line += f" ⏸️ paused: {job.paused_reason}"
     return line
 
 
 def subscription_line(sub: Subscription) -> str:
-    filters = [f"{name}={value}" for name, value in (
+    filters = [f"{name}={escape(value)}" for name, value in (
         ("type", sub.job_type), ("asset", sub.asset_name), ("script", sub.script_id)) if value]
     line = f"#{sub.id} {sub.outcome}" + (f" ({', '.join(filters)})" if filters else "")
     line += f", by <@{sub.created_by}>"

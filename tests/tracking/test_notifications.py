@@ -26,7 +26,7 @@ def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
     image = reply.blocks[1]
     assert image["image_url"] == asset(world, job)["cover_url"] and image["alt_text"]
     body = reply.blocks[0]["text"]["text"]
-    assert "intro-video" in body and "42s" in body
+    assert "intro-video" in body and "42 s" in body
     assert asset(world, job)["preview_video_url"] in body
     assert "24 h" in body and not reply.reply_broadcast
     edited = world.slack.message("C1", parent.ts)
@@ -45,7 +45,7 @@ def test_a_2d_video_has_a_cover_but_promises_no_preview(world: TrackingWorld) ->
     [reply] = world.slack.thread("C1", tracking_message(world).ts)
     assert reply.blocks[1]["image_url"] == asset(world, job)["cover_url"]
     body = reply.blocks[0]["text"]["text"]
-    assert "1m 00s" in body and "Preview" not in body and "24 h" not in body
+    assert "1 min" in body and "Preview" not in body and "24 h" not in body
 
 
 @pytest.mark.parametrize("broadcast", [True, False])
@@ -60,6 +60,19 @@ def test_a_failed_job_shows_the_error_and_is_broadcast_if_configured(
     [reply] = world.slack.thread("C1", tracking_message(world).ts)
     assert reply.reply_broadcast is broadcast
     assert "MSS.00000004" in reply.text and "render failed" in str(reply.blocks)
+
+
+def test_upstream_text_cannot_ping_the_channel(world: TrackingWorld) -> None:
+    job = world.running(asset_name="<!channel> promo")
+    track(world, job)
+    world.sim.set_state(job, "FAILED", error_code="<!here>", error_msg="<@U123> broke it")
+    world.cycle()
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert reply.reply_broadcast  # failures reach the whole channel, so this matters
+    shown = reply.text + str(reply.blocks)
+    for mention in ("<!channel>", "<!here>", "<@U123>"):
+        assert mention not in shown
+    assert "&lt;!channel&gt; promo" in shown
 
 
 @pytest.mark.parametrize(("state", "words"), [("CANCELED", "canceled"), ("BLOCK", "blocked")])
