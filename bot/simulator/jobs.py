@@ -245,11 +245,18 @@ class JobStore:
                 )
                 candidates = self._created[low:high]
                 tests = f.predicates(now, times=False)
-        matches = [j for j in candidates if all(t(j) for t in tests)] if tests else candidates
+        matches = list(filter(_all_of(tests), candidates)) if tests else candidates
         if f.sort_key == "update_time":
             # lastupdate_time moves with the lifecycle, so this one is sorted per request.
             matches = sorted(matches, key=lambda j: (j.times_at(now)[2], j.seq))
         return len(matches), _page(matches, f.offset, f.limit, f.sort_dir == "desc")
+
+
+def _all_of(tests: list[Callable[[SimJob], bool]]) -> Callable[[SimJob], bool]:
+    # One test is the common case (a state filter, the poller's); skip the loop for it.
+    if len(tests) == 1:
+        return tests[0]
+    return lambda job: all(test(job) for test in tests)
 
 
 def _page(ordered: Sequence[SimJob], offset: int, limit: int, desc: bool) -> list[SimJob]:

@@ -61,6 +61,9 @@ class ServerHandle:
 class _Handler(BaseHTTPRequestHandler):
     simulator: Simulator
     protocol_version = "HTTP/1.1"  # keep-alive, like the real gateway
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits
+    # for a delayed ACK (~40 ms) per answer: measured 22 req/s a connection, 880 without.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:
         pass
