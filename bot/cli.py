@@ -13,31 +13,31 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .logging_setup import RedactingFilter, configure_logging
+from .logging_setup import configure_logging
 from .settings import Settings, SettingsError, load_settings
 
 
-def _demo(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from .demo import run
 
     return run(settings, stdin=sys.stdin, stdout=sys.stdout)
 
 
-def _http(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+def _http(settings: Settings, args: argparse.Namespace) -> int:
     from .web import serve
 
-    serve(settings, workers=args.workers, threads=args.threads, redacting=redacting)
+    serve(settings, workers=args.workers, threads=args.threads)
     return 0
 
 
-def _socket(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+def _socket(settings: Settings, args: argparse.Namespace) -> int:
     from .socket_mode import serve
 
     serve(settings)
     return 0
 
 
-def _worker(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from .services import build_services
     from .tracking.worker import run_worker
 
@@ -48,7 +48,7 @@ def _worker(settings: Settings, args: argparse.Namespace, redacting: RedactingFi
     return 0
 
 
-def _check(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+def _check(settings: Settings, args: argparse.Namespace) -> int:
     from .check import run_check
     from .metastudio.factory import build_jobs_client
     from .services import build_slack_client
@@ -56,7 +56,7 @@ def _check(settings: Settings, args: argparse.Namespace, redacting: RedactingFil
     return run_check(settings, slack=build_slack_client(settings), jobs=build_jobs_client(settings))
 
 
-def _simulator(settings: Settings, args: argparse.Namespace, redacting: RedactingFilter) -> int:
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     from .simulator import run
 
     run(args.port, args.host, args.seed_jobs)
@@ -116,4 +116,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as e:
         print(f"videojobs-bot: {e}", file=sys.stderr)
         return 2
-    return args.run(settings, args, configure_logging(settings))
+    configure_logging(settings)
+    return args.run(settings, args)

@@ -65,16 +65,14 @@ def secret_values(settings: Settings) -> list[str]:
     return [*values, *(password.groups() if password else ())]
 
 
-def configure_logging(settings: Settings) -> RedactingFilter:
+def configure_logging(settings: Settings) -> None:
     """Root logging at ``LOG_LEVEL`` with the redacting filter on its handler."""
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    redacting = RedactingFilter(secret_values(settings))
-    install_filter(redacting, logging.getLogger())
-    return redacting
+    install_filter(RedactingFilter(secret_values(settings)), logging.getLogger())
 
 
 def install_filter(redacting: RedactingFilter, *loggers: logging.Logger) -> None:

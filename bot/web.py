@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from .app import create_app
-from .logging_setup import RedactingFilter, install_filter
+from .logging_setup import RedactingFilter, install_filter, secret_values
 from .services import Services, build_services
 from .settings import Settings
 
@@ -58,10 +58,9 @@ def _health(services: Services) -> tuple[str, dict[str, Any]]:
 class _Gunicorn(BaseApplication):
     """gunicorn embedded, so the process reads its settings once like every other mode."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any], redacting: RedactingFilter):
+    def __init__(self, settings: Settings, options: dict[str, Any]):
         self.settings = settings
         self.options = options
-        self.redacting = redacting
         super().__init__()
 
     def load_config(self) -> None:
@@ -71,11 +70,11 @@ class _Gunicorn(BaseApplication):
     def load(self) -> WSGIApp:
         # Runs in each worker, after gunicorn set up its own (non-propagating) loggers.
         gunicorn_loggers = (logging.getLogger(f"gunicorn.{name}") for name in ("error", "access"))
-        install_filter(self.redacting, *gunicorn_loggers)
+        install_filter(RedactingFilter(secret_values(self.settings)), *gunicorn_loggers)
         return make_wsgi_app(build_services(self.settings), self.settings)
 
 
-def serve(settings: Settings, *, workers: int, threads: int, redacting: RedactingFilter) -> None:
+def serve(settings: Settings, *, workers: int, threads: int) -> None:
     """Run gunicorn's threaded workers on ``$PORT`` until stopped.
 
     Each worker builds its own services: the MetaStudio cache, the timezone cache and the
@@ -88,4 +87,4 @@ def serve(settings: Settings, *, workers: int, threads: int, redacting: Redactin
         "threads": threads,
         "loglevel": settings.log_level.lower(),
     }
-    _Gunicorn(settings, options, redacting).run()
+    _Gunicorn(settings, options).run()
