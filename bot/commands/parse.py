@@ -89,8 +89,12 @@ def _tokens(text: str) -> list[str]:
     text = html.unescape(text or "").translate(_QUOTES)
     if len(text) > MAX_TEXT:
         raise ValueError(f"That command is too long; keep it under {MAX_TEXT} characters.")
+    # Only double quotes group words: an apostrophe (asset=Ana's, or the ’ a phone types)
+    # is part of a name, and a backslash is just a character (no escapes).
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.quotes, lexer.escape, lexer.commenters = True, '"', "", ""
     try:
-        return shlex.split(text)
+        return list(lexer)
     except ValueError:
         raise ValueError('A quote is not closed; write asset="Name with spaces".') from None
 
@@ -222,7 +226,8 @@ def _job_type(text: str | None) -> QueryJobType | None:
 def _text(value: str | None, key: str) -> str | None:
     if value is None:
         return None
-    if len(value) > 256 or any(ord(c) < 32 for c in value):
+    # JobQuery's rule for free text, so a parsed value is never refused later.
+    if len(value) > 256 or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise _Refused(f"`{key}=` takes up to 256 printable characters.")
     return value
 
@@ -258,8 +263,10 @@ def _subscribe(args: list[str]) -> Subscribe:
 def _unsubscribe(args: list[str]) -> Unsubscribe:
     if not args:
         return Unsubscribe()
-    if len(args) == 1 and args[0].lstrip("#").isdigit() and len(args[0]) < 10:
-        return Unsubscribe(int(args[0].lstrip("#")))
+    number = args[0].removeprefix("#") if len(args) == 1 else ""
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if number.isascii() and number.isdigit() and len(number) < 10:
+        return Unsubscribe(int(number))
     raise _Refused("`unsubscribe` takes a subscription number from `/videojobs subscriptions`.")
 
 

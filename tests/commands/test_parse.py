@@ -147,3 +147,39 @@ def test_no_text_adds_or_changes_an_upstream_parameter(words):
     assert set(names) <= {"offset", "limit", "state", "job_type", "asset_name", "script_id",
                           "sort_dir"}
     assert dict(query.to_params())["limit"] == "10" and dict(query.to_params())["offset"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("text", "asset"),
+    [("list asset=Ana's", "Ana's"), ("list asset=\u201cAna's intro\u201d", "Ana's intro"),
+     ('list asset="C:\\clips"', "C:\\clips")],
+)
+def test_apostrophes_and_backslashes_are_part_of_a_name(text, asset):
+    assert parse(text).asset_name == asset
+
+
+@pytest.mark.parametrize("text", ["unsubscribe ²", "unsubscribe #٣", "status a\\b"])
+def test_look_alike_digits_and_escapes_are_refused_not_crashed_on(text):
+    assert isinstance(parse(text), Invalid)
+
+
+COMMAND_WORDS = ["status", "failed", "list", "summary", "track", "untrack", "subscribe",
+                 "unsubscribe", "tracked", "subscriptions", "processing"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(COMMAND_WORDS), st.lists(st.text(max_size=20), max_size=4))
+def test_every_command_survives_any_arguments(word, args):
+    command = parse(" ".join([word, *args]))
+    if isinstance(command, Invalid):
+        assert "\n" not in command.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["asset", "script"]), st.text(min_size=1, max_size=300))
+def test_a_free_text_value_the_parser_accepts_is_one_jobquery_accepts(key, value):
+    quoted = value.replace('"', "")
+    command = parse(f'list {key}="{quoted}"')
+    if isinstance(command, Listing):
+        params = dict(to_query(command).to_params())
+        assert params[f"{key}_name" if key == "asset" else "script_id"] == quoted
