@@ -187,17 +187,21 @@ def _named(job: SimJob) -> tuple[str, int]:
 
 class JobStore:
     """Jobs kept sorted by creation (and, cached, by asset name), so a listing needs
-    no sort per request: an unfiltered page is two bisections and a slice."""
+    no sort per request: an unfiltered page is two bisections and a slice.
+
+    ``lock`` (reentrant) guards the jobs: hold it to change a job, or to read several
+    consistently, e.g. a query and the JSON of its page.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()
         self._by_id: dict[str, SimJob] = {}
         self._by_asset_id: dict[str, SimJob] = {}
         self._created: list[SimJob] = []
         self._named: list[SimJob] | None = None
 
     def add(self, job: SimJob) -> None:
-        with self._lock:
+        with self.lock:
             if job.job_id in self._by_id:
                 raise ValueError(f"job {job.job_id} exists")
             job.seq = len(self._by_id)
@@ -213,17 +217,14 @@ class JobStore:
     def has_asset(self, asset_id: str) -> bool:
         return asset_id in self._by_asset_id
 
-    def __len__(self) -> int:
-        return len(self._by_id)
-
     def all(self) -> list[SimJob]:
         """Every job, oldest first."""
-        with self._lock:
+        with self.lock:
             return list(self._created)
 
     def query(self, f: Filters, now: datetime) -> tuple[int, list[SimJob]]:
         """(count of all matches, the requested page)."""
-        with self._lock:
+        with self.lock:
             if f.is_lookup:
                 ids = f.job_ids if f.job_ids is not None else (f.job_id,)
                 found = {i: self._by_id[i] for i in ids if i in self._by_id}
@@ -245,11 +246,11 @@ class JobStore:
                 )
                 candidates = self._created[low:high]
                 tests = f.predicates(now, times=False)
-        matches = list(filter(_all_of(tests), candidates)) if tests else candidates
-        if f.sort_key == "update_time":
-            # lastupdate_time moves with the lifecycle, so this one is sorted per request.
-            matches = sorted(matches, key=lambda j: (j.times_at(now)[2], j.seq))
-        return len(matches), _page(matches, f.offset, f.limit, f.sort_dir == "desc")
+            matches = list(filter(_all_of(tests), candidates)) if tests else candidates
+            if f.sort_key == "update_time":
+                # lastupdate_time moves with the lifecycle: sorted per request.
+                matches = sorted(matches, key=lambda j: (j.times_at(now)[2], j.seq))
+            return len(matches), _page(matches, f.offset, f.limit, f.sort_dir == "desc")
 
 
 def _all_of(tests: list[Callable[[SimJob], bool]]) -> Callable[[SimJob], bool]:

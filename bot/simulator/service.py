@@ -143,26 +143,29 @@ class Simulator:
     ) -> None:
         """Move a job to ``state`` now; start/end times, duration, cover and preview
         URLs and error info follow as a real job's would. KeyError for an unknown id."""
-        job = self.store.get(job_id)
         now = self.now().replace(microsecond=0)
-        if state == "PROCESSING" and job.start_at is None:
-            job.start_at = now
-        if state == "FAILED":
-            job.error_code = error_code or job.error_code or "MSS.00000004"
-            job.error_msg = error_msg or job.error_msg or "Internal Error"
-        job.fixed_state, job.fixed_since = state, now
+        with self.store.lock:  # no answer sees a job half changed
+            job = self.store.get(job_id)
+            if state == "PROCESSING" and job.start_at is None:
+                job.start_at = now
+            if state == "FAILED":
+                job.error_code = error_code or job.error_code or "MSS.00000004"
+                job.error_msg = error_msg or job.error_msg or "Internal Error"
+            job.fixed_state, job.fixed_since = state, now
 
     @property
     def jobs(self) -> dict[str, dict[str, Any]]:
         """Every job as the API would show it now, by id (a fresh copy each time)."""
         now = self.now()
-        return {job.job_id: job.to_json(now, self.url) for job in self.store.all()}
+        with self.store.lock:
+            return {job.job_id: job.to_json(now, self.url) for job in self.store.all()}
 
     def list_page(self, filters: Filters) -> dict[str, Any]:
         """The list endpoint's body for validated ``filters``."""
         now = self.now()
-        count, page = self.store.query(filters, now)
-        return {"count": count, "jobs": [job.to_json(now, self.url) for job in page]}
+        with self.store.lock:
+            count, page = self.store.query(filters, now)
+            return {"count": count, "jobs": [job.to_json(now, self.url) for job in page]}
 
     # -- credentials -------------------------------------------------------------------
 
