@@ -271,6 +271,7 @@ def _unsubscribe(args: list[str]) -> Unsubscribe:
 
 
 def _shown(text: str) -> str:
-    """User text quoted back in a message: short, and no backticks to break the code span."""
-    text = text.replace("`", "'")
+    """User text quoted back in a message: short, on one line (a quoted value may hold a
+    newline), and no backticks to break the code span."""
+    text = " ".join(text.replace("`", "'").split()) or "(blank)"
     return text if len(text) <= 40 else text[:39] + "…"

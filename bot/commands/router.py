@@ -27,7 +27,7 @@ from ..views.errors import upstream_error_reply
 from ..views.help import help_reply, invalid_reply, notice_reply
 from ..views.listings import ErrorGroup, listing_reply
 from ..views.summary import SummaryStats, summary_reply
-from .parse import STATE_COMMANDS, STATE_WORDS, parse
+from .parse import MAX_IDS, STATE_COMMANDS, STATE_WORDS, parse
 from .types import (
     Command,
     Context,
@@ -92,8 +92,9 @@ class Router:
             invalid=isinstance(command, Invalid),
         )
 
-    def handle_action(self, action_id: str, value: str, ctx: Context) -> Reply | None:
-        """Answer a button click; None for an action this router does not own."""
+    def handle_action(self, action_id: str, value: str | None, ctx: Context) -> Reply | None:
+        """Answer a button click; None for an action this router does not own. ``value``
+        is None when a (forged) click carries none; it is then refused like a bad one."""
         handlers = {
             actions.REFRESH: self._refresh,
             actions.TRACK: self._track_button,
@@ -104,7 +105,7 @@ class Router:
         if handler is None:
             return None
         return self._answer(f"button:{action_id.removeprefix('videojobs_')}",
-                            lambda: handler(value, ctx))
+                            lambda: handler(value or "", ctx))
 
     def _answer(self, name: str, work: Callable[[], Reply], *, invalid: bool = False) -> Reply:
         try:
@@ -251,10 +252,12 @@ class Router:
     # -- buttons ---------------------------------------------------------------------------
 
     def _refresh(self, value: str, ctx: Context) -> Reply:
-        if not valid_job_id(value):
+        """Look again at the jobs of a status message (space-separated ids) and replace it."""
+        job_ids = tuple(dict.fromkeys(value.split()))
+        if not 0 < len(job_ids) <= MAX_IDS or not all(map(valid_job_id, job_ids)):
             return invalid_reply("That button no longer points at a job.")
-        reply = self._status(Status((value,)), ctx, post_value=_value(f"status {value}", 0),
-                             refresh=True)
+        reply = self._status(Status(job_ids), ctx,
+                             post_value=_value(f"status {' '.join(job_ids)}", 0), refresh=True)
         reply.replace_original = True
         return reply
 

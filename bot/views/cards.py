@@ -10,6 +10,7 @@ from ..commands.types import Reply
 from ..metastudio.models import Job, JobState
 from . import actions
 from .blocks import (
+    BUTTON_VALUE_LIMIT,
     MAX_BLOCKS,
     TEXT_LIMIT,
     actions_block,
@@ -36,9 +37,12 @@ _FIELD_LIMIT = 2000
 _ASSET_LIMIT = 200
 
 
-def job_card(job: Job, tz: ZoneInfo) -> list[Block]:
+def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None) -> list[Block]:
     """A job's card: state, id, type, asset, times in ``tz``, durations, cover thumbnail,
-    preview link (photo jobs), error when failed, and Track / Refresh buttons."""
+    preview link (photo jobs), error when failed, and Track / Refresh buttons.
+
+    ``refresh_value`` is the space-separated ids the Refresh button looks up again (the
+    whole message it replaces); by default the job's own id."""
     asset = job.asset_name
     lines = [
         f"*{escape(state_label(job))}* · {code(job.job_id or '(no id)')}",
@@ -73,7 +77,7 @@ def job_card(job: Job, tz: ZoneInfo) -> list[Block]:
     if job.job_id:
         if not job.is_finished:
             buttons.append(button("Track", actions.TRACK, job.job_id, style="primary"))
-        buttons.append(button("Refresh", actions.REFRESH, job.job_id))
+        buttons.append(button("Refresh", actions.REFRESH, refresh_value or job.job_id))
     return [main, *actions_block(buttons)]
 
 
@@ -93,10 +97,16 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
     tail += actions_block([post_button(post_value)] if post_value else [])
     # Slack: at most 50 blocks a message; keep one for the "left out" note.
     budget = MAX_BLOCKS - len(tail) - 1
+    # Refresh replaces the whole message, so every card's button re-fetches every job in it
+    # (20 ids at most from the parser, ~1300 characters; past Slack's 2000 for a button
+    # value, each card refreshes only itself).
+    refresh_value = " ".join(job.job_id for job in jobs if job.job_id)
+    if len(refresh_value) > BUTTON_VALUE_LIMIT:
+        refresh_value = ""
     body: list[Block] = []
     shown = 0
     for job in jobs:
-        card = ([DividerBlock()] if body else []) + job_card(job, tz)
+        card = ([DividerBlock()] if body else []) + job_card(job, tz, refresh_value=refresh_value)
         if len(body) + len(card) > budget:
             break
         body += card

@@ -111,8 +111,10 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
     footer = f"Jobs {offset + 1} to {offset + len(jobs)} of {total}"
     if len(shown_rows) < len(rows):
         footer += " (some rows left out: Slack shows 50 blocks a message; narrow the query)"
+    # The header is plain_text, but ``text`` is mrkdwn (and the notification of a message
+    # posted to the channel): a filter typed as asset="<!channel>" must not ping anyone.
     return Reply(
-        text=truncate(f"{title}: jobs {offset + 1} to {offset + len(jobs)} of {total}",
+        text=truncate(f"{escape(title)}: jobs {offset + 1} to {offset + len(jobs)} of {total}",
                       _HEADER_LIMIT),
         blocks=[*head, *shown_rows, context(footer), *tail],
     )
@@ -127,4 +129,4 @@ def _empty(title: str, head: list[Block], offset: int, failed: bool,
     else:
         line = "No jobs match in this window."
     blocks = [*head, section(line), *actions_block([post_button(post_value)] if post_value else [])]
-    return Reply(text=truncate(f"{title}: {line}", _HEADER_LIMIT), blocks=blocks)
+    return Reply(text=truncate(f"{escape(title)}: {line}", _HEADER_LIMIT), blocks=blocks)

@@ -183,3 +183,9 @@ def test_a_free_text_value_the_parser_accepts_is_one_jobquery_accepts(key, value
     if isinstance(command, Listing):
         params = dict(to_query(command).to_params())
         assert params[f"{key}_name" if key == "asset" else "script_id"] == quoted
+
+
+def test_a_quoted_newline_is_echoed_on_one_line():
+    command = parse('status "job\nid"')
+    assert command == Invalid("`job id` is not a job id: use letters, digits, `-` and `_`, "
+                              "at most 64.")

@@ -195,6 +195,36 @@ def test_refresh_looks_again_and_replaces_the_card(simulator, router):
     assert "Succeeded" in shown(reply)
 
 
+def test_refresh_on_a_message_of_several_jobs_keeps_every_card(simulator, router):
+    first = simulator.add_job(state="PROCESSING", asset_name="Intro")
+    second = simulator.add_job(state="WAITING", asset_name="Outro")
+    answer = router.handle(f"status {first} {second}", UTC_USER)
+    simulator.set_state(first, "SUCCEED")
+
+    reply = router.handle_action(actions.REFRESH, buttons(answer)[actions.REFRESH], UTC_USER)
+
+    assert reply.replace_original
+    assert "Intro" in shown(reply) and "Outro" in shown(reply)
+    assert "Succeeded" in shown(reply)
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "job;DROP", " ".join(f"j{n}" for n in range(21))],
+)
+def test_a_forged_refresh_is_refused_without_upstream_calls(simulator, router, value):
+    reply = router.handle_action(actions.REFRESH, value, UTC_USER)
+    assert "no longer points at a job" in reply.text
+    assert simulator.requests == []
+
+
+def test_a_mention_typed_as_a_filter_pings_no_one_when_posted(simulator, router):
+    reply = router.handle('list asset="<!channel>"', UTC_USER)
+    public = router.handle_action(actions.POST_TO_CHANNEL, buttons(reply)[actions.POST_TO_CHANNEL],
+                                  UTC_USER)
+    assert "<!channel>" not in public.text
+    assert "&lt;!channel&gt;" in public.text
+
+
 def test_unknown_action_is_not_ours(router):
     assert router.handle_action("someone_else", "x", UTC_USER) is None
 

@@ -129,3 +129,12 @@ def test_status_of_many_jobs_stays_within_50_blocks_and_says_how_many_were_left_
     assert_within_slack_limits(reply)
     assert "14 more jobs left out" in everything(reply)
     assert buttons_of(Reply(text="", blocks=reply.blocks[-1:])) == {actions.POST_TO_CHANNEL: "P"}
+
+
+def test_every_card_of_a_status_refreshes_the_whole_message():
+    reply = status_reply([job(PROCESSING, job_id="job-a"), job(PROCESSING, job_id="job-b")], [],
+                         BERLIN, post_value=None)
+    refresh_values = [element["value"] for block in reply.to_payload()["blocks"]
+                      if block["type"] == "actions" for element in block["elements"]
+                      if element["action_id"] == actions.REFRESH]
+    assert refresh_values == ["job-a job-b", "job-a job-b"]
