@@ -26,7 +26,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _http(settings: Settings, args: argparse.Namespace) -> int:
     from .web import serve
 
-    serve(settings, workers=args.workers, threads=args.threads)
+    serve(settings, workers=args.workers, threads=args.threads, tracking=not args.no_worker)
     return 0
 
 
@@ -84,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulator + local console, no credentials (default)")
     demo.set_defaults(mode="demo", run=_demo)
 
-    http = sub.add_parser("http", help="serve /slack/events, /healthz, /metrics on $PORT")
+    http = sub.add_parser(
+        "http", help="serve /slack/events, /healthz, /metrics on $PORT, with the tracking loop"
+    )
+    http.add_argument(
+        "--no-worker", action="store_true",
+        help="leave tracking to a separate `videojobs-bot worker` (the Procfile does this)",
+    )
     http.set_defaults(mode="http", run=_http)
 
     socket = sub.add_parser(

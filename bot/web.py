@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -74,17 +76,46 @@ class _Gunicorn(BaseApplication):
         return make_wsgi_app(build_services(self.settings), self.settings)
 
 
-def serve(settings: Settings, *, workers: int, threads: int) -> None:
-    """Run gunicorn's threaded workers on ``$PORT`` until stopped.
+def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = True) -> None:
+    """Run gunicorn's threaded workers on ``$PORT`` until stopped, and with ``tracking``
+    the poller/notifier beside them as ``videojobs-bot worker``.
 
     Each worker builds its own services: the MetaStudio cache, the timezone cache and the
     Prometheus counters are per process, so one worker with many threads is the default.
     """
-    options = {
+    options: dict[str, Any] = {
         "bind": f"0.0.0.0:{settings.port}",
         "worker_class": "gthread",
         "workers": workers,
         "threads": threads,
         "loglevel": settings.log_level.lower(),
     }
+    if tracking:
+        options.update(_TrackingProcess().hooks())
     _Gunicorn(settings, options).run()
+
+
+class _TrackingProcess:
+    """``videojobs-bot worker`` as a child of gunicorn's master. Started and stopped by
+    master-only hooks: code around ``run()`` would also run in every forked worker, and
+    a poller thread in the master would be forked mid-lock. Several pollers on one
+    database are safe (the outbox claims rows), so a separate worker dyno is optional."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+
+    def hooks(self) -> dict[str, Any]:
+        return {"when_ready": self.start, "on_exit": self.stop}
+
+    def start(self, server: Any) -> None:
+        # Settings come from the same environment and .env, read once by the child.
+        self.process = subprocess.Popen([sys.executable, "-m", "bot", "worker"])
+
+    def stop(self, server: Any) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # SIGTERM: the loop finishes its cycle and stops
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

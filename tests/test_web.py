@@ -108,6 +108,8 @@ def test_gunicorn_serves_the_bot(simulator, fake_slack, tmp_path) -> None:
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
     assert "gthread" in output
+    # The tracking loop runs beside the web server by default, and stops with it.
+    assert "tracking worker started" in output and "tracking worker stopped" in output
     assert fake_slack.token not in output and SIGNING_SECRET not in output
 
 
