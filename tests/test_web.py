@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,6 +92,9 @@ def test_gunicorn_serves_the_bot(simulator, fake_slack, tmp_path) -> None:
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
+    reader.start()
     try:
         wait_until_up(f"{url}/healthz", server)
         slack = SlackSender(url, fake_slack)
@@ -103,14 +107,27 @@ def test_gunicorn_serves_the_bot(simulator, fake_slack, tmp_path) -> None:
         metrics = requests.get(f"{url}/metrics", timeout=5).text
         assert 'videojobs_commands_total{command="failed",outcome="ok"} 1.0' in metrics
         assert requests.get(f"{url}/healthz", timeout=5).json()["status"] == "ok"
+        # The tracking loop runs beside the web server by default...
+        assert wait_for_line(lines, "tracking worker started", timeout=20)
     finally:
         server.terminate()
-        output = server.communicate(timeout=30)[0]
+        server.wait(timeout=30)
+        reader.join(timeout=5)
+    output = "".join(lines)
     assert server.returncode == 0, output
     assert "gthread" in output
-    # The tracking loop runs beside the web server by default, and stops with it.
-    assert "tracking worker started" in output and "tracking worker stopped" in output
+    # ...and stops with it, after finishing its cycle.
+    assert "tracking worker stopped" in output
     assert fake_slack.token not in output and SIGNING_SECRET not in output
+
+
+def wait_for_line(lines: list[str], text: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in list(lines)):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def free_port() -> int:
