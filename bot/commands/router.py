@@ -59,6 +59,11 @@ SUMMARY_FULL_READ = 500
 MAX_BUTTON_VALUE = 2000
 #: Offsets a "Show more" value may carry (a forged value must not page forever).
 MAX_OFFSET = 10_000
+#: Latest instant a button value's bounds may name (2100-01-01, epoch seconds).
+MAX_EPOCH = 4_102_444_800
+
+#: A listing's ``(create_since, create_until)`` in UTC.
+Bounds = tuple[datetime | None, datetime | None]
 
 
 @runtime_checkable
@@ -153,9 +158,12 @@ class Router:
         return status_reply(jobs, missing, ctx.tz, post_value=post_value)
 
     def _listing(self, command: Listing, ctx: Context, text: str, *,
-                 for_channel: bool = False) -> Reply:
-        since, until = resolve(command.window, ctx.tz, self.clock()) if command.window else (
-            None, None)
+                 bounds: Bounds | None = None, for_channel: bool = False) -> Reply:
+        """A page of ``command``; ``bounds`` (from a button) replace resolving its window."""
+        now = self.clock()
+        if bounds is None:
+            bounds = resolve(command.window, ctx.tz, now) if command.window else (None, None)
+        since, until = bounds
         base = JobQuery(
             states=command.states,
             job_type=command.job_type,
@@ -177,6 +185,10 @@ class Router:
             page = self.jobs.list_jobs(base.page(command.offset, self.page_size))
             total, rows = page.count, list(page.jobs)
         shown = command.offset + len(rows)
+        # The buttons carry this answer's bounds, closed at now: resolving "today" again
+        # after midnight would page another day, and failures arriving newest first would
+        # push rows already shown into the next page.
+        pinned = (since, until or now)
         return listing_reply(
             _title(command, ctx),
             rows,
@@ -185,8 +197,8 @@ class Router:
             offset=command.offset,
             error_groups=groups,
             groups_capped=capped,
-            more_value=None if for_channel or shown >= total else _value(text, shown),
-            post_value=None if for_channel else _value(text, command.offset),
+            more_value=None if for_channel or shown >= total else _value(text, shown, pinned),
+            post_value=None if for_channel else _value(text, command.offset, pinned),
         )
 
     def _summary(self, command: Summary, ctx: Context, *, post_value: str | None) -> Reply:
@@ -270,17 +282,17 @@ class Router:
         decoded = _decode(value)
         if decoded is None or not isinstance(decoded[0], Listing):
             return invalid_reply("That button is out of date; run the command again.")
-        listing, text = decoded
-        return self._listing(listing, ctx, text)
+        listing, text, bounds = decoded
+        return self._listing(listing, ctx, text, bounds=bounds)
 
     def _post_to_channel(self, value: str, ctx: Context) -> Reply:
         decoded = _decode(value)
         if decoded is None:
             return invalid_reply("That button is out of date; run the command again.")
-        command, text = decoded
+        command, text, bounds = decoded
         match command:
             case Listing():
-                reply = self._listing(command, ctx, text, for_channel=True)
+                reply = self._listing(command, ctx, text, bounds=bounds, for_channel=True)
             case Status():
                 reply = self._status(command, ctx, post_value=None)
             case Summary():
@@ -294,25 +306,48 @@ class Router:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _value(text: str, offset: int) -> str | None:
-    """A button value carrying the command text and an offset; None if too long."""
-    value = json.dumps({"t": text.strip(), "o": offset}, separators=(",", ":"))
+def _value(text: str, offset: int, bounds: Bounds | None = None) -> str | None:
+    """A button value carrying the command text, an offset and, for listings, the bounds
+    of the answer (epoch seconds; ``until`` always set); None if too long."""
+    data: dict[str, object] = {"t": text.strip(), "o": offset}
+    if bounds is not None:
+        since, until = bounds
+        assert until is not None
+        data["s"] = int(since.timestamp()) if since else None
+        data["u"] = int(until.timestamp())
+    value = json.dumps(data, separators=(",", ":"))
     return value if len(value) <= MAX_BUTTON_VALUE else None
 
 
-def _decode(value: str) -> tuple[Command, str] | None:
-    """A button value back to (command at its offset, text), validated like typed text."""
+def _decode(value: str) -> tuple[Command, str, Bounds | None] | None:
+    """A button value back to (command at its offset, text, bounds), validated like typed
+    text: a value is user-controllable input."""
     try:
         data = json.loads(value)
         text, offset = data["t"], data["o"]
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(text, str) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+    if not isinstance(text, str) or not _whole(offset, MAX_OFFSET):
         return None
+    bounds: Bounds | None = None
+    if "u" in data:
+        since, until = data.get("s"), data["u"]
+        if not _whole(until, MAX_EPOCH) or not (since is None or _whole(since, until)):
+            return None
+        bounds = (_utc(since) if since is not None else None, _utc(until))
     command = parse(text)
     if isinstance(command, Listing):
         command = Listing(**{**command.__dict__, "offset": offset})
-    return (command, text) if isinstance(command, Listing | Status | Summary) else None
+    return (command, text, bounds) if isinstance(command, Listing | Status | Summary) else None
+
+
+def _whole(number: object, maximum: int) -> bool:
+    """A JSON integer from 0 to ``maximum`` (not a bool, which Python counts as an int)."""
+    return isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= maximum
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def _name(command: Command) -> str:

@@ -155,6 +155,54 @@ def test_failed_listing_pages_rows_while_triage_covers_every_failure(simulator, 
     assert actions.SHOW_MORE in buttons(reply)
 
 
+def test_show_more_during_an_incident_neither_repeats_nor_skips_rows(simulator, router):
+    # Newest first: failures arriving between two clicks must not push page one into two.
+    start = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(30):
+        simulator.add_job(state="FAILED", asset_name=f"old-{i:02d}",
+                          create_time=start + timedelta(minutes=i))
+    first = router.handle("failed 24h", UTC_USER)
+    for i in range(5):
+        simulator.add_job(state="FAILED", asset_name=f"new-{i}",
+                          create_time=datetime.now(UTC) + timedelta(seconds=10))
+
+    second = router.handle_action(actions.SHOW_MORE, buttons(first)[actions.SHOW_MORE], UTC_USER)
+
+    assert "old-29" in shown(first) and "old-10" in shown(first)
+    assert [f"old-{i:02d}" in shown(second) for i in range(10)] == [True] * 10
+    assert "new-" not in shown(second) and "old-10" not in shown(second)
+
+
+def test_show_more_after_midnight_still_pages_the_day_that_was_asked_about(simulator, jobs_client):
+    now = [datetime(2026, 3, 1, 23, 55, tzinfo=UTC)]
+    router = Router(jobs_client, clock=lambda: now[0], page_size=5)
+    for i in range(8):
+        simulator.add_job(state="FAILED", create_time=now[0] - timedelta(minutes=i + 1))
+    first = router.handle("failed", UTC_USER)
+    now[0] += timedelta(minutes=10)
+
+    router.handle_action(actions.SHOW_MORE, buttons(first)[actions.SHOW_MORE], UTC_USER)
+
+    sinces = {dict(r.params)["create_since"] for r in simulator.requests}
+    assert sinces == {"2026-03-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps({"t": "failed", "o": 20, "s": -5, "u": 1_800_000_000}),
+        json.dumps({"t": "failed", "o": 20, "s": 1_800_000_000, "u": 1_700_000_000}),
+        json.dumps({"t": "failed", "o": 20, "s": None, "u": 10**12}),
+        json.dumps({"t": "failed", "o": 20, "s": None, "u": "tomorrow"}),
+    ],
+)
+def test_tampered_bounds_in_a_button_are_refused_without_upstream_calls(simulator, router,
+                                                                        value):
+    reply = router.handle_action(actions.SHOW_MORE, value, UTC_USER)
+    assert "out of date" in reply.text
+    assert simulator.requests == []
+
+
 @pytest.mark.parametrize(
     "value",
     [
