@@ -1,0 +1,72 @@
+"""manifest.yaml creates the app the code needs: the slash command, interactivity,
+Socket Mode, and exactly the bot scopes of the Web API methods the code calls."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.commands.parse import parse
+from bot.commands.types import Help, Invalid
+from bot.views.help import USAGE_HINT
+
+ROOT = Path(__file__).parents[1]
+MANIFEST = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+
+#: Slack's method documentation: the bot scopes each method the code may call needs.
+SCOPES_OF_METHOD = {
+    "auth.test": set(),
+    "users.info": {"users:read"},
+    "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    # One scope per kind of conversation the bot may have posted in.
+    "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+}
+#: Scopes no method call shows: why each is asked for.
+SCOPES_WITHOUT_A_CALL = {
+    "commands": "the /videojobs slash command",
+    "chat:write.public": "posting tracking messages in public channels without an invite",
+}
+# WebClient methods (client.chat_postMessage(...)) and names passed to a call helper.
+FAMILIES = "auth|users|chat|conversations|files|reactions|pins|team|bots"
+CALL = re.compile(rf"""\.((?:{FAMILIES})_[A-Za-z]+)\(|["']((?:{FAMILIES})_[A-Za-z]+)["']""")
+
+
+def methods_called() -> set[str]:
+    found = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        for called, named in CALL.findall(path.read_text()):
+            family, method = (called or named).split("_", 1)
+            found.add(f"{family}.{method}")
+    return found
+
+
+def test_every_called_method_is_known_to_this_test():
+    assert methods_called() <= set(SCOPES_OF_METHOD), "add the new method's scopes above"
+    assert {"chat.postMessage", "chat.update", "users.info"} <= methods_called()
+
+
+def test_bot_scopes_are_exactly_what_the_code_needs():
+    needed = set().union(*(SCOPES_OF_METHOD[m] for m in methods_called()))
+    needed |= set(SCOPES_WITHOUT_A_CALL)
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
+
+
+def test_slash_command_interactivity_and_socket_mode():
+    [command] = MANIFEST["features"]["slash_commands"]
+    assert command["command"] == "/videojobs"
+    assert command["usage_hint"] == USAGE_HINT
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    assert MANIFEST["settings"]["socket_mode_enabled"] is True
+    assert MANIFEST["features"]["bot_user"]["display_name"]
+
+
+def test_every_usage_hint_example_is_a_real_command():
+    examples = USAGE_HINT.strip("[]").split("|")
+    for example in examples:
+        command = parse(example.replace("ID", "26f06524-4f75").strip())
+        assert not isinstance(command, Invalid | Help) or example.strip() == "help", example
