@@ -14,7 +14,7 @@ import re
 from slack_bolt import App, BoltContext, Respond
 
 from ..services import Services
-from .answer import ack_now, request_context
+from .answer import ack_now, request_context, send
 
 
 def register(app: App, services: Services) -> None:
@@ -22,6 +22,6 @@ def register(app: App, services: Services) -> None:
         ctx = request_context(services, context, (body.get("channel") or {}).get("name"))
         reply = services.router.handle_action(action["action_id"], action.get("value", ""), ctx)
         if reply is not None:
-            respond(**reply.to_payload())
+            send(respond, reply)
 
     app.block_action(re.compile(".*"))(ack=ack_now, lazy=[answer_action])

@@ -6,10 +6,15 @@ bugs with a reference to quote), so the listeners only send what it returns.
 
 from __future__ import annotations
 
-from slack_bolt import Ack, BoltContext
+import logging
 
-from ..commands.types import Context
+from slack_bolt import Ack, BoltContext, Respond
+
+from ..commands.types import Context, Reply
 from ..services import Services
+from ..views.blocks import without_images
+
+log = logging.getLogger(__name__)
 
 
 def ack_now(ack: Ack) -> None:
@@ -28,3 +33,17 @@ def request_context(services: Services, context: BoltContext, channel_name: str 
         team_id=context.team_id,
         channel_name=channel_name,
     )
+
+
+def send(respond: Respond, reply: Reply) -> None:
+    """Answer through the response_url; if Slack refuses the message because it could
+    not download a cover thumbnail, answer again with links instead of images."""
+    response = respond(**reply.to_payload())
+    if response.status_code == 200 or "invalid_blocks" not in (response.body or ""):
+        if response.status_code != 200:
+            log.warning("response_url refused the answer: %s %s", response.status_code,
+                        response.body)
+        return
+    log.info("Slack could not fetch an image; answering without images")
+    reply.blocks = without_images(reply.blocks)
+    respond(**reply.to_payload())

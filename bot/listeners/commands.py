@@ -13,12 +13,12 @@ from __future__ import annotations
 from slack_bolt import App, BoltContext, Respond
 
 from ..services import Services
-from .answer import ack_now, request_context
+from .answer import ack_now, request_context, send
 
 
 def register(app: App, services: Services) -> None:
     def answer_command(command: dict, context: BoltContext, respond: Respond) -> None:
         ctx = request_context(services, context, command.get("channel_name"))
-        respond(**services.router.handle(command.get("text", ""), ctx).to_payload())
+        send(respond, services.router.handle(command.get("text", ""), ctx))
 
     app.command("/videojobs")(ack=ack_now, lazy=[answer_command])

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from . import actions
-from .format import truncate
+from .format import link, truncate
 
 #: Slack: a message carries at most 50 blocks.
 MAX_BLOCKS = 50
@@ -70,3 +70,23 @@ def post_button(post_value: str) -> ButtonElement:
 def actions_block(buttons: list[ButtonElement]) -> list[Block]:
     """An actions block, or nothing when there are no buttons (an empty one is invalid)."""
     return [ActionsBlock(elements=buttons)] if buttons else []
+
+
+def without_images(blocks: list[Block]) -> list[Block]:
+    """The same blocks with every image turned into a link: Slack refuses a whole message
+    whose image it cannot download (``invalid_blocks``), even a valid signed URL at times
+    (SLACK-NOTES.md), and a thumbnail is never worth losing the answer."""
+    kept: list[Block] = []
+    for block in blocks:
+        data = block.to_dict()
+        if data.get("type") == "image":
+            kept.append(context(link(data["image_url"], "Cover image")))
+            continue
+        accessory = data.get("accessory") or {}
+        if accessory.get("type") == "image" and data.get("text"):
+            del data["accessory"]
+            data["text"]["text"] += "\n" + link(accessory["image_url"], "Cover image")
+            kept.append(Block.parse(data))
+            continue
+        kept.append(block)
+    return kept

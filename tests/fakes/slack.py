@@ -188,6 +188,9 @@ class FakeSlack:
             name = parts.path.removeprefix("/response/")
             with self._lock:
                 self.calls.append(Call("response_url", args, headers))
+                if self.reject_images and _has_images(args.get("blocks") or []):
+                    # Incoming webhooks answer a refused message in plain text.
+                    return self._send(req, 400, "invalid_blocks", content_type="text/plain")
                 self.responses.setdefault(name, []).append(args)
             return self._send(req, 200, "ok", content_type="text/plain")
 
@@ -271,10 +274,12 @@ class FakeSlack:
             blocks = args.get("blocks")
             if self.reject_images and blocks:
                 for i, block in enumerate(blocks):
-                    if block.get("type") == "image" or _has_image_accessory(block):
+                    if _has_images([block]):
                         return 200, {
                             "ok": False, "error": "invalid_blocks",
-                            "errors": [f"downloading image failed [json-pointer:/blocks/{i}/image_url]"],
+                            "errors": [
+                                f"downloading image failed [json-pointer:/blocks/{i}/image_url]"
+                            ],
                         }, {}
             ts = self._new_ts()
             self.messages.append(Message(
@@ -345,8 +350,12 @@ def _as_api(message: Message, args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _has_image_accessory(block: dict[str, Any]) -> bool:
-    accessory = block.get("accessory") or {}
-    if accessory.get("type") == "image":
-        return True
-    return any(e.get("type") == "image" for e in block.get("elements") or [] if isinstance(e, dict))
+def _has_images(blocks: list[dict[str, Any]]) -> bool:
+    """An image block, an image accessory, or an image in a context block."""
+    for block in blocks:
+        elements = [e for e in block.get("elements") or [] if isinstance(e, dict)]
+        if block.get("type") == "image" or (block.get("accessory") or {}).get("type") == "image":
+            return True
+        if any(e.get("type") == "image" for e in elements):
+            return True
+    return False

@@ -50,6 +50,22 @@ def test_status_card_for_a_job(slack: SlackSender, simulator) -> None:
     assert "No job `no-such-job` found." in text
 
 
+def test_a_cover_slack_cannot_fetch_never_costs_the_answer(slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="SUCCEED", asset_name="Launch teaser")
+    cover = simulator.jobs[job_id]["output_asset_config"]["cover_url"]
+    slack.fake.reject_images = True  # "downloading image failed"
+
+    slack.command(f"status {job_id}")
+
+    [answer] = slack.answers()
+    assert not [b for b in answer["blocks"]
+                if b["type"] == "image" or (b.get("accessory") or {}).get("type") == "image"]
+    assert "Launch teaser" in str(answer["blocks"]) and "Cover image" in str(answer["blocks"])
+    assert cover.split("?")[0] in str(answer["blocks"])
+    refused = [c for c in slack.fake.calls_to("response_url") if c.args.get("blocks")]
+    assert len(refused) == 2  # the thumbnail first, then the link
+
+
 def test_ack_is_fast_while_the_upstream_takes_2_5_s(slack: SlackSender, simulator) -> None:
     simulator.faults.latency = 2.5
 
