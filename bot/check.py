@@ -61,7 +61,8 @@ def check_slack(settings: Settings, client: WebClient) -> list[Finding]:
         findings.append(
             Finding(True, "Slack token", f"bot @{who.get('user')} in workspace {who.get('team')}")
         )
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    signing = settings.slack_signing_secret
+    secret = signing.get_secret_value() if signing else ""
     if secret and not SIGNING_SECRET.match(secret):
         findings.append(Finding(
             False, "Slack signing secret",

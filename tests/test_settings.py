@@ -17,7 +17,7 @@ HTTP_ENV = {
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in list(HTTP_ENV) + ["DATABASE_URL", "HUAWEICLOUD_SDK_AK"]:
+    for name in [*HTTP_ENV, "DATABASE_URL", "HUAWEICLOUD_SDK_AK"]:
         monkeypatch.delenv(name, raising=False)
 
     def set_env(**values):
@@ -73,14 +73,14 @@ def test_a_bad_setting_is_named_in_one_line(env, change, names):
 
 def test_socket_mode_needs_an_app_token(env):
     env(**HTTP_ENV)
-    with pytest.raises(SettingsError, match="^SLACK_APP_TOKEN"):
+    with pytest.raises(SettingsError, match=r"^SLACK_APP_TOKEN"):
         load_settings("socket")
 
 
 def test_iam_login_needs_a_domain(env):
     env(**{k: v for k, v in HTTP_ENV.items() if k not in ("METASTUDIO_AK", "METASTUDIO_SK")})
     env(METASTUDIO_IAM_USER="bot", METASTUDIO_IAM_PASSWORD="pw")
-    with pytest.raises(SettingsError, match="^METASTUDIO_IAM_DOMAIN"):
+    with pytest.raises(SettingsError, match=r"^METASTUDIO_IAM_DOMAIN"):
         load_settings("http")
     env(METASTUDIO_IAM_DOMAIN="acme")
     settings = load_settings("http")
