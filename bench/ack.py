@@ -1,0 +1,96 @@
+"""Slash-command acknowledgement time while MetaStudio takes 2.5 s per call.
+
+``videojobs-bot http`` (gunicorn, as the Procfile's ``web:`` runs it) in a subprocess,
+signed ``/videojobs`` commands over loopback at ~10 a second from a bounded threaded
+client, against Slack's 3 s deadline (SLACK-NOTES.md). Baseline, same server and same
+load: the simulator answering at once. The answers themselves arrive later at each
+command's response_url; the table counts how many arrived within the time limit.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from .common import (
+    Row,
+    bot_env,
+    bot_http,
+    fake_slack,
+    percentile,
+    run_load,
+    simulator,
+    slash_body,
+    wait_for,
+)
+
+NAME = "ack"
+UPSTREAM_LATENCY = 2.5
+DEADLINE = 3.0
+COMMANDS = ("failed today", "summary today", "processing 24h", "succeeded yesterday",
+            "list type=photo 7d")
+
+
+def _bodies(slack, prefix: str, seed: int):
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(1000):
+        if rng.random() < 0.4:
+            texts.append(f"status job-{rng.randrange(10**6):06d}")
+        else:
+            texts.append(rng.choice(COMMANDS))
+
+    def body(i: int) -> str:
+        return slash_body(texts[i % len(texts)], slack.response_url(f"{prefix}{i}"),
+                          user=f"U{i % 6}")
+
+    return body
+
+
+def run(quick: bool = False) -> list[Row]:
+    total = 10 if quick else 60
+    latency = 1.0 if quick else UPSTREAM_LATENCY
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp, fake_slack() as slack, \
+            simulator(seed_jobs=300) as sim:
+        slack.user_timezones.update({f"U{i}": ("Asia/Shanghai", "Europe/Berlin")[i % 2]
+                                     for i in range(6)})
+        env = bot_env(sim.url, slack.url, Path(tmp) / "ack.sqlite3")
+        with bot_http(env, Path(tmp)) as url:
+            events = f"{url}/slack/events"
+            # Warm-up: the first request of a fresh worker pays imports and connections.
+            run_load(events, _bodies(slack, "warm", 0), requests_total=3, threads=1,
+                     time_limit=10)
+            fast = run_load(events, _bodies(slack, "fast", 1), requests_total=total,
+                            threads=6, time_limit=60, pace=0.1)
+            wait_for(lambda: _answered(slack, "fast") >= total, timeout=30)
+
+            sim.faults.latency = latency
+            slow_started = time.monotonic()
+            slow = run_load(events, _bodies(slack, "slow", 2), requests_total=total,
+                            threads=6, time_limit=60, pace=0.1)
+            wait_for(lambda: _answered(slack, "slow") >= total, timeout=20 if quick else 90,
+                     step=0.1)
+            answered, answer_time = _answered(slack, "slow"), time.monotonic() - slow_started
+            sim.faults.latency = 0.0
+
+    upstream = f"{latency:g} s upstream"
+    for q in (50, 99):
+        p_slow, p_fast = percentile(slow.latencies, q), percentile(fast.latencies, q)
+        rows.append(Row(NAME, f"ack p{q}, {upstream} ({slow.ok}/{total} acked 200)", p_slow,
+                        "s", "instant upstream", p_fast,
+                        limit=f"well under Slack's {DEADLINE:g} s",
+                        note=f"{p_slow / DEADLINE:.1%} of the deadline"))
+    rows.append(Row(NAME, f"ack max, {upstream}", max(slow.latencies, default=float("nan")),
+                    "s", "instant upstream", max(fast.latencies, default=float("nan")),
+                    limit=f"< {DEADLINE:g} s"))
+    rows.append(Row(NAME, f"answers at response_url, {upstream}", answered, "",
+                    "commands sent", total, note=f"all within {answer_time:.0f} s"))
+    return rows
+
+
+def _answered(slack, prefix: str) -> int:
+    with slack._lock:
+        return sum(1 for name in slack.responses if name.startswith(prefix))
