@@ -207,10 +207,18 @@ def _http_supports_no_worker() -> bool:
 def bot_http(env: dict[str, str], cwd: Path) -> Iterator[str]:
     """``videojobs-bot http`` (gunicorn, as the Procfile's ``web:`` runs it) on a free
     loopback-reachable port; yields its base URL."""
-    port = free_port()
     args = [str(BOT_EXE), "http"] + (["--no-worker"] if _http_supports_no_worker() else [])
+    with server_process(args, env, cwd) as url:
+        yield url
+
+
+@contextmanager
+def server_process(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """Run ``args`` with ``PORT`` set to a free port until ``/healthz`` answers; yield
+    the base URL; SIGTERM it afterwards."""
+    port = free_port()
     # Output goes to a file: an undrained pipe would block the server once it filled.
-    log = (cwd / "http.log").open("w")
+    log = (cwd / f"server-{port}.log").open("w")
     process = subprocess.Popen(args, cwd=cwd, env={**env, "PORT": str(port)}, text=True,
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
