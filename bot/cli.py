@@ -122,5 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as e:
         print(f"videojobs-bot: {e}", file=sys.stderr)
         return 2
+    if args.mode == "demo" and "log_level" not in settings.model_fields_set:
+        # The console is the demo's output: log lines only when something is wrong.
+        settings = settings.model_copy(update={"log_level": "WARNING"})
     configure_logging(settings)
     return args.run(settings, args)

@@ -33,6 +33,7 @@ def test_piped_commands_are_answered_and_the_demo_exits(tmp_path: Path) -> None:
     assert "📊 Summary · last 7d" in result.stdout
     assert "[Post to channel]" in result.stdout
     assert "Traceback" not in result.stderr
+    assert result.stderr == ""  # no log chatter unless LOG_LEVEL asks for it
 
 
 def test_buttons_are_typed_by_label(tmp_path: Path) -> None:

@@ -175,6 +175,9 @@ def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
 
 def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, ...]) -> Listing:
     command = "list" if not states else _state_word(states[0])
+    # PRODUCT.md: `failed` and the other state commands default to today; `list` to the
+    # API's own coverage, so `list state=processing` also shows last week's stuck jobs.
+    default_today = bool(states)
     filters, rest = _split_filters(args, keys, command)
     if "state" in filters:
         states = _states(filters["state"])
@@ -182,8 +185,8 @@ def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, 
     if sort not in ("asc", "desc"):
         raise _Refused(f"`sort={_shown(sort)}` is not a sort order; use `sort=asc` or `sort=desc`.")
     window = _window(rest, command)
-    if window is None and states:
-        window = parse_window(["today"])  # PRODUCT.md: state listings default to today
+    if window is None and default_today:
+        window = parse_window(["today"])
     return Listing(
         states=states,
         job_type=_job_type(filters.get("type")),

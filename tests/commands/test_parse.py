@@ -45,6 +45,7 @@ TODAY = Window(kind="today", text="today")
         ("failed type=photo", Listing(states=(JobState.FAILED,), job_type=QueryJobType.PHOTO,
                                       window=TODAY)),
         ("list", Listing()),
+        ("list state=processing", Listing(states=(JobState.PROCESSING,))),  # no default window
         (
             'list state=failed,SUCCEED type=2d asset="Quarterly update" script=s-1 sort=asc '
             "since 2026-01-31",
