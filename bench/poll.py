@@ -24,6 +24,7 @@ from slack_sdk import WebClient
 from bot.metastudio.factory import build_jobs_client
 from bot.simulator import Simulator
 from bot.slack_messenger import SlackMessenger
+from bot.tracking.store import Store
 from bot.tracking.worker import Tracking, build_tracking
 
 from .common import Row, fake_slack, settings_for, simulator
@@ -37,7 +38,7 @@ def limit(t: int) -> int:
     return math.ceil(t / 100) + 1
 
 
-def _setup(sim: Simulator, tracking: Tracking, t: int) -> list[str]:
+def track_jobs(sim: Simulator, store: Store, t: int) -> list[str]:
     """T PROCESSING jobs created over the last hours, tracked across CHANNELS channels."""
     now = sim.now()
     ids = [sim.add_job(state="PROCESSING", create_time=now - timedelta(seconds=5 * (t - i)))
@@ -49,9 +50,9 @@ def _setup(sim: Simulator, tracking: Tracking, t: int) -> list[str]:
         if not chunk:
             continue
         rows = [(i, "PROCESSING", _created(jobs[i]["create_time"])) for i in chunk]
-        tracking.store.add_tracked(f"C{c:03d}", rows, message_ts=f"1700000000.{c:06d}",
+        store.add_tracked(f"C{c:03d}", rows, message_ts=f"1700000000.{c:06d}",
                                    requested_by="U1", now=now)
-    tracking.store.add_subscription("C000", outcome="failed", job_type=None, asset_name=None,
+    store.add_subscription("C000", outcome="failed", job_type=None, asset_name=None,
                                     script_id=None, created_by="U1", now=now)
     return ids
 
@@ -90,7 +91,7 @@ def run(quick: bool = False) -> list[Row]:
                 jobs = build_jobs_client(settings)
                 messenger = SlackMessenger(WebClient(token=slack.token, base_url=slack.url))
                 tracking = build_tracking(settings, jobs, messenger)
-                ids = _setup(sim, tracking, t)
+                ids = track_jobs(sim, tracking.store, t)
 
                 calls, took = _cycle(sim, tracking)
                 if t in naive_measured:
