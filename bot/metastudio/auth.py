@@ -19,7 +19,13 @@ import requests
 from requests.auth import AuthBase
 
 from . import signing
-from .errors import AuthError, BadResponseError, UnavailableError, error_for_status
+from .errors import (
+    AuthError,
+    BadResponseError,
+    UnavailableError,
+    error_fields,
+    error_for_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +206,7 @@ class IamPasswordAuth(AuthBase):
             raise UnavailableError(f"cannot reach IAM at {self.url}") from e
         request_id = response.headers.get("X-Request-Id")
         if response.status_code in (400, 401, 403):
-            code, msg = _iam_error(response)
+            code, msg = error_fields(response)
             raise AuthError(
                 "IAM refused the login: check METASTUDIO_IAM_USER, METASTUDIO_IAM_PASSWORD "
                 "and METASTUDIO_IAM_DOMAIN",
@@ -208,7 +214,7 @@ class IamPasswordAuth(AuthBase):
                 request_id=request_id,
             )
         if not response.ok:
-            code, msg = _iam_error(response)
+            code, msg = error_fields(response)
             raise error_for_status(response.status_code)(
                 "IAM login failed", status=response.status_code, error_code=code,
                 error_msg=msg, request_id=request_id,
@@ -244,17 +250,3 @@ def _expires_at(response: requests.Response) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _iam_error(response: requests.Response) -> tuple[str | None, str | None]:
-    """IAM errors look like ``{"error": {"code": 401, "message": ..., "title": ...}}``;
-    gateway errors like MetaStudio's ``{"error_code": ..., "error_msg": ...}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, None
-    if not isinstance(body, dict):
-        return None, None
-    error = body.get("error")
-    if isinstance(error, dict):
-        code = error.get("code")
-        return (str(code) if code is not None else None), error.get("message")
-    return body.get("error_code"), body.get("error_msg")

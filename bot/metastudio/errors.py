@@ -7,6 +7,8 @@ text to show the user, because MetaStudio (``MSS.*``) and the API gateway in fro
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MetaStudioError(Exception):
     """Root of the tree. Carries what a user needs for a support ticket."""
@@ -104,3 +106,20 @@ def error_for_status(status: int) -> type[MetaStudioError]:
     if 400 <= status < 500:
         return BadRequestError
     return BadResponseError
+
+
+def error_fields(response: Any) -> tuple[str | None, str | None]:
+    """``(error_code, error_msg)`` of an error answer (a ``requests.Response``), or
+    ``(None, None)`` when its body is not a JSON object. MetaStudio and its gateway send
+    ``{"error_code", "error_msg"}``; IAM sends ``{"error": {"code", "message"}}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    if isinstance(body.get("error"), dict):
+        code, msg = body["error"].get("code"), body["error"].get("message")
+    else:
+        code, msg = body.get("error_code"), body.get("error_msg")
+    return (str(code) if code is not None else None), (str(msg) if msg is not None else None)

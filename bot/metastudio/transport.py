@@ -27,6 +27,7 @@ from .errors import (
     MetaStudioError,
     ThrottledError,
     UnavailableError,
+    error_fields,
     error_for_status,
 )
 
@@ -175,7 +176,7 @@ class Transport:
 
     def _error(self, response: requests.Response, request_id: str | None) -> MetaStudioError:
         status = response.status_code
-        code, msg = _error_fields(response)
+        code, msg = error_fields(response)
         fields = {"status": status, "error_code": code, "error_msg": msg, "request_id": request_id}
         if status == 401 and isinstance(self.auth, AkSkAuth):
             skew = _clock_skew(response, self.auth.clock())
@@ -195,18 +196,6 @@ class Transport:
             )
         cls = error_for_status(status)
         return cls(f"MetaStudio answered HTTP {status}", **fields)
-
-
-def _error_fields(response: requests.Response) -> tuple[str | None, str | None]:
-    """``error_code`` / ``error_msg`` of an error body; (None, None) when it is not JSON."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, None
-    if not isinstance(body, dict):
-        return None, None
-    code, msg = body.get("error_code"), body.get("error_msg")
-    return (str(code) if code is not None else None), (str(msg) if msg is not None else None)
 
 
 def _clock_skew(response: requests.Response, local: datetime) -> float | None:

@@ -13,6 +13,7 @@ from bot.metastudio.cache import CachedJobsClient
 from bot.metastudio.errors import UnavailableError
 from bot.metastudio.models import Job, JobPage
 from bot.metastudio.query import JobQuery
+from tests.concurrency import run_concurrently
 
 NOW = datetime(2024, 7, 4, 12, 0, tzinfo=UTC)
 
@@ -219,23 +220,6 @@ def test_errors_are_not_cached(clock):
     assert len(inner.calls) == 2
 
 
-def run_concurrently(n: int, fn) -> list[object]:
-    results: list[object] = [None] * n
-    start = threading.Barrier(n)
-
-    def worker(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = fn()
-        except Exception as e:
-            results[i] = e
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    return results
 
 
 def test_concurrent_identical_misses_share_one_call_and_its_exception(clock):

@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from bot.metastudio.cache import CachedJobsClient
 from bot.metastudio.query import JobQuery
-
-
-def run_concurrently(n: int, fn) -> list[object]:
-    """``fn`` in ``n`` threads released together; each result or exception, in order."""
-    results: list[object] = [None] * n
-    start = threading.Barrier(n)
-
-    def worker(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = fn()
-        except Exception as e:
-            results[i] = e
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    return results
+from tests.concurrency import run_concurrently
 
 
 def test_fifty_identical_concurrent_queries_cost_one_request(simulator, jobs_client):
