@@ -16,7 +16,6 @@ from ..commands.types import (
 )
 from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
 from ..metastudio.api import JobsAPI
-from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job
 from ..metastudio.query import valid_job_id
 from . import views
@@ -58,10 +57,8 @@ class TrackingService:
         tracked = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
         already = [i for i in ids if i in tracked]
         rest = [i for i in ids if i not in tracked]
-        try:
-            found = self.jobs.get_jobs(rest) if rest else {}
-        except MetaStudioError as e:
-            return Reply(text=f"MetaStudio could not be asked about the jobs: {e}. {e.hint}")
+        # A MetaStudioError goes up to the router, which explains it like any command's.
+        found = self.jobs.get_jobs(rest) if rest else {}
         unknown = [i for i in rest if i not in found]
         ended = [found[i] for i in rest if i in found and found[i].is_finished]
         todo = [found[i] for i in rest if i in found and not found[i].is_finished]

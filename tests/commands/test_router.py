@@ -342,6 +342,22 @@ def test_an_unexpected_failure_gives_a_reference_not_a_traceback(router, monkeyp
     assert "bug" in caplog.text
 
 
+def test_track_explains_upstream_errors_like_every_command(simulator, jobs_client, sqlite_url,
+                                                          fake_slack, slack_client):
+    from bot.settings import Settings
+    from bot.slack_messenger import SlackMessenger
+    from bot.tracking.worker import build_tracking
+
+    settings = Settings(_env_file=None, database_url=sqlite_url)
+    tracking = build_tracking(settings, jobs_client, SlackMessenger(slack_client))
+    simulator.faults.fail_next(status=401, times=5)
+
+    reply = Router(jobs_client, tracking=tracking.service).handle("track j1", UTC_USER)
+
+    assert "HTTP 401" in shown(reply) and "METASTUDIO_AK" in shown(reply)
+    assert fake_slack.posts() == []
+
+
 def test_tracking_commands_without_tracking_say_so(simulator, router):
     assert "not enabled" in router.handle("track j1", UTC_USER).text
     assert simulator.requests == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.commands.types import Untrack
+from bot.metastudio.errors import UnavailableError
 from tests.fixtures.tracking import UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track, tracking_message
 
@@ -41,8 +44,13 @@ def test_track_in_a_channel_without_the_bot_says_how_to_invite_it(world: Trackin
 def test_bad_ids_and_upstream_errors_are_one_line(world: TrackingWorld) -> None:
     assert "not a job id" in track(world, "bad id;").text
     world.sim.faults.fail_next(**UPSTREAM_DOWN)
-    reply = track(world, "job-1")
-    assert "MetaStudio" in reply.text and "HTTP 503" in reply.text
+    # Upstream errors go to the router, which explains them like any command's
+    # (tests/commands/test_router.py); nothing is posted or stored meanwhile.
+    with pytest.raises(UnavailableError) as raised:
+        track(world, "job-1")
+    assert raised.value.status == 503
+    assert world.slack.posts() == []
+    assert world.tracking.store.channel_tracked("C1") == []
 
 
 def test_untrack_and_tracked(world: TrackingWorld) -> None:
