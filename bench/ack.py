@@ -50,8 +50,8 @@ def _bodies(slack, prefix: str, seed: int):
 
 
 def run(quick: bool = False) -> list[Row]:
-    total = 10 if quick else 60
-    latency = 1.0 if quick else UPSTREAM_LATENCY
+    total = 6 if quick else 60
+    latency = 0.5 if quick else UPSTREAM_LATENCY
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp, fake_slack() as slack, \
             simulator(seed_jobs=300) as sim:

@@ -7,6 +7,7 @@ Everything binds 127.0.0.1; every wait here has a deadline.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
@@ -195,6 +196,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 15) -> str:
     return out or ""
 
 
+@functools.cache
 def _http_supports_no_worker() -> bool:
     """Whether ``videojobs-bot http`` has ``--no-worker`` (the web process of the Procfile
     then leaves polling to the worker process)."""

@@ -47,8 +47,8 @@ def _text(message) -> str:
 
 
 def run(quick: bool = False) -> list[Row]:
-    samples = 5 if quick else 20
-    burst = 60 if quick else BURST
+    samples = 3 if quick else 20
+    burst = 25 if quick else BURST
     rng = random.Random(5)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, fake_slack() as slack, \

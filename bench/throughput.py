@@ -40,7 +40,7 @@ def _load(url: str, slack, total: int, limit: float):
 
 
 def run(quick: bool = False) -> list[Row]:
-    total, limit = (150, 10.0) if quick else (3000, 30.0)
+    total, limit = (60, 10.0) if quick else (3000, 30.0)
     with tempfile.TemporaryDirectory(prefix="bench-tput-") as tmp, fake_slack() as slack, \
             simulator() as sim:
         env = bot_env(sim.url, slack.url, Path(tmp) / "tput.sqlite3")
