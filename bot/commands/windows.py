@@ -73,9 +73,9 @@ def resolve(window: Window, tz: ZoneInfo, now: datetime) -> tuple[datetime, date
             today = _midnight(local_today, tz)
             return _midnight(local_today - timedelta(days=1), tz), today - timedelta(seconds=1)
         case "hours":
-            return now.astimezone(UTC) - timedelta(hours=window.amount), None
+            return _whole_minute(now - timedelta(hours=window.amount)), None
         case "days":
-            return now.astimezone(UTC) - timedelta(days=window.amount), None
+            return _whole_minute(now - timedelta(days=window.amount)), None
         case "since":
             assert window.start is not None
             return _midnight(window.start, tz), None
@@ -84,6 +84,13 @@ def resolve(window: Window, tz: ZoneInfo, now: datetime) -> tuple[datetime, date
             end = _midnight(window.end + timedelta(days=1), tz) - timedelta(seconds=1)
             return _midnight(window.start, tz), end
     raise AssertionError(f"unhandled window kind {window.kind}")
+
+
+def _whole_minute(moment: datetime) -> datetime:
+    """A relative window starts on a whole minute (up to 59 s more history). To the
+    second, ``failed 24h`` asked a new question every second, so the cached client
+    (keyed by the query) never answered a repeat from memory."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

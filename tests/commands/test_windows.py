@@ -33,6 +33,19 @@ def test_resolve(tokens, tz, expected):
     assert resolve(parse_window(tokens), ZoneInfo(tz), NOW) == expected
 
 
+@pytest.mark.parametrize(
+    ("tokens", "start"),
+    [(["24h"], utc(2026, 11, 23, 3, 30)), (["7d"], utc(2026, 11, 17, 3, 30)),
+     (["36h"], utc(2026, 11, 22, 15, 30))],
+)
+def test_relative_windows_start_on_a_whole_minute_so_repeats_are_one_query(tokens, start):
+    # The cached client is keyed by the query: to the second, every repeat would miss.
+    window = parse_window(tokens)
+
+    for now in (utc(2026, 11, 24, 3, 30, 5), utc(2026, 11, 24, 3, 30, 59, 999_999)):
+        assert resolve(window, ZoneInfo("UTC"), now) == (start, None)
+
+
 def test_daylight_saving_days_have_their_real_length():
     # 2026-03-08: New York springs forward, the day has 23 hours.
     spring = resolve(parse_window(["2026-03-08..2026-03-08"]), ZoneInfo("America/New_York"), NOW)
