@@ -24,6 +24,7 @@ from ..metrics import COMMANDS
 from ..views import actions
 from ..views.cards import status_reply
 from ..views.errors import upstream_error_reply
+from ..views.format import state_emoji
 from ..views.help import help_reply, invalid_reply, notice_reply
 from ..views.listings import ErrorGroup, listing_reply
 from ..views.summary import SummaryStats, summary_reply
@@ -190,7 +191,7 @@ class Router:
         # push rows already shown into the next page.
         pinned = (since, until or now)
         return listing_reply(
-            _title(command, ctx),
+            _title(command, ctx, total),
             rows,
             total,
             ctx.tz,
@@ -368,20 +369,24 @@ def _doing(name: str) -> str:
     }.get(name, "list the jobs")
 
 
-def _title(command: Listing, ctx: Context) -> str:
+def _title(command: Listing, ctx: Context, total: int) -> str:
+    """``❌ 7 failed jobs · today (Europe/Berlin)``."""
     if len(command.states) == 1:
-        what = next(w for w in STATE_COMMANDS if STATE_WORDS[w] is command.states[0])
+        state = command.states[0]
+        word = next(w for w in STATE_COMMANDS if STATE_WORDS[w] is state)
+        what = f"{state_emoji(state)} {total} {word}"
     elif command.states:
-        what = " or ".join(s.value.lower() for s in command.states)
+        what = f"{total} " + " or ".join(s.value.lower() for s in command.states)
     else:
-        what = "all"
+        what = str(total)
     filters = [
         f"type {command.job_type.value}" if command.job_type else "",
         f'asset "{command.asset_name}"' if command.asset_name else "",
         f"script {command.script_id}" if command.script_id else "",
     ]
     extra = ", ".join(f for f in filters if f)
-    return f"{what.capitalize()} jobs · {describe(command.window, ctx.tz)}" + (
+    jobs = "job" if total == 1 else "jobs"
+    return f"{what} {jobs} · {describe(command.window, ctx.tz)}" + (
         f" · {extra}" if extra else "")
 
 

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 from ..metastudio.models import Job, JobState
 from ..views.blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from ..views.blocks import pack_lines
-from ..views.format import NONE, code, duration_text, escape, link, state_emoji
+from ..views.format import NONE, code, duration_text, escape, link, state_emoji, state_label
 from .store import Subscription, TrackedJob
 
 #: Jobs per digest detail message (one section each, well under 50 blocks).
@@ -79,9 +79,10 @@ def outcome(job: Job, *, with_image: bool = True) -> Message:
     fields = []
     if job.asset_name:
         fields.append(f"*Asset:* {escape(job.asset_name)}")
-    length = duration_text(job.duration if job.duration is not None else job.run_seconds)
-    if length != NONE:
-        fields.append(f"*Duration:* {length}")
+    # The same names as the status card: the video's length is not the time it took.
+    for name, seconds in (("Video length", job.duration), ("Run time", job.run_seconds)):
+        if duration_text(seconds) != NONE:
+            fields.append(f"*{name}:* {duration_text(seconds)}")
     if state == JobState.FAILED and job.error_info:
         error_code = code(job.error_info.error_code or "no error code")
         fields.append(f"*Error:* {error_code} {escape(job.error_info.error_msg or '')}".rstrip())
@@ -107,7 +108,8 @@ def _verb(state: str) -> str:
 
 
 def _state(state: str | None) -> str:
-    return escape(state) if state else "UNKNOWN"
+    """``Succeeded``, like every other message; an unknown state as upstream spelled it."""
+    return escape(state_label(state).split(" ", 1)[-1]) if state else "Unknown"
 
 
 # -- digests -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .blocks import (
     section,
 )
 from .format import (
+    NONE,
     code,
     duration_text,
     escape,
@@ -54,7 +55,7 @@ def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None) -> lis
     if job.is_photo and job.preview_video_url:
         # Reference (OutputAssetInfo): preview_video_url is valid for 24 hours.
         lines.append(f"{link(job.preview_video_url, '▶️ Preview video')} "
-                     "(expires 24 h after this answer)")
+                     "(link valid for 24 h)")
     fields = [
         ("Created", local_time(job.create_time, tz)),
         ("Started", local_time(job.start_time, tz)),
@@ -62,6 +63,8 @@ def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None) -> lis
         ("Run time", duration_text(job.run_seconds)),
         ("Video length", duration_text(job.duration)),
     ]
+    # What a job does not have yet (or ever: a failed video has no length) is left out.
+    fields = [(name, value) for name, value in fields if value != NONE or name == "Created"]
     accessory = None
     if job.cover_url:
         # Slack requires alt_text on every image.

@@ -31,7 +31,7 @@ def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
     assert "24 h" in body and not reply.reply_broadcast
     edited = world.slack.message("C1", parent.ts)
     assert edited.edits and "all finished" in edited.text
-    assert "SUCCEED" in str(edited.blocks)
+    assert "Succeeded" in str(edited.blocks)
 
     world.cycle()
     assert len(world.slack.thread("C1", parent.ts)) == 1  # seen again, not said again
@@ -75,9 +75,12 @@ def test_upstream_text_cannot_ping_the_channel(world: TrackingWorld) -> None:
     assert "&lt;!channel&gt; promo" in shown
 
 
-@pytest.mark.parametrize(("state", "words"), [("CANCELED", "canceled"), ("BLOCK", "blocked")])
+@pytest.mark.parametrize(
+    ("state", "words", "label"),
+    [("CANCELED", "canceled", "Canceled"), ("BLOCK", "blocked", "Blocked")],
+)
 def test_canceled_and_blocked_jobs_are_reported(
-    world: TrackingWorld, state: str, words: str
+    world: TrackingWorld, state: str, words: str, label: str
 ) -> None:
     job = world.running()
     track(world, job)
@@ -85,8 +88,8 @@ def test_canceled_and_blocked_jobs_are_reported(
     world.cycle()
     parent = tracking_message(world)
     [reply] = world.slack.thread("C1", parent.ts)
-    assert words in reply.text and state in world.slack.message("C1", parent.ts).text + str(
-        world.slack.message("C1", parent.ts).blocks)
+    edited = world.slack.message("C1", parent.ts)
+    assert words in reply.text and label in edited.text + str(edited.blocks)
 
 
 def test_a_cover_slack_cannot_fetch_is_replaced_by_a_link(world: TrackingWorld) -> None:

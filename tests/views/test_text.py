@@ -18,7 +18,7 @@ def test_a_status_card_as_text():
     assert render_text(reply).splitlines() == [
         "*✅ Succeeded* · `job-photo-ok`",
         "Photo avatar video · *Portrait*",
-        f"▶️ Preview video ({PREVIEW}) (expires 24 h after this answer)",
+        f"▶️ Preview video ({PREVIEW}) (link valid for 24 h)",
         "*Created* 2026-01-05 09:00 CET",
         "*Started* 2026-01-05 09:00 CET",
         "*Ended* 2026-01-05 09:01 CET",
@@ -31,9 +31,6 @@ def test_a_status_card_as_text():
         "2D avatar video · _no asset name_",
         "*Created* 2026-01-05 09:00 CET",
         "*Started* 2026-01-05 09:00 CET",
-        "*Ended* —",
-        "*Run time* —",
-        "*Video length* —",
         "[Track] [Refresh]",
         "No job `gone` found.",
         "[Post to channel]",
