@@ -7,6 +7,7 @@ Slack's URL). Only the entry point differs.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 import time
@@ -30,8 +31,11 @@ JOBS_PER_CHANNEL = 15
 CHANNELS = ("C1", "C2", "C3")
 
 
-def _worker(settings: Settings, stop_path: Path) -> None:
-    """A ``videojobs-bot worker`` process: polls and sends until ``stop_path`` exists."""
+def _worker(settings: Settings, stop_path: Path, log_path: Path) -> None:
+    """A ``videojobs-bot worker`` process: polls and sends until ``stop_path`` exists,
+    logging to ``log_path`` (a spawned process's log would otherwise vanish)."""
+    logging.basicConfig(filename=log_path, level=logging.INFO,
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     messenger = SlackMessenger(WebClient(token=settings.slack_bot_token.get_secret_value(),
                                          base_url=settings.slack_api_url))
     tracking = build_tracking(settings, build_jobs_client(settings), messenger)
@@ -43,6 +47,13 @@ def _worker(settings: Settings, stop_path: Path) -> None:
 def _wait_for(path: Path) -> None:
     while not path.exists():
         time.sleep(0.02)
+
+
+def _print_logs(logs: list[Path]) -> None:
+    """What the workers logged (pytest shows it under the failure)."""
+    for log in logs:
+        print(f"----- {log.name} -----")
+        print(log.read_text() if log.exists() else "(no log)")
 
 
 class _World:
@@ -68,12 +79,18 @@ def test_two_worker_processes_send_each_notification_once(
     for channel, channel_ids in ids.items():
         track_command(world, *channel_ids, channel=channel)
     subscribe(world, "all", channel="C9")
-    simulator.advance(1.1)  # job end times are whole seconds: end after the subscription
+    # The simulator's clock stands still at the whole second its fixture started, while
+    # the subscription's baseline is this process's real time, later by however long the
+    # set-up above took (sometimes past that second). Jobs must end after the baseline or
+    # C9 rightly counts them as history, so move the simulator a second past it.
+    [sub] = world.tracking.store.channel_subscriptions("C9")
+    simulator.advance((sub.created_at - simulator.now()).total_seconds() + 1)
 
     spawn = multiprocessing.get_context("spawn")
     stop_path = tmp_path / "stop"
-    workers = [spawn.Process(target=_worker, args=(settings, stop_path))
-               for _ in range(2)]
+    logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
+    workers = [spawn.Process(target=_worker, args=(settings, stop_path, log))
+               for log in logs]
     for worker in workers:
         worker.start()
     try:
@@ -81,8 +98,12 @@ def test_two_worker_processes_send_each_notification_once(
         for i, job in enumerate(every):
             simulator.set_state(job, "FAILED" if i % 3 == 0 else "SUCCEED")
         expected = len(every) * 2  # a thread reply in its channel, a post in C9
-        assert fake_slack.wait_for(
+        delivered = fake_slack.wait_for(
             lambda f: sum(1 for m in f.messages if m.metadata) >= expected, timeout=60)
+        if not delivered:
+            _print_logs(logs)
+        assert delivered, f"{expected} expected, by channel: " + str(
+            Counter(m.channel for m in fake_slack.messages if m.metadata))
         time.sleep(0.5)  # room for a duplicate to show up
     finally:
         stop_path.touch()
