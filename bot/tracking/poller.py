@@ -263,6 +263,9 @@ def _after_baseline(sub: Subscription, job: Job) -> bool:
     sweep after subscribing has passed, i.e. it was not among the jobs already ended."""
     ended = job.end_time or job.lastupdate_time
     if ended is not None:
-        return ended >= sub.created_at
+        # MetaStudio's times are whole seconds (``YYYY-MM-DDTHH:MM:SSZ``, truncated): a
+        # job ending later in the second of subscribing reports a time before the
+        # baseline. Compare whole seconds, so it is not lost as history.
+        return ended >= sub.created_at.replace(microsecond=0)
     return sub.swept_at is not None
 

@@ -31,6 +31,16 @@ def test_the_first_poll_does_not_flood_the_channel_with_history(world: TrackingW
     assert len(news) == 1 and fresh in news[0] and "MSS.00000004" in news[0]
 
 
+def test_a_job_ending_in_the_second_of_subscribing_is_news(world: TrackingWorld) -> None:
+    world.clock.advance(0.4)
+    subscribe(world, "failed")  # baseline 09:00:00.4
+    job = world.running()
+    world.clock.advance(0.3)
+    world.sim.set_state(job, "FAILED")  # ends 09:00:00.7, reported as 09:00:00
+    world.cycle()
+    assert [job in t for t in _top_level(world)[1:]] == [True]
+
+
 def test_outcomes_and_filters_pick_the_jobs(world: TrackingWorld) -> None:
     subscribe(world, "finished", asset_name="promo")
     subscribe(world, "all", channel="C2", job_type=QueryJobType.PHOTO)
