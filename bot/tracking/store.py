@@ -26,6 +26,9 @@ from .models import seen_outcomes, subscriptions, tracked_jobs
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: First key of the PostgreSQL advisory lock that serialises migrations (the second is
+#: the schema's hash, so apps in other schemas of one database do not wait on each other).
+MIGRATION_LOCK = 0x766A6273  # "vjbs"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,15 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            # Processes starting together (gunicorn workers, web and worker dynos) all
+            # migrate; one at a time, each finding the schema where the last one left it.
+            # PostgreSQL: a transaction-level advisory lock, released at commit or
+            # rollback (or when the connection dies). SQLite: BEGIN IMMEDIATE (see
+            # _sqlite_engine) already took the database's write lock for this transaction.
+            if self.dialect == "postgresql":
+                conn.execute(sa.text(
+                    "SELECT pg_advisory_xact_lock(:app, hashtext(coalesce(current_schema(), '')))"
+                ), {"app": MIGRATION_LOCK})
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
 
