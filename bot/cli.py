@@ -20,7 +20,7 @@ from .settings import Settings, SettingsError, load_settings
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run(settings, stdin=sys.stdin, stdout=sys.stdout)
+    return run(settings, stdin=sys.stdin, stdout=sys.stdout, speed=getattr(args, "speed", 1.0))
 
 
 def _http(settings: Settings, args: argparse.Namespace) -> int:
@@ -63,6 +63,16 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {raw!r}")
+    return value
+
+
 def _positive_env(name: str, default: int) -> int:
     """gunicorn tuning from the platform's conventional variables (WEB_CONCURRENCY)."""
     raw = os.environ.get(name)
@@ -82,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="modes", metavar="MODE")
 
     demo = sub.add_parser("demo", help="simulator + local console, no credentials (default)")
+    demo.add_argument(
+        "--speed", type=_positive_float, default=1.0,
+        help="simulated time runs this many times as fast (jobs finish in seconds, not minutes)",
+    )
     demo.set_defaults(mode="demo", run=_demo)
 
     http = sub.add_parser(

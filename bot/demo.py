@@ -12,8 +12,10 @@ from __future__ import annotations
 import itertools
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from pydantic import SecretStr
@@ -28,7 +30,8 @@ from .tracking.worker import build_tracking, run_worker
 from .views.text import mrkdwn_to_text, render_text
 
 SEED_JOBS = 120
-#: Seeded unfinished jobs end over the next few minutes; poll often enough to show it.
+#: Seeded unfinished jobs end over the next few minutes; poll often enough to show it
+#: (in simulated time: divided by ``--speed``), unless POLL_INTERVAL_SECONDS is set.
 POLL_SECONDS = 5.0
 USER, CHANNEL, CHANNEL_NAME = "U0DEMO", "C0DEMO", "demo"
 QUIT = {"quit", "exit", "q"}
@@ -139,9 +142,18 @@ def _buttons(blocks: Any) -> Iterator[Button]:
                 yield from _buttons(value)
 
 
-def run(settings: Settings, *, stdin: TextIO, stdout: TextIO) -> int:
-    """Serve the simulator, run the console until ``quit`` or end of input."""
-    sim = Simulator("demo-project", seed_jobs=SEED_JOBS)
+def sim_clock(speed: float) -> Callable[[], datetime]:
+    """Real time from now on, running ``speed`` times as fast."""
+    start, origin = datetime.now(UTC), time.monotonic()
+    return lambda: start + timedelta(seconds=(time.monotonic() - origin) * speed)
+
+
+def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0) -> int:
+    """Serve the simulator, run the console until ``quit`` or end of input. With
+    ``speed`` above 1 the simulated jobs live (and finish) that many times faster."""
+    sim = Simulator("demo-project", seed_jobs=SEED_JOBS, clock=sim_clock(speed))
+    poll = (settings.poll_interval_seconds if "poll_interval_seconds" in settings.model_fields_set
+            else POLL_SECONDS / speed)
     server = sim.serve()
     console = Console(stdout)
     with tempfile.TemporaryDirectory(prefix="videojobs-demo-") as tmp:
@@ -151,7 +163,7 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO) -> int:
             # The simulator accepts any credentials when it was given none.
             "metastudio_auth_token": SecretStr("demo"),
             "database_url": f"sqlite:///{tmp}/demo.sqlite3",
-            "poll_interval_seconds": POLL_SECONDS,
+            "poll_interval_seconds": poll,
         })
         jobs = build_jobs_client(demo)
         tracking = build_tracking(demo, jobs, ConsoleMessenger(console))

@@ -57,9 +57,10 @@ def test_the_users_timezone_setting_is_today(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_tracked_jobs_are_announced_in_their_thread(tmp_path: Path) -> None:
-    """Seeded jobs finish over the next minutes; the poller announces them as Slack would."""
+    """Seeded jobs finish over the next minutes (seconds, at ten times the speed); the
+    poller announces them as Slack would."""
     bot = subprocess.Popen(
-        [BOT, "demo"], cwd=tmp_path, env=bot_env(), text=True,
+        [BOT, "demo", "--speed", "10"], cwd=tmp_path, env=bot_env(), text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     lines: queue.Queue[str] = queue.Queue()
