@@ -9,7 +9,6 @@ change an upstream query parameter.
 from __future__ import annotations
 
 import difflib
-import html
 import shlex
 
 from ..metastudio.models import JobState
@@ -86,7 +85,7 @@ class _Refused(Exception):
 
 def _tokens(text: str) -> list[str]:
     # Slack escapes &, < and > in command text even with should_escape off.
-    text = html.unescape(text or "").translate(_QUOTES)
+    text = _slack_unescape(text or "").translate(_QUOTES)
     if len(text) > MAX_TEXT:
         raise ValueError(f"That command is too long; keep it under {MAX_TEXT} characters.")
     # Only double quotes group words: an apostrophe (asset=Ana's, or the ’ a phone types)
@@ -97,6 +96,12 @@ def _tokens(text: str) -> list[str]:
         return list(lexer)
     except ValueError:
         raise ValueError('A quote is not closed; write asset="Name with spaces".') from None
+
+
+def _slack_unescape(text: str) -> str:
+    """Undo exactly Slack's escaping of ``&``, ``<`` and ``>``; ``html.unescape`` would
+    also turn text like ``&lt`` (no semicolon) or ``&copy;`` into other characters."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _command(word: str, args: list[str]) -> Command:

@@ -60,6 +60,8 @@ TODAY = Window(kind="today", text="today")
         ),
         ("list asset=\u201cSmart quotes\u201d", Listing(asset_name="Smart quotes")),
         ("list asset=R&amp;D", Listing(asset_name="R&D")),  # Slack escapes & < >
+        ("list asset=&lt;b&gt;&amp;lt", Listing(asset_name="<b>&lt")),  # and only those
+        ("list asset=&copy;&lt", Listing(asset_name="&copy;&lt")),
         ("summary", Summary()),
         ("summary 2026-01-01..2026-01-31",
          Summary(Window("range", "2026-01-01..2026-01-31", start=date(2026, 1, 1),
