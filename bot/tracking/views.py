@@ -22,8 +22,9 @@ from ..views.blocks import pack_lines
 from ..views.format import NONE, code, duration_text, escape, link, state_emoji, state_label
 from .store import Subscription, TrackedJob
 
-#: Jobs per digest detail message (one section each, well under 50 blocks).
-DIGEST_CHUNK = 10
+#: Jobs per digest thread reply: one section each, so 25 stay well inside Slack's 50
+#: blocks, and a 500-job burst needs 20 replies at ~1 message/s, not 50.
+DIGEST_CHUNK = 25
 
 
 @dataclass(frozen=True)

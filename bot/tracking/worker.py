@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,9 +89,12 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
     lets the current cycle finish; an unexpected error is logged and the loop goes on."""
     log.info("tracking worker started (every %g s)", tracking.interval)
     while not stop_event.is_set():
+        started = time.monotonic()
         try:
             tracking.run_once()
         except Exception:
             log.exception("tracking cycle failed; trying again next cycle")
-        stop_event.wait(tracking.interval)
+        # Cycles start every ``interval`` (not ``interval`` after the last one ended), so
+        # a job that ends is announced within one interval (PRODUCT.md, "How fast").
+        stop_event.wait(max(0.0, tracking.interval - (time.monotonic() - started)))
     log.info("tracking worker stopped")

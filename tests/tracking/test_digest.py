@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from bot.messaging import RateLimited
+from bot.tracking import views
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 
+#: Enough jobs for two detail replies in the digest's thread.
+BURST = views.DIGEST_CHUNK + 2
+
 
 def _burst(world: TrackingWorld) -> list[str]:
-    ids = [world.running() for _ in range(12)]
+    ids = [world.running() for _ in range(BURST)]
     track(world, *ids)
     for i, job in enumerate(ids):
         world.sim.set_state(job, "FAILED" if i % 4 == 0 else "SUCCEED")
@@ -25,14 +29,15 @@ def test_a_burst_becomes_one_digest(world: TrackingWorld) -> None:
     ids = _burst(world)
     world.cycle()
     [digest] = _digests(world)
-    assert digest.text == "12 jobs finished: 9 ✅ 3 ❌"
+    failed = len(range(0, BURST, 4))
+    assert digest.text == f"{BURST} jobs finished: {BURST - failed} ✅ {failed} ❌"
     details = world.slack.thread("C1", digest.ts)
-    assert len(details) == 2  # ten jobs a message
+    assert len(details) == 2  # DIGEST_CHUNK jobs a message
     assert all(job in str([d.blocks for d in details]) for job in ids)
     assert world.slack.thread("C1", tracking_message(world).ts) == []
     assert "all finished" in tracking_message(world).text
     rows = [r for r in world.tracking.outbox.rows() if r.kind == "track"]
-    assert len(rows) == 12 and {(r.status, r.posted_ts) for r in rows} == {("sent", digest.ts)}
+    assert len(rows) == BURST and {(r.status, r.posted_ts) for r in rows} == {("sent", digest.ts)}
 
 
 def test_at_the_threshold_jobs_are_told_one_by_one(world: TrackingWorld) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from bot.metastudio.cache import CachedJobsClient
 from bot.tracking.worker import build_tracking, run_worker
@@ -46,3 +47,20 @@ def test_the_poller_reads_fresh_states_and_feeds_the_cache(world: TrackingWorld)
     assert cached.get_jobs([job])[job].state == "SUCCEED"
     assert world.sim.request_count() == mark  # served from what the poller saw
     tracking.store.close()
+
+
+def test_cycles_start_every_interval_however_long_each_takes(world: TrackingWorld) -> None:
+    world.tracking.interval = 0.3
+    stop, starts = threading.Event(), []
+
+    def slow_cycle():
+        starts.append(time.monotonic())
+        time.sleep(0.2)  # a cycle that uses two thirds of the interval
+        if len(starts) == 4:
+            stop.set()
+
+    world.tracking.run_once = slow_cycle
+    run_worker(world.tracking, stop)
+
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(0.28 < gap < 0.4 for gap in gaps), gaps  # not 0.5 = interval + cycle
