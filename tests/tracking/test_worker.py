@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import pairwise
 
 from bot.metastudio.cache import CachedJobsClient
 from bot.tracking.worker import build_tracking, run_worker
@@ -62,5 +63,5 @@ def test_cycles_start_every_interval_however_long_each_takes(world: TrackingWorl
     world.tracking.run_once = slow_cycle
     run_worker(world.tracking, stop)
 
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(starts)]
     assert all(0.28 < gap < 0.4 for gap in gaps), gaps  # not 0.5 = interval + cycle
