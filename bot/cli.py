@@ -33,8 +33,7 @@ def _http(settings: Settings, args: argparse.Namespace) -> int:
 def _socket(settings: Settings, args: argparse.Namespace) -> int:
     from .socket_mode import serve
 
-    serve(settings)
-    return 0
+    return serve(settings)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
