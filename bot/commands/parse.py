@@ -58,8 +58,9 @@ COMMANDS = (
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
 SUBSCRIBE_KEYS = ("type", "asset", "script")
 OUTCOMES = ("failed", "finished", "all")
-# Slack clients turn straight quotes into typographic ones.
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+# Slack clients turn straight double quotes, which group words, into typographic ones.
+# Single quotes group nothing, so a typographic apostrophe (Ana’s) stays as typed.
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
 
 
 def parse(text: str) -> Command:
