@@ -14,7 +14,7 @@ pytest_plugins = [
     "tests.fixtures.slack",
     "tests.fixtures.database",
     "tests.fixtures.simulator",
-    "tests.fixtures.tracking",
     "tests.fixtures.metastudio",
+    "tests.fixtures.tracking",
     "tests.fixtures.app",
 ]

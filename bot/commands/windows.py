@@ -20,6 +20,7 @@ MAX_DAYS = 366
 ACCEPTED = "`today`, `yesterday`, `24h`, `7d`, `since 2026-01-31` or `2026-01-01..2026-01-31`"
 
 _RELATIVE = re.compile(r"^(\d{1,6})([hd])$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 
 
@@ -56,7 +57,10 @@ def parse_window(tokens: list[str]) -> Window:
 
 
 def _date(text: str) -> date:
+    # fromisoformat alone also takes week dates (2026W011) and 20260131.
     try:
+        if not _DATE.match(text):
+            raise ValueError
         return date.fromisoformat(text)
     except ValueError:
         raise WindowError(f"`{text}` is not a date; use YYYY-MM-DD") from None

@@ -106,6 +106,8 @@ def test_unknown_words_get_help_with_the_closest_command(text, suggestion):
         ("failed tomorrow", "`tomorrow` is not understood by `failed`"),
         ("failed 0h", "out of range"),
         ("failed 2026-02-30..2026-03-01", "is not a date"),
+        ("failed since 2026W011", "is not a date"),
+        ("failed since 20260131", "is not a date"),
         ("failed 2026-03-02..2026-03-01", "ends before it starts"),
         ("failed since", "is not a time window"),
         ('list asset="unclosed', "quote is not closed"),
