@@ -55,7 +55,10 @@ class ConsoleMessenger:
     ) -> str:
         where = "thread reply" if thread_ts else "message"
         also = " (also sent to the channel)" if reply_broadcast else ""
-        self._console.write(f"  ↳ {where} in #{CHANNEL_NAME}{also}: {mrkdwn_to_text(text)}")
+        # The whole message, as Slack shows it: asset, times, cover, error.
+        body = render_text(Reply(text=text, blocks=list(blocks or [])))
+        indented = "\n".join(f"      {line}" for line in body.splitlines())
+        self._console.write(f"  ↳ {where} in #{CHANNEL_NAME}{also}:\n{indented}")
         return f"{next(self._ts)}.000000"
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
