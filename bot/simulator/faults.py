@@ -43,6 +43,9 @@ class Faults:
     extra_fields: dict[str, Any] | bool = False
     #: An older deployment: ``job_ids`` is ignored and an unfiltered page comes back.
     ignore_job_ids: bool = False
+    #: The strict reading of API-NOTES.md: look-ups by ``job_id``/``job_ids`` without
+    #: ``create_since`` also see only the last month.
+    lookups_within_month: bool = False
     _queue: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,3 +101,4 @@ class Faults:
         self.latency = 0.0
         self.extra_fields = False
         self.ignore_job_ids = False
+        self.lookups_within_month = False

@@ -132,6 +132,8 @@ class Filters:
     sort_dir: str = "asc"
     offset: int = 0
     limit: int = 10
+    #: Whether look-ups by id are held to the default window too (Faults switch).
+    horizon_for_lookups: bool = False
 
     @property
     def is_lookup(self) -> bool:
@@ -170,9 +172,10 @@ class Filters:
         """The create-time window. Without create_since a listing covers the last month
         (API-NOTES.md); a look-up by job_id/job_ids does not, so a tracked job stays
         findable however old it is (the real limit is unconfirmed, and a bot relying on
-        it would lose old jobs silently, which a test should not hide)."""
+        it would lose old jobs silently, which a test should not hide), unless
+        ``horizon_for_lookups`` asks for the strict reading."""
         since = self.create_since
-        if since is None and not self.is_lookup:
+        if since is None and (not self.is_lookup or self.horizon_for_lookups):
             since = now - DEFAULT_HORIZON
         return since, self.create_until
 

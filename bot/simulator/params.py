@@ -21,7 +21,12 @@ class InvalidParameter(ValueError):
     """A 400 MSS.00000003; the message says which parameter and what it accepts."""
 
 
-def parse_filters(pairs: list[tuple[str, str]], *, ignore_job_ids: bool = False) -> Filters:
+def parse_filters(
+    pairs: list[tuple[str, str]],
+    *,
+    ignore_job_ids: bool = False,
+    lookups_within_month: bool = False,
+) -> Filters:
     """Filters from decoded query pairs. Unknown parameters are ignored, like the real
     service; a known one with a value outside its documented set is a 400, so a client
     sending a misspelt state hears of it instead of getting an empty page."""
@@ -66,6 +71,7 @@ def parse_filters(pairs: list[tuple[str, str]], *, ignore_job_ids: bool = False)
         sort_dir=sort_dir,
         offset=_integer(single, "offset", 0, 0, None),
         limit=_integer(single, "limit", 10, 1, MAX_LIMIT),
+        horizon_for_lookups=lookups_within_month,
     )
 
 

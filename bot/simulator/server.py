@@ -116,7 +116,11 @@ class _Handler(BaseHTTPRequestHandler):
         if failure:
             return failure.status, failure.body, failure.headers
         try:
-            filters = parse_filters(query, ignore_job_ids=sim.faults.ignore_job_ids)
+            filters = parse_filters(
+                query,
+                ignore_job_ids=sim.faults.ignore_job_ids,
+                lookups_within_month=sim.faults.lookups_within_month,
+            )
         except InvalidParameter as e:
             return 400, {**ERROR_BODIES[400], "error_msg": f"Invalid parameter: {e}"}, {}
         return 200, sim.faults.drift(sim.list_page(filters)), {}

@@ -271,6 +271,20 @@ def test_get_jobs_falls_back_when_the_server_ignores_job_ids(simulator, metastud
     assert "job_ids" not in params(simulator.requests[0])
 
 
+@pytest.mark.parametrize("job_ids_honoured", [True, False])
+def test_look_ups_find_jobs_older_than_the_lists_month(simulator, metastudio_client,
+                                                       job_ids_honoured):
+    # API-NOTES.md: without create_since the list may cover only the last month.
+    simulator.faults.lookups_within_month = True
+    simulator.ignore_job_ids = not job_ids_honoured
+    old = simulator.add_job(state="SUCCEED", create_time=datetime.now(UTC) - timedelta(days=40))
+    recent = simulator.add_job(state="PROCESSING")
+
+    assert set(metastudio_client.get_jobs([old, recent])) == {old, recent}
+    assert metastudio_client.get_job(old).job_id == old
+    assert all("create_since" in params(r) for r in simulator.requests)
+
+
 def test_get_job(simulator, metastudio_client):
     job_id = simulator.add_job(state="FAILED", error_code="MSS.1", error_msg="bad script")
 

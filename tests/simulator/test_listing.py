@@ -140,6 +140,16 @@ def test_a_look_up_by_id_is_not_limited_to_the_last_month(simulator, sim_api):
     assert sim_api.ids({"job_ids": "ancient"}) == ["ancient"]
 
 
+def test_the_strict_reading_limits_look_ups_to_the_month_too(simulator, sim_api):
+    simulator.faults.lookups_within_month = True
+    simulator.add_job("ancient", create_time=simulator.now() - timedelta(days=40))
+    since = (simulator.now() - timedelta(days=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    assert sim_api.ids({"job_id": "ancient"}) == []
+    assert sim_api.ids({"job_ids": "ancient"}) == []
+    assert sim_api.ids({"job_ids": "ancient", "create_since": since}) == ["ancient"]
+
+
 def test_sort_by_update_time(simulator, sim_api, catalogue, sim_clock):
     sim_clock.advance(60)
     simulator.set_state("old-news", "BLOCK")  # updated last
