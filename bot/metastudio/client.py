@@ -108,7 +108,7 @@ class MetaStudioClient:
         for start in range(0, len(wanted), MAX_LIMIT):
             batch = wanted[start : start + MAX_LIMIT]
             if self._job_ids_honoured is not False:
-                jobs = self._batch(batch)
+                jobs = self.lookup_batch(batch)
                 if jobs is not None:
                     found.update(jobs)
                     continue
@@ -124,8 +124,10 @@ class MetaStudioClient:
         # Checked, like job_ids: a server ignoring the filter must not yield another job.
         return next((job for job in page.jobs if job.job_id == job_id), None)
 
-    def _batch(self, batch: list[str]) -> dict[str, Job] | None:
-        """The jobs of ``batch`` via ``job_ids``, or None if the server ignored it."""
+    def lookup_batch(self, batch: Sequence[str]) -> dict[str, Job] | None:
+        """Up to 100 jobs by id in one request (``job_ids``), checked: None when the
+        server ignored the filter (API-NOTES.md: an older deployment answers an
+        unfiltered page), which :attr:`supports_job_ids` remembers."""
         page = self.list_jobs(
             JobQuery(job_ids=tuple(batch), limit=MAX_LIMIT, create_since=lookup_since())
         )
@@ -135,8 +137,7 @@ class MetaStudioClient:
             if self._job_ids_honoured is not False:
                 log.warning(
                     "MetaStudio ignores job_ids (asked %d ids, got count=%d with %d others; "
-                    "request id %s): looking jobs up one by one from now on",
-                    len(batch), page.count, len(strangers), page.request_id,
+                    "request id %s)", len(batch), page.count, len(strangers), page.request_id,
                 )
             self._job_ids_honoured = False
             return None

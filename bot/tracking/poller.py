@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ..metastudio.api import JobsAPI
+from ..metastudio.client import MetaStudioClient
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import FINISHED_STATES, Job, JobState, JobType
 from ..metastudio.query import MAX_LIMIT, JobQuery, QueryJobType, SortKey
@@ -79,7 +79,7 @@ class Poller:
         self,
         store: Store,
         outbox: Outbox,
-        source: JobsAPI,
+        source: MetaStudioClient,
         *,
         lookback: timedelta,
         clock: Callable[[], datetime],
@@ -92,7 +92,7 @@ class Poller:
         self.clock = clock
         self.cache = cache
         self.failed_cycles = 0
-        self._job_ids_ignored = getattr(source, "supports_job_ids", None) is False
+        self._job_ids_ignored = source.supports_job_ids is False
 
     def poll(self) -> PollResult:
         """One cycle. Never raises for upstream errors (see ``PollResult.error``)."""
@@ -157,16 +157,14 @@ class Poller:
         (a job not asked for, or a count above the batch), leaving the rest to a sweep."""
         for start in range(0, len(ids), MAX_LIMIT):
             batch = ids[start : start + MAX_LIMIT]
-            page = self.source.list_jobs(JobQuery(job_ids=tuple(batch), limit=MAX_LIMIT))
+            jobs = self.source.lookup_batch(batch)
             out.calls += 1
-            asked = set(batch)
-            if page.count > len(batch) or any(j.job_id not in asked for j in page.jobs):
-                log.warning("MetaStudio ignores job_ids (request id %s): polling tracked "
-                            "jobs with a create_since sweep from now on", page.request_id)
+            if jobs is None:
+                log.warning("polling tracked jobs with a create_since sweep from now on")
                 self._job_ids_ignored = True
                 out.tracked.clear()
                 return
-            out.tracked.update((j.job_id, j) for j in page.jobs)
+            out.tracked.update(jobs)
 
     def _walk(self, query: JobQuery, out: _Fetch) -> Iterator[Job]:
         """Every job matching ``query``, page by page, counting requests. A job seen

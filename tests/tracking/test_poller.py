@@ -9,7 +9,7 @@ from bot.metastudio.client import MetaStudioClient
 from bot.simulator import RecordedRequest
 from bot.tracking.poller import Poller
 from tests.fixtures.tracking import UPSTREAM_DOWN, TrackingWorld
-from tests.tracking.helpers import subscribe
+from tests.tracking.helpers import subscribe, track, tracking_message
 
 
 def _track_many(world: TrackingWorld, n: int) -> list[str]:
@@ -115,3 +115,16 @@ def test_two_pollers_seeing_one_change_enqueue_it_once(world: TrackingWorld) -> 
     assert world.tracking.poller._apply_tracked(tracked, jobs, world.clock()) == 1
     assert other._apply_tracked(tracked, jobs, world.clock()) == 0
     assert len(world.tracking.outbox.rows()) == 1
+
+
+def test_a_job_older_than_the_lists_month_is_still_announced(world: TrackingWorld) -> None:
+    # API-NOTES.md: without create_since the list may cover only the last month.
+    world.sim.faults.lookups_within_month = True
+    job = world.running(create_time=world.clock() - timedelta(days=40))
+    track(world, job)
+
+    world.sim.set_state(job, "SUCCEED")
+    world.cycle()
+
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert "succeeded" in reply.text
