@@ -2,7 +2,9 @@
 
 The Slack implementation (``bot.slack_messenger``) turns Slack's answers into these
 errors; the console demo prints instead. The notifier branches on the class: rate limits
-are rescheduled, channel errors pause tracking, image failures retry without the image.
+are rescheduled, channel errors pause tracking, image failures retry without the image,
+size refusals split the message, workspace-wide refusals pause all delivery
+(``docs/delivery.md``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ class ImageRejected(DeliveryError):
 
 class TransientDeliveryError(DeliveryError):
     """5xx, connection errors, timeouts: try again later."""
+
+
+class MessageTooLong(DeliveryError):
+    """Slack refused the message for its size (``msg_blocks_too_long``, ``msg_too_long``,
+    more than 50 blocks): send it again in smaller parts, never give up on it."""
+
+
+class WorkspaceUnavailable(DeliveryError):
+    """The token itself is refused (``invalid_auth``, ``token_revoked``,
+    ``account_inactive`` …): nothing can be posted anywhere until SLACK_BOT_TOKEN is
+    fixed, so delivery pauses instead of failing messages."""
 
 
 class Messenger(Protocol):

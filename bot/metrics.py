@@ -42,3 +42,8 @@ POLL_UPSTREAM_CALLS = Histogram(
     "Upstream requests made by one poll cycle",
     buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100, 200),
 )
+#: 1 while Slack refuses the bot token and delivery is paused (docs/delivery.md).
+DELIVERY_PAUSED = Gauge(
+    "videojobs_delivery_paused",
+    "1 while Slack refuses SLACK_BOT_TOKEN and notification delivery is paused",
+)

@@ -71,6 +71,23 @@ class Settings(BaseSettings):
     #: How far back subscriptions look for newly finished jobs.
     subscription_lookback_hours: float = Field(24.0, gt=0)
 
+    # Delivery of notifications (docs/delivery.md)
+    #: A sender's lease on a channel and its rows, renewed before every post; it must
+    #: outlast one Slack call (15 s at most). A dead sender's rows wait this long.
+    delivery_lease_seconds: float = Field(60.0, gt=0)
+    #: Posts per second per channel (Slack allows about one).
+    delivery_channel_rate: float = Field(1.0, gt=0)
+    #: Transient Slack failures: first wait, and the cap of the doubling waits.
+    delivery_backoff_seconds: float = Field(5.0, gt=0)
+    delivery_max_backoff_seconds: float = Field(300.0, gt=0)
+    #: A notification still failing transiently this long after it was written is
+    #: given up (logged, and listed by ``tracked``).
+    delivery_give_up_hours: float = Field(24.0, gt=0)
+    #: While Slack refuses the token: first auth.test check after this, doubling up to
+    #: the maximum.
+    delivery_probe_seconds: float = Field(5.0, gt=0)
+    delivery_probe_max_seconds: float = Field(300.0, gt=0)
+
     @field_validator("videojobs_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -2,9 +2,11 @@
 ``chat.update``, with Slack's failures turned into the messaging error tree.
 
 Notifications never wait inside a request: a 429 becomes :class:`RateLimited` with the
-``Retry-After`` seconds, and the outbox reschedules the row (SLACK-NOTES.md: slack_sdk's
+``Retry-After`` seconds, and the outbox reschedules the row (slack_sdk's
 ``RateLimitErrorRetryHandler`` would block the thread, and a retried post after a lost
-answer could post twice). The client given is therefore copied without retry handlers.
+answer could post twice). The client given is therefore copied without retry handlers,
+and with a bounded timeout: the sender's lease must outlast one call
+(``docs/delivery.md``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from .messaging import (
     ChannelUnavailable,
     DeliveryError,
     ImageRejected,
+    MessageTooLong,
     RateLimited,
     TransientDeliveryError,
+    WorkspaceUnavailable,
 )
 
 #: Errors that will not go away by retrying: the bot cannot post in the channel.
@@ -34,6 +38,20 @@ CHANNEL_ERRORS = frozenset({
 TRANSIENT_ERRORS = frozenset({
     "internal_error", "fatal_error", "service_unavailable", "request_timeout",
 })
+#: The token or the workspace is refused: no post can succeed anywhere until an operator
+#: fixes SLACK_BOT_TOKEN (https://api.slack.com/methods/chat.postMessage#errors).
+WORKSPACE_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "no_permission", "org_login_required", "ekm_access_denied", "missing_scope",
+    "not_allowed_token_type", "team_disabled",
+})
+#: Refused for its size: ``msg_blocks_too_long`` is undocumented, reported at about
+#: 12,000 characters of block text (https://github.com/slackapi/bolt-js/issues/2509).
+SIZE_ERRORS = frozenset({"msg_too_long", "msg_blocks_too_long"})
+#: ``invalid_blocks`` details that mean "too many / too long", not "malformed".
+_SIZE_DETAILS = ("no more than", "must be less than", "too long", "too many")
+#: Seconds one Web API call may take; the sender's lease is several times longer.
+CALL_TIMEOUT = 15.0
 #: Message metadata event type that carries an outbox marker.
 MARKER_EVENT = "videojobs_notification"
 
@@ -45,13 +63,15 @@ class SlackMessenger:
     >>> ts = messenger.post("C123", text="done", marker="track:C123:job-1:SUCCEED")
 
     Raises :class:`~bot.messaging.RateLimited`, :class:`~bot.messaging.ChannelUnavailable`,
-    :class:`~bot.messaging.ImageRejected`, :class:`~bot.messaging.TransientDeliveryError`
-    or :class:`~bot.messaging.DeliveryError`.
+    :class:`~bot.messaging.ImageRejected`, :class:`~bot.messaging.MessageTooLong`,
+    :class:`~bot.messaging.WorkspaceUnavailable`,
+    :class:`~bot.messaging.TransientDeliveryError` or :class:`~bot.messaging.DeliveryError`.
     """
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, *, timeout: float = CALL_TIMEOUT) -> None:
         self.client = copy.copy(client)
         self.client.retry_handlers = []
+        self.client.timeout = min(self.client.timeout, int(timeout)) or 1
 
     def post(
         self,
@@ -109,6 +129,11 @@ class SlackMessenger:
             if not cursor:
                 return found
 
+    def probe(self) -> None:
+        """``auth.test``: returns when the token works, raises like a post otherwise
+        (the sender asks this while delivery is paused for the workspace)."""
+        self._call("auth_test")
+
     def _call(self, method: str, **args: Any) -> Any:
         try:
             return getattr(self.client, method)(**args)
@@ -129,9 +154,15 @@ def _delivery_error(method: str, e: SlackApiError) -> DeliveryError:
         retry_after = _retry_after(response.headers)
         return RateLimited(f"{method}: rate limited for {retry_after:g} s",
                            retry_after=retry_after, error=error or "ratelimited")
+    if error in WORKSPACE_ERRORS:
+        return WorkspaceUnavailable(f"{method}: {error}", error=error)
     if error in CHANNEL_ERRORS:
         return ChannelUnavailable(f"{method}: {error}", error=error)
     details = " ".join(str(d) for d in data.get("errors") or [])
+    if error in SIZE_ERRORS or (
+        error == "invalid_blocks" and any(d in details.lower() for d in _SIZE_DETAILS)
+    ):
+        return MessageTooLong(f"{method}: {error} {details}".strip(), error=error)
     if error == "invalid_blocks" and "image" in details.lower() and "download" in details.lower():
         # Slack fetches image_url while posting and refuses the whole message when the
         # fetch fails ("downloading image failed"): resend without the image.

@@ -109,3 +109,31 @@ outbox = sa.Table(
     sa.Column("digest_id", sa.Integer, sa.ForeignKey("outbox.id", name="fk_outbox_digest")),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
+
+# -- delivery (docs/delivery.md; revision 0003_i12_delivery) ---------------------------
+
+sa.Index("ix_outbox_channel_due", outbox.c.channel, outbox.c.status, outbox.c.next_attempt_at)
+
+#: One row per channel the outbox has posted to. ``lease_*``: the sender that owns the
+#: channel's rows for its current pass. ``hold_until``: nothing is posted to the channel
+#: before it (Slack's Retry-After, the pacing of the last sender, a transient backoff).
+outbox_channels = sa.Table(
+    "outbox_channels",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_until", UtcDateTime),
+    sa.Column("hold_until", UtcDateTime),
+    sa.Column("hold_reason", sa.Text),
+)
+
+#: Process-independent delivery facts, by name: ``workspace`` is present while Slack
+#: refuses the token itself (every sender pauses; ``/healthz`` shows ``reason``).
+delivery_state = sa.Table(
+    "delivery_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -3,8 +3,12 @@ them, delivered later under a lease.
 
 Writers call :meth:`Outbox.enqueue` inside the transaction that records the change; the
 row's ``dedupe_key`` is UNIQUE, so a change seen twice (two pollers, a retried cycle)
-enqueues once. Senders :meth:`~Outbox.claim` due rows with a lease, deliver them, and
-mark them sent; a row whose sender died is claimed again once its lease has run out.
+enqueues once. Senders lease whole channels (:meth:`~Outbox.claim_channels`), then the
+channels' due rows (:meth:`~Outbox.claim`), :meth:`~Outbox.renew` both leases before
+every post, and mark rows sent; a row whose sender died is claimed again once its lease
+has run out. A channel's ``hold_until`` (Retry-After, pacing, backoff) keeps every
+sender away from it; the ``workspace`` pause keeps every sender from posting at all.
+See ``docs/delivery.md``.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .models import outbox
+from .models import UtcDateTime, delivery_state, outbox, outbox_channels
 from .store import Store
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+#: ``delivery_state`` name of the workspace-wide pause.
+WORKSPACE = "workspace"
 
 
 def track_key(channel: str, job_id: str, state: str) -> str:
@@ -88,19 +94,158 @@ class Outbox:
 
     # -- senders ----------------------------------------------------------------------
 
+    def claim_channels(
+        self, owner: str, *, now: datetime, lease: timedelta, limit: int
+    ) -> list[str]:
+        """Lease to ``owner`` up to ``limit`` channels that have due rows, are not held
+        (Retry-After, pacing, backoff) and are not leased by another sender; the channel
+        waiting longest first. While leased, only ``owner`` sends to them."""
+        oc = outbox_channels
+        open_channel = sa.and_(
+            sa.or_(oc.c.lease_until.is_(None), oc.c.lease_until < now, oc.c.lease_owner == owner),
+            sa.or_(oc.c.hold_until.is_(None), oc.c.hold_until <= now),
+        )
+        first = sa.func.min(outbox.c.id).label("first")
+        with self.store.begin() as conn:
+            candidates = list(conn.execute(
+                sa.select(outbox.c.channel, first)
+                .select_from(outbox.outerjoin(oc, oc.c.channel == outbox.c.channel))
+                .where(self._due(now), sa.or_(oc.c.channel.is_(None), open_channel))
+                .group_by(outbox.c.channel).order_by(first).limit(limit)
+            ).scalars())
+            leased = []
+            for channel in candidates:
+                self.store.insert_ignore(conn, oc, {"channel": channel})
+                # The UPDATE repeats the condition: of two senders racing for a channel,
+                # one sees the other's lease (PostgreSQL re-reads the row it waited for;
+                # SQLite already serialises writers) and updates nothing.
+                if conn.execute(oc.update().where(oc.c.channel == channel, open_channel)
+                                .values(lease_owner=owner, lease_until=now + lease)
+                                ).rowcount == 1:
+                    leased.append(channel)
+            return leased
+
+    def release_channel(self, channel: str, owner: str, *, hold_until: datetime | None,
+                        reason: str = "paced") -> None:
+        """End ``owner``'s lease on ``channel``; nothing is posted there before
+        ``hold_until`` (the pacing of its last post) by any sender."""
+        oc = outbox_channels
+        values: dict[str, Any] = dict(lease_owner=None, lease_until=None)
+        if hold_until is not None:
+            later = sa.or_(oc.c.hold_until.is_(None), oc.c.hold_until < hold_until)
+            values["hold_until"] = sa.case((later, sa.literal(hold_until, UtcDateTime())),
+                                           else_=oc.c.hold_until)
+            values["hold_reason"] = sa.case((later, reason), else_=oc.c.hold_reason)
+        with self.store.begin() as conn:
+            conn.execute(oc.update().where(oc.c.channel == channel, oc.c.lease_owner == owner)
+                         .values(**values))
+
+    def hold_channel(self, channel: str, until: datetime, reason: str) -> None:
+        """Nothing is posted to ``channel`` before ``until`` by any sender, whatever its
+        rows' own times (Slack's Retry-After holds for the whole channel)."""
+        oc = outbox_channels
+        with self.store.begin() as conn:
+            self.store.insert_ignore(conn, oc, {"channel": channel})
+            conn.execute(oc.update().where(
+                oc.c.channel == channel,
+                sa.or_(oc.c.hold_until.is_(None), oc.c.hold_until < until),
+            ).values(hold_until=until, hold_reason=reason))
+
+    def channel_hold(self, channel: str) -> tuple[datetime, str] | None:
+        """Until when ``channel`` is held, and why (None if it never was)."""
+        oc = outbox_channels
+        with self.store.begin() as conn:
+            row = conn.execute(sa.select(oc.c.hold_until, oc.c.hold_reason)
+                               .where(oc.c.channel == channel)).first()
+        if row is None or row.hold_until is None:
+            return None
+        return row.hold_until, row.hold_reason or ""
+
+    def renew(self, owner: str, channel: str, row_ids: list[int], *, now: datetime,
+              lease: timedelta) -> bool:
+        """Extend ``owner``'s leases on ``channel`` and on ``row_ids`` to ``now + lease``,
+        or change nothing and return False when any of them is no longer ``owner``'s (or
+        a row is no longer pending). Called right before every post: a post is only made
+        while its sender holds both leases."""
+        until = now + lease
+        oc = outbox_channels
+        try:
+            with self.store.begin() as conn:
+                held = conn.execute(oc.update().where(
+                    oc.c.channel == channel, oc.c.lease_owner == owner,
+                ).values(lease_until=until)).rowcount == 1
+                rows = conn.execute(outbox.update().where(
+                    outbox.c.id.in_(row_ids), outbox.c.lease_owner == owner,
+                    outbox.c.status == PENDING,
+                ).values(lease_until=until)).rowcount if row_ids else 0
+                if not held or rows != len(row_ids):
+                    raise _LeaseLost
+        except _LeaseLost:
+            return False
+        return True
+
+    def release(self, rows: list[Notification], owner: str) -> None:
+        """Give back rows ``owner`` claimed but did not try to post: due again at once
+        for any sender, and not counted as an attempt (so not "in doubt")."""
+        ids = [r.id for r in rows]
+        if not ids:
+            return
+        with self.store.begin() as conn:
+            conn.execute(outbox.update().where(
+                outbox.c.id.in_(ids), outbox.c.lease_owner == owner,
+                outbox.c.status == PENDING,
+            ).values(lease_owner=None, lease_until=None,
+                     attempts=sa.case((outbox.c.attempts > 0, outbox.c.attempts - 1),
+                                      else_=0)))
+
+    # -- the workspace-wide pause ---------------------------------------------------------
+
+    def pause_workspace(self, reason: str, *, now: datetime) -> None:
+        """Slack refuses the token: every sender stops posting until :meth:`resume_workspace`."""
+        with self.store.begin() as conn:
+            if not self.store.insert_ignore(conn, delivery_state, dict(
+                    name=WORKSPACE, reason=reason, since=now, updated_at=now)):
+                conn.execute(delivery_state.update().where(delivery_state.c.name == WORKSPACE)
+                             .values(reason=reason, updated_at=now))
+
+    def resume_workspace(self) -> bool:
+        """The token works again; True if delivery was paused."""
+        with self.store.begin() as conn:
+            return conn.execute(delivery_state.delete().where(
+                delivery_state.c.name == WORKSPACE)).rowcount > 0
+
+    def workspace_pause(self) -> tuple[str, datetime] | None:
+        """Why and since when delivery is paused for the workspace, or None."""
+        with self.store.begin() as conn:
+            row = conn.execute(sa.select(delivery_state.c.reason, delivery_state.c.since)
+                               .where(delivery_state.c.name == WORKSPACE)).first()
+        return (row.reason, row.since) if row is not None else None
+
+    # -- rows -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _due(now: datetime) -> sa.ColumnElement[bool]:
+        """Pending, due, not folded into a digest (a digest delivers its members), and
+        not leased by a live sender."""
+        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+        return sa.and_(
+            outbox.c.status == PENDING, outbox.c.next_attempt_at <= now,
+            outbox.c.digest_id.is_(None), free,
+        )
+
     def claim(
-        self, owner: str, *, now: datetime, lease: timedelta, limit: int = 200
+        self, owner: str, *, now: datetime, lease: timedelta, limit: int = 200,
+        channel: str | None = None,
     ) -> list[Notification]:
-        """Lease up to ``limit`` due rows to ``owner`` (oldest first) and count the attempt.
+        """Lease up to ``limit`` due rows (of ``channel`` when given) to ``owner``, oldest
+        first, and count the attempt.
 
         Rows folded into a digest are delivered with it, never claimed alone.
         """
         until = now + lease
-        free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
-        due = sa.and_(
-            outbox.c.status == PENDING, outbox.c.next_attempt_at <= now,
-            outbox.c.digest_id.is_(None), free,
-        )
+        due = self._due(now)
+        if channel is not None:
+            due = sa.and_(due, outbox.c.channel == channel)
         with self.store.begin() as conn:
             # PostgreSQL: FOR UPDATE SKIP LOCKED lets concurrent senders each take other
             # rows without waiting on one another's locks. SQLite renders no FOR UPDATE;

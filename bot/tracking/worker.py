@@ -60,6 +60,7 @@ def build_tracking(
     *,
     clock: Callable[[], datetime] = utc_now,
     owner: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Tracking:
     """Open and migrate the database named by ``settings.database_url`` and build the
     tracking parts.
@@ -67,6 +68,7 @@ def build_tracking(
     ``jobs`` is the bot's client; when it is the cached client, the poller asks the plain
     client under it (a poll must see fresh states) and feeds the cache what it saw.
     ``messenger`` is :class:`bot.slack_messenger.SlackMessenger` in Slack modes.
+    ``sleep`` waits on ``clock``'s timeline (the sender paces posts with it).
     """
     store = Store(settings.database_url)
     store.migrate()
@@ -75,13 +77,30 @@ def build_tracking(
     poller = Poller(store, outbox, source, cache=cache, clock=clock,
                     lookback=timedelta(hours=settings.subscription_lookback_hours))
     sender = Sender(
-        store, outbox, as_marked(messenger), clock=clock,
+        store, outbox, as_marked(messenger), clock=clock, sleep=sleep,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
-                            digest_threshold=settings.digest_threshold),
+        policy=sender_policy(settings),
     )
     service = TrackingService(store, outbox, jobs, messenger)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds)
+
+
+def sender_policy(settings: Settings) -> SenderPolicy:
+    """The sender's policy from the ``DELIVERY_*`` settings (docs/delivery.md). A pass
+    paces posts for up to one poll interval (at least 5 s, so a pass can post several
+    messages to one channel even with a very short interval)."""
+    return SenderPolicy(
+        broadcast_failures=settings.broadcast_failures,
+        digest_threshold=settings.digest_threshold,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        pass_budget=timedelta(seconds=max(settings.poll_interval_seconds, 5.0)),
+        channel_rate=settings.delivery_channel_rate,
+        backoff=timedelta(seconds=settings.delivery_backoff_seconds),
+        max_backoff=timedelta(seconds=settings.delivery_max_backoff_seconds),
+        give_up_after=timedelta(hours=settings.delivery_give_up_hours),
+        probe_every=timedelta(seconds=settings.delivery_probe_seconds),
+        max_probe_every=timedelta(seconds=settings.delivery_probe_max_seconds),
+    )
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

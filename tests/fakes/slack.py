@@ -4,7 +4,15 @@ It records every request, answers the Web API methods the bot calls, and answers
 anything else with an error that the test sees (``unexpected``). Failures are injected
 per method: ``fail(method, error=…)``, ``rate_limit(method, retry_after=…)``,
 ``reject_images = True`` (Slack's ``invalid_blocks`` / "downloading image failed"), and
-``per_channel_rate`` enforces Slack's ~1 message per second per channel.
+``per_channel_rate`` enforces Slack's ~1 message per second per channel (429 with
+``Retry-After``, counted in ``rate_limited``).
+
+Slack's own limits hold by default (``enforce_limits``): more than 50 blocks or a
+section text over 3,000 characters is ``invalid_blocks``, blocks carrying more than
+``block_text_limit`` (12,000) characters of text ``msg_blocks_too_long``, a ``text`` over
+40,000 characters ``msg_too_long``. Workspace-wide faults: ``latency`` (seconds every
+call takes), ``token_error`` (every call refused, e.g. ``token_revoked``, until cleared),
+``outage`` (every call answers that HTTP status, or ``"reset"`` drops the connection).
 
 ``response_url`` posts go to ``/response/<name>`` (``response_url(name)`` builds one).
 """
@@ -12,12 +20,21 @@ per method: ``fail(method, error=…)``, ``rate_limit(method, retry_after=…)``
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+#: Slack's limits (https://api.slack.com/reference/block-kit/blocks,
+#: https://api.slack.com/methods/chat.postMessage#truncating); the block text limit is
+#: undocumented, reported at about 12,000 (https://github.com/slackapi/bolt-js/issues/2509).
+MAX_BLOCKS = 50
+SECTION_TEXT_LIMIT = 3000
+BLOCK_TEXT_LIMIT = 12_000
+TEXT_LIMIT = 40_000
 
 
 @dataclass
@@ -65,6 +82,18 @@ class FakeSlack:
         self.channel_errors: dict[str, str] = {}
         #: Messages per second per channel before answering 429 (None: unlimited).
         self.per_channel_rate: float | None = None
+        #: Slack's size limits (module docstring); off only to test the sender's own sizing.
+        self.enforce_limits = True
+        self.block_text_limit = BLOCK_TEXT_LIMIT
+        #: Seconds each Web API call takes before it is handled (a slow Slack).
+        self.latency = 0.0
+        #: Every Web API call answers ``{"ok": false, "error": token_error}`` while set.
+        self.token_error: str | None = None
+        #: Every Web API call answers this HTTP status (or drops the connection for
+        #: ``"reset"``) while set: a Slack incident.
+        self.outage: int | str | None = None
+        #: 429s answered because of ``per_channel_rate``.
+        self.rate_limited = 0
         self.team_id = "T0TEST"
         self.bot_user_id = "U0BOT"
         self._failures: dict[str, list[_Failure]] = {}
@@ -88,7 +117,11 @@ class FakeSlack:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a dropped connection ("reset" outage) is the point, not news
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -195,11 +228,24 @@ class FakeSlack:
             return self._send(req, 200, "ok", content_type="text/plain")
 
         method = parts.path.removeprefix("/api/")
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
             self.calls.append(Call(method, args, headers))
             failure = self._take_failure(method)
+            outage, token_error = self.outage, self.token_error
+        if outage == "reset":
+            # The connection drops before any answer, as during a network incident.
+            req.close_connection = True
+            req.wfile.flush()
+            req.connection.shutdown(socket.SHUT_RDWR)
+            return None
+        if outage is not None:
+            return self._send(req, int(outage), {"ok": False, "error": "service_unavailable"})
         if headers.get("Authorization") != f"Bearer {self.token}" and "token" not in args:
             return self._send(req, 200, {"ok": False, "error": "not_authed"})
+        if token_error:
+            return self._send(req, 200, {"ok": False, "error": token_error})
         if failure:
             body = {"ok": False, "error": failure.error, **failure.extra}
             return self._send(req, failure.status, body, headers=failure.headers)
@@ -269,9 +315,13 @@ class FakeSlack:
                 gap = 1.0 / self.per_channel_rate
                 if last is not None and now - last < gap:
                     wait = max(1, round(gap - (now - last) + 0.5))
+                    self.rate_limited += 1
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
                 self._last_post[channel] = now
             blocks = args.get("blocks")
+            oversized = self._size_refusal(args)
+            if oversized:
+                return oversized
             if self.reject_images and blocks:
                 for i, block in enumerate(blocks):
                     if _has_images([block]):
@@ -299,10 +349,33 @@ class FakeSlack:
             msg = self.message(channel, ts)
             if msg is None:
                 return 200, {"ok": False, "error": "message_not_found"}, {}
+            oversized = self._size_refusal(args)
+            if oversized:
+                return oversized
             msg.edits.append({"text": msg.text, "blocks": msg.blocks})
             msg.text = args.get("text", msg.text)
             msg.blocks = args.get("blocks", msg.blocks)
         return 200, {"ok": True, "channel": channel, "ts": ts}, {}
+
+    def _size_refusal(self, args):
+        """Slack's answer to a message over its limits, or None."""
+        if not self.enforce_limits:
+            return None
+        blocks = args.get("blocks") or []
+        if len(str(args.get("text") or "")) > TEXT_LIMIT:
+            return 200, {"ok": False, "error": "msg_too_long"}, {}
+        if len(blocks) > MAX_BLOCKS:
+            return 200, {"ok": False, "error": "invalid_blocks", "errors": [
+                f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"]}, {}
+        for i, block in enumerate(blocks):
+            text = block.get("text") if isinstance(block, dict) else None
+            if isinstance(text, dict) and len(str(text.get("text") or "")) > SECTION_TEXT_LIMIT:
+                return 200, {"ok": False, "error": "invalid_blocks", "errors": [
+                    f"must be less than {SECTION_TEXT_LIMIT + 1} characters "
+                    f"[json-pointer:/blocks/{i}/text/text]"]}, {}
+        if block_text_chars(blocks) > self.block_text_limit:
+            return 200, {"ok": False, "error": "msg_blocks_too_long"}, {}
+        return None
 
     def _api_chat_postEphemeral(self, args):
         with self._lock:
@@ -348,6 +421,22 @@ def _as_api(message: Message, args: dict[str, Any]) -> dict[str, Any]:
     if message.metadata and include:
         out["metadata"] = message.metadata
     return out
+
+
+def block_text_chars(value: Any) -> int:
+    """Characters of text the blocks carry: every ``text`` string at any depth (section
+    texts, fields, context elements, headers)."""
+    if isinstance(value, list):
+        return sum(block_text_chars(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    total = 0
+    for key, inner in value.items():
+        if key == "text" and isinstance(inner, str):
+            total += len(inner)
+        elif isinstance(inner, (dict, list)):
+            total += block_text_chars(inner)
+    return total
 
 
 def _has_images(blocks: list[dict[str, Any]]) -> bool:

@@ -75,7 +75,8 @@ def test_a_digest_interrupted_by_a_rate_limit_resumes_without_repeating(
     _burst(world)
     world.tracking.poller.poll()
     limited = build_tracking(world.settings, world.client,
-                             _RateLimitedAfter(world.messenger, 2), clock=world.clock)
+                             _RateLimitedAfter(world.messenger, 2), clock=world.clock,
+                             sleep=world.clock.sleep)
     limited.sender.send_due()  # the summary and the first details, then 429
     [digest] = _digests(world)
     assert len(world.slack.thread("C1", digest.ts)) == 1

@@ -71,6 +71,9 @@ def test_two_worker_processes_send_each_notification_once(
     settings = Settings(database_url=database_url, slack_bot_token=fake_slack.token,
                         slack_api_url=fake_slack.url, poll_interval_seconds=0.05,
                         digest_threshold=100, metastudio_endpoint=simulator.url,
+                        # 45 posts to C9: paced at Slack's 1/s this test would take a
+                        # minute; pacing has tests of its own (test_delivery_processes.py).
+                        delivery_channel_rate=50,
                         metastudio_project_id=PROJECT_ID, metastudio_ak=AK, metastudio_sk=SK)
     messenger = SlackMessenger(WebClient(token=fake_slack.token, base_url=fake_slack.url))
     world = _World(build_tracking(settings, build_jobs_client(settings), messenger))

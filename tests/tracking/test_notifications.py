@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.tracking.worker import build_tracking
@@ -97,10 +99,11 @@ def test_a_cover_slack_cannot_fetch_is_replaced_by_a_link(world: TrackingWorld) 
     track(world, job)
     world.sim.set_state(job, "SUCCEED")
     world.slack.reject_images = True
+    cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
     world.cycle()
     [reply] = world.slack.thread("C1", tracking_message(world).ts)
     assert block_types(reply) == ["section"]
-    assert asset(world, job)["cover_url"] in reply.blocks[0]["text"]["text"]  # as a link
+    assert cover in reply.blocks[0]["text"]["text"]  # as a link
 
 
 def test_a_rate_limit_reschedules_and_delivers_once(world: TrackingWorld) -> None:
@@ -141,21 +144,31 @@ def test_a_channel_the_bot_left_is_paused_with_the_reason(world: TrackingWorld) 
     assert len(world.slack.calls_to("chat.postMessage")) == 2  # the tracking message + one
 
 
-def test_transient_errors_back_off_then_fail_visibly(world: TrackingWorld) -> None:
+@pytest.mark.parametrize(("draw", "first"), [(1.0, 5.0), (0.0, 2.5)], ids=["top", "bottom"])
+def test_transient_errors_back_off_capped_for_hours_then_fail_visibly(
+    world: TrackingWorld, draw: float, first: float
+) -> None:
+    world = world.restart(delivery_backoff_seconds=5, delivery_max_backoff_seconds=300,
+                          delivery_give_up_hours=2)
+    world.tracking.sender.rng = lambda: draw  # the jitter's extremes
     job = world.running()
     track(world, job)
     world.sim.set_state(job, "SUCCEED")
-    world.slack.fail("chat.postMessage", "internal_error", status=500, times=100)
-    delays = []
-    for _ in range(6):
+    world.slack.fail("chat.postMessage", "internal_error", status=500, times=10_000)
+    started, delays = world.clock(), []
+    for _ in range(200):
         world.cycle()
         [row] = world.tracking.outbox.rows()
         if row.status == "failed":
             break
         delays.append((row.next_attempt_at - world.clock()).total_seconds())
         world.clock.advance(delays[-1])
-    assert delays == [5, 10, 20, 40, 80]
-    assert row.status == "failed" and "gave up after 6 attempts" in row.last_error
+    doubling = [first * 2**n for n in range(7)]
+    assert delays[:7] == [min(d, 300 * first / 5) for d in doubling]  # capped at 300 s
+    assert set(delays[7:]) == {300 * first / 5}
+    assert len(delays) > 6  # not six tries: two hours of them
+    assert world.clock() - started >= timedelta(hours=2)
+    assert row.status == "failed" and "gave up after" in row.last_error
 
 
 def test_a_change_recorded_before_a_restart_is_delivered_after_it(
@@ -201,7 +214,8 @@ def test_a_crash_after_posting_leaves_exactly_one_message(
     world.sim.set_state(job, "SUCCEED")
     world.tracking.poller.poll()
     crashing = build_tracking(world.settings, world.client, _CrashAfterPosting(world.messenger),
-                              clock=world.clock)
+                              clock=world.clock,
+                             sleep=world.clock.sleep)
     with pytest.raises(SystemExit):
         crashing.sender.send_due()
     posts = len(world.slack.calls_to("chat.postMessage"))
@@ -223,7 +237,7 @@ def test_an_unknown_refusal_fails_the_row_without_retrying(world: TrackingWorld)
     job = world.running()
     track(world, job)
     world.sim.set_state(job, "SUCCEED")
-    world.slack.fail("chat.postMessage", "msg_too_long")
+    world.slack.fail("chat.postMessage", "invalid_arguments")
     world.cycle()
     [row] = world.tracking.outbox.rows()
-    assert row.status == "failed" and "msg_too_long" in row.last_error
+    assert row.status == "failed" and "invalid_arguments" in row.last_error
