@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from .logging_setup import configure_logging
 from .settings import Settings, SettingsError, load_settings
@@ -37,12 +38,21 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from .services import build_services
-    from .tracking.worker import run_worker
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if args.supervise:
+        from .tracking.supervisor import Supervisor
+
+        return Supervisor(
+            [sys.executable, "-m", "bot", "worker"], status_path=args.status_file,
+            backoff=settings.tracking_restart_seconds,
+            max_backoff=settings.tracking_restart_max_seconds,
+        ).run(stop)
+
+    from .services import build_services
+    from .tracking.worker import run_worker
+
     run_worker(build_services(settings).tracking, stop)
     return 0
 
@@ -112,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     socket.set_defaults(mode="socket", run=_socket)
 
     worker = sub.add_parser("worker", help="only the tracking poller and notifier")
+    worker.add_argument(
+        "--supervise", action="store_true",
+        help="run the worker as a child process and restart it whenever it dies "
+             "(what `http` does for its tracking loop)",
+    )
+    worker.add_argument(
+        "--status-file", type=Path, default=Path("videojobs-tracking.json"),
+        help="with --supervise: where to write the child's state (read by /healthz)",
+    )
     worker.set_defaults(mode="worker", run=_worker)
 
     check = sub.add_parser("check", help="try the configuration against Slack and MetaStudio")
@@ -139,4 +158,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The console is the demo's output: log lines only when something is wrong.
         settings = settings.model_copy(update={"log_level": "WARNING"})
     configure_logging(settings)
-    return args.run(settings, args)
+    return int(args.run(settings, args))

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     #: the maximum.
     delivery_probe_seconds: float = Field(5.0, gt=0)
     delivery_probe_max_seconds: float = Field(300.0, gt=0)
+    #: ``http``: the tracking process is restarted this long after it dies, doubling up
+    #: to the maximum (back to the first wait once it has run a minute).
+    tracking_restart_seconds: float = Field(1.0, gt=0)
+    tracking_restart_max_seconds: float = Field(60.0, gt=0)
 
     @field_validator("videojobs_timezone")
     @classmethod

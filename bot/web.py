@@ -7,7 +7,9 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -19,23 +21,35 @@ from .app import create_app
 from .logging_setup import RedactingFilter, install_filter, secret_values
 from .services import Services, build_services
 from .settings import Settings
+from .tracking.supervisor import tracking_health
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+#: Whether the tracking loop runs where it should, and what /healthz says of it.
+TrackingCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
+def tracking_elsewhere() -> tuple[bool, dict[str, Any]]:
+    """``http --no-worker``: a separate ``videojobs-bot worker`` runs tracking."""
+    return True, {"status": "elsewhere"}
+
+
+def make_wsgi_app(
+    services: Services, settings: Settings, tracking: TrackingCheck | None = None
+) -> WSGIApp:
     """Bolt's handler answers ``/slack/events`` (signature and 5-minute timestamp checks
     included: a forged or stale request gets 401 before any listener runs) and 404 for
-    every other path; this adds the health check and the Prometheus metrics in front."""
+    every other path; this adds the health check and the Prometheus metrics in front.
+    ``tracking`` tells ``/healthz`` whether the tracking loop this server is meant to
+    run is running."""
     slack = SlackRequestHandler(create_app(settings, services))
     metrics = make_metrics_app()
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            status, health = _health(services)
+            status, health = _health(services, tracking)
             body = json.dumps(health).encode()
             start_response(status, [("Content-Type", "application/json"),
                                     ("Content-Length", str(len(body)))])
@@ -47,22 +61,40 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
     return application
 
 
-def _health(services: Services) -> tuple[str, dict[str, Any]]:
-    """Healthy when the database answers; the outbox depth tells a stuck notifier."""
+def _health(
+    services: Services, tracking: TrackingCheck | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Healthy when the database answers and the tracking loop this server is meant to
+    run is running; the outbox depth tells a stuck notifier, ``delivery`` a token Slack
+    refuses (docs/delivery.md)."""
     try:
         depth = services.tracking.outbox.depth()
+        paused = services.tracking.outbox.workspace_pause()
     except SQLAlchemyError as e:
         log.warning("health check: the database did not answer (%s)", type(e).__name__)
         return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
-    return "200 OK", {"status": "ok", "outbox_depth": depth}
+    health: dict[str, Any] = {"status": "ok", "outbox_depth": depth}
+    if paused is not None:
+        # Running, but nothing can be posted until SLACK_BOT_TOKEN is fixed.
+        health["status"] = "degraded"
+        health["delivery"] = {"paused": paused[0], "since": paused[1].isoformat(),
+                              "fix": "SLACK_BOT_TOKEN"}
+    if tracking is not None:
+        running, health["tracking"] = tracking()
+        if not running:
+            health["status"] = "error"
+            return "503 Service Unavailable", health
+    return "200 OK", health
 
 
 class _Gunicorn(BaseApplication):
     """gunicorn embedded, so the process reads its settings once like every other mode."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]):
+    def __init__(self, settings: Settings, options: dict[str, Any],
+                 tracking: TrackingCheck | None = None):
         self.settings = settings
         self.options = options
+        self.tracking = tracking
         super().__init__()
 
     def load_config(self) -> None:
@@ -73,7 +105,7 @@ class _Gunicorn(BaseApplication):
         # Runs in each worker, after gunicorn set up its own (non-propagating) loggers.
         gunicorn_loggers = (logging.getLogger(f"gunicorn.{name}") for name in ("error", "access"))
         install_filter(RedactingFilter(secret_values(self.settings)), *gunicorn_loggers)
-        return make_wsgi_app(build_services(self.settings), self.settings)
+        return make_wsgi_app(build_services(self.settings), self.settings, self.tracking)
 
 
 def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = True) -> None:
@@ -90,26 +122,45 @@ def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = Tr
         "threads": threads,
         "loglevel": settings.log_level.lower(),
     }
+    check: TrackingCheck = tracking_elsewhere
     if tracking:
-        options.update(_TrackingProcess().hooks())
-    _Gunicorn(settings, options).run()
+        process = _TrackingProcess(Path(tempfile.mkdtemp(prefix="videojobs-")) / "tracking.json")
+        options.update(process.hooks())
+        check = process.health
+    _Gunicorn(settings, options, check).run()
 
 
 class _TrackingProcess:
-    """``videojobs-bot worker`` as a child of gunicorn's master. Started and stopped by
-    master-only hooks: code around ``run()`` would also run in every forked worker, and
-    a poller thread in the master would be forked mid-lock. Several pollers on one
-    database are safe (the outbox claims rows), so a separate worker dyno is optional."""
+    """The supervised tracking loop (``videojobs-bot worker --supervise``, which runs
+    and restarts ``videojobs-bot worker``) as a child of gunicorn's master. Started and
+    stopped by master-only hooks: code around ``run()`` would also run in every forked
+    worker, and a poller thread in the master would be forked mid-lock. Several pollers
+    on one database are safe (the outbox leases rows), so a separate worker dyno is
+    optional. The supervisor writes its state to ``status_path``; every gunicorn worker
+    reads it for ``/healthz`` (:func:`bot.tracking.supervisor.tracking_health`)."""
 
-    def __init__(self) -> None:
-        self.process: subprocess.Popen | None = None
+    def __init__(self, status_path: Path) -> None:
+        self.status_path = status_path
+        self.process: subprocess.Popen[bytes] | None = None
 
     def hooks(self) -> dict[str, Any]:
         return {"when_ready": self.start, "on_exit": self.stop}
 
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return tracking_health(self.status_path)
+
     def start(self, server: Any) -> None:
         # Settings come from the same environment and .env, read once by the child.
-        self.process = subprocess.Popen([sys.executable, "-m", "bot", "worker"])
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and a temp path)
+            [sys.executable, "-m", "bot", "worker", "--supervise",
+             "--status-file", str(self.status_path)])
+        # Until the supervisor writes its own state: starting counts as running.
+        try:
+            with self.status_path.open("x") as status:
+                json.dump({"state": "starting", "supervisor_pid": self.process.pid,
+                           "restarts": 0}, status)
+        except FileExistsError:
+            pass  # the supervisor was quicker
 
     def stop(self, server: Any) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..commands.types import (
     Context,
     Reply,
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 #: One tracking message lists every job of a command; Block Kit's 50 blocks bound it.
 MAX_TRACK_IDS = 50
 INVITE_HINT = "Invite me with `/invite @videojobs`, then try again."
+#: What a tracking message says when its tracking could not be saved.
+NOT_SAVED = "⚠️ Not tracking these jobs: the bot could not save this. Run the track again."
 
 
 class TrackingService:
@@ -67,6 +71,10 @@ class TrackingService:
                 added = self._post_tracking(ctx, todo, now)
             except DeliveryError as e:
                 return Reply(text=_post_refused(e, "post the tracking message"))
+            except SQLAlchemyError:
+                return Reply(text="I couldn't save the tracking (the database did not "
+                                  "answer), so nothing will be posted for these jobs. "
+                                  "Try again in a moment.")
             already += [j.job_id for j in todo if j.job_id not in added]
             todo = [j for j in todo if j.job_id in added]
         return _track_reply(todo, already, ended, unknown)
@@ -78,10 +86,19 @@ class TrackingService:
             created_at=now, paused_reason=None, closed=False) for j in jobs]
         message = views.tracking_message(preview)
         ts = self.messenger.post(ctx.channel_id, text=message.text, blocks=message.blocks)
-        return self.store.add_tracked(
-            ctx.channel_id, [(j.job_id, j.state_name, j.create_time) for j in jobs],
-            message_ts=ts, requested_by=ctx.user_id, now=now,
-        )
+        try:
+            return self.store.add_tracked(
+                ctx.channel_id, [(j.job_id, j.state_name, j.create_time) for j in jobs],
+                message_ts=ts, requested_by=ctx.user_id, now=now,
+            )
+        except SQLAlchemyError:
+            # No row points at the message, so it would never update: say so in it.
+            log.exception("tracking in %s not saved; marking its message", ctx.channel_id)
+            try:
+                self.messenger.update(ctx.channel_id, ts, text=NOT_SAVED, blocks=[])
+            except DeliveryError as e:
+                log.warning("tracking message %s not marked as unsaved: %s", ts, e)
+            raise
 
     def untrack(self, ctx: Context, command: Untrack) -> Reply:
         """Stop tracking one job in this channel."""

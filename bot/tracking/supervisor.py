@@ -1,0 +1,164 @@
+"""Keeps the tracking loop running beside the web server (``videojobs-bot http``).
+
+gunicorn's master reaps every child it did not fork itself, exit status included, so it
+cannot supervise the tracking process directly. It starts this supervisor instead
+(``videojobs-bot worker --supervise``), which runs ``videojobs-bot worker`` as its own
+child, restarts it with capped exponential backoff whenever it dies, logs each death at
+ERROR with its exit code, and writes its state to a JSON file that ``/healthz`` reads
+(:func:`tracking_health`). It stops with its parent. See ``docs/delivery.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: How often the supervisor looks at its child and its parent.
+CHECK_SECONDS = 0.1
+
+
+def exit_text(code: int) -> str:
+    """``exit code 1`` or ``killed by SIGKILL`` for a Popen return code."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    """Runs ``command`` until ``stop`` is set, restarting it when it exits: after
+    ``backoff`` seconds, doubling up to ``max_backoff``, back to ``backoff`` once a child
+    has run ``stable`` seconds."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        status_path: Path,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        stable: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.command = list(command)
+        self.status_path = status_path
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.stable = stable
+        self.monotonic = monotonic
+        self.restarts = 0
+        self.last_exit: int | None = None
+        self.last_exit_at: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._parent = os.getppid()
+
+    def run(self, stop: threading.Event) -> int:
+        """Supervise until ``stop`` is set or the parent process dies; the child is
+        stopped (SIGTERM, then SIGKILL after 30 s) before returning 0."""
+        delay = self.backoff
+        try:
+            while not stop.is_set() and self._parent_alive():
+                started = self.monotonic()
+                self.process = subprocess.Popen(self.command)  # noqa: S603 (our own argv)
+                self._write("running", pid=self.process.pid)
+                code = self._wait(stop)
+                if code is None:
+                    break  # told to stop, or the parent is gone
+                if self.monotonic() - started >= self.stable:
+                    delay = self.backoff
+                self.restarts += 1
+                self.last_exit = code
+                self.last_exit_at = datetime.now(UTC).isoformat(timespec="seconds")
+                log.error("tracking process (pid %d) died, %s; restarting it in %g s "
+                          "(restart %d)", self.process.pid, exit_text(code), delay,
+                          self.restarts)
+                self._write("restarting", restart_at=time.time() + delay)
+                stop.wait(delay)
+                delay = min(delay * 2, self.max_backoff)
+        finally:
+            self._stop_child()
+            self._write("stopped")
+        return 0
+
+    def _wait(self, stop: threading.Event) -> int | None:
+        assert self.process is not None
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                return code
+            if stop.wait(CHECK_SECONDS) or not self._parent_alive():
+                return None
+
+    def _parent_alive(self) -> bool:
+        return os.getppid() == self._parent
+
+    def _stop_child(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # SIGTERM: the loop finishes its cycle and stops
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _write(self, state: str, **extra: Any) -> None:
+        status = dict(state=state, supervisor_pid=os.getpid(), restarts=self.restarts,
+                      last_exit_code=self.last_exit, last_exit_at=self.last_exit_at, **extra)
+        temporary = self.status_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status))
+        temporary.replace(self.status_path)  # readers never see half a file
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def tracking_health(status_path: Path) -> tuple[bool, dict[str, Any]]:
+    """Whether the supervised tracking process runs, and what ``/healthz`` says of it."""
+    try:
+        status = json.loads(status_path.read_text())
+    except FileNotFoundError:
+        return False, {"status": "not running", "reason": "the tracking process has not "
+                                                          "started yet"}
+    except (OSError, ValueError) as e:
+        return False, {"status": "unknown", "reason": f"tracking status unreadable: {e}"}
+    restarts = status.get("restarts", 0)
+    if not _alive(status.get("supervisor_pid")) or status.get("state") == "stopped":
+        return False, {"status": "not running", "restarts": restarts,
+                       "reason": "the tracking supervisor is not running"}
+    if status.get("state") == "starting":
+        return True, {"status": "starting", "restarts": restarts}
+    if status.get("state") != "running":
+        code = status.get("last_exit_code")
+        why = exit_text(code) if isinstance(code, int) else "it exited"
+        wait = max(0.0, float(status.get("restart_at") or 0) - time.time())
+        return False, {"status": "restarting", "restarts": restarts,
+                       "reason": f"the tracking process died ({why}); restarting it in "
+                                 f"{wait:.0f} s"}
+    if not _alive(status.get("pid")):
+        return False, {"status": "not running", "restarts": restarts,
+                       "reason": "the tracking process has just exited"}
+    return True, {"status": "running", "pid": status["pid"], "restarts": restarts}
