@@ -42,6 +42,8 @@ class Call:
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
+    #: ``time.monotonic()`` when the call arrived.
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Message:
     edits: list[dict[str, Any]] = field(default_factory=list)
     #: Message metadata (``event_type`` / ``event_payload``) as posted.
     metadata: dict[str, Any] | None = None
+    #: ``time.monotonic()`` when it was posted.
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
