@@ -139,4 +139,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The console is the demo's output: log lines only when something is wrong.
         settings = settings.model_copy(update={"log_level": "WARNING"})
     configure_logging(settings)
-    return args.run(settings, args)
+    status: int = args.run(settings, args)
+    return status

@@ -7,7 +7,7 @@ never print.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -194,7 +194,7 @@ def _need(value: object, name: str, what: str) -> None:
         raise SettingsError(f"{name}: required ({what})")
 
 
-def load_settings(mode: Mode, **overrides: object) -> Settings:
+def load_settings(mode: Mode, **overrides: Any) -> Settings:
     """Read the environment (and ``.env``) once, for ``mode``; one line on failure."""
     try:
         settings = Settings(**overrides)

@@ -26,6 +26,7 @@ from .types import (
     Tracked,
     Unsubscribe,
     Untrack,
+    Window,
 )
 from .windows import WindowError, looks_like_window, parse_window
 
@@ -158,7 +159,9 @@ def _job_ids(args: list[str], command: str) -> tuple[str, ...]:
     return ids
 
 
-def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
+def _split_filters(
+    args: list[str], keys: tuple[str, ...], command: str
+) -> tuple[dict[str, str], list[str]]:
     """``key=value`` pairs (keys known to ``command``) and the rest (the window)."""
     filters: dict[str, str] = {}
     rest: list[str] = []
@@ -241,7 +244,7 @@ def _text(value: str | None, key: str) -> str | None:
     return value
 
 
-def _window(tokens: list[str], command: str):
+def _window(tokens: list[str], command: str) -> Window | None:
     if not tokens:
         return None
     if not looks_like_window(tokens[0]):

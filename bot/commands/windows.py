@@ -39,7 +39,7 @@ def parse_window(tokens: list[str]) -> Window:
     text = " ".join(tokens)
     words = [t.lower() for t in tokens]
     if words in (["today"], ["yesterday"]):
-        return Window(kind=words[0], text=words[0])
+        return Window(kind="today" if words[0] == "today" else "yesterday", text=words[0])
     if len(words) == 1 and (m := _RELATIVE.match(words[0])):
         amount, unit = int(m[1]), m[2]
         limit = MAX_HOURS if unit == "h" else MAX_DAYS

@@ -74,6 +74,7 @@ class AkSkAuth(AuthBase):
         self.clock = clock
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        assert request.url is not None  # requests prepares the URL before the auth
         url = urlsplit(request.url)
         pairs = parse_qsl(url.query, keep_blank_values=True)
         request.url = urlunsplit(url._replace(query=signing.canonical_query(pairs)))
@@ -161,7 +162,8 @@ class IamPasswordAuth(AuthBase):
         token = self.token()
         request.headers["X-Auth-Token"] = token
         _app_user(request, self.app_user_id)
-        request.register_hook("response", self._forget_refused(token))
+        request.register_hook(  # type: ignore[no-untyped-call]  # untyped in types-requests
+            "response", self._forget_refused(token))
         return request
 
     def token(self) -> str:

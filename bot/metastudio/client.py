@@ -81,7 +81,7 @@ class MetaStudioClient:
         maximum), until ``count``. Stops on an empty page too, so a server whose count
         is wrong cannot make it loop; a job seen twice (the list shifted) is yielded once.
         """
-        offset, seen = query.offset, set()
+        offset, seen = query.offset, set[str]()
         while max_jobs is None or len(seen) < max_jobs:
             left = MAX_LIMIT if max_jobs is None else min(MAX_LIMIT, max_jobs - len(seen))
             page = self.list_jobs(query.page(offset, left))

@@ -8,6 +8,7 @@ stays its raw string so it can be shown as it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -67,7 +68,7 @@ def _lenient_time(value: Any) -> Any:
     return None
 
 
-def _open_enum(enum: type[StrEnum]):
+def _open_enum(enum: type[StrEnum]) -> Callable[[Any], Any]:
     """Known values become the enum member; unknown strings stay as they are."""
 
     def convert(value: Any) -> Any:

@@ -177,7 +177,9 @@ class Transport:
     def _error(self, response: requests.Response, request_id: str | None) -> MetaStudioError:
         status = response.status_code
         code, msg = error_fields(response)
-        fields = {"status": status, "error_code": code, "error_msg": msg, "request_id": request_id}
+        fields: dict[str, Any] = {
+            "status": status, "error_code": code, "error_msg": msg, "request_id": request_id,
+        }
         if status == 401 and isinstance(self.auth, AkSkAuth):
             skew = _clock_skew(response, self.auth.clock())
             if skew is not None and abs(skew) > CLOCK_SKEW_LIMIT_SECONDS:

@@ -64,7 +64,9 @@ class SimJob:
             return "PROCESSING"
         return self.outcome
 
-    def times_at(self, now: datetime) -> tuple[datetime | None, datetime | None, datetime]:
+    def times_at(
+        self, now: datetime
+    ) -> tuple[datetime | None, datetime | None, datetime | None]:
         """(start_time, end_time, lastupdate_time) as a real job would report them."""
         state = self.state_at(now)
         if self.fixed_state is None:

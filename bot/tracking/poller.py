@@ -136,7 +136,7 @@ class Poller:
             # A job whose create time is unknown: no create_since, the API's default span.
             since = None if None in starts else min(s for s in starts if s is not None)
             covers_window = None in groups and since is not None
-            if covers_window:
+            if covers_window and since is not None:  # (covers_window implies it)
                 since = min(since, window_start)
             wanted = set(ids)
             swept = list(self._walk(JobQuery(create_since=since, sort_key=SortKey.CREATE_TIME,

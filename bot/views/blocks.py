@@ -4,6 +4,7 @@ limit it is about (3000 characters per section text, 50 blocks per message)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -32,7 +33,7 @@ def md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT))
 
 
-def section(text: str, **kwargs) -> SectionBlock:
+def section(text: str, **kwargs: Any) -> SectionBlock:
     return SectionBlock(text=md(text), **kwargs)
 
 
@@ -86,7 +87,9 @@ def without_images(blocks: list[Block]) -> list[Block]:
         if accessory.get("type") == "image" and data.get("text"):
             del data["accessory"]
             data["text"]["text"] += "\n" + link(accessory["image_url"], "Cover image")
-            kept.append(Block.parse(data))
+            parsed = Block.parse(data)
+            assert parsed is not None  # a section block, a type slack_sdk knows
+            kept.append(parsed)
             continue
         kept.append(block)
     return kept
