@@ -1,4 +1,4 @@
-"""``videojobs-bot``: one subcommand per way to run the bot (PRODUCT.md, "Running it").
+"""``videojobs-bot``: one subcommand per way to run the bot (README.md, "Running it").
 
 Configuration is read once here (:func:`load_settings`) and passed down. A missing or
 malformed setting prints one line naming it and exits with status 2.

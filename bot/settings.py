@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     #: Seconds a running job's answer stays cached; finished jobs stay longer.
     cache_ttl_seconds: float = Field(15.0, ge=0)
     cache_finished_ttl_seconds: float = Field(600.0, ge=0)
-    #: Broadcast FAILED thread replies to the channel (PRODUCT.md, configurable).
+    #: Broadcast FAILED thread replies to the channel (README.md, "Configuration").
     broadcast_failures: bool = True
     #: Jobs ending in one poll for one channel above this become one digest.
     digest_threshold: int = Field(5, ge=1)

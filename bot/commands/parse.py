@@ -184,8 +184,9 @@ def _split_filters(
 
 def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, ...]) -> Listing:
     command = "list" if not states else _state_word(states[0])
-    # PRODUCT.md: `failed` and the other state commands default to today; `list` to the
-    # API's own coverage, so `list state=processing` also shows last week's stuck jobs.
+    # README.md, "What it does": `failed` and the other state commands default to
+    # today; `list` to the API's own coverage, so `list state=processing` also shows
+    # last week's stuck jobs.
     default_today = bool(states)
     filters, rest = _split_filters(args, keys, command)
     if "state" in filters:

@@ -1,6 +1,6 @@
 """Authentication for MetaStudio requests, as ``requests.auth.AuthBase`` objects.
 
-Three ways (API-NOTES.md, "Authentication"): AK/SK signing (:class:`AkSkAuth`), a fixed
+Three ways (docs/metastudio-api.md, "Authentication"): AK/SK signing (:class:`AkSkAuth`), a fixed
 IAM token (:class:`TokenAuth`), or an IAM token fetched with a user's password and renewed
 before it expires (:class:`IamPasswordAuth`). Secrets never appear in a ``repr`` or in
 an exception message.

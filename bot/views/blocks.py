@@ -76,7 +76,8 @@ def actions_block(buttons: list[ButtonElement]) -> list[Block]:
 def without_images(blocks: list[Block]) -> list[Block]:
     """The same blocks with every image turned into a link: Slack refuses a whole message
     whose image it cannot download (``invalid_blocks``), even a valid signed URL at times
-    (SLACK-NOTES.md), and a thumbnail is never worth losing the answer."""
+    (docs/slack-platform.md, "Image blocks that fail"), and a thumbnail is never worth
+    losing the answer."""
     kept: list[Block] = []
     for block in blocks:
         data = block.to_dict()
