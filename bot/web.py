@@ -46,7 +46,9 @@ def make_wsgi_app(
     slack = SlackRequestHandler(create_app(settings, services))
     metrics = make_metrics_app()
 
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]):
+    def application(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
             status, health = _health(services, tracking)
@@ -55,7 +57,8 @@ def make_wsgi_app(
                                     ("Content-Length", str(len(body)))])
             return [body]
         if path == "/metrics" and method in ("GET", "HEAD"):
-            return metrics(environ, start_response)
+            answer: Iterable[bytes] = metrics(environ, start_response)
+            return answer
         return slack(environ, start_response)
 
     return application
@@ -87,7 +90,7 @@ def _health(
     return "200 OK", health
 
 
-class _Gunicorn(BaseApplication):
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """gunicorn embedded, so the process reads its settings once like every other mode."""
 
     def __init__(self, settings: Settings, options: dict[str, Any],

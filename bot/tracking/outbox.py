@@ -291,7 +291,7 @@ class Outbox:
                 attempts=1, failures=0, next_attempt_at=now, created_at=now,
                 lease_owner=owner, lease_until=now + lease,
             )).inserted_primary_key
-            assert inserted is not None
+            assert inserted is not None  # always set for a single-row INSERT
             digest_id = inserted[0]
             folded = conn.execute(outbox.update().where(
                 outbox.c.id.in_(ids), outbox.c.lease_owner == owner,
