@@ -200,7 +200,7 @@ class Sender:
             stamp = now.timestamp()
             turn = min(waiting, key=lambda t: self.pacer.ready_at(t.channel, stamp))
             wait = self.pacer.ready_at(turn.channel, stamp) - stamp
-            if wait > 0:
+            if wait >= 0.001:  # below a millisecond is float rounding, not a wait
                 if now + timedelta(seconds=wait) > deadline:
                     return  # _finish gives the rest back for the next pass
                 self.sleep(wait)
