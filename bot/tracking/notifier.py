@@ -340,8 +340,9 @@ class Sender:
         pacing allows the next post."""
         try:
             for turn in turns:
-                if turn.steps is not None and turn.row is not None:
-                    turn.steps.close()
+                if turn.row is not None:  # cut short while delivering it
+                    if turn.steps is not None:
+                        turn.steps.close()
                     if turn.in_flight or self._has_posted(turn.row):
                         # It may be (partly) in Slack: due again, in doubt, so its
                         # markers are looked for before anything is posted again.
