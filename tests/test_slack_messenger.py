@@ -11,8 +11,10 @@ from bot.messaging import (
     ChannelUnavailable,
     DeliveryError,
     ImageRejected,
+    MessageTooLong,
     RateLimited,
     TransientDeliveryError,
+    WorkspaceUnavailable,
 )
 from bot.slack_messenger import SlackMessenger
 from tests.fakes.slack import FakeSlack
@@ -80,3 +82,36 @@ def test_markers_are_found_in_threads_and_channels(messenger: SlackMessenger) ->
         "digest:C1:1": parent, "track:C1:j:SUCCEED": reply}
     assert messenger.marked("C1") == {"digest:C1:1": parent}
     assert messenger.marked("C2") == {}
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "account_inactive",
+                                   "not_authed", "token_expired", "ekm_access_denied"])
+def test_a_refused_token_is_workspace_wide(
+    fake_slack: FakeSlack, messenger: SlackMessenger, error: str
+) -> None:
+    fake_slack.token_error = error
+    with pytest.raises(WorkspaceUnavailable) as caught:
+        messenger.post("C1", text="hi")
+    assert caught.value.error == error
+    with pytest.raises(WorkspaceUnavailable):
+        messenger.probe()  # auth.test
+    fake_slack.token_error = None
+    messenger.probe()
+
+
+@pytest.mark.parametrize(("blocks", "error"), [
+    ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}}] * 5,
+     "msg_blocks_too_long"),
+    ([{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * 51, "invalid_blocks"),
+])
+def test_a_size_refusal_is_message_too_long(
+    messenger: SlackMessenger, blocks: list, error: str
+) -> None:
+    with pytest.raises(MessageTooLong) as caught:
+        messenger.post("C1", text="hi", blocks=blocks)
+    assert caught.value.error == error
+
+
+def test_calls_are_bounded_below_the_senders_lease(fake_slack: FakeSlack) -> None:
+    client = WebClient(token=fake_slack.token, base_url=fake_slack.url, timeout=120)
+    assert SlackMessenger(client).client.timeout == 15 and client.timeout == 120

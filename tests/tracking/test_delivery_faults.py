@@ -3,6 +3,7 @@ driven by hand against the fake Slack (docs/delivery.md)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from datetime import timedelta
@@ -148,7 +149,7 @@ def test_a_revoked_token_pauses_everything_and_resumes_when_it_works(
         world.cycle()
         if len(world.slack.calls_to("auth.test")) > before:
             probes.append(world.clock().timestamp())
-    gaps = [b - a for a, b in zip(probes, probes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
     assert max(gaps) <= 360  # capped (5 min, checked every 3 min)
     assert len(world.slack.calls_to("chat.postMessage")) == posts  # nothing tried meanwhile
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
