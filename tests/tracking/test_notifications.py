@@ -241,3 +241,22 @@ def test_an_unknown_refusal_fails_the_row_without_retrying(world: TrackingWorld)
     world.cycle()
     [row] = world.tracking.outbox.rows()
     assert row.status == "failed" and "invalid_arguments" in row.last_error
+
+
+def test_a_transient_failure_holds_the_rest_of_the_channel(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)
+    jobs = [world.running() for _ in range(3)]
+    track(world, *jobs)
+    for job in jobs:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.sender.rng = lambda: 1.0
+    world.slack.fail("chat.postMessage", "internal_error", status=500)
+    before = len(world.slack.calls_to("chat.postMessage"))
+    world.cycle()
+    assert len(world.slack.calls_to("chat.postMessage")) == before + 1  # not three failures
+    world.clock.advance(4)
+    world.cycle()
+    assert len(world.slack.calls_to("chat.postMessage")) == before + 1  # held for the 5 s
+    world.clock.advance(1)
+    world.cycle()
+    assert len(world.slack.thread("C1", tracking_message(world).ts)) == 3

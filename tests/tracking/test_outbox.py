@@ -48,3 +48,44 @@ def test_rescheduled_rows_wait_until_their_time(store: Store, outbox: Outbox) ->
     [again] = outbox.claim("a", now=T0 + timedelta(seconds=30), lease=LEASE)
     assert again.failures == 0 and again.last_error == "429"
     assert outbox.depth() == 1
+
+
+def test_a_channel_is_leased_to_one_sender_at_a_time(store: Store, outbox: Outbox) -> None:
+    _enqueue(store, outbox, 2)
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=10) == ["C1"]
+    assert outbox.claim_channels("b", now=T0 + LEASE / 2, lease=LEASE, limit=10) == []
+    later = T0 + LEASE + timedelta(seconds=1)
+    assert outbox.claim_channels("b", now=later, lease=LEASE, limit=10) == ["C1"]
+
+
+def test_renewing_fails_once_another_sender_took_the_channel(
+    store: Store, outbox: Outbox
+) -> None:
+    _enqueue(store, outbox, 1)
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=10)
+    assert outbox.renew("a", "C1", [], now=T0 + LEASE / 2, lease=LEASE)
+    later = T0 + LEASE * 2
+    assert outbox.claim_channels("b", now=later, lease=LEASE, limit=10) == ["C1"]
+    assert not outbox.renew("a", "C1", [], now=later, lease=LEASE)
+    assert outbox.renew("b", "C1", [], now=later, lease=LEASE)
+
+
+def test_renewing_fails_once_another_sender_took_the_row(store: Store, outbox: Outbox) -> None:
+    _enqueue(store, outbox, 1)
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=10)
+    [row] = outbox.claim("a", now=T0, lease=LEASE, channel="C1")
+    assert outbox.renew("a", "C1", [row.id], now=T0, lease=LEASE)
+    later = T0 + LEASE * 2
+    [taken] = outbox.claim("b", now=later, lease=LEASE)  # a sender that took only rows
+    assert not outbox.renew("a", "C1", [row.id], now=later, lease=LEASE)
+    assert outbox.rows()[0].lease_owner == "b"  # and a's failed renewal changed nothing
+    assert taken.in_doubt
+
+
+def test_a_held_channel_is_not_claimed_until_its_hold_ends(store: Store, outbox: Outbox) -> None:
+    _enqueue(store, outbox, 1)
+    outbox.hold_channel("C1", T0 + timedelta(seconds=30), "Retry-After")
+    assert outbox.claim_channels("a", now=T0 + timedelta(seconds=29), lease=LEASE, limit=9) == []
+    assert outbox.claim_channels("a", now=T0 + timedelta(seconds=30), lease=LEASE,
+                                 limit=9) == ["C1"]
+    assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=30), "Retry-After")
