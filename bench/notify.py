@@ -9,8 +9,9 @@ fake Slack. Jobs are tracked with the ``track`` command's service.
    finished job is announced within one poll interval").
 2. Burst: 500 tracked jobs in one channel finish at once while the fake Slack allows one
    message per second per channel (429 + Retry-After). Reported: messages posted (vs 500
-   one by one), jobs delivered, jobs shown twice, and the total time against the rate
-   limit's minimum for the messages posted ((M-1) s for M messages at 1/s).
+   one by one), jobs delivered, jobs shown twice, the 429s Slack answered (goal: none,
+   the sender paces itself), and the total time against the rate limit's minimum for
+   the messages posted ((M-1) s for M messages at 1/s; goal: within 1.2×).
 """
 
 from __future__ import annotations
@@ -113,7 +114,10 @@ def run(quick: bool = False) -> list[Row]:
             floor = max(0, len(posted) - 1) / slack.per_channel_rate
             rows.append(Row(NAME, f"{burst}-job burst, 1 msg/s/channel: time to last post",
                             total, "s", f"rate-limit minimum for {len(posted)} messages",
-                            floor, note="all sent" if done else f"not done in {took:.0f} s"))
+                            floor, limit="within 1.2× the minimum",
+                            note="all sent" if done else f"not done in {took:.0f} s"))
+            rows.append(Row(NAME, f"{burst}-job burst: 429s answered by Slack",
+                            slack.rate_limited, "", "posts made", len(posted), limit="0"))
             rows.append(Row(NAME, f"{burst}-job burst: messages posted", len(posted), "",
                             "one message per job", burst,
                             note=f"{delivered}/{burst} jobs delivered, {twice} twice"))
