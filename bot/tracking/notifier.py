@@ -127,6 +127,13 @@ class _Turn:
     in_flight: bool = False
 
 
+@dataclass(frozen=True)
+class _DigestPlan:
+    members: list[Notification]
+    jobs: list[Job]
+    chunks: list[list[Job]]
+
+
 class _StopPass(Exception):
     """The workspace refused the token: the whole pass stops."""
 
@@ -160,6 +167,8 @@ class Sender:
         self.pause: _Pause | None = None
         #: Markers posted during the current pass: whether a row has posted anything.
         self._posted: set[str] = set()
+        #: Digests being delivered by this sender, by row id (see _digest_plan).
+        self._plans: dict[int, _DigestPlan] = {}
 
     # -- a pass -------------------------------------------------------------------------
 
@@ -167,6 +176,8 @@ class Sender:
         """One pass over the rows due now."""
         result = SendResult()
         self._posted.clear()
+        if len(self._plans) > 100:  # digests another sender finished
+            self._plans.clear()
         if not self._delivery_allowed():
             return result
         now = self.clock()
@@ -493,9 +504,25 @@ class Sender:
                                           thread_ts=thread_ts, broadcast=broadcast,
                                           marker=row.dedupe_key, found=found))
 
+    def _digest_plan(self, row: Notification) -> _DigestPlan:
+        """A digest's members, jobs and detail chunks; kept while it is being delivered
+        (members never change once folded), so a digest resumed by the next pass does
+        not load and lay out 500 jobs again."""
+        plan = self._plans.get(row.id)
+        if plan is None:
+            members = self.outbox.members(row.id)
+            jobs = [Job.model_validate(m.payload["job"]) for m in members]
+            # Chunked by job count, blocks and characters, so Slack's limits are met
+            # before it has to refuse anything (sizing.py); the chunks are the same on
+            # every try, so their markers match what an earlier attempt posted.
+            chunks = sizing.pack(jobs, lambda j: views.outcome(j, with_image=False).blocks,
+                                 max_items=views.DIGEST_CHUNK)
+            plan = self._plans[row.id] = _DigestPlan(members, jobs, chunks)
+        return plan
+
     def _deliver_digest(self, row: Notification) -> Steps:
-        members = self.outbox.members(row.id)
-        jobs = [Job.model_validate(m.payload["job"]) for m in members]
+        plan = self._digest_plan(row)
+        members, jobs, chunks = plan.members, plan.jobs, plan.chunks
         ts = row.posted_ts
         found: dict[str, str] = {}
         if ts is None and row.in_doubt:
@@ -508,11 +535,6 @@ class Sender:
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
-        # Chunked by job count, blocks and characters, so Slack's limits are met before
-        # it has to refuse anything (sizing.py); the chunks are the same on every try,
-        # so their markers match what an earlier attempt posted.
-        chunks = sizing.pack(jobs, lambda j: views.outcome(j, with_image=False).blocks,
-                             max_items=views.DIGEST_CHUNK)
         for index, chunk in enumerate(chunks):
             details = views.digest_details(chunk)
             yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
@@ -521,6 +543,7 @@ class Sender:
                                          if m.kind == "track"):
             if tracking_ts:
                 self._refresh_tracking_message(row.channel, tracking_ts)
+        self._plans.pop(row.id, None)
         return ts
 
     def _post(

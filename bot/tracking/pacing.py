@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 #: Added to each post's share of time: requests do not reach Slack at the same spacing
 #: they leave here, and a post a few milliseconds early is refused with a 429.
-GUARD_SECONDS = 0.05
+GUARD_SECONDS = 0.02
 
 
 @dataclass

@@ -90,13 +90,13 @@ def build_tracking(
 
 def sender_policy(settings: Settings) -> SenderPolicy:
     """The sender's policy from the ``DELIVERY_*`` settings (docs/delivery.md). A pass
-    paces posts for up to one poll interval (at least 5 s, so a pass can post several
+    paces posts for up to one poll interval (at least 10 s, so a pass can post several
     messages to one channel even with a very short interval)."""
     return SenderPolicy(
         broadcast_failures=settings.broadcast_failures,
         digest_threshold=settings.digest_threshold,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
-        pass_budget=timedelta(seconds=max(settings.poll_interval_seconds, 5.0)),
+        pass_budget=timedelta(seconds=max(settings.poll_interval_seconds, 10.0)),
         channel_rate=settings.delivery_channel_rate,
         backoff=timedelta(seconds=settings.delivery_backoff_seconds),
         max_backoff=timedelta(seconds=settings.delivery_max_backoff_seconds),
