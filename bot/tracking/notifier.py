@@ -227,8 +227,10 @@ class Sender:
                             turn.row.dedupe_key, turn.channel)
                 self._abandon(turn)
                 continue
-            self.pacer.take(turn.channel, self.clock().timestamp())
             self._resume(turn, result)
+            # Paced from the answer, not the request: Slack counts a post when it
+            # arrives, somewhere in between, so only this spacing is safe from 429s.
+            self.pacer.take(turn.channel, self.clock().timestamp())
             if turn.steps is None:
                 self._next_row(turn, result)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Added to each post's share of time: requests do not reach Slack at the same spacing
-#: they leave here, and a post a few milliseconds early is refused with a 429.
-GUARD_SECONDS = 0.02
+#: Added to each post's share of time, for clocks that disagree by a few milliseconds
+#: (the sender counts from Slack's answer to the previous post, see notifier.py).
+GUARD_SECONDS = 0.01
 
 
 @dataclass
@@ -51,7 +51,7 @@ class ChannelPacer:
         return now + (1 - bucket.tokens) * self.period
 
     def take(self, channel: str, now: float) -> None:
-        """A post to ``channel`` goes out now."""
+        """A post to ``channel`` was made (``now``: when Slack answered it)."""
         bucket = self._bucket(channel, now)
         bucket.tokens -= 1  # may go below zero if the caller did not wait: it pays later
 
