@@ -266,7 +266,7 @@ class Sender:
             turn.rows.clear()
             turn.stopped = True
         except WorkspaceUnavailable as e:
-            turn.steps = None
+            turn.steps, turn.row, turn.in_flight = None, None, False
             self._pause_workspace(e, row)
             raise _StopPass from e
         except TransientDeliveryError as e:
@@ -302,7 +302,10 @@ class Sender:
                  e.retry_after)
         self.outbox.hold_channel(turn.channel, at, f"Retry-After: {e}")
         for held in waiting:
-            self.outbox.reschedule(held, self.owner, at=at, error=str(e), failure=False)
+            # Refused or never tried: not an attempt, so no marker look-up next time
+            # (unless part of the row was posted before the 429).
+            self.outbox.reschedule(held, self.owner, at=at, error=str(e), failure=False,
+                                   attempted=self._has_posted(held))
         NOTIFICATIONS.labels(result="retried").inc(len(waiting))
         result.retried += len(waiting)
         turn.rows.clear()

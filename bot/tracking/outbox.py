@@ -332,14 +332,20 @@ class Outbox:
         return done
 
     def reschedule(
-        self, row: Notification, owner: str, *, at: datetime, error: str, failure: bool
+        self, row: Notification, owner: str, *, at: datetime, error: str, failure: bool,
+        attempted: bool = True,
     ) -> None:
-        """Release the row until ``at``; ``failure`` counts it towards the give-up limit
-        (a rate limit does not: Slack told us exactly when to come back)."""
+        """Release the row until ``at``; ``failure`` counts it as a transient failure
+        (a rate limit does not: Slack told us exactly when to come back). Without
+        ``attempted`` (nothing of it can be in Slack) the claim is not counted, so the
+        row is not "in doubt" next time."""
         values: dict[str, Any] = dict(next_attempt_at=at, lease_owner=None, lease_until=None,
                                       last_error=error)
         if failure:
             values["failures"] = outbox.c.failures + 1
+        if not attempted:
+            values["attempts"] = sa.case((outbox.c.attempts > 0, outbox.c.attempts - 1),
+                                         else_=0)
         with self.store.begin() as conn:
             conn.execute(outbox.update().where(
                 outbox.c.id == row.id, outbox.c.lease_owner == owner).values(**values))

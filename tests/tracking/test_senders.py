@@ -185,6 +185,7 @@ def test_a_rate_limit_holds_every_row_of_the_channel_and_later_ones(
     rows = world.tracking.outbox.rows()
     assert len(rows) == 3 and {r.status for r in rows} == {"pending"}
     assert {(r.next_attempt_at - limited_at).total_seconds() for r in rows} == {30}
+    assert {r.attempts for r in rows} == {0}  # refused, not "in doubt": no look-ups later
     world.clock.advance(10)
     world.sim.set_state(ids[3], "FAILED")  # a new notification for the held channel
     world.cycle()
