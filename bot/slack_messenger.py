@@ -43,7 +43,7 @@ TRANSIENT_ERRORS = frozenset({
 WORKSPACE_ERRORS = frozenset({
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
     "no_permission", "org_login_required", "ekm_access_denied", "missing_scope",
-    "not_allowed_token_type", "team_disabled",
+    "not_allowed_token_type",
 })
 #: Refused for its size: ``msg_blocks_too_long`` is undocumented, reported at about
 #: 12,000 characters of block text (https://github.com/slackapi/bolt-js/issues/2509).
