@@ -201,15 +201,20 @@ def test_posts_are_paced_per_channel_and_retry_after_holds_the_whole_channel(
     deploy = make(digest_threshold=100)
     flooded = deploy.track("C1", 8)
     other = deploy.track("C2", 2)
+    late = deploy.track("C1", 2) + deploy.track("C2", 2)
     deploy.slack.per_channel_rate = 1.0
     time.sleep(1.1)  # the tracking messages' own second
     workers = [deploy.worker(), deploy.worker()]
     deploy.slack.rate_limit("chat.postMessage", retry_after=3)  # the next post, anywhere
     start = len(deploy.slack.calls)
     deploy.end(flooded + other)
+    assert wait(lambda: any(c.method == "chat.postMessage" for c in deploy.slack.calls[start:]),
+                30)
+    deploy.end(late)  # new notifications, for the held channel too
 
-    assert deploy.delivered(flooded + other, timeout=90), [w.output for w in workers]
-    deploy.assert_exactly_once(flooded + other)
+    every = flooded + other + late
+    assert deploy.delivered(every, timeout=90), [w.output for w in workers]
+    deploy.assert_exactly_once(every)
     assert deploy.slack.rate_limited == 0  # none refused for going too fast
     [refused] = [c for c in deploy.slack.calls_to("chat.postMessage")[:]
                  if deploy.slack.calls.index(c) >= start][:1]
