@@ -115,3 +115,12 @@ def test_a_size_refusal_is_message_too_long(
 def test_calls_are_bounded_below_the_senders_lease(fake_slack: FakeSlack) -> None:
     client = WebClient(token=fake_slack.token, base_url=fake_slack.url, timeout=120)
     assert SlackMessenger(client).client.timeout == 15 and client.timeout == 120
+
+
+@pytest.mark.parametrize("outage", [503, "html", "reset"])
+def test_an_outage_is_transient(
+    fake_slack: FakeSlack, messenger: SlackMessenger, outage: int | str
+) -> None:
+    fake_slack.outage = outage
+    with pytest.raises(TransientDeliveryError):
+        messenger.post("C1", text="hi")

@@ -12,7 +12,8 @@ section text over 3,000 characters is ``invalid_blocks``, blocks carrying more t
 ``block_text_limit`` (12,000) characters of text ``msg_blocks_too_long``, a ``text`` over
 40,000 characters ``msg_too_long``. Workspace-wide faults: ``latency`` (seconds every
 call takes), ``token_error`` (every call refused, e.g. ``token_revoked``, until cleared),
-``outage`` (every call answers that HTTP status, or ``"reset"`` drops the connection).
+``outage`` (every call answers that HTTP status, ``"html"`` a 503 page, or ``"reset"``
+drops the connection).
 
 ``response_url`` posts go to ``/response/<name>`` (``response_url(name)`` builds one).
 """
@@ -244,6 +245,10 @@ class FakeSlack:
             req.wfile.flush()
             req.connection.shutdown(socket.SHUT_RDWR)
             return None
+        if outage == "html":
+            # What a load balancer in front of Slack answers during an incident.
+            return self._send(req, 503, "<html><body>503 Service Unavailable</body></html>",
+                              content_type="text/html")
         if outage is not None:
             return self._send(req, int(outage), {"ok": False, "error": "service_unavailable"})
         if headers.get("Authorization") != f"Bearer {self.token}" and "token" not in args:

@@ -140,7 +140,7 @@ def test_a_flooded_channel_does_not_delay_the_others(world: TrackingWorld) -> No
     track(world, quiet, channel="C2")
     for job in [*flood, quiet]:
         world.sim.set_state(job, "SUCCEED")
-    for _ in range(5):  # a pass paces for up to 5 s: C1's ten take two passes
+    for _ in range(5):  # passes pace for up to 10 s each; C1 has ten to send
         world.cycle()
         world.clock.advance(1)
 
