@@ -4,8 +4,9 @@ A pass leases channels (oldest waiting first, a bounded number), then each chann
 rows (more than ``digest_threshold`` fresh ones become one digest whose thread holds the
 details). It posts round-robin across its channels, each paced by a token bucket at
 Slack's ~1 message per second, so a flooded channel never delays the others. Right
-before every post both leases (channel and row) are renewed and re-checked: a sender
-that lost them posts nothing. What Slack answers decides the rest:
+before every post both leases (channel and row) are checked, and renewed in the
+database unless just claimed: a sender that lost them posts nothing. What Slack
+answers decides the rest:
 
 - :class:`RateLimited`: the whole channel is held until ``Retry-After``, in the database,
   so every sender honours it, for rows claimed or not.
@@ -33,8 +34,8 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from ..messaging import (
     Blocks,
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: What a pause reason tells the channel (``tracked`` shows it).
 PAUSE_HINT = "the bot cannot post here; invite it with /invite @videojobs and track again"
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 #: Parts deep a refused message is split before the sender stops trying (2**12 parts).
 MAX_SPLIT_DEPTH = 12
@@ -125,6 +128,10 @@ class _Turn:
     #: A post of ``row`` was under way when the pass was cut short (a crash, a
     #: database error): it may be in Slack.
     in_flight: bool = False
+    #: Until when this sender's leases on the channel and on the rows in ``fresh``
+    #: (claimed or renewed together) are known to hold.
+    leased_until: datetime = _NEVER
+    fresh: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,9 @@ class Sender:
             for channel in channels:
                 rows = self.outbox.claim(self.owner, now=now, lease=self.policy.lease,
                                          limit=self.policy.rows_per_channel, channel=channel)
-                turns.append(_Turn(channel, deque(self._with_digest(rows, now))))
+                batch = self._with_digest(rows, now)
+                turns.append(_Turn(channel, deque(batch), leased_until=now + self.policy.lease,
+                                   fresh={r.id for r in batch}))
             self._run(turns, now + self.policy.pass_budget, result)
         except _StopPass:
             pass
@@ -220,9 +229,7 @@ class Sender:
                     return
                 continue
             assert turn.row is not None
-            ids = [turn.row.id]
-            if not self.outbox.renew(self.owner, turn.channel, ids, now=now,
-                                     lease=self.policy.lease):
+            if not self._hold_leases(turn, now):
                 log.warning("lease on %s lost before posting; leaving %s to its new owner",
                             turn.row.dedupe_key, turn.channel)
                 self._abandon(turn)
@@ -233,6 +240,20 @@ class Sender:
             self.pacer.take(turn.channel, self.clock().timestamp())
             if turn.steps is None:
                 self._next_row(turn, result)
+
+    def _hold_leases(self, turn: _Turn, now: datetime) -> bool:
+        """Before a post: True while this sender holds the channel's and the row's
+        leases. Renewed in the database (which re-checks the owner) unless the last
+        claim or renewal, moments ago, left more than half the lease: nobody can take
+        a lease before it runs out, so the database could only answer yes."""
+        assert turn.row is not None
+        if turn.row.id in turn.fresh and now + self.policy.lease / 2 < turn.leased_until:
+            return True
+        if not self.outbox.renew(self.owner, turn.channel, [turn.row.id], now=now,
+                                 lease=self.policy.lease):
+            return False
+        turn.leased_until, turn.fresh = now + self.policy.lease, {turn.row.id}
+        return True
 
     def _next_row(self, turn: _Turn, result: SendResult) -> None:
         """Start the channel's next rows until one has a post to make (or none is left)."""

@@ -13,7 +13,9 @@ from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 
-LEASE = 60  # the default DELIVERY_LEASE_SECONDS
+#: A lease shorter than a pass's pacing budget (10 s): the stalled sender wakes up
+#: inside its pass, with posts still to make.
+LEASE = 5
 
 
 class _Stall:
@@ -62,7 +64,8 @@ def _told(world: TrackingWorld, ids: list[str]) -> Counter[str]:
 def test_a_sender_whose_lease_ran_out_inside_a_post_posts_nothing_more(
     world: TrackingWorld,
 ) -> None:
-    world = world.restart(digest_threshold=100, delivery_channel_rate=1000)
+    world = world.restart(digest_threshold=100, delivery_channel_rate=1000,
+                          delivery_lease_seconds=LEASE)
     ids = [world.running() for _ in range(3)]
     track(world, *ids)
     for job in ids:
@@ -87,7 +90,8 @@ def test_a_stalled_digest_is_finished_by_the_next_sender_without_repeats(
 ) -> None:
     """Digest members are delivered with their digest and never claimed alone, even
     once the stalled sender's leases have run out."""
-    world = world.restart(digest_threshold=5, delivery_channel_rate=1000)
+    world = world.restart(digest_threshold=5, delivery_channel_rate=1000,
+                          delivery_lease_seconds=LEASE)
     ids = [world.running() for _ in range(30)]  # two detail replies
     track(world, *ids)
     for job in ids:
@@ -113,7 +117,8 @@ def test_two_senders_at_once_share_the_channels_and_post_each_once(
 ) -> None:
     """B runs its whole pass while A is inside its first post: A leased every channel
     with due rows, so B sends nothing rather than anything twice; A finishes."""
-    world = world.restart(digest_threshold=100, delivery_channel_rate=1000)
+    world = world.restart(digest_threshold=100, delivery_channel_rate=1000,
+                          delivery_lease_seconds=LEASE)
     ids = {channel: [world.running() for _ in range(3)] for channel in ("C1", "C2", "C3")}
     for channel, jobs in ids.items():
         track(world, *jobs, channel=channel)
