@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,10 +167,13 @@ class _TrackingProcess:
             pass  # the supervisor was quicker
 
     def stop(self, server: Any) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # SIGTERM: the loop finishes its cycle and stops
         try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+            if self.process is None or self.process.poll() is not None:
+                return
+            self.process.terminate()  # SIGTERM: the supervisor stops the loop, then itself
+            try:
+                self.process.wait(timeout=45)  # longer than the supervisor waits for the loop
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        finally:
+            shutil.rmtree(self.status_path.parent, ignore_errors=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator
@@ -171,6 +172,9 @@ class Sender:
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)
+        #: Set when the process is stopping (``run_worker`` sets it): pacing waits on it
+        #: instead of ``sleep``, and a pass ends at once, giving its rows back.
+        self.stopping: threading.Event | None = None
         self.pause: _Pause | None = None
         #: Markers posted during the current pass: whether a row has posted anything.
         self._posted: set[str] = set()
@@ -223,6 +227,10 @@ class Sender:
             if wait >= 0.001:  # below a millisecond is float rounding, not a wait
                 if now + timedelta(seconds=wait) > deadline:
                     return  # _finish gives the rest back for the next pass
+                if self.stopping is not None:
+                    if self.stopping.wait(wait):
+                        return  # the process is stopping: give the rest back now
+                    continue
                 self.sleep(wait)
                 if self.clock() <= now:
                     log.error("sleep(%g) did not move the sender's clock; pass ended", wait)

@@ -109,6 +109,7 @@ def sender_policy(settings: Settings) -> SenderPolicy:
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
     """Poll and send every ``interval`` seconds until ``stop_event`` is set. A set event
     lets the current cycle finish; an unexpected error is logged and the loop goes on."""
+    tracking.sender.stopping = stop_event  # a pass pacing its posts stops with the loop
     log.info("tracking worker started (every %g s)", tracking.interval)
     while not stop_event.is_set():
         started = time.monotonic()

@@ -201,3 +201,20 @@ def test_a_rate_limit_holds_every_row_of_the_channel_and_later_ones(
     world.clock.advance(1)
     world.cycle()
     assert len(world.slack.thread("C1", parent.ts)) == 4
+
+
+def test_a_stopping_process_ends_its_pass_instead_of_pacing(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)
+    ids = [world.running() for _ in range(4)]
+    track(world, *ids)
+    for job in ids:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.sender.stopping = threading.Event()
+    world.tracking.sender.stopping.set()  # SIGTERM arrived
+    started = world.clock()
+    world.cycle()
+
+    assert len(world.slack.thread("C1", tracking_message(world).ts)) == 1  # no wait for more
+    assert world.clock() == started
+    waiting = [r for r in world.tracking.outbox.rows() if r.status == "pending"]
+    assert len(waiting) == 3 and {(r.lease_owner, r.attempts) for r in waiting} == {(None, 0)}
