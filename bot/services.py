@@ -15,10 +15,12 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from .commands.reports import ReportCommands
 from .commands.router import Router
 from .metastudio.factory import build_jobs_client
 from .settings import Settings
 from .slack_messenger import SlackMessenger
+from .tracking.reports import ReportStore
 from .tracking.worker import Tracking, build_tracking
 from .users import TimezoneResolver
 
@@ -59,7 +61,8 @@ def build_services(settings: Settings) -> Services:
     tracking = build_tracking(settings, jobs, SlackMessenger(slack))
     return Services(
         slack=slack,
-        router=Router(jobs, tracking=tracking.service),
+        router=Router(jobs, tracking=tracking.service, reports=ReportCommands(
+            ReportStore(tracking.store), tracking.service.messenger)),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
     )

@@ -27,6 +27,8 @@ from .types import (
     Unsubscribe,
     Untrack,
 )
+from .reports import WORDS as REPORT_WORDS
+from .reports import parse_report
 from .windows import WindowError, looks_like_window, parse_window
 
 #: One /videojobs status or track answers about this many jobs at most (50-block limit).
@@ -53,7 +55,7 @@ TYPE_WORDS = {
 }
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
-    "subscribe", "unsubscribe", "subscriptions",
+    "subscribe", "unsubscribe", "subscriptions", *REPORT_WORDS,
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
 SUBSCRIBE_KEYS = ("type", "asset", "script")
@@ -134,6 +136,8 @@ def _command(word: str, args: list[str]) -> Command:
     if word == "subscriptions":
         _no_args(args, "subscriptions")
         return Subscriptions()
+    if word in REPORT_WORDS:
+        return parse_report(word, args)
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
     return Help(unknown=word[:40], suggestion=close[0] if close else None)
 

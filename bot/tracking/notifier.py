@@ -20,9 +20,10 @@ posted again. The tracking-message edit that follows a post is idempotent by nat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..messaging import (
     ChannelUnavailable,
@@ -31,6 +32,7 @@ from ..messaging import (
     RateLimited,
     TransientDeliveryError,
 )
+from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metrics import NOTIFICATIONS, OUTBOX_DEPTH
 from . import views
@@ -39,6 +41,9 @@ from .outbox import Notification, Outbox
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+#: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
+Renderer = Callable[[Notification], Any]
 
 #: What a pause reason tells the channel (``tracked`` shows it).
 PAUSE_HINT = "the bot cannot post here; invite it with /invite @videojobs and track again"
@@ -76,6 +81,7 @@ class Sender:
         owner: str,
         clock: Callable[[], datetime],
         policy: SenderPolicy = SenderPolicy(),
+        renderers: Mapping[str, Renderer] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -83,6 +89,8 @@ class Sender:
         self.owner = owner
         self.clock = clock
         self.policy = policy
+        #: Row kinds whose message is built at delivery time (scheduled reports).
+        self.renderers = dict(renderers or {})
 
     def send_due(self) -> SendResult:
         """One pass over the rows due now."""
@@ -101,7 +109,8 @@ class Sender:
     def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
         """Fold a burst of fresh rows into one digest. Only first attempts are folded: a
         retried row may already be in the channel on its own."""
-        fresh = [r for r in group if r.kind != "digest" and r.attempts == 1]
+        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.renderers
+                 and r.attempts == 1]
         if len(fresh) <= self.policy.digest_threshold:
             return group
         digest = self.outbox.form_digest(self.owner, fresh, now=now, lease=self.policy.lease)
@@ -169,6 +178,8 @@ class Sender:
         """Post what ``row`` says unless it is already in Slack; returns the ts."""
         if row.kind == "digest":
             return self._deliver_digest(row)
+        if row.kind in self.renderers:
+            return self._deliver_rendered(row)
         job = Job.model_validate(row.payload["job"])
         thread_ts = row.payload.get("thread_ts")
         ts = row.posted_ts
@@ -201,6 +212,21 @@ class Sender:
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
                                        marker=row.dedupe_key)
+
+    def _deliver_rendered(self, row: Notification) -> str:
+        """A row whose message its renderer builds now (upstream calls included)."""
+        ts = row.posted_ts
+        if ts is None and row.in_doubt:
+            ts = self.messenger.marked(row.channel, oldest=row.created_at).get(row.dedupe_key)
+        if ts is None:
+            try:
+                message = self.renderers[row.kind](row)
+            except MetaStudioError as e:
+                # Upstream trouble is retried with the backoff, like Slack's.
+                raise TransientDeliveryError(f"{row.kind}: {e}") from e
+            ts = self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
+                                     marker=row.dedupe_key)
+        return ts
 
     def _deliver_digest(self, row: Notification) -> str:
         members = self.outbox.members(row.id)

@@ -27,6 +27,7 @@ from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
+from .reports import REPORT_KIND, ReportRenderer, ReportScheduler
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,13 @@ class Tracking:
     poller: Poller
     sender: Sender
     interval: float
+    reports: ReportScheduler | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass (what the loop repeats)."""
         self.poller.poll()
+        if self.reports is not None:
+            self.reports.run_due()
         self.sender.send_due()
 
 
@@ -79,9 +83,11 @@ def build_tracking(
         owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
+        renderers={REPORT_KIND: ReportRenderer(jobs)},
     )
     service = TrackingService(store, outbox, jobs, messenger)
-    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds)
+    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
+                    reports=ReportScheduler(store, outbox, clock=clock))
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
