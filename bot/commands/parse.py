@@ -13,6 +13,8 @@ import shlex
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType, valid_job_id
+from .reports import WORDS as REPORT_WORDS
+from .reports import parse_report
 from .types import (
     Command,
     Help,
@@ -27,8 +29,6 @@ from .types import (
     Unsubscribe,
     Untrack,
 )
-from .reports import WORDS as REPORT_WORDS
-from .reports import parse_report
 from .windows import WindowError, looks_like_window, parse_window
 
 #: One /videojobs status or track answers about this many jobs at most (50-block limit).

@@ -140,12 +140,11 @@ class ReportStore:
         self, channel: str, *, schedule: Schedule, kind: str, created_by: str, now: datetime
     ) -> Report:
         with self.store.begin() as conn:
-            new_id = conn.execute(reports.insert().values(
+            row = conn.execute(reports.insert().values(
                 channel=channel, cadence=schedule.cadence, weekday=schedule.weekday,
                 minute_of_day=schedule.minute_of_day, tz=schedule.tz.key, kind=kind,
                 created_by=created_by, created_at=now,
-            )).inserted_primary_key[0]
-            row = conn.execute(reports.select().where(reports.c.id == new_id)).one()
+            ).returning(*reports.c)).one()
         return Report(**row._mapping)
 
     def remove(self, channel: str, report_id: int) -> bool:
