@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..covers import CoverUploader, post_with_cover
 from ..messaging import (
+    Blocks,
     ChannelUnavailable,
     DeliveryError,
     ImageRejected,
@@ -82,6 +84,7 @@ class Sender:
         clock: Callable[[], datetime],
         policy: SenderPolicy = SenderPolicy(),
         renderers: Mapping[str, Renderer] | None = None,
+        covers: CoverUploader | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -91,6 +94,8 @@ class Sender:
         self.policy = policy
         #: Row kinds whose message is built at delivery time (scheduled reports).
         self.renderers = dict(renderers or {})
+        #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
+        self.covers = covers
 
     def send_due(self) -> SendResult:
         """One pass over the rows due now."""
@@ -200,6 +205,17 @@ class Sender:
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool
     ) -> str:
         message = views.outcome(job)
+
+        def post(blocks: Blocks) -> str:
+            return self.messenger.post(row.channel, text=message.text, blocks=blocks,
+                                       thread_ts=thread_ts, reply_broadcast=broadcast,
+                                       marker=row.dedupe_key)
+
+        # First the cover uploaded to Slack (bot/covers.py); then, as before, the URL
+        # image, then a link.
+        uploaded = post_with_cover(post, message.blocks, job, self.covers)
+        if uploaded is not None:
+            return uploaded
         try:
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,

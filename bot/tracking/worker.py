@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ..covers import build_covers
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..metastudio.cache import CachedJobsClient
@@ -84,6 +85,7 @@ def build_tracking(
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
         renderers={REPORT_KIND: ReportRenderer(jobs)},
+        covers=build_covers(settings.cover_upload, messenger, store),
     )
     service = TrackingService(store, outbox, jobs, messenger)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
