@@ -44,6 +44,8 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
+#: chat.update errors that leave a delivered notification delivered.
+UNEDITABLE = frozenset({"cant_update_message", "message_not_found", "edit_window_closed"})
 #: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
 Renderer = Callable[[Notification], Any]
 
@@ -276,4 +278,12 @@ class Sender:
         jobs = self.store.in_message(channel, tracking_ts)
         if jobs:
             message = views.tracking_message(jobs)
-            self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
+            try:
+                self.messenger.update(channel, tracking_ts, text=message.text,
+                                      blocks=message.blocks)
+            except DeliveryError as e:
+                # A deleted tracking message, or one the bot did not write (the message
+                # shortcut threads under a colleague's message): the reply went out.
+                if type(e) is not DeliveryError or e.error not in UNEDITABLE:
+                    raise
+                log.info("tracking message %s in %s not edited: %s", tracking_ts, channel, e)

@@ -38,6 +38,8 @@ class Message:
     edits: list[dict[str, Any]] = field(default_factory=list)
     #: Message metadata (``event_type`` / ``event_payload``) as posted.
     metadata: dict[str, Any] | None = None
+    #: Who wrote it: None for the bot; a person's message (``say``) cannot be edited.
+    user: str | None = None
 
 
 @dataclass
@@ -325,6 +327,8 @@ class FakeSlack:
             msg = self.message(channel, ts)
             if msg is None:
                 return 200, {"ok": False, "error": "message_not_found"}, {}
+            if msg.user is not None:
+                return 200, {"ok": False, "error": "cant_update_message"}, {}
             msg.edits.append({"text": msg.text, "blocks": msg.blocks})
             msg.text = args.get("text", msg.text)
             msg.blocks = args.get("blocks", msg.blocks)
@@ -365,6 +369,15 @@ class FakeSlack:
 
 
     # == files, views.publish, users.conversations ===========================================
+
+    def say(self, channel: str, text: str, *, user: str = "U2",
+            thread_ts: str | None = None) -> Message:
+        """A message a person posts (what a message shortcut is used on)."""
+        with self._lock:
+            message = Message(channel=channel, ts=self._new_ts(), text=text, blocks=None,
+                              thread_ts=thread_ts, user=user)
+            self.messages.append(message)
+        return message
     # The upload flow files_upload_v2 drives (files.getUploadURLExternal, a POST of the
     # bytes to the URL it returned, files.completeUploadExternal), image blocks that
     # reference an uploaded file with ``slack_file``, the Home tab (views.publish, with
