@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from .commands.reports import ReportCommands
 from .commands.router import Router
+from .home import HomePublisher, build_home
 from .metastudio.factory import build_jobs_client
 from .settings import Settings
 from .slack_messenger import SlackMessenger
@@ -33,6 +34,8 @@ class Services:
     #: The store, poller and sender; ``videojobs-bot worker`` (and Socket Mode) run its
     #: loop, the router uses its commands.
     tracking: Tracking
+    #: Publishes App Home tabs (bot/home.py); None where there is no Slack.
+    home: HomePublisher | None = None
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -65,4 +68,5 @@ def build_services(settings: Settings) -> Services:
             ReportStore(tracking.store), tracking.service.messenger)),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
+        home=build_home(jobs, tracking.store, slack),
     )

@@ -465,6 +465,13 @@ class FakeSlack:
         return 200, {"ok": True, "channels": [{"id": c, "name": c.lower()} for c in page],
                      "response_metadata": {"next_cursor": str(start + limit) if more else ""}}, {}
 
+    def _api_conversations_open(self, args):
+        """A direct message with ``users`` (one user): its ``D…`` id."""
+        user = str(args.get("users") or "")
+        if not user.startswith("U") or "," in user:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        return 200, {"ok": True, "channel": {"id": "D" + user[1:]}}, {}
+
 
 @dataclass
 class FakeFile:
