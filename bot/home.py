@@ -210,8 +210,9 @@ class HomePublisher:
 
     Per user: one publish at a time, at most one per ``per_user_interval`` seconds;
     opens arriving meanwhile become one trailing publish. Per workspace: at most
-    ``workspace_per_minute`` publishes in any 60 seconds. A 429 holds that user until its
-    Retry-After, then publishes once. ``clock`` is monotonic seconds.
+    ``workspace_per_minute`` publishes in any ``workspace_window`` (60) seconds. A 429
+    holds that user until its Retry-After, then publishes once. ``clock`` is monotonic
+    seconds.
     """
 
     def __init__(
@@ -223,6 +224,7 @@ class HomePublisher:
         clock: Callable[[], float] = time.monotonic,
         per_user_interval: float = 10.0,
         workspace_per_minute: int = 90,
+        workspace_window: float = 60.0,
     ) -> None:
         self.render = render
         self.publish = publish
@@ -230,6 +232,7 @@ class HomePublisher:
         self.clock = clock
         self.per_user_interval = per_user_interval
         self.workspace_per_minute = workspace_per_minute
+        self.workspace_window = workspace_window
         self.stats = PublishStats()
         self._users: dict[str, _UserState] = {}
         self._recent: deque[float] = deque()
@@ -298,11 +301,11 @@ class HomePublisher:
                                    lambda: self._attempt(user_id, opened=False))
 
     def _workspace_wait(self, now: float) -> float:
-        while self._recent and now - self._recent[0] >= 60.0:
+        while self._recent and now - self._recent[0] >= self.workspace_window:
             self._recent.popleft()
         if len(self._recent) < self.workspace_per_minute:
             return 0.0
-        return self._recent[0] + 60.0 - now
+        return self._recent[0] + self.workspace_window - now
 
 
 def slack_publish(client: WebClient) -> Callable[[str, dict[str, Any]], None]:
