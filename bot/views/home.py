@@ -69,6 +69,11 @@ def _title(text: str) -> list[Block]:
     return [DividerBlock(), section(f"*{text}*")]
 
 
+def _word(state: str | None) -> str:
+    """``Processing`` (the label without its emoji, which leads the row)."""
+    return escape(state_label(state).split(" ", 1)[-1])
+
+
 def _age(data: HomeData, since: datetime | None) -> str:
     if since is None:
         return "age unknown"
@@ -84,7 +89,7 @@ def _tracked(data: HomeData) -> list[Block]:
     for tracked, job in data.tracked:
         state = job.state_name if job is not None else tracked.last_state
         created = job.create_time if job is not None else tracked.job_created_at
-        line = (f"{state_emoji(state)} {code(tracked.job_id)} · {escape(state_label(state))}"
+        line = (f"{state_emoji(state)} {code(tracked.job_id)} · {_word(state)}"
                 f" · {_age(data, created)} · in <#{tracked.channel}>")
         if job is not None and job.asset_name:
             line += f" · {escape(truncate(job.asset_name, 40))}"
@@ -133,7 +138,7 @@ def _stuck(data: HomeData) -> list[Block]:
     blocks = list(title)
     for job in data.stuck[:MAX_STUCK]:
         line = (f"{state_emoji(job)} {code(job.job_id or '(no id)')} · "
-                f"{escape(state_label(job))} · {_age(data, job.create_time)}")
+                f"{_word(job.state_name)} · {_age(data, job.create_time)}")
         if job.asset_name:
             line += f" · {escape(truncate(job.asset_name, 40))}"
         track = [button("Track", actions.TRACK, job.job_id)] if job.job_id else []

@@ -97,12 +97,12 @@ def test_home_shows_my_jobs_my_channels_todays_failures_and_stuck_jobs(
     assert open_home(slack) == 200
 
     text = home_text(slack)
-    assert f"`{mine}` · ⚙️ Processing" in text and "in <#C1>" in text
+    assert f"⚙️ `{mine}` · Processing" in text and "in <#C1>" in text
     assert "Launch teaser" in text
     assert "<#C1> #1 failed (type=2D_DIGITAL_HUMAN_VIDEO)" in text and "<#C9>" not in text
     assert "Today's failures (4) · Europe/Berlin" in text
     assert "3× `MSS.10003001` Render timeout" in text
-    assert f"`{stuck}` · ⏳ Waiting · 5 h 00 min old" in text
+    assert f"⏳ `{stuck}` · Waiting · 5 h 00 min old" in text
     [row] = [b for b in slack.fake.home_views["U1"]["blocks"] if stuck in json.dumps(b)]
     assert (row["accessory"]["action_id"], row["accessory"]["value"]) == (actions.TRACK, stuck)
     # One upstream round: my tracked jobs, today's failures, the unfinished jobs.
@@ -158,7 +158,7 @@ def test_refresh_on_home_looks_at_the_job_again(slack: SlackSender, simulator):
 
     assert click_on_home(slack, actions.REFRESH, job) == 200
 
-    assert "✅ Succeeded" in home_text(slack, count=2)
+    assert "✅ `" in home_text(slack, count=2) and "· Succeeded ·" in home_text(slack)
     assert len(slack.fake.calls_to("response_url")) == answered  # the tab is the answer
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.commands.reports import ReportCommands
-from bot.commands.types import Context, ListReports, ScheduleReport, Unreport
+from bot.commands.types import Context, ListReports, ScheduleReport, Track, Unreport
 from bot.tracking.outbox import Outbox
 from bot.tracking.reports import (
     REPORT_KIND,
@@ -315,3 +315,36 @@ def test_reports_command_round_trip_is_listed(world: TrackingWorld):
     assert commands(world).handle(ListReports(), berlin_ctx(), world.clock()).text.startswith(
         "Scheduled reports of this channel (1)")
 
+
+
+def test_a_report_is_never_folded_into_a_burst_digest(world: TrackingWorld):
+    world.clock.now = utc(2025, 3, 1, 7, 0)
+    schedule(world)
+    jobs = [world.running() for _ in range(7)]
+    for job in jobs:
+        world.tracking.service.track(berlin_ctx(), Track((job,)), world.clock())
+    world.clock.now = utc(2025, 3, 1, 8, 0)
+    for job in jobs:
+        world.sim.set_state(job, "SUCCEED")
+    world.cycle()
+    rows = world.tracking.outbox.rows()
+    assert {r.kind for r in rows} == {"track", "digest", REPORT_KIND}
+    [report] = [r for r in rows if r.kind == REPORT_KIND]
+    assert report.status == "sent" and report.digest_id is None
+    assert len(reports_posted(world)) == 1
+
+
+def test_a_report_posted_before_a_crash_is_not_posted_again(world: TrackingWorld):
+    world.clock.now = utc(2025, 3, 1, 7, 0)
+    schedule(world)
+    at(world, utc(2025, 3, 1, 8, 0))
+    assert len(reports_posted(world)) == 1
+    # The process died after Slack took the message and before the outbox recorded it.
+    with world.tracking.store.begin() as conn:
+        conn.exec_driver_sql("UPDATE outbox SET status = 'pending', posted_ts = NULL, "
+                             "sent_at = NULL WHERE kind = 'report'")
+    world = world.restart()
+    at(world, utc(2025, 3, 1, 8, 5))
+    assert len(reports_posted(world)) == 1
+    [row] = [r for r in world.tracking.outbox.rows() if r.kind == REPORT_KIND]
+    assert row.status == "sent" and row.attempts == 2
