@@ -90,6 +90,7 @@ def test_home_shows_my_jobs_my_channels_todays_failures_and_stuck_jobs(
     for _ in range(3):
         simulator.add_job(state="FAILED", error_code="MSS.10003001", error_msg="Render timeout")
     simulator.add_job(state="FAILED")
+    simulator.add_job(state="FAILED", create_time=simulator.now() - timedelta(days=2))
     stuck = simulator.add_job(state="WAITING",
                               create_time=simulator.now() - timedelta(hours=5))
     before = upstream(simulator)
