@@ -122,6 +122,18 @@ def test_a_429_is_honoured_and_the_tab_published_once_after_it():
     assert world.publisher.stats.rate_limited == 1
 
 
+def test_a_429_alone_is_retried_once_after_retry_after():
+    world = World(per_user_interval=5)
+    world.refuse = [30.0]
+    world.publisher.opened("U1", UTC_ZONE)
+    world.at(29.9)
+    assert world.published == []
+    world.at(30)
+    assert world.published == [("U1", 30.0, None)]
+    world.at(500)
+    assert len(world.published) == 1 and world.timer.pending == []
+
+
 def test_many_people_at_once_stay_inside_the_workspace_budget():
     world = World(workspace_per_minute=50, per_user_interval=10)
     for n in range(120):

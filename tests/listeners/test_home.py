@@ -93,13 +93,16 @@ def test_home_shows_my_jobs_my_channels_todays_failures_and_stuck_jobs(
     simulator.add_job(state="FAILED", create_time=simulator.now() - timedelta(days=2))
     stuck = simulator.add_job(state="WAITING",
                               create_time=simulator.now() - timedelta(hours=5))
+    theirs = simulator.add_job(state="PROCESSING")
+    services.tracking.store.add_tracked("C1", [(theirs, "PROCESSING", None)], message_ts="9.9",
+                                        requested_by="U7", now=simulator.now())
     before = upstream(simulator)
 
     assert open_home(slack) == 200
 
     text = home_text(slack)
     assert f"⚙️ `{mine}` · Processing" in text and "in <#C1>" in text
-    assert "Launch teaser" in text
+    assert "Launch teaser" in text and theirs not in text
     assert "<#C1> #1 failed (type=2D_DIGITAL_HUMAN_VIDEO)" in text and "<#C9>" not in text
     assert "Today's failures (4) · Europe/Berlin" in text
     assert "3× `MSS.10003001` Render timeout" in text

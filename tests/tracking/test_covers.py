@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.metastudio.models import JobState
 from bot.simulator.cover import cover_png
 from tests.fixtures.tracking import PROMO_VIDEO, TrackingWorld
 from tests.tracking.helpers import asset, block_types, track, tracking_message
@@ -135,3 +136,19 @@ def test_failed_jobs_upload_nothing(world: TrackingWorld):
     world.sim.set_state(job, "FAILED")
     world.cycle()
     assert uploads(world) == [0, 0, 0]
+
+
+def test_only_a_succeeded_jobs_image_cover_is_uploaded(world: TrackingWorld):
+    job_id = finished(world)
+    job = world.client.get_jobs([job_id])[job_id]
+    uploader = world.tracking.sender.covers
+    assert uploader is not None
+    failed = job.model_copy(update={"state": JobState.FAILED})
+    assert uploader.slack_file(failed) is None
+    assert job.output_asset_config is not None
+    json_200 = job.output_asset_config.model_copy(
+        update={"cover_url": world.slack.url + "auth.test"})
+    not_an_image = job.model_copy(update={"job_id": "other", "output_asset_config": json_200})
+    assert uploader.slack_file(not_an_image) is None
+    assert uploads(world) == [0, 0, 0]
+    assert uploader.slack_file(job) is not None and uploads(world) == [1, 1, 1]
