@@ -5,8 +5,10 @@ Driven by the injected clock through the real worker cycle (simulator + fake Sla
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -348,3 +350,42 @@ def test_a_report_posted_before_a_crash_is_not_posted_again(world: TrackingWorld
     assert len(reports_posted(world)) == 1
     [row] = [r for r in world.tracking.outbox.rows() if r.kind == REPORT_KIND]
     assert row.status == "sent" and row.attempts == 2
+
+
+def _race_in_a_process(url: str, when: datetime, barrier: Any, results: Any) -> None:
+    """One worker process: sees the occurrences due, waits for the others, enqueues."""
+    store = Store(url)
+    try:
+        scheduler = ReportScheduler(store, Outbox(store), clock=lambda: when)
+        due = scheduler.due(when)
+        barrier.wait(timeout=60)
+        results.put(sum(scheduler.enqueue(d, when) for d in due))
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_worker_processes_racing_enqueue_each_occurrence_once(database_url: str):
+    setup = Store(database_url)
+    setup.migrate()
+    for channel in ("C1", "C2"):
+        ReportStore(setup).add(channel, schedule=Schedule("daily", 9 * 60, BERLIN),
+                               kind="failed", created_by="U1", now=utc(2025, 3, 1, 7))
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results = spawn.Barrier(3), spawn.Queue()
+    when = utc(2025, 3, 1, 8, 0)
+    processes = [spawn.Process(target=_race_in_a_process,
+                               args=(database_url, when, barrier, results))
+                 for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=90)
+    try:
+        assert [p.exitcode for p in processes] == [0, 0, 0]
+        assert sum(results.get(timeout=5) for _ in processes) == 2
+        keys = sorted(r.dedupe_key for r in Outbox(setup).rows())
+        assert keys == [report_key(1, when), report_key(2, when)]
+    finally:
+        setup.close()
