@@ -242,6 +242,11 @@ class Sender:
             except MetaStudioError as e:
                 # Upstream trouble is retried with the backoff, like Slack's.
                 raise TransientDeliveryError(f"{row.kind}: {e}") from e
+            except Exception as e:
+                # A row that cannot be built is given up (logged, listed by ``tracked``)
+                # rather than stopping every other notification behind it.
+                log.exception("%s %s could not be built", row.kind, row.dedupe_key)
+                raise DeliveryError(f"{row.kind} could not be built: {e!r}") from e
             ts = self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                      marker=row.dedupe_key)
         return ts

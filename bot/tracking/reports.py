@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
@@ -199,7 +199,12 @@ class ReportScheduler:
         one (and not older than the report itself)."""
         found = []
         for report in self.reports.all():
-            latest = report.schedule.latest(now)
+            try:
+                latest = report.schedule.latest(now)
+            except (ZoneInfoNotFoundError, ValueError) as e:
+                # One report's unreadable zone must not hold up the others.
+                log.warning("report #%d skipped: time zone %r: %s", report.id, report.tz, e)
+                continue
             if latest is None:
                 continue
             day, occurrence = latest

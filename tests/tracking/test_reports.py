@@ -389,3 +389,35 @@ def test_worker_processes_racing_enqueue_each_occurrence_once(database_url: str)
         assert keys == [report_key(1, when), report_key(2, when)]
     finally:
         setup.close()
+
+
+def test_a_broken_report_is_given_up_without_holding_up_the_others(world: TrackingWorld):
+    world.clock.now = utc(2025, 3, 1, 7, 0)
+    schedule(world)
+    schedule(world, channel="C2")
+    with world.tracking.store.begin() as conn:  # a zone tzdata no longer knows
+        conn.exec_driver_sql("UPDATE reports SET tz = 'Mars/Olympus' WHERE id = 1")
+    job = world.running()
+    world.tracking.service.track(berlin_ctx(), Track((job,)), world.clock())
+    world.sim.set_state(job, "SUCCEED")
+    at(world, utc(2025, 3, 1, 8, 0))
+    assert len(reports_posted(world, "C2")) == 1
+    assert len(world.slack.thread("C1", world.slack.posts("C1")[1].ts)) == 1  # job's end
+
+
+def test_a_report_row_that_cannot_be_built_fails_alone(world: TrackingWorld):
+    world.clock.now = utc(2025, 3, 1, 7, 0)
+    schedule(world)
+    at(world, utc(2025, 3, 1, 8, 0))
+    with world.tracking.store.begin() as conn:  # as if a newer version wrote the row
+        conn.exec_driver_sql("UPDATE reports SET last_occurrence = NULL")
+        conn.exec_driver_sql("DELETE FROM outbox")
+    world.tracking.sender.renderers[REPORT_KIND] = lambda row: 1 / 0
+    job = world.running()
+    world.tracking.service.track(berlin_ctx(), Track((job,)), world.clock())
+    world.sim.set_state(job, "SUCCEED")
+    at(world, utc(2025, 3, 1, 8, 1))
+    rows = {r.kind: r for r in world.tracking.outbox.rows()}
+    assert rows[REPORT_KIND].status == "failed"
+    assert "could not be built" in (rows[REPORT_KIND].last_error or "")
+    assert rows["track"].status == "sent"
