@@ -152,3 +152,14 @@ def test_only_a_succeeded_jobs_image_cover_is_uploaded(world: TrackingWorld):
     assert uploader.slack_file(not_an_image) is None
     assert uploads(world) == [0, 0, 0]
     assert uploader.slack_file(job) is not None and uploads(world) == [1, 1, 1]
+
+
+def test_cover_upload_setting(monkeypatch):
+    from bot.settings import SettingsError, load_settings
+
+    assert load_settings("demo").cover_upload is True
+    monkeypatch.setenv("COVER_UPLOAD", "false")
+    assert load_settings("demo").cover_upload is False
+    monkeypatch.setenv("COVER_UPLOAD", "sometimes")
+    with pytest.raises(SettingsError, match="^COVER_UPLOAD: "):
+        load_settings("demo")
