@@ -17,7 +17,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from .commands.reports import ReportCommands
 from .commands.router import Router
-from .home import HomePublisher, build_home
+from .home import build_home
+from .home_publisher import HomePublisher
 from .metastudio.factory import build_jobs_client
 from .settings import Settings
 from .slack_messenger import SlackMessenger

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.home import HomePublisher, simple_stuck
+from bot.home import simple_stuck
+from bot.home_publisher import HomePublisher
 from bot.messaging import RateLimited
 from bot.metastudio.models import Job
 from bot.tracking.store import TrackedJob

@@ -161,5 +161,5 @@ def test_cover_upload_setting(monkeypatch):
     monkeypatch.setenv("COVER_UPLOAD", "false")
     assert load_settings("demo").cover_upload is False
     monkeypatch.setenv("COVER_UPLOAD", "sometimes")
-    with pytest.raises(SettingsError, match="^COVER_UPLOAD: "):
+    with pytest.raises(SettingsError, match=r"^COVER_UPLOAD: "):
         load_settings("demo")
