@@ -43,6 +43,8 @@ def test_the_jobs_in_a_colleagues_message_are_answered_in_its_thread(
     assert f"<@U1> is tracking ⚙️ `{running}`" in answer.text
     assert f"No such job: `{UNKNOWN}`" in answer.text
     assert f"Already finished: ✅ `{done}` succeeded" in answer.text
+    # Recorded right after the answer is posted (the answer proves the bot can post).
+    assert slack.fake.wait_for(lambda f: services.tracking.store.channel_tracked("C1"))
     [tracked] = services.tracking.store.channel_tracked("C1")
     assert (tracked.job_id, tracked.message_ts) == (running, question.ts)
 
