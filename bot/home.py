@@ -23,11 +23,13 @@ from slack_sdk.errors import SlackApiError
 
 from .home_publisher import HomePublisher, ThreadTimer, slack_publish
 from .metastudio.api import JobsAPI
+from .metastudio.errors import MetaStudioError
 from .metastudio.models import Job, JobState
 from .metastudio.query import JobQuery
 from .tracking.models import subscriptions, tracked_jobs
 from .tracking.reports import error_groups
 from .tracking.store import Store, Subscription, TrackedJob
+from .views.errors import upstream_error_reply
 from .views.home import HomeData, home_view
 
 log = logging.getLogger(__name__)
@@ -114,15 +116,24 @@ class HomeBuilder:
         by_id = self._pool.submit(self.jobs.get_jobs, [t.job_id for t in tracked])
         failed = self._pool.submit(self.jobs.list_jobs, failed_query)
         unfinished = self._pool.submit(self.jobs.list_jobs, unfinished_query)
-        failures = failed.result()
+        try:
+            found, failures, open_jobs = by_id.result(), failed.result(), unfinished.result()
+        except MetaStudioError as e:
+            # The tab still shows what needs no upstream call, and says what went wrong.
+            log.info("Home of %s without MetaStudio: %s", user_id, e)
+            return HomeData(
+                user_id=user_id, now=now, tz=tz, notice=notice,
+                tracked=[(t, None) for t in tracked], subscriptions=subs,
+                upstream_error=upstream_error_reply(e, doing="ask MetaStudio").text,
+            )
         return HomeData(
             user_id=user_id, now=now, tz=tz, notice=notice,
-            tracked=[(t, by_id.result().get(t.job_id)) for t in tracked],
+            tracked=[(t, found.get(t.job_id)) for t in tracked],
             subscriptions=subs,
             failed_today=failures.count,
             failure_groups=error_groups(list(failures.jobs)),
             failures_sampled=failures.count > len(failures.jobs),
-            stuck=self.stuck(list(unfinished.result().jobs), now),
+            stuck=self.stuck(list(open_jobs.jobs), now),
         )
 
     def _tracked(self, user_id: str) -> list[TrackedJob]:

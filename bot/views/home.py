@@ -44,6 +44,8 @@ class HomeData:
     stuck: list[Job] = field(default_factory=list)
     #: One line on top (e.g. what a button did).
     notice: str | None = None
+    #: Set when MetaStudio did not answer: failures and stuck jobs are then unknown.
+    upstream_error: str | None = None
 
 
 def home_view(data: HomeData) -> dict[str, Any]:
@@ -57,8 +59,15 @@ def home_view(data: HomeData) -> dict[str, Any]:
         blocks.append(section(escape(data.notice)))
     blocks += _tracked(data)
     blocks += _subscriptions(data)
-    blocks += _failures(data)
-    blocks += _stuck(data)
+    if data.upstream_error:
+        # Already escaped (bot.views.errors); the tab is retried with Refresh.
+        blocks += [*_title("Today's failures and stuck jobs"),
+                   section(data.upstream_error),
+                   context("The tracked jobs above show their last known state. "
+                           "Press Refresh to try again.")]
+    else:
+        blocks += _failures(data)
+        blocks += _stuck(data)
     if len(blocks) > MAX_HOME_BLOCKS:
         blocks = [*blocks[: MAX_HOME_BLOCKS - 1],
                   context("More than fits in a Home tab; ask with `/videojobs`.")]

@@ -179,6 +179,21 @@ def test_track_on_home_tracks_the_job_in_my_messages(slack: SlackSender, simulat
     assert tracked.job_id == job and tracked.requested_by == "U1"
 
 
+def test_metastudio_down_still_publishes_what_it_can_and_says_why(
+        slack: SlackSender, simulator, services: Services):
+    job = simulator.add_job(state="PROCESSING")
+    services.tracking.store.add_tracked("C1", [(job, "PROCESSING", None)], message_ts="1.1",
+                                        requested_by="U1", now=simulator.now())
+    simulator.faults.fail_next(status=503, times=20)
+
+    open_home(slack)
+
+    text = home_text(slack)
+    assert f"⚙️ `{job}` · Processing" in text  # the last state the poller saw
+    assert "Couldn't ask MetaStudio: MetaStudio answered HTTP 503" in text
+    assert "Today's failures (" not in text
+
+
 def test_home_refresh_button_and_bad_values(slack: SlackSender):
     assert click_on_home(slack, HOME_REFRESH, "home") == 200
     home_text(slack)
