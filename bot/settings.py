@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     #: How far back subscriptions look for newly finished jobs.
     subscription_lookback_hours: float = Field(24.0, gt=0)
 
+    # Other Slack surfaces: covers, App Home (docs/surfaces.md)
+    #: Upload finished jobs' covers to Slack and show them with ``slack_file``.
+    cover_upload: bool = True
+
     # Delivery of notifications (docs/delivery.md)
     #: A sender's lease on a channel and its rows, renewed before every post; it must
     #: outlast one Slack call (15 s at most). A dead sender's rows wait this long.

@@ -34,10 +34,12 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from ..covers import CoverUploader, cover_refused, with_slack_file
 from ..messaging import (
     Blocks,
     ChannelUnavailable,
@@ -48,6 +50,7 @@ from ..messaging import (
     TransientDeliveryError,
     WorkspaceUnavailable,
 )
+from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metrics import DELIVERY_PAUSED, NOTIFICATIONS, OUTBOX_DEPTH
 from . import sizing, views
@@ -57,6 +60,9 @@ from .pacing import ChannelPacer
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+#: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
+Renderer = Callable[[Notification], Any]
 
 #: What a pause reason tells the channel (``tracked`` shows it).
 PAUSE_HINT = "the bot cannot post here; invite it with /invite @videojobs and track again"
@@ -162,6 +168,8 @@ class Sender:
         policy: SenderPolicy = SenderPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        renderers: Mapping[str, Renderer] | None = None,
+        covers: CoverUploader | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -169,6 +177,10 @@ class Sender:
         self.owner = owner
         self.clock = clock
         self.policy = policy
+        #: Row kinds whose message is built at delivery time (scheduled reports).
+        self.renderers = dict(renderers or {})
+        #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
+        self.covers = covers
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)
@@ -488,7 +500,8 @@ class Sender:
     def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
         """Fold a burst of fresh rows into one digest. Only first attempts are folded: a
         retried row may already be in the channel on its own."""
-        fresh = [r for r in group if r.kind != "digest" and r.attempts == 1]
+        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.renderers
+                 and r.attempts == 1]
         if len(fresh) <= self.policy.digest_threshold:
             return group
         digest = self.outbox.form_digest(self.owner, fresh, now=now, lease=self.policy.lease)
@@ -502,6 +515,8 @@ class Sender:
         """Post what ``row`` says unless it is already in Slack; returns the ts."""
         if row.kind == "digest":
             return (yield from self._deliver_digest(row))
+        if row.kind in self.renderers:
+            return (yield from self._deliver_rendered(row))
         job = Job.model_validate(row.payload["job"])
         thread_ts = row.payload.get("thread_ts")
         ts = row.posted_ts
@@ -525,6 +540,22 @@ class Sender:
         found: dict[str, str],
     ) -> Steps:
         message = views.outcome(job)
+        # First the cover uploaded to Slack (bot/covers.py); then, as before, the URL
+        # image, then a link. Each goes through _post: paced, leases checked, split if
+        # too long, and found again by its marker after a crash.
+        file_id = self.covers.slack_file(job) if self.covers is not None else None
+        if file_id is not None:
+            try:
+                return (yield from self._post(
+                    row.channel, message.text, with_slack_file(message.blocks, file_id),
+                    thread_ts=thread_ts, broadcast=broadcast, marker=row.dedupe_key,
+                    found=found))
+            except DeliveryError as e:
+                if not cover_refused(e):
+                    raise
+                log.info("Slack refused the uploaded cover %s of %s (%s); using its URL",
+                         file_id, job.job_id, e)
+                NOTIFICATIONS.labels(result="cover_refused").inc()
         try:
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
@@ -537,6 +568,28 @@ class Sender:
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
                                           marker=row.dedupe_key, found=found))
+
+    def _deliver_rendered(self, row: Notification) -> Steps:
+        """A row whose message its renderer builds now (upstream calls included)."""
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            try:
+                message = self.renderers[row.kind](row)
+            except MetaStudioError as e:
+                # Upstream trouble is retried with the backoff, like Slack's.
+                raise TransientDeliveryError(f"{row.kind}: {e}") from e
+            except Exception as e:
+                # A row that cannot be built is given up (logged, listed by ``tracked``)
+                # rather than stopping every other notification behind it.
+                log.exception("%s %s could not be built", row.kind, row.dedupe_key)
+                raise DeliveryError(f"{row.kind} could not be built: {e!r}") from e
+            ts = yield from self._post(row.channel, message.text, message.blocks,
+                                       marker=row.dedupe_key, found=found)
+        return ts
 
     def _digest_plan(self, row: Notification) -> _DigestPlan:
         """A digest's members, jobs and detail chunks; kept while it is being delivered
