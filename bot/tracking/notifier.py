@@ -226,15 +226,13 @@ class Sender:
         return result
 
     def _run(self, turns: list[_Turn], deadline: datetime, result: SendResult) -> None:
-        for turn in turns:
-            self._next_row(turn, result)
         while True:
-            waiting = [t for t in turns if t.steps is not None and not t.stopped]
-            if not waiting:
+            active = [t for t in turns if not t.stopped and (t.steps is not None or t.rows)]
+            if not active:
                 return
             now = self.clock()
             stamp = now.timestamp()
-            turn = min(waiting, key=lambda t: self.pacer.ready_at(t.channel, stamp))
+            turn = min(active, key=lambda t: self.pacer.ready_at(t.channel, stamp))
             wait = self.pacer.ready_at(turn.channel, stamp) - stamp
             if wait >= 0.001:  # below a millisecond is float rounding, not a wait
                 if now + timedelta(seconds=wait) > deadline:
@@ -248,31 +246,43 @@ class Sender:
                     log.error("sleep(%g) did not move the sender's clock; pass ended", wait)
                     return
                 continue
+            if turn.steps is None:
+                # Rows are started only when their channel's turn comes: what comes
+                # before the post (marker look-ups, a cover upload) then happens under
+                # fresh leases, not after the other channels' work.
+                if not self._hold_leases(turn, now, turn.rows[0]):
+                    self._lost(turn, turn.rows[0])
+                    continue
+                self._next_row(turn, result)
+                if turn.steps is None:
+                    continue  # nothing left to post (found by its marker, or failed)
+                now = self.clock()
             assert turn.row is not None
-            if not self._hold_leases(turn, now):
-                log.warning("lease on %s lost before posting; leaving %s to its new owner",
-                            turn.row.dedupe_key, turn.channel)
-                self._abandon(turn)
+            if not self._hold_leases(turn, now, turn.row):
+                self._lost(turn, turn.row)
                 continue
             self._resume(turn, result)
             # Paced from the answer, not the request: Slack counts a post when it
             # arrives, somewhere in between, so only this spacing is safe from 429s.
             self.pacer.take(turn.channel, self.clock().timestamp())
-            if turn.steps is None:
-                self._next_row(turn, result)
 
-    def _hold_leases(self, turn: _Turn, now: datetime) -> bool:
-        """Before a post: True while this sender holds the channel's and the row's
-        leases. Renewed in the database (which re-checks the owner) unless the last
-        claim or renewal, moments ago, left more than half the lease: nobody can take
-        a lease before it runs out, so the database could only answer yes."""
-        assert turn.row is not None
-        if turn.row.id in turn.fresh and now + self.policy.lease / 2 < turn.leased_until:
+    def _lost(self, turn: _Turn, row: Notification) -> None:
+        log.warning("lease on %s lost before posting; leaving %s to its new owner",
+                    row.dedupe_key, turn.channel)
+        self._abandon(turn)
+
+    def _hold_leases(self, turn: _Turn, now: datetime, row: Notification) -> bool:
+        """Before a post (and before the work that leads to it): True while this sender
+        holds the channel's and ``row``'s leases. Renewed in the database (which
+        re-checks the owner) unless the last claim or renewal, moments ago, left more
+        than half the lease: nobody can take a lease before it runs out, so the
+        database could only answer yes."""
+        if row.id in turn.fresh and now + self.policy.lease / 2 < turn.leased_until:
             return True
-        if not self.outbox.renew(self.owner, turn.channel, [turn.row.id], now=now,
+        if not self.outbox.renew(self.owner, turn.channel, [row.id], now=now,
                                  lease=self.policy.lease):
             return False
-        turn.leased_until, turn.fresh = now + self.policy.lease, {turn.row.id}
+        turn.leased_until, turn.fresh = now + self.policy.lease, {row.id}
         return True
 
     def _next_row(self, turn: _Turn, result: SendResult) -> None:

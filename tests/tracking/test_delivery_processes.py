@@ -80,10 +80,12 @@ def test_a_burst_of_long_failures_reaches_the_digest_thread_whole(
 def test_a_slow_slack_with_two_workers_and_a_short_lease_never_doubles(
     make: Make, database_url: str
 ) -> None:
-    """Each Slack call takes a second; a pass takes many seconds, far past the lease.
+    """Each Slack call takes a second; a pass takes a minute, far past the lease.
     The lease is renewed and re-checked before every post, so the second worker never
     takes over rows (or a channel) whose owner is still posting."""
-    deploy = make(digest_threshold=100, delivery_lease_seconds=2.5)
+    # Longer than one row's own work (a cover upload of three calls, the post, the
+    # tracking message's edit: ~5 s at 1 s a call), far shorter than a pass (~60 s).
+    deploy = make(digest_threshold=100, delivery_lease_seconds=6)
     ids = [job for channel in ("C1", "C2", "C3") for job in deploy.track(channel, 4)]
     deploy.slack.latency = 1.0
     workers = [deploy.worker(), deploy.worker()]
