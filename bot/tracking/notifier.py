@@ -52,11 +52,12 @@ from ..messaging import (
 )
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
-from ..metrics import DELIVERY_PAUSED, NOTIFICATIONS, OUTBOX_DEPTH
+from ..metrics import NOTIFICATIONS, OUTBOX_DEPTH
 from . import sizing, views
 from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
+from .pause import WorkspacePause
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -110,16 +111,6 @@ class SenderPolicy:
     probe_every: timedelta = timedelta(seconds=5)
     max_probe_every: timedelta = timedelta(minutes=5)
     pause_log_every: timedelta = timedelta(minutes=15)
-
-
-@dataclass
-class _Pause:
-    """This process's view of the workspace-wide pause."""
-
-    reason: str
-    next_probe: datetime
-    probe_delay: timedelta
-    next_log: datetime
 
 
 @dataclass
@@ -187,7 +178,9 @@ class Sender:
         #: Set when the process is stopping (``run_worker`` sets it): pacing waits on it
         #: instead of ``sleep``, and a pass ends at once, giving its rows back.
         self.stopping: threading.Event | None = None
-        self.pause: _Pause | None = None
+        self.workspace = WorkspacePause(
+            outbox, getattr(messenger, "probe", None), probe_every=policy.probe_every,
+            max_probe_every=policy.max_probe_every, log_every=policy.pause_log_every)
         #: Markers posted during the current pass: whether a row has posted anything.
         self._posted: set[str] = set()
         #: Digests being delivered by this sender, by row id (see _digest_plan).
@@ -201,7 +194,7 @@ class Sender:
         self._posted.clear()
         if len(self._plans) > 100:  # digests another sender finished
             self._plans.clear()
-        if not self._delivery_allowed():
+        if not self.workspace.allows_delivery(self.clock()):
             return result
         now = self.clock()
         turns: list[_Turn] = []
@@ -429,44 +422,7 @@ class Sender:
             log.warning("could not give back this pass's notifications; their leases "
                         "(%s) will run out", self.policy.lease, exc_info=True)
 
-    # -- the workspace-wide pause ----------------------------------------------------------
-
-    def _delivery_allowed(self) -> bool:
-        """False while Slack refuses the token (here or, per the database, in another
-        process); probes ``auth.test`` when due and resumes once it answers."""
-        now = self.clock()
-        shared = self.outbox.workspace_pause()
-        if shared is None and self.pause is None:
-            DELIVERY_PAUSED.set(0)
-            return True
-        if self.pause is None:
-            assert shared is not None
-            # Paused by another process, or before a restart: check the token at once.
-            self.pause = _Pause(shared[0], now, self.policy.probe_every, now)
-        pause = self.pause
-        DELIVERY_PAUSED.set(1)
-        if now < pause.next_probe:
-            self._log_pause(now)
-            return False
-        try:
-            probe = getattr(self.messenger, "probe", None)
-            if probe is not None:
-                probe()
-        except WorkspaceUnavailable as e:
-            pause.reason = str(e.error or e)
-            self._schedule_probe(now)
-            self._log_pause(now)
-            return False
-        except DeliveryError as e:
-            log.info("auth.test did not answer (%s); delivery stays paused", e)
-            self._schedule_probe(now)
-            return False
-        self.pause = None
-        self.outbox.resume_workspace()
-        DELIVERY_PAUSED.set(0)
-        log.warning("Slack accepts SLACK_BOT_TOKEN again: delivery resumed (%d waiting)",
-                    self.outbox.depth())
-        return True
+    # -- the workspace-wide pause (bot/tracking/pause.py) ---------------------------------
 
     def _has_posted(self, row: Notification) -> bool:
         """Whether this pass posted anything of ``row`` (a part, a digest's summary)."""
@@ -483,27 +439,7 @@ class Sender:
             self.outbox.release([row], self.owner)
         else:
             self.outbox.reschedule(row, self.owner, at=now, error=reason, failure=False)
-        self.outbox.pause_workspace(reason, now=now)
-        self.pause = _Pause(reason, now + self.policy.probe_every, self.policy.probe_every,
-                            now)
-        DELIVERY_PAUSED.set(1)
-        self._log_pause(now)
-
-    def _schedule_probe(self, now: datetime) -> None:
-        assert self.pause is not None
-        self.pause.next_probe = now + self.pause.probe_delay
-        self.pause.probe_delay = min(self.pause.probe_delay * 2, self.policy.max_probe_every)
-
-    def _log_pause(self, now: datetime) -> None:
-        pause = self.pause
-        if pause is None or now < pause.next_log:
-            return
-        pause.next_log = now + self.policy.pause_log_every
-        log.error("Slack refuses SLACK_BOT_TOKEN (%s): delivery is paused and %d "
-                  "notifications wait, none is lost. Fix SLACK_BOT_TOKEN (reinstall the "
-                  "app to get a new token); delivery resumes by itself once auth.test "
-                  "accepts it (next check in %s).", pause.reason, self.outbox.depth(),
-                  max(pause.next_probe - now, timedelta(0)))
+        self.workspace.start(reason, now)
 
     # -- digests ----------------------------------------------------------------------------
 
