@@ -68,8 +68,16 @@ class Settings(BaseSettings):
     broadcast_failures: bool = True
     #: Jobs ending in one poll for one channel above this become one digest.
     digest_threshold: int = Field(5, ge=1)
-    #: How far back subscriptions look for newly finished jobs.
-    subscription_lookback_hours: float = Field(24.0, gt=0)
+
+    # Push and retention (docs/polling.md)
+    #: The ``key`` of MetaStudio's MSS_A-signed job callbacks (POST /metastudio/callback).
+    metastudio_callback_key: SecretStr | None = None
+    #: The callback URL exactly as given to MetaStudio in ``callback_config`` (it is what
+    #: MetaStudio signs); unset, the URL the request arrived at is used, which behind a
+    #: proxy is not the public one.
+    metastudio_callback_url: str | None = None
+    #: Sent notifications, closed tracked jobs and seen outcomes are kept this long.
+    retention_days: float = Field(7.0, gt=0)
 
     @field_validator("videojobs_timezone")
     @classmethod
@@ -102,6 +110,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("metastudio_callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected the public URL, e.g. https://bot.example.com"
+                             "/metastudio/callback")
+        return value
 
     @field_validator("metastudio_endpoint")
     @classmethod

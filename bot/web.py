@@ -1,5 +1,6 @@
-"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``,
-served by gunicorn (``videojobs-bot http``)."""
+"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz``, ``GET /metrics``
+and, with ``METASTUDIO_CALLBACK_KEY``, ``POST /metastudio/callback``, served by gunicorn
+(``videojobs-bot http``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from .app import create_app
+from .callbacks import PATH as CALLBACK_PATH
+from .callbacks import build_receiver, wsgi_handler
 from .logging_setup import RedactingFilter, install_filter, secret_values
 from .services import Services, build_services
 from .settings import Settings
@@ -31,6 +34,8 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
     every other path; this adds the health check and the Prometheus metrics in front."""
     slack = SlackRequestHandler(create_app(settings, services))
     metrics = make_metrics_app()
+    receiver = build_receiver(settings, services.tracking)
+    callback = wsgi_handler(receiver) if receiver is not None else None
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -42,6 +47,8 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
             return [body]
         if path == "/metrics" and method in ("GET", "HEAD"):
             return metrics(environ, start_response)
+        if path == CALLBACK_PATH and callback is not None:
+            return callback(environ, start_response)  # MetaStudio's job callbacks
         return slack(environ, start_response)
 
     return application

@@ -54,6 +54,10 @@ class SimJob:
     video_seconds: float = 60.0
     #: Insertion order, the tie-break between jobs created in the same second.
     seq: int = 0
+    #: The create call's ``callback_config`` (``auth_type`` NONE or MSS_A), if any.
+    callback_url: str | None = None
+    callback_key: str | None = None
+    callback_auth: str = "MSS_A"
 
     def state_at(self, now: datetime) -> str:
         if self.fixed_state is not None:
@@ -101,6 +105,22 @@ class SimJob:
             "create_time": fmt(self.create_time),
             "lastupdate_time": fmt(updated),
         }
+
+    def to_detail_json(self, now: datetime, base_url: str) -> dict[str, Any]:
+        """What the per-type detail operation answers (API-NOTES.md): the list's fields
+        plus the script and configuration the list does not return."""
+        detail = self.to_json(now, base_url)
+        detail.update({
+            "script_id": self.script_id,
+            "model_asset_id": f"model-{self.asset_id[:12]}",
+            "shoot_scripts": [{"sequence_no": 0, "text_config": {
+                "text": f"Script of {self.asset_name or 'a video'}"}}],
+            "voice_config": {"voice_asset_id": f"voice-{self.asset_id[:8]}", "speed": 100},
+            "video_config": {"codec": "H264", "width": 1920, "height": 1080},
+        })
+        if self.job_type not in PHOTO_TYPES:
+            detail["background_music_config"] = None
+        return detail
 
     def _asset(self, state: str, now: datetime, base_url: str) -> dict[str, Any]:
         asset: dict[str, Any] = {"asset_id": self.asset_id, "asset_name": self.asset_name}
@@ -220,17 +240,26 @@ class JobStore:
     def has_asset(self, asset_id: str) -> bool:
         return asset_id in self._by_asset_id
 
-    def all(self) -> list[SimJob]:
-        """Every job, oldest first."""
+    def all(self, now: datetime | None = None) -> list[SimJob]:
+        """Every job, oldest first (only those created by ``now`` when given)."""
         with self.lock:
-            return list(self._created)
+            if now is None:
+                return list(self._created)
+            high = bisect.bisect_right(self._created, (now, math.inf), key=_created)
+            return self._created[:high]
+
+    def visible(self, job_id: str, now: datetime) -> SimJob | None:
+        """The job, unless unknown or created after ``now`` (a project can hold jobs
+        scheduled to be created later: they appear when their time comes)."""
+        job = self._by_id.get(job_id)
+        return job if job is not None and job.create_time <= now else None
 
     def query(self, f: Filters, now: datetime) -> tuple[int, list[SimJob]]:
         """(count of all matches, the requested page)."""
         with self.lock:
             if f.is_lookup:
                 ids = f.job_ids if f.job_ids is not None else (f.job_id,)
-                found = {i: self._by_id[i] for i in ids if i in self._by_id}
+                found = {i: job for i in ids if (job := self.visible(i, now)) is not None}
                 key = _named if f.sort_key == "asset_order" else _created
                 candidates: Sequence[SimJob] = sorted(found.values(), key=key)
                 tests = f.predicates(now, times=True)
@@ -238,9 +267,10 @@ class JobStore:
                 if self._named is None:
                     self._named = sorted(self._created, key=_named)
                 candidates = self._named
-                tests = f.predicates(now, times=True)
+                tests = [*f.predicates(now, times=True), lambda j: j.create_time <= now]
             else:
                 since, until = f.window(now)
+                until = now if until is None else min(until, now)
                 low = 0 if since is None else bisect.bisect_left(
                     self._created, (since, -1), key=_created
                 )

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_PATH = re.compile(r"/v1/(?P<project>[^/]+)/digital-human-videos/?")
+#: API-NOTES.md: the per-type detail operations.
+DETAIL_PATH = re.compile(
+    r"/v1/(?P<project>[^/]+)/(?P<kind>2d|photo)-digital-human-videos/(?P<job>[^/]+)/?")
 COVER_PATH = re.compile(r"/covers/(?P<asset>[0-9a-f]{32})\.png")
 IAM_PATH = "/v3/auth/tokens"
 
@@ -103,7 +106,28 @@ class _Handler(BaseHTTPRequestHandler):
         listing = LIST_PATH.fullmatch(path)
         if method == "GET" and listing:
             return self._list(path, unquote(listing["project"]), query)
+        detail = DETAIL_PATH.fullmatch(path)
+        if method == "GET" and detail:
+            return self._detail(path, unquote(detail["project"]), detail["kind"] == "photo",
+                                unquote(detail["job"]), query)
         return 404, ERROR_BODIES[404], {}
+
+    def _detail(
+        self, path: str, project: str, photo: bool, job_id: str, query: list[tuple[str, str]]
+    ) -> Answer:
+        sim = self.simulator
+        refusal = sim.gatekeeper.check("GET", path, query, self.headers)
+        if refusal:
+            return refusal[0], refusal[1], {}
+        if project != sim.project_id:
+            return 404, ERROR_BODIES[404], {}
+        failure = sim.faults.take()
+        if failure:
+            return failure.status, failure.body, failure.headers
+        body = sim.detail(job_id, photo)
+        if body is None:
+            return 404, ERROR_BODIES[404], {}
+        return 200, body, {}
 
     def _list(self, path: str, project: str, query: list[tuple[str, str]]) -> Answer:
         sim = self.simulator
