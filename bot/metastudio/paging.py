@@ -34,8 +34,8 @@ REMEMBERED_PAGES = 3
 
 @dataclass(frozen=True)
 class Page:
-    """One answer of a walk: its jobs not seen on the previous pages, the answer's count,
-    and its request id."""
+    """One answer of a walk (one request): its jobs not seen on the previous pages (maybe
+    none), the answer's count, and its request id."""
 
     jobs: tuple[Job, ...]
     count: int
@@ -58,21 +58,20 @@ def walk_pages(
         limit = MAX_LIMIT if max_jobs is None else min(MAX_LIMIT, max_jobs - yielded)
         answer = fetch(query.page(offset, limit))
         pages += 1
-        ids = frozenset(job.job_id for job in answer.jobs)
         fresh = tuple(job for job in answer.jobs
                       if not any(job.job_id in seen for seen in recent))
         if max_jobs is not None:
             fresh = fresh[: max_jobs - yielded]
-        if fresh:
-            yielded += len(fresh)
-            yield Page(fresh, answer.count, answer.request_id)
+        yielded += len(fresh)
+        # Every answer is yielded, even one that adds nothing: callers count requests.
+        yield Page(fresh, answer.count, answer.request_id)
         if not fresh:
             if answer.jobs:
                 log.warning("MetaStudio answered offset %d with jobs already seen (count=%d, "
                             "request id %s): stopping this listing", offset, answer.count,
                             answer.request_id)
             return
-        recent.append(ids)
+        recent.append(frozenset(job.job_id for job in answer.jobs))
         offset += len(answer.jobs)
         if offset >= answer.count:
             return

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import replace
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .cover import check_cover, cover_png
 from .faults import ERROR_BODIES
+from .jobs import DEFAULT_HORIZON
 from .params import InvalidParameter, parse_filters
 
 if TYPE_CHECKING:
@@ -147,6 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except InvalidParameter as e:
             return 400, {**ERROR_BODIES[400], "error_msg": f"Invalid parameter: {e}"}, {}
+        if sim.faults.ignore_offset_count is not None:
+            filters = replace(filters, offset=0)
+        if sim.faults.list_month_only:
+            floor = sim.now() - DEFAULT_HORIZON
+            if filters.create_since is None or filters.create_since < floor:
+                filters = replace(filters, create_since=floor)
         return 200, sim.faults.drift(sim.list_page(filters)), {}
 
     def _login(self, body: bytes) -> Answer:

@@ -34,7 +34,7 @@ def test_upgrading_a_v1_database_keeps_its_rows(database_url: str) -> None:
     assert sub.outcome == "failed" and sub.swept_at is None  # the 0002 column, empty
     with store.begin() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0002"
+    assert version == "0003_i9_active_set"
     store.close()
 
 
