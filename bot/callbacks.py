@@ -8,7 +8,8 @@ With ``auth_type`` MSS_A it appends ``time_stamp`` (hex epoch seconds) and
 - the signature is recomputed over the configured public URL
   (``METASTUDIO_CALLBACK_URL``, or the URL the request arrived at) and compared in
   constant time with ``METASTUDIO_CALLBACK_KEY``; a forged, stale (more than 5 minutes
-  off) or replayed callback gets 401, is logged, and nothing else happens;
+  off) or replayed (same signature, same job) callback gets 401, is logged, and nothing
+  else happens;
 - the body is never trusted for the state: the job is looked up, and its end recorded
   by the poller's own code (:meth:`bot.tracking.poller.Poller.observe`), so a callback
   and a poll seeing the same end announce it once;
@@ -113,6 +114,9 @@ class CallbackReceiver:
             return Answer(400, {"error": "expected JSON with job_id"})
         if not isinstance(job_id, str) or not valid_job_id(job_id):
             return Answer(400, {"error": "job_id is not a job id"})
+        if not self._first_time(pairs, job_id):
+            log.warning("MetaStudio callback refused: replayed (job %s)", job_id)
+            return Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
         try:
             enqueued = self.poller.observe(job_id)
         except MetaStudioError as e:
@@ -140,15 +144,19 @@ class CallbackReceiver:
         if not hmac.compare_digest(expected.encode(), secret.lower().encode()):
             return "signature mismatch"
         when = _time_stamp(time_stamp)
-        now = self.clock()
-        if when is None or abs(now - when) > MAX_SKEW:
+        if when is None or abs(self.clock() - when) > MAX_SKEW:
             return "stale time stamp"
-        with self.store.begin() as conn:
-            fresh = self.store.insert_ignore(conn, callback_receipts,
-                                             {"secret": expected, "received_at": now})
-        if not fresh:
-            return "replayed"
         return None
+
+    def _first_time(self, pairs: list[tuple[str, str]], job_id: str) -> bool:
+        """Record this (signature, job) and say whether it is new. The signature covers
+        only the URL and the time stamp, not the body: two jobs ending in the same
+        second share it, so a replay is the same signature for the same job."""
+        secret = next(v for k, v in pairs if k == "secret").lower()
+        receipt = hashlib.sha256(f"{secret}:{job_id}".encode()).hexdigest()
+        with self.store.begin() as conn:
+            return self.store.insert_ignore(conn, callback_receipts,
+                                            {"secret": receipt, "received_at": self.clock()})
 
 
 def wsgi_handler(receiver: CallbackReceiver) -> Callable[..., list[bytes]]:

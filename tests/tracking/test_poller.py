@@ -10,8 +10,15 @@ from bot.metastudio.client import JobIdsSupport, MetaStudioClient
 from bot.metastudio.query import format_time
 from bot.simulator import RecordedRequest
 from bot.tracking.poller import Poller
-from tests.fixtures.tracking import AK, FAST_RETRY, FAST_TIMEOUTS, PROJECT_ID, SK, UPSTREAM_DOWN
-from tests.fixtures.tracking import TrackingWorld
+from tests.fixtures.tracking import (
+    AK,
+    FAST_RETRY,
+    FAST_TIMEOUTS,
+    PROJECT_ID,
+    SK,
+    UPSTREAM_DOWN,
+    TrackingWorld,
+)
 from tests.tracking.helpers import subscribe, track, tracking_message
 
 
