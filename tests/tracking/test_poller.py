@@ -4,12 +4,19 @@ and each end is recorded once. Jobs are created at different times, as in a proj
 from __future__ import annotations
 
 import math
+import threading
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from bot.metastudio.client import JobIdsSupport, MetaStudioClient
 from bot.metastudio.query import format_time
-from bot.simulator import RecordedRequest
+from bot.simulator import RecordedRequest, Simulator
+from bot.tracking.outbox import Outbox
 from bot.tracking.poller import Poller
+from bot.tracking.store import Store
+from bot.tracking.watermark import DISCOVERY, PollState
 from tests.fixtures.tracking import (
     AK,
     FAST_RETRY,
@@ -17,6 +24,7 @@ from tests.fixtures.tracking import (
     PROJECT_ID,
     SK,
     UPSTREAM_DOWN,
+    FakeClock,
     TrackingWorld,
 )
 from tests.tracking.helpers import subscribe, track, tracking_message
@@ -220,3 +228,62 @@ def test_a_server_whose_count_lies_while_ignoring_offset_costs_two_requests(
     # Discovery reads the first page again at offset 100: nothing new, it stops.
     assert _poll_calls(world) <= 2 + 2
     assert AK and SK  # the fixtures' credentials signed every request
+
+
+class _Lockstep:
+    """A JobsAPI whose listings start only when both pollers have reached theirs: the
+    ordering the test controls, so the two discoveries overlap every time."""
+
+    def __init__(self, inner: MetaStudioClient, barrier: threading.Barrier) -> None:
+        self.inner, self.barrier = inner, barrier
+
+    def scan(self, query: Any, **kw: Any) -> Any:
+        self.barrier.wait(timeout=20)
+        return self.inner.scan(query, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_share_the_watermark_without_gaps_or_doubles(
+    postgres_url: str, tracking_simulator: Simulator, tracking_client: MetaStudioClient,
+    clock: FakeClock,
+) -> None:
+    stores = [Store(postgres_url) for _ in range(2)]
+    for store in stores:
+        store.migrate()
+    barrier = threading.Barrier(2)
+    pollers = [Poller(s, Outbox(s), _Lockstep(tracking_client, barrier), clock=clock)  # type: ignore[arg-type]
+               for s in stores]
+    stores[0].add_subscription("C1", outcome="all", job_type=None, asset_name=None,
+                               script_id=None, created_by="U1", now=clock())
+    sim = tracking_simulator
+    ended: set[str] = set()
+    running: list[str] = []
+    for round_ in range(6):
+        clock.advance(30)
+        for i in range(25):  # created over the last 30 s, in no particular order
+            job = sim.add_job(state="PROCESSING",
+                              create_time=clock() - timedelta(seconds=(i * 7) % 29))
+            running.append(job)
+        for job in running[round_ * 10 : round_ * 10 + 12]:
+            if job not in ended:
+                sim.set_state(job, "FAILED" if len(ended) % 2 else "SUCCEED")
+                ended.add(job)
+        results: list[Any] = []
+        threads = [threading.Thread(target=lambda p=p, out=results: out.append(p.poll()))
+                   for p in pollers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert [r.error for r in results] == [None, None]
+
+    rows = Outbox(stores[0]).rows()
+    announced = [r.payload["job"]["job_id"] for r in rows]
+    assert sorted(announced) == sorted(ended)  # every end once: no gap, no double
+    newest = max(sim.store.get(j).create_time for j in running)
+    assert PollState(stores[1]).get(DISCOVERY) == newest  # one shared mark
+    for store in stores:
+        store.close()
