@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,8 @@ class Delivery:
     body: dict[str, str]
     status: int | None
     error: str | None = None
+    #: When it was sent (monotonic seconds): latency benchmarks start here.
+    sent_at: float = 0.0
 
 
 class CallbackSender:
@@ -90,11 +93,12 @@ class CallbackSender:
             url = sign_callback_url(url, job.callback_key, now)
         body = {"result": job.state_at(self.clock()), "asset_id": job.asset_id,
                 "job_id": job.job_id}
+        sent_at = time.monotonic()
         try:
             response = self.session.post(url, json=body, timeout=5)
-            delivery = Delivery(job.job_id, url, body, response.status_code)
+            delivery = Delivery(job.job_id, url, body, response.status_code, sent_at=sent_at)
         except requests.RequestException as e:
-            delivery = Delivery(job.job_id, url, body, None, type(e).__name__)
+            delivery = Delivery(job.job_id, url, body, None, type(e).__name__, sent_at=sent_at)
         with self._lock:
             self.deliveries.append(delivery)
         return delivery

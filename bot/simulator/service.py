@@ -200,6 +200,11 @@ class Simulator:
                 job.error_code = error_code or job.error_code or "MSS.00000004"
                 job.error_msg = error_msg or job.error_msg or "Internal Error"
             job.fixed_state, job.fixed_since = state, now
+            self.store.touch()
+
+    def state_of(self, job_id: str) -> str:
+        """The job's state now (KeyError for an unknown id)."""
+        return self.store.get(job_id).state_at(self.now())
 
     @property
     def jobs(self) -> dict[str, dict[str, Any]]:

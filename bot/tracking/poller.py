@@ -243,30 +243,39 @@ class Poller:
         self, tracked: list[TrackedJob], subs: list[Subscription], now: datetime,
         counter: _Counter, result: PollResult,
     ) -> None:
-        watched = self.active.all()
+        """Every active job's state, recorded batch by batch (memory holds one batch of
+        answers, not the whole active set's)."""
+        watched = {w.job_id: w for w in self.active.all()}
+        rows: dict[str, list[TrackedJob]] = {}
         created: dict[str, datetime | None] = {}
         for t in tracked:
+            rows.setdefault(t.job_id, []).append(t)
             created.setdefault(t.job_id, t.job_created_at)
-        for w in watched:
-            if created.get(w.job_id) is None:
-                created[w.job_id] = w.create_time
+        for job_id, w in watched.items():
+            if created.get(job_id) is None:
+                created[job_id] = w.create_time
         if not created:
             self.state.advance(ACTIVE_CHECKED, now)
             return
         checked_before = self.state.get(ACTIVE_CHECKED)
-        jobs, gone = self._fetch_active(created, checked_before, now, counter)
-        by_id = {w.job_id: w for w in watched}
-        result.finished += self._apply_tracked(tracked, jobs, now)
-        result.announced += self._apply_watched(by_id, jobs, gone, subs, now)
+
+        def record(jobs: dict[str, Job]) -> None:
+            mine = [row for job_id in jobs for row in rows.get(job_id, ())]
+            result.finished += self._apply_tracked(mine, jobs, now)
+            result.announced += self._apply_watched(
+                {i: watched[i] for i in jobs if i in watched}, jobs, set(), subs, now)
+
+        gone = self._fetch_active(created, checked_before, counter, record)
+        self._apply_watched({i: watched[i] for i in gone if i in watched}, {}, gone, subs, now)
         self.state.advance(ACTIVE_CHECKED, now)
 
     def _fetch_active(
         self, created: dict[str, datetime | None], checked_before: datetime | None,
-        now: datetime, counter: _Counter,
-    ) -> tuple[dict[str, Job], set[str]]:
-        """The current state of every active job, and the ids that no longer exist."""
+        counter: _Counter, record: Callable[[dict[str, Job]], None],
+    ) -> set[str]:
+        """Read every active job's current state, handing each answer to ``record`` as
+        it comes; returns the ids that no longer exist."""
         ids = list(created)
-        jobs: dict[str, Job] = {}
         rest: list[str] = []
         absent: list[str] = []
         if self.source.use_job_ids():
@@ -277,13 +286,13 @@ class Poller:
                 if found is None:
                     rest = ids[start:]
                     break
-                jobs.update(found)
+                record(found)
                 absent += [i for i in batch if i not in found]
         else:
             rest = ids
         if rest:
-            missing = self._sweep_unfinished(rest, created, jobs, counter)
-            absent += self._recent_ends(missing, created, checked_before, jobs, counter)
+            missing = self._sweep_unfinished(rest, created, counter, record)
+            absent += self._recent_ends(missing, created, checked_before, counter, record)
         gone = set()
         for job_id in absent:
             # Not in the list (older than its month, or deleted): the detail operations.
@@ -292,12 +301,12 @@ class Poller:
             if found_one.job is None:
                 gone.add(job_id)
             else:
-                jobs[job_id] = found_one.job
-        return jobs, gone
+                record({job_id: found_one.job})
+        return gone
 
     def _sweep_unfinished(
-        self, ids: list[str], created: dict[str, datetime | None], jobs: dict[str, Job],
-        counter: _Counter,
+        self, ids: list[str], created: dict[str, datetime | None], counter: _Counter,
+        record: Callable[[dict[str, Job]], None],
     ) -> list[str]:
         """The server ignores ``job_ids``: one sweep of unfinished jobs since the oldest
         of ``ids``; returns the ids it did not show (they have ended, or are unknown)."""
@@ -309,14 +318,15 @@ class Poller:
                          sort_key=SortKey.CREATE_TIME, sort_dir="asc", limit=MAX_LIMIT)
         for page in self.source.scan(query):
             counter.calls += 1
-            for job in page.jobs:
-                if job.job_id in wanted:
-                    jobs[job.job_id] = job
-        return [i for i in ids if i not in jobs]
+            found = {job.job_id: job for job in page.jobs if job.job_id in wanted}
+            wanted.difference_update(found)
+            record(found)
+        return [i for i in ids if i in wanted]
 
     def _recent_ends(
         self, missing: list[str], created: dict[str, datetime | None],
-        checked_before: datetime | None, jobs: dict[str, Job], counter: _Counter,
+        checked_before: datetime | None, counter: _Counter,
+        record: Callable[[dict[str, Job]], None],
     ) -> list[str]:
         """Active jobs missing from the unfinished sweep ended since the last check: one
         listing of ends by update time, newest first, finds most of them at once. Returns
@@ -331,14 +341,10 @@ class Poller:
                          sort_key=SortKey.UPDATE_TIME, sort_dir="desc", limit=MAX_LIMIT)
         for page in self.source.scan(query, max_pages=ENDED_MAX_PAGES):
             counter.calls += 1
-            older = False
-            for job in page.jobs:
-                if job.job_id in wanted:
-                    jobs[job.job_id] = job
-                    wanted.discard(job.job_id)
-                updated = job.lastupdate_time or job.end_time
-                if updated is not None and updated < cutoff:
-                    older = True
+            found = {job.job_id: job for job in page.jobs if job.job_id in wanted}
+            wanted.difference_update(found)
+            record(found)
+            older = any((j.lastupdate_time or j.end_time or cutoff) < cutoff for j in page.jobs)
             if older or not wanted:
                 break
         return [i for i in missing if i in wanted]
