@@ -50,7 +50,7 @@ def run(quick: bool = False) -> list[Row]:
                                script_id=None, created_by="U1", now=sim.now())
         env = bot_env(sim.url, slack.url, db, POLL_INTERVAL_SECONDS=str(INTERVAL),
                       METASTUDIO_CALLBACK_KEY=KEY)
-        with server_process_with_callback_url(env, Path(tmp)) as (url, callback_url):
+        with server_process_with_callback_url(env, Path(tmp)) as (_url, callback_url):
             # The worker's first cycle adopts the subscription; callbacks come after.
             def adopted() -> bool:
                 with store.begin() as conn:

@@ -222,3 +222,10 @@ def test_the_http_app_serves_the_callback_route_only_with_a_key(bot_settings) ->
     services = build_services(bot_settings)
     assert not post(make_wsgi_app(services, bot_settings)).startswith(("200", "401"))
     services.tracking.store.close()
+
+
+def test_the_readmes_worked_example_is_what_the_bot_verifies() -> None:
+    url = "https://videojobs.example.com/metastudio/callback"
+    assert format(1796083200, "x") == "6b0e0e00"
+    assert expected_secret("callback-key-0123456789", url, "6b0e0e00") == (
+        "ecec8a68b958e28253ba6a7e70fcb866993034e0ffca73b7ad89304739d2cfce")
