@@ -207,3 +207,20 @@ def test_unsubscribing(world: TrackingWorld) -> None:
     assert "#2 all" in str(service.subscriptions(ctx()).blocks)
     assert "Unsubscribed #2" in service.unsubscribe(ctx(), Unsubscribe()).text
     assert "no subscriptions" in service.subscriptions(ctx()).text
+
+
+def test_a_job_that_becomes_visible_late_is_still_discovered(world: TrackingWorld) -> None:
+    subscribe(world, "failed")
+    world.cycle()
+    world.clock.advance(30)
+    seen_first = world.running(create_time=world.clock() - timedelta(seconds=5))
+    world.cycle()  # the watermark is now at seen_first's creation
+    # Created before it, but listed only now (another MetaStudio host, a slow index).
+    late = world.running(create_time=world.clock() - timedelta(seconds=40))
+    world.clock.advance(30)
+    world.cycle()
+    for job in (seen_first, late):
+        world.sim.set_state(job, "FAILED")
+    world.cycle()
+    news = _top_level(world)[1:]
+    assert sum(late in t for t in news) == 1 and sum(seen_first in t for t in news) == 1
