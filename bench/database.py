@@ -81,7 +81,11 @@ def run(quick: bool = False) -> list[Row]:
                 if result.error:
                     raise RuntimeError(result.error)
                 written += result.announced
-                tracking.sender.send_due()
+                # An hour's ends at once: passes until all are out (a pass takes 200).
+                for _ in range(50):
+                    tracking.sender.send_due()
+                    if tracking.outbox.depth() == 0:
+                        break
                 tracking.prune_if_due()
                 if hour % 24 == 0:
                     sizes[hour // 24] = _size(tracking.store.engine, db)

@@ -85,10 +85,12 @@ def test_the_body_is_never_trusted_for_the_state(push: Push) -> None:
     subscribe(world, "all")
     world.cycle()
     job = push.job()  # still running: the callback lies
+    track(world, job)
     signed = sign_callback_url(push.url, KEY, world.clock())
     answer = requests.post(signed, json={"result": "SUCCEED", "job_id": job, "asset_id": "x"})
     assert answer.status_code == 200 and answer.json()["enqueued"] == 0
     assert world.tracking.outbox.rows() == []
+    assert [t.job_id for t in world.tracking.store.channel_tracked("C1")] == [job]
 
 
 @pytest.mark.parametrize("case", ["forged", "stale", "replayed", "unsigned", "wrong key"])
@@ -229,3 +231,19 @@ def test_the_readmes_worked_example_is_what_the_bot_verifies() -> None:
     assert format(1796083200, "x") == "6b0e0e00"
     assert expected_secret("callback-key-0123456789", url, "6b0e0e00") == (
         "ecec8a68b958e28253ba6a7e70fcb866993034e0ffca73b7ad89304739d2cfce")
+
+
+def test_a_callback_about_a_job_that_ended_before_the_retention_is_ignored(
+    push: Push,
+) -> None:
+    world = push.world
+    subscribe(world, "all")
+    world.cycle()
+    job = push.world.sim.add_job(state="PROCESSING")  # created outside the bot's sight
+    world.sim.set_state(job, "FAILED")
+    world.clock.advance(8 * 86_400)
+    with world.tracking.store.begin() as conn:
+        conn.execute(sa.text("DELETE FROM watched_jobs"))
+    url = sign_callback_url(push.url, KEY, world.clock())
+    answer = requests.post(url, json={"result": "FAILED", "asset_id": "a", "job_id": job})
+    assert answer.status_code == 200 and answer.json()["enqueued"] == 0

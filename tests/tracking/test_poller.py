@@ -287,3 +287,19 @@ def test_two_workers_on_postgresql_share_the_watermark_without_gaps_or_doubles(
     assert PollState(stores[1]).get(DISCOVERY) == newest  # one shared mark
     for store in stores:
         store.close()
+
+
+def test_discovery_resumes_from_the_watermark_after_a_restart(world: TrackingWorld) -> None:
+    subscribe(world, "all")
+    world.cycle()
+    world.clock.advance(600)
+    newest = world.clock() - timedelta(seconds=100)
+    for seconds in (400, 300, 100):
+        world.running(create_time=world.clock() - timedelta(seconds=seconds))
+    world.cycle()
+    world.clock.advance(30)
+    restarted = world.restart()
+    mark = len(world.sim.requests)
+    restarted.cycle()
+    discovery = next(r for r in world.list_requests(mark) if _param(r, "state") is None)
+    assert _param(discovery, "create_since") == format_time(newest - timedelta(minutes=2))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from bot.tracking.models import callback_receipts, outbox, subscriptions, tracked_jobs
 from bot.tracking.outbox import Outbox, track_key
 from bot.tracking.retention import prune
+from bot.tracking.watermark import DISCOVERY, PollState
 from bot.tracking.store import Store
 from tests.fixtures.tracking import T0
 
@@ -129,3 +130,26 @@ def test_retention_deletes_a_digest_with_its_members(store: Store) -> None:
 
     assert prune(store, now=T0, retention=timedelta(days=7)).outbox == 3
     assert ob.rows() == []
+
+
+def test_a_watermark_only_moves_forward(store: Store) -> None:
+    state = PollState(store)
+    assert state.get(DISCOVERY) is None
+    state.advance(DISCOVERY, T0)
+    state.advance(DISCOVERY, T0 - timedelta(minutes=5))  # a slower poller
+    assert state.get(DISCOVERY) == T0
+    state.advance(DISCOVERY, T0 + timedelta(seconds=1))
+    assert state.get(DISCOVERY) == T0 + timedelta(seconds=1)
+
+
+def test_another_channel_cannot_unsubscribe_or_forget_what_a_subscription_saw(
+    store: Store,
+) -> None:
+    sub, _ = store.add_subscription("C1", outcome="all", job_type=None, asset_name=None,
+                                    script_id=None, created_by="U1", now=T0)
+    with store.begin() as conn:
+        store.mark_seen(conn, sub.id, "job-1", "FAILED", T0)
+    assert not store.remove_subscription("C2", sub.id)
+    assert store.seen([sub.id], ["job-1"]) == {(sub.id, "job-1", "FAILED")}
+    assert store.remove_subscription("C1", sub.id)
+    assert store.seen([sub.id], ["job-1"]) == set()

@@ -224,3 +224,22 @@ def test_a_job_that_becomes_visible_late_is_still_discovered(world: TrackingWorl
     world.cycle()
     news = _top_level(world)[1:]
     assert sum(late in t for t in news) == 1 and sum(seen_first in t for t in news) == 1
+
+
+def test_a_script_filter_is_checked_when_a_job_is_watched_for_another_channel(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", channel="C1")
+    subscribe(world, "failed", channel="C2", script_id="script-a")
+    world.cycle()
+    world.clock.advance(5)
+    other = world.running(script_id="script-b")  # watched for C1, script unknown
+    mine = world.running(script_id="script-a",  # watched for both, script learnt later
+                         create_time=world.clock() - timedelta(seconds=1))
+    world.cycle()
+    for job in (other, mine):
+        world.sim.set_state(job, "FAILED")
+    world.cycle()
+    assert sorted(t.split("`")[1] for t in _top_level(world, "C1")[1:]) == sorted([other, mine])
+    news = _top_level(world, "C2")[1:]
+    assert len(news) == 1 and mine in news[0]
