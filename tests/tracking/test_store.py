@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from bot.tracking.models import callback_receipts, outbox, subscriptions, tracked_jobs
 from bot.tracking.outbox import Outbox, track_key
 from bot.tracking.retention import prune
-from bot.tracking.watermark import DISCOVERY, PollState
 from bot.tracking.store import Store
+from bot.tracking.watermark import DISCOVERY, PollState
 from tests.fixtures.tracking import T0
 
 

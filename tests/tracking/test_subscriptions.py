@@ -237,6 +237,10 @@ def test_a_script_filter_is_checked_when_a_job_is_watched_for_another_channel(
     mine = world.running(script_id="script-a",  # watched for both, script learnt later
                          create_time=world.clock() - timedelta(seconds=1))
     world.cycle()
+    world.clock.advance(600)
+    world.running(script_id="script-a")  # newer jobs move the marks past the overlap:
+    world.running(script_id="script-b")  # from now on only the watched rows know
+    world.cycle()
     for job in (other, mine):
         world.sim.set_state(job, "FAILED")
     world.cycle()
