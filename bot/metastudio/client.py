@@ -23,7 +23,7 @@ from .paging import MAX_PAGES, Page, walk_jobs, walk_pages
 from .query import MAX_LIMIT, JobQuery
 from .transport import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, Transport
 
-#: How far back a look-up by id reaches. API-NOTES.md: without create_since the list may
+#: How far back a look-up by id reaches. docs/metastudio-api.md: without create_since the list may
 #: cover only about the last month, so an older job would look like "no such job".
 LOOKUP_REACH = timedelta(days=3 * 365)
 
@@ -36,7 +36,7 @@ def lookup_since(now: datetime | None = None) -> datetime:
 
 log = logging.getLogger(__name__)
 
-#: API-NOTES.md: the per-type detail operations, for jobs the list cannot find.
+#: docs/metastudio-api.md: the per-type detail operations, for jobs the list cannot find.
 DETAIL_PATHS = (
     ("2d-digital-human-videos", JobType.VIDEO_2D),
     ("photo-digital-human-videos", JobType.PHOTO),
@@ -52,7 +52,7 @@ class Found:
 
 
 class JobIdsSupport:
-    """Whether the server filters by ``job_ids`` (API-NOTES.md: an older deployment
+    """Whether the server filters by ``job_ids`` (docs/metastudio-api.md: an older deployment
     ignores it and answers an unfiltered page), decided on evidence from several answers
     and looked at again later.
 

@@ -1,4 +1,4 @@
-"""The job callbacks MetaStudio sends when a job ends (API-NOTES.md, "Job callbacks"):
+"""The job callbacks MetaStudio sends when a job ends (docs/metastudio-api.md, "Job callbacks"):
 a POST of ``{"result", "asset_id", "job_id"}`` to the create call's ``callback_url``;
 with ``auth_type`` MSS_A the URL gets ``time_stamp`` (hex epoch seconds) and
 ``secret = hex hmac_sha256(key, callback_url + time_stamp)`` appended.

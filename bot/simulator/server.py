@@ -13,10 +13,11 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .cover import check_cover, cover_png
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_PATH = re.compile(r"/v1/(?P<project>[^/]+)/digital-human-videos/?")
-#: API-NOTES.md: the per-type detail operations.
+#: docs/metastudio-api.md: the per-type detail operations.
 DETAIL_PATH = re.compile(
     r"/v1/(?P<project>[^/]+)/(?P<kind>2d|photo)-digital-human-videos/(?P<job>[^/]+)/?")
 COVER_PATH = re.compile(r"/covers/(?P<asset>[0-9a-f]{32})\.png")
@@ -46,7 +47,8 @@ class ServerHandle:
         handler = type("Handler", (_Handler,), {"simulator": sim})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
+        bound_host, self.port = self._server.server_address[:2]
+        self.host = str(bound_host)  # typeshed allows bytes; an AF_INET server's is a str
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
             # A short poll: stop() waits for it, and tests stop a server each.
@@ -118,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, path: str, project: str, photo: bool, job_id: str, query: list[tuple[str, str]]
     ) -> Answer:
         sim = self.simulator
-        refusal = sim.gatekeeper.check("GET", path, query, self.headers)
+        refusal = sim.gatekeeper.check("GET", path, query, cast(Mapping[str, str], self.headers))
         if refusal:
             return refusal[0], refusal[1], {}
         if project != sim.project_id:
@@ -133,7 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _list(self, path: str, project: str, query: list[tuple[str, str]]) -> Answer:
         sim = self.simulator
-        refusal = sim.gatekeeper.check("GET", path, query, self.headers)
+        # Message answers get()/items() case-insensitively, all the gatekeeper reads.
+        refusal = sim.gatekeeper.check("GET", path, query, cast(Mapping[str, str], self.headers))
         if refusal:
             return refusal[0], refusal[1], {}
         if project != sim.project_id:

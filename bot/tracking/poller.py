@@ -498,7 +498,7 @@ def _matches_filters(sub: Subscription, job: Job, script_id: str | None) -> bool
     if sub.asset_name is not None and job.asset_name != sub.asset_name:
         return False
     if sub.job_type is not None:
-        # API-NOTES.md: answers may spell photo jobs DIGITAL_HUMAN_PHOTO_VIDEO.
+        # docs/metastudio-api.md, "Formats": answers may spell photo jobs DIGITAL_HUMAN_PHOTO_VIDEO.
         if sub.job_type == QueryJobType.PHOTO:
             return job.is_photo
         return job.job_type == JobType.VIDEO_2D

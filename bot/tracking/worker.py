@@ -111,6 +111,6 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
         except Exception:
             log.exception("tracking cycle failed; trying again next cycle")
         # Cycles start every ``interval`` (not ``interval`` after the last one ended), so
-        # a job that ends is announced within one interval (PRODUCT.md, "How fast").
+        # a job that ends is announced within one interval (README.md, "How fast").
         stop_event.wait(max(0.0, tracking.interval - (time.monotonic() - started)))
     log.info("tracking worker stopped")

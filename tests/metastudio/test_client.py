@@ -324,7 +324,7 @@ def test_paging_stops_at_its_ceiling(simulator, metastudio_client):
 @pytest.mark.parametrize("job_ids_honoured", [True, False])
 def test_look_ups_find_jobs_older_than_the_lists_month(simulator, metastudio_client,
                                                        job_ids_honoured):
-    # API-NOTES.md: without create_since the list may cover only the last month.
+    # docs/metastudio-api.md: without create_since the list may cover only the last month.
     simulator.faults.lookups_within_month = True
     simulator.ignore_job_ids = not job_ids_honoured
     old = simulator.add_job(state="SUCCEED", create_time=datetime.now(UTC) - timedelta(days=40))
