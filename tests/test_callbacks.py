@@ -247,3 +247,15 @@ def test_a_callback_about_a_job_that_ended_before_the_retention_is_ignored(
     url = sign_callback_url(push.url, KEY, world.clock())
     answer = requests.post(url, json={"result": "FAILED", "asset_id": "a", "job_id": job})
     assert answer.status_code == 200 and answer.json()["enqueued"] == 0
+
+
+def test_the_callback_settings_are_checked_at_start_up() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="METASTUDIO_CALLBACK_URL: expected the public URL"):
+        load_settings("demo", metastudio_callback_url="bot.example.com/metastudio/callback")
+    with pytest.raises(SettingsError, match="RETENTION_DAYS"):
+        load_settings("demo", retention_days=0)
+    settings = load_settings("demo", metastudio_callback_key="k-secret-4711",
+                             metastudio_callback_url="https://bot.example.com/cb")
+    assert "k-secret-4711" not in repr(settings)  # a secret, like the other keys
