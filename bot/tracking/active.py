@@ -59,6 +59,21 @@ class ActiveSet:
                 watched_jobs.c.create_time, watched_jobs.c.job_id))
             return [WatchedJob(**row._mapping) for row in rows]
 
+    def ids(self) -> list[tuple[str, datetime | None]]:
+        """(job_id, create_time) of every watched job: what a cycle keeps in memory."""
+        with self.store.begin() as conn:
+            return [(row.job_id, row.create_time) for row in conn.execute(
+                sa.select(watched_jobs.c.job_id, watched_jobs.c.create_time))]
+
+    def get_many(self, job_ids: Iterable[str]) -> dict[str, WatchedJob]:
+        """The watched rows of these jobs (a batch of answers)."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        with self.store.begin() as conn:
+            rows = conn.execute(watched_jobs.select().where(watched_jobs.c.job_id.in_(ids)))
+            return {row.job_id: WatchedJob(**row._mapping) for row in rows}
+
     def count(self) -> int:
         with self.store.begin() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(watched_jobs)).scalar_one()

@@ -124,7 +124,7 @@ class Poller:
             subs = self.store.active_subscriptions()
             self._adopt([s for s in subs if s.swept_at is None], now, counter, result)
             self._discover(subs, now, counter, result)
-            self._check_active(self.store.pollable(), subs, now, counter, result)
+            self._check_active(subs, now, counter, result)
         except MetaStudioError as e:
             self.failed_cycles += 1
             log.warning("poll cycle failed, retrying next cycle: %s", e)
@@ -240,33 +240,28 @@ class Poller:
     # -- 3. the active set ----------------------------------------------------------------
 
     def _check_active(
-        self, tracked: list[TrackedJob], subs: list[Subscription], now: datetime,
-        counter: _Counter, result: PollResult,
+        self, subs: list[Subscription], now: datetime, counter: _Counter, result: PollResult,
     ) -> None:
-        """Every active job's state, recorded batch by batch (memory holds one batch of
-        answers, not the whole active set's)."""
-        watched = {w.job_id: w for w in self.active.all()}
-        rows: dict[str, list[TrackedJob]] = {}
+        """Every active job's state, recorded batch by batch: memory holds the active
+        ids and one batch of answers and rows, not the whole set's."""
         created: dict[str, datetime | None] = {}
-        for t in tracked:
-            rows.setdefault(t.job_id, []).append(t)
-            created.setdefault(t.job_id, t.job_created_at)
-        for job_id, w in watched.items():
+        for job_id, when in [*self.store.pollable_ids(), *self.active.ids()]:
             if created.get(job_id) is None:
-                created[job_id] = w.create_time
+                created[job_id] = when
         if not created:
             self.state.advance(ACTIVE_CHECKED, now)
             return
         checked_before = self.state.get(ACTIVE_CHECKED)
 
         def record(jobs: dict[str, Job]) -> None:
-            mine = [row for job_id in jobs for row in rows.get(job_id, ())]
-            result.finished += self._apply_tracked(mine, jobs, now)
+            if not jobs:
+                return
+            result.finished += self._apply_tracked(self.store.pollable_for(jobs), jobs, now)
             result.announced += self._apply_watched(
-                {i: watched[i] for i in jobs if i in watched}, jobs, set(), subs, now)
+                self.active.get_many(jobs), jobs, set(), subs, now)
 
         gone = self._fetch_active(created, checked_before, counter, record)
-        self._apply_watched({i: watched[i] for i in gone if i in watched}, {}, gone, subs, now)
+        self._apply_watched(self.active.get_many(gone), {}, gone, subs, now)
         self.state.advance(ACTIVE_CHECKED, now)
 
     def _fetch_active(

@@ -186,6 +186,25 @@ class Store:
         )
         return self._tracked(query.order_by(tracked_jobs.c.id))
 
+    def pollable_ids(self) -> list[tuple[str, datetime | None]]:
+        """(job_id, job_created_at) of :meth:`pollable`'s rows: what the poller keeps in
+        memory for a whole cycle (a row's other columns are read batch by batch)."""
+        query = sa.select(tracked_jobs.c.job_id, tracked_jobs.c.job_created_at).where(
+            tracked_jobs.c.closed.is_(False), tracked_jobs.c.paused_reason.is_(None)
+        ).order_by(tracked_jobs.c.id)
+        with self.begin() as conn:
+            return [(row.job_id, row.job_created_at) for row in conn.execute(query)]
+
+    def pollable_for(self, job_ids: Iterable[str]) -> list[TrackedJob]:
+        """:meth:`pollable`'s rows for these jobs."""
+        ids = list(job_ids)
+        if not ids:
+            return []
+        query = tracked_jobs.select().where(
+            tracked_jobs.c.job_id.in_(ids), tracked_jobs.c.closed.is_(False),
+            tracked_jobs.c.paused_reason.is_(None))
+        return self._tracked(query.order_by(tracked_jobs.c.id))
+
     def channel_tracked(self, channel: str) -> list[TrackedJob]:
         """What ``tracked`` lists: the channel's unfinished jobs, paused ones included."""
         query = tracked_jobs.select().where(
