@@ -54,7 +54,7 @@ def _size(engine: sa.Engine, db: Path) -> tuple[int, int]:
 
 def run(quick: bool = False) -> list[Row]:
     days = 2 if quick else 7
-    rate = 100 if quick else 250
+    rate = 100 if quick else 150
     start = datetime.now(UTC).replace(microsecond=0)
     sim = Simulator(PROJECT_ID, token=TOKEN, clock=SimClock.frozen(start),
                     project_jobs=2_000, new_per_hour=rate, ahead=timedelta(days=days))
