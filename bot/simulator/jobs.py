@@ -60,6 +60,11 @@ class SimJob:
     callback_url: str | None = None
     callback_key: str | None = None
     callback_auth: str = "MSS_A"
+    #: A job a project schedules for later is listed only from this moment on.
+    hidden_until: datetime | None = None
+
+    def visible_at(self, now: datetime) -> bool:
+        return self.hidden_until is None or self.hidden_until <= now
 
     def state_at(self, now: datetime) -> str:
         if self.fixed_state is not None:
@@ -230,6 +235,7 @@ class JobStore:
         #: sweep at one simulated moment filter the project once (benchmarks hold
         #: 100,000 jobs). Cleared by every change.
         self._memo: tuple[Any, list[SimJob]] | None = None
+        self._scheduled = False
 
     def touch(self) -> None:
         """A job changed: forget the memoised listing."""
@@ -246,6 +252,7 @@ class JobStore:
             bisect.insort(self._created, job, key=_created)
             self._named = None
             self._memo = None
+            self._scheduled |= job.hidden_until is not None
 
     def get(self, job_id: str) -> SimJob:
         """The job; KeyError when there is none."""
@@ -259,14 +266,17 @@ class JobStore:
         with self.lock:
             if now is None:
                 return list(self._created)
-            high = bisect.bisect_right(self._created, (now, math.inf), key=_created)
-            return self._created[:high]
+            return [job for job in self._created if job.visible_at(now)]
+
+    def _visibility(self, now: datetime) -> list[Callable[[SimJob], bool]]:
+        """The test hiding scheduled jobs, when the store holds any."""
+        return [lambda j: j.visible_at(now)] if self._scheduled else []
 
     def visible(self, job_id: str, now: datetime) -> SimJob | None:
         """The job, unless unknown or created after ``now`` (a project can hold jobs
         scheduled to be created later: they appear when their time comes)."""
         job = self._by_id.get(job_id)
-        return job if job is not None and job.create_time <= now else None
+        return job if job is not None and job.visible_at(now) else None
 
     def query(self, f: Filters, now: datetime) -> tuple[int, list[SimJob]]:
         """(count of all matches, the requested page)."""
@@ -282,14 +292,13 @@ class JobStore:
                 if self._named is None:
                     self._named = sorted(self._created, key=_named)
                 candidates = self._named
-                tests = [*f.predicates(now, times=True), lambda j: j.create_time <= now]
+                tests = [*f.predicates(now, times=True), *self._visibility(now)]
             else:
                 memo_key = (replace(f, offset=0, limit=0), now)
                 if self._memo is not None and self._memo[0] == memo_key:
                     return len(self._memo[1]), _page(self._memo[1], f.offset, f.limit,
                                                      f.sort_dir == "desc")
                 since, until = f.window(now)
-                until = now if until is None else min(until, now)
                 low = 0 if since is None else bisect.bisect_left(
                     self._created, (since, -1), key=_created
                 )
@@ -297,7 +306,7 @@ class JobStore:
                     self._created, (until, math.inf), key=_created
                 )
                 candidates = self._created[low:high]
-                tests = f.predicates(now, times=False)
+                tests = [*f.predicates(now, times=False), *self._visibility(now)]
             matches = list(filter(_all_of(tests), candidates)) if tests else candidates
             if f.sort_key == "update_time":
                 # lastupdate_time moves with the lifecycle: sorted per request.

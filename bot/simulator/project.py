@@ -55,7 +55,10 @@ def project_jobs(
         jitter = (past if base <= now else timedelta(hours=1 / per_hour)) * rng.uniform(0, 0.4)
         created = min(base + jitter, base if base <= now else base + jitter)
         created = (now if base <= now and created > now else created).replace(microsecond=0)
-        jobs.append(_job(created, rng, scripts))
+        job = _job(created, rng, scripts)
+        if created > now:
+            job.hidden_until = created  # appears when the simulated clock gets there
+        jobs.append(job)
     return jobs
 
 

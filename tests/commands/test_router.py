@@ -69,7 +69,11 @@ def test_status_shows_a_card_per_job_and_a_line_for_unknown_ids(simulator, route
     assert broken in text and "MSS.10003001" in text and "Render timeout" in text
     assert "nosuchjob" in text and "No job" in text
     assert reply.response_type == "ephemeral"
-    assert len(simulator.requests) == 1  # one batch look-up
+    # One batch look-up; the id it did not return is tried with the per-type detail
+    # operations (a job older than the list's month), 404 on both.
+    assert [r.path.rsplit("/", 2)[-2] for r in simulator.requests] == [
+        "proj-1", "2d-digital-human-videos", "photo-digital-human-videos"]
+    assert all(r.path.endswith("/nosuchjob") for r in simulator.requests[1:])
 
 
 def test_status_cover_is_a_thumbnail(simulator, router):
