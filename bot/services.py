@@ -2,11 +2,14 @@
 
 ``videojobs-bot http`` and ``socket`` build one :class:`Services` per process and hand it
 to :func:`bot.app.create_app`; tests build it against the simulator and the fake Slack.
+The tracking stack (SQLAlchemy, Alembic) is imported only by :func:`build_services`, so
+``videojobs-bot check``, which needs only :func:`build_slack_client`, starts quickly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -15,12 +18,13 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from .commands.router import Router
-from .metastudio.factory import build_jobs_client
 from .settings import Settings
-from .slack_messenger import SlackMessenger
-from .tracking.worker import Tracking, build_tracking
-from .users import TimezoneResolver
+
+if TYPE_CHECKING:
+    from .answer_queue import AnswerQueue
+    from .commands.router import Router
+    from .tracking.worker import Tracking
+    from .users import TimezoneResolver
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Services:
     #: The store, poller and sender; ``videojobs-bot worker`` (and Socket Mode) run its
     #: loop, the router uses its commands.
     tracking: Tracking
+    #: The bounded executor that answers commands and clicks (bot.answer_queue).
+    answers: AnswerQueue
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -54,6 +60,13 @@ def build_slack_client(settings: Settings) -> WebClient:
 
 def build_services(settings: Settings) -> Services:
     """Opens (and migrates) the database named by ``DATABASE_URL``."""
+    from .answer_queue import AnswerQueue
+    from .commands.router import Router
+    from .metastudio.factory import build_jobs_client
+    from .slack_messenger import SlackMessenger
+    from .tracking.worker import build_tracking
+    from .users import TimezoneResolver
+
     slack = build_slack_client(settings)
     jobs = build_jobs_client(settings)
     tracking = build_tracking(settings, jobs, SlackMessenger(slack))
@@ -62,4 +75,5 @@ def build_services(settings: Settings) -> Services:
         router=Router(jobs, tracking=tracking.service),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
+        answers=AnswerQueue(settings.videojobs_answer_threads),
     )

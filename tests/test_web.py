@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
+import pytest
 import requests
 from sqlalchemy.exc import OperationalError
 
+from bot.request_front import MAX_BODY_BYTES
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 
@@ -147,3 +154,122 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 20) -> N
         except requests.ConnectionError:
             time.sleep(0.1)
     raise AssertionError(f"{url} did not come up in {timeout} s")
+
+
+# -- hostile and broken requests: refused at the front, before anything runs ----------
+
+def _raw_post(url: str, body: bytes, **headers: str) -> requests.Response:
+    return requests.post(f"{url}/slack/events", data=body, headers=headers, timeout=10)
+
+
+def _signed_headers(body: bytes, *, timestamp: str | None = None) -> dict[str, str]:
+    timestamp = timestamp or str(int(time.time()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": "v0=" + hmac.new(
+            SIGNING_SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256
+        ).hexdigest(),
+    }
+
+
+UNSIGNED_MALFORMED = {
+    "invalid utf-8": (b"\xff\xfe\xfa", {}),
+    "broken json": (b"{x", {}),
+    "payload not json": (b"payload=x", {}),
+    "json content type": (b"{x", {"Content-Type": "application/json"}),
+    "timestamp yesterday": (b"command=/videojobs", {"X-Slack-Request-Timestamp": "yesterday",
+                                                    "X-Slack-Signature": "v0=" + "0" * 64}),
+    "timestamp 10^400": (b"command=/videojobs", {"X-Slack-Request-Timestamp": "1" + "0" * 400,
+                                                 "X-Slack-Signature": "v0=" + "0" * 64}),
+    "signature not hex": (b"command=/videojobs", {"X-Slack-Request-Timestamp": "1700000000",
+                                                  "X-Slack-Signature": "v0=zz"}),
+}
+
+
+@pytest.mark.parametrize("name", list(UNSIGNED_MALFORMED))
+def test_unsigned_malformed_bodies_are_refused_not_500(bot_url, slack, simulator, caplog, name):
+    body, headers = UNSIGNED_MALFORMED[name]
+    before = len(slack.fake.calls)
+    caplog.set_level(logging.DEBUG)
+
+    answer = _raw_post(bot_url, body, **headers)
+
+    assert answer.status_code in (400, 401), answer.text
+    assert not slack.fake.wait_for(lambda f: len(f.calls) > before, timeout=0.3)
+    assert simulator.requests == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("name", ["invalid utf-8", "broken json", "payload not json"])
+def test_signed_malformed_bodies_are_400(bot_url, simulator, name):
+    body, _ = UNSIGNED_MALFORMED[name]
+
+    answer = _raw_post(bot_url, body, **_signed_headers(body))
+
+    assert answer.status_code == 400
+    assert simulator.requests == []
+
+
+def test_a_signed_json_array_is_400(bot_url):
+    body = b"[1, 2]"
+
+    answer = _raw_post(bot_url, body, **{**_signed_headers(body),
+                                          "Content-Type": "application/json"})
+
+    assert answer.status_code == 400
+
+
+def test_a_large_body_is_refused_unread_and_never_logged(bot_url, caplog):
+    caplog.set_level(logging.DEBUG)
+    marker = b"SECRET-BODY-MARKER"
+    body = marker + b"x" * (MAX_BODY_BYTES + 1)
+
+    answer = _raw_post(bot_url, body, **_signed_headers(body))
+
+    assert answer.status_code == 413
+    assert not any("SECRET-BODY-MARKER" in r.getMessage() for r in caplog.records)
+
+
+def test_a_body_at_the_cap_is_not_refused_for_its_size(bot_url):
+    body = b"command=%2Fvideojobs&text=" + b"x" * (MAX_BODY_BYTES - 26)
+    assert len(body) == MAX_BODY_BYTES
+
+    answer = _raw_post(bot_url, body, **_signed_headers(body))
+
+    assert answer.status_code != 413
+
+
+def test_a_body_without_content_length_is_refused(bot_url):
+    def chunks():
+        yield b"command=/videojobs"
+
+    answer = requests.post(f"{bot_url}/slack/events", data=chunks(), timeout=10,
+                           headers={"X-Slack-Request-Timestamp": "1700000000",
+                                    "X-Slack-Signature": "v0=" + "0" * 64})
+
+    assert answer.status_code in (400, 401, 411)
+
+
+def test_a_stale_genuine_request_logs_neither_token_nor_response_url(slack, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    sent = slack.post(urlencode({"payload": json.dumps({
+        "type": "block_actions", "token": "legacy-verification-token",
+        "response_url": slack.fake.response_url("stale"), "actions": []})}), age=6 * 60)
+
+    assert sent.status == 401
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "legacy-verification-token" not in logged
+    assert "/response/stale" not in logged
+    assert "timestamp" in logged  # the reason is logged, nothing of the body
+
+
+def test_a_button_value_of_nested_brackets_is_out_of_date(slack, caplog):
+    caplog.set_level(logging.INFO)
+
+    slack.click("videojobs_more", "[" * 1500)
+
+    [answer] = slack.answers("click")
+    assert "out of date" in answer["text"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -1,4 +1,4 @@
-"""What the command and action listeners share: the empty ack and the request's Context.
+"""What the command and action listeners share: the request's Context and the answer.
 
 The router turns every failure into a Reply (upstream errors with their request id,
 bugs with a reference to quote), so the listeners only send what it returns.
@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 
 from ..commands.types import Context, Reply
 from ..services import Services
 from ..views.blocks import without_images
 
 log = logging.getLogger(__name__)
-
-
-def ack_now(ack: Ack) -> None:
-    """The whole ack half of a listener: Slack drops an interaction that is not
-    acknowledged within 3 seconds, so nothing else may happen before it."""
-    ack()
 
 
 def request_context(services: Services, context: BoltContext, channel_name: str | None) -> Context:
