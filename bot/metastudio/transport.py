@@ -6,6 +6,7 @@ Nothing here knows the endpoint's parameters; ``client`` does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -18,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.connectionpool import ConnectionPool
@@ -259,8 +261,13 @@ class Transport:
                 f"{self.max_answer_bytes} expected)", request_id=request_id,
             )
         chunks, size = [], 0
+        # read1 returns what has arrived (read(n) would wait for n bytes of a drip); the
+        # watchdog shuts the socket at the deadline, ending a read blocked in between.
+        watchdog = threading.Timer(max(0.0, deadline - self._clock()), _shutdown, [response])
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            for chunk in response.iter_content(_CHUNK):
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > self.max_answer_bytes:
                     raise BadResponseError(
@@ -268,13 +275,14 @@ class Transport:
                         f"{self.max_answer_bytes} bytes)", request_id=request_id,
                     )
                 if self._clock() > deadline:
-                    raise UnavailableError(
-                        f"MetaStudio's answer was still arriving after "
-                        f"{self.timeouts.deadline:g} s; gave up", request_id=request_id,
-                    )
+                    raise _late(self.timeouts.deadline, request_id)
                 chunks.append(chunk)
-        except requests.RequestException as e:
-            raise _no_answer(e, self.base_url, request_id=request_id) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            if self._clock() > deadline:
+                raise _late(self.timeouts.deadline, request_id) from e
+            raise _broken_answer(e, request_id) from e
+        finally:
+            watchdog.cancel()
         return b"".join(chunks)
 
     def close(self) -> None:
@@ -312,6 +320,30 @@ class Transport:
             )
         cls = error_for_status(status)
         return cls(f"MetaStudio answered HTTP {status}", **fields)
+
+
+def _shutdown(response: requests.Response) -> None:
+    with contextlib.suppress(ValueError, RuntimeError, OSError):  # closed or released
+        response.raw.shutdown()
+
+
+def _late(deadline: float, request_id: str | None) -> UnavailableError:
+    return UnavailableError(
+        f"MetaStudio's answer was still arriving after {deadline:g} s; gave up",
+        request_id=request_id,
+    )
+
+
+def _broken_answer(e: Exception, request_id: str | None) -> UnavailableError:
+    """An answer that started and then broke off."""
+    text = f"{e!r} {e.__context__!r}".lower()
+    if "reset" in text:
+        what = "MetaStudio reset the connection mid-answer"
+    elif isinstance(e, urllib3.exceptions.ReadTimeoutError) or "timed out" in text:
+        what = "MetaStudio stopped sending its answer (read timeout)"
+    else:  # IncompleteRead, or a clean close before Content-Length was reached
+        what = "MetaStudio's answer was cut short (the connection closed mid-answer)"
+    return UnavailableError(what, request_id=request_id)
 
 
 def _no_answer(e: requests.RequestException, base_url: str, *,
