@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
@@ -56,19 +57,20 @@ def _write_probe(engine: sa.Engine) -> None:
 
 
 class HealthCheck:
-    """Calls ``probe`` on one background thread, never more than one at a time."""
+    """Calls ``probe`` on a background thread, never more than one at a time. The thread
+    is a daemon: a probe stuck on a dead network path must not keep a stopping worker
+    alive (an executor's threads are joined at exit)."""
 
-    def __init__(self, probe: Any, *, timeout: float = HEALTH_TIMEOUT) -> None:
+    def __init__(self, probe: Callable[[], Health], *, timeout: float = HEALTH_TIMEOUT) -> None:
         self._probe = probe
         self.timeout = timeout
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="healthz")
         self._lock = threading.Lock()
         self._inflight: Future[Health] | None = None
 
     def __call__(self) -> Health:
         with self._lock:
             if self._inflight is None or self._inflight.done():
-                self._inflight = self._executor.submit(self._probe)
+                self._inflight = self._start()
             inflight = self._inflight
         try:
             return inflight.result(timeout=self.timeout)
@@ -76,5 +78,17 @@ class HealthCheck:
             log.warning("health check: the database did not answer within %.1f s", self.timeout)
             return False, {"status": "error", "database": "timeout"}
         except Exception as e:  # a probe bug must still answer, and say so
-            log.exception("health check failed")
+            log.error("health check failed: %s", type(e).__name__)
             return False, {"status": "error", "database": type(e).__name__}
+
+    def _start(self) -> Future[Health]:
+        future: Future[Health] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self._probe())
+            except BaseException as e:
+                future.set_exception(e)
+
+        threading.Thread(target=run, name="healthz", daemon=True).start()
+        return future

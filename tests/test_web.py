@@ -11,14 +11,19 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 import requests
+import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from bot.request_front import MAX_BODY_BYTES
+from bot.tracking.outbox import Outbox
+from bot.tracking.store import Store
+from tests.fakes.blackhole import BlackholeProxy
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 
@@ -40,6 +45,43 @@ def test_healthz_is_503_when_the_database_does_not_answer(bot_url: str, services
 
     assert answer.status_code == 503
     assert answer.json() == {"status": "error", "database": "unreachable"}
+
+
+def test_healthz_is_503_when_sqlite_cannot_be_written(bot_url, services, sqlite_url, monkeypatch):
+    # The same file, opened read-only: reads work, so only a write probe notices (as
+    # with a full disk).
+    read_only = Store(f"sqlite:///file:{sqlite_url.removeprefix('sqlite:///')}?mode=ro&uri=true")
+    monkeypatch.setattr(services.tracking, "store", read_only)
+    monkeypatch.setattr(services.tracking, "outbox", Outbox(read_only))
+
+    answer = requests.get(f"{bot_url}/healthz", timeout=5)
+
+    assert answer.status_code == 503
+    assert answer.json()["database"] == "not writable"
+
+
+def test_healthz_answers_503_within_a_second_when_postgres_drops_packets(
+    bot_url, services, monkeypatch, slack, simulator
+):
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    lost = Store(f"postgresql+psycopg://bot@127.0.0.1:{listener.getsockname()[1]}/videojobs")
+    monkeypatch.setattr(services.tracking, "store", lost)
+    monkeypatch.setattr(services.tracking, "outbox", Outbox(lost))
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            started = time.monotonic()
+            answers = list(pool.map(
+                lambda _: requests.get(f"{bot_url}/healthz", timeout=5), range(10)))
+            elapsed = time.monotonic() - started
+
+        assert {a.status_code for a in answers} == {503}
+        assert elapsed < 1.5
+        # Query commands do not need the database.
+        simulator.add_job(state="FAILED")
+        assert slack.command("failed today").status == 200
+        assert "failed" in slack.answers()[0]["text"].lower()
+    finally:
+        listener.close()
 
 
 def test_metrics_count_commands(slack: SlackSender, bot_url: str) -> None:
@@ -126,6 +168,49 @@ def test_gunicorn_serves_the_bot(simulator, fake_slack, tmp_path) -> None:
     # ...and stops with it, after finishing its cycle.
     assert "tracking worker stopped" in output
     assert fake_slack.token not in output and SIGNING_SECRET not in output
+
+
+@pytest.mark.postgres
+def test_a_lost_postgres_never_ties_up_gunicorns_threads(simulator, fake_slack, postgres_url,
+                                                         tmp_path) -> None:
+    """Two gunicorn threads; PostgreSQL behind a proxy that starts dropping packets. Many
+    health checks answer 503 within a second each, and a slash command still gets in."""
+    url = sa.engine.make_url(postgres_url)
+    proxy = BlackholeProxy((url.host or "127.0.0.1", url.port or 5432))
+    port = free_port()
+    env = bot_env(
+        PORT=str(port), WEB_THREADS="2", SLACK_BOT_TOKEN=fake_slack.token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
+        METASTUDIO_ENDPOINT=simulator.url, METASTUDIO_PROJECT_ID=PROJECT_ID,
+        METASTUDIO_AK=AK, METASTUDIO_SK=SK,
+        DATABASE_URL=url.set(port=proxy.port).render_as_string(hide_password=False),
+    )
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("videojobs-bot")), "http", "--no-worker"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    bot = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{bot}/healthz", server)
+        assert requests.get(f"{bot}/healthz", timeout=5).status_code == 200
+        proxy.blackhole()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: _timed_get(f"{bot}/healthz"), range(8)))
+        assert {status for status, _ in answers} == {503}
+        assert max(seconds for _, seconds in answers) < 1.5 * 4  # 2 threads, 8 checks
+        sent = SlackSender(bot, fake_slack).command("help")
+        assert sent.status == 200 and sent.seconds < 1.5
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        proxy.close()
+
+
+def _timed_get(url: str) -> tuple[int, float]:
+    started = time.monotonic()
+    status = requests.get(url, timeout=10).status_code
+    return status, time.monotonic() - started
 
 
 def wait_for_line(lines: list[str], text: str, timeout: float) -> bool:
