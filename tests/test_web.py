@@ -234,9 +234,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 20) -> N
         if process.poll() is not None:
             raise AssertionError(f"the server exited: {process.communicate()[0]}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # workers still booting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not come up in {timeout} s")
 
