@@ -1,7 +1,10 @@
 """Socket Mode (``videojobs-bot socket``): the same Bolt app over a websocket, no public URL.
 
-Uses slack_sdk's built-in websocket client, so no extra dependency. Needs the app-level
-token (``xapp-…``, scope ``connections:write``). A Socket Mode bot is usually its one and
+Uses slack_sdk's client on the ``websocket-client`` library: when the socket drops
+without Slack's ``disconnect`` message (a load balancer, a network path), its close
+callback reconnects at once, where slack_sdk's built-in client believed it was still
+connected until its ping check noticed, seconds later. Needs the app-level token
+(``xapp-…``, scope ``connections:write``). A Socket Mode bot is usually its one and
 only process, so it also runs the tracking loop (what ``videojobs-bot worker`` runs
 alone); further processes on the same database are safe.
 """
@@ -12,7 +15,7 @@ import signal
 import sys
 import threading
 
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from .app import create_app
