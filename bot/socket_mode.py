@@ -11,17 +11,47 @@ alone); further processes on the same database are safe.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import sys
 import threading
+from typing import Any
 
+from slack_bolt import App
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from .app import create_app
 from .services import build_services
 from .settings import Settings
 from .tracking.worker import run_worker
+
+
+class _PromptSocketModeClient(SocketModeClient):
+    """Replacing a session (Slack's ``disconnect``, or a close) closes the old socket from
+    another thread, which does not wake the thread still waiting on it in ``select``:
+    it stayed there and the new session never started. Shutting the old socket down
+    first wakes that thread, which then runs the new session at once."""
+
+    def connect(self) -> None:
+        old = getattr(getattr(self.current_session, "sock", None), "sock", None)
+        if old is not None:
+            with contextlib.suppress(OSError):
+                old.shutdown(socket.SHUT_RDWR)
+        super().connect()
+
+
+def socket_mode_handler(app: App, app_token: str, **client_options: Any) -> SocketModeHandler:
+    """Bolt's websocket-client handler with :class:`_PromptSocketModeClient` under it."""
+    handler = SocketModeHandler(app, app_token)
+    handler.client.close()  # the handler's own client; never connected
+    handler.client = _PromptSocketModeClient(
+        app_token=app_token, logger=app.logger, web_client=app.client, **client_options
+    )
+    handler.client.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type]
+    return handler
 
 
 def serve(settings: Settings) -> int:
@@ -35,9 +65,9 @@ def serve(settings: Settings) -> int:
     # loop finishes its cycle, so nothing is left half-sent.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        SocketModeHandler(
+        socket_mode_handler(
             create_app(settings, services), settings.slack_app_token.get_secret_value()
-        ).start()
+        ).start()  # type: ignore[no-untyped-call]
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None
         print(

@@ -107,7 +107,7 @@ def test_socket_mode_reconnects_when_slack_says_disconnect(socket_slack, socket_
 
     endpoint.disconnect()
 
-    assert endpoint.wait_for_connections(2, timeout=10)
+    assert endpoint.wait_for_connections(2, timeout=10), "".join(socket_bot[-40:])
     _command(endpoint, web, "help", "after")
 
 
