@@ -30,14 +30,15 @@ from .tracking.worker import run_worker
 
 
 class _PromptSocketModeClient(SocketModeClient):
-    """Replacing a session (Slack's ``disconnect``, or a close) closes the old socket from
-    another thread, which does not wake the thread still waiting on it in ``select``:
-    it stayed there and the new session never started. Shutting the old socket down
-    first wakes that thread, which then runs the new session at once."""
+    """Replacing a session (after Slack's ``disconnect``) used to close the old socket
+    from another thread, which does not wake the thread waiting on it in ``select``: it
+    stayed there and the new session never started. Here the old socket is only shut
+    down; the waiting thread wakes at once, closes it itself and runs the new session."""
 
     def connect(self) -> None:
         old = getattr(getattr(self.current_session, "sock", None), "sock", None)
         if old is not None:
+            self.current_session = None  # so that super() does not close it from here
             with contextlib.suppress(OSError):
                 old.shutdown(socket.SHUT_RDWR)
         super().connect()
