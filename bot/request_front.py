@@ -77,13 +77,9 @@ class SlackRequestGate:
         if not self._secret or not _signed(self._secret, timestamp, body, signature):
             return _refused("401 Unauthorized", "invalid signature")
         # Signed by someone holding the secret, yet not something Bolt can parse.
-        try:
-            text = body.decode("utf-8")
-            parsed = parse_body(text, environ.get("CONTENT_TYPE"))
-        except (UnicodeDecodeError, ValueError):
-            return _refused("400 Bad Request", "signed body is not Slack's format")
-        if not isinstance(parsed, dict):
-            return _refused("400 Bad Request", "signed body is not a JSON object")
+        problem = _unparseable(body, environ.get("CONTENT_TYPE"))
+        if problem is not None:
+            return _refused("400 Bad Request", problem)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(length)
         return None
@@ -106,6 +102,24 @@ def _signed(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
     # UTF-8 first and raises on bytes that are not.
     digest = hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
     return hmac.compare_digest("v0=" + digest.hexdigest(), signature)
+
+
+def _unparseable(body: bytes, content_type: str | None) -> str | None:
+    """Why Bolt's ``parse_body`` would raise on ``body`` (or return a non-object), else
+    None. A form body without a ``payload`` field (every slash command) cannot fail once
+    it is text, so only JSON bodies and payloads are parsed here, not each command."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "signed body is not UTF-8"
+    is_json = content_type == "application/json" or text.startswith("{")
+    if not is_json and "payload" not in text:
+        return None
+    try:
+        parsed = parse_body(text, content_type)
+    except (ValueError, RecursionError):
+        return "signed body is not Slack's format"
+    return None if isinstance(parsed, dict) else "signed body is not a JSON object"
 
 
 def _content_length(environ: dict[str, Any]) -> int | None:
