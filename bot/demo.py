@@ -27,7 +27,7 @@ from .metastudio.factory import build_jobs_client
 from .settings import Settings
 from .simulator import Simulator
 from .tracking.worker import build_tracking, run_worker
-from .views.text import mrkdwn_to_text, render_text
+from .views.text import mrkdwn_to_text, render_blocks, render_text
 
 SEED_JOBS = 120
 #: Seeded unfinished jobs end over the next few minutes; poll often enough to show it
@@ -56,7 +56,7 @@ class ConsoleMessenger:
         where = "thread reply" if thread_ts else "message"
         also = " (also sent to the channel)" if reply_broadcast else ""
         # The whole message, as Slack shows it: asset, times, cover, error.
-        body = render_text(Reply(text=text, blocks=list(blocks or [])))
+        body = "\n".join(render_blocks(blocks)) if blocks else render_text(Reply(text=text))
         indented = "\n".join(f"      {line}" for line in body.splitlines())
         self._console.write(f"  ↳ {where} in #{CHANNEL_NAME}{also}:\n{indented}")
         return f"{next(self._ts)}.000000"

@@ -68,7 +68,7 @@ def serve(settings: Settings) -> int:
     try:
         socket_mode_handler(
             create_app(settings, services), settings.slack_app_token.get_secret_value()
-        ).start()  # type: ignore[no-untyped-call]
+        ).start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None
         print(

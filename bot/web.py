@@ -38,7 +38,9 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
     metrics = make_metrics_app(metrics_registry())
     health = HealthCheck(lambda: probe_database(services.tracking))
 
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def application(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
             healthy, report = health()
@@ -48,7 +50,8 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
                             ("Content-Length", str(len(body)))])
             return [body]
         if path == "/metrics" and method in ("GET", "HEAD"):
-            return metrics(environ, start_response)  # type: ignore[no-any-return]
+            answer: Iterable[bytes] = metrics(environ, start_response)
+            return answer
         if path == "/slack/events" and method == "POST":
             refusal = gate.admit(environ)
             if refusal is not None:
@@ -58,7 +61,7 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
     return application
 
 
-class _Gunicorn(BaseApplication):
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """gunicorn embedded, so the process reads its settings once like every other mode."""
 
     def __init__(self, settings: Settings, options: dict[str, Any]):
@@ -103,7 +106,7 @@ class _TrackingProcess:
     database are safe (the outbox claims rows), so a separate worker dyno is optional."""
 
     def __init__(self) -> None:
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def hooks(self) -> dict[str, Any]:
         return {"when_ready": self.start, "on_exit": self.stop}

@@ -26,6 +26,7 @@ from .types import (
     Tracked,
     Unsubscribe,
     Untrack,
+    Window,
 )
 from .windows import WindowError, looks_like_window, parse_window
 
@@ -158,7 +159,9 @@ def _job_ids(args: list[str], command: str) -> tuple[str, ...]:
     return ids
 
 
-def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
+def _split_filters(
+    args: list[str], keys: tuple[str, ...], command: str
+) -> tuple[dict[str, str], list[str]]:
     """``key=value`` pairs (keys known to ``command``) and the rest (the window)."""
     filters: dict[str, str] = {}
     rest: list[str] = []
@@ -181,8 +184,9 @@ def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
 
 def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, ...]) -> Listing:
     command = "list" if not states else _state_word(states[0])
-    # PRODUCT.md: `failed` and the other state commands default to today; `list` to the
-    # API's own coverage, so `list state=processing` also shows last week's stuck jobs.
+    # README.md, "What it does": `failed` and the other state commands default to
+    # today; `list` to the API's own coverage, so `list state=processing` also shows
+    # last week's stuck jobs.
     default_today = bool(states)
     filters, rest = _split_filters(args, keys, command)
     if "state" in filters:
@@ -241,7 +245,7 @@ def _text(value: str | None, key: str) -> str | None:
     return value
 
 
-def _window(tokens: list[str], command: str):
+def _window(tokens: list[str], command: str) -> Window | None:
     if not tokens:
         return None
     if not looks_like_window(tokens[0]):

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
-from ..metastudio.models import FINISHED_STATES, Job, JobState
+from ..metastudio.models import FINISHED_STATES, Job, JobPage, JobState
 from ..metastudio.query import JobQuery, valid_job_id
 from ..metrics import COMMANDS
 from ..views import actions
@@ -234,7 +234,8 @@ class Router:
             jobs = [job for sample in samples for job in sample]
         return Counter({state.value: n for state, n in counts.items()}), jobs
 
-    def _collect(self, query: JobQuery, cap: int, *, first=None) -> tuple[int, list[Job]]:
+    def _collect(self, query: JobQuery, cap: int, *, first: JobPage | None = None
+                 ) -> tuple[int, list[Job]]:
         """(count of all matches, up to ``cap`` of them), paging 100 at a time."""
         first = first or self.jobs.list_jobs(query.page(0, 100))
         jobs = list(first.jobs)
@@ -281,9 +282,9 @@ class Router:
 
     def _show_more(self, value: str, ctx: Context) -> Reply:
         decoded = _decode(value)
-        if decoded is None or not isinstance(decoded[0], Listing):
+        if decoded is None or not isinstance(listing := decoded[0], Listing):
             return invalid_reply("That button is out of date; run the command again.")
-        listing, text, bounds = decoded
+        _, text, bounds = decoded
         return self._listing(listing, ctx, text, bounds=bounds)
 
     def _post_to_channel(self, value: str, ctx: Context) -> Reply:

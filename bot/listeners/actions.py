@@ -21,8 +21,9 @@ from .answer import request_context, send
 
 
 def register(app: App, services: Services) -> None:
-    def answer_action(body: dict[str, Any], action: dict[str, Any], context: BoltContext,
-                      respond: Respond) -> None:
+    def answer_action(
+        body: dict[str, Any], action: dict[str, Any], context: BoltContext, respond: Respond
+    ) -> None:
         ctx = request_context(services, context, (body.get("channel") or {}).get("name"))
         reply = services.router.handle_action(action["action_id"], action.get("value", ""), ctx)
         if reply is not None:

@@ -43,7 +43,8 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 
-#: API-NOTES.md: the gateway rejects an X-Sdk-Date ~15 min off; say so well before that.
+#: The gateway rejects an X-Sdk-Date ~15 min off (docs/metastudio-api.md, "Signing"); say
+#: so well before that.
 CLOCK_SKEW_LIMIT_SECONDS = 600
 
 
@@ -129,7 +130,7 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 def build_retry(policy: RetryPolicy) -> Retry:
-    """The urllib3 Retry for ``policy``: GET only, never 401 (API-NOTES.md: several failed
+    """The urllib3 Retry for ``policy``: GET only, never 401 (docs/metastudio-api.md: several failed
     signatures in a row lock the AK/SK for minutes), never a read timeout (the request
     reached the server; waiting again would double the user's wait)."""
     retries = max(0, policy.retries)

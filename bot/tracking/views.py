@@ -102,10 +102,11 @@ def outcome(job: Job, *, with_image: bool = True) -> Message:
 
 
 def _verb(state: str) -> str:
-    return {
+    verbs: dict[str, str] = {
         JobState.SUCCEED: "succeeded", JobState.FAILED: "failed",
         JobState.CANCELED: "was canceled", JobState.BLOCK: "was blocked (frozen)",
-    }.get(state, f"ended as {escape(state)}")  # type: ignore[call-overload]
+    }
+    return verbs.get(state, f"ended as {escape(state)}")
 
 
 def _state(state: str | None) -> str:

@@ -20,7 +20,7 @@ UNKNOWN_EMOJI = "❔"
 #: Shown where a value is missing (no end time yet, no duration).
 NONE = "—"
 
-_STATE_WORDS = {
+_STATE_WORDS: dict[str, str] = {
     JobState.SUCCEED: "Succeeded",
     JobState.FAILED: "Failed",
     JobState.WAITING: "Waiting",
@@ -28,7 +28,7 @@ _STATE_WORDS = {
     JobState.CANCELED: "Canceled",
     JobState.BLOCK: "Blocked",
 }
-_TYPE_WORDS = {
+_TYPE_WORDS: dict[str, str] = {
     JobType.VIDEO_2D: "2D avatar video",
     JobType.PHOTO: "Photo avatar video",
     JobType.PHOTO_SDK: "Photo avatar video",
