@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.answer_queue import AnswerQueue
 from tests.fixtures.app import SlackSender
 
 
@@ -121,3 +123,31 @@ def test_track_posts_a_tracking_message_in_the_channel(slack: SlackSender, simul
     slack.answers()
     [message] = slack.fake.posts("C1")
     assert job_id in str(message.blocks)
+
+
+def test_a_full_answer_queue_answers_busy_at_once(slack: SlackSender, services) -> None:
+    release = threading.Event()
+    for _ in range(services.answers.capacity):  # every thread busy, every place taken
+        assert services.answers.submit(release.wait, 10)
+
+    sent = slack.command("failed today")
+
+    try:
+        assert sent.status == 200 and sent.seconds < 1.0
+        assert "busy" in sent.body, sent.body
+    finally:
+        release.set()
+    services.answers.shutdown()
+    assert not slack.fake.responses.get("r1")  # nothing was queued for it
+
+
+def test_answer_queue_refuses_past_its_capacity_and_frees_slots() -> None:
+    release = threading.Event()
+    queue = AnswerQueue(1, waiting=1)
+
+    assert queue.submit(release.wait, 10)
+    assert queue.submit(release.wait, 10)
+    assert not queue.submit(release.wait, 10)
+    release.set()
+    queue.shutdown()
+    assert not queue.submit(lambda: None)  # shut down: refused, never raises

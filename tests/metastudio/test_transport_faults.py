@@ -179,3 +179,10 @@ def test_every_auth_encodes_a_space_as_percent_20(server, auth) -> None:
 
     [line] = server.requests
     assert "asset_name=Launch%20teaser%2Bv2" in line
+
+
+def test_a_full_page_of_100_jobs_is_not_malformed(server) -> None:
+    jobs = [{"job_id": f"j{i}", "state": "SUCCEED"} for i in range(100)]
+    server.behaviour = raw_http.ok({"count": 100, "jobs": jobs})
+
+    assert len(client(server.url).list_jobs(JobQuery(limit=100)).jobs) == 100
