@@ -264,7 +264,9 @@ class Transport:
         chunks, size = [], 0
         # read1 returns what has arrived (read(n) would wait for n bytes of a drip); the
         # watchdog shuts the socket at the deadline, ending a read blocked in between.
-        watchdog = threading.Timer(max(0.0, deadline - self._clock()), _shutdown, [response])
+        expired = threading.Event()
+        watchdog = threading.Timer(max(0.0, deadline - self._clock()), _expire,
+                                   [response, expired])
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -275,15 +277,15 @@ class Transport:
                         f"MetaStudio's answer was too large (more than "
                         f"{self.max_answer_bytes} bytes)", request_id=request_id,
                     )
-                if self._clock() > deadline:
-                    raise _late(self.timeouts.deadline, request_id)
                 chunks.append(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            if self._clock() > deadline:
+            if expired.is_set():
                 raise _late(self.timeouts.deadline, request_id) from e
             raise _broken_answer(e, request_id) from e
         finally:
             watchdog.cancel()
+        if expired.is_set():  # an answer without Content-Length ends at the shutdown
+            raise _late(self.timeouts.deadline, request_id)
         return b"".join(chunks)
 
     def close(self) -> None:
@@ -323,7 +325,8 @@ class Transport:
         return cls(f"MetaStudio answered HTTP {status}", **fields)
 
 
-def _shutdown(response: requests.Response) -> None:
+def _expire(response: requests.Response, expired: threading.Event) -> None:
+    expired.set()
     with contextlib.suppress(ValueError, RuntimeError, OSError):  # closed or released
         response.raw.shutdown()
 
@@ -354,8 +357,6 @@ def _no_answer(e: requests.RequestException, base_url: str, *,
     text = f"{type(e).__name__}: {e} {reason!r}".lower()
     if isinstance(e, requests.Timeout):
         what = f"MetaStudio did not answer in time ({type(e).__name__})"
-    elif isinstance(e, requests.exceptions.ChunkedEncodingError) or "incompleteread" in text:
-        what = "MetaStudio's answer was cut short (the connection closed mid-answer)"
     elif "reset" in text or "connectionreseterror" in text:
         what = "MetaStudio reset the connection"
     elif "remotedisconnected" in text or "connection aborted" in text:

@@ -73,13 +73,23 @@ def ok(body: Any, status: int = 200) -> Behaviour:
     return behave
 
 
-def drip(body: bytes, every: float) -> Behaviour:
-    """Headers at once, then one byte of the body every ``every`` seconds."""
+def drip(body: bytes, every: float, *, declare: bool = True) -> Behaviour:
+    """Headers at once, then one byte of the body every ``every`` seconds (without
+    ``declare``, no Content-Length: the body ends when the connection does)."""
     def behave(conn: socket.socket) -> None:
-        conn.sendall(_head(200, len(body)))
+        conn.sendall(_head(200, len(body) if declare else None))
         for byte in body:
             conn.sendall(bytes([byte]))
             time.sleep(every)
+
+    return behave
+
+
+def stall(seconds: float) -> Behaviour:
+    """Headers and the start of a body, then silence for ``seconds``."""
+    def behave(conn: socket.socket) -> None:
+        conn.sendall(_head(200, 100) + b'{"count": 0')
+        time.sleep(seconds)
 
     return behave
 
