@@ -279,7 +279,9 @@ class Transport:
                     )
                 chunks.append(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            if expired.is_set():
+            # The read timeout is cut to what is left of the deadline, so it may fire
+            # just before the watchdog: either way the deadline has passed.
+            if expired.is_set() or self._clock() >= deadline:
                 raise _late(self.timeouts.deadline, request_id) from e
             raise _broken_answer(e, request_id) from e
         finally:
