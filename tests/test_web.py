@@ -75,7 +75,7 @@ def test_healthz_answers_503_within_a_second_when_postgres_drops_packets(
             elapsed = time.monotonic() - started
 
         assert {a.status_code for a in answers} == {503}
-        assert elapsed < 1.5
+        assert elapsed < 2.5  # each waits 1 s for the probe; a hung probe would take 5+
         # Query commands do not need the database.
         simulator.add_job(state="FAILED")
         assert slack.command("failed today").status == 200
@@ -200,7 +200,7 @@ def test_a_lost_postgres_never_ties_up_gunicorns_threads(simulator, fake_slack, 
         assert {status for status, _ in answers} == {503}
         assert max(seconds for _, seconds in answers) < 1.5 * 4  # 2 threads, 8 checks
         sent = SlackSender(bot, fake_slack).command("help")
-        assert sent.status == 200 and sent.seconds < 1.5
+        assert sent.status == 200 and sent.seconds < 2.5
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -133,7 +133,7 @@ def test_a_full_answer_queue_answers_busy_at_once(slack: SlackSender, services) 
     sent = slack.command("failed today")
 
     try:
-        assert sent.status == 200 and sent.seconds < 1.0
+        assert sent.status == 200 and sent.seconds < 2.0
         assert "busy" in sent.body, sent.body
     finally:
         release.set()
