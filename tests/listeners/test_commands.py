@@ -115,6 +115,23 @@ def test_upstream_errors_are_explained_with_the_request_id(
     assert "Traceback" not in str(answer)
 
 
+@pytest.mark.parametrize("body", [
+    {"count": 500, "jobs": "not a list"},
+    {"count": 1, "jobs": [{"job_id": f"j{i}"} for i in range(101)]},
+])
+def test_a_malformed_200_is_reported_as_malformed_not_as_a_listing(
+    slack: SlackSender, simulator, body
+) -> None:
+    simulator.faults.fail_next(200, body=body, times=20)
+
+    slack.command("failed today")
+
+    [answer] = slack.answers()
+    assert "malformed" in answer["text"]
+    assert re.search(r"request id [0-9a-f]{32}", answer["text"])
+    assert "HTTP 200" not in answer["text"] and "No failed jobs" not in answer["text"]
+
+
 def test_track_posts_a_tracking_message_in_the_channel(slack: SlackSender, simulator) -> None:
     job_id = simulator.add_job(state="PROCESSING", asset_name="Product tour v3")
 
