@@ -23,6 +23,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .answer_queue import AnswerQueue
     from .commands.router import Router
+    from .home_publisher import HomePublisher
     from .tracking.worker import Tracking
     from .users import TimezoneResolver
 
@@ -37,6 +38,8 @@ class Services:
     tracking: Tracking
     #: The bounded executor that answers commands and clicks (bot.answer_queue).
     answers: AnswerQueue
+    #: Publishes App Home tabs (bot/home.py); None where there is no Slack.
+    home: HomePublisher | None = None
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -61,9 +64,12 @@ def build_slack_client(settings: Settings) -> WebClient:
 def build_services(settings: Settings) -> Services:
     """Opens (and migrates) the database named by ``DATABASE_URL``."""
     from .answer_queue import AnswerQueue
+    from .commands.reports import ReportCommands
     from .commands.router import Router
+    from .home import build_home
     from .metastudio.factory import build_jobs_client
     from .slack_messenger import SlackMessenger
+    from .tracking.reports import ReportStore
     from .tracking.worker import build_tracking
     from .users import TimezoneResolver
 
@@ -72,8 +78,10 @@ def build_services(settings: Settings) -> Services:
     tracking = build_tracking(settings, jobs, SlackMessenger(slack))
     return Services(
         slack=slack,
-        router=Router(jobs, tracking=tracking.service),
+        router=Router(jobs, tracking=tracking.service, reports=ReportCommands(
+            ReportStore(tracking.store), tracking.service.messenger)),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
         answers=AnswerQueue(settings.videojobs_answer_threads),
+        home=build_home(jobs, tracking.store, slack),
     )

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     #: Threads answering commands per process; as many again may wait, then "busy".
     videojobs_answer_threads: int = Field(64, ge=1)
 
+    # Other Slack surfaces: covers, App Home (docs/surfaces.md)
+    #: Upload finished jobs' covers to Slack and show them with ``slack_file``.
+    cover_upload: bool = True
+
     @field_validator("videojobs_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import BoltContext, Respond
+from slack_bolt import Ack, BoltContext, Respond
 
 from ..commands.types import Context, Reply
 from ..services import Services
 from ..views.blocks import without_images
 
 log = logging.getLogger(__name__)
+
+
+def ack_now(ack: Ack) -> None:
+    """The ack half of the listeners that still use Bolt's lazy listeners (Home,
+    shortcuts): Slack drops an interaction not acknowledged within 3 seconds, so nothing
+    else may happen before it. Commands and clicks queue their answer instead
+    (bot.answer_queue)."""
+    ack()
 
 
 def request_context(services: Services, context: BoltContext, channel_name: str | None) -> Context:
