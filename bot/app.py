@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from slack_bolt import App
 
 from . import listeners
 from .services import Services
 from .settings import Settings
+
+
+#: Threads for the listeners that still use Bolt's lazy listeners (App Home, shortcuts;
+#: Bolt's default is 5). Commands and clicks use the bot's own queue (bot.answer_queue).
+LAZY_LISTENER_THREADS = 16
 
 
 def create_app(settings: Settings, services: Services, *, verified_in_front: bool = False) -> App:
@@ -24,6 +31,8 @@ def create_app(settings: Settings, services: Services, *, verified_in_front: boo
         # bot's bounded executor (bot.listeners.commands explains why), so the HTTP
         # answer never waits for a free thread.
         process_before_response=True,
+        listener_executor=ThreadPoolExecutor(LAZY_LISTENER_THREADS,
+                                             thread_name_prefix="listener"),
     )
     listeners.register(app, services)
     return app
