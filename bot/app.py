@@ -10,7 +10,6 @@ from . import listeners
 from .services import Services
 from .settings import Settings
 
-
 #: Threads for the listeners that still use Bolt's lazy listeners (App Home, shortcuts;
 #: Bolt's default is 5). Commands and clicks use the bot's own queue (bot.answer_queue).
 LAZY_LISTENER_THREADS = 16
