@@ -93,7 +93,7 @@ def test_a_slow_request_does_not_hold_up_the_others(server) -> None:
 
         started = time.monotonic()
         shared.get(PATH, [])
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2.0  # the slow one is held for up to 10 s
         release.set()
         slow.result(timeout=5)
 
