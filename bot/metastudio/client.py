@@ -21,6 +21,7 @@ from .errors import BadResponseError, NotFoundError
 from .models import Job, JobPage, JobType
 from .paging import MAX_PAGES, Page, walk_jobs, walk_pages
 from .query import MAX_LIMIT, JobQuery
+from .shape import page_problem
 from .transport import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, Transport
 
 #: How far back a look-up by id reaches. docs/metastudio-api.md: without create_since the list may
@@ -130,9 +131,11 @@ class MetaStudioClient:
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
         job_ids: JobIdsSupport | None = None,
+        max_concurrency: int = 64,
     ) -> None:
         self.project_id = project_id
-        self.transport = Transport(base_url, auth, session=session, timeouts=timeouts, retry=retry)
+        self.transport = Transport(base_url, auth, session=session, timeouts=timeouts,
+                                   retry=retry, max_concurrency=max_concurrency)
         # The project id is one path segment, whatever characters it holds.
         self.project_path = f"/v1/{quote(project_id, safe='')}"
         self.path = f"{self.project_path}/digital-human-videos"
@@ -147,11 +150,15 @@ class MetaStudioClient:
     def list_jobs(self, query: JobQuery, *, refresh: bool = False) -> JobPage:
         """One page of jobs matching ``query`` (one upstream call; always fresh)."""
         answer = self.transport.get(self.path, query.to_params())
+        problem = page_problem(answer.body)
+        if problem is not None:
+            raise BadResponseError(f"MetaStudio's answer was malformed: {problem}",
+                                   status=answer.status, request_id=answer.request_id)
         try:
             return JobPage.from_body(answer.body, answer.request_id)
         except ValidationError as e:
             raise BadResponseError(
-                "MetaStudio's answer does not look like a job list",
+                "MetaStudio's answer was malformed: not a job list",
                 status=answer.status, request_id=answer.request_id,
             ) from e
 

@@ -63,6 +63,27 @@ class Subscription:
     swept_at: datetime | None
 
 
+#: Seconds to wait for a pooled connection, and (PostgreSQL) to connect: a lost
+#: database fails fast instead of holding threads (docs/operations.md).
+POOL_TIMEOUT = 10
+CONNECT_TIMEOUT = 5
+#: PostgreSQL: the longest any statement may run, and how soon a connection whose
+#: packets are dropped is declared dead (TCP keepalives, TCP_USER_TIMEOUT).
+STATEMENT_TIMEOUT_MS = 30_000
+_PG_CONNECT_ARGS = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1,
+                    "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                    "tcp_user_timeout": 30_000}
+
+
+def _postgres_engine(url: str) -> sa.Engine:
+    # The URL may carry libpq options of its own (a search_path); keep them.
+    given = sa.engine.make_url(url).query.get("options")
+    options = " ".join([*([given] if isinstance(given, str) else given or ()),
+                        f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"])
+    return sa.create_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT,
+                            connect_args={**_PG_CONNECT_ARGS, "options": options})
+
+
 #: How long a process waits for another one that holds SQLite's lock while switching
 #: the database to WAL.
 WAL_SWITCH_SECONDS = 30.0
@@ -94,7 +115,7 @@ def _ensure_wal(dbapi_conn: Any) -> None:
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_timeout=POOL_TIMEOUT)
     wal_checked = threading.Event()
 
     @sa.event.listens_for(engine, "connect")
@@ -129,7 +150,7 @@ class Store:
         if url.startswith("sqlite"):
             self.engine = _sqlite_engine(url)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.engine = _postgres_engine(url)
 
     @property
     def dialect(self) -> str:

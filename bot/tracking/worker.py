@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ..covers import build_covers
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..settings import Settings
@@ -26,6 +27,7 @@ from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
+from .reports import REPORT_KIND, ReportRenderer, ReportScheduler
 from .retention import prune
 from .store import Store
 from .watermark import PRUNED, PollState
@@ -51,11 +53,14 @@ class Tracking:
     retention: timedelta = timedelta(days=7)
     #: How often the retention pass runs (whichever process is due first).
     prune_every: timedelta = timedelta(hours=1)
+    reports: ReportScheduler | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass, and the retention pass when it is due
         (what the loop repeats)."""
         self.poller.poll()
+        if self.reports is not None:
+            self.reports.run_due()
         self.sender.send_due()
         self.prune_if_due()
 
@@ -94,10 +99,12 @@ def build_tracking(
         owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
+        renderers={REPORT_KIND: ReportRenderer(jobs)},
+        covers=build_covers(settings.cover_upload, messenger, store),
     )
     service = TrackingService(store, outbox, jobs, messenger)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
-                    retention=retention)
+                    retention=retention, reports=ReportScheduler(store, outbox, clock=clock))
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

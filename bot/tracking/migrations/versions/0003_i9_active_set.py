@@ -3,7 +3,7 @@ accepted callback signatures, tracked jobs' close time, and the indexes each cyc
 queries and the retention pass use (docs/polling.md).
 
 Revision ID: 0003_i9_active_set
-Revises: 0002
+Revises: 0003_i11_reports
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from bot.tracking.models import UtcDateTime
 
 revision = "0003_i9_active_set"
-down_revision = "0002"
+down_revision = "0003_i11_reports"
 branch_labels = None
 depends_on = None
 
