@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
+from tests.fixtures.processes import wait_until_up
 
 
 def test_healthz(bot_url: str) -> None:
@@ -134,16 +135,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.communicate()[0]}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up in {timeout} s")
