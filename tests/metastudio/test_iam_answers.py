@@ -46,7 +46,8 @@ def iam() -> Iterator[ScriptedIam]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             script.received.append((self.path, json.loads(self.rfile.read(length))))
-            raw = script.body if isinstance(script.body, bytes) else json.dumps(script.body).encode()
+            body = script.body
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(script.status)
             for name, value in {"X-Request-Id": "iam-req-1", **script.headers}.items():
                 self.send_header(name, value)
