@@ -56,7 +56,7 @@ def test_a_read_timeout_while_booting_is_retried(idle_process: subprocess.Popen)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Booting)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         wait_until_up(f"http://127.0.0.1:{server.server_address[1]}/healthz", idle_process)
     finally:

@@ -45,7 +45,7 @@ def ignoring_job_id(simulator: Simulator) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), DropJobId)
     server.daemon_threads = True
-    Thread(target=server.serve_forever, daemon=True).start()
+    Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()

@@ -60,7 +60,7 @@ def iam() -> Iterator[ScriptedIam]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    Thread(target=server.serve_forever, daemon=True).start()
+    Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     script.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield script
     server.shutdown()
