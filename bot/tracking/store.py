@@ -260,9 +260,12 @@ class Store:
 
     def remove_subscription(self, channel: str, subscription_id: int) -> bool:
         """Delete one of the channel's subscriptions (and what it has seen)."""
+        # Only a subscription of this channel: another channel naming the same number
+        # must not erase what it has announced (that would announce it again).
+        owned = sa.select(subscriptions.c.id).where(
+            subscriptions.c.id == subscription_id, subscriptions.c.channel == channel)
         with self.begin() as conn:
-            conn.execute(seen_outcomes.delete().where(
-                seen_outcomes.c.subscription_id == subscription_id))
+            conn.execute(seen_outcomes.delete().where(seen_outcomes.c.subscription_id.in_(owned)))
             result = conn.execute(subscriptions.delete().where(
                 subscriptions.c.id == subscription_id, subscriptions.c.channel == channel))
         return result.rowcount > 0
