@@ -47,6 +47,9 @@ if [[ "$tests" != "tests" ]]; then
 fi
 
 export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} ${ignores[*]:-}"
+# Hypothesis replays a fixed set of examples (tests/conftest.py, profile "ci"): a kill
+# must come from the mutant, not from a lucky draw.
+export CI=1
 # A previous run's mutants and coverage are reused only when nothing changed; start clean
 # so the figures always match the tree.
 rm -rf mutants
