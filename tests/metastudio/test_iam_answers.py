@@ -72,8 +72,12 @@ def auth_for(iam: ScriptedIam, *, endpoint: str | None = None, **kw: Any) -> Iam
                            clock=kw.pop("clock", lambda: NOW), **kw)
 
 
-def test_the_login_request_is_the_password_method_scoped_to_the_project(iam):
-    assert auth_for(iam, endpoint=iam.url + "/").token() == "TOKEN-1"
+def test_the_login_request_is_the_password_method_scoped_to_the_project(iam, caplog):
+    caplog.set_level("INFO", logger="bot.metastudio.auth")
+    auth = auth_for(iam, endpoint=iam.url + "/")
+    assert auth.url == iam.url + "/v3/auth/tokens"
+    assert auth.token() == "TOKEN-1"
+    assert caplog.messages == ["IAM login as bob@acme; token expires 2026-11-25 10:00:00+00:00"]
     [(path, body)] = iam.received
     assert path == "/v3/auth/tokens"  # a trailing "/" on the endpoint is not doubled
     assert body == {"auth": {
@@ -172,7 +176,7 @@ def test_the_token_is_renewed_by_its_expiry_time(iam, expires_at, renewal):
     assert len(iam.received) == 2
 
 
-def test_an_answer_without_a_json_body_assumes_24_hours(iam):
+def test_an_answer_without_a_json_body_assumes_24_hours(iam, caplog):
     iam.body = b"<html>ok</html>"
     clock = [NOW]
     auth = auth_for(iam, clock=lambda: clock[0])
@@ -180,3 +184,4 @@ def test_an_answer_without_a_json_body_assumes_24_hours(iam):
     clock[0] = NOW + timedelta(hours=23) - timedelta(seconds=1)
     auth.token()
     assert len(iam.received) == 1
+    assert "IAM answer has no readable token.expires_at; assuming 24 h" in caplog.messages

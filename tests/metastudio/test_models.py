@@ -99,6 +99,8 @@ def test_times_given_as_datetimes_are_kept_and_naive_strings_are_utc():
     assert Job(job_id="j", create_time=at).create_time is at
     naive = Job.model_validate({"job_id": "j", "create_time": "2024-07-04T10:15:00"})
     assert naive.create_time == at and naive.create_time.tzinfo is UTC
+    shanghai = Job.model_validate({"job_id": "j", "create_time": "2024-07-04T18:15:00+08:00"})
+    assert shanghai.create_time == at
 
 
 def test_a_malformed_time_or_duration_is_logged_with_its_value(caplog):
