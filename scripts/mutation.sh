@@ -25,7 +25,7 @@ while getopts "t:j:" opt; do
   case "$opt" in
     t) tests="$OPTARG" ;;
     j) jobs="$OPTARG" ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
