@@ -20,12 +20,14 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
+from .commands.reports import ReportCommands
 from .commands.router import Router
 from .commands.types import Context, Reply
 from .messaging import Blocks
 from .metastudio.factory import build_jobs_client
 from .settings import Settings
 from .simulator import Simulator
+from .tracking.reports import ReportStore
 from .tracking.worker import build_tracking, run_worker
 from .views.text import mrkdwn_to_text, render_blocks, render_text
 
@@ -180,7 +182,8 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
         )
         try:
             ctx = Context(USER, CHANNEL, settings.timezone, channel_name=CHANNEL_NAME)
-            console.run(Router(jobs, tracking=tracking.service), ctx, stdin)
+            reports = ReportCommands(ReportStore(tracking.store), tracking.service.messenger)
+            console.run(Router(jobs, tracking=tracking.service, reports=reports), ctx, stdin)
         except KeyboardInterrupt:
             pass
         finally:

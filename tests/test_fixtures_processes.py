@@ -58,7 +58,8 @@ def test_a_read_timeout_while_booting_is_retried(idle_process: subprocess.Popen)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        wait_until_up(f"http://127.0.0.1:{server.server_address[1]}/healthz", idle_process)
+        wait_until_up(f"http://127.0.0.1:{server.server_address[1]}/healthz", idle_process,
+                      attempt_timeout=0.5)
     finally:
         second_arrived.set()
         server.shutdown()

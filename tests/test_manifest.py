@@ -10,6 +10,7 @@ import yaml
 
 from bot.commands.parse import parse
 from bot.commands.types import Help, Invalid
+from bot.listeners.shortcuts import CALLBACK_ID
 from bot.views.help import USAGE_HINT
 
 ROOT = Path(__file__).parents[1]
@@ -25,6 +26,12 @@ SCOPES_OF_METHOD = {
     # One scope per kind of conversation the bot may have posted in.
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    # slack_sdk's files_upload_v2: files.getUploadURLExternal + files.completeUploadExternal.
+    "files.upload_v2": {"files:write"},
+    "views.publish": set(),
+    # Public and private channels the user is in (the types the Home tab asks for).
+    "users.conversations": {"channels:read", "groups:read"},
+    "conversations.open": {"im:write"},
 }
 #: Scopes no method call shows: why each is asked for.
 SCOPES_WITHOUT_A_CALL = {
@@ -32,8 +39,10 @@ SCOPES_WITHOUT_A_CALL = {
     "chat:write.public": "posting tracking messages in public channels without an invite",
 }
 # WebClient methods (client.chat_postMessage(...)) and names passed to a call helper.
-FAMILIES = "auth|users|chat|conversations|files|reactions|pins|team|bots"
-CALL = re.compile(rf"""\.((?:{FAMILIES})_[A-Za-z]+)\(|["']((?:{FAMILIES})_[A-Za-z]+)["']""")
+FAMILIES = "auth|users|chat|conversations|files|reactions|pins|team|bots|views"
+# ``_v2``: slack_sdk's files_upload_v2 helper.
+CALL = re.compile(
+    rf"""\.((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)\(|["']((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)["']""")
 
 
 def methods_called() -> set[str]:
@@ -63,6 +72,14 @@ def test_slash_command_interactivity_and_socket_mode():
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     assert MANIFEST["features"]["bot_user"]["display_name"]
+
+
+def test_home_tab_event_and_message_shortcut():
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+    [shortcut] = MANIFEST["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("message", CALLBACK_ID)
+    assert {"files.upload_v2", "views.publish", "users.conversations"} <= methods_called()
 
 
 def test_every_usage_hint_example_is_a_real_command():

@@ -13,6 +13,8 @@ import shlex
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType, valid_job_id
+from .reports import WORDS as REPORT_WORDS
+from .reports import parse_report
 from .types import (
     Command,
     Help,
@@ -54,7 +56,7 @@ TYPE_WORDS = {
 }
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
-    "subscribe", "unsubscribe", "subscriptions",
+    "subscribe", "unsubscribe", "subscriptions", *REPORT_WORDS,
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
 SUBSCRIBE_KEYS = ("type", "asset", "script")
@@ -135,6 +137,8 @@ def _command(word: str, args: list[str]) -> Command:
     if word == "subscriptions":
         _no_args(args, "subscriptions")
         return Subscriptions()
+    if word in REPORT_WORDS:
+        return parse_report(word, args)
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
     return Help(unknown=word[:40], suggestion=close[0] if close else None)
 

@@ -29,13 +29,16 @@ from ..views.help import help_reply, invalid_reply, notice_reply
 from ..views.listings import ErrorGroup, listing_reply
 from ..views.summary import SummaryStats, summary_reply
 from .parse import MAX_IDS, STATE_COMMANDS, STATE_WORDS, parse
+from .reports import ReportCommands
 from .types import (
     Command,
     Context,
     Help,
     Invalid,
     Listing,
+    ListReports,
     Reply,
+    ScheduleReport,
     Status,
     Subscribe,
     Subscriptions,
@@ -43,6 +46,7 @@ from .types import (
     Track,
     Tracked,
     TrackingCommands,
+    Unreport,
     Unsubscribe,
     Untrack,
 )
@@ -82,9 +86,11 @@ class Router:
         tracking: TrackingCommands | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         page_size: int = PAGE_SIZE,
+        reports: ReportCommands | None = None,
     ) -> None:
         self.jobs = jobs
         self.tracking = tracking
+        self.reports = reports
         self.clock = clock
         self.page_size = page_size
 
@@ -146,6 +152,10 @@ class Router:
                 return self._listing(command, ctx, text)
             case Summary():
                 return self._summary(command, ctx, post_value=_value(text, 0))
+            case ScheduleReport() | ListReports() | Unreport():
+                if self.reports is None:
+                    return notice_reply("Scheduled reports are not enabled for this bot.")
+                return self.reports.handle(command, ctx, self.clock())
         return self._tracking_command(command, ctx)
 
     def _status(self, command: Status, ctx: Context, *, post_value: str | None,
@@ -327,7 +337,9 @@ def _decode(value: str) -> tuple[Command, str, Bounds | None] | None:
     try:
         data = json.loads(value)
         text, offset = data["t"], data["o"]
-    except (ValueError, KeyError, TypeError):
+    # RecursionError: a forged value of deeply nested brackets ("[[[[…") exhausts the
+    # JSON decoder's stack; it is as out of date as any other value we did not make.
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     if not isinstance(text, str) or not _whole(offset, MAX_OFFSET):
         return None

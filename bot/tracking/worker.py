@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from ..covers import build_covers
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..metastudio.cache import CachedJobsClient
@@ -29,6 +30,7 @@ from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
+from .reports import REPORT_KIND, ReportRenderer, ReportScheduler
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,13 @@ class Tracking:
     poller: Poller
     sender: Sender
     interval: float
+    reports: ReportScheduler | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass (what the loop repeats)."""
         self.poller.poll()
+        if self.reports is not None:
+            self.reports.run_due()
         self.sender.send_due()
 
 
@@ -82,9 +87,12 @@ def build_tracking(
         owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
+        renderers={REPORT_KIND: ReportRenderer(jobs)},
+        covers=build_covers(settings.cover_upload, messenger, store),
     )
     service = TrackingService(store, outbox, jobs, messenger)
-    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds)
+    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
+                    reports=ReportScheduler(store, outbox, clock=clock))
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

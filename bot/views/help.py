@@ -34,6 +34,10 @@ _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
          "every job reaching that outcome, tracked or not — e.g. `/videojobs subscribe failed`"),
         ("/videojobs unsubscribe [ID]", "remove a subscription"),
         ("/videojobs subscriptions", "this channel's subscriptions"),
+        ("/videojobs report daily|weekly [mon] HH:MM failed|summary [tz=Area/City]",
+         "a report posted here on schedule — e.g. `/videojobs report daily 09:00 failed`"),
+        ("/videojobs reports", "this channel's scheduled reports"),
+        ("/videojobs unreport ID", "stop a scheduled report"),
         ("/videojobs help", "this message"),
     )),
 )
