@@ -179,7 +179,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> N
         try:
             requests.get(url, timeout=5)
             return
-        except (requests.ConnectionError, requests.Timeout):  # workers still booting
+        except requests.RequestException:
+            # Refused, reset, or a ReadTimeout from a server that accepted the connection
+            # before it could answer: all mean "not up yet" while it boots.
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {timeout} s")
 

@@ -7,6 +7,7 @@ never print.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -111,9 +112,12 @@ class Settings(BaseSettings):
         # Heroku-style platforms still hand out postgres://, which SQLAlchemy refuses.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
+                value = "postgresql+psycopg://" + value[len(prefix) :]
         if not value.startswith(("sqlite:", "postgresql+psycopg:")):
             raise ValueError("expected sqlite:///FILE or postgresql://USER@HOST/DB")
+        # The driver is the `postgres` extra: say so at start-up, not as an ImportError later.
+        if value.startswith("postgresql+psycopg:") and importlib.util.find_spec("psycopg") is None:
+            raise ValueError("PostgreSQL needs its driver: pip install 'videojobs[postgres]'")
         return value
 
     @field_validator("slack_api_url")

@@ -355,6 +355,8 @@ class Store:
         with self.begin() as conn:
             result = conn.execute(subscriptions.delete().where(
                 subscriptions.c.id == subscription_id, subscriptions.c.channel == channel))
+            # Only when it was this channel's: another channel naming the same number
+            # must not erase what it has announced (that would announce it again).
             if result.rowcount > 0:
                 conn.execute(seen_outcomes.delete().where(
                     seen_outcomes.c.subscription_id == subscription_id))
