@@ -177,9 +177,11 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> N
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Refused, reset, or a ReadTimeout from a server that accepted the connection
+            # before it could answer: all mean "not up yet" while it boots.
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {timeout} s")
 
@@ -215,10 +217,14 @@ def bot_http(env: dict[str, str], cwd: Path) -> Iterator[str]:
 
 
 @contextmanager
-def server_process(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[str]:
-    """Run ``args`` with ``PORT`` set to a free port until ``/healthz`` answers; yield
-    the base URL; SIGTERM it afterwards."""
-    port = free_port()
+def server_process(
+    args: list[str], env: dict[str, str], cwd: Path, port: int | None = None
+) -> Iterator[str]:
+    """Run ``args`` with ``PORT`` set to ``port`` (a free one by default) until
+    ``/healthz`` answers; yield the base URL; SIGTERM it afterwards."""
+    port = port or free_port()
+    if args and not args[0].startswith("/"):
+        args = [str(BOT_EXE), *args]
     # Output goes to a file: an undrained pipe would block the server once it filled.
     log = (cwd / f"server-{port}.log").open("w")
     process = subprocess.Popen(args, cwd=cwd, env={**env, "PORT": str(port)}, text=True,
@@ -260,6 +266,8 @@ class LoadResult:
     statuses: dict[int, int]
     errors: int
     elapsed: float
+    #: The non-empty answer bodies (an ack that says something, e.g. "busy").
+    bodies: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -286,6 +294,7 @@ def run_load(
     lock = threading.Lock()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    said: list[str] = []
     errors = 0
     started = time.monotonic()
     deadline = started + time_limit
@@ -313,6 +322,8 @@ def run_load(
                 continue
             took = time.monotonic() - t0
             with lock:
+                if answer.text:
+                    said.append(answer.text)
                 latencies.append(took)
                 statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
         session.close()
@@ -320,7 +331,7 @@ def run_load(
     with ThreadPoolExecutor(threads) as pool:
         for _ in range(threads):
             pool.submit(worker)
-    return LoadResult(latencies, statuses, errors, time.monotonic() - started)
+    return LoadResult(latencies, statuses, errors, time.monotonic() - started, said)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

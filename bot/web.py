@@ -1,5 +1,6 @@
-"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``,
-served by gunicorn (``videojobs-bot http``)."""
+"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz``, ``GET /metrics``
+and, with ``METASTUDIO_CALLBACK_KEY``, ``POST /metastudio/callback``, served by gunicorn
+(``videojobs-bot http``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from .app import create_app
+from .callbacks import PATH as CALLBACK_PATH
+from .callbacks import build_receiver, wsgi_handler
+from .health import Health, HealthCheck, probe_database
 from .logging_setup import RedactingFilter, install_filter, secret_values
+from .metrics import metrics_registry
+from .request_front import SlackRequestGate, refuse
 from .services import Services, build_services
 from .settings import Settings
 from .tracking.supervisor import tracking_health
@@ -39,56 +45,67 @@ def tracking_elsewhere() -> tuple[bool, dict[str, Any]]:
 def make_wsgi_app(
     services: Services, settings: Settings, tracking: TrackingCheck | None = None
 ) -> WSGIApp:
-    """Bolt's handler answers ``/slack/events`` (signature and 5-minute timestamp checks
-    included: a forged or stale request gets 401 before any listener runs) and 404 for
-    every other path; this adds the health check and the Prometheus metrics in front.
-    ``tracking`` tells ``/healthz`` whether the tracking loop this server is meant to
-    run is running."""
-    slack = SlackRequestHandler(create_app(settings, services))
-    metrics = make_metrics_app()
+    """``/slack/events`` goes through the front (:mod:`bot.request_front`: body cap,
+    signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
+    request gets 4xx before anything runs) and then to Bolt; this adds the health check
+    and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
+    tells ``/healthz`` whether the tracking loop this server is meant to run is running."""
+    secret = settings.slack_signing_secret
+    gate = SlackRequestGate(secret.get_secret_value() if secret else "")
+    slack = SlackRequestHandler(create_app(settings, services, verified_in_front=True))
+    metrics = make_metrics_app(metrics_registry())
+    health = HealthCheck(lambda: _health_probe(services, tracking))
+    receiver = build_receiver(settings, services.tracking)
+    callback = wsgi_handler(receiver) if receiver is not None else None
 
     def application(
         environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            status, health = _health(services, tracking)
-            body = json.dumps(health).encode()
-            start_response(status, [("Content-Type", "application/json"),
-                                    ("Content-Length", str(len(body)))])
+            healthy, report = health()
+            body = json.dumps(report).encode()
+            start_response("200 OK" if healthy else "503 Service Unavailable",
+                           [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
             return [body]
         if path == "/metrics" and method in ("GET", "HEAD"):
             answer: Iterable[bytes] = metrics(environ, start_response)
             return answer
+        if path == CALLBACK_PATH and callback is not None:
+            return callback(environ, start_response)  # MetaStudio's job callbacks
+        if path == "/slack/events" and method == "POST":
+            refusal = gate.admit(environ)
+            if refusal is not None:
+                return refuse(refusal, environ, start_response)
         return slack(environ, start_response)
 
     return application
 
 
-def _health(
-    services: Services, tracking: TrackingCheck | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Healthy when the database answers and the tracking loop this server is meant to
-    run is running; the outbox depth tells a stuck notifier, ``delivery`` a token Slack
-    refuses (docs/delivery.md)."""
+def _health_probe(services: Services, tracking: TrackingCheck | None) -> Health:
+    """The database probe, then delivery and tracking (docs/delivery.md): ``delivery``
+    while Slack refuses the token (still 200: restarting this server would not fix
+    it), and 503 with the reason when the tracking loop this server should run is not
+    running."""
+    healthy, report = probe_database(services.tracking)
+    if not healthy:
+        return healthy, report
     try:
-        depth = services.tracking.outbox.depth()
         paused = services.tracking.outbox.workspace_pause()
     except SQLAlchemyError as e:
         log.warning("health check: the database did not answer (%s)", type(e).__name__)
-        return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
-    health: dict[str, Any] = {"status": "ok", "outbox_depth": depth}
+        return False, {"status": "error", "database": "unreachable"}
     if paused is not None:
-        # Running, but nothing can be posted until SLACK_BOT_TOKEN is fixed.
-        health["status"] = "degraded"
-        health["delivery"] = {"paused": paused[0], "since": paused[1].isoformat(),
+        report["status"] = "degraded"
+        report["delivery"] = {"paused": paused[0], "since": paused[1].isoformat(),
                               "fix": "SLACK_BOT_TOKEN"}
     if tracking is not None:
-        running, health["tracking"] = tracking()
+        running, report["tracking"] = tracking()
         if not running:
-            health["status"] = "error"
-            return "503 Service Unavailable", health
-    return "200 OK", health
+            report["status"] = "error"
+            return False, report
+    return True, report
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
