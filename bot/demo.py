@@ -21,9 +21,10 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from .commands.router import Router
-from .commands.types import Context, Reply
+from .commands.types import Context
 from .messaging import Blocks
 from .metastudio.factory import build_jobs_client
+from .reply import Reply
 from .settings import Settings
 from .simulator import Simulator
 from .tracking.worker import build_tracking, run_worker

@@ -28,29 +28,17 @@ from .types import (
     Untrack,
 )
 from .windows import WindowError, looks_like_window, parse_window
+from .words import STATE_COMMANDS, STATE_WORDS, TYPE_WORDS, state_word
 
-#: One /videojobs status or track answers about this many jobs at most (50-block limit).
-MAX_IDS = 20
+#: Job ids one command takes at most: a status card is up to three of Slack's 50 blocks a
+#: message; a tracking message packs one line per job.
+MAX_IDS = {"status": 20, "track": 50}
+#: For commands not in MAX_IDS.
+DEFAULT_MAX_IDS = 20
 MAX_TEXT = 1000
+#: A whole job id, as the examples in help and errors show them.
+EXAMPLE_ID = "26f06524-4f75-4b3a-a853-b649a21aaf66"
 
-STATE_WORDS = {
-    "waiting": JobState.WAITING,
-    "processing": JobState.PROCESSING,
-    "succeeded": JobState.SUCCEED,
-    "succeed": JobState.SUCCEED,
-    "failed": JobState.FAILED,
-    "canceled": JobState.CANCELED,
-    "cancelled": JobState.CANCELED,
-    "blocked": JobState.BLOCK,
-    "block": JobState.BLOCK,
-}
-STATE_COMMANDS = ("failed", "waiting", "processing", "succeeded", "canceled", "blocked")
-TYPE_WORDS = {
-    "2d": QueryJobType.VIDEO_2D,
-    "photo": QueryJobType.PHOTO,
-    "2d_digital_human_video": QueryJobType.VIDEO_2D,
-    "photo_digital_human_video": QueryJobType.PHOTO,
-}
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
     "subscribe", "unsubscribe", "subscriptions",
@@ -145,17 +133,27 @@ def _no_args(args: list[str], command: str) -> None:
 
 def _job_ids(args: list[str], command: str) -> tuple[str, ...]:
     if not args:
-        raise _Refused(f"`{command}` needs a job id, e.g. `/videojobs {command} 26f06524-4f75`.")
+        raise _Refused(f"`{command}` needs a job id, e.g. `/videojobs {command} {EXAMPLE_ID}`.")
     ids = tuple(dict.fromkeys(part for arg in args for part in arg.split(",") if part))
+    problem = job_ids_problem(ids, command)
+    if problem:
+        raise _Refused(problem)
+    return ids
+
+
+def job_ids_problem(ids: tuple[str, ...] | list[str], command: str) -> str | None:
+    """The one rule for job ids a command may carry (typed, or from a button): what is
+    wrong with ``ids`` in one line, or None."""
     for job_id in ids:
         if not valid_job_id(job_id):
-            raise _Refused(
-                f"`{_shown(job_id)}` is not a job id: use letters, digits, `-` and `_`, "
-                "at most 64."
-            )
-    if len(ids) > MAX_IDS:
-        raise _Refused(f"`{command}` takes at most {MAX_IDS} job ids at once.")
-    return ids
+            return (f"`{_shown(job_id)}` is not a job id: use letters, digits, `-` and `_`, "
+                    "at most 64.")
+    if not ids:
+        return f"`{command}` needs a job id."
+    limit = MAX_IDS.get(command, DEFAULT_MAX_IDS)
+    if len(ids) > limit:
+        return f"`{command}` takes at most {limit} job ids at once."
+    return None
 
 
 def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
@@ -180,7 +178,7 @@ def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
 
 
 def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, ...]) -> Listing:
-    command = "list" if not states else _state_word(states[0])
+    command = "list" if not states else state_word(states[0])
     # PRODUCT.md: `failed` and the other state commands default to today; `list` to the
     # API's own coverage, so `list state=processing` also shows last week's stuck jobs.
     default_today = bool(states)
@@ -201,10 +199,6 @@ def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, 
         sort_dir=sort,  # type: ignore[arg-type]
         window=window,
     )
-
-
-def _state_word(state: JobState) -> str:
-    return next(w for w in STATE_COMMANDS if STATE_WORDS[w] is state)
 
 
 def _states(text: str) -> tuple[JobState, ...]:

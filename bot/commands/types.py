@@ -1,16 +1,15 @@
-"""Typed commands, the context of a request, and the reply the router returns."""
+"""Typed commands and the context of a request (the answer is :class:`bot.reply.Reply`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
-
-from slack_sdk.models.blocks import Block
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType
+from ..reply import Reply
 
 
 @dataclass(frozen=True)
@@ -125,29 +124,8 @@ class Context:
     channel_name: str | None = None
 
 
-@dataclass
-class Reply:
-    """What the router answers; listeners send it through ``respond``, the console prints it."""
-
-    text: str
-    blocks: list[Block] = field(default_factory=list)
-    response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
-    replace_original: bool = False
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body for ``respond`` / a ``response_url``."""
-        payload: dict[str, Any] = {
-            "text": self.text,
-            "response_type": self.response_type,
-            "replace_original": self.replace_original,
-        }
-        if self.blocks:
-            payload["blocks"] = [b.to_dict() for b in self.blocks]
-        return payload
-
-
 class TrackingCommands(Protocol):
-    """The tracking side of the router (``bot.tracking.commands`` implements it)."""
+    """The tracking side of the router (``bot.tracking.service`` implements it)."""
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply: ...
     def untrack(self, ctx: Context, command: Untrack) -> Reply: ...

@@ -33,7 +33,7 @@ from ..messaging import (
 )
 from ..metastudio.models import Job, JobState
 from ..metrics import NOTIFICATIONS, OUTBOX_DEPTH
-from . import views
+from . import messages
 from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
 from .store import Store
@@ -188,7 +188,7 @@ class Sender:
     def _post_outcome(
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool
     ) -> str:
-        message = views.outcome(job)
+        message = messages.outcome(job)
         try:
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
@@ -197,7 +197,7 @@ class Sender:
             # A broken thumbnail never costs the notification: link the cover instead.
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
-            message = views.outcome(job, with_image=False)
+            message = messages.outcome(job, with_image=False)
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
                                        marker=row.dedupe_key)
@@ -209,18 +209,18 @@ class Sender:
         if ts is None and row.in_doubt:
             ts = self.messenger.marked(row.channel, oldest=row.created_at).get(row.dedupe_key)
         if ts is None:
-            summary = views.digest_summary(jobs)
+            summary = messages.digest_summary(jobs)
             ts = self.messenger.post(row.channel, text=summary.text, blocks=summary.blocks,
                                      marker=row.dedupe_key)
             self.outbox.mark_posted(row, self.owner, ts)
         elif ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
-        size = views.DIGEST_CHUNK
+        size = messages.DIGEST_CHUNK
         for start in range(0, len(jobs), size):
             key = f"{row.dedupe_key}#{start // size}"
             if key not in posted:
-                details = views.digest_details(jobs[start : start + size])
+                details = messages.digest_details(jobs[start : start + size])
                 self.messenger.post(row.channel, text=details.text, blocks=details.blocks,
                                     thread_ts=ts, marker=key)
         for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
@@ -233,5 +233,5 @@ class Sender:
         """Show the jobs' current states in the tracking message (``chat.update``)."""
         jobs = self.store.in_message(channel, tracking_ts)
         if jobs:
-            message = views.tracking_message(jobs)
+            message = messages.tracking_message(jobs)
             self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)

@@ -22,11 +22,11 @@ from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..metastudio.cache import CachedJobsClient
 from ..settings import Settings
-from .commands import TrackingService
 from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
+from .service import TrackingService
 from .store import Store
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, DividerBlock, ImageElement, MarkdownTextObject
 
-from ..commands.types import Reply
 from ..metastudio.models import Job, JobState
+from ..reply import Reply
 from . import actions
 from .blocks import (
     BUTTON_VALUE_LIMIT,

@@ -20,7 +20,7 @@ UNKNOWN_EMOJI = "❔"
 #: Shown where a value is missing (no end time yet, no duration).
 NONE = "—"
 
-_STATE_WORDS = {
+_STATE_WORDS: dict[str, str] = {
     JobState.SUCCEED: "Succeeded",
     JobState.FAILED: "Failed",
     JobState.WAITING: "Waiting",
@@ -44,6 +44,12 @@ def state_label(job_or_state: Job | JobState | str | None) -> str:
     """``✅ Succeeded``; an unknown upstream state is shown as it is: ``❔ ARCHIVED``."""
     name = _state_name(job_or_state)
     return f"{state_emoji(name)} {_STATE_WORDS.get(name, name)}"
+
+
+def state_word(state: JobState | str) -> str:
+    """``failed``, ``succeeded``: the state in running text; unknown ones as they are."""
+    name = _state_name(state)
+    return _STATE_WORDS[name].lower() if name in _STATE_WORDS else name
 
 
 def _state_name(job_or_state: Job | JobState | str | None) -> str:

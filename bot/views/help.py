@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
-from ..commands.types import Reply
+from ..reply import Reply
 from .blocks import context, section
 from .format import code, escape, truncate
 

@@ -3,13 +3,14 @@ triage summary (jobs grouped by error code) on top of failed listings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
-from ..commands.types import Reply
 from ..metastudio.models import Job, JobState
+from ..reply import Reply
 from . import actions
 from .blocks import (
     MAX_BLOCKS,
@@ -27,6 +28,7 @@ from .format import (
     job_type_label,
     local_time,
     state_emoji,
+    state_word,
     truncate,
 )
 
@@ -47,6 +49,27 @@ class ErrorGroup:
     error_code: str | None
     error_msg: str | None
     count: int
+
+
+def listing_title(states: Sequence[JobState], total: int, window_label: str, *,
+                  job_type: str | None = None, asset_name: str | None = None,
+                  script_id: str | None = None) -> str:
+    """``❌ 7 failed jobs · today (Europe/Berlin) · Photo avatar video``: the header of a
+    listing, in the same words as its rows."""
+    if len(states) == 1:
+        what = f"{state_emoji(states[0])} {total} {state_word(states[0])}"
+    elif states:
+        what = f"{total} " + " or ".join(state_word(s) for s in states)
+    else:
+        what = str(total)
+    filters = [
+        job_type_label(job_type) if job_type else "",
+        f'asset "{asset_name}"' if asset_name else "",
+        f"script {script_id}" if script_id else "",
+    ]
+    extra = ", ".join(f for f in filters if f)
+    jobs = "job" if total == 1 else "jobs"
+    return f"{what} {jobs} · {window_label}" + (f" · {extra}" if extra else "")
 
 
 def error_group_line(group: ErrorGroup) -> str:

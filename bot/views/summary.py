@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
-from ..commands.types import Reply
 from ..metastudio.models import JobState
+from ..reply import Reply
 from .blocks import actions_block, context, pack_lines, post_button, section
 from .format import duration_text, escape, state_label, truncate
 from .listings import ErrorGroup, error_group_line

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from ..commands.types import Reply
+from ..reply import Reply
 
 _RULE = "─" * 40
 #: ``<…>`` tokens of Slack mrkdwn: links, mentions, dates (Slack: "Formatting text").

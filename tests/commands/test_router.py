@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import router as router_module
+from bot.commands import stats as stats_module
 from bot.commands.router import Router
 from bot.commands.types import Context
 from bot.views import actions
@@ -294,7 +294,7 @@ def test_summary_counts_states_failure_rate_and_errors(simulator, router):
 
 def test_big_summary_counts_per_state_instead_of_reading_everything(simulator, router,
                                                                     monkeypatch):
-    monkeypatch.setattr(router_module, "SUMMARY_FULL_READ", 5)
+    monkeypatch.setattr(stats_module, "SUMMARY_FULL_READ", 5)
     for state in ["SUCCEED"] * 6 + ["FAILED"] * 2 + ["WAITING"]:
         simulator.add_job(state=state)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.commands.types import Reply
+from bot.reply import Reply
 from bot.views import actions
 from bot.views.cards import job_card, status_reply
 

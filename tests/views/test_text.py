@@ -1,7 +1,7 @@
 """The console demo prints every reply through render_text."""
 
-from bot.commands.types import Reply
 from bot.metastudio.errors import NotFoundError
+from bot.reply import Reply
 from bot.views.cards import status_reply
 from bot.views.errors import upstream_error_reply
 from bot.views.help import help_reply, notice_reply

@@ -6,26 +6,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from ..commands.types import (
-    Context,
-    Reply,
-    Subscribe,
-    Track,
-    Unsubscribe,
-    Untrack,
-)
+from ..commands.parse import job_ids_problem
+from ..commands.types import Context, Subscribe, Track, Unsubscribe, Untrack
 from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job
-from ..metastudio.query import valid_job_id
-from . import views
+from ..reply import Reply
+from . import messages
 from .outbox import Outbox
 from .store import Store, TrackedJob
 
 log = logging.getLogger(__name__)
 
-#: One tracking message lists every job of a command; Block Kit's 50 blocks bound it.
-MAX_TRACK_IDS = 50
 INVITE_HINT = "Invite me with `/invite @videojobs`, then try again."
 
 
@@ -46,14 +38,9 @@ class TrackingService:
         """Post a tracking message for the unfinished jobs among ``command.job_ids``;
         finished ones are answered at once, unknown and already tracked ones said so."""
         ids = list(dict.fromkeys(command.job_ids))
-        if not ids:
-            return Reply(text="Usage: `/videojobs track <job_id> [<job_id> …]`")
-        bad = next((i for i in ids if not valid_job_id(i)), None)
-        if bad is not None:
-            return Reply(text=f"`{bad[:80]}` is not a job id: job ids are 1-64 letters, "
-                              "digits, `-` or `_`.")
-        if len(ids) > MAX_TRACK_IDS:
-            return Reply(text=f"Track at most {MAX_TRACK_IDS} jobs at a time.")
+        problem = job_ids_problem(ids, "track")
+        if problem:
+            return Reply(text=problem)
         tracked = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
         already = [i for i in ids if i in tracked]
         rest = [i for i in ids if i not in tracked]
@@ -76,7 +63,7 @@ class TrackingService:
             id=0, channel=ctx.channel_id, job_id=j.job_id, message_ts="",
             requested_by=ctx.user_id, last_state=j.state_name, job_created_at=j.create_time,
             created_at=now, paused_reason=None, closed=False) for j in jobs]
-        message = views.tracking_message(preview)
+        message = messages.tracking_message(preview)
         ts = self.messenger.post(ctx.channel_id, text=message.text, blocks=message.blocks)
         return self.store.add_tracked(
             ctx.channel_id, [(j.job_id, j.state_name, j.create_time) for j in jobs],
@@ -94,12 +81,12 @@ class TrackingService:
         notifications that could not be delivered."""
         jobs = self.store.channel_tracked(ctx.channel_id)
         failed = self.outbox.failed(ctx.channel_id)[-5:]
-        lines = [views.tracked_line(j) for j in jobs]
+        lines = [messages.tracked_line(j) for j in jobs]
         lines += [f"⚠️ not delivered: `{f.dedupe_key}`: {f.last_error}" for f in failed]
         if not lines:
             return Reply(text="This channel tracks no jobs. "
                               "Use `/videojobs track <job_id>` to start.")
-        return _reply(views.lines_reply(f"This channel tracks {len(jobs)} "
+        return _reply(messages.lines_reply(f"This channel tracks {len(jobs)} "
                                         f"job{'s' * (len(jobs) != 1)}", lines))
 
     def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
@@ -111,7 +98,7 @@ class TrackingService:
             asset_name=command.asset_name, script_id=command.script_id,
             created_by=ctx.user_id, now=now,
         )
-        line = views.subscription_line(sub)
+        line = messages.subscription_line(sub)
         if not new:
             return Reply(text=f"This channel already has that subscription: {line}")
         try:
@@ -134,9 +121,9 @@ class TrackingService:
             if not subs:
                 return Reply(text="This channel has no subscriptions.")
             if len(subs) > 1:
-                return _reply(views.lines_reply(
+                return _reply(messages.lines_reply(
                     "Which one? `/videojobs unsubscribe <id>`",
-                    [views.subscription_line(s) for s in subs]))
+                    [messages.subscription_line(s) for s in subs]))
             sub_id = subs[0].id
         if self.store.remove_subscription(ctx.channel_id, sub_id):
             return Reply(text=f"Unsubscribed #{sub_id}.")
@@ -148,8 +135,8 @@ class TrackingService:
         if not subs:
             return Reply(text="This channel has no subscriptions. "
                               "`/videojobs subscribe failed` announces every failed job.")
-        return _reply(views.lines_reply(f"Subscriptions of this channel ({len(subs)})",
-                                        [views.subscription_line(s) for s in subs]))
+        return _reply(messages.lines_reply(f"Subscriptions of this channel ({len(subs)})",
+                                        [messages.subscription_line(s) for s in subs]))
 
 
 def _post_refused(error: DeliveryError, what: str) -> str:
@@ -169,21 +156,21 @@ def _track_reply(
         line = (f"👀 Tracking {', '.join(f'`{j.job_id}`' for j in todo)}: I reply in the "
                 "tracking message's thread when each one ends.")
         texts.append(line)
-        blocks += views.lines_reply(line, []).blocks
+        blocks += messages.lines_reply(line, []).blocks
     if already:
         line = f"Already tracked here: {', '.join(f'`{i}`' for i in already)}"
         texts.append(line)
-        blocks += views.lines_reply(line, []).blocks
+        blocks += messages.lines_reply(line, []).blocks
     for job in ended:
-        message = views.outcome(job, with_image=False)
+        message = messages.outcome(job, with_image=False)
         texts.append(f"Already finished: {message.text}")
         blocks += message.blocks
     if unknown:
         line = f"No such job: {', '.join(f'`{i}`' for i in unknown)}"
         texts.append(line)
-        blocks += views.lines_reply(line, []).blocks
+        blocks += messages.lines_reply(line, []).blocks
     return Reply(text="\n".join(texts), blocks=blocks[:50])
 
 
-def _reply(message: views.Message) -> Reply:
+def _reply(message: messages.Message) -> Reply:
     return Reply(text=message.text, blocks=list(message.blocks))
