@@ -5,8 +5,9 @@ command answers. Pure functions of their arguments; each returns a :class:`Messa
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -16,6 +17,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from .. import runbook
 from ..metastudio.models import Job, JobState
 from ..views.blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from ..views.blocks import pack_lines
@@ -50,29 +52,47 @@ def _sections(lines: Sequence[str]) -> list[Block]:
 
 def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
     """The channel message a ``track`` posts; edited in place as its jobs end."""
-    done = sum(1 for j in jobs if j.closed)
+    done = [j for j in jobs if j.closed]
     who = jobs[0].requested_by if jobs else None
     head = f"Tracking {len(jobs)} job{'s' * (len(jobs) != 1)}"
     if who:
         head += f" for <@{who}>"
-    if done == len(jobs) and jobs:
-        head += ": all finished"
-    elif done:
-        head += f": {done} finished"
+    ended = Counter(emoji(j.last_state) for j in done)
+    tally = " ".join(f"{n} {mark}" for mark, n in ended.most_common())
+    if jobs and len(done) == len(jobs):
+        head += f": all finished, {tally}"
+        foot = "All jobs ended; each one's outcome is in this thread."
+    else:
+        if done:
+            head += f": {len(done)} finished, {tally}"
+        foot = "I reply in this thread when a job ends."
     lines = [f"{emoji(j.last_state)} {code(j.job_id)} {_state(j.last_state)}" for j in jobs]
     return Message(
-        text=f"{head}. I reply in this thread when a job ends.",
+        text=f"{head}. {foot}",
         blocks=[SectionBlock(text=_md(f"*{head}*")), *_sections(lines),
-                ContextBlock(elements=[_md("I reply in this thread when a job ends.")])],
+                ContextBlock(elements=[_md(foot)])],
     )
 
 
 # -- end-state notifications ---------------------------------------------------------------
 
-def outcome(job: Job, *, with_image: bool = True) -> Message:
-    """A job's end: cover image, asset, duration and preview link on success; error code
-    and message on failure. ``with_image=False`` links the cover instead (Slack refused
-    to fetch it)."""
+def notification(payload: Mapping[str, Any], *, with_image: bool = True) -> Message:
+    """The message for an outbox row's payload: the job's :func:`outcome`, addressed to
+    whoever the row names (the person who tracked it, a user group on failures, or the
+    person themselves in a DM)."""
+    job = Job.model_validate(payload["job"])
+    return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
+                   mention_group=payload.get("mention_group"),
+                   direct=bool(payload.get("direct")))
+
+
+def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = None,
+            mention_group: str | None = None, direct: bool = False) -> Message:
+    """A job's end: cover image, asset, duration and preview link on success; error code,
+    message and the runbook's next step on failure. ``with_image=False`` links the cover
+    instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
+    reaches the person who tracked the job); ``mention_group`` (a user group id) is
+    mentioned on failures; ``direct`` words it for a DM to ``requested_by``."""
     # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
     # least of all in a failure that is broadcast to the channel.
     state = job.state_name
@@ -87,18 +107,45 @@ def outcome(job: Job, *, with_image: bool = True) -> Message:
     if state == JobState.FAILED and job.error_info:
         error_code = code(job.error_info.error_code or "no error code")
         fields.append(f"*Error:* {error_code} {escape(job.error_info.error_msg or '')}".rstrip())
+        step = next_step(job.error_info.error_code)
+        if step:
+            fields.append(step)
     if job.preview_video_url:
         # Upstream: preview_video_url is valid for 24 hours after the answer.
         fields.append(f"{link(job.preview_video_url, 'Preview')} (link valid for 24 h)")
     if job.cover_url and not with_image:
         fields.append(link(job.cover_url, "Cover image"))
-    blocks: list[Block] = [SectionBlock(text=_md("\n".join([f"*{head}*", *fields])))]
+    address = _address(state, requested_by, mention_group, direct)
+    shown_head = f"{address} *{head}*" if address else f"*{head}*"
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join([shown_head, *fields])))]
     if job.cover_url and with_image and state == JobState.SUCCEED:
         blocks.append(ImageBlock(image_url=job.cover_url,
                                  alt_text=f"Cover of {job.asset_name or job.job_id}"))
     error = job.error_info.error_code if state == JobState.FAILED and job.error_info else None
     text = head + (f": {escape(error)}" if error else "")
-    return Message(text=text, blocks=blocks)
+    return Message(text=f"{address} {text}" if address else text, blocks=blocks)
+
+
+def _address(state: str, requested_by: str | None, mention_group: str | None,
+             direct: bool) -> str:
+    """Who the notification is for, as mentions (ids only: they come from Slack)."""
+    if direct:
+        return "You asked me to tell you:"
+    parts = []
+    if mention_group and state in (JobState.FAILED, JobState.BLOCK):
+        parts.append(f"<!subteam^{mention_group}>")
+    if requested_by:
+        parts.append(f"<@{requested_by}>")
+    return " ".join(parts)
+
+
+def next_step(error_code: str | None) -> str | None:
+    """``*Next step:* …`` from the runbook, with its link; None for a code it lacks."""
+    entry = runbook.current().get(error_code)
+    if entry is None:
+        return None
+    line = f"*Next step:* {escape(entry.hint)}"
+    return line + f" {link(entry.link, 'More')}" if entry.link else line
 
 
 def _verb(state: str) -> str:

@@ -109,3 +109,46 @@ outbox = sa.Table(
     sa.Column("digest_id", sa.Integer, sa.ForeignKey("outbox.id", name="fk_outbox_digest")),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
+
+# -- on-call (revision 0003_i10_oncall) ---------------------------------------------------
+
+#: People to DM when a job ends (``track … notify=me``, the Notify me button).
+job_watchers = sa.Table(
+    "job_watchers",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: The Slack user group a subscription mentions on failures (``notify=@group``).
+subscription_mentions = sa.Table(
+    "subscription_mentions",
+    metadata,
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("group_id", sa.String(32), nullable=False),
+)
+
+#: Per-channel noise settings: ``settings broadcast=on|off`` (None: the global
+#: BROADCAST_FAILURES) and ``mute all DURATION``.
+channel_settings = sa.Table(
+    "channel_settings",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("broadcast_failures", sa.Boolean),
+    sa.Column("muted_until", UtcDateTime),
+)
+
+#: ``mute JOB_ID DURATION``: one job's subscription announcements snoozed in a channel.
+job_mutes = sa.Table(
+    "job_mutes",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("until", UtcDateTime, nullable=False),
+)

@@ -35,6 +35,7 @@ from ..metastudio.models import Job, JobState
 from ..metrics import NOTIFICATIONS, OUTBOX_DEPTH
 from . import messages
 from .marking import MarkedMessenger
+from .oncall import broadcast_failures
 from .outbox import Notification, Outbox
 from .store import Store
 
@@ -177,7 +178,7 @@ class Sender:
                                        oldest=row.created_at).get(row.dedupe_key)
         if ts is None:
             broadcast = bool(thread_ts) and job.state == JobState.FAILED and \
-                self.policy.broadcast_failures
+                broadcast_failures(self.store, row.channel, default=self.policy.broadcast_failures)
             ts = self._post_outcome(row, job, thread_ts, broadcast)
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
@@ -188,7 +189,7 @@ class Sender:
     def _post_outcome(
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool
     ) -> str:
-        message = messages.outcome(job)
+        message = messages.notification(row.payload)
         try:
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
@@ -197,7 +198,7 @@ class Sender:
             # A broken thumbnail never costs the notification: link the cover instead.
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
-            message = messages.outcome(job, with_image=False)
+            message = messages.notification(row.payload, with_image=False)
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
                                        marker=row.dedupe_key)

@@ -33,6 +33,7 @@ from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import FINISHED_STATES, Job, JobState, JobType
 from ..metastudio.query import MAX_LIMIT, JobQuery, QueryJobType, SortKey
 from ..metrics import POLL_CYCLE, POLL_UPSTREAM_CALLS
+from .oncall import enqueue_direct_messages, subscription_extras
 from .outbox import Outbox, subscription_key, track_key
 from .store import Store, Subscription, TrackedJob
 
@@ -199,9 +200,11 @@ class Poller:
                             conn, kind="track", channel=row.channel,
                             dedupe_key=track_key(row.channel, row.job_id, job.state_name),
                             payload={"job": job.model_dump(mode="json"),
-                                     "thread_ts": row.message_ts},
+                                     "thread_ts": row.message_ts,
+                                     "requested_by": row.requested_by},
                             now=now,
                         )
+                        enqueue_direct_messages(self.outbox, conn, job, now)
                         finished += 1
             elif job.state_name != row.last_state:
                 self.store.set_state(row.id, job.state_name)
@@ -231,11 +234,15 @@ class Poller:
                         self.store.mark_seen(conn, sub.id, job.job_id, state, now)
                 continue
             with self.store.begin() as conn:
-                if self.store.mark_seen(conn, sub.id, job.job_id, state, now):
+                # None: the channel muted it (seen all the same, so never announced late).
+                extras = subscription_extras(conn, sub.id, sub.channel, job, now)
+                new = self.store.mark_seen(conn, sub.id, job.job_id, state, now)
+                if new and extras is not None:
                     announced += self.outbox.enqueue(
                         conn, kind="sub", channel=sub.channel,
                         dedupe_key=subscription_key(sub.channel, job.job_id, state),
-                        payload={"job": job.model_dump(mode="json"), "subscription": sub.id},
+                        payload={"job": job.model_dump(mode="json"), "subscription": sub.id,
+                                 **extras},
                         now=now,
                     )
         self.store.mark_swept([s.id for s in subs if s.script_id in finished], now)

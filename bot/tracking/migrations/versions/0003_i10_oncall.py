@@ -1,0 +1,51 @@
+"""On-call: people to DM when a job ends, user groups a subscription mentions, and
+per-channel noise settings (broadcast override, mutes).
+
+Revision ID: 0003_i10_oncall
+Revises: 0002
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from bot.tracking.models import UtcDateTime
+
+revision = "0003_i10_oncall"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "job_watchers",
+        sa.Column("job_id", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.String(32), primary_key=True),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+    )
+    op.create_table(
+        "subscription_mentions",
+        sa.Column("subscription_id", sa.Integer,
+                  sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("group_id", sa.String(32), nullable=False),
+    )
+    op.create_table(
+        "channel_settings",
+        sa.Column("channel", sa.String(32), primary_key=True),
+        sa.Column("broadcast_failures", sa.Boolean),
+        sa.Column("muted_until", UtcDateTime),
+    )
+    op.create_table(
+        "job_mutes",
+        sa.Column("channel", sa.String(32), primary_key=True),
+        sa.Column("job_id", sa.String(64), primary_key=True),
+        sa.Column("until", UtcDateTime, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("job_mutes", "channel_settings", "subscription_mentions", "job_watchers"):
+        op.drop_table(table)
