@@ -15,8 +15,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from . import cancel, runbook
+from .cancel import CancelPolicy, GroupMembers
 from .commands.router import Router
 from .metastudio.factory import build_jobs_client
+from .metastudio.operations import JobOperations
 from .settings import Settings
 from .slack_messenger import SlackMessenger
 from .tracking.worker import Tracking, build_tracking
@@ -52,14 +55,26 @@ def build_slack_client(settings: Settings) -> WebClient:
     )
 
 
+def install_oncall(settings: Settings, slack: WebClient | None) -> CancelPolicy:
+    """The process-wide runbook (RUNBOOK_FILE over the built-in hints) and Cancel policy
+    (CANCEL_ALLOWED; group members from ``slack``), which messages built anywhere use."""
+    runbook.install(runbook.load(settings.runbook_file))
+    policy = CancelPolicy(settings.cancel_allowed_ids,
+                          GroupMembers(slack) if slack is not None else None)
+    cancel.install(policy)
+    return policy
+
+
 def build_services(settings: Settings) -> Services:
     """Opens (and migrates) the database named by ``DATABASE_URL``."""
     slack = build_slack_client(settings)
     jobs = build_jobs_client(settings)
     tracking = build_tracking(settings, jobs, SlackMessenger(slack))
+    policy = install_oncall(settings, slack)
     return Services(
         slack=slack,
-        router=Router(jobs, tracking=tracking.service),
+        router=Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
+                      cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
     )

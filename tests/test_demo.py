@@ -75,7 +75,9 @@ def test_tracked_jobs_are_announced_in_their_thread(tmp_path: Path) -> None:
         wait_for(lines, "↳ message in #demo")  # the tracking message
         reply = wait_for(lines, "↳ thread reply in #demo", timeout=150)
         # The whole reply, as Slack would show it: outcome, then the asset and the rest.
-        assert re.search(r"↳ thread reply in #demo[^\n]*:\n +\*?[✅❌🚫🧊] `[0-9a-f-]{36}`", reply)
+        # It mentions who tracked the job, so the thread reply reaches them.
+        assert re.search(
+            r"↳ thread reply in #demo[^\n]*:\n +@U0DEMO \*?[✅❌🚫🧊] `[0-9a-f-]{36}`", reply)
         assert "Asset:" in reply
         send(bot, "quit")
         assert bot.wait(timeout=30) == 0

@@ -8,8 +8,10 @@ offset and bounds are checked against fixed limits.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from .parse import parse
 from .types import Command, Listing, Status, Summary
@@ -25,10 +27,28 @@ MAX_EPOCH = 4_102_444_800
 Bounds = tuple[datetime | None, datetime | None]
 
 
-def encode(text: str, offset: int, bounds: Bounds | None = None) -> str | None:
+#: An error code a "List jobs" button carries: what MetaStudio sends, bounded.
+_CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Decoded(NamedTuple):
+    command: Command
+    text: str
+    bounds: Bounds | None
+    #: The error code of a "List jobs" button of the triage block.
+    error_code: str | None = None
+
+
+def encode(text: str, offset: int, bounds: Bounds | None = None, *,
+           error_code: str | None = None) -> str | None:
     """A button value carrying the command text, an offset and, for listings, the bounds
-    of the answer (epoch seconds; ``until`` always set); None if too long."""
+    of the answer (epoch seconds; ``until`` always set) and an error code; None if too
+    long or the code is not one a button may carry."""
     data: dict[str, object] = {"t": text.strip(), "o": offset}
+    if error_code is not None:
+        if not _CODE.match(error_code):
+            return None
+        data["c"] = error_code
     if bounds is not None:
         since, until = bounds
         assert until is not None
@@ -38,7 +58,7 @@ def encode(text: str, offset: int, bounds: Bounds | None = None) -> str | None:
     return value if len(value) <= MAX_BUTTON_VALUE else None
 
 
-def decode(value: str) -> tuple[Command, str, Bounds | None] | None:
+def decode(value: str) -> Decoded | None:
     """A button value back to (command at its offset, text, bounds), validated like typed
     text; None for anything that is not a value :func:`encode` made."""
     try:
@@ -54,10 +74,15 @@ def decode(value: str) -> tuple[Command, str, Bounds | None] | None:
         if not _whole(until, MAX_EPOCH) or not (since is None or _whole(since, until)):
             return None
         bounds = (_utc(since) if since is not None else None, _utc(until))
+    error_code = data.get("c")
+    if error_code is not None and not (isinstance(error_code, str) and _CODE.match(error_code)):
+        return None
     command = parse(text)
     if isinstance(command, Listing):
         command = replace(command, offset=offset)
-    return (command, text, bounds) if isinstance(command, Listing | Status | Summary) else None
+    if not isinstance(command, Listing | Status | Summary):
+        return None
+    return Decoded(command, text, bounds, error_code)
 
 
 def _whole(number: object, maximum: int) -> bool:

@@ -9,25 +9,38 @@ change an upstream query parameter.
 from __future__ import annotations
 
 import difflib
+import itertools
+import re
 import shlex
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType, valid_job_id
 from .types import (
+    ChannelSettings,
     Command,
     Help,
     Invalid,
     Listing,
+    Mute,
+    Quota,
     Status,
+    Stuck,
     Subscribe,
     Subscriptions,
     Summary,
     Track,
     Tracked,
+    Unmute,
     Unsubscribe,
     Untrack,
 )
-from .windows import WindowError, looks_like_window, parse_window
+from .windows import (
+    DURATION_EXAMPLES,
+    WindowError,
+    looks_like_window,
+    parse_duration,
+    parse_window,
+)
 from .words import STATE_COMMANDS, STATE_WORDS, TYPE_WORDS, state_word
 
 #: Job ids one command takes at most: a status card is up to three of Slack's 50 blocks a
@@ -41,10 +54,11 @@ EXAMPLE_ID = "26f06524-4f75-4b3a-a853-b649a21aaf66"
 
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
-    "subscribe", "unsubscribe", "subscriptions",
+    "subscribe", "unsubscribe", "subscriptions", "stuck", "quota", "mute", "unmute",
+    "settings",
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
-SUBSCRIBE_KEYS = ("type", "asset", "script")
+SUBSCRIBE_KEYS = ("type", "asset", "script", "notify")
 OUTCOMES = ("failed", "finished", "all")
 # Slack clients turn straight double quotes, which group words, into typographic ones.
 # Single quotes group nothing, so a typographic apostrophe (Ana’s) stays as typed.
@@ -106,7 +120,12 @@ def _command(word: str, args: list[str]) -> Command:
         window = _window(args, "summary")
         return Summary(window) if window else Summary()
     if word == "track":
-        return Track(_job_ids(args, "track"))
+        filters, rest = _split_filters(args, ("notify",), "track")
+        notify = filters.get("notify")
+        if notify is not None and notify.lower() != "me":
+            raise _Refused(f"`notify={_shown(notify)}` is not understood; `track` takes "
+                           "`notify=me` (a DM to you when each job ends).")
+        return Track(_job_ids(rest, "track"), notify_me=notify is not None)
     if word == "untrack":
         ids = _job_ids(args, "untrack")
         if len(ids) > 1:
@@ -122,6 +141,20 @@ def _command(word: str, args: list[str]) -> Command:
     if word == "subscriptions":
         _no_args(args, "subscriptions")
         return Subscriptions()
+    if word == "stuck":
+        if len(args) > 1:
+            raise _Refused(f"`stuck` takes one duration, e.g. {DURATION_EXAMPLES}.")
+        return Stuck(_duration(args[0]) if args else None)
+    if word == "quota":
+        _no_args(args, "quota")
+        return Quota()
+    if word == "mute":
+        return _mute(args)
+    if word == "unmute":
+        _no_args(args, "unmute")
+        return Unmute()
+    if word == "settings":
+        return _settings(args)
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
     return Help(unknown=word[:40], suggestion=close[0] if close else None)
 
@@ -183,6 +216,7 @@ def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, 
     # API's own coverage, so `list state=processing` also shows last week's stuck jobs.
     default_today = bool(states)
     filters, rest = _split_filters(args, keys, command)
+    _quoting_hint(args, rest)
     if "state" in filters:
         states = _states(filters["state"])
     sort = filters.get("sort", "desc").lower()
@@ -199,6 +233,21 @@ def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, 
         sort_dir=sort,  # type: ignore[arg-type]
         window=window,
     )
+
+
+def _quoting_hint(args: list[str], rest: list[str]) -> None:
+    """``asset=Safety briefing``: the shell-like split left ``briefing`` over; say how to
+    quote a name with spaces instead of calling it a bad window."""
+    if not rest or looks_like_window(rest[0]):
+        return
+    index = args.index(rest[0])
+    key, sep, value = args[index - 1].partition("=") if index else ("", "", "")
+    if sep:
+        more = list(itertools.takewhile(lambda a: not looks_like_window(a) and "=" not in a,
+                                        args[index:]))
+        words = " ".join([value, *more])
+        raise _Refused(f"`{_shown(rest[0])}` is not understood. For a name with spaces, "
+                       f'quote it: `{key.lower()}="{_shown(words)}"`.')
 
 
 def _states(text: str) -> tuple[JobState, ...]:
@@ -260,7 +309,57 @@ def _subscribe(args: list[str]) -> Subscribe:
         job_type=_job_type(filters.get("type")),
         asset_name=_text(filters.get("asset"), "asset"),
         script_id=_text(filters.get("script"), "script"),
+        notify_group=_group(filters["notify"]) if "notify" in filters else None,
     )
+
+
+#: A user group as a command with ``should_escape: true`` receives it:
+#: ``<!subteam^S0123ABC|@oncall>``; a bare id ``S0123ABC`` is accepted too.
+_GROUP = re.compile(r"^(?:<!subteam\^([A-Z0-9]{2,32})(?:\|[^<>]*)?>|([S][A-Z0-9]{2,31}))$")
+
+
+def _group(text: str) -> str:
+    m = _GROUP.match(text)
+    if m:
+        return m[1] or m[2]
+    if text.startswith("@"):
+        raise _Refused(f"`{_shown(text)}` is not a user group Slack knows; type `@` and pick "
+                       "the group from Slack's list, so Slack sends its id.")
+    raise _Refused(f"`notify={_shown(text)}` is not a user group; use `notify=@group`.")
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except WindowError as e:
+        raise _Refused(f"{e}.") from None
+
+
+def _mute(args: list[str]) -> Mute:
+    if len(args) != 2:
+        raise _Refused("`mute` takes what and for how long: `mute all 2h` or "
+                       "`mute JOB_ID 1d`.")
+    target, duration = args
+    if target.lower() == "all":
+        return Mute(None, _duration(duration))
+    problem = job_ids_problem((target,), "mute")
+    if problem:
+        raise _Refused(problem + " Or `all`.")
+    return Mute(target, _duration(duration))
+
+
+def _settings(args: list[str]) -> ChannelSettings:
+    filters, rest = _split_filters(args, ("broadcast",), "settings")
+    if rest:
+        raise _Refused(f"`{_shown(rest[0])}` is not a setting; use `broadcast=on`, "
+                       "`broadcast=off` or `broadcast=default`.")
+    value = filters.get("broadcast")
+    if value is None:
+        return ChannelSettings()
+    value = value.lower()
+    if value not in ("on", "off", "default"):
+        raise _Refused(f"`broadcast={_shown(value)}`: use `on`, `off` or `default`.")
+    return ChannelSettings(value)  # type: ignore[arg-type]
 
 
 def _unsubscribe(args: list[str]) -> Unsubscribe:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
+from ..cancel import CancelPolicy
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
-from ..metastudio.models import JobState
+from ..metastudio.models import Job, JobState
+from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
 from ..metrics import COMMANDS
 from ..reply import Reply
@@ -24,23 +27,30 @@ from ..views.cards import status_reply
 from ..views.errors import doing, upstream_error_reply
 from ..views.help import help_reply, invalid_reply, notice_reply
 from ..views.listings import listing_reply, listing_title
+from ..views.quota import quota_reply, warning_line
+from ..views.stuck import stuck_reply
 from ..views.summary import summary_reply
-from . import stats
+from . import canceling, stats, stuck
 from .buttons import Bounds, decode, encode
 from .parse import job_ids_problem, parse
 from .types import (
+    ChannelSettings,
     Command,
     Context,
     Help,
     Invalid,
     Listing,
+    Mute,
+    Quota,
     Status,
+    Stuck,
     Subscribe,
     Subscriptions,
     Summary,
     Track,
     Tracked,
     TrackingCommands,
+    Unmute,
     Unsubscribe,
     Untrack,
 )
@@ -70,11 +80,18 @@ class Router:
         tracking: TrackingCommands | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         page_size: int = PAGE_SIZE,
+        operations: Operations | None = None,
+        cancel_policy: CancelPolicy | None = None,
+        quota_warn_percent: float = 10.0,
     ) -> None:
         self.jobs = jobs
         self.tracking = tracking
         self.clock = clock
         self.page_size = page_size
+        #: Cancel and resources usage (None: not available, e.g. a bare fake client).
+        self.operations = operations
+        self.cancel_policy = cancel_policy or CancelPolicy(())
+        self.quota_warn_percent = quota_warn_percent
 
     # -- entry points ----------------------------------------------------------------
 
@@ -94,6 +111,10 @@ class Router:
             actions.TRACK: self._track_button,
             actions.SHOW_MORE: self._show_more,
             actions.POST_TO_CHANNEL: self._post_to_channel,
+            actions.NOTIFY_ME: self._notify_button,
+            actions.RUN: self._run_button,
+            actions.JOBS_WITH_CODE: self._jobs_with_code,
+            actions.CANCEL: self._cancel_button,
         }
         handler = handlers.get(action_id)
         if handler is None:
@@ -125,7 +146,8 @@ class Router:
     def _route(self, command: Command, text: str, ctx: Context) -> Reply:
         match command:
             case Help(unknown=unknown, suggestion=suggestion):
-                return help_reply(unknown=unknown, suggestion=suggestion)
+                return help_reply(unknown=unknown, suggestion=suggestion,
+                                  suggested_text=_suggested(text, suggestion))
             case Invalid(message=message):
                 return invalid_reply(message)
             case Status():
@@ -134,6 +156,10 @@ class Router:
                 return self._listing(command, ctx, text)
             case Summary():
                 return self._summary(command, ctx, post_value=encode(text, 0))
+            case Stuck():
+                return self._stuck(command, ctx, post_value=encode(text, 0))
+            case Quota():
+                return self._quota()
         return self._tracking_command(command, ctx)
 
     def _status(self, command: Status, ctx: Context, *, post_value: str | None,
@@ -144,10 +170,12 @@ class Router:
         found = self.jobs.get_jobs(command.job_ids)
         jobs = [found[i] for i in command.job_ids if i in found]
         missing = [i for i in command.job_ids if i not in found]
-        return status_reply(jobs, missing, ctx.tz, post_value=post_value)
+        return status_reply(jobs, missing, ctx.tz, post_value=post_value, now=self.clock(),
+                            can_cancel=self.cancel_policy.enabled and self.operations is not None)
 
     def _listing(self, command: Listing, ctx: Context, text: str, *,
-                 bounds: Bounds | None = None, for_channel: bool = False) -> Reply:
+                 bounds: Bounds | None = None, for_channel: bool = False,
+                 error_code: str | None = None) -> Reply:
         """A page of ``command``; ``bounds`` (from a button) replace resolving its window."""
         now = self.clock()
         if bounds is None:
@@ -164,39 +192,86 @@ class Router:
             create_until=until,
         )
         groups, capped = None, False
-        if command.states == (JobState.FAILED,) and command.offset == 0:
+        # The buttons carry this answer's bounds, closed at now: resolving "today" again
+        # after midnight would page another day, and failures arriving newest first would
+        # push rows already shown into the next page.
+        pinned = (since, until or now)
+        code_buttons: dict[str, str] = {}
+        if error_code is not None:
+            # "List jobs" of one error code: the API cannot filter by code, so read the
+            # window's failures (as the triage block did) and keep that code's.
+            _, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
+            rows = [j for j in failures if j.error_info and j.error_info.error_code == error_code]
+            total = len(rows)
+            rows = rows[: self.page_size]
+        elif command.states == (JobState.FAILED,) and command.offset == 0:
             # On-call triage: group every failure of the window, not just this page.
             total, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
             groups = stats.error_groups(failures)
             capped = total > len(failures)
             rows = failures[: self.page_size]
+            for group in groups:
+                value = group.error_code and encode(text, 0, pinned, error_code=group.error_code)
+                if value:
+                    code_buttons[group.error_code or ""] = value
         else:
             page = self.jobs.list_jobs(base.page(command.offset, self.page_size))
             total, rows = page.count, list(page.jobs)
         shown = command.offset + len(rows)
-        # The buttons carry this answer's bounds, closed at now: resolving "today" again
-        # after midnight would page another day, and failures arriving newest first would
-        # push rows already shown into the next page.
-        pinned = (since, until or now)
+        title = listing_title(command.states, total, describe(command.window, ctx.tz),
+                              job_type=command.job_type, asset_name=command.asset_name,
+                              script_id=command.script_id)
+        if error_code is not None:
+            title = f"{title} · {error_code}"
+            more = post = None
+        else:
+            more = None if for_channel or shown >= total else encode(text, shown, pinned)
+            post = None if for_channel else encode(text, command.offset, pinned)
         return listing_reply(
-            listing_title(command.states, total, describe(command.window, ctx.tz),
-                          job_type=command.job_type, asset_name=command.asset_name,
-                          script_id=command.script_id),
+            title,
             rows,
             total,
             ctx.tz,
             offset=command.offset,
             error_groups=groups,
             groups_capped=capped,
-            more_value=None if for_channel or shown >= total else encode(text, shown, pinned),
-            post_value=None if for_channel else encode(text, command.offset, pinned),
+            more_value=more,
+            post_value=post,
+            now=now,
+            code_buttons=code_buttons,
         )
 
     def _summary(self, command: Summary, ctx: Context, *, post_value: str | None) -> Reply:
-        since, until = resolve(command.window, ctx.tz, self.clock())
+        now = self.clock()
+        since, until = resolve(command.window, ctx.tz, now)
         base = JobQuery(create_since=since, create_until=until)
         summary = stats.summarize(self.jobs, base, describe(command.window, ctx.tz))
+        summary = replace(summary, oldest_waiting=stats.oldest_waiting(self.jobs), now=now,
+                          quota_warning=self._quota_warning())
         return summary_reply(summary, post_value=post_value)
+
+    def _quota_warning(self) -> str | None:
+        """The low-minutes warning, or None (also when usage cannot be read: a summary
+        is not refused because the quota call failed)."""
+        if self.operations is None:
+            return None
+        try:
+            return warning_line(self.operations.resources_usage(), self.quota_warn_percent)
+        except MetaStudioError as e:
+            log.info("resources usage unavailable for the summary: %s", e)
+            return None
+
+    def _stuck(self, command: Stuck, ctx: Context, *, post_value: str | None) -> Reply:
+        now = self.clock()
+        unfinished, lines = stuck.read(self.jobs, now, learn=command.older_than is None)
+        found = stuck.find_stuck(unfinished, now, older_than=command.older_than, lines=lines)
+        return stuck_reply(found, len(unfinished), ctx.tz, now, older_than=command.older_than,
+                           lines=lines, post_value=post_value)
+
+    def _quota(self) -> Reply:
+        if self.operations is None:
+            return notice_reply("Video minutes cannot be read with this bot's MetaStudio client.")
+        return quota_reply(self.operations.resources_usage(), self.quota_warn_percent)
 
     def _tracking_command(self, command: Command, ctx: Context) -> Reply:
         if self.tracking is None:
@@ -215,6 +290,12 @@ class Router:
                 return self.tracking.unsubscribe(ctx, command)
             case Subscriptions():
                 return self.tracking.subscriptions(ctx)
+            case Mute():
+                return self.tracking.mute(ctx, command, now)
+            case Unmute():
+                return self.tracking.unmute(ctx)
+            case ChannelSettings():
+                return self.tracking.settings(ctx, command, now)
         raise AssertionError(f"unrouted command {command!r}")
 
     # -- buttons ---------------------------------------------------------------------------
@@ -234,18 +315,47 @@ class Router:
             return invalid_reply("That button no longer points at a job.")
         return self._tracking_command(Track((value,)), ctx)
 
+    def _notify_button(self, value: str, ctx: Context) -> Reply:
+        if not valid_job_id(value):
+            return invalid_reply("That button no longer points at a job.")
+        return self._tracking_command(Track((value,), notify_me=True), ctx)
+
+    def _run_button(self, value: str, ctx: Context) -> Reply:
+        """"Run `/videojobs failed`" under a typo: the text is parsed like typed text."""
+        return self._route(parse(value), value, ctx)
+
+    def _jobs_with_code(self, value: str, ctx: Context) -> Reply:
+        decoded = decode(value)
+        if decoded is None or not isinstance(decoded.command, Listing) or not decoded.error_code:
+            return invalid_reply("That button is out of date; run the command again.")
+        return self._listing(decoded.command, ctx, decoded.text, bounds=decoded.bounds,
+                             error_code=decoded.error_code)
+
+    def _cancel_button(self, value: str, ctx: Context) -> Reply:
+        if not valid_job_id(value):
+            return invalid_reply("That button no longer points at a job.")
+        tracking = self.tracking
+        return canceling.cancel(
+            self.jobs, self.operations, self.cancel_policy, value, ctx,
+            fresh=self._fresh, note=tracking.note_in_thread if tracking else None)
+
+    def _fresh(self, job_id: str) -> Job | None:
+        """The job as MetaStudio shows it now (the cache's entry dropped first)."""
+        if isinstance(self.jobs, Invalidating):
+            self.jobs.invalidate(job_id)
+        return self.jobs.get_jobs([job_id]).get(job_id)
+
     def _show_more(self, value: str, ctx: Context) -> Reply:
         decoded = decode(value)
-        if decoded is None or not isinstance(decoded[0], Listing):
+        if decoded is None or not isinstance(decoded.command, Listing) or decoded.error_code:
             return invalid_reply("That button is out of date; run the command again.")
-        listing, text, bounds = decoded
-        return self._listing(listing, ctx, text, bounds=bounds)
+        return self._listing(decoded.command, ctx, decoded.text, bounds=decoded.bounds)
 
     def _post_to_channel(self, value: str, ctx: Context) -> Reply:
         decoded = decode(value)
         if decoded is None:
             return invalid_reply("That button is out of date; run the command again.")
-        command, text, bounds = decoded
+        command, text, bounds, _ = decoded
         match command:
             case Listing():
                 reply = self._listing(command, ctx, text, bounds=bounds, for_channel=True)
@@ -260,6 +370,16 @@ class Router:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _suggested(text: str, suggestion: str | None) -> str | None:
+    """The typed text with its first word replaced by ``suggestion``."""
+    if not suggestion:
+        return None
+    words = text.split()
+    if words and words[0].lower() == "/videojobs":
+        words = words[1:]
+    return " ".join([suggestion, *words[1:]])
 
 
 def _name(command: Command) -> str:

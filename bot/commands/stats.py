@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import FINISHED_STATES, Job, JobPage, JobState
-from ..metastudio.query import JobQuery
+from ..metastudio.query import JobQuery, SortKey
 from ..views.listings import ErrorGroup
 from ..views.summary import SummaryStats
 
@@ -48,6 +48,13 @@ def summarize(jobs: JobsAPI, base: JobQuery, label: str) -> SummaryStats:
         return _stats(label, Counter(job.state_name for job in found), found, None)
     counts, sample = _counts_and_samples(jobs, base)
     return _stats(label, counts, sample, len(sample))
+
+
+def oldest_waiting(jobs: JobsAPI) -> Job | None:
+    """The job that has waited longest (one call: WAITING, oldest first, limit 1)."""
+    page = jobs.list_jobs(JobQuery(states=(JobState.WAITING,), sort_key=SortKey.CREATE_TIME,
+                                   sort_dir="asc", limit=1))
+    return page.jobs[0] if page.jobs else None
 
 
 def _counts_and_samples(jobs: JobsAPI, base: JobQuery) -> tuple[Counter[str], list[Job]]:

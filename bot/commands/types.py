@@ -60,6 +60,8 @@ class Summary:
 @dataclass(frozen=True)
 class Track:
     job_ids: tuple[str, ...]
+    #: ``notify=me``: also a DM to the person when each job ends.
+    notify_me: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class Subscribe:
     job_type: QueryJobType | None = None
     asset_name: str | None = None
     script_id: str | None = None
+    #: ``notify=@group``: the Slack user group (id) mentioned on failures.
+    notify_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,39 @@ class Unsubscribe:
 @dataclass(frozen=True)
 class Subscriptions:
     pass
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Unfinished jobs older than ``older_than`` (seconds), or than their type's usual
+    wait or run time when None."""
+
+    older_than: int | None = None
+
+
+@dataclass(frozen=True)
+class Quota:
+    pass
+
+
+@dataclass(frozen=True)
+class Mute:
+    """Snooze the channel's subscription announcements: of one job, or all (None)."""
+
+    job_id: str | None
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Unmute:
+    pass
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """``settings``: show them, or ``broadcast=on|off|default``."""
+
+    broadcast: Literal["on", "off", "default"] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +145,11 @@ Command = (
     | Subscribe
     | Unsubscribe
     | Subscriptions
+    | Stuck
+    | Quota
+    | Mute
+    | Unmute
+    | ChannelSettings
     | Invalid
 )
 
@@ -133,3 +175,7 @@ class TrackingCommands(Protocol):
     def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply: ...
     def unsubscribe(self, ctx: Context, command: Unsubscribe) -> Reply: ...
     def subscriptions(self, ctx: Context) -> Reply: ...
+    def mute(self, ctx: Context, command: Mute, now: datetime) -> Reply: ...
+    def unmute(self, ctx: Context) -> Reply: ...
+    def settings(self, ctx: Context, command: ChannelSettings, now: datetime) -> Reply: ...
+    def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None: ...

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ContextBlock,
     ImageBlock,
@@ -17,16 +18,21 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from .. import runbook
+from .. import cancel
 from ..metastudio.models import Job, JobState
 from ..views.blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from ..views.blocks import pack_lines
+from ..views.cards import cancel_button
 from ..views.format import NONE, code, duration_text, escape, link, state_emoji, state_label
+from ..views.hints import next_step
+from .oncall import ChannelNoise
 from .store import Subscription, TrackedJob
 
 #: Jobs per digest thread reply: one section each, so 25 stay well inside Slack's 50
 #: blocks, and a 500-job burst needs 20 replies at ~1 message/s, not 50.
 DIGEST_CHUNK = 25
+#: Slack: an actions block holds at most 25 elements.
+_MAX_CANCEL_BUTTONS = 25
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,18 @@ def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
     return Message(
         text=f"{head}. {foot}",
         blocks=[SectionBlock(text=_md(f"*{head}*")), *_sections(lines),
-                ContextBlock(elements=[_md(foot)])],
+                *_cancel_buttons(jobs), ContextBlock(elements=[_md(foot)])],
     )
+
+
+def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
+    """Cancel for each job still waiting, when someone may press it (CANCEL_ALLOWED)."""
+    if not cancel.current().enabled:
+        return []
+    waiting = [j for j in jobs if not j.closed and j.last_state == JobState.WAITING]
+    buttons = [cancel_button(job.job_id, f"Cancel {job.job_id[:12]}")
+               for job in waiting[:_MAX_CANCEL_BUTTONS]]
+    return [ActionsBlock(elements=buttons)] if buttons else []
 
 
 # -- end-state notifications ---------------------------------------------------------------
@@ -139,15 +155,6 @@ def _address(state: str, requested_by: str | None, mention_group: str | None,
     return " ".join(parts)
 
 
-def next_step(error_code: str | None) -> str | None:
-    """``*Next step:* …`` from the runbook, with its link; None for a code it lacks."""
-    entry = runbook.current().get(error_code)
-    if entry is None:
-        return None
-    line = f"*Next step:* {escape(entry.hint)}"
-    return line + f" {link(entry.link, 'More')}" if entry.link else line
-
-
 def _verb(state: str) -> str:
     return {
         JobState.SUCCEED: "succeeded", JobState.FAILED: "failed",
@@ -197,11 +204,29 @@ def tracked_line(job: TrackedJob) -> str:
     return line
 
 
-def subscription_line(sub: Subscription) -> str:
+def subscription_line(sub: Subscription, mention_group: str | None = None) -> str:
     filters = [f"{name}={escape(value)}" for name, value in (
         ("type", sub.job_type), ("asset", sub.asset_name), ("script", sub.script_id)) if value]
     line = f"#{sub.id} {sub.outcome}" + (f" ({', '.join(filters)})" if filters else "")
     line += f", by <@{sub.created_by}>"
+    if mention_group:
+        line += f", pages <!subteam^{mention_group}> on failures"
     if sub.paused_reason:
         line += f" ⏸️ paused: {sub.paused_reason}"
     return line
+
+
+def settings_reply(noise: ChannelNoise, *, default_broadcast: bool, changed: bool) -> Message:
+    """``settings``: what this channel broadcasts and what is muted."""
+    if noise.broadcast_failures is None:
+        broadcast = f"{'on' if default_broadcast else 'off'} (the bot's default)"
+    else:
+        broadcast = f"{'on' if noise.broadcast_failures else 'off'} (set for this channel)"
+    lines = [f"*Failures broadcast to the channel:* {broadcast}"]
+    if noise.muted_until:
+        lines.append(f"🔕 All subscription announcements muted until "
+                     f"{noise.muted_until:%Y-%m-%d %H:%M} UTC")
+    lines += [f"🔕 {code(job_id)} muted until {until:%Y-%m-%d %H:%M} UTC"
+              for job_id, until in sorted(noise.muted_jobs.items())]
+    title = "Settings saved" if changed else "Settings of this channel"
+    return lines_reply(title, lines)

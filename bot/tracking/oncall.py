@@ -14,7 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..metastudio.models import Job, JobState
-from .models import channel_settings, job_mutes, job_watchers, subscription_mentions
+from .models import (
+    channel_settings,
+    job_mutes,
+    job_watchers,
+    subscription_mentions,
+    tracked_jobs,
+)
 from .outbox import Outbox
 from .store import Store
 
@@ -51,6 +57,12 @@ class OnCallStore:
         with self.store.begin() as conn:
             return self.store.insert_ignore(conn, job_watchers, dict(
                 job_id=job_id, user_id=user_id, created_at=now))
+
+    def tracking_ts(self, channel: str, job_id: str) -> str | None:
+        """The tracking message (its ts) a job has in ``channel``, if it is tracked there."""
+        with self.store.begin() as conn:
+            return conn.execute(sa.select(tracked_jobs.c.message_ts).where(
+                tracked_jobs.c.channel == channel, tracked_jobs.c.job_id == job_id)).scalar()
 
     def set_mention(self, subscription_id: int, group_id: str | None) -> None:
         """Mention ``group_id`` (a Slack user group id) on the subscription's failures;

@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from ..commands.parse import job_ids_problem
-from ..commands.types import Context, Subscribe, Track, Unsubscribe, Untrack
+from ..commands.types import ChannelSettings, Context, Mute, Subscribe, Track, Unsubscribe, Untrack
 from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job
 from ..reply import Reply
+from ..views.format import duration_text
 from . import messages
+from .oncall import OnCallStore
 from .outbox import Outbox
-from .store import Store, TrackedJob
+from .store import Store, Subscription, TrackedJob
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +31,15 @@ class TrackingService:
     answer sent to a ``response_url`` has no ``ts`` to thread replies under or to edit.
     """
 
-    def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger):
+    def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
+                 *, broadcast_default: bool = True):
         self.store = store
         self.outbox = outbox
         self.jobs = jobs
         self.messenger = messenger
+        self.oncall = OnCallStore(store)
+        #: BROADCAST_FAILURES, for ``settings`` to show what "default" means.
+        self.broadcast_default = broadcast_default
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply:
         """Post a tracking message for the unfinished jobs among ``command.job_ids``;
@@ -56,7 +63,17 @@ class TrackingService:
                 return Reply(text=_post_refused(e, "post the tracking message"))
             already += [j.job_id for j in todo if j.job_id not in added]
             todo = [j for j in todo if j.job_id in added]
-        return _track_reply(todo, already, ended, unknown)
+        watching = []
+        if command.notify_me:
+            # Jobs already tracked here may have ended since; the poller closes them and
+            # a watcher of an ended job is simply never told, so only ask for open ones.
+            open_ids = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)
+                        if not t.closed}
+            for job_id in [j.job_id for j in todo] + already:
+                if job_id in open_ids:
+                    self.oncall.add_watcher(job_id, ctx.user_id, now)
+                    watching.append(job_id)
+        return _track_reply(todo, already, ended, unknown, watching=watching)
 
     def _post_tracking(self, ctx: Context, jobs: list[Job], now: datetime) -> list[str]:
         preview = [TrackedJob(
@@ -98,7 +115,10 @@ class TrackingService:
             asset_name=command.asset_name, script_id=command.script_id,
             created_by=ctx.user_id, now=now,
         )
-        line = messages.subscription_line(sub)
+        if command.notify_group:
+            # Saying notify= again changes whom an existing subscription pages.
+            self.oncall.set_mention(sub.id, command.notify_group)
+        line = messages.subscription_line(sub, self.oncall.mentions([sub.id]).get(sub.id))
         if not new:
             return Reply(text=f"This channel already has that subscription: {line}")
         try:
@@ -123,7 +143,7 @@ class TrackingService:
             if len(subs) > 1:
                 return _reply(messages.lines_reply(
                     "Which one? `/videojobs unsubscribe <id>`",
-                    [messages.subscription_line(s) for s in subs]))
+                    self._subscription_lines(subs)))
             sub_id = subs[0].id
         if self.store.remove_subscription(ctx.channel_id, sub_id):
             return Reply(text=f"Unsubscribed #{sub_id}.")
@@ -136,7 +156,42 @@ class TrackingService:
             return Reply(text="This channel has no subscriptions. "
                               "`/videojobs subscribe failed` announces every failed job.")
         return _reply(messages.lines_reply(f"Subscriptions of this channel ({len(subs)})",
-                                        [messages.subscription_line(s) for s in subs]))
+                                           self._subscription_lines(subs)))
+
+    def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None:
+        """Post ``line`` in the job's tracking thread in this channel, if it has one."""
+        ts = self.oncall.tracking_ts(ctx.channel_id, job_id)
+        if ts is not None:
+            self.messenger.post(ctx.channel_id, text=line, thread_ts=ts)
+
+    def _subscription_lines(self, subs: list[Subscription]) -> list[str]:
+        mentions = self.oncall.mentions([s.id for s in subs])
+        return [messages.subscription_line(s, mentions.get(s.id)) for s in subs]
+
+    # -- noise controls -----------------------------------------------------------------
+
+    def mute(self, ctx: Context, command: Mute, now: datetime) -> Reply:
+        """Snooze the channel's subscription announcements (one job's, or all)."""
+        until = now + timedelta(seconds=command.seconds)
+        self.oncall.mute(ctx.channel_id, command.job_id, until)
+        what = f"`{command.job_id}`" if command.job_id else "all subscription announcements"
+        return Reply(text=f"🔕 Muted {what} in this channel for "
+                          f"{duration_text(command.seconds)}. Tracked jobs still reply in "
+                          "their threads. `/videojobs unmute` lifts it.")
+
+    def unmute(self, ctx: Context) -> Reply:
+        if self.oncall.unmute(ctx.channel_id):
+            return Reply(text="🔔 Unmuted: subscriptions announce here again.")
+        return Reply(text="Nothing is muted in this channel.")
+
+    def settings(self, ctx: Context, command: ChannelSettings, now: datetime) -> Reply:
+        """Show the channel's noise settings, or set ``broadcast``."""
+        if command.broadcast is not None:
+            value = {"on": True, "off": False, "default": None}[command.broadcast]
+            self.oncall.set_broadcast(ctx.channel_id, value)
+        noise = self.oncall.noise(ctx.channel_id, now)
+        return _reply(messages.settings_reply(noise, default_broadcast=self.broadcast_default,
+                                              changed=command.broadcast is not None))
 
 
 def _post_refused(error: DeliveryError, what: str) -> str:
@@ -148,7 +203,8 @@ def _post_refused(error: DeliveryError, what: str) -> str:
 
 
 def _track_reply(
-    todo: list[Job], already: list[str], ended: list[Job], unknown: list[str]
+    todo: list[Job], already: list[str], ended: list[Job], unknown: list[str], *,
+    watching: Sequence[str] = (),
 ) -> Reply:
     blocks = []
     texts = []
@@ -165,6 +221,11 @@ def _track_reply(
         message = messages.outcome(job, with_image=False)
         texts.append(f"Already finished: {message.text}")
         blocks += message.blocks
+    if watching:
+        line = (f"📬 I'll also DM you when {', '.join(f'`{i}`' for i in watching)} "
+                f"end{'s' * (len(watching) == 1)}.")
+        texts.append(line)
+        blocks += messages.lines_reply(line, []).blocks
     if unknown:
         line = f"No such job: {', '.join(f'`{i}`' for i in unknown)}"
         texts.append(line)

@@ -80,7 +80,8 @@ def build_tracking(
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
     )
-    service = TrackingService(store, outbox, jobs, messenger)
+    service = TrackingService(store, outbox, jobs, messenger,
+                              broadcast_default=settings.broadcast_failures)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, HeaderBlock
@@ -22,6 +23,8 @@ from .blocks import (
     section,
 )
 from .format import (
+    UNKNOWN_EMOJI,
+    age_text,
     code,
     duration_text,
     escape,
@@ -31,6 +34,7 @@ from .format import (
     state_word,
     truncate,
 )
+from .hints import next_step
 
 #: Slack: a header's text holds at most 150 characters.
 _HEADER_LIMIT = 150
@@ -79,27 +83,43 @@ def error_group_line(group: ErrorGroup) -> str:
     return f"{group.count}× {label} {message}".rstrip()
 
 
-def job_row(job: Job, tz: ZoneInfo) -> str:
-    """One line per job: emoji, id, asset, type, created time, then the error code for a
-    failed job or the run time for the others."""
+def job_row(job: Job, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """One line per job: emoji, id, asset, type, when it was created, then how long an
+    unfinished job has waited or run (given ``now``), or when a finished one ended and
+    its error code (failed) or run time."""
     asset = escape(truncate(job.asset_name, _ASSET_LIMIT)) if job.asset_name else "_no asset_"
-    if job.state == JobState.FAILED:
-        info = job.error_info
-        last = code(info.error_code) if info and info.error_code else "_no error code_"
-    else:
-        last = duration_text(job.run_seconds)
-    return " · ".join([
-        f"{state_emoji(job)} {code(job.job_id or '(no id)')}",
+    columns = [
+        f"{_state_mark(job)} {code(job.job_id or '(no id)')}",
         asset,
         escape(job_type_label(job.job_type)),
-        local_time(job.create_time, tz),
-        last,
-    ])
+        f"created {local_time(job.create_time, tz)}",
+    ]
+    age = age_text(job, now) if now is not None else None
+    if age:
+        columns.append(f"*{age}*")
+    elif job.is_finished:
+        if job.end_time:
+            columns.append(f"ended {local_time(job.end_time, tz)}")
+        if job.state == JobState.FAILED:
+            info = job.error_info
+            columns.append(code(info.error_code) if info and info.error_code
+                           else "_no error code_")
+        else:
+            columns.append(f"ran {duration_text(job.run_seconds)}")
+    return " · ".join(columns)
+
+
+def _state_mark(job: Job) -> str:
+    """The state's emoji; a state the bot does not know is also named (``❔ ARCHIVED``)."""
+    mark = state_emoji(job)
+    return f"{mark} {escape(job.state_name)}" if mark == UNKNOWN_EMOJI else mark
 
 
 def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offset: int = 0,
                   error_groups: list[ErrorGroup] | None = None, groups_capped: bool = False,
-                  more_value: str | None = None, post_value: str | None = None) -> Reply:
+                  more_value: str | None = None, post_value: str | None = None,
+                  now: datetime | None = None, code_buttons: dict[str, str] | None = None,
+                  ) -> Reply:
     """A page of a listing: ``title`` as the header (the router words it, e.g. "❌ 7 failed
     jobs · today (Europe/Berlin)"), the triage summary when ``error_groups`` is given
     (pass it, even empty, for failed listings), one row per job, "Show more" while
@@ -113,10 +133,9 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
 
     if error_groups:
         ranked = sorted(error_groups, key=lambda g: g.count, reverse=True)
-        lines = ["*By error code*", *(error_group_line(g) for g in ranked[:_TOP_GROUPS])]
+        head += _triage(ranked[:_TOP_GROUPS], code_buttons or {})
         if len(ranked) > _TOP_GROUPS:
-            lines.append(f"_and {len(ranked) - _TOP_GROUPS} more error codes_")
-        head += [section(text) for text in pack_lines(lines)]
+            head.append(context(f"_and {len(ranked) - _TOP_GROUPS} more error codes_"))
         if groups_capped:
             head.append(context("Grouped from the newest failures only, not all of them."))
 
@@ -127,7 +146,7 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
         buttons.append(post_button(post_value))
     tail = actions_block(buttons)
 
-    rows = [section(text) for text in pack_lines(job_row(job, tz) for job in jobs)]
+    rows = [section(text) for text in pack_lines(job_row(job, tz, now) for job in jobs)]
     # Slack: at most 50 blocks a message; one stays free for the footer.
     room = MAX_BLOCKS - len(head) - len(tail) - 1
     shown_rows = rows[:room]
@@ -141,6 +160,21 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
                       _HEADER_LIMIT),
         blocks=[*head, *shown_rows, context(footer), *tail],
     )
+
+
+def _triage(groups: list[ErrorGroup], code_buttons: dict[str, str]) -> list[Block]:
+    """The triage block: one section per error code with the runbook's next step and,
+    when ``code_buttons`` has a value for the code, a button listing all its jobs."""
+    blocks: list[Block] = [section("*By error code*")]
+    for group in groups:
+        lines = [error_group_line(group)]
+        step = next_step(group.error_code)
+        if step:
+            lines.append(f"↳ {step}")
+        value = code_buttons.get(group.error_code or "")
+        accessory = button("List jobs", actions.JOBS_WITH_CODE, value) if value else None
+        blocks.append(section("\n".join(lines), accessory=accessory))
+    return blocks
 
 
 def _empty(title: str, head: list[Block], offset: int, failed: bool,

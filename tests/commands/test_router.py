@@ -289,7 +289,10 @@ def test_summary_counts_states_failure_rate_and_errors(simulator, router):
     text = shown(reply)
     assert "25.0% (1 of 4 finished)" in text
     assert "MSS.00000004" in text
-    assert len(simulator.requests) == 1
+    # The window in one read, and the oldest waiting job of any window in one more.
+    assert len(simulator.requests) == 2
+    oldest = dict(simulator.requests[1].params)
+    assert (oldest["state"], oldest["limit"], oldest["sort_dir"]) == ("WAITING", "1", "asc")
 
 
 def test_big_summary_counts_per_state_instead_of_reading_everything(simulator, router,
@@ -301,7 +304,7 @@ def test_big_summary_counts_per_state_instead_of_reading_everything(simulator, r
     reply = router.handle("summary 24h", UTC_USER)
 
     limits = [dict(r.params)["limit"] for r in simulator.requests]
-    assert limits.count("1") == 6  # one count per state
+    assert limits.count("1") == 6 + 1  # one count per state, and the oldest waiting job
     assert "Succeeded: *6*" in shown(reply) and "25.0% (2 of 8 finished)" in shown(reply)
     assert "sample" in shown(reply)
 

@@ -31,7 +31,7 @@ def test_a_status_card_as_text():
         "2D avatar video · _no asset name_",
         "*Created* 2026-01-05 09:00 CET",
         "*Started* 2026-01-05 09:00 CET",
-        "[Track] [Refresh]",
+        "[Track] [Notify me] [Refresh]",
         "No job `gone` found.",
         "[Post to channel]",
     ]
