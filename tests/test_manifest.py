@@ -22,6 +22,7 @@ SCOPES_OF_METHOD = {
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
+    "usergroups.users.list": {"usergroups:read"},
     # One scope per kind of conversation the bot may have posted in.
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
@@ -30,18 +31,20 @@ SCOPES_OF_METHOD = {
 SCOPES_WITHOUT_A_CALL = {
     "commands": "the /videojobs slash command",
     "chat:write.public": "posting tracking messages in public channels without an invite",
+    # chat.postMessage with a user id as the channel: the app's DM with that person.
+    "im:write": "direct messages for `track … notify=me` and the Notify me button",
 }
 # WebClient methods (client.chat_postMessage(...)) and names passed to a call helper.
-FAMILIES = "auth|users|chat|conversations|files|reactions|pins|team|bots"
-CALL = re.compile(rf"""\.((?:{FAMILIES})_[A-Za-z]+)\(|["']((?:{FAMILIES})_[A-Za-z]+)["']""")
+FAMILIES = "auth|users|usergroups|chat|conversations|files|reactions|pins|team|bots"
+CALL = re.compile(rf"""\.((?:{FAMILIES})_[A-Za-z_]+)\(|["']((?:{FAMILIES})_[A-Za-z]+)["']""")
 
 
 def methods_called() -> set[str]:
     found = set()
     for path in (ROOT / "bot").rglob("*.py"):
         for called, named in CALL.findall(path.read_text()):
-            family, method = (called or named).split("_", 1)
-            found.add(f"{family}.{method}")
+            # usergroups_users_list -> usergroups.users.list
+            found.add((called or named).replace("_", "."))
     return found
 
 
@@ -63,6 +66,13 @@ def test_slash_command_interactivity_and_socket_mode():
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     assert MANIFEST["features"]["bot_user"]["display_name"]
+
+
+def test_the_command_escapes_so_user_groups_arrive_as_ids():
+    [command] = MANIFEST["features"]["slash_commands"]
+    assert command["should_escape"] is True
+    escaped = parse("subscribe failed notify=<!subteam^S0ONCALL|@oncall>")
+    assert getattr(escaped, "notify_group", None) == "S0ONCALL"
 
 
 def test_every_usage_hint_example_is_a_real_command():

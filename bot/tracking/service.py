@@ -13,7 +13,7 @@ from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimite
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job
 from ..reply import Reply
-from ..views.format import duration_text
+from ..views.format import short_duration
 from . import messages
 from .oncall import OnCallStore
 from .outbox import Outbox
@@ -176,7 +176,7 @@ class TrackingService:
         self.oncall.mute(ctx.channel_id, command.job_id, until)
         what = f"`{command.job_id}`" if command.job_id else "all subscription announcements"
         return Reply(text=f"🔕 Muted {what} in this channel for "
-                          f"{duration_text(command.seconds)}. Tracked jobs still reply in "
+                          f"{short_duration(command.seconds)}. Tracked jobs still reply in "
                           "their threads. `/videojobs unmute` lifts it.")
 
     def unmute(self, ctx: Context) -> Reply:
