@@ -13,6 +13,10 @@ _DOING = {
     "summary": "build the summary",
     "track": "look up the jobs to track",
     "button:refresh": "refresh the job",
+    "quota": "read the video minutes",
+    "stuck": "look for stuck jobs",
+    "button:cancel": "cancel the job",
+    "button:notify": "look up the job",
 }
 
 

@@ -1,0 +1,134 @@
+"""On-call: the person who tracked a job hears of its end, a subscription pages its
+user group on failures, and a channel can mute subscriptions and stop broadcasts."""
+
+from __future__ import annotations
+
+from bot.commands.types import ChannelSettings, Mute, Subscribe, Track
+from tests.fixtures.tracking import RENDER_FAILURE, TrackingWorld
+from tests.tracking.helpers import ctx, track, tracking_message
+
+
+def _subscribe(world: TrackingWorld, **kw) -> None:
+    world.tracking.service.subscribe(ctx(), Subscribe("failed", **kw), world.clock())
+
+
+def test_a_thread_reply_mentions_who_tracked_the_job(world: TrackingWorld) -> None:
+    job = world.running()
+    world.tracking.service.track(ctx(user="U7"), Track((job,)), world.clock())
+    world.sim.set_state(job, "SUCCEED")
+    world.cycle()
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert reply.text.startswith("<@U7> ")
+    assert reply.blocks[0]["text"]["text"].startswith("<@U7> *✅")
+
+
+def test_notify_me_sends_one_dm_when_the_job_ends(world: TrackingWorld) -> None:
+    job = world.running()
+    reply = world.tracking.service.track(ctx(user="U7"), Track((job,), notify_me=True),
+                                         world.clock())
+    assert "DM you" in reply.text
+    world.cycle()
+    assert world.slack.posts("U7") == []  # still running: no DM yet
+
+    world.sim.set_state(job, "FAILED", **RENDER_FAILURE)
+    world.cycle()
+    world.cycle()
+    [dm] = world.slack.posts("U7")
+    assert dm.thread_ts is None and job in dm.text and "MSS.00000004" in dm.text
+    assert "You asked me to tell you" in dm.blocks[0]["text"]["text"]
+    # The runbook's next step comes with the failure.
+    assert "Next step" in dm.blocks[0]["text"]["text"]
+
+
+def test_notify_me_on_a_job_already_tracked_here_only_adds_the_dm(world: TrackingWorld) -> None:
+    job = world.running()
+    track(world, job)
+    reply = world.tracking.service.track(ctx(user="U8"), Track((job,), notify_me=True),
+                                         world.clock())
+    assert "Already tracked here" in reply.text and "DM you" in reply.text
+    assert len(world.slack.posts("C1")) == 1
+    world.sim.set_state(job, "SUCCEED")
+    world.cycle()
+    assert len(world.slack.posts("U8")) == 1
+    assert world.slack.posts("U1") == []  # the tracker asked for no DM
+
+
+def test_a_subscription_pages_its_user_group_on_failures_only(world: TrackingWorld) -> None:
+    world.tracking.service.subscribe(ctx(), Subscribe("all", notify_group="S0ONCALL"),
+                                     world.clock())
+    listed = world.tracking.service.subscriptions(ctx())
+    assert "<!subteam^S0ONCALL>" in str(listed.blocks)
+    world.clock.advance(60)
+    failed, ok = world.running(), world.running()
+    world.sim.set_state(failed, "FAILED", **RENDER_FAILURE)
+    world.sim.set_state(ok, "SUCCEED")
+    world.cycle()
+    [failure] = [m for m in world.slack.posts("C1") if failed in m.text]
+    [success] = [m for m in world.slack.posts("C1") if ok in m.text]
+    assert failure.text.startswith("<!subteam^S0ONCALL> ")
+    assert "subteam" not in success.text and "subteam" not in str(success.blocks)
+
+
+def test_mute_all_silences_subscriptions_until_unmuted(world: TrackingWorld) -> None:
+    _subscribe(world)
+    world.clock.advance(60)
+    service = world.tracking.service
+    assert "Muted all" in service.mute(ctx(), Mute(None, 3600), world.clock()).text
+    muted = world.running()
+    world.sim.set_state(muted, "FAILED")
+    world.cycle()
+    assert not any(muted in m.text for m in world.slack.posts("C1"))
+
+    assert "Unmuted" in service.unmute(ctx()).text
+    assert "Nothing is muted" in service.unmute(ctx()).text
+    heard = world.running()
+    world.sim.set_state(heard, "FAILED")
+    world.cycle()
+    assert any(heard in m.text for m in world.slack.posts("C1"))
+    # A job ended while muted is never announced late.
+    assert not any(muted in m.text for m in world.slack.posts("C1"))
+
+
+def test_a_muted_job_expires(world: TrackingWorld) -> None:
+    _subscribe(world)
+    service = world.tracking.service
+    job = world.running()
+    service.mute(ctx(), Mute(job, 600), world.clock())
+    assert job in str(service.settings(ctx(), ChannelSettings(), world.clock()).blocks)
+    world.clock.advance(601)
+    assert job not in str(service.settings(ctx(), ChannelSettings(), world.clock()).blocks)
+    world.sim.set_state(job, "FAILED")
+    world.cycle()
+    assert any(job in m.text for m in world.slack.posts("C1"))
+
+
+def test_settings_broadcast_off_overrides_the_global_switch(world: TrackingWorld) -> None:
+    service = world.tracking.service
+    shown = service.settings(ctx(), ChannelSettings(), world.clock())
+    assert "on (the bot's default)" in str(shown.blocks)
+    saved = service.settings(ctx(), ChannelSettings("off"), world.clock())
+    assert "off (set for this channel)" in str(saved.blocks)
+    job = world.running()
+    track(world, job)
+    world.sim.set_state(job, "FAILED")
+    world.cycle()
+    [reply] = world.slack.thread("C1", tracking_message(world).ts)
+    assert reply.reply_broadcast is False
+
+    service.settings(ctx(), ChannelSettings("default"), world.clock())
+    other = world.running()
+    track(world, other)
+    world.sim.set_state(other, "FAILED")
+    world.cycle()
+    assert any(m.reply_broadcast for m in world.slack.posts("C1") if other in m.text)
+
+
+def test_the_tracking_message_head_splits_outcomes_when_all_ended(world: TrackingWorld) -> None:
+    ok, bad = world.running(), world.running()
+    track(world, ok, bad)
+    world.sim.set_state(ok, "SUCCEED")
+    world.sim.set_state(bad, "FAILED")
+    world.cycle()
+    message = world.slack.message("C1", tracking_message(world).ts)
+    assert "all finished, 1 ✅ 1 ❌" in message.text or "all finished, 1 ❌ 1 ✅" in message.text
+    assert "I reply in this thread" not in message.text
