@@ -107,12 +107,14 @@ def collect(sim: Simulator, ids: dict[str, str]) -> list[dict[str, Any]]:
 
     parent = tracking_message([tracked("ok", True), tracked("failed", True),
                                tracked("run", False)])
-    thread = [{"blocks": dicts(outcome(jobs[ids["ok"]]))},
-              {"blocks": dicts(outcome(jobs[ids["failed"]])), "broadcast": True}]
+    thread = [{"blocks": dicts(outcome(jobs[ids["ok"]], requested_by=USER))},
+              {"blocks": dicts(outcome(jobs[ids["failed"]], requested_by=USER)),
+               "broadcast": True}]
     return [
         command(f"status {ids['ok']} {ids['failed']}"),
         command("failed today"),
         command("summary"),
+        command("stuck 5m"),
         {"caption": f"/videojobs track {ids['ok'][:8]}… {ids['failed'][:8]}… "
                     f"{ids['run'][:8]}…   (then the jobs end)",
          "messages": [{"blocks": dicts(parent), "replies": thread}]},
