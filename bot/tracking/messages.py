@@ -108,7 +108,7 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
     message and the runbook's next step on failure. ``with_image=False`` links the cover
     instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
     reaches the person who tracked the job); ``mention_group`` (a user group id) is
-    mentioned on failures; ``direct`` words it for a DM to ``requested_by``."""
+    mentioned; ``direct`` words it for a DM to ``requested_by``."""
     # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
     # least of all in a failure that is broadcast to the channel.
     state = job.state_name
@@ -148,7 +148,7 @@ def _address(state: str, requested_by: str | None, mention_group: str | None,
     if direct:
         return "You asked me to tell you:"
     parts = []
-    if mention_group and state in (JobState.FAILED, JobState.BLOCK):
+    if mention_group:  # the poller names a group on failures only (tracking/oncall.py)
         parts.append(f"<!subteam^{mention_group}>")
     if requested_by:
         parts.append(f"<@{requested_by}>")

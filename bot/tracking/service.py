@@ -63,16 +63,11 @@ class TrackingService:
                 return Reply(text=_post_refused(e, "post the tracking message"))
             already += [j.job_id for j in todo if j.job_id not in added]
             todo = [j for j in todo if j.job_id in added]
-        watching = []
-        if command.notify_me:
-            # Jobs already tracked here may have ended since; the poller closes them and
-            # a watcher of an ended job is simply never told, so only ask for open ones.
-            open_ids = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)
-                        if not t.closed}
-            for job_id in [j.job_id for j in todo] + already:
-                if job_id in open_ids:
-                    self.oncall.add_watcher(job_id, ctx.user_id, now)
-                    watching.append(job_id)
+        # Both lists hold unfinished jobs only (``already``: the channel's open rows), so
+        # each watcher is told once, when the poller closes the job.
+        watching = [j.job_id for j in todo] + already if command.notify_me else []
+        for job_id in watching:
+            self.oncall.add_watcher(job_id, ctx.user_id, now)
         return _track_reply(todo, already, ended, unknown, watching=watching)
 
     def _post_tracking(self, ctx: Context, jobs: list[Job], now: datetime) -> list[str]:

@@ -92,11 +92,30 @@ def test_mute_all_silences_subscriptions_until_unmuted(world: TrackingWorld) -> 
 def test_a_muted_job_expires(world: TrackingWorld) -> None:
     _subscribe(world)
     service = world.tracking.service
-    job = world.running()
+    job, other = world.running(), world.running()
     service.mute(ctx(), Mute(job, 600), world.clock())
     assert job in str(service.settings(ctx(), ChannelSettings(), world.clock()).blocks)
+    world.clock.advance(60)
+    world.sim.set_state(other, "FAILED")
+    world.cycle()
+    assert any(other in m.text for m in world.slack.posts("C1"))  # only that job is muted
+    world.sim.set_state(job, "BLOCK")
+    world.cycle()
+    assert not any(job in m.text for m in world.slack.posts("C1"))
     world.clock.advance(601)
     assert job not in str(service.settings(ctx(), ChannelSettings(), world.clock()).blocks)
+    world.sim.set_state(job, "FAILED")
+    world.cycle()
+    assert any(job in m.text for m in world.slack.posts("C1"))
+
+
+def test_a_mute_of_everything_ends_by_itself(world: TrackingWorld) -> None:
+    _subscribe(world)
+    world.tracking.service.mute(ctx(), Mute(None, 3600), world.clock())
+    world.clock.advance(3601)
+    assert "muted" not in str(world.tracking.service.settings(
+        ctx(), ChannelSettings(), world.clock()).blocks)
+    job = world.running()
     world.sim.set_state(job, "FAILED")
     world.cycle()
     assert any(job in m.text for m in world.slack.posts("C1"))
@@ -127,6 +146,9 @@ def test_the_tracking_message_head_splits_outcomes_when_all_ended(world: Trackin
     ok, bad = world.running(), world.running()
     track(world, ok, bad)
     world.sim.set_state(ok, "SUCCEED")
+    world.cycle()
+    halfway = world.slack.message("C1", tracking_message(world).ts)
+    assert "1 finished, 1 ✅" in halfway.text and "I reply in this thread" in halfway.text
     world.sim.set_state(bad, "FAILED")
     world.cycle()
     message = world.slack.message("C1", tracking_message(world).ts)
