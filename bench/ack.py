@@ -2,7 +2,7 @@
 
 ``videojobs-bot http`` (gunicorn, as the Procfile's ``web:`` runs it) in a subprocess,
 signed ``/videojobs`` commands over loopback at ~10 a second from a bounded threaded
-client, against Slack's 3 s deadline (SLACK-NOTES.md). Baseline, same server and same
+client, against Slack's 3 s deadline (docs/slack-platform.md). Baseline, same server and same
 load: the simulator answering at once. The answers themselves arrive later at each
 command's response_url; the table counts how many arrived within the time limit.
 """

@@ -5,7 +5,7 @@ thread, poll interval ``INTERVAL``) over the real client to the simulator, posti
 fake Slack. Jobs are tracked with the ``track`` command's service.
 
 1. Latency: a tracked job's state is changed in the simulator at a random moment; the
-   time until its thread reply reaches Slack, against the poll interval (PRODUCT.md: "a
+   time until its thread reply reaches Slack, against the poll interval (README.md, "How fast": "a
    finished job is announced within one poll interval").
 2. Burst: 500 tracked jobs in one channel finish at once while the fake Slack allows one
    message per second per channel (429 + Retry-After). Reported: messages posted (vs 500

@@ -2,7 +2,7 @@
 
 The bot's poller (``build_tracking`` as production wires it, over the real client and
 loopback HTTP) against a naive poller that looks each job up with ``job_id=``, and the
-contract's limit ceil(T/100)+1 (PRODUCT.md "How fast"; the page size is 100). Counted
+contract's limit ceil(T/100)+1 (README.md, "How fast"; the page size is 100). Counted
 from what the simulator recorded. Each tracking has one ``subscribe failed`` too, so the
 "+1" (the subscriptions' sweep) is exercised.
 

@@ -1,4 +1,4 @@
-"""``videojobs-bot``: one subcommand per way to run the bot (PRODUCT.md, "Running it").
+"""``videojobs-bot``: one subcommand per way to run the bot (README.md, "Running it").
 
 Configuration is read once here (:func:`load_settings`) and passed down. A missing or
 malformed setting prints one line naming it and exits with status 2.
@@ -139,4 +139,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The console is the demo's output: log lines only when something is wrong.
         settings = settings.model_copy(update={"log_level": "WARNING"})
     configure_logging(settings)
-    return args.run(settings, args)
+    status: int = args.run(settings, args)
+    return status

@@ -31,7 +31,7 @@ from .reply import Reply
 from .settings import Settings
 from .simulator import Simulator
 from .tracking.worker import build_tracking, run_worker
-from .views.text import mrkdwn_to_text, render_text
+from .views.text import mrkdwn_to_text, render_blocks, render_text
 
 SEED_JOBS = 120
 #: Seeded unfinished jobs end over the next few minutes; poll often enough to show it
@@ -62,7 +62,7 @@ class ConsoleMessenger:
         # A user id as the channel: Slack posts to the app's DM with that person.
         place = f"DM to @{channel}" if channel.startswith(("U", "W")) else f"#{CHANNEL_NAME}"
         # The whole message, as Slack shows it: asset, times, cover, error.
-        body = render_text(Reply(text=text, blocks=list(blocks or [])))
+        body = "\n".join(render_blocks(blocks)) if blocks else render_text(Reply(text=text))
         indented = "\n".join(f"      {line}" for line in body.splitlines())
         self._console.write(f"  ↳ {where} in {place}{also}:\n{indented}")
         return f"{next(self._ts)}.000000"

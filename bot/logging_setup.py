@@ -1,5 +1,5 @@
-"""Logging from LOG_LEVEL, with secrets redacted from every record (PRODUCT.md: secrets
-never appear in logs).
+"""Logging from LOG_LEVEL, with secrets redacted from every record (README.md,
+"Configuration": secrets never appear in logs).
 
 The filter sits on handlers, not loggers: a handler filter sees records from every
 logger that reaches it (a logger filter only sees records logged on that very logger).

@@ -39,7 +39,7 @@ class Services:
 def build_slack_client(settings: Settings) -> WebClient:
     """The Web API client for interactive work (users.info, tracking posts from commands).
 
-    A ``WebClient`` retries only connection errors unless told otherwise (SLACK-NOTES.md);
+    A ``WebClient`` retries only connection errors unless told otherwise (docs/slack-platform.md);
     these handlers add one retry after a 429's Retry-After and two after a 5xx. Bolt
     copies them into the per-request clients it hands to listeners.
     """

@@ -7,7 +7,7 @@ never print.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     #: Seconds a running job's answer stays cached; finished jobs stay longer.
     cache_ttl_seconds: float = Field(15.0, ge=0)
     cache_finished_ttl_seconds: float = Field(600.0, ge=0)
-    #: Broadcast FAILED thread replies to the channel (PRODUCT.md, configurable).
+    #: Broadcast FAILED thread replies to the channel (README.md, "Configuration").
     broadcast_failures: bool = True
     #: Jobs ending in one poll for one channel above this become one digest.
     digest_threshold: int = Field(5, ge=1)
@@ -224,7 +224,7 @@ def _need(value: object, name: str, what: str) -> None:
         raise SettingsError(f"{name}: required ({what})")
 
 
-def load_settings(mode: Mode, **overrides: object) -> Settings:
+def load_settings(mode: Mode, **overrides: Any) -> Settings:
     """Read the environment (and ``.env``) once, for ``mode``; one line on failure."""
     try:
         settings = Settings(**overrides)

@@ -2,9 +2,10 @@
 ``chat.update``, with Slack's failures turned into the messaging error tree.
 
 Notifications never wait inside a request: a 429 becomes :class:`RateLimited` with the
-``Retry-After`` seconds, and the outbox reschedules the row (SLACK-NOTES.md: slack_sdk's
-``RateLimitErrorRetryHandler`` would block the thread, and a retried post after a lost
-answer could post twice). The client given is therefore copied without retry handlers.
+``Retry-After`` seconds, and the outbox reschedules the row (docs/slack-platform.md,
+"Rate limits and retries": slack_sdk's ``RateLimitErrorRetryHandler`` would block the
+thread, and a retried post after a lost answer could post twice). The client given is
+therefore copied without retry handlers.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def serve(settings: Settings) -> int:
     try:
         SocketModeHandler(
             create_app(settings, services), settings.slack_app_token.get_secret_value()
-        ).start()
+        ).start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None
         print(

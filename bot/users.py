@@ -1,8 +1,8 @@
-"""The requesting user's timezone, which decides what "today" means (PRODUCT.md).
+"""The requesting user's timezone, which decides what "today" means (README.md).
 
 ``users.info`` gives ``user.tz``, an IANA name used with :mod:`zoneinfo`. Its sibling
 ``tz_offset`` is a fixed number of seconds that ignores daylight-saving changes inside a
-window (SLACK-NOTES.md), so it is never used.
+window (docs/slack-platform.md, "The user's timezone"), so it is never used.
 """
 
 from __future__ import annotations

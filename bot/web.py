@@ -32,7 +32,9 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
     slack = SlackRequestHandler(create_app(settings, services))
     metrics = make_metrics_app()
 
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]):
+    def application(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
             status, health = _health(services)
@@ -41,7 +43,8 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
                                     ("Content-Length", str(len(body)))])
             return [body]
         if path == "/metrics" and method in ("GET", "HEAD"):
-            return metrics(environ, start_response)
+            answer: Iterable[bytes] = metrics(environ, start_response)
+            return answer
         return slack(environ, start_response)
 
     return application
@@ -57,7 +60,7 @@ def _health(services: Services) -> tuple[str, dict[str, Any]]:
     return "200 OK", {"status": "ok", "outbox_depth": depth}
 
 
-class _Gunicorn(BaseApplication):
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """gunicorn embedded, so the process reads its settings once like every other mode."""
 
     def __init__(self, settings: Settings, options: dict[str, Any]):
@@ -102,7 +105,7 @@ class _TrackingProcess:
     database are safe (the outbox claims rows), so a separate worker dyno is optional."""
 
     def __init__(self) -> None:
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def hooks(self) -> dict[str, Any]:
         return {"when_ready": self.start, "on_exit": self.stop}

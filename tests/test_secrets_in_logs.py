@@ -1,5 +1,5 @@
-"""Secrets never reach logs or output (PRODUCT.md): real processes at DEBUG, with every
-kind of credential, and their whole output scanned for the secret values."""
+"""Secrets never reach logs or output (README.md, "Configuration"): real processes at
+DEBUG, with every kind of credential, and their whole output scanned for the secret values."""
 
 from __future__ import annotations
 

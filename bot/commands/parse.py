@@ -33,6 +33,7 @@ from .types import (
     Unmute,
     Unsubscribe,
     Untrack,
+    Window,
 )
 from .windows import (
     DURATION_EXAMPLES,
@@ -189,7 +190,9 @@ def job_ids_problem(ids: tuple[str, ...] | list[str], command: str) -> str | Non
     return None
 
 
-def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
+def _split_filters(
+    args: list[str], keys: tuple[str, ...], command: str
+) -> tuple[dict[str, str], list[str]]:
     """``key=value`` pairs (keys known to ``command``) and the rest (the window)."""
     filters: dict[str, str] = {}
     rest: list[str] = []
@@ -212,8 +215,9 @@ def _split_filters(args: list[str], keys: tuple[str, ...], command: str):
 
 def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, ...]) -> Listing:
     command = "list" if not states else state_word(states[0])
-    # PRODUCT.md: `failed` and the other state commands default to today; `list` to the
-    # API's own coverage, so `list state=processing` also shows last week's stuck jobs.
+    # README.md, "What it does": `failed` and the other state commands default to
+    # today; `list` to the API's own coverage, so `list state=processing` also shows
+    # last week's stuck jobs.
     default_today = bool(states)
     filters, rest = _split_filters(args, keys, command)
     _quoting_hint(args, rest)
@@ -284,7 +288,7 @@ def _text(value: str | None, key: str) -> str | None:
     return value
 
 
-def _window(tokens: list[str], command: str):
+def _window(tokens: list[str], command: str) -> Window | None:
     if not tokens:
         return None
     if not looks_like_window(tokens[0]):

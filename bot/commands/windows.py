@@ -1,7 +1,7 @@
 """Time windows: ``today``, ``yesterday``, ``24h``, ``7d``, ``Nh``, ``Nd``,
 ``since YYYY-MM-DD`` and ``YYYY-MM-DD..YYYY-MM-DD``.
 
-"Today" is midnight in the *requesting user's* timezone (PRODUCT.md), computed with
+"Today" is midnight in the *requesting user's* timezone (README.md, "What it does"), computed with
 zoneinfo so daylight-saving days are right; the API wants UTC bounds, which
 :func:`resolve` returns (``JobQuery`` formats them as ``YYYY-MM-DDTHH:MM:SSZ``).
 """
@@ -39,7 +39,7 @@ def parse_window(tokens: list[str]) -> Window:
     text = " ".join(tokens)
     words = [t.lower() for t in tokens]
     if words in (["today"], ["yesterday"]):
-        return Window(kind=words[0], text=words[0])
+        return Window(kind="today" if words[0] == "today" else "yesterday", text=words[0])
     if len(words) == 1 and (m := _RELATIVE.match(words[0])):
         amount, unit = int(m[1]), m[2]
         limit = MAX_HOURS if unit == "h" else MAX_DAYS
@@ -106,7 +106,7 @@ def _midnight(day: date, tz: ZoneInfo) -> datetime:
 def describe(window: Window | None, tz: ZoneInfo) -> str:
     """``today (Europe/Berlin)``, ``last 24h``…, for titles."""
     if window is None:
-        return "last 30 days"  # API-NOTES.md: the list's default coverage, roughly
+        return "last 30 days"  # docs/metastudio-api.md: the list's default coverage
     if window.kind in ("hours", "days"):
         return f"last {window.text}"
     return f"{window.text} ({tz.key})"

@@ -10,6 +10,7 @@ channel, or nothing at all.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
 
@@ -18,7 +19,9 @@ from .answer import ack_now, request_context, send
 
 
 def register(app: App, services: Services) -> None:
-    def answer_action(body: dict, action: dict, context: BoltContext, respond: Respond) -> None:
+    def answer_action(
+        body: dict[str, Any], action: dict[str, Any], context: BoltContext, respond: Respond
+    ) -> None:
         ctx = request_context(services, context, (body.get("channel") or {}).get("name"))
         reply = services.router.handle_action(action["action_id"], action.get("value", ""), ctx)
         if reply is not None:

@@ -10,6 +10,8 @@ the envelope acknowledgement), whatever ``process_before_response`` says.
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_bolt import App, BoltContext, Respond
 
 from ..services import Services
@@ -17,7 +19,7 @@ from .answer import ack_now, request_context, send
 
 
 def register(app: App, services: Services) -> None:
-    def answer_command(command: dict, context: BoltContext, respond: Respond) -> None:
+    def answer_command(command: dict[str, Any], context: BoltContext, respond: Respond) -> None:
         ctx = request_context(services, context, command.get("channel_name"))
         send(respond, services.router.handle(command.get("text", ""), ctx))
 

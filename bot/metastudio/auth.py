@@ -1,6 +1,6 @@
 """Authentication for MetaStudio requests, as ``requests.auth.AuthBase`` objects.
 
-Three ways (API-NOTES.md, "Authentication"): AK/SK signing (:class:`AkSkAuth`), a fixed
+Three ways (docs/metastudio-api.md, "Authentication"): AK/SK signing (:class:`AkSkAuth`), a fixed
 IAM token (:class:`TokenAuth`), or an IAM token fetched with a user's password and renewed
 before it expires (:class:`IamPasswordAuth`). Secrets never appear in a ``repr`` or in
 an exception message.
@@ -74,6 +74,7 @@ class AkSkAuth(AuthBase):
         self.clock = clock
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        assert request.url is not None  # requests prepares the URL before the auth
         url = urlsplit(request.url)
         pairs = parse_qsl(url.query, keep_blank_values=True)
         request.url = urlunsplit(url._replace(query=signing.canonical_query(pairs)))
@@ -161,7 +162,8 @@ class IamPasswordAuth(AuthBase):
         token = self.token()
         request.headers["X-Auth-Token"] = token
         _app_user(request, self.app_user_id)
-        request.register_hook("response", self._forget_refused(token))
+        request.register_hook(  # type: ignore[no-untyped-call]  # untyped in types-requests
+            "response", self._forget_refused(token))
         return request
 
     def token(self) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cachetools import TLRUCache, TTLCache
 
@@ -56,7 +56,7 @@ class _SingleFlight:
                 call = self._calls[key] = Future()
         assert call is not None
         if not leader:
-            return call.result()
+            return cast(T, call.result())
         try:
             result = fn()
         except BaseException as e:
@@ -174,13 +174,15 @@ class CachedJobsClient:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _cached(self, cache: TTLCache, key: Hashable, fetch: Callable[[], T], refresh: bool) -> T:
+    def _cached(
+        self, cache: TTLCache[Hashable, Any], key: Hashable, fetch: Callable[[], T], refresh: bool
+    ) -> T:
         if not refresh:
             with self._lock:
                 value = cache.get(key, _MISSING)
             if value is not _MISSING:
                 self._count(hits=1)
-                return value
+                return cast(T, value)
         self._count(misses=1)
 
         def load() -> T:
@@ -189,7 +191,7 @@ class CachedJobsClient:
                 with self._lock:
                     value = cache.get(key, _MISSING)
                 if value is not _MISSING:
-                    return value
+                    return cast(T, value)
             value = fetch()
             with self._lock:
                 cache[key] = value

@@ -17,7 +17,7 @@ from .models import Job, JobPage
 from .query import MAX_LIMIT, JobQuery
 from .transport import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, Transport
 
-#: How far back a look-up by id reaches. API-NOTES.md: without create_since the list may
+#: How far back a look-up by id reaches. docs/metastudio-api.md: without create_since the list may
 #: cover only about the last month, so an older job would look like "no such job".
 LOOKUP_REACH = timedelta(days=3 * 365)
 
@@ -81,7 +81,7 @@ class MetaStudioClient:
         maximum), until ``count``. Stops on an empty page too, so a server whose count
         is wrong cannot make it loop; a job seen twice (the list shifted) is yielded once.
         """
-        offset, seen = query.offset, set()
+        offset, seen = query.offset, set[str]()
         while max_jobs is None or len(seen) < max_jobs:
             left = MAX_LIMIT if max_jobs is None else min(MAX_LIMIT, max_jobs - len(seen))
             page = self.list_jobs(query.page(offset, left))
@@ -99,8 +99,8 @@ class MetaStudioClient:
     def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
         """Jobs by id; ids that do not exist are absent. One request per 100 ids via
         ``job_ids``. Because a server may ignore ``job_ids`` and answer an unfiltered page
-        (API-NOTES.md), each answer is checked; if it was not filtered, that batch is
-        looked up id by id with ``job_id``, and so is every later batch.
+        (docs/metastudio-api.md, "job_ids"), each answer is checked; if it was not
+        filtered, that batch is looked up id by id with ``job_id``, and so is every later batch.
 
         A malformed id raises ``ValueError`` (pydantic's) before any request."""
         wanted = list(dict.fromkeys(job_ids))
@@ -126,7 +126,7 @@ class MetaStudioClient:
 
     def lookup_batch(self, batch: Sequence[str]) -> dict[str, Job] | None:
         """Up to 100 jobs by id in one request (``job_ids``), checked: None when the
-        server ignored the filter (API-NOTES.md: an older deployment answers an
+        server ignored the filter (docs/metastudio-api.md: an older deployment answers an
         unfiltered page), which :attr:`supports_job_ids` remembers."""
         page = self.list_jobs(
             JobQuery(job_ids=tuple(batch), limit=MAX_LIMIT, create_since=lookup_since())

@@ -80,7 +80,7 @@ class ThrottledError(MetaStudioError):
 
     hint = "MetaStudio is throttling requests; try again in a few seconds."
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
 

@@ -1,6 +1,6 @@
 """Response types of GET /v1/{project_id}/digital-human-videos.
 
-Tolerant by design (PRODUCT.md, "a malformed or surprising upstream answer"): every
+Tolerant by design (docs/metastudio-api.md, "Formats"): every
 field is optional, extra fields are kept, and a state or job type the bot does not know
 stays its raw string so it can be shown as it is.
 """
@@ -8,6 +8,7 @@ stays its raw string so it can be shown as it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ class JobState(StrEnum):
 
     @property
     def is_finished(self) -> bool:
-        # API-NOTES.md: BLOCK (frozen) and CANCELED are end states for the bot.
+        # docs/metastudio-api.md, "States": BLOCK (frozen) and CANCELED are end states for the bot.
         return self in FINISHED_STATES
 
 
@@ -40,7 +41,7 @@ UNFINISHED_STATES = frozenset({JobState.WAITING, JobState.PROCESSING})
 
 class JobType(StrEnum):
     """Job types. The request docs and the SDK's response model spell photo jobs
-    differently (API-NOTES.md), so both spellings are known."""
+    differently (docs/metastudio-api.md, "Formats"), so both spellings are known."""
 
     VIDEO_2D = "2D_DIGITAL_HUMAN_VIDEO"
     PHOTO = "PHOTO_DIGITAL_HUMAN_VIDEO"
@@ -67,7 +68,7 @@ def _lenient_time(value: Any) -> Any:
     return None
 
 
-def _open_enum(enum: type[StrEnum]):
+def _open_enum(enum: type[StrEnum]) -> Callable[[Any], Any]:
     """Known values become the enum member; unknown strings stay as they are."""
 
     def convert(value: Any) -> Any:
@@ -173,7 +174,7 @@ class Job(_Tolerant):
 
 class JobPage(BaseModel):
     """One page of the list endpoint. ``count`` is the total of matching jobs, not the
-    page size (API-NOTES.md)."""
+    page size (docs/metastudio-api.md, "Listing parameters")."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

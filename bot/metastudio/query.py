@@ -16,11 +16,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from .models import JobState
 
-#: PRODUCT.md: letters, digits, "-" and "_", at most 64.
+#: Job ids: letters, digits, "-" and "_", at most 64.
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-#: API-NOTES.md: at most 100 items a page.
+#: docs/metastudio-api.md, "Listing parameters": at most 100 items a page.
 MAX_LIMIT = 100
-#: `create_since` / `create_until` format (API-NOTES.md), the format of `create_time`.
+#: `create_since` / `create_until` format (docs/metastudio-api.md), the format of `create_time`.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -65,7 +65,7 @@ def format_time(value: datetime) -> str:
 
 
 class JobQuery(BaseModel):
-    """Parameters of GET /v1/{project_id}/digital-human-videos (reference + API-NOTES.md)."""
+    """Parameters of GET /v1/{project_id}/digital-human-videos (docs/metastudio-api.md)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -101,7 +101,7 @@ class JobQuery(BaseModel):
     def to_params(self) -> list[tuple[str, str]]:
         """Query pairs in a stable order. Lists go the way the official SDK sends them:
         ``state`` comma-joined (the reference), ``job_ids`` and ``fuzzy_query_field`` one
-        pair per value (API-NOTES.md)."""
+        pair per value (docs/metastudio-api.md, "job_ids")."""
         params: list[tuple[str, str]] = [("offset", str(self.offset)), ("limit", str(self.limit))]
         if self.states:
             params.append(("state", ",".join(s.value for s in self.states)))

@@ -1,4 +1,4 @@
-"""SDK-HMAC-SHA256 request signing (API-NOTES.md, "Authentication"), as pure functions.
+"""SDK-HMAC-SHA256 request signing (docs/metastudio-api.md, "Signing"), as pure functions.
 
 The same functions sign requests (``bot.metastudio.auth.AkSkAuth``) and verify them (the
 simulator), so both sides agree by construction; ``tests/metastudio/test_signing.py``

@@ -33,7 +33,8 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 
-#: API-NOTES.md: the gateway rejects an X-Sdk-Date ~15 min off; say so well before that.
+#: The gateway rejects an X-Sdk-Date ~15 min off (docs/metastudio-api.md, "Signing"); say
+#: so well before that.
 CLOCK_SKEW_LIMIT_SECONDS = 600
 
 
@@ -75,7 +76,7 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 def build_retry(policy: RetryPolicy) -> Retry:
-    """The urllib3 Retry for ``policy``: GET only, never 401 (API-NOTES.md: several failed
+    """The urllib3 Retry for ``policy``: GET only, never 401 (docs/metastudio-api.md: several failed
     signatures in a row lock the AK/SK for minutes), never a read timeout (the request
     reached the server; waiting again would double the user's wait)."""
     retries = max(0, policy.retries)
@@ -177,7 +178,9 @@ class Transport:
     def _error(self, response: requests.Response, request_id: str | None) -> MetaStudioError:
         status = response.status_code
         code, msg = error_fields(response)
-        fields = {"status": status, "error_code": code, "error_msg": msg, "request_id": request_id}
+        fields: dict[str, Any] = {
+            "status": status, "error_code": code, "error_msg": msg, "request_id": request_id,
+        }
         if status == 401 and isinstance(self.auth, AkSkAuth):
             skew = _clock_skew(response, self.auth.clock())
             if skew is not None and abs(skew) > CLOCK_SKEW_LIMIT_SECONDS:

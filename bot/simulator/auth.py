@@ -14,9 +14,9 @@ from typing import Any
 
 from ..metastudio import signing
 
-#: API-NOTES.md: the gateway rejects an X-Sdk-Date about 15 minutes off.
+#: docs/metastudio-api.md, "Signing": the gateway rejects an X-Sdk-Date about 15 minutes off.
 MAX_SKEW = timedelta(minutes=15)
-#: The gateway's code and wording for a refused AK/SK signature (API-NOTES.md).
+#: The gateway's code and wording for a refused AK/SK signature (docs/metastudio-api.md, "Errors").
 GATEWAY_CODE = "APIGW.0301"
 INCORRECT = "Incorrect IAM authentication information"
 
@@ -39,7 +39,7 @@ class Gatekeeper:
     project_id: str
     #: (user, domain) -> password, for POST /v3/auth/tokens.
     iam_users: dict[tuple[str, str], str] = field(default_factory=dict)
-    #: API-NOTES.md: an IAM token is valid for 24 hours.
+    #: docs/metastudio-api.md, "Authentication": an IAM token is valid for 24 hours.
     iam_token_ttl: timedelta = timedelta(hours=24)
     #: Login attempts, refused ones included.
     iam_logins: int = 0

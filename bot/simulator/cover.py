@@ -23,8 +23,8 @@ def _signature(asset_id: str, expires: int) -> str:
 
 
 def cover_url(base_url: str, asset_id: str, expires: datetime) -> str:
-    """``{base_url}/covers/<asset_id>.png`` signed until ``expires`` (API-NOTES.md:
-    ``cover_url`` is a signed URL with an ``Expires=`` epoch-seconds parameter)."""
+    """``{base_url}/covers/<asset_id>.png`` signed until ``expires`` (docs/metastudio-api.md,
+    "Formats": ``cover_url`` is a signed URL with an ``Expires=`` epoch-seconds parameter)."""
     epoch = int(expires.timestamp())
     return (
         f"{base_url}/covers/{asset_id}.png?AccessKeyId={_ACCESS_KEY_ID}"

@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The reference's error bodies, and the API gateway's for throttling (API-NOTES.md).
+#: The reference's error bodies, and the API gateway's for throttling
+#: (docs/metastudio-api.md, "Errors").
 ERROR_BODIES: dict[int, dict[str, str]] = {
     400: {"error_code": "MSS.00000003", "error_msg": "Invalid parameter"},
     401: {"error_code": "MSS.00000001", "error_msg": "Unauthorized"},
@@ -43,8 +44,8 @@ class Faults:
     extra_fields: dict[str, Any] | bool = False
     #: An older deployment: ``job_ids`` is ignored and an unfiltered page comes back.
     ignore_job_ids: bool = False
-    #: The strict reading of API-NOTES.md: look-ups by ``job_id``/``job_ids`` without
-    #: ``create_since`` also see only the last month.
+    #: The strict reading of docs/metastudio-api.md, "Listing parameters": look-ups by
+    #: ``job_id``/``job_ids`` without ``create_since`` also see only the last month.
     lookups_within_month: bool = False
     _queue: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)

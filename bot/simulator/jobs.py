@@ -18,9 +18,11 @@ from typing import Any
 from .cover import cover_url
 
 FINISHED = ("SUCCEED", "FAILED", "CANCELED", "BLOCK")
-#: API-NOTES.md: the request docs and the SDK's response model spell photo jobs differently.
+#: The request docs and the SDK's response model spell photo jobs differently
+#: (docs/metastudio-api.md, "Formats").
 PHOTO_TYPES = ("PHOTO_DIGITAL_HUMAN_VIDEO", "DIGITAL_HUMAN_PHOTO_VIDEO")
-#: API-NOTES.md: without create_since the list covers roughly the last month (unconfirmed).
+#: Without create_since the list covers roughly the last month (unconfirmed;
+#: docs/metastudio-api.md, "Listing parameters").
 DEFAULT_HORIZON = timedelta(days=30)
 #: The reference: preview_video_url is valid for 24 hours. Signed URLs are minted per
 #: answer, so both count from the answer; the cover's validity is not documented.
@@ -64,7 +66,9 @@ class SimJob:
             return "PROCESSING"
         return self.outcome
 
-    def times_at(self, now: datetime) -> tuple[datetime | None, datetime | None, datetime]:
+    def times_at(
+        self, now: datetime
+    ) -> tuple[datetime | None, datetime | None, datetime | None]:
         """(start_time, end_time, lastupdate_time) as a real job would report them."""
         state = self.state_at(now)
         if self.fixed_state is None:
@@ -154,7 +158,7 @@ class Filters:
             states = self.states
             tests.append(lambda j: j.state_at(now) in states)
         if self.job_type is not None:
-            # Either photo spelling matches the other (API-NOTES.md).
+            # Either photo spelling matches the other (docs/metastudio-api.md, "Formats").
             kinds = set(PHOTO_TYPES) if self.job_type in PHOTO_TYPES else {self.job_type}
             tests.append(lambda j: j.job_type in kinds)
         if self.script_id is not None:
@@ -170,7 +174,7 @@ class Filters:
 
     def window(self, now: datetime) -> tuple[datetime | None, datetime | None]:
         """The create-time window. Without create_since a listing covers the last month
-        (API-NOTES.md); a look-up by job_id/job_ids does not, so a tracked job stays
+        (docs/metastudio-api.md); a look-up by job_id/job_ids does not, so a tracked job stays
         findable however old it is (the real limit is unconfirmed, and a bot relying on
         it would lose old jobs silently, which a test should not hide), unless
         ``horizon_for_lookups`` asks for the strict reading."""

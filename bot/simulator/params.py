@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from .jobs import Filters
 
 STATES = ("WAITING", "PROCESSING", "SUCCEED", "FAILED", "CANCELED", "BLOCK")
-#: Both photo spellings (API-NOTES.md); either finds jobs of the other.
+#: Both photo spellings (docs/metastudio-api.md, "Formats"); either finds jobs of the other.
 JOB_TYPES = ("2D_DIGITAL_HUMAN_VIDEO", "PHOTO_DIGITAL_HUMAN_VIDEO", "DIGITAL_HUMAN_PHOTO_VIDEO")
 SORT_KEYS = ("create_time", "update_time", "asset_order")
-#: API-NOTES.md: 20 characters, the format of create_time in answers; nothing else.
+#: 20 characters, the format of create_time in answers; nothing else
+#: (docs/metastudio-api.md, "Listing parameters").
 TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-#: API-NOTES.md: limit is 1..100, documented default 10.
+#: docs/metastudio-api.md, "Listing parameters": limit is 1..100, documented default 10.
 MAX_LIMIT = 100
 
 
@@ -34,8 +35,8 @@ def parse_filters(
     lists: dict[str, list[str]] = {"job_ids": [], "fuzzy_query_field": []}
     for name, value in pairs:
         if name in lists:
-            # API-NOTES.md: the SDK repeats the pair, the model says comma list, and
-            # which one the server honours is unconfirmed: accept both.
+            # docs/metastudio-api.md ("job_ids"): the SDK repeats the pair, the model says
+            # comma list, and which one the server honours is unconfirmed: accept both.
             lists[name].extend(v for v in value.split(",") if v)
         else:
             single[name] = value

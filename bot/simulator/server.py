@@ -13,9 +13,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import operations
@@ -42,7 +43,8 @@ class ServerHandle:
         handler = type("Handler", (_Handler,), {"simulator": sim})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
+        bound_host, self.port = self._server.server_address[:2]
+        self.host = str(bound_host)  # typeshed allows bytes; an AF_INET server's is a str
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
             # A short poll: stop() waits for it, and tests stop a server each.
@@ -111,7 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _list(self, path: str, project: str, query: list[tuple[str, str]]) -> Answer:
         sim = self.simulator
-        refusal = sim.gatekeeper.check("GET", path, query, self.headers)
+        # Message answers get()/items() case-insensitively, all the gatekeeper reads.
+        refusal = sim.gatekeeper.check("GET", path, query, cast(Mapping[str, str], self.headers))
         if refusal:
             return refusal[0], refusal[1], {}
         if project != sim.project_id:

@@ -156,10 +156,11 @@ def _address(state: str, requested_by: str | None, mention_group: str | None,
 
 
 def _verb(state: str) -> str:
-    return {
+    verbs: dict[str, str] = {
         JobState.SUCCEED: "succeeded", JobState.FAILED: "failed",
         JobState.CANCELED: "was canceled", JobState.BLOCK: "was blocked (frozen)",
-    }.get(state, f"ended as {escape(state)}")  # type: ignore[call-overload]
+    }
+    return verbs.get(state, f"ended as {escape(state)}")
 
 
 def _state(state: str | None) -> str:

@@ -140,12 +140,14 @@ class Outbox:
         with self.store.begin() as conn:
             channel = conn.execute(sa.select(outbox.c.channel).where(outbox.c.id == ids[0])
                                    ).scalar_one()
-            digest_id = conn.execute(outbox.insert().values(
+            inserted = conn.execute(outbox.insert().values(
                 kind="digest", channel=channel, payload={"count": len(ids)},
                 dedupe_key=f"digest:{channel}:{min(ids)}", status=PENDING,
                 attempts=1, failures=0, next_attempt_at=now, created_at=now,
                 lease_owner=owner, lease_until=now + lease,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            assert inserted is not None  # always set for a single-row INSERT
+            digest_id = inserted[0]
             folded = conn.execute(outbox.update().where(
                 outbox.c.id.in_(ids), outbox.c.lease_owner == owner,
                 outbox.c.status == PENDING, outbox.c.digest_id.is_(None),

@@ -1,7 +1,7 @@
 """The poller: one cycle asks MetaStudio about every tracked unfinished job and every
 subscription, and records each end state with its notification in one transaction.
 
-Upstream budget (PRODUCT.md "How fast"): at most ceil(T/100)+1 requests a cycle for T
+Upstream budget (README.md, "How fast"): at most ceil(T/100)+1 requests a cycle for T
 tracked unfinished jobs.
 
 - Tracked jobs: ``job_ids`` look-ups of 100 (the API's page size), ceil(T/100) requests.
@@ -137,7 +137,7 @@ class Poller:
             # A job whose create time is unknown: no create_since, the API's default span.
             since = None if None in starts else min(s for s in starts if s is not None)
             covers_window = None in groups and since is not None
-            if covers_window:
+            if covers_window and since is not None:  # (covers_window implies it)
                 since = min(since, window_start)
             wanted = set(ids)
             swept = list(self._walk(JobQuery(create_since=since, sort_key=SortKey.CREATE_TIME,
@@ -255,7 +255,7 @@ def _matches(sub: Subscription, job: Job) -> bool:
     if sub.asset_name is not None and job.asset_name != sub.asset_name:
         return False
     if sub.job_type is not None:
-        # API-NOTES.md: answers may spell photo jobs DIGITAL_HUMAN_PHOTO_VIDEO.
+        # docs/metastudio-api.md, "Formats": answers may spell photo jobs DIGITAL_HUMAN_PHOTO_VIDEO.
         if sub.job_type == QueryJobType.PHOTO:
             return job.is_photo
         return job.job_type == JobType.VIDEO_2D

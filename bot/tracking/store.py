@@ -222,7 +222,7 @@ class Store:
         ).values(last_state=state, closed=True))
         return result.rowcount == 1
 
-    def _tracked(self, query: sa.Select) -> list[TrackedJob]:
+    def _tracked(self, query: sa.Select[Any]) -> list[TrackedJob]:
         with self.begin() as conn:
             return [TrackedJob(**row._mapping) for row in conn.execute(query)]
 
@@ -250,9 +250,11 @@ class Store:
                 subscriptions.c.channel == channel, *same)).first()
             if existing is not None:
                 return Subscription(**existing._mapping), False
-            new_id = conn.execute(subscriptions.insert().values(
+            inserted = conn.execute(subscriptions.insert().values(
                 channel=channel, created_by=created_by, created_at=now, **filters
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            assert inserted is not None  # always set for a single-row INSERT
+            new_id = inserted[0]
             row = conn.execute(subscriptions.select().where(subscriptions.c.id == new_id)).one()
         return Subscription(**row._mapping), True
 
@@ -273,7 +275,7 @@ class Store:
         return self._subscriptions(
             subscriptions.select().where(subscriptions.c.paused_reason.is_(None)))
 
-    def seen(self, subscription_ids: Iterable[int], job_ids: Iterable[str]) -> set[tuple]:
+    def seen(self, subscription_ids: Iterable[int], job_ids: Iterable[str]) -> set[tuple[Any, ...]]:
         """(subscription_id, job_id, outcome) already announced, among these."""
         subs, jobs = list(subscription_ids), list(set(job_ids))
         if not subs or not jobs:
@@ -302,7 +304,7 @@ class Store:
                 subscriptions.c.id.in_(ids), subscriptions.c.swept_at.is_(None)
             ).values(swept_at=now))
 
-    def _subscriptions(self, query: sa.Select) -> list[Subscription]:
+    def _subscriptions(self, query: sa.Select[Any]) -> list[Subscription]:
         with self.begin() as conn:
             rows = conn.execute(query.order_by(subscriptions.c.id))
             return [Subscription(**row._mapping) for row in rows]

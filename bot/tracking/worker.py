@@ -17,10 +17,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..metastudio.cache import CachedJobsClient
+from ..metastudio.client import MetaStudioClient
 from ..settings import Settings
 from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
@@ -72,7 +74,8 @@ def build_tracking(
     store.migrate()
     outbox = Outbox(store)
     source, cache = (jobs.inner, jobs) if isinstance(jobs, CachedJobsClient) else (jobs, None)
-    poller = Poller(store, outbox, source, cache=cache, clock=clock,
+    # The poller uses the concrete client's job_ids batch, which the protocol lacks.
+    poller = Poller(store, outbox, cast(MetaStudioClient, source), cache=cache, clock=clock,
                     lookback=timedelta(hours=settings.subscription_lookback_hours))
     sender = Sender(
         store, outbox, as_marked(messenger), clock=clock,
@@ -96,6 +99,6 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
         except Exception:
             log.exception("tracking cycle failed; trying again next cycle")
         # Cycles start every ``interval`` (not ``interval`` after the last one ended), so
-        # a job that ends is announced within one interval (PRODUCT.md, "How fast").
+        # a job that ends is announced within one interval (README.md, "How fast").
         stop_event.wait(max(0.0, tracking.interval - (time.monotonic() - started)))
     log.info("tracking worker stopped")

@@ -4,6 +4,7 @@ limit it is about (3000 characters per section text, 50 blocks per message)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -32,7 +33,7 @@ def md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT))
 
 
-def section(text: str, **kwargs) -> SectionBlock:
+def section(text: str, **kwargs: Any) -> SectionBlock:
     return SectionBlock(text=md(text), **kwargs)
 
 
@@ -75,7 +76,8 @@ def actions_block(buttons: list[ButtonElement]) -> list[Block]:
 def without_images(blocks: list[Block]) -> list[Block]:
     """The same blocks with every image turned into a link: Slack refuses a whole message
     whose image it cannot download (``invalid_blocks``), even a valid signed URL at times
-    (SLACK-NOTES.md), and a thumbnail is never worth losing the answer."""
+    (docs/slack-platform.md, "Image blocks that fail"), and a thumbnail is never worth
+    losing the answer."""
     kept: list[Block] = []
     for block in blocks:
         data = block.to_dict()
@@ -86,7 +88,9 @@ def without_images(blocks: list[Block]) -> list[Block]:
         if accessory.get("type") == "image" and data.get("text"):
             del data["accessory"]
             data["text"]["text"] += "\n" + link(accessory["image_url"], "Cover image")
-            kept.append(Block.parse(data))
+            parsed = Block.parse(data)
+            assert parsed is not None  # a section block, a type slack_sdk knows
+            kept.append(parsed)
             continue
         kept.append(block)
     return kept

@@ -28,7 +28,7 @@ _STATE_WORDS: dict[str, str] = {
     JobState.CANCELED: "Canceled",
     JobState.BLOCK: "Blocked",
 }
-_TYPE_WORDS = {
+_TYPE_WORDS: dict[str, str] = {
     JobType.VIDEO_2D: "2D avatar video",
     JobType.PHOTO: "Photo avatar video",
     JobType.PHOTO_SDK: "Photo avatar video",

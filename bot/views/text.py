@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -22,7 +23,7 @@ def render_text(reply: Reply) -> str:
     return "\n".join(render_blocks(reply.blocks))
 
 
-def render_blocks(blocks: list[Block | dict[str, Any]]) -> list[str]:
+def render_blocks(blocks: Sequence[Block | dict[str, Any]]) -> list[str]:
     """Lines for Block Kit blocks, given as objects or as their JSON dicts."""
     lines: list[str] = []
     for block in blocks:
@@ -78,7 +79,8 @@ def _text(obj: dict[str, Any] | str | None) -> str:
         return obj
     if obj.get("type") == "mrkdwn":
         return mrkdwn_to_text(obj.get("text", ""))
-    return obj.get("text", "")
+    text: str = obj.get("text", "")
+    return text
 
 
 def _all_texts(value: Any) -> list[str]:

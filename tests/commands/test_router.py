@@ -88,8 +88,11 @@ def test_bad_input_makes_no_upstream_call(simulator, router):
 # -- listings -----------------------------------------------------------------------------
 
 
-def test_failed_today_groups_errors_on_top_newest_first(simulator, router):
-    now = datetime.now(UTC).replace(microsecond=0)
+def test_failed_today_groups_errors_on_top_newest_first(simulator, jobs_client, sim_clock):
+    # The router's clock at noon of the simulator's day: the jobs below, up to 50 minutes
+    # old, are "today" whatever time of day the suite runs.
+    now = sim_clock().replace(hour=12, minute=0, second=0, microsecond=0)
+    router = Router(jobs_client, clock=lambda: now)
     for minutes, code in [(50, "MSS.00000004"), (40, "MSS.10003001"), (30, "MSS.00000004")]:
         simulator.add_job(state="FAILED", error_code=code, error_msg="boom",
                           create_time=now - timedelta(minutes=minutes))

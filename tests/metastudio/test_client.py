@@ -274,7 +274,7 @@ def test_get_jobs_falls_back_when_the_server_ignores_job_ids(simulator, metastud
 @pytest.mark.parametrize("job_ids_honoured", [True, False])
 def test_look_ups_find_jobs_older_than_the_lists_month(simulator, metastudio_client,
                                                        job_ids_honoured):
-    # API-NOTES.md: without create_since the list may cover only the last month.
+    # docs/metastudio-api.md: without create_since the list may cover only the last month.
     simulator.faults.lookups_within_month = True
     simulator.ignore_job_ids = not job_ids_honoured
     old = simulator.add_job(state="SUCCEED", create_time=datetime.now(UTC) - timedelta(days=40))

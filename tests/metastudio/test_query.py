@@ -23,7 +23,7 @@ def test_parameters_serialise_like_the_sdk():
         ("state", "FAILED,SUCCEED"),  # the reference: comma-separated
         ("sort_dir", "desc"),
         ("create_since", "2024-03-01T00:00:00Z"),  # UTC, 20 characters
-        ("job_ids", "a"),  # API-NOTES: one pair per id, as the SDK sends them
+        ("job_ids", "a"),  # docs/metastudio-api.md: one pair per id, as the SDK sends them
         ("job_ids", "b"),
     ]
 

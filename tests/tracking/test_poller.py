@@ -118,7 +118,7 @@ def test_two_pollers_seeing_one_change_enqueue_it_once(world: TrackingWorld) -> 
 
 
 def test_a_job_older_than_the_lists_month_is_still_announced(world: TrackingWorld) -> None:
-    # API-NOTES.md: without create_since the list may cover only the last month.
+    # docs/metastudio-api.md: without create_since the list may cover only the last month.
     world.sim.faults.lookups_within_month = True
     job = world.running(create_time=world.clock() - timedelta(days=40))
     track(world, job)
