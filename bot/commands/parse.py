@@ -60,7 +60,7 @@ COMMANDS = (
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
 SUBSCRIBE_KEYS = ("type", "asset", "script", "notify")
-OUTCOMES = ("failed", "finished", "all")
+OUTCOMES = ("failed", "finished", "all", "stuck")
 # Slack clients turn straight double quotes, which group words, into typographic ones.
 # Single quotes group nothing, so a typographic apostrophe (Ana’s) stays as typed.
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
@@ -306,8 +306,11 @@ def _subscribe(args: list[str]) -> Subscribe:
     filters, rest = _split_filters(args, SUBSCRIBE_KEYS, "subscribe")
     if len(rest) > 1 or (rest and rest[0].lower() not in OUTCOMES):
         raise _Refused(
-            f"`{_shown(' '.join(rest))}` is not an outcome; use `failed`, `finished` or `all`."
+            f"`{_shown(' '.join(rest))}` is not an outcome; use `failed`, `finished`, `all` "
+            "or `stuck`."
         )
+    if rest and rest[0].lower() == "stuck" and ("asset" in filters or "script" in filters):
+        raise _Refused("`subscribe stuck` takes `type=` and `notify=` only.")
     return Subscribe(
         outcome=rest[0].lower() if rest else "failed",  # type: ignore[arg-type]
         job_type=_job_type(filters.get("type")),
@@ -369,11 +372,14 @@ def _settings(args: list[str]) -> ChannelSettings:
 def _unsubscribe(args: list[str]) -> Unsubscribe:
     if not args:
         return Unsubscribe()
+    if len(args) == 1 and args[0].lower() == "stuck":
+        return Unsubscribe(stuck=True)
     number = args[0].removeprefix("#") if len(args) == 1 else ""
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
     if number.isascii() and number.isdigit() and len(number) < 10:
         return Unsubscribe(int(number))
-    raise _Refused("`unsubscribe` takes a subscription number from `/videojobs subscriptions`.")
+    raise _Refused("`unsubscribe` takes a subscription number from `/videojobs subscriptions`, "
+                   "or `stuck`.")
 
 
 def _shown(text: str) -> str:

@@ -76,7 +76,8 @@ class Tracked:
 
 @dataclass(frozen=True)
 class Subscribe:
-    outcome: Literal["failed", "finished", "all"] = "failed"
+    #: ``stuck``: told when an unfinished job passes the stuck line, and when it ends.
+    outcome: Literal["failed", "finished", "all", "stuck"] = "failed"
     job_type: QueryJobType | None = None
     asset_name: str | None = None
     script_id: str | None = None
@@ -87,6 +88,8 @@ class Subscribe:
 @dataclass(frozen=True)
 class Unsubscribe:
     subscription_id: int | None = None
+    #: ``unsubscribe stuck``.
+    stuck: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,16 @@ from ..metastudio.models import Job, JobState
 from ..views.blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from ..views.blocks import pack_lines
 from ..views.cards import cancel_button
-from ..views.format import NONE, code, duration_text, escape, link, state_emoji, state_label
+from ..views.format import (
+    NONE,
+    code,
+    duration_text,
+    escape,
+    link,
+    short_duration,
+    state_emoji,
+    state_label,
+)
 from ..views.hints import next_step
 from .oncall import ChannelNoise
 from .store import Subscription, TrackedJob
@@ -96,7 +105,14 @@ def notification(payload: Mapping[str, Any], *, with_image: bool = True) -> Mess
     """The message for an outbox row's payload: the job's :func:`outcome`, addressed to
     whoever the row names (the person who tracked it, a user group on failures, or the
     person themselves in a DM)."""
+    if payload.get("stuck_jobs"):
+        return stuck_announcement(payload)
     job = Job.model_validate(payload["job"])
+    if payload.get("stuck_since"):
+        ended = outcome(job, with_image=False)
+        note = "Announced as stuck earlier; it has ended now."
+        return Message(text=f"{ended.text} (was stuck)",
+                       blocks=[*ended.blocks, ContextBlock(elements=[_md(note)])])
     return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
                    mention_group=payload.get("mention_group"),
                    direct=bool(payload.get("direct")))
@@ -140,6 +156,28 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
     error = job.error_info.error_code if state == JobState.FAILED and job.error_info else None
     text = head + (f": {escape(error)}" if error else "")
     return Message(text=f"{address} {text}" if address else text, blocks=blocks)
+
+
+def stuck_announcement(payload: Mapping[str, Any]) -> Message:
+    """``🐢 2 jobs are stuck``: newly stuck jobs of a channel, with how long each has
+    waited or run and the line it passed."""
+    rows = []
+    for item in payload["stuck_jobs"]:
+        job = Job.model_validate(item["job"])
+        asset = f" {escape(job.asset_name)}" if job.asset_name else ""
+        rows.append(f"{emoji(job.state_name)} {code(job.job_id)}{asset} · *{item['phase']} "
+                    f"{short_duration(item['age'])}* (line {short_duration(item['line'])})")
+    more = int(payload.get("stuck_more") or 0)
+    if more:
+        rows.append(f"_and {more} more: `/videojobs stuck` lists them_")
+    count = len(payload["stuck_jobs"]) + more
+    head = f"🐢 {count} job{'s are' if count != 1 else ' is'} stuck"
+    group = payload.get("mention_group")
+    shown = f"<!subteam^{group}> *{head}*" if group else f"*{head}*"
+    foot = "I say again here when each one ends. `/videojobs unsubscribe stuck` stops this."
+    return Message(text=f"<!subteam^{group}> {head}" if group else head,
+                   blocks=[SectionBlock(text=_md(shown)), *_sections(rows),
+                           ContextBlock(elements=[_md(foot)])])
 
 
 def _address(state: str, requested_by: str | None, mention_group: str | None,

@@ -152,3 +152,24 @@ job_mutes = sa.Table(
     sa.Column("job_id", sa.String(64), primary_key=True),
     sa.Column("until", UtcDateTime, nullable=False),
 )
+
+#: ``subscribe stuck``: one per channel, optionally for one job type, maybe paging a group.
+stuck_watches = sa.Table(
+    "stuck_watches",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("job_type", sa.String(64)),
+    sa.Column("group_id", sa.String(32)),
+    sa.Column("created_by", sa.String(32), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Jobs a channel was told are stuck (once), and whether their end was told too.
+stuck_announced = sa.Table(
+    "stuck_announced",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.Column("ended", sa.Boolean, nullable=False),
+)

@@ -18,6 +18,7 @@ from . import messages
 from .oncall import OnCallStore
 from .outbox import Outbox
 from .store import Store, Subscription, TrackedJob
+from .stuck_watch import StuckWatcher
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class TrackingService:
     """
 
     def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
-                 *, broadcast_default: bool = True):
+                 *, broadcast_default: bool = True, stuck: StuckWatcher | None = None):
         self.store = store
         self.outbox = outbox
         self.jobs = jobs
@@ -40,6 +41,8 @@ class TrackingService:
         self.oncall = OnCallStore(store)
         #: BROADCAST_FAILURES, for ``settings`` to show what "default" means.
         self.broadcast_default = broadcast_default
+        #: ``subscribe stuck``; None where no stuck check runs.
+        self.stuck = stuck
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply:
         """Post a tracking message for the unfinished jobs among ``command.job_ids``;
@@ -104,6 +107,8 @@ class TrackingService:
     def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
         """Subscribe the channel; a confirmation is posted in it, which also checks that
         the bot can post there."""
+        if command.outcome == "stuck":
+            return self._subscribe_stuck(ctx, command, now)
         sub, new = self.store.add_subscription(
             ctx.channel_id, outcome=command.outcome,
             job_type=str(command.job_type) if command.job_type else None,
@@ -128,8 +133,33 @@ class TrackingService:
         self.store.resume_channel(ctx.channel_id)
         return Reply(text=f"Subscribed: {line}. `/videojobs unsubscribe {sub.id}` stops it.")
 
+    def _subscribe_stuck(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
+        if self.stuck is None:
+            return Reply(text="Stuck-job announcements are not available in this bot.")
+        kind = str(command.job_type) if command.job_type else None
+        new = self.stuck.watch(ctx.channel_id, job_type=kind, group_id=command.notify_group,
+                               created_by=ctx.user_id, now=now)
+        if new:
+            try:
+                self.messenger.post(ctx.channel_id, text=(
+                    f"🐢 <@{ctx.user_id}> subscribed this channel to stuck jobs: each "
+                    "unfinished job that waits or runs longer than usual for its type is "
+                    "announced once, and again when it ends."))
+            except ChannelUnavailable as e:
+                self.stuck.unwatch(ctx.channel_id)
+                return Reply(text=_post_refused(e, "post in this channel"))
+            except DeliveryError as e:
+                log.warning("stuck subscription confirmation not posted: %s", e)
+        what = "Subscribed" if new else "Updated"
+        return Reply(text=f"{what}: stuck jobs in this channel. "
+                          "`/videojobs unsubscribe stuck` stops it.")
+
     def unsubscribe(self, ctx: Context, command: Unsubscribe) -> Reply:
         """Remove a subscription by id, or the channel's only one."""
+        if command.stuck:
+            if self.stuck is not None and self.stuck.unwatch(ctx.channel_id):
+                return Reply(text="Unsubscribed from stuck jobs.")
+            return Reply(text="This channel is not subscribed to stuck jobs.")
         sub_id = command.subscription_id
         if sub_id is None:
             subs = self.store.channel_subscriptions(ctx.channel_id)
@@ -147,11 +177,15 @@ class TrackingService:
     def subscriptions(self, ctx: Context) -> Reply:
         """The channel's subscriptions, paused ones with the reason."""
         subs = self.store.channel_subscriptions(ctx.channel_id)
-        if not subs:
+        lines = self._subscription_lines(subs)
+        stuck_line = self._stuck_line(ctx.channel_id)
+        if stuck_line:
+            lines.append(stuck_line)
+        if not lines:
             return Reply(text="This channel has no subscriptions. "
                               "`/videojobs subscribe failed` announces every failed job.")
-        return _reply(messages.lines_reply(f"Subscriptions of this channel ({len(subs)})",
-                                           self._subscription_lines(subs)))
+        return _reply(messages.lines_reply(f"Subscriptions of this channel ({len(lines)})",
+                                           lines))
 
     def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None:
         """Post ``line`` in the job's tracking thread in this channel, if it has one."""
@@ -162,6 +196,14 @@ class TrackingService:
     def _subscription_lines(self, subs: list[Subscription]) -> list[str]:
         mentions = self.oncall.mentions([s.id for s in subs])
         return [messages.subscription_line(s, mentions.get(s.id)) for s in subs]
+
+    def _stuck_line(self, channel: str) -> str | None:
+        watch = self.stuck.watch_of(channel) if self.stuck is not None else None
+        if watch is None:
+            return None
+        kind = f" (type={watch.job_type})" if watch.job_type else ""
+        group = f", pages <!subteam^{watch.group_id}>" if watch.group_id else ""
+        return f"stuck{kind}, by <@{watch.created_by}>{group} (`unsubscribe stuck`)"
 
     # -- noise controls -----------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from .outbox import Outbox
 from .poller import Poller
 from .service import TrackingService
 from .store import Store
+from .stuck_watch import StuckWatcher
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,14 @@ class Tracking:
     poller: Poller
     sender: Sender
     interval: float
+    #: ``subscribe stuck`` (bot/tracking/stuck_watch.py); checks every few minutes.
+    stuck: StuckWatcher | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass (what the loop repeats)."""
         self.poller.poll()
+        if self.stuck is not None:
+            self.stuck.run_once()
         self.sender.send_due()
 
 
@@ -83,9 +88,11 @@ def build_tracking(
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
     )
+    stuck = StuckWatcher(store, outbox, jobs, clock=clock)
     service = TrackingService(store, outbox, jobs, messenger,
-                              broadcast_default=settings.broadcast_failures)
-    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds)
+                              broadcast_default=settings.broadcast_failures, stuck=stuck)
+    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
+                    stuck)
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

@@ -37,7 +37,9 @@ _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("/videojobs subscribe [failed|finished|all] [type=…] [asset=…] [script=…] "
          "[notify=@group]", "every job reaching that outcome, tracked or not; failures "
          "mention the group — e.g. `/videojobs subscribe failed notify=@oncall`"),
-        ("/videojobs unsubscribe [ID]", "remove a subscription"),
+        ("/videojobs subscribe stuck [type=…] [notify=@group]", "told once when an "
+         "unfinished job gets stuck, and when it ends"),
+        ("/videojobs unsubscribe [ID|stuck]", "remove a subscription"),
         ("/videojobs subscriptions", "this channel's subscriptions"),
         ("/videojobs mute ID|all DURATION", "snooze this channel's subscription "
          "announcements (`mute all 2h`); `/videojobs unmute` lifts it"),

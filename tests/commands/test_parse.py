@@ -134,6 +134,7 @@ def test_unknown_words_get_help_with_the_closest_command(text, suggestion):
         ("mute all forever", "is not a duration"),
         ("settings broadcast=maybe", "use `on`, `off` or `default`"),
         ("settings loud", "is not a setting"),
+        ("subscribe stuck asset=x", "takes `type=` and `notify=` only"),
         ("list asset=Safety briefing", 'quote it: `asset="Safety briefing"`'),
         ("failed script=My script 7d", 'quote it: `script="My script"`'),
     ],
@@ -240,6 +241,8 @@ def test_a_quoted_newline_is_echoed_on_one_line():
         ("unmute", Unmute()),
         ("settings", ChannelSettings()),
         ("settings broadcast=OFF", ChannelSettings("off")),
+        ("subscribe stuck type=photo", Subscribe("stuck", job_type=QueryJobType.PHOTO)),
+        ("unsubscribe stuck", Unsubscribe(stuck=True)),
     ],
 )
 def test_on_call_commands(text, command):

@@ -3,7 +3,10 @@ user group on failures, and a channel can mute subscriptions and stop broadcasts
 
 from __future__ import annotations
 
-from bot.commands.types import ChannelSettings, Mute, Subscribe, Track
+from datetime import timedelta
+
+from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe
+from bot.metastudio.query import QueryJobType
 from tests.fixtures.tracking import RENDER_FAILURE, TrackingWorld
 from tests.tracking.helpers import ctx, track, tracking_message
 
@@ -154,3 +157,57 @@ def test_the_tracking_message_head_splits_outcomes_when_all_ended(world: Trackin
     message = world.slack.message("C1", tracking_message(world).ts)
     assert "all finished, 1 ✅ 1 ❌" in message.text or "all finished, 1 ❌ 1 ✅" in message.text
     assert "I reply in this thread" not in message.text
+
+
+# -- subscribe stuck --------------------------------------------------------------------
+
+
+def test_subscribe_stuck_announces_a_job_once_and_again_when_it_ends(world: TrackingWorld) -> None:
+    service = world.tracking.service
+    reply = service.subscribe(ctx(), Subscribe("stuck", notify_group="S0ONCALL"),
+                              world.clock())
+    assert "Subscribed: stuck jobs" in reply.text
+    assert "stuck, by <@U1>, pages <!subteam^S0ONCALL>" in str(
+        service.subscriptions(ctx()).blocks)
+    late = world.sim.add_job(state="WAITING", asset_name="Launch teaser",
+                             create_time=world.clock() - timedelta(minutes=45))
+    world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(minutes=10))
+    world.cycle()
+    [told] = [m for m in world.slack.posts("C1") if "stuck" in m.text and late in str(m.blocks)]
+    assert told.text == "<!subteam^S0ONCALL> 🐢 1 job is stuck"
+    assert "waiting 45 min" in str(told.blocks) and "line 30 min" in str(told.blocks)
+
+    world.clock.advance(600)  # past the check interval: the job is stuck still, not news
+    world.cycle()
+    assert len([m for m in world.slack.posts("C1") if late in str(m.blocks)]) == 1
+
+    world.sim.set_state(late, "CANCELED")
+    world.clock.advance(600)
+    world.cycle()
+    [end] = [m for m in world.slack.posts("C1") if late in m.text]
+    assert "was canceled" in end.text and "was stuck" in end.text
+    world.clock.advance(600)
+    world.cycle()
+    assert len([m for m in world.slack.posts("C1") if late in m.text]) == 1
+
+
+def test_subscribe_stuck_by_type_and_unsubscribe(world: TrackingWorld) -> None:
+    service = world.tracking.service
+    service.subscribe(ctx(), Subscribe("stuck", job_type=QueryJobType.PHOTO), world.clock())
+    world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(hours=2))
+    photo = world.sim.add_job(state="WAITING", job_type="PHOTO_DIGITAL_HUMAN_VIDEO",
+                              create_time=world.clock() - timedelta(hours=2))
+    world.cycle()
+    [told] = [m for m in world.slack.posts("C1") if "is stuck" in m.text]
+    assert photo in str(told.blocks) and told.text == "🐢 1 job is stuck"  # the 2D one is not
+    assert "Unsubscribed from stuck" in service.unsubscribe(ctx(), Unsubscribe(stuck=True)).text
+    assert "not subscribed" in service.unsubscribe(ctx(), Unsubscribe(stuck=True)).text
+
+
+def test_the_stuck_check_waits_between_reads(world: TrackingWorld) -> None:
+    world.tracking.service.subscribe(ctx(), Subscribe("stuck"), world.clock())
+    world.cycle()
+    before = len(world.sim.requests)
+    world.clock.advance(60)
+    world.tracking.stuck.run_once()
+    assert len(world.sim.requests) == before  # within 5 minutes of the last check

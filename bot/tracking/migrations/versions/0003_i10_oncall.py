@@ -1,5 +1,5 @@
-"""On-call: people to DM when a job ends, user groups a subscription mentions, and
-per-channel noise settings (broadcast override, mutes).
+"""On-call: people to DM when a job ends, user groups a subscription mentions,
+per-channel noise settings (broadcast override, mutes), and ``subscribe stuck``.
 
 Revision ID: 0003_i10_oncall
 Revises: 0002
@@ -44,8 +44,24 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(64), primary_key=True),
         sa.Column("until", UtcDateTime, nullable=False),
     )
+    op.create_table(
+        "stuck_watches",
+        sa.Column("channel", sa.String(32), primary_key=True),
+        sa.Column("job_type", sa.String(64)),
+        sa.Column("group_id", sa.String(32)),
+        sa.Column("created_by", sa.String(32), nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+    )
+    op.create_table(
+        "stuck_announced",
+        sa.Column("channel", sa.String(32), primary_key=True),
+        sa.Column("job_id", sa.String(64), primary_key=True),
+        sa.Column("announced_at", UtcDateTime, nullable=False),
+        sa.Column("ended", sa.Boolean, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for table in ("job_mutes", "channel_settings", "subscription_mentions", "job_watchers"):
+    for table in ("stuck_announced", "stuck_watches", "job_mutes", "channel_settings",
+                  "subscription_mentions", "job_watchers"):
         op.drop_table(table)
