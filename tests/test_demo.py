@@ -46,6 +46,19 @@ def test_buttons_are_typed_by_label(tmp_path: Path) -> None:
     assert "MetaStudio video jobs in Slack" not in result.stdout  # after quit, nothing runs
 
 
+def test_the_on_call_commands_work_in_the_console(tmp_path: Path) -> None:
+    result = demo("faild 7d\nrun\nstuck\nquota\nsubscribe failed\nsubscribe stuck\n"
+                  "mute all 2h\nsettings broadcast=off\nunmute\nsubscriptions\n", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[Run /videojobs failed 7d]" in out and "failed jobs · last 7d" in out
+    assert "Next step" in out  # the runbook under the triage block's codes
+    assert "stuck job" in out and "Video minutes" in out
+    assert "Muted all subscription announcements" in out and "set for this channel" in out
+    assert "Unmuted" in out and "stuck, by @U0DEMO" in out
+
+
 def test_the_users_timezone_setting_is_today(tmp_path: Path) -> None:
     result = subprocess.run(
         [BOT, "demo"], input="failed today\n", cwd=tmp_path, capture_output=True, text=True,
