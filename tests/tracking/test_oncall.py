@@ -177,9 +177,15 @@ def test_subscribe_stuck_announces_a_job_once_and_again_when_it_ends(world: Trac
     assert told.text == "<!subteam^S0ONCALL> 🐢 1 job is stuck"
     assert "waiting 45 min" in str(told.blocks) and "line 30 min" in str(told.blocks)
 
+    def looked_up(since: int) -> bool:
+        return any(late in value for r in world.sim.requests[since:]
+                   for key, value in r.params if key in ("job_ids", "job_id"))
+
     world.clock.advance(600)  # past the check interval: the job is stuck still, not news
+    before = len(world.sim.requests)
     world.cycle()
     assert len([m for m in world.slack.posts("C1") if late in str(m.blocks)]) == 1
+    assert not looked_up(before)  # still among the unfinished: no look-up by id
 
     world.sim.set_state(late, "CANCELED")
     world.clock.advance(600)
@@ -187,8 +193,10 @@ def test_subscribe_stuck_announces_a_job_once_and_again_when_it_ends(world: Trac
     [end] = [m for m in world.slack.posts("C1") if late in m.text]
     assert "was canceled" in end.text and "was stuck" in end.text
     world.clock.advance(600)
+    before = len(world.sim.requests)
     world.cycle()
     assert len([m for m in world.slack.posts("C1") if late in m.text]) == 1
+    assert not looked_up(before)  # its end was told: never looked at again
 
 
 def test_subscribe_stuck_by_type_and_unsubscribe(world: TrackingWorld) -> None:
