@@ -35,6 +35,7 @@ from ..views.format import (
 )
 from ..views.hints import next_step
 from .oncall import ChannelNoise
+from .quota_watch import current_warning
 from .store import Subscription, TrackedJob
 
 #: Jobs per digest thread reply: one section each, so 25 stay well inside Slack's 50
@@ -209,14 +210,18 @@ def _state(state: str | None) -> str:
 # -- digests -------------------------------------------------------------------------------
 
 def digest_summary(jobs: Sequence[Job]) -> Message:
-    """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one channel."""
+    """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one channel, with the low-minutes
+    warning (:mod:`bot.tracking.quota_watch`) when some of them failed."""
     counts = Counter(job.state_name for job in jobs)
     parts = " ".join(f"{n} {emoji(state)}" for state, n in counts.most_common())
     text = f"{len(jobs)} jobs finished: {parts}"
-    return Message(text=text, blocks=[
-        SectionBlock(text=_md(f"*{text}*")),
-        ContextBlock(elements=[_md("Details in the thread.")]),
-    ])
+    blocks: list[Block] = [SectionBlock(text=_md(f"*{text}*"))]
+    # Failures while video minutes run low are often the minutes running out.
+    warning = current_warning() if counts.get(JobState.FAILED) else None
+    if warning:
+        blocks.append(SectionBlock(text=_md(warning)))
+    blocks.append(ContextBlock(elements=[_md("Details in the thread.")]))
+    return Message(text=text, blocks=blocks)
 
 
 def digest_details(jobs: Sequence[Job]) -> Message:

@@ -23,11 +23,13 @@ from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..metastudio.cache import CachedJobsClient
 from ..metastudio.client import MetaStudioClient
+from ..metastudio.operations import JobOperations
 from ..settings import Settings
 from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
+from .quota_watch import QuotaWatch
 from .service import TrackingService
 from .store import Store
 from .stuck_watch import StuckWatcher
@@ -51,12 +53,16 @@ class Tracking:
     interval: float
     #: ``subscribe stuck`` (bot/tracking/stuck_watch.py); checks every few minutes.
     stuck: StuckWatcher | None = None
+    #: Video minutes left, for failure digests (bot/tracking/quota_watch.py).
+    quota: QuotaWatch | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass (what the loop repeats)."""
         self.poller.poll()
         if self.stuck is not None:
             self.stuck.run_once()
+        if self.quota is not None:
+            self.quota.run_once()
         self.sender.send_due()
 
 
@@ -91,8 +97,11 @@ def build_tracking(
     stuck = StuckWatcher(store, outbox, jobs, clock=clock)
     service = TrackingService(store, outbox, jobs, messenger,
                               broadcast_default=settings.broadcast_failures, stuck=stuck)
+    operations = JobOperations.of(jobs)
+    quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent, clock=clock)
+             if operations is not None else None)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
-                    stuck)
+                    stuck, quota)
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

@@ -219,3 +219,25 @@ def test_the_stuck_check_waits_between_reads(world: TrackingWorld) -> None:
     world.clock.advance(60)
     world.tracking.stuck.run_once()
     assert len(world.sim.requests) == before  # within 5 minutes of the last check
+
+
+def test_a_failure_digest_warns_when_video_minutes_run_low(world: TrackingWorld) -> None:
+    jobs = [world.running() for _ in range(world.settings.digest_threshold + 1)]
+    track(world, *jobs)
+    for job in jobs:
+        world.sim.set_state(job, "FAILED")
+    world.cycle()
+    [digest] = [m for m in world.slack.posts("C1") if "jobs finished" in m.text]
+    assert "Video minutes running low" in str(digest.blocks)  # the simulator's photo package
+
+
+def test_a_failure_digest_with_minutes_left_has_no_warning(world: TrackingWorld) -> None:
+    world.sim.resources = [{"business_type": "VIDEO_2D", "amount": 100, "usage": 1}]
+    world.clock.advance(3600)  # the next check reads the new answer
+    jobs = [world.running() for _ in range(world.settings.digest_threshold + 1)]
+    track(world, *jobs)
+    for job in jobs:
+        world.sim.set_state(job, "FAILED")
+    world.cycle()
+    [digest] = [m for m in world.slack.posts("C1") if "jobs finished" in m.text]
+    assert "running low" not in str(digest.blocks)
