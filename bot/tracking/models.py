@@ -142,6 +142,8 @@ channel_settings = sa.Table(
     sa.Column("channel", sa.String(32), primary_key=True),
     sa.Column("broadcast_failures", sa.Boolean),
     sa.Column("muted_until", UtcDateTime),
+    #: The last failure sent to the channel too: one broadcast per burst.
+    sa.Column("last_broadcast_at", UtcDateTime),
 )
 
 #: ``mute JOB_ID DURATION``: one job's subscription announcements snoozed in a channel.

@@ -178,7 +178,8 @@ class Sender:
                                        oldest=row.created_at).get(row.dedupe_key)
         if ts is None:
             broadcast = bool(thread_ts) and job.state == JobState.FAILED and \
-                broadcast_failures(self.store, row.channel, default=self.policy.broadcast_failures)
+                broadcast_failures(self.store, row.channel,
+                                   default=self.policy.broadcast_failures, now=self.clock())
             ts = self._post_outcome(row, job, thread_ts, broadcast)
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)

@@ -8,7 +8,7 @@ the transaction that records a job's end, so a DM or a mention commits with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +29,8 @@ from .store import Store
 DIRECT = "dm"
 #: End states a subscription's user group is mentioned on: the ones needing a human.
 PAGED_STATES = frozenset({JobState.FAILED, JobState.BLOCK})
+#: Failures this close together are one burst: only the first is broadcast.
+BURST = timedelta(minutes=10)
 
 
 def direct_key(user_id: str, job_id: str, state: str) -> str:
@@ -134,13 +136,28 @@ def _noise(conn: sa.Connection, channel: str, now: datetime) -> ChannelNoise:
     )
 
 
-def broadcast_failures(store: Store, channel: str, *, default: bool) -> bool:
-    """Whether failures in ``channel``'s threads are also sent to the channel: its
-    ``settings broadcast=…``, else ``default`` (BROADCAST_FAILURES)."""
+def broadcast_failures(store: Store, channel: str, *, default: bool,
+                       now: datetime | None = None) -> bool:
+    """Whether this failure in ``channel``'s threads is also sent to the channel: its
+    ``settings broadcast=…``, else ``default`` (BROADCAST_FAILURES); and, given ``now``,
+    only the first failure of a burst (none broadcast in the last :data:`BURST`), taken
+    atomically so two senders never both broadcast."""
     with store.begin() as conn:
         value = conn.execute(sa.select(channel_settings.c.broadcast_failures).where(
             channel_settings.c.channel == channel)).scalar()
-    return default if value is None else bool(value)
+        if not (default if value is None else bool(value)):
+            return False
+        if now is None:
+            return True
+        if store.insert_ignore(conn, channel_settings,
+                               dict(channel=channel, last_broadcast_at=now)):
+            return True
+        claimed = conn.execute(channel_settings.update().where(
+            channel_settings.c.channel == channel,
+            sa.or_(channel_settings.c.last_broadcast_at.is_(None),
+                   channel_settings.c.last_broadcast_at <= now - BURST),
+        ).values(last_broadcast_at=now))
+        return claimed.rowcount == 1
 
 
 def enqueue_direct_messages(outbox: Outbox, conn: sa.Connection, job: Job, now: datetime) -> int:

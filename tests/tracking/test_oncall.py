@@ -241,3 +241,21 @@ def test_a_failure_digest_with_minutes_left_has_no_warning(world: TrackingWorld)
     world.cycle()
     [digest] = [m for m in world.slack.posts("C1") if "jobs finished" in m.text]
     assert "running low" not in str(digest.blocks)
+
+
+def test_one_broadcast_per_failure_burst(world: TrackingWorld) -> None:
+    first, second = world.running(), world.running()
+    track(world, first, second)
+    world.sim.set_state(first, "FAILED")
+    world.sim.set_state(second, "FAILED")
+    world.cycle()
+    replies = world.slack.thread("C1", tracking_message(world).ts)
+    assert sorted(r.reply_broadcast for r in replies) == [False, True]
+
+    world.clock.advance(11 * 60)  # the burst is over: the next failure is news again
+    third = world.running()
+    track(world, third)
+    world.sim.set_state(third, "FAILED")
+    world.cycle()
+    [reply] = [m for m in world.slack.posts("C1") if third in m.text and m.thread_ts]
+    assert reply.reply_broadcast

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(32), primary_key=True),
         sa.Column("broadcast_failures", sa.Boolean),
         sa.Column("muted_until", UtcDateTime),
+        sa.Column("last_broadcast_at", UtcDateTime),
     )
     op.create_table(
         "job_mutes",
