@@ -232,8 +232,15 @@ def test_a_failure_digest_warns_when_video_minutes_run_low(world: TrackingWorld)
 
 
 def test_a_failure_digest_with_minutes_left_has_no_warning(world: TrackingWorld) -> None:
+    def usage_calls() -> int:
+        return sum(r.path.endswith("/resources-usage") for r in world.sim.requests)
+
+    world.cycle()  # the worker reads the simulator's low photo package
     world.sim.resources = [{"business_type": "VIDEO_2D", "amount": 100, "usage": 1}]
-    world.clock.advance(3600)  # the next check reads the new answer
+    world.clock.advance(5 * 60)
+    world.cycle()
+    assert usage_calls() == 1  # read every 10 minutes, not every cycle
+    world.clock.advance(5 * 60)  # the next check reads the new answer
     jobs = [world.running() for _ in range(world.settings.digest_threshold + 1)]
     track(world, *jobs)
     for job in jobs:
