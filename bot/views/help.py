@@ -10,7 +10,8 @@ from .blocks import BUTTON_VALUE_LIMIT, actions_block, button, context, section
 from .format import code, escape, truncate
 
 #: The slash command's usage hint; manifest.yaml's ``usage_hint`` must equal it.
-USAGE_HINT = "[help | status ID | failed today | list | summary 7d | track ID | subscribe failed]"
+USAGE_HINT = ("[help | status ID | failed today | stuck | summary 7d | track ID notify=me "
+              "| subscribe failed]")
 
 _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Look up jobs", (
