@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from . import cancel, runbook
 from .cancel import CancelPolicy
+from .commands.reports import ReportCommands
 from .commands.router import Router
 from .commands.types import Context
 from .messaging import Blocks
@@ -30,6 +31,7 @@ from .metastudio.operations import JobOperations
 from .reply import Reply
 from .settings import Settings
 from .simulator import Simulator
+from .tracking.reports import ReportStore
 from .tracking.worker import build_tracking, run_worker
 from .views.text import mrkdwn_to_text, render_blocks, render_text
 
@@ -195,6 +197,8 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
         )
         try:
             ctx = Context(USER, CHANNEL, settings.timezone, channel_name=CHANNEL_NAME)
+            router.reports = ReportCommands(ReportStore(tracking.store),
+                                            tracking.service.messenger)
             console.run(router, ctx, stdin)
         except KeyboardInterrupt:
             pass

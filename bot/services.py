@@ -17,11 +17,15 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from . import cancel, runbook
 from .cancel import CancelPolicy, GroupMembers
+from .commands.reports import ReportCommands
 from .commands.router import Router
+from .home import build_home
+from .home_publisher import HomePublisher
 from .metastudio.factory import build_jobs_client
 from .metastudio.operations import JobOperations
 from .settings import Settings
 from .slack_messenger import SlackMessenger
+from .tracking.reports import ReportStore
 from .tracking.worker import Tracking, build_tracking
 from .users import TimezoneResolver
 
@@ -34,6 +38,8 @@ class Services:
     #: The store, poller and sender; ``videojobs-bot worker`` (and Socket Mode) run its
     #: loop, the router uses its commands.
     tracking: Tracking
+    #: Publishes App Home tabs (bot/home.py); None where there is no Slack.
+    home: HomePublisher | None = None
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -74,7 +80,10 @@ def build_services(settings: Settings) -> Services:
     return Services(
         slack=slack,
         router=Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
-                      cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent),
+                      cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
+                      reports=ReportCommands(ReportStore(tracking.store),
+                                             tracking.service.messenger)),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
+        home=build_home(jobs, tracking.store, slack),
     )

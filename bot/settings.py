@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     #: How far back subscriptions look for newly finished jobs.
     subscription_lookback_hours: float = Field(24.0, gt=0)
 
+    # Other Slack surfaces: covers, App Home (docs/surfaces.md)
+    #: Upload finished jobs' covers to Slack and show them with ``slack_file``.
+    cover_upload: bool = True
+
     # -- on-call triage ------------------------------------------------------------
     #: Slack user (U…/W…) and user group (S…) IDs allowed to press Cancel, separated by
     #: commas or spaces; empty: no Cancel button.

@@ -29,12 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.commands.router import Router
 from bot.commands.types import Context
+from bot.home import simple_stuck
 from bot.metastudio.auth import TokenAuth
 from bot.metastudio.cache import CachedJobsClient
 from bot.metastudio.client import MetaStudioClient
+from bot.metastudio.models import JobState
+from bot.metastudio.query import JobQuery
 from bot.simulator import SimClock, Simulator
 from bot.tracking.messages import outcome, tracking_message
-from bot.tracking.store import TrackedJob
+from bot.tracking.reports import error_groups
+from bot.tracking.store import Subscription, TrackedJob
+from bot.views.home import HomeData, home_view
 
 OUT = Path(__file__).with_name("messages.png")
 NOW = datetime(2025, 6, 12, 13, 42, tzinfo=UTC)  # 15:42 in Berlin
@@ -79,6 +84,7 @@ def add_jobs(sim: Simulator) -> dict[str, str]:
     job("c1", "Product tour v2", 240, 2, "CANCELED")
     job("run", "Weekly news digest", 9, 0, finish_in=300)
     job("wait", "Launch teaser (cut 2)", 1, 0, finish_in=900)
+    job("stuck", "Brand film (4K)", 230, 0, finish_in=4 * 3600)
     return ids
 
 
@@ -111,6 +117,8 @@ def collect(sim: Simulator, ids: dict[str, str]) -> list[dict[str, Any]]:
               {"blocks": dicts(outcome(jobs[ids["failed"]], requested_by=USER)),
                "broadcast": True}]
     return [
+        {"caption": "App Home: the Home tab of @dana", "messages": [
+            {"blocks": home(client, tracked("run", False), ids), "home": True}]},
         command(f"status {ids['ok']} {ids['failed']}"),
         command("failed today"),
         command("summary"),
@@ -119,6 +127,24 @@ def collect(sim: Simulator, ids: dict[str, str]) -> list[dict[str, Any]]:
                     f"{ids['run'][:8]}…   (then the jobs end)",
          "messages": [{"blocks": dicts(parent), "replies": thread}]},
     ]
+
+
+def home(client: CachedJobsClient, mine: TrackedJob, ids: dict[str, str]) -> Dicts:
+    """The Home tab as ``bot.views.home`` builds it, from the simulator's jobs."""
+    midnight = datetime.combine(NOW.astimezone(TZ).date(), datetime.min.time(), tzinfo=TZ)
+    failed = client.list_jobs(JobQuery(states=(JobState.FAILED,), create_since=midnight,
+                                       limit=100))
+    unfinished = client.list_jobs(JobQuery(states=(JobState.WAITING, JobState.PROCESSING),
+                                           sort_key="create_time", sort_dir="asc", limit=100))
+    sub = Subscription(3, CHANNEL, "failed", None, None, None, USER, NOW, None, NOW)
+    data = HomeData(
+        user_id=USER, now=NOW, tz=TZ, tracked=[(mine, client.get_jobs([mine.job_id])
+                                                 .get(mine.job_id))],
+        subscriptions=[sub], failed_today=failed.count,
+        failure_groups=error_groups(list(failed.jobs)),
+        stuck=simple_stuck(list(unfinished.jobs), NOW),
+    )
+    return list(home_view(data)["blocks"])
 
 
 # -- Block Kit -> Slack-like HTML --------------------------------------------------------
@@ -198,6 +224,8 @@ def block(b: dict[str, Any]) -> str:
 
 
 def message(m: dict[str, Any], time: str, reply: bool = False) -> str:
+    if m.get("home"):  # a Home tab is a surface of its own, not a message
+        return f'<div class="msg"><div class="body">{"".join(map(block, m["blocks"]))}</div></div>'
     note = ('<div class="note">👁 Only visible to you</div>' if m.get("ephemeral") else "")
     if m.get("broadcast"):
         note = f'<div class="note">Also sent to #{NAMES[CHANNEL]}</div>'
@@ -219,7 +247,8 @@ def page(panels: list[dict[str, Any]]) -> str:
                 msgs.append(f'<div class="thread"><div class="count">{n} replies</div>'
                             + "".join(message(r, time, reply=True) for r in m["replies"])
                             + "</div>")
-        parts.append(f'<section class="panel"><div class="cap"><b>#{NAMES[CHANNEL]}</b>'
+        where = "videojobs" if p["messages"][0].get("home") else f"#{NAMES[CHANNEL]}"
+        parts.append(f'<section class="panel"><div class="cap"><b>{where}</b>'
                      f'<code>{html.escape(p["caption"])}</code></div>{"".join(msgs)}</section>')
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>{CSS}</style></head>
 <body>{"".join(parts)}<script>document.body.dataset.h =

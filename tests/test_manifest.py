@@ -10,6 +10,7 @@ import yaml
 
 from bot.commands.parse import parse
 from bot.commands.types import Help, Invalid
+from bot.listeners.shortcuts import CALLBACK_ID
 from bot.views.help import USAGE_HINT
 
 ROOT = Path(__file__).parents[1]
@@ -26,6 +27,12 @@ SCOPES_OF_METHOD = {
     # One scope per kind of conversation the bot may have posted in.
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    # slack_sdk's files_upload_v2: files.getUploadURLExternal + files.completeUploadExternal.
+    "files.upload_v2": {"files:write"},
+    "views.publish": set(),
+    # Public and private channels the user is in (the types the Home tab asks for).
+    "users.conversations": {"channels:read", "groups:read"},
+    "conversations.open": {"im:write"},
 }
 #: Scopes no method call shows: why each is asked for.
 SCOPES_WITHOUT_A_CALL = {
@@ -35,16 +42,21 @@ SCOPES_WITHOUT_A_CALL = {
     "im:write": "direct messages for `track … notify=me` and the Notify me button",
 }
 # WebClient methods (client.chat_postMessage(...)) and names passed to a call helper.
-FAMILIES = "auth|users|usergroups|chat|conversations|files|reactions|pins|team|bots"
-CALL = re.compile(rf"""\.((?:{FAMILIES})_[A-Za-z_]+)\(|["']((?:{FAMILIES})_[A-Za-z]+)["']""")
+FAMILIES = "auth|users|usergroups|chat|conversations|files|reactions|pins|team|bots|views"
+# ``_v2``: slack_sdk's files_upload_v2 helper; usergroups_users_list: underscores inside.
+CALL = re.compile(
+    rf"""\.((?:{FAMILIES})_[A-Za-z0-9_]+)\(|["']((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)["']""")
 
 
 def methods_called() -> set[str]:
     found = set()
     for path in (ROOT / "bot").rglob("*.py"):
         for called, named in CALL.findall(path.read_text()):
-            # usergroups_users_list -> usergroups.users.list
-            found.add((called or named).replace("_", "."))
+            # usergroups_users_list -> usergroups.users.list; files_upload_v2 stays a helper
+            family, method = (called or named).split("_", 1)
+            if not method.endswith("_v2"):
+                method = method.replace("_", ".")
+            found.add(f"{family}.{method}")
     return found
 
 
@@ -73,6 +85,14 @@ def test_the_command_escapes_so_user_groups_arrive_as_ids():
     assert command["should_escape"] is True
     escaped = parse("subscribe failed notify=<!subteam^S0ONCALL|@oncall>")
     assert getattr(escaped, "notify_group", None) == "S0ONCALL"
+
+
+def test_home_tab_event_and_message_shortcut():
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+    [shortcut] = MANIFEST["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("message", CALLBACK_ID)
+    assert {"files.upload_v2", "views.publish", "users.conversations"} <= methods_called()
 
 
 def test_every_usage_hint_example_is_a_real_command():

@@ -15,6 +15,8 @@ import shlex
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType, valid_job_id
+from .reports import WORDS as REPORT_WORDS
+from .reports import parse_report
 from .types import (
     ChannelSettings,
     Command,
@@ -56,7 +58,7 @@ EXAMPLE_ID = "26f06524-4f75-4b3a-a853-b649a21aaf66"
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
     "subscribe", "unsubscribe", "subscriptions", "stuck", "quota", "mute", "unmute",
-    "settings",
+    "settings", *REPORT_WORDS,
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
 SUBSCRIBE_KEYS = ("type", "asset", "script", "notify")
@@ -156,6 +158,8 @@ def _command(word: str, args: list[str]) -> Command:
         return Unmute()
     if word == "settings":
         return _settings(args)
+    if word in REPORT_WORDS:
+        return parse_report(word, args)
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
     return Help(unknown=word[:40], suggestion=close[0] if close else None)
 

@@ -33,6 +33,7 @@ from ..views.summary import summary_reply
 from . import canceling, stats, stuck
 from .buttons import Bounds, decode, encode
 from .parse import job_ids_problem, parse
+from .reports import ReportCommands
 from .types import (
     ChannelSettings,
     Command,
@@ -40,8 +41,10 @@ from .types import (
     Help,
     Invalid,
     Listing,
+    ListReports,
     Mute,
     Quota,
+    ScheduleReport,
     Status,
     Stuck,
     Subscribe,
@@ -51,6 +54,7 @@ from .types import (
     Tracked,
     TrackingCommands,
     Unmute,
+    Unreport,
     Unsubscribe,
     Untrack,
 )
@@ -83,9 +87,11 @@ class Router:
         operations: Operations | None = None,
         cancel_policy: CancelPolicy | None = None,
         quota_warn_percent: float = 10.0,
+        reports: ReportCommands | None = None,
     ) -> None:
         self.jobs = jobs
         self.tracking = tracking
+        self.reports = reports
         self.clock = clock
         self.page_size = page_size
         #: Cancel and resources usage (None: not available, e.g. a bare fake client).
@@ -160,6 +166,10 @@ class Router:
                 return self._stuck(command, ctx, post_value=encode(text, 0))
             case Quota():
                 return self._quota()
+            case ScheduleReport() | ListReports() | Unreport():
+                if self.reports is None:
+                    return notice_reply("Scheduled reports are not enabled for this bot.")
+                return self.reports.handle(command, ctx, self.clock())
         return self._tracking_command(command, ctx)
 
     def _status(self, command: Status, ctx: Context, *, post_value: str | None,

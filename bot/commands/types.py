@@ -137,6 +137,31 @@ class Invalid:
     message: str
 
 
+# -- scheduled reports (bot/commands/reports.py parses and answers them) -------------
+
+
+@dataclass(frozen=True)
+class ScheduleReport:
+    """``report daily 09:00 failed [tz=Area/City]``, ``report weekly mon 09:00 summary``."""
+
+    cadence: Literal["daily", "weekly"]
+    minute_of_day: int
+    kind: Literal["failed", "summary"]
+    weekday: int | None = None
+    #: None: the requester's Slack timezone.
+    tz: str | None = None
+
+
+@dataclass(frozen=True)
+class ListReports:
+    pass
+
+
+@dataclass(frozen=True)
+class Unreport:
+    report_id: int
+
+
 Command = (
     Help
     | Status
@@ -153,6 +178,9 @@ Command = (
     | Mute
     | Unmute
     | ChannelSettings
+    | ScheduleReport
+    | ListReports
+    | Unreport
     | Invalid
 )
 

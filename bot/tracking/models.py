@@ -110,6 +110,39 @@ outbox = sa.Table(
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
+# -- scheduled reports and uploaded covers (revision 0003_i11_reports) ----------------------
+
+#: A report a channel asked for with ``report daily|weekly …``; the worker enqueues one
+#: outbox row per occurrence (see bot/tracking/reports.py and docs/surfaces.md).
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False, index=True),
+    sa.Column("cadence", sa.String(8), nullable=False),  # daily | weekly
+    #: Weekly reports: 0 = Monday … 6 = Sunday; None for daily ones.
+    sa.Column("weekday", sa.Integer),
+    #: Local wall-clock time of day, minutes after midnight, in ``tz``.
+    sa.Column("minute_of_day", sa.Integer, nullable=False),
+    sa.Column("tz", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # failed | summary
+    sa.Column("created_by", sa.String(32), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    #: The newest occurrence already enqueued: a restart or a second process does not
+    #: enqueue it again, and after an outage only the newest missed one is.
+    sa.Column("last_occurrence", UtcDateTime),
+)
+
+#: A finished job's cover uploaded to Slack once (``files.getUploadURLExternal`` +
+#: ``files.completeUploadExternal``); notifications show it with ``slack_file``.
+slack_covers = sa.Table(
+    "slack_covers",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("file_id", sa.String(32), nullable=False),
+    sa.Column("uploaded_at", UtcDateTime, nullable=False),
+)
+
 # -- on-call (revision 0003_i10_oncall) ---------------------------------------------------
 
 #: People to DM when a job ends (``track … notify=me``, the Notify me button).

@@ -20,17 +20,21 @@ posted again. The tracking-message edit that follows a post is idempotent by nat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from ..covers import CoverUploader, post_with_cover
 from ..messaging import (
+    Blocks,
     ChannelUnavailable,
     DeliveryError,
     ImageRejected,
     RateLimited,
     TransientDeliveryError,
 )
+from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metrics import NOTIFICATIONS, OUTBOX_DEPTH
 from . import messages
@@ -40,6 +44,11 @@ from .outbox import Notification, Outbox
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+#: chat.update errors that leave a delivered notification delivered.
+UNEDITABLE = frozenset({"cant_update_message", "message_not_found", "edit_window_closed"})
+#: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
+Renderer = Callable[[Notification], Any]
 
 #: What a pause reason tells the channel (``tracked`` shows it).
 PAUSE_HINT = "the bot cannot post here; invite it with /invite @videojobs and track again"
@@ -77,6 +86,8 @@ class Sender:
         owner: str,
         clock: Callable[[], datetime],
         policy: SenderPolicy = SenderPolicy(),
+        renderers: Mapping[str, Renderer] | None = None,
+        covers: CoverUploader | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -84,6 +95,10 @@ class Sender:
         self.owner = owner
         self.clock = clock
         self.policy = policy
+        #: Row kinds whose message is built at delivery time (scheduled reports).
+        self.renderers = dict(renderers or {})
+        #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
+        self.covers = covers
 
     def send_due(self) -> SendResult:
         """One pass over the rows due now."""
@@ -102,7 +117,8 @@ class Sender:
     def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
         """Fold a burst of fresh rows into one digest. Only first attempts are folded: a
         retried row may already be in the channel on its own."""
-        fresh = [r for r in group if r.kind != "digest" and r.attempts == 1]
+        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.renderers
+                 and r.attempts == 1]
         if len(fresh) <= self.policy.digest_threshold:
             return group
         digest = self.outbox.form_digest(self.owner, fresh, now=now, lease=self.policy.lease)
@@ -170,6 +186,8 @@ class Sender:
         """Post what ``row`` says unless it is already in Slack; returns the ts."""
         if row.kind == "digest":
             return self._deliver_digest(row)
+        if row.kind in self.renderers:
+            return self._deliver_rendered(row)
         job = Job.model_validate(row.payload["job"])
         thread_ts = row.payload.get("thread_ts")
         ts = row.posted_ts
@@ -191,6 +209,17 @@ class Sender:
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool
     ) -> str:
         message = messages.notification(row.payload)
+
+        def post(blocks: Blocks) -> str:
+            return self.messenger.post(row.channel, text=message.text, blocks=blocks,
+                                       thread_ts=thread_ts, reply_broadcast=broadcast,
+                                       marker=row.dedupe_key)
+
+        # First the cover uploaded to Slack (bot/covers.py); then, as before, the URL
+        # image, then a link.
+        uploaded = post_with_cover(post, message.blocks, job, self.covers)
+        if uploaded is not None:
+            return uploaded
         try:
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
@@ -203,6 +232,26 @@ class Sender:
             return self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
                                        thread_ts=thread_ts, reply_broadcast=broadcast,
                                        marker=row.dedupe_key)
+
+    def _deliver_rendered(self, row: Notification) -> str:
+        """A row whose message its renderer builds now (upstream calls included)."""
+        ts = row.posted_ts
+        if ts is None and row.in_doubt:
+            ts = self.messenger.marked(row.channel, oldest=row.created_at).get(row.dedupe_key)
+        if ts is None:
+            try:
+                message = self.renderers[row.kind](row)
+            except MetaStudioError as e:
+                # Upstream trouble is retried with the backoff, like Slack's.
+                raise TransientDeliveryError(f"{row.kind}: {e}") from e
+            except Exception as e:
+                # A row that cannot be built is given up (logged, listed by ``tracked``)
+                # rather than stopping every other notification behind it.
+                log.exception("%s %s could not be built", row.kind, row.dedupe_key)
+                raise DeliveryError(f"{row.kind} could not be built: {e!r}") from e
+            ts = self.messenger.post(row.channel, text=message.text, blocks=message.blocks,
+                                     marker=row.dedupe_key)
+        return ts
 
     def _deliver_digest(self, row: Notification) -> str:
         members = self.outbox.members(row.id)
@@ -236,4 +285,12 @@ class Sender:
         jobs = self.store.in_message(channel, tracking_ts)
         if jobs:
             message = messages.tracking_message(jobs)
-            self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
+            try:
+                self.messenger.update(channel, tracking_ts, text=message.text,
+                                      blocks=message.blocks)
+            except DeliveryError as e:
+                # A deleted tracking message, or one the bot did not write (the message
+                # shortcut threads under a colleague's message): the reply went out.
+                if type(e) is not DeliveryError or e.error not in UNEDITABLE:
+                    raise
+                log.info("tracking message %s in %s not edited: %s", tracking_ts, channel, e)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from ..covers import build_covers
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
 from ..metastudio.cache import CachedJobsClient
@@ -30,6 +31,7 @@ from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
 from .quota_watch import QuotaWatch
+from .reports import REPORT_KIND, ReportRenderer, ReportScheduler
 from .service import TrackingService
 from .store import Store
 from .stuck_watch import StuckWatcher
@@ -55,6 +57,7 @@ class Tracking:
     stuck: StuckWatcher | None = None
     #: Video minutes left, for failure digests (bot/tracking/quota_watch.py).
     quota: QuotaWatch | None = None
+    reports: ReportScheduler | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass (what the loop repeats)."""
@@ -63,6 +66,8 @@ class Tracking:
             self.stuck.run_once()
         if self.quota is not None:
             self.quota.run_once()
+        if self.reports is not None:
+            self.reports.run_due()
         self.sender.send_due()
 
 
@@ -93,6 +98,8 @@ def build_tracking(
         owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         policy=SenderPolicy(broadcast_failures=settings.broadcast_failures,
                             digest_threshold=settings.digest_threshold),
+        renderers={REPORT_KIND: ReportRenderer(jobs)},
+        covers=build_covers(settings.cover_upload, messenger, store),
     )
     stuck = StuckWatcher(store, outbox, jobs, clock=clock)
     service = TrackingService(store, outbox, jobs, messenger,
@@ -101,7 +108,8 @@ def build_tracking(
     quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent, clock=clock)
              if operations is not None else None)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
-                    stuck, quota)
+                    reports=ReportScheduler(store, outbox, clock=clock), stuck=stuck,
+                    quota=quota)
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

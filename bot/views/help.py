@@ -46,6 +46,10 @@ _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
          "announcements (`mute all 2h`); `/videojobs unmute` lifts it"),
         ("/videojobs settings [broadcast=on|off|default]", "whether failures in threads "
          "are also sent to the channel"),
+        ("/videojobs report daily|weekly [mon] HH:MM failed|summary [tz=Area/City]",
+         "a report posted here on schedule — e.g. `/videojobs report daily 09:00 failed`"),
+        ("/videojobs reports", "this channel's scheduled reports"),
+        ("/videojobs unreport ID", "stop a scheduled report"),
         ("/videojobs help", "this message"),
     )),
 )

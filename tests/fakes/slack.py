@@ -38,6 +38,8 @@ class Message:
     edits: list[dict[str, Any]] = field(default_factory=list)
     #: Message metadata (``event_type`` / ``event_payload``) as posted.
     metadata: dict[str, Any] | None = None
+    #: Who wrote it: None for the bot; a person's message (``say``) cannot be edited.
+    user: str | None = None
 
 
 @dataclass
@@ -74,6 +76,25 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._next_ts = 1_700_000_000_000100
         self._server: ThreadingHTTPServer | None = None
+        # -- files, views.publish, memberships (state of the block at the end) --------
+        #: Uploaded files by id (files.getUploadURLExternal ... completeUploadExternal).
+        self.files: dict[str, FakeFile] = {}
+        #: Upload POSTs answer 500 (the bytes never arrive).
+        self.fail_uploads = False
+        #: chat.postMessage refuses every ``slack_file`` image (Slack still processing it).
+        self.reject_slack_files = False
+        #: The Home tab each user sees (views.publish), and every publish per user.
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.publishes: dict[str, list[float]] = {}
+        #: views.publish: at most this many per user per ``publish_window`` seconds, and
+        #: ``publish_workspace_limit`` per window in all (Slack's Tier 4 is ~100/minute).
+        self.publish_per_user: int | None = None
+        self.publish_workspace_limit: int | None = None
+        self.publish_window = 60.0
+        #: views.publish calls answered 429.
+        self.publish_refusals = 0
+        #: users.conversations: user id -> channel ids the user is a member of.
+        self.memberships: dict[str, list[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -177,15 +198,19 @@ class FakeSlack:
         raw = req.rfile.read(length) if length else b""
         args: dict[str, Any] = dict(parse_qsl(parts.query))
         ctype = req.headers.get("Content-Type", "")
-        if raw and "json" in ctype:
+        if parts.path.startswith("/upload/"):
+            pass
+        elif raw and "json" in ctype:
             args.update(json.loads(raw))
         elif raw:
             args.update(parse_qsl(raw.decode()))
-        for key in ("blocks", "attachments", "metadata"):
+        for key in ("blocks", "attachments", "metadata", "files", "view"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         headers = {k: v for k, v in req.headers.items()}
 
+        if parts.path.startswith("/upload/"):  # before parsing: the body is the file's bytes
+            return self._upload(req, parts.path.removeprefix("/upload/"), raw)
         if parts.path.startswith("/response/"):
             name = parts.path.removeprefix("/response/")
             with self._lock:
@@ -280,9 +305,12 @@ class FakeSlack:
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
                 self._last_post[channel] = now
             blocks = args.get("blocks")
+            refused = self._check_slack_files(blocks or [])
+            if refused:
+                return refused
             if self.reject_images and blocks:
                 for i, block in enumerate(blocks):
-                    if _has_images([block]):
+                    if _has_images([block]) and not block.get("slack_file"):
                         return 200, {
                             "ok": False, "error": "invalid_blocks",
                             "errors": [
@@ -307,6 +335,8 @@ class FakeSlack:
             msg = self.message(channel, ts)
             if msg is None:
                 return 200, {"ok": False, "error": "message_not_found"}, {}
+            if msg.user is not None:
+                return 200, {"ok": False, "error": "cant_update_message"}, {}
             msg.edits.append({"text": msg.text, "blocks": msg.blocks})
             msg.text = args.get("text", msg.text)
             msg.blocks = args.get("blocks", msg.blocks)
@@ -344,6 +374,125 @@ class FakeSlack:
                    and (m.thread_ts is None or m.reply_broadcast)]
             return 200, {"ok": True, "messages": [_as_api(m, args) for m in reversed(top)],
                          "has_more": False}, {}
+
+
+    # == files, views.publish, users.conversations ===========================================
+
+    def say(self, channel: str, text: str, *, user: str = "U2",
+            thread_ts: str | None = None) -> Message:
+        """A message a person posts (what a message shortcut is used on)."""
+        with self._lock:
+            message = Message(channel=channel, ts=self._new_ts(), text=text, blocks=None,
+                              thread_ts=thread_ts, user=user)
+            self.messages.append(message)
+        return message
+    # The upload flow files_upload_v2 drives (files.getUploadURLExternal, a POST of the
+    # bytes to the URL it returned, files.completeUploadExternal), image blocks that
+    # reference an uploaded file with ``slack_file``, the Home tab (views.publish, with
+    # Slack's rate limits), and the channels a user is in.
+
+    def _api_files_getUploadURLExternal(self, args):
+        filename, length = args.get("filename"), str(args.get("length", ""))
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        with self._lock:
+            file_id = f"F{len(self.files) + 1:010d}"
+            self.files[file_id] = FakeFile(file_id, filename, int(length), args.get("alt_txt"))
+        return 200, {"ok": True, "upload_url": f"{self.base}/upload/{file_id}",
+                     "file_id": file_id}, {}
+
+    def _upload(self, req: BaseHTTPRequestHandler, file_id: str, raw: bytes) -> None:
+        with self._lock:
+            self.calls.append(Call("upload", {"file_id": file_id, "bytes": len(raw)}, {}))
+            file = self.files.get(file_id)
+            if self.fail_uploads or file is None:
+                return self._send(req, 500 if file else 404, "upload failed",
+                                  content_type="text/plain")
+            file.data = raw
+        self._send(req, 200, f"OK - {len(raw)}", content_type="text/plain")
+
+    def _api_files_completeUploadExternal(self, args):
+        entries = args.get("files")
+        if not isinstance(entries, list) or not entries:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        done = []
+        with self._lock:
+            for entry in entries:
+                file = self.files.get(str(entry.get("id")))
+                if file is None or file.data is None or len(file.data) != file.length:
+                    return 200, {"ok": False, "error": "file_upload_not_completed"}, {}
+                file.title = entry.get("title") or file.filename
+                file.completed = True
+                file.channel = args.get("channel_id")
+                done.append({"id": file.id, "name": file.filename, "title": file.title,
+                             "size": file.length, "mimetype": "image/png",
+                             "permalink": f"{self.base}/files/{file.id}"})
+        return 200, {"ok": True, "files": done}, {}
+
+    def _check_slack_files(self, blocks: list[dict[str, Any]]):
+        """Slack refuses an image block whose ``slack_file`` is not a completed upload."""
+        for i, block in enumerate(blocks):
+            ref = block.get("slack_file") if block.get("type") == "image" else None
+            if ref is None:
+                continue
+            file = self.files.get(str(ref.get("id")))
+            if self.reject_slack_files or file is None or not file.completed:
+                return 200, {"ok": False, "error": "invalid_blocks", "errors": [
+                    f"invalid slack file [json-pointer:/blocks/{i}/slack_file]"]}, {}
+        return None
+
+    def _api_views_publish(self, args):
+        user, view = args.get("user_id", ""), args.get("view")
+        if not user or not isinstance(view, dict) or view.get("type") != "home":
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        if len(view.get("blocks") or []) > 100:  # Slack: a view holds up to 100 blocks
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        with self._lock:
+            now = time.monotonic()
+            mine = [t for t in self.publishes.get(user, []) if now - t < self.publish_window]
+            everyone = [t for ts in self.publishes.values() for t in ts
+                        if now - t < self.publish_window]
+            over_user = self.publish_per_user is not None and len(mine) >= self.publish_per_user
+            over_all = self.publish_workspace_limit is not None and \
+                len(everyone) >= self.publish_workspace_limit
+            if over_user or over_all:
+                self.publish_refusals += 1
+                wait = max(1, round(self.publish_window - (now - min(mine or everyone))))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+            self.publishes.setdefault(user, []).append(now)
+            self.home_views[user] = view
+        return 200, {"ok": True, "view": {"id": f"V{user}", "type": "home", **view}}, {}
+
+    def _api_users_conversations(self, args):
+        """The user's channels, ``limit`` a page, with a cursor (Slack paginates)."""
+        channels = self.memberships.get(args.get("user", ""), [])
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = channels[start:start + limit]
+        more = start + limit < len(channels)
+        return 200, {"ok": True, "channels": [{"id": c, "name": c.lower()} for c in page],
+                     "response_metadata": {"next_cursor": str(start + limit) if more else ""}}, {}
+
+    def _api_conversations_open(self, args):
+        """A direct message with ``users`` (one user): its ``D…`` id."""
+        user = str(args.get("users") or "")
+        if not user.startswith("U") or "," in user:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        return 200, {"ok": True, "channel": {"id": "D" + user[1:]}}, {}
+
+
+@dataclass
+class FakeFile:
+    """A file being uploaded (no ``data`` yet), uploaded, or completed."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    data: bytes | None = None
+    title: str | None = None
+    completed: bool = False
+    channel: str | None = None
 
 
 def _as_api(message: Message, args: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from tests.tracking.helpers import asset, block_types, ctx, subscribe, track, tr
 def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
     world: TrackingWorld,
 ) -> None:
+    world = world.restart(cover_upload=False)  # uploaded covers: tests/tracking/test_covers.py
     job = world.running(**PROMO_VIDEO)
     track(world, job)
     parent = tracking_message(world)
@@ -38,6 +39,7 @@ def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
 
 
 def test_a_2d_video_has_a_cover_but_promises_no_preview(world: TrackingWorld) -> None:
+    world = world.restart(cover_upload=False)
     job = world.running()  # MetaStudio: 2D digital-human videos have no preview
     track(world, job)
     world.sim.set_state(job, "SUCCEED")
@@ -93,6 +95,7 @@ def test_canceled_and_blocked_jobs_are_reported(
 
 
 def test_a_cover_slack_cannot_fetch_is_replaced_by_a_link(world: TrackingWorld) -> None:
+    world = world.restart(cover_upload=False)
     job = world.running()
     track(world, job)
     world.sim.set_state(job, "SUCCEED")
