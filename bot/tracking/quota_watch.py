@@ -1,9 +1,11 @@
 """Keeps the worker's idea of the video minutes left fresh, so a failure digest can warn
 when a package is running low (failures then often mean "out of minutes").
 
-One resources-usage call every ``every`` (default 10 minutes) from the worker loop; the
-latest warning line (or None) is what :func:`current_warning` returns. A failed call
-keeps the last known answer: a warning must not flicker away because the API hiccuped.
+One resources-usage call at most every ``every`` (default 10 minutes) from the worker
+loop, and only while enough notifications wait for a digest to form: an idle worker
+costs the API nothing. The latest warning line (or None) is what
+:func:`current_warning` returns. A failed call keeps the last known answer: a warning
+must not flicker away because the API hiccuped.
 """
 
 from __future__ import annotations
@@ -36,17 +38,21 @@ def _set(warning: str | None) -> None:
 
 
 class QuotaWatch:
-    def __init__(self, operations: Operations, *, warn_percent: float,
+    def __init__(self, operations: Operations, *, warn_percent: float, digest_threshold: int,
                  clock: Callable[[], datetime], every: timedelta = timedelta(minutes=10)):
         self.operations = operations
+        self.digest_threshold = digest_threshold
         self.warn_percent = warn_percent
         self.clock = clock
         self.every = every
         self._last: datetime | None = None
 
-    def run_once(self) -> str | None:
-        """Refresh the warning when due; returns the current one."""
+    def run_once(self, pending: int) -> str | None:
+        """Refresh the warning when due and ``pending`` notifications (the outbox's
+        depth) could make a digest; returns the current one."""
         now = self.clock()
+        if pending <= self.digest_threshold:
+            return current_warning()
         if self._last is None or now - self._last >= self.every:
             self._last = now
             try:

@@ -65,7 +65,7 @@ class Tracking:
         if self.stuck is not None:
             self.stuck.run_once()
         if self.quota is not None:
-            self.quota.run_once()
+            self.quota.run_once(self.outbox.depth())
         if self.reports is not None:
             self.reports.run_due()
         self.sender.send_due()
@@ -105,7 +105,8 @@ def build_tracking(
     service = TrackingService(store, outbox, jobs, messenger,
                               broadcast_default=settings.broadcast_failures, stuck=stuck)
     operations = JobOperations.of(jobs)
-    quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent, clock=clock)
+    quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
+                        digest_threshold=settings.digest_threshold, clock=clock)
              if operations is not None else None)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
                     reports=ReportScheduler(store, outbox, clock=clock), stuck=stuck,

@@ -235,18 +235,25 @@ def test_a_failure_digest_with_minutes_left_has_no_warning(world: TrackingWorld)
     def usage_calls() -> int:
         return sum(r.path.endswith("/resources-usage") for r in world.sim.requests)
 
-    world.cycle()  # the worker reads the simulator's low photo package
+    world.cycle()
+    assert usage_calls() == 0  # nothing waits to be sent: no digest, no question
+    first = [world.running() for _ in range(world.settings.digest_threshold + 1)]
+    track(world, *first)
+    for job in first:
+        world.sim.set_state(job, "FAILED")
+    world.cycle()  # a digest: the worker reads the simulator's low photo package
+    assert usage_calls() == 1
     world.sim.resources = [{"business_type": "VIDEO_2D", "amount": 100, "usage": 1}]
     world.clock.advance(5 * 60)
     world.cycle()
-    assert usage_calls() == 1  # read every 10 minutes, not every cycle
+    assert usage_calls() == 1  # read every 10 minutes at most
     world.clock.advance(5 * 60)  # the next check reads the new answer
     jobs = [world.running() for _ in range(world.settings.digest_threshold + 1)]
     track(world, *jobs)
     for job in jobs:
         world.sim.set_state(job, "FAILED")
     world.cycle()
-    [digest] = [m for m in world.slack.posts("C1") if "jobs finished" in m.text]
+    *_, digest = [m for m in world.slack.posts("C1") if "jobs finished" in m.text]
     assert "running low" not in str(digest.blocks)
 
 
