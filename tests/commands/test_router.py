@@ -367,3 +367,39 @@ def test_track_explains_upstream_errors_like_every_command(simulator, jobs_clien
 def test_tracking_commands_without_tracking_say_so(simulator, router):
     assert "not enabled" in router.handle("track j1", UTC_USER).text
     assert simulator.requests == []
+
+
+# -- what the split of the router must keep ------------------------------------------------
+
+
+def test_a_boolean_offset_is_not_a_number(simulator, router):
+    reply = router.handle_action(actions.SHOW_MORE, '{"t":"failed","o":true,"u":1}', UTC_USER)
+    assert "out of date" in reply.text and simulator.requests == []
+
+
+def test_an_answer_too_long_for_a_button_has_no_button_and_no_error(simulator, router):
+    # JSON escapes each "é" to six characters: the value would pass Slack's 2000.
+    reply = router.handle(f"list asset={'é' * 200} script={'é' * 200} 7d", UTC_USER)
+    assert actions.POST_TO_CHANNEL not in buttons(reply)
+    assert "went wrong" not in reply.text
+
+
+def test_summary_top_errors_are_the_most_frequent_ones(simulator, sim_clock, router):
+    # The most frequent code sits between six older and six newer ones, so it is seen
+    # seventh whichever way the jobs are read.
+    for i in range(12):
+        simulator.add_job(state="FAILED", error_code=f"MSS.ONCE{i}", error_msg="x",
+                          create_time=sim_clock() - timedelta(minutes=60 - i * 4))
+    for minutes in (35, 36, 37):
+        simulator.add_job(state="FAILED", error_code="MSS.OFTEN", error_msg="x",
+                          create_time=sim_clock() - timedelta(minutes=minutes))
+    assert "3× MSS.OFTEN" in shown(router.handle("summary 24h", UTC_USER))
+
+
+def test_summary_mean_run_time_counts_succeeded_jobs_only(simulator, sim_clock, jobs_client):
+    simulator.add_job(finish_in=600, outcome="SUCCEED")
+    simulator.add_job(finish_in=60, outcome="FAILED")
+    sim_clock.advance(700)
+    router = Router(jobs_client, clock=sim_clock)
+    assert "Mean run time of succeeded jobs:* 10 min" in shown(router.handle("summary 24h",
+                                                                              UTC_USER))
