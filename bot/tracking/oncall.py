@@ -112,7 +112,7 @@ class OnCallStore:
 
     def noise(self, channel: str, now: datetime) -> ChannelNoise:
         with self.store.begin() as conn:
-            return _noise(conn, channel, now)
+            return channel_noise(conn, channel, now)
 
     def _settings(self, channel: str, **values: Any) -> None:
         with self.store.begin() as conn:
@@ -122,7 +122,8 @@ class OnCallStore:
                              .where(channel_settings.c.channel == channel).values(**values))
 
 
-def _noise(conn: sa.Connection, channel: str, now: datetime) -> ChannelNoise:
+def channel_noise(conn: sa.Connection, channel: str, now: datetime) -> ChannelNoise:
+    """The channel's noise settings now, inside the caller's transaction."""
     row = conn.execute(channel_settings.select().where(
         channel_settings.c.channel == channel)).first()
     muted_until = row.muted_until if row is not None else None
@@ -184,7 +185,7 @@ def subscription_extras(
 ) -> dict[str, Any] | None:
     """What a subscription's notification of ``job`` carries beyond the job (the user
     group to mention on failures), or None when the channel muted it."""
-    noise = _noise(conn, channel, now)
+    noise = channel_noise(conn, channel, now)
     if noise.muted_until is not None or (job.job_id or "") in noise.muted_jobs:
         return None
     if job.state not in PAGED_STATES:

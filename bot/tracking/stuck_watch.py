@@ -24,6 +24,7 @@ from ..metastudio.errors import MetaStudioError
 from ..metastudio.query import QueryJobType
 from ..views.stuck import StuckJob
 from .models import stuck_announced, stuck_watches
+from .oncall import channel_noise
 from .outbox import Outbox
 from .store import Store
 
@@ -119,6 +120,10 @@ class StuckWatcher:
             for s in new:
                 self.store.insert_ignore(conn, stuck_announced, dict(
                     channel=watch.channel, job_id=s.job.job_id, announced_at=now, ended=False))
+            # `mute all` snoozes this too; what passed the line meanwhile is not told late.
+            new = [s for s in new if not _muted(conn, watch.channel, s.job.job_id or "", now)]
+            if not new:
+                return 0
             payload = {
                 "job": new[0].job.model_dump(mode="json"),
                 "stuck_jobs": [{"job": s.job.model_dump(mode="json"), "phase": s.phase,
@@ -158,6 +163,11 @@ class StuckWatcher:
                              "stuck_since": row.announced_at.isoformat()},
                     now=now))
         return queued
+
+
+def _muted(conn: sa.Connection, channel: str, job_id: str, now: datetime) -> bool:
+    noise = channel_noise(conn, channel, now)
+    return noise.muted_until is not None or job_id in noise.muted_jobs
 
 
 def _matches(watch: StuckWatch, found: StuckJob) -> bool:

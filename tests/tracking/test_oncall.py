@@ -273,3 +273,28 @@ def test_one_broadcast_per_failure_burst(world: TrackingWorld) -> None:
     world.cycle()
     [reply] = [m for m in world.slack.posts("C1") if third in m.text and m.thread_ts]
     assert reply.reply_broadcast
+
+
+def test_mute_all_snoozes_stuck_announcements_too(world: TrackingWorld) -> None:
+    service = world.tracking.service
+    service.subscribe(ctx(), Subscribe("stuck"), world.clock())
+    service.mute(ctx(), Mute(None, 3600), world.clock())
+    quiet = world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(hours=2))
+    world.cycle()
+    assert not any("is stuck" in m.text for m in world.slack.posts("C1"))
+    world.clock.advance(3601)
+    loud = world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(hours=2))
+    world.cycle()
+    [told] = [m for m in world.slack.posts("C1") if "is stuck" in m.text]
+    assert loud in str(told.blocks) and quiet not in str(told.blocks)  # never told late
+
+
+def test_a_muted_job_is_left_out_of_stuck_announcements(world: TrackingWorld) -> None:
+    service = world.tracking.service
+    service.subscribe(ctx(), Subscribe("stuck"), world.clock())
+    quiet = world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(hours=2))
+    loud = world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(hours=3))
+    service.mute(ctx(), Mute(quiet, 3600), world.clock())
+    world.cycle()
+    [told] = [m for m in world.slack.posts("C1") if "is stuck" in m.text]
+    assert loud in str(told.blocks) and quiet not in str(told.blocks)
