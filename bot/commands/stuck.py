@@ -92,3 +92,24 @@ def read(jobs: JobsAPI, now: datetime, *, learn: bool
 def _minute(moment: datetime) -> datetime:
     # A stable bound within the minute, so the cached client answers repeats.
     return moment.replace(second=0, microsecond=0)
+
+
+class LearnedStuck:
+    """``stuck(unfinished, now) -> jobs``, for surfaces that already hold the unfinished
+    jobs (the App Home tab): the same lines as ``/videojobs stuck``, learnt from history
+    at most every ``ttl`` (the week's history barely moves within minutes)."""
+
+    def __init__(self, jobs: JobsAPI, *, ttl: timedelta = timedelta(minutes=10)) -> None:
+        self.jobs = jobs
+        self.ttl = ttl
+        self._lines: dict[tuple[str, str], float] | None = None
+        self._learnt_at: datetime | None = None
+
+    def __call__(self, unfinished: Iterable[Job], now: datetime) -> list[Job]:
+        if self._lines is None or self._learnt_at is None or now - self._learnt_at >= self.ttl:
+            _, history = stats.collect(self.jobs, JobQuery(
+                states=(JobState.SUCCEED, JobState.FAILED), create_since=_minute(now - HISTORY),
+                sort_key=SortKey.CREATE_TIME, sort_dir="desc"), HISTORY_CAP)
+            self._lines, self._learnt_at = learn_lines(history), now
+        found = find_stuck(unfinished, now, older_than=None, lines=self._lines)
+        return [s.job for s in found]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.commands.stuck import FLOOR, MIN_SAMPLES, find_stuck, learn_lines
+from bot.commands.stuck import FLOOR, MIN_SAMPLES, LearnedStuck, find_stuck, learn_lines
 from bot.metastudio.models import Job
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -51,3 +51,22 @@ def test_jobs_past_their_line_oldest_first():
         ("WAITING-400", "waiting"), ("PROCESSING-70", "running"), ("WAITING-40", "waiting")]
     given = find_stuck(jobs, NOW, older_than=45 * 60, lines=lines)
     assert [s.job.job_id for s in given] == ["WAITING-400", "PROCESSING-70", "PROCESSING-50"]
+
+
+def test_the_home_tabs_stuck_jobs_use_the_same_lines_learnt_once_per_ttl(simulator, sim_clock,
+                                                                        metastudio_client):
+    stuck = LearnedStuck(metastudio_client)
+    now = sim_clock()
+
+    def waiting(minutes: int) -> Job:
+        return Job.model_validate({"job_id": f"w{minutes}", "state": "WAITING",
+                                   "create_time": now - timedelta(minutes=minutes)})
+
+    late, fresh = waiting(45), waiting(20)
+    assert [j.job_id for j in stuck([late, fresh], now)] == [late.job_id]  # the 30 min floor
+    learnt = len(simulator.requests)
+    assert learnt >= 1
+    stuck([late], now + timedelta(minutes=5))
+    assert len(simulator.requests) == learnt  # within ten minutes: no new reading
+    stuck([late], now + timedelta(minutes=11))
+    assert len(simulator.requests) > learnt
