@@ -177,9 +177,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> N
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # workers still booting
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {timeout} s")
 
@@ -260,6 +260,8 @@ class LoadResult:
     statuses: dict[int, int]
     errors: int
     elapsed: float
+    #: The non-empty answer bodies (an ack that says something, e.g. "busy").
+    bodies: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -286,6 +288,7 @@ def run_load(
     lock = threading.Lock()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    said: list[str] = []
     errors = 0
     started = time.monotonic()
     deadline = started + time_limit
@@ -313,6 +316,8 @@ def run_load(
                 continue
             took = time.monotonic() - t0
             with lock:
+                if answer.text:
+                    said.append(answer.text)
                 latencies.append(took)
                 statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
         session.close()
@@ -320,7 +325,7 @@ def run_load(
     with ThreadPoolExecutor(threads) as pool:
         for _ in range(threads):
             pool.submit(worker)
-    return LoadResult(latencies, statuses, errors, time.monotonic() - started)
+    return LoadResult(latencies, statuses, errors, time.monotonic() - started, said)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

@@ -24,6 +24,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _http(settings: Settings, args: argparse.Namespace) -> int:
+    from .multiproc import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir()  # before bot.web imports prometheus_client
     from .web import serve
 
     serve(settings, workers=args.workers, threads=args.threads, tracking=not args.no_worker)

@@ -25,6 +25,8 @@ _PATTERNS = (
         r"""(?i)(\b(?:authorization|x-auth-token|x-subject-token)['"]?\s*[:=]\s*)"""
         r"""('[^']*'|"[^"]*"|[^\r\n]*)"""
     ),
+    # The Socket Mode URL's one-time ticket (slack_sdk logs the URL at DEBUG).
+    re.compile(r"(?i)([?&]ticket=)[^&\s'\"]+"),
 )
 
 
@@ -40,7 +42,9 @@ class RedactingFilter(logging.Filter):
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         text = _PATTERNS[0].sub(REDACTED, text)
-        return _PATTERNS[1].sub(lambda m: m.group(1) + REDACTED, text)
+        for pattern in _PATTERNS[1:]:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())

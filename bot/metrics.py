@@ -2,11 +2,18 @@
 
 Served at ``GET /metrics`` (``bot.web``). Label values are small closed sets (command
 names, outcomes, HTTP status classes), never user text or ids.
+
+Under ``videojobs-bot http`` every gunicorn worker and the tracking child record into
+files in ``PROMETHEUS_MULTIPROC_DIR`` (set by :mod:`bot.multiproc` before this module is
+first imported), and ``/metrics`` sums them: prometheus_client's multiprocess mode,
+https://prometheus.github.io/client_python/multiprocess/.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 COMMANDS = Counter(
     "videojobs_commands_total",
@@ -31,7 +38,10 @@ NOTIFICATIONS = Counter(
     "Notification deliveries, by result",
     ["result"],  # sent, retried, failed, image_fallback, paused
 )
-OUTBOX_DEPTH = Gauge("videojobs_outbox_depth", "Notifications waiting to be delivered")
+OUTBOX_DEPTH = Gauge(
+    "videojobs_outbox_depth", "Notifications waiting to be delivered",
+    multiprocess_mode="mostrecent",  # the last process to look saw the shared outbox
+)
 POLL_CYCLE = Histogram(
     "videojobs_poll_cycle_seconds",
     "Duration of one poll cycle",
@@ -42,3 +52,13 @@ POLL_UPSTREAM_CALLS = Histogram(
     "Upstream requests made by one poll cycle",
     buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100, 200),
 )
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What ``/metrics`` serves: every process's samples in multiprocess mode, else this
+    process's own registry."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY

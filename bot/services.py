@@ -2,11 +2,14 @@
 
 ``videojobs-bot http`` and ``socket`` build one :class:`Services` per process and hand it
 to :func:`bot.app.create_app`; tests build it against the simulator and the fake Slack.
+The tracking stack (SQLAlchemy, Alembic) is imported only by :func:`build_services`, so
+``videojobs-bot check``, which needs only :func:`build_slack_client`, starts quickly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -15,19 +18,15 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from . import cancel, runbook
-from .cancel import CancelPolicy, GroupMembers
-from .commands.reports import ReportCommands
-from .commands.router import Router
-from .home import build_home
-from .home_publisher import HomePublisher
-from .metastudio.factory import build_jobs_client
-from .metastudio.operations import JobOperations
 from .settings import Settings
-from .slack_messenger import SlackMessenger
-from .tracking.reports import ReportStore
-from .tracking.worker import Tracking, build_tracking
-from .users import TimezoneResolver
+
+if TYPE_CHECKING:
+    from .answer_queue import AnswerQueue
+    from .cancel import CancelPolicy
+    from .commands.router import Router
+    from .home_publisher import HomePublisher
+    from .tracking.worker import Tracking
+    from .users import TimezoneResolver
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,8 @@ class Services:
     #: The store, poller and sender; ``videojobs-bot worker`` (and Socket Mode) run its
     #: loop, the router uses its commands.
     tracking: Tracking
+    #: The bounded executor that answers commands and clicks (bot.answer_queue).
+    answers: AnswerQueue
     #: Publishes App Home tabs (bot/home.py); None where there is no Slack.
     home: HomePublisher | None = None
 
@@ -64,6 +65,9 @@ def build_slack_client(settings: Settings) -> WebClient:
 def install_oncall(settings: Settings, slack: WebClient | None) -> CancelPolicy:
     """The process-wide runbook (RUNBOOK_FILE over the built-in hints) and Cancel policy
     (CANCEL_ALLOWED; group members from ``slack``), which messages built anywhere use."""
+    from . import cancel, runbook
+    from .cancel import CancelPolicy, GroupMembers
+
     runbook.install(runbook.load(settings.runbook_file))
     policy = CancelPolicy(settings.cancel_allowed_ids,
                           GroupMembers(slack) if slack is not None else None)
@@ -73,6 +77,17 @@ def install_oncall(settings: Settings, slack: WebClient | None) -> CancelPolicy:
 
 def build_services(settings: Settings) -> Services:
     """Opens (and migrates) the database named by ``DATABASE_URL``."""
+    from .answer_queue import AnswerQueue
+    from .commands.reports import ReportCommands
+    from .commands.router import Router
+    from .home import build_home
+    from .metastudio.factory import build_jobs_client
+    from .metastudio.operations import JobOperations
+    from .slack_messenger import SlackMessenger
+    from .tracking.reports import ReportStore
+    from .tracking.worker import build_tracking
+    from .users import TimezoneResolver
+
     slack = build_slack_client(settings)
     jobs = build_jobs_client(settings)
     tracking = build_tracking(settings, jobs, SlackMessenger(slack))
@@ -85,5 +100,6 @@ def build_services(settings: Settings) -> Services:
                                              tracking.service.messenger)),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
+        answers=AnswerQueue(settings.videojobs_answer_threads),
         home=build_home(jobs, tracking.store, slack),
     )

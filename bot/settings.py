@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     #: How far back subscriptions look for newly finished jobs.
     subscription_lookback_hours: float = Field(24.0, gt=0)
 
+    # Load and failure limits (docs/operations.md)
+    #: Total seconds one MetaStudio request may take, retries and a slow answer included.
+    metastudio_deadline_seconds: float = Field(30.0, gt=0)
+    #: MetaStudio requests in flight at once per process (and its connection pool size).
+    metastudio_max_concurrency: int = Field(64, ge=1)
+    #: Threads answering commands per process; as many again may wait, then "busy".
+    videojobs_answer_threads: int = Field(64, ge=1)
+
     # Other Slack surfaces: covers, App Home (docs/surfaces.md)
     #: Upload finished jobs' covers to Slack and show them with ``slack_file``.
     cover_upload: bool = True

@@ -13,10 +13,12 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from prometheus_client import make_wsgi_app as make_metrics_app
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy.exc import SQLAlchemyError
 
 from .app import create_app
+from .health import HealthCheck, probe_database
 from .logging_setup import RedactingFilter, install_filter, secret_values
+from .metrics import metrics_registry
+from .request_front import SlackRequestGate, refuse
 from .services import Services, build_services
 from .settings import Settings
 
@@ -26,38 +28,37 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
-    """Bolt's handler answers ``/slack/events`` (signature and 5-minute timestamp checks
-    included: a forged or stale request gets 401 before any listener runs) and 404 for
-    every other path; this adds the health check and the Prometheus metrics in front."""
-    slack = SlackRequestHandler(create_app(settings, services))
-    metrics = make_metrics_app()
+    """``/slack/events`` goes through the front (:mod:`bot.request_front`: body cap,
+    signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
+    request gets 4xx before anything runs) and then to Bolt; this adds the health check
+    and the Prometheus metrics beside it, and 404 for every other path."""
+    secret = settings.slack_signing_secret
+    gate = SlackRequestGate(secret.get_secret_value() if secret else "")
+    slack = SlackRequestHandler(create_app(settings, services, verified_in_front=True))
+    metrics = make_metrics_app(metrics_registry())
+    health = HealthCheck(lambda: probe_database(services.tracking))
 
     def application(
         environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            status, health = _health(services)
-            body = json.dumps(health).encode()
-            start_response(status, [("Content-Type", "application/json"),
-                                    ("Content-Length", str(len(body)))])
+            healthy, report = health()
+            body = json.dumps(report).encode()
+            start_response("200 OK" if healthy else "503 Service Unavailable",
+                           [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
             return [body]
         if path == "/metrics" and method in ("GET", "HEAD"):
             answer: Iterable[bytes] = metrics(environ, start_response)
             return answer
+        if path == "/slack/events" and method == "POST":
+            refusal = gate.admit(environ)
+            if refusal is not None:
+                return refuse(refusal, environ, start_response)
         return slack(environ, start_response)
 
     return application
-
-
-def _health(services: Services) -> tuple[str, dict[str, Any]]:
-    """Healthy when the database answers; the outbox depth tells a stuck notifier."""
-    try:
-        depth = services.tracking.outbox.depth()
-    except SQLAlchemyError as e:
-        log.warning("health check: the database did not answer (%s)", type(e).__name__)
-        return "503 Service Unavailable", {"status": "error", "database": "unreachable"}
-    return "200 OK", {"status": "ok", "outbox_depth": depth}
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints

@@ -64,7 +64,9 @@ def decode(value: str) -> Decoded | None:
     try:
         data = json.loads(value)
         text, offset = data["t"], data["o"]
-    except (ValueError, KeyError, TypeError):
+    # RecursionError: a forged value of deeply nested brackets ("[[[[…") exhausts the
+    # JSON decoder's stack; it is as out of date as any other value we did not make.
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     if not isinstance(text, str) or not _whole(offset, MAX_OFFSET):
         return None

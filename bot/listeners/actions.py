@@ -4,7 +4,7 @@ acknowledge at once, then let the router answer via the click's own response_url
 Every block action is acknowledged, including ones the router does not own (a link
 button still sends one, and Slack shows an error for any unacknowledged click). The
 router decides the answer: ``replace_original`` for Refresh, ``in_channel`` for Post to
-channel, or nothing at all.
+channel, or nothing at all. Like commands, the answer runs on the bot's bounded queue.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
+from ..answer_queue import BUSY_TEXT
+from ..metrics import COMMANDS
 from ..services import Services
-from .answer import ack_now, request_context, send
+from .answer import request_context, send
 
 
 def register(app: App, services: Services) -> None:
@@ -27,4 +29,12 @@ def register(app: App, services: Services) -> None:
         if reply is not None:
             send(respond, reply)
 
-    app.block_action(re.compile(".*"))(ack=ack_now, lazy=[answer_action])
+    def on_action(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext,
+                  respond: Respond) -> None:
+        ack()
+        if not services.answers.submit(answer_action, body, action, context, respond):
+            # A click's ack cannot carry text; the response_url can.
+            COMMANDS.labels(command="any", outcome="busy").inc()
+            respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False)
+
+    app.block_action(re.compile(".*"))(on_action)

@@ -1,4 +1,4 @@
-"""What the command and action listeners share: the empty ack and the request's Context.
+"""What the command and action listeners share: the request's Context and the answer.
 
 The router turns every failure into a Reply (upstream errors with their request id,
 bugs with a reference to quote), so the listeners only send what it returns.
@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def ack_now(ack: Ack) -> None:
-    """The whole ack half of a listener: Slack drops an interaction that is not
-    acknowledged within 3 seconds, so nothing else may happen before it."""
+    """The ack half of the listeners that still use Bolt's lazy listeners (Home,
+    shortcuts): Slack drops an interaction not acknowledged within 3 seconds, so nothing
+    else may happen before it. Commands and clicks queue their answer instead
+    (bot.answer_queue)."""
     ack()
 
 

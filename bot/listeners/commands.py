@@ -1,21 +1,23 @@
 """``/videojobs``: acknowledge at once, then route the text and answer via response_url.
 
-Why lazy listeners: Slack drops a slash command not acknowledged within 3 seconds, and a
-MetaStudio call may take longer than that on its own. ``ack=`` runs in the request's
-thread and returns the empty 200 straight away; ``lazy=`` runs afterwards on Bolt's
-listener executor and answers through ``respond`` (the command's response_url). The same
-split works in HTTP mode (the ack is the HTTP response) and in Socket Mode (the ack is
-the envelope acknowledgement), whatever ``process_before_response`` says.
+Slack drops a slash command not acknowledged within 3 seconds, and a MetaStudio call may
+take longer than that on its own. The listener runs in the request's thread (the app
+sets ``process_before_response``): it hands the answer to the bot's bounded
+:class:`~bot.answer_queue.AnswerQueue` and acks with an empty 200, or, when the queue is
+full, acks with "busy" so the user knows at once. The same works in HTTP mode (the ack is
+the HTTP response) and in Socket Mode (the envelope acknowledgement).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
+from ..answer_queue import BUSY_TEXT
+from ..metrics import COMMANDS
 from ..services import Services
-from .answer import ack_now, request_context, send
+from .answer import request_context, send
 
 
 def register(app: App, services: Services) -> None:
@@ -23,4 +25,12 @@ def register(app: App, services: Services) -> None:
         ctx = request_context(services, context, command.get("channel_name"))
         send(respond, services.router.handle(command.get("text", ""), ctx))
 
-    app.command("/videojobs")(ack=ack_now, lazy=[answer_command])
+    def on_command(ack: Ack, command: dict[str, Any], context: BoltContext,
+                   respond: Respond) -> None:
+        if services.answers.submit(answer_command, command, context, respond):
+            ack()
+        else:
+            COMMANDS.labels(command="any", outcome="busy").inc()
+            ack(text=BUSY_TEXT)
+
+    app.command("/videojobs")(on_command)

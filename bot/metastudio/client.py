@@ -15,6 +15,7 @@ from requests.auth import AuthBase
 from .errors import BadResponseError
 from .models import Job, JobPage
 from .query import MAX_LIMIT, JobQuery
+from .shape import page_problem
 from .transport import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, Transport
 
 #: How far back a look-up by id reaches. docs/metastudio-api.md: without create_since the list may
@@ -51,9 +52,11 @@ class MetaStudioClient:
         session: requests.Session | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
+        max_concurrency: int = 64,
     ) -> None:
         self.project_id = project_id
-        self.transport = Transport(base_url, auth, session=session, timeouts=timeouts, retry=retry)
+        self.transport = Transport(base_url, auth, session=session, timeouts=timeouts,
+                                   retry=retry, max_concurrency=max_concurrency)
         # The project id is one path segment, whatever characters it holds.
         self.path = f"/v1/{quote(project_id, safe='')}/digital-human-videos"
         self._job_ids_honoured: bool | None = None
@@ -68,11 +71,15 @@ class MetaStudioClient:
     def list_jobs(self, query: JobQuery) -> JobPage:
         """One page of jobs matching ``query`` (one upstream call)."""
         answer = self.transport.get(self.path, query.to_params())
+        problem = page_problem(answer.body)
+        if problem is not None:
+            raise BadResponseError(f"MetaStudio's answer was malformed: {problem}",
+                                   status=answer.status, request_id=answer.request_id)
         try:
             return JobPage.from_body(answer.body, answer.request_id)
         except ValidationError as e:
             raise BadResponseError(
-                "MetaStudio's answer does not look like a job list",
+                "MetaStudio's answer was malformed: not a job list",
                 status=answer.status, request_id=answer.request_id,
             ) from e
 

@@ -90,7 +90,12 @@ class UnavailableError(MetaStudioError):
 
 
 class BadResponseError(MetaStudioError):
-    """The answer was not the JSON object the endpoint documents."""
+    """The answer was not the JSON object the endpoint documents. A 2xx status is not
+    kept: "HTTP 200" would read as if nothing were wrong; the message says what was."""
+
+    def __init__(self, message: str, *, status: int | None = None, **kw: Any) -> None:
+        super().__init__(message, status=None if status and 200 <= status < 300 else status,
+                         **kw)
 
 
 def error_for_status(status: int) -> type[MetaStudioError]:

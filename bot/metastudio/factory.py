@@ -31,7 +31,8 @@ def build_jobs_client(
     if not project_id:
         raise SettingsError("METASTUDIO_PROJECT_ID: required (the project id)")
     session = session or requests.Session()
-    timeouts = Timeouts(settings.metastudio_connect_timeout, settings.metastudio_read_timeout)
+    timeouts = Timeouts(settings.metastudio_connect_timeout, settings.metastudio_read_timeout,
+                        settings.metastudio_deadline_seconds)
     client = MetaStudioClient(
         endpoint,
         project_id,
@@ -39,6 +40,7 @@ def build_jobs_client(
         session=session,
         timeouts=timeouts,
         retry=RetryPolicy(budget=settings.metastudio_retry_budget_seconds),
+        max_concurrency=settings.metastudio_max_concurrency,
     )
     return CachedJobsClient(
         client, ttl=settings.cache_ttl_seconds, finished_ttl=settings.cache_finished_ttl_seconds

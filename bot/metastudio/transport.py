@@ -6,19 +6,29 @@ Nothing here knows the endpoint's parameters; ``client`` does.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from types import TracebackType
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from ..metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from . import signing
 from .auth import AkSkAuth
 from .errors import (
     AuthError,
@@ -38,12 +48,22 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW_LIMIT_SECONDS = 600
 
 
+#: The largest answer accepted. A full page is 100 jobs (the API's maximum ``limit``) of
+#: a few KiB each; ten times that leaves room for long error messages and new fields
+#: while a proxy's runaway answer (tens of MB) is refused before it is read whole.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+#: Bytes read at a time; the deadline is checked between reads.
+_CHUNK = 64 * 1024
+
+
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds to connect, and to wait for each read of the answer."""
+    """Seconds to connect, to wait for each read of the answer, and in all: ``deadline``
+    bounds the whole request, retries and a slowly dripping answer included."""
 
     connect: float = 3.05
     read: float = 10.0
+    deadline: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -61,10 +81,44 @@ class RetryPolicy:
 
 class _CappedRetry(Retry):
     """urllib3's Retry counts attempts but has no total-time bound, and it sleeps for as
-    long as Retry-After says. Capping Retry-After at ``backoff_max`` (which already caps
-    the exponential backoff) makes every wait <= backoff_max, so ``retries`` waits stay
-    within the budget. Throttled past the budget, the caller gets ThrottledError with the
-    server's Retry-After rather than a request that hangs."""
+    long as Retry-After says. Here every wait (exponential backoff with jitter, so that
+    processes throttled together do not retry together) is capped at ``backoff_max``,
+    and a Retry-After longer than what is left of the budget ends the retries at once:
+    the caller gets ThrottledError with the server's Retry-After instead of a wait that
+    cannot succeed in time (openai-python's ``_should_retry`` does the same)."""
+
+    def __init__(self, *args: Any, budget: float = 0.0, first_failure: float | None = None,
+                 **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.budget = budget
+        #: monotonic time of the first failed attempt of this request.
+        self.first_failure = first_failure
+
+    def new(self, **kw: Any) -> _CappedRetry:
+        kw.setdefault("budget", self.budget)
+        kw.setdefault("first_failure", self.first_failure)
+        return super().new(**kw)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> _CappedRetry:
+        now = time.monotonic()
+        started = self.first_failure if self.first_failure is not None else now
+        if response is not None and self.respect_retry_after_header:
+            retry_after = super().get_retry_after(response)
+            if retry_after is not None and retry_after > self.budget - (now - started):
+                # Handed back as the (429) response itself: urlopen answers MaxRetryError
+                # with the last response when raise_on_status is False.
+                raise MaxRetryError(_pool, url or "", reason=None)  # type: ignore[arg-type]
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        new.first_failure = started
+        return new
 
     def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)
@@ -91,6 +145,8 @@ def build_retry(policy: RetryPolicy) -> Retry:
         status_forcelist=frozenset({429, 500, 502, 503, 504}),
         backoff_factor=policy.backoff_factor,
         backoff_max=policy.budget / retries if retries else 0,
+        backoff_jitter=policy.backoff_factor,
+        budget=policy.budget,
         respect_retry_after_header=True,
         raise_on_status=False,
         raise_on_redirect=False,
@@ -110,7 +166,9 @@ class Transport:
     """GET JSON objects from ``base_url`` with ``auth``, retries and timeouts.
 
     The retrying adapter is mounted for ``base_url`` only, so a shared ``session`` (for
-    example the one IAM logins use) keeps its other adapters.
+    example the one IAM logins use) keeps its other adapters. At most ``max_concurrency``
+    requests are in flight at once (a summary fans out threads; the poller shares the
+    process), and the connection pool holds as many connections, so none is thrown away.
     """
 
     def __init__(
@@ -121,48 +179,116 @@ class Transport:
         session: requests.Session | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
+        max_concurrency: int = 64,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeouts = timeouts
+        self.max_answer_bytes = max_answer_bytes
+        self._clock = clock
+        self._slots = threading.BoundedSemaphore(max_concurrency)
         self.session = session or requests.Session()
-        self.session.mount(self.base_url + "/", HTTPAdapter(max_retries=build_retry(retry)))
+        self.session.mount(self.base_url + "/", HTTPAdapter(
+            max_retries=build_retry(retry), pool_maxsize=max_concurrency,
+        ))
 
     def get(self, path: str, params: list[tuple[str, str]]) -> ApiResponse:
-        """GET ``base_url + path``; raise a :class:`MetaStudioError` subclass on failure."""
+        """GET ``base_url + path``; raise a :class:`MetaStudioError` subclass on failure,
+        at the latest ``timeouts.deadline`` seconds after the call."""
         url = self.base_url + path
-        started = time.monotonic()
+        started = self._clock()
+        deadline = started + self.timeouts.deadline
+        if not self._slots.acquire(timeout=self.timeouts.deadline):
+            self._record("error", started, path, None)
+            raise UnavailableError("too many MetaStudio requests in flight; none finished in time")
+        try:
+            return self._get(url, path, params, started, deadline)
+        finally:
+            self._slots.release()
+
+    def _get(self, url: str, path: str, params: list[tuple[str, str]], started: float,
+             deadline: float) -> ApiResponse:
+        read = max(0.001, min(self.timeouts.read, deadline - self._clock()))
         try:
             response = self.session.get(
                 url,
-                params=params,
+                # One encoding for every kind of auth: the SDK's canonical query (a space
+                # is %20, never "+"), which AK/SK signing needs anyway.
+                params=signing.canonical_query(params),
                 auth=self.auth,
-                timeout=(self.timeouts.connect, self.timeouts.read),
+                timeout=(self.timeouts.connect, read),
                 allow_redirects=False,
+                stream=True,
             )
-        except requests.Timeout as e:
-            self._record("error", started, path, None)
-            raise UnavailableError(f"MetaStudio did not answer in time ({type(e).__name__})") from e
         except requests.RequestException as e:
             self._record("error", started, path, None)
-            raise UnavailableError(f"cannot reach MetaStudio at {self.base_url}") from e
+            raise _no_answer(e, self.base_url) from e
         request_id = response.headers.get("X-Request-Id")
+        try:
+            raw = self._read(response, deadline, request_id)
+        except MetaStudioError:
+            self._record("error", started, path, request_id)
+            raise
+        finally:
+            response.close()
         self._record(str(response.status_code), started, path, request_id)
         if not 200 <= response.status_code < 300:
+            response._content = raw  # error_fields reads the (complete) body
             raise self._error(response, request_id)
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError as e:
             raise BadResponseError(
-                "MetaStudio answered with malformed JSON",
+                "MetaStudio's answer was malformed: not JSON",
                 status=response.status_code, request_id=request_id,
             ) from e
         if not isinstance(body, dict):
             raise BadResponseError(
-                f"MetaStudio answered with a JSON {type(body).__name__}, not an object",
+                f"MetaStudio's answer was malformed: a JSON {type(body).__name__}, not an object",
                 status=response.status_code, request_id=request_id,
             )
         return ApiResponse(body, response.status_code, request_id)
+
+    def _read(self, response: requests.Response, deadline: float,
+              request_id: str | None) -> bytes:
+        """The whole body, refused when it is larger than any real answer or still
+        arriving at the deadline."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_answer_bytes:
+            raise BadResponseError(
+                f"MetaStudio's answer was too large ({int(declared)} bytes; at most "
+                f"{self.max_answer_bytes} expected)", request_id=request_id,
+            )
+        chunks, size = [], 0
+        # read1 returns what has arrived (read(n) would wait for n bytes of a drip); the
+        # watchdog shuts the socket at the deadline, ending a read blocked in between.
+        expired = threading.Event()
+        watchdog = threading.Timer(max(0.0, deadline - self._clock()), _expire,
+                                   [response, expired])
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise BadResponseError(
+                        f"MetaStudio's answer was too large (more than "
+                        f"{self.max_answer_bytes} bytes)", request_id=request_id,
+                    )
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            # The read timeout is cut to what is left of the deadline, so it may fire
+            # just before the watchdog: either way the deadline has passed.
+            if expired.is_set() or self._clock() >= deadline:
+                raise _late(self.timeouts.deadline, request_id) from e
+            raise _broken_answer(e, request_id) from e
+        finally:
+            watchdog.cancel()
+        if expired.is_set():  # an answer without Content-Length ends at the shutdown
+            raise _late(self.timeouts.deadline, request_id)
+        return b"".join(chunks)
 
     def close(self) -> None:
         self.session.close()
@@ -199,6 +325,51 @@ class Transport:
             )
         cls = error_for_status(status)
         return cls(f"MetaStudio answered HTTP {status}", **fields)
+
+
+def _expire(response: requests.Response, expired: threading.Event) -> None:
+    expired.set()
+    with contextlib.suppress(ValueError, RuntimeError, OSError):  # closed or released
+        response.raw.shutdown()
+
+
+def _late(deadline: float, request_id: str | None) -> UnavailableError:
+    return UnavailableError(
+        f"MetaStudio's answer was still arriving after {deadline:g} s; gave up",
+        request_id=request_id,
+    )
+
+
+def _broken_answer(e: Exception, request_id: str | None) -> UnavailableError:
+    """An answer that started and then broke off."""
+    text = f"{e!r} {e.__context__!r}".lower()
+    if "reset" in text:
+        what = "MetaStudio reset the connection mid-answer"
+    elif isinstance(e, urllib3.exceptions.ReadTimeoutError) or "timed out" in text:
+        what = "MetaStudio stopped sending its answer (read timeout)"
+    else:  # IncompleteRead, or a clean close before Content-Length was reached
+        what = "MetaStudio's answer was cut short (the connection closed mid-answer)"
+    return UnavailableError(what, request_id=request_id)
+
+
+def _no_answer(e: requests.RequestException, base_url: str, *,
+               request_id: str | None = None) -> UnavailableError:
+    """Say what happened to a request that got no complete answer."""
+    reason = e.__context__ if isinstance(e.__context__, Exception) else None
+    text = f"{type(e).__name__}: {e} {reason!r}".lower()
+    if isinstance(e, requests.Timeout):
+        what = f"MetaStudio did not answer in time ({type(e).__name__})"
+    elif "reset" in text or "connectionreseterror" in text:
+        what = "MetaStudio reset the connection"
+    elif "remotedisconnected" in text or "connection aborted" in text:
+        what = "MetaStudio closed the connection without answering"
+    elif isinstance(e, requests.exceptions.RetryError):
+        what = "MetaStudio kept failing; retries used up"
+    elif isinstance(e, requests.ConnectionError):
+        what = f"cannot reach MetaStudio at {base_url}"
+    else:
+        what = f"the request to MetaStudio failed ({type(e).__name__})"
+    return UnavailableError(what, request_id=request_id)
 
 
 def _clock_skew(response: requests.Response, local: datetime) -> float | None:

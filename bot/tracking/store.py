@@ -59,8 +59,29 @@ class Subscription:
     swept_at: datetime | None
 
 
+#: Seconds to wait for a pooled connection, and (PostgreSQL) to connect: a lost
+#: database fails fast instead of holding threads (docs/operations.md).
+POOL_TIMEOUT = 10
+CONNECT_TIMEOUT = 5
+#: PostgreSQL: the longest any statement may run, and how soon a connection whose
+#: packets are dropped is declared dead (TCP keepalives, TCP_USER_TIMEOUT).
+STATEMENT_TIMEOUT_MS = 30_000
+_PG_CONNECT_ARGS = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1,
+                    "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                    "tcp_user_timeout": 30_000}
+
+
+def _postgres_engine(url: str) -> sa.Engine:
+    # The URL may carry libpq options of its own (a search_path); keep them.
+    given = sa.engine.make_url(url).query.get("options")
+    options = " ".join([*([given] if isinstance(given, str) else given or ()),
+                        f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"])
+    return sa.create_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT,
+                            connect_args={**_PG_CONNECT_ARGS, "options": options})
+
+
 def _sqlite_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_timeout=POOL_TIMEOUT)
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -92,7 +113,7 @@ class Store:
         if url.startswith("sqlite"):
             self.engine = _sqlite_engine(url)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.engine = _postgres_engine(url)
 
     @property
     def dialect(self) -> str:

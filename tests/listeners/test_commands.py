@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.answer_queue import AnswerQueue
 from tests.fixtures.app import SlackSender
 
 
@@ -113,6 +115,23 @@ def test_upstream_errors_are_explained_with_the_request_id(
     assert "Traceback" not in str(answer)
 
 
+@pytest.mark.parametrize("body", [
+    {"count": 500, "jobs": "not a list"},
+    {"count": 1, "jobs": [{"job_id": f"j{i}"} for i in range(101)]},
+])
+def test_a_malformed_200_is_reported_as_malformed_not_as_a_listing(
+    slack: SlackSender, simulator, body
+) -> None:
+    simulator.faults.fail_next(200, body=body, times=20)
+
+    slack.command("failed today")
+
+    [answer] = slack.answers()
+    assert "malformed" in answer["text"]
+    assert re.search(r"request id [0-9a-f]{32}", answer["text"])
+    assert "HTTP 200" not in answer["text"] and "No failed jobs" not in answer["text"]
+
+
 def test_track_posts_a_tracking_message_in_the_channel(slack: SlackSender, simulator) -> None:
     job_id = simulator.add_job(state="PROCESSING", asset_name="Product tour v3")
 
@@ -121,3 +140,31 @@ def test_track_posts_a_tracking_message_in_the_channel(slack: SlackSender, simul
     slack.answers()
     [message] = slack.fake.posts("C1")
     assert job_id in str(message.blocks)
+
+
+def test_a_full_answer_queue_answers_busy_at_once(slack: SlackSender, services) -> None:
+    release = threading.Event()
+    for _ in range(services.answers.capacity):  # every thread busy, every place taken
+        assert services.answers.submit(release.wait, 10)
+
+    sent = slack.command("failed today")
+
+    try:
+        assert sent.status == 200 and sent.seconds < 2.0
+        assert "busy" in sent.body, sent.body
+    finally:
+        release.set()
+    services.answers.shutdown()
+    assert not slack.fake.responses.get("r1")  # nothing was queued for it
+
+
+def test_answer_queue_refuses_past_its_capacity_and_frees_slots() -> None:
+    release = threading.Event()
+    queue = AnswerQueue(1, waiting=1)
+
+    assert queue.submit(release.wait, 10)
+    assert queue.submit(release.wait, 10)
+    assert not queue.submit(release.wait, 10)
+    release.set()
+    queue.shutdown()
+    assert not queue.submit(lambda: None)  # shut down: refused, never raises
