@@ -403,3 +403,8 @@ def test_summary_mean_run_time_counts_succeeded_jobs_only(simulator, sim_clock, 
     router = Router(jobs_client, clock=sim_clock)
     assert "Mean run time of succeeded jobs:* 10 min" in shown(router.handle("summary 24h",
                                                                               UTC_USER))
+
+
+def test_a_deeply_nested_button_value_is_out_of_date_not_an_error(simulator, router):
+    reply = router.handle_action(actions.SHOW_MORE, "[" * 100_000, UTC_USER)
+    assert "out of date" in reply.text and simulator.requests == []
