@@ -11,7 +11,7 @@ import time
 
 from .common import Row, table
 
-BENCHMARKS = ("poll", "ack", "cache", "throughput", "notify", "memory")
+BENCHMARKS = ("poll", "ack", "cache", "throughput", "notify", "callback", "memory", "database")
 
 
 def run(names: list[str], quick: bool) -> list[Row]:

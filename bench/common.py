@@ -179,7 +179,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> N
         try:
             requests.get(url, timeout=5)
             return
-        except (requests.ConnectionError, requests.Timeout):  # workers still booting
+        except requests.RequestException:
+            # Refused, reset, or a ReadTimeout from a server that accepted the connection
+            # before it could answer: all mean "not up yet" while it boots.
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {timeout} s")
 
@@ -215,10 +217,14 @@ def bot_http(env: dict[str, str], cwd: Path) -> Iterator[str]:
 
 
 @contextmanager
-def server_process(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[str]:
-    """Run ``args`` with ``PORT`` set to a free port until ``/healthz`` answers; yield
-    the base URL; SIGTERM it afterwards."""
-    port = free_port()
+def server_process(
+    args: list[str], env: dict[str, str], cwd: Path, port: int | None = None
+) -> Iterator[str]:
+    """Run ``args`` with ``PORT`` set to ``port`` (a free one by default) until
+    ``/healthz`` answers; yield the base URL; SIGTERM it afterwards."""
+    port = port or free_port()
+    if args and not args[0].startswith("/"):
+        args = [str(BOT_EXE), *args]
     # Output goes to a file: an undrained pipe would block the server once it filled.
     log = (cwd / f"server-{port}.log").open("w")
     process = subprocess.Popen(args, cwd=cwd, env={**env, "PORT": str(port)}, text=True,

@@ -7,6 +7,7 @@ never print.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,8 +71,16 @@ class Settings(BaseSettings):
     broadcast_failures: bool = True
     #: Jobs ending in one poll for one channel above this become one digest.
     digest_threshold: int = Field(5, ge=1)
-    #: How far back subscriptions look for newly finished jobs.
-    subscription_lookback_hours: float = Field(24.0, gt=0)
+
+    # Push and retention (docs/polling.md)
+    #: The ``key`` of MetaStudio's MSS_A-signed job callbacks (POST /metastudio/callback).
+    metastudio_callback_key: SecretStr | None = None
+    #: The callback URL exactly as given to MetaStudio in ``callback_config`` (it is what
+    #: MetaStudio signs); unset, the URL the request arrived at is used, which behind a
+    #: proxy is not the public one.
+    metastudio_callback_url: str | None = None
+    #: Sent notifications, closed tracked jobs and seen outcomes are kept this long.
+    retention_days: float = Field(7.0, gt=0)
 
     # Load and failure limits (docs/operations.md)
     #: Total seconds one MetaStudio request may take, retries and a slow answer included.
@@ -133,9 +142,12 @@ class Settings(BaseSettings):
         # Heroku-style platforms still hand out postgres://, which SQLAlchemy refuses.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
+                value = "postgresql+psycopg://" + value[len(prefix) :]
         if not value.startswith(("sqlite:", "postgresql+psycopg:")):
             raise ValueError("expected sqlite:///FILE or postgresql://USER@HOST/DB")
+        # The driver is the `postgres` extra: say so at start-up, not as an ImportError later.
+        if value.startswith("postgresql+psycopg:") and importlib.util.find_spec("psycopg") is None:
+            raise ValueError("PostgreSQL needs its driver: pip install 'videojobs[postgres]'")
         return value
 
     @field_validator("slack_api_url")
@@ -144,6 +156,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("metastudio_callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected the public URL, e.g. https://bot.example.com"
+                             "/metastudio/callback")
+        return value
 
     @field_validator("metastudio_endpoint")
     @classmethod

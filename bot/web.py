@@ -1,5 +1,6 @@
-"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``,
-served by gunicorn (``videojobs-bot http``)."""
+"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz``, ``GET /metrics``
+and, with ``METASTUDIO_CALLBACK_KEY``, ``POST /metastudio/callback``, served by gunicorn
+(``videojobs-bot http``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from prometheus_client import make_wsgi_app as make_metrics_app
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from .app import create_app
+from .callbacks import PATH as CALLBACK_PATH
+from .callbacks import build_receiver, wsgi_handler
 from .health import HealthCheck, probe_database
 from .logging_setup import RedactingFilter, install_filter, secret_values
 from .metrics import metrics_registry
@@ -37,6 +40,8 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
     slack = SlackRequestHandler(create_app(settings, services, verified_in_front=True))
     metrics = make_metrics_app(metrics_registry())
     health = HealthCheck(lambda: probe_database(services.tracking))
+    receiver = build_receiver(settings, services.tracking)
+    callback = wsgi_handler(receiver) if receiver is not None else None
 
     def application(
         environ: dict[str, Any], start_response: Callable[..., Any]
@@ -52,6 +57,8 @@ def make_wsgi_app(services: Services, settings: Settings) -> WSGIApp:
         if path == "/metrics" and method in ("GET", "HEAD"):
             answer: Iterable[bytes] = metrics(environ, start_response)
             return answer
+        if path == CALLBACK_PATH and callback is not None:
+            return callback(environ, start_response)  # MetaStudio's job callbacks
         if path == "/slack/events" and method == "POST":
             refusal = gate.admit(environ)
             if refusal is not None:

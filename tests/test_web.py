@@ -26,6 +26,7 @@ from bot.tracking.store import Store
 from tests.fakes.blackhole import BlackholeProxy
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
+from tests.fixtures.processes import wait_until_up
 
 
 def test_healthz(bot_url: str) -> None:
@@ -226,19 +227,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.communicate()[0]}")
-        try:
-            requests.get(url, timeout=5)
-            return
-        except (requests.ConnectionError, requests.Timeout):  # workers still booting
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up in {timeout} s")
 
 
 # -- hostile and broken requests: refused at the front, before anything runs ----------

@@ -23,7 +23,9 @@ from cachetools import TLRUCache, TTLCache
 
 from ..metrics import CACHE_LOOKUPS
 from .api import JobsAPI
+from .client import Found
 from .models import Job, JobPage, signed_url_expiry
+from .paging import MAX_PAGES, Page
 from .query import JobQuery
 
 T = TypeVar("T")
@@ -145,12 +147,33 @@ class CachedJobsClient:
         """One job by id, or None."""
         return self.get_jobs([job_id], refresh=refresh).get(job_id)
 
-    # -- cache management ----------------------------------------------------------------
+    # -- fresh reads (the poller's): never served from the cache, but remembered ------
 
-    @property
-    def supports_job_ids(self) -> bool | None:
-        """The inner client's finding on ``job_ids`` (None when unknown or not told)."""
-        return getattr(self.inner, "supports_job_ids", None)
+    def scan(self, query: JobQuery, *, max_pages: int = MAX_PAGES) -> Iterator[Page]:
+        """The inner client's fresh pages; their jobs are remembered one by one (a sweep
+        is never kept whole)."""
+        for page in self.inner.scan(query, max_pages=max_pages):
+            self.remember(page.jobs)
+            yield page
+
+    def lookup_batch(self, batch: Sequence[str]) -> dict[str, Job] | None:
+        """The inner client's checked ``job_ids`` look-up, remembered."""
+        jobs = self.inner.lookup_batch(batch)
+        if jobs is not None:
+            self.remember(jobs.values())
+        return jobs
+
+    def find_job(self, job_id: str, *, job_type: str | None = None) -> Found:
+        """The inner client's fresh look-up, remembered."""
+        found = self.inner.find_job(job_id, job_type=job_type)
+        if found.job is not None:
+            self.remember([found.job])
+        return found
+
+    def use_job_ids(self) -> bool:
+        return self.inner.use_job_ids()
+
+    # -- cache management ----------------------------------------------------------------
 
     def remember(self, jobs: Iterable[Job]) -> None:
         """Store jobs fetched elsewhere (the poller), replacing older copies."""

@@ -1,19 +1,25 @@
 """The endpoint itself: GET /v1/{project_id}/digital-human-videos, with paging and batch
-look-up by id. Implements :class:`bot.metastudio.api.JobsAPI`."""
+look-up by id, and the per-type detail operations. Implements
+:class:`bot.metastudio.api.JobsAPI`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, time, timedelta
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_time
 from urllib.parse import quote
 
 import requests
 from pydantic import ValidationError
 from requests.auth import AuthBase
 
-from .errors import BadResponseError
-from .models import Job, JobPage
+from .errors import BadResponseError, NotFoundError
+from .models import Job, JobPage, JobType
+from .paging import MAX_PAGES, Page, walk_jobs, walk_pages
 from .query import MAX_LIMIT, JobQuery
 from .shape import page_problem
 from .transport import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, Transport
@@ -27,20 +33,92 @@ def lookup_since(now: datetime | None = None) -> datetime:
     """The create_since of every look-up by id: a UTC midnight (stable all day, so equal
     look-ups stay equal queries) :data:`LOOKUP_REACH` back."""
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    return datetime.combine(today, time(0), tzinfo=UTC) - LOOKUP_REACH
+    return datetime.combine(today, day_time(0), tzinfo=UTC) - LOOKUP_REACH
 
 log = logging.getLogger(__name__)
 
+#: docs/metastudio-api.md: the per-type detail operations, for jobs the list cannot find.
+DETAIL_PATHS = (
+    ("2d-digital-human-videos", JobType.VIDEO_2D),
+    ("photo-digital-human-videos", JobType.PHOTO),
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A look-up's answer and how many requests it took."""
+
+    job: Job | None
+    requests: int
+
+
+class JobIdsSupport:
+    """Whether the server filters by ``job_ids`` (docs/metastudio-api.md: an older deployment
+    ignores it and answers an unfiltered page), decided on evidence from several answers
+    and looked at again later.
+
+    An answer holding jobs that were not asked for is one strike; ``strikes`` in a row
+    decide "ignored". A ``count`` above the batch with only asked-for jobs proves nothing
+    either way. Once "ignored", a look-up is worth trying again every ``recheck``
+    seconds; one filtered answer decides "honoured" again.
+    """
+
+    def __init__(
+        self, *, strikes: int = 3, recheck: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.strikes = strikes
+        self.recheck = recheck
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._misses = 0
+        self._honoured: bool | None = None
+        self._decided_at = 0.0
+
+    @property
+    def honoured(self) -> bool | None:
+        """True or False once decided; None until then."""
+        return self._honoured
+
+    def worth_asking(self) -> bool:
+        """Whether a ``job_ids`` look-up should be tried now."""
+        with self._lock:
+            return self._honoured is not False or (
+                self._clock() - self._decided_at >= self.recheck)
+
+    def record(self, filtered: bool | None, *, request_id: str | None = None) -> None:
+        """One answer's evidence: True filtered, False unfiltered, None inconclusive."""
+        if filtered is None:
+            return
+        with self._lock:
+            if filtered:
+                if self._honoured is False:
+                    log.warning("MetaStudio filters by job_ids again (request id %s)",
+                                request_id)
+                self._misses, self._honoured = 0, True
+                return
+            self._misses += 1
+            if self._misses < self.strikes:
+                return
+            if self._honoured is not False:
+                log.warning("MetaStudio ignores job_ids (%d unfiltered answers in a row, the "
+                            "last request id %s): listing by state instead, checking again "
+                            "in %g s", self._misses, request_id, self.recheck)
+            self._honoured = False
+            self._decided_at = self._clock()
+
 
 class MetaStudioClient:
-    """MetaStudio's "Querying Video Production Tasks" endpoint.
+    """MetaStudio's "Querying Video Production Tasks" endpoint, and the per-type detail
+    operations for jobs the list does not return.
 
     >>> client = MetaStudioClient("https://metastudio.cn-north-4.myhuaweicloud.com",
     ...                           "0d69...cd79", AkSkAuth(ak, sk, "0d69...cd79"))
     >>> client.get_jobs(["26f06524-4f75-4b3a-a853-b649a21aaf66"])
     {'26f06524-...': Job(...)}
 
-    Errors are :class:`bot.metastudio.errors.MetaStudioError` subclasses.
+    Every answer is fresh (:class:`bot.metastudio.cache.CachedJobsClient` is the layer
+    that remembers). Errors are :class:`bot.metastudio.errors.MetaStudioError` subclasses.
     """
 
     def __init__(
@@ -52,24 +130,25 @@ class MetaStudioClient:
         session: requests.Session | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
+        job_ids: JobIdsSupport | None = None,
         max_concurrency: int = 64,
     ) -> None:
         self.project_id = project_id
         self.transport = Transport(base_url, auth, session=session, timeouts=timeouts,
                                    retry=retry, max_concurrency=max_concurrency)
         # The project id is one path segment, whatever characters it holds.
-        self.path = f"/v1/{quote(project_id, safe='')}/digital-human-videos"
-        self._job_ids_honoured: bool | None = None
+        self.project_path = f"/v1/{quote(project_id, safe='')}"
+        self.path = f"{self.project_path}/digital-human-videos"
+        self.job_ids = job_ids or JobIdsSupport()
 
     @property
     def supports_job_ids(self) -> bool | None:
-        """Whether the server filters by ``job_ids``: None until a batch look-up has shown
-        it. When False, :meth:`get_jobs` costs one request per id, and a poller does
-        better listing unfinished jobs by state."""
-        return self._job_ids_honoured
+        """Whether the server filters by ``job_ids``: None until answers have shown it
+        (see :class:`JobIdsSupport`)."""
+        return self.job_ids.honoured
 
-    def list_jobs(self, query: JobQuery) -> JobPage:
-        """One page of jobs matching ``query`` (one upstream call)."""
+    def list_jobs(self, query: JobQuery, *, refresh: bool = False) -> JobPage:
+        """One page of jobs matching ``query`` (one upstream call; always fresh)."""
         answer = self.transport.get(self.path, query.to_params())
         problem = page_problem(answer.body)
         if problem is not None:
@@ -83,73 +162,124 @@ class MetaStudioClient:
                 status=answer.status, request_id=answer.request_id,
             ) from e
 
-    def iter_jobs(self, query: JobQuery, *, max_jobs: int | None = None) -> Iterator[Job]:
+    def iter_jobs(
+        self, query: JobQuery, *, max_jobs: int | None = None, refresh: bool = False
+    ) -> Iterator[Job]:
         """Every job matching ``query`` from its offset on, in pages of 100 (the API's
-        maximum), until ``count``. Stops on an empty page too, so a server whose count
-        is wrong cannot make it loop; a job seen twice (the list shifted) is yielded once.
-        """
-        offset, seen = query.offset, set[str]()
-        while max_jobs is None or len(seen) < max_jobs:
-            left = MAX_LIMIT if max_jobs is None else min(MAX_LIMIT, max_jobs - len(seen))
-            page = self.list_jobs(query.page(offset, left))
-            for job in page.jobs:
-                if job.job_id in seen:
-                    continue
-                seen.add(job.job_id)
-                yield job
-                if max_jobs is not None and len(seen) >= max_jobs:
-                    return
-            offset += len(page.jobs)
-            if not page.jobs or offset >= page.count:
-                return
+        maximum), bounded as :mod:`bot.metastudio.paging` says."""
+        return walk_jobs(self.list_jobs, query, max_jobs=max_jobs)
 
-    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+    def scan(self, query: JobQuery, *, max_pages: int = MAX_PAGES) -> Iterator[Page]:
+        """Fresh pages of ``query``, one request each, streamed (the poller's sweeps)."""
+        return walk_pages(self.list_jobs, query, max_pages=max_pages)
+
+    def get_jobs(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
         """Jobs by id; ids that do not exist are absent. One request per 100 ids via
-        ``job_ids``. Because a server may ignore ``job_ids`` and answer an unfiltered page
-        (docs/metastudio-api.md, "job_ids"), each answer is checked; if it was not
-        filtered, that batch is looked up id by id with ``job_id``, and so is every later batch.
+        ``job_ids`` while the server honours it (each answer checked, see
+        :class:`JobIdsSupport`), else one per id; an id the batch did not return is
+        looked up alone, the detail operations included (jobs older than the list's
+        month).
 
         A malformed id raises ``ValueError`` (pydantic's) before any request."""
         wanted = list(dict.fromkeys(job_ids))
         found: dict[str, Job] = {}
         for start in range(0, len(wanted), MAX_LIMIT):
             batch = wanted[start : start + MAX_LIMIT]
-            if self._job_ids_honoured is not False:
+            rest = batch
+            if self.job_ids.worth_asking():
                 jobs = self.lookup_batch(batch)
                 if jobs is not None:
                     found.update(jobs)
+                    rest = [job_id for job_id in batch if job_id not in jobs]
+                    for job_id in rest:
+                        job = self.find_detail(job_id).job
+                        if job is not None:
+                            found[job_id] = job
                     continue
-            for job_id in batch:
+            for job_id in rest:
                 job = self.get_job(job_id)
                 if job is not None:
                     found[job_id] = job
         return found
 
-    def get_job(self, job_id: str) -> Job | None:
-        """One job by id (the documented ``job_id`` filter), or None if there is none."""
+    def get_job(self, job_id: str, *, refresh: bool = False) -> Job | None:
+        """One job by id, or None if there is none (see :meth:`find_job`)."""
+        return self.find_job(job_id).job
+
+    def find_job(self, job_id: str, *, job_type: str | None = None) -> Found:
+        """One job by id: the list's ``job_id`` filter, then the detail operations (the
+        one for ``job_type`` when it is known)."""
+        if job_type is not None:
+            detail = self.find_detail(job_id, job_type=job_type)
+            if detail.job is not None:
+                return detail
+            spent = detail.requests
+        else:
+            spent = 0
         page = self.list_jobs(JobQuery(job_id=job_id, limit=1, create_since=lookup_since()))
         # Checked, like job_ids: a server ignoring the filter must not yield another job.
-        return next((job for job in page.jobs if job.job_id == job_id), None)
+        job = next((job for job in page.jobs if job.job_id == job_id), None)
+        if job is not None:
+            return Found(job, spent + 1)
+        detail = self.find_detail(job_id)
+        return Found(detail.job, spent + 1 + detail.requests)
+
+    def find_detail(self, job_id: str, *, job_type: str | None = None) -> Found:
+        """The job from ``GET .../2d-digital-human-videos/{job_id}`` or
+        ``.../photo-digital-human-videos/{job_id}`` (only the one for ``job_type`` when
+        given): the list's fields plus ``script_id`` and the configuration."""
+        requests_made = 0
+        for segment, kind in DETAIL_PATHS:
+            if job_type is not None and (kind == JobType.PHOTO) != _is_photo(job_type):
+                continue
+            requests_made += 1
+            try:
+                answer = self.transport.get(
+                    f"{self.project_path}/{segment}/{quote(job_id, safe='')}", [])
+            except NotFoundError:
+                continue
+            body = {"job_id": job_id, "job_type": kind.value, **answer.body}
+            try:
+                job = Job.model_validate(body)
+            except ValidationError as e:
+                raise BadResponseError(
+                    "MetaStudio's answer does not look like a job",
+                    status=answer.status, request_id=answer.request_id,
+                ) from e
+            if job.job_id == job_id:
+                return Found(job, requests_made)
+        return Found(None, requests_made)
 
     def lookup_batch(self, batch: Sequence[str]) -> dict[str, Job] | None:
         """Up to 100 jobs by id in one request (``job_ids``), checked: None when the
-        server ignored the filter (docs/metastudio-api.md: an older deployment answers an
-        unfiltered page), which :attr:`supports_job_ids` remembers."""
+        answer was not filtered. Its evidence goes to :attr:`job_ids`."""
         page = self.list_jobs(
             JobQuery(job_ids=tuple(batch), limit=MAX_LIMIT, create_since=lookup_since())
         )
         asked = set(batch)
         strangers = [job.job_id for job in page.jobs if job.job_id not in asked]
-        if strangers or page.count > len(batch):
-            if self._job_ids_honoured is not False:
-                log.warning(
-                    "MetaStudio ignores job_ids (asked %d ids, got count=%d with %d others; "
-                    "request id %s)", len(batch), page.count, len(strangers), page.request_id,
-                )
-            self._job_ids_honoured = False
+        if strangers:
+            log.info("a job_ids answer was not filtered (asked %d ids, got count=%d with %d "
+                     "others; request id %s)", len(batch), page.count, len(strangers),
+                     page.request_id)
+            self.job_ids.record(False, request_id=page.request_id)
             return None
-        self._job_ids_honoured = True
+        # A count above the batch without strangers proves nothing (a server may count
+        # differently); only asked-for jobs came back, so they are usable.
+        self.job_ids.record(None if page.count > len(batch) else True,
+                            request_id=page.request_id)
         return {job.job_id: job for job in page.jobs}
+
+    def use_job_ids(self) -> bool:
+        """Whether a poller should look its jobs up with ``job_ids`` now."""
+        return self.job_ids.worth_asking()
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _is_photo(job_type: str) -> bool:
+    try:
+        return JobType(job_type).is_photo
+    except ValueError:
+        return False

@@ -47,6 +47,13 @@ class Faults:
     #: The strict reading of docs/metastudio-api.md, "Listing parameters": look-ups by
     #: ``job_id``/``job_ids`` without ``create_since`` also see only the last month.
     lookups_within_month: bool = False
+    #: Stricter still: every listing, whatever its ``create_since``, sees only the last
+    #: month; older jobs are found only by the per-type detail operations.
+    list_month_only: bool = False
+    #: Added to every answer's ``count`` (a server counting differently).
+    count_offset: int = 0
+    #: A broken server: ``offset`` ignored (always the first page), and this ``count``.
+    ignore_offset_count: int | None = None
     _queue: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,7 +94,12 @@ class Faults:
             return failure
 
     def drift(self, page: dict[str, Any]) -> dict[str, Any]:
-        """``page`` as a newer deployment would send it, per ``extra_fields``."""
+        """``page`` as a newer deployment would send it, per ``extra_fields``, and with
+        ``count_offset`` / ``ignore_offset_count`` applied."""
+        if self.count_offset:
+            page = {**page, "count": page["count"] + self.count_offset}
+        if self.ignore_offset_count is not None:
+            page = {**page, "count": self.ignore_offset_count}
         if not self.extra_fields:
             return page
         extras = DRIFT_FIELDS if self.extra_fields is True else dict(self.extra_fields)
@@ -103,3 +115,6 @@ class Faults:
         self.extra_fields = False
         self.ignore_job_ids = False
         self.lookups_within_month = False
+        self.list_month_only = False
+        self.count_offset = 0
+        self.ignore_offset_count = None

@@ -11,7 +11,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,15 @@ class SimJob:
     video_seconds: float = 60.0
     #: Insertion order, the tie-break between jobs created in the same second.
     seq: int = 0
+    #: The create call's ``callback_config`` (``auth_type`` NONE or MSS_A), if any.
+    callback_url: str | None = None
+    callback_key: str | None = None
+    callback_auth: str = "MSS_A"
+    #: A job a project schedules for later is listed only from this moment on.
+    hidden_until: datetime | None = None
+
+    def visible_at(self, now: datetime) -> bool:
+        return self.hidden_until is None or self.hidden_until <= now
 
     def state_at(self, now: datetime) -> str:
         if self.fixed_state is not None:
@@ -105,6 +114,22 @@ class SimJob:
             "create_time": fmt(self.create_time),
             "lastupdate_time": fmt(updated),
         }
+
+    def to_detail_json(self, now: datetime, base_url: str) -> dict[str, Any]:
+        """What the per-type detail operation answers (docs/metastudio-api.md): the list's fields
+        plus the script and configuration the list does not return."""
+        detail = self.to_json(now, base_url)
+        detail.update({
+            "script_id": self.script_id,
+            "model_asset_id": f"model-{self.asset_id[:12]}",
+            "shoot_scripts": [{"sequence_no": 0, "text_config": {
+                "text": f"Script of {self.asset_name or 'a video'}"}}],
+            "voice_config": {"voice_asset_id": f"voice-{self.asset_id[:8]}", "speed": 100},
+            "video_config": {"codec": "H264", "width": 1920, "height": 1080},
+        })
+        if self.job_type not in PHOTO_TYPES:
+            detail["background_music_config"] = None
+        return detail
 
     def _asset(self, state: str, now: datetime, base_url: str) -> dict[str, Any]:
         asset: dict[str, Any] = {"asset_id": self.asset_id, "asset_name": self.asset_name}
@@ -206,6 +231,16 @@ class JobStore:
         self._by_asset_id: dict[str, SimJob] = {}
         self._created: list[SimJob] = []
         self._named: list[SimJob] | None = None
+        #: The last listing's matches, by (filters but paging, time): the pages of one
+        #: sweep at one simulated moment filter the project once (benchmarks hold
+        #: 100,000 jobs). Cleared by every change.
+        self._memo: tuple[Any, list[SimJob]] | None = None
+        self._scheduled = False
+
+    def touch(self) -> None:
+        """A job changed: forget the memoised listing."""
+        with self.lock:
+            self._memo = None
 
     def add(self, job: SimJob) -> None:
         with self.lock:
@@ -216,6 +251,8 @@ class JobStore:
             self._by_asset_id[job.asset_id] = job
             bisect.insort(self._created, job, key=_created)
             self._named = None
+            self._memo = None
+            self._scheduled |= job.hidden_until is not None
 
     def get(self, job_id: str) -> SimJob:
         """The job; KeyError when there is none."""
@@ -224,17 +261,30 @@ class JobStore:
     def has_asset(self, asset_id: str) -> bool:
         return asset_id in self._by_asset_id
 
-    def all(self) -> list[SimJob]:
-        """Every job, oldest first."""
+    def all(self, now: datetime | None = None) -> list[SimJob]:
+        """Every job, oldest first (only those created by ``now`` when given)."""
         with self.lock:
-            return list(self._created)
+            if now is None:
+                return list(self._created)
+            return [job for job in self._created if job.visible_at(now)]
+
+    def _visibility(self, now: datetime) -> list[Callable[[SimJob], bool]]:
+        """The test hiding scheduled jobs, when the store holds any."""
+        return [lambda j: j.visible_at(now)] if self._scheduled else []
+
+    def visible(self, job_id: str, now: datetime) -> SimJob | None:
+        """The job, unless unknown or created after ``now`` (a project can hold jobs
+        scheduled to be created later: they appear when their time comes)."""
+        job = self._by_id.get(job_id)
+        return job if job is not None and job.visible_at(now) else None
 
     def query(self, f: Filters, now: datetime) -> tuple[int, list[SimJob]]:
         """(count of all matches, the requested page)."""
         with self.lock:
             if f.is_lookup:
                 ids = f.job_ids if f.job_ids is not None else (f.job_id,)
-                found = {i: self._by_id[i] for i in ids if i in self._by_id}
+                found = {i: job for i in ids
+                         if i is not None and (job := self.visible(i, now)) is not None}
                 key = _named if f.sort_key == "asset_order" else _created
                 candidates: Sequence[SimJob] = sorted(found.values(), key=key)
                 tests = f.predicates(now, times=True)
@@ -242,8 +292,12 @@ class JobStore:
                 if self._named is None:
                     self._named = sorted(self._created, key=_named)
                 candidates = self._named
-                tests = f.predicates(now, times=True)
+                tests = [*f.predicates(now, times=True), *self._visibility(now)]
             else:
+                memo_key = (replace(f, offset=0, limit=0), now)
+                if self._memo is not None and self._memo[0] == memo_key:
+                    return len(self._memo[1]), _page(self._memo[1], f.offset, f.limit,
+                                                     f.sort_dir == "desc")
                 since, until = f.window(now)
                 low = 0 if since is None else bisect.bisect_left(
                     self._created, (since, -1), key=_created
@@ -252,11 +306,13 @@ class JobStore:
                     self._created, (until, math.inf), key=_created
                 )
                 candidates = self._created[low:high]
-                tests = f.predicates(now, times=False)
+                tests = [*f.predicates(now, times=False), *self._visibility(now)]
             matches = list(filter(_all_of(tests), candidates)) if tests else candidates
             if f.sort_key == "update_time":
                 # lastupdate_time moves with the lifecycle: sorted per request.
                 matches = sorted(matches, key=lambda j: (j.times_at(now)[2], j.seq))
+            if not f.is_lookup and f.sort_key != "asset_order":
+                self._memo = ((replace(f, offset=0, limit=0), now), list(matches))
             return len(matches), _page(matches, f.offset, f.limit, f.sort_dir == "desc")
 
 

@@ -39,7 +39,9 @@ def seed_jobs(count: int, now: datetime, rng: random.Random) -> list[SimJob]:
     for _ in range(count):
         if rng.random() < UNFINISHED_SHARE:
             created = now - timedelta(seconds=rng.randint(5, 600))
-            start = now + timedelta(seconds=rng.randint(-60, 40))
+            # Never before its creation (a job cannot start before it exists).
+            start = max(created + timedelta(seconds=1),
+                        now + timedelta(seconds=rng.randint(-60, 40)))
             end = max(start, now) + timedelta(seconds=rng.randint(10, 180))
         else:
             created = now - timedelta(seconds=rng.randint(600, 3 * 86400))

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from . import operations
 from .cover import check_cover, cover_png
 from .faults import ERROR_BODIES
+from .jobs import DEFAULT_HORIZON
 from .params import InvalidParameter, parse_filters
 
 if TYPE_CHECKING:
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_PATH = re.compile(r"/v1/(?P<project>[^/]+)/digital-human-videos/?")
+#: docs/metastudio-api.md: the per-type detail operations.
+DETAIL_PATH = re.compile(
+    r"/v1/(?P<project>[^/]+)/(?P<kind>2d|photo)-digital-human-videos/(?P<job>[^/]+)/?")
 COVER_PATH = re.compile(r"/covers/(?P<asset>[0-9a-f]{32})\.png")
 IAM_PATH = "/v3/auth/tokens"
 
@@ -109,7 +114,28 @@ class _Handler(BaseHTTPRequestHandler):
         listing = LIST_PATH.fullmatch(path)
         if method == "GET" and listing:
             return self._list(path, unquote(listing["project"]), query)
+        detail = DETAIL_PATH.fullmatch(path)
+        if method == "GET" and detail:
+            return self._detail(path, unquote(detail["project"]), detail["kind"] == "photo",
+                                unquote(detail["job"]), query)
         return 404, ERROR_BODIES[404], {}
+
+    def _detail(
+        self, path: str, project: str, photo: bool, job_id: str, query: list[tuple[str, str]]
+    ) -> Answer:
+        sim = self.simulator
+        refusal = sim.gatekeeper.check("GET", path, query, cast(Mapping[str, str], self.headers))
+        if refusal:
+            return refusal[0], refusal[1], {}
+        if project != sim.project_id:
+            return 404, ERROR_BODIES[404], {}
+        failure = sim.faults.take()
+        if failure:
+            return failure.status, failure.body, failure.headers
+        body = sim.detail(job_id, photo)
+        if body is None:
+            return 404, ERROR_BODIES[404], {}
+        return 200, body, {}
 
     def _list(self, path: str, project: str, query: list[tuple[str, str]]) -> Answer:
         sim = self.simulator
@@ -130,6 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except InvalidParameter as e:
             return 400, {**ERROR_BODIES[400], "error_msg": f"Invalid parameter: {e}"}, {}
+        if sim.faults.ignore_offset_count is not None:
+            filters = replace(filters, offset=0)
+        if sim.faults.list_month_only:
+            floor = sim.now() - DEFAULT_HORIZON
+            if filters.create_since is None or filters.create_since < floor:
+                filters = replace(filters, create_since=floor)
         return 200, sim.faults.drift(sim.list_page(filters)), {}
 
     def _login(self, body: bytes) -> Answer:

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .auth import Gatekeeper
+from .callbacks import CallbackSender, Delivery
 from .clock import SimClock
 from .faults import Faults
-from .jobs import Filters, JobStore, SimJob
+from .jobs import PHOTO_TYPES, Filters, JobStore, SimJob
+from .project import project_jobs as make_project_jobs
 from .seed import seed_jobs as make_seed_jobs
 from .server import ServerHandle
 
@@ -59,6 +61,10 @@ class Simulator:
         seed_jobs: int = 0,
         rng_seed: int = 7,
         clock: Callable[[], datetime] | None = None,
+        project_jobs: int = 0,
+        project_days: float = 30.0,
+        new_per_hour: float = 0.0,
+        ahead: timedelta = timedelta(0),
     ) -> None:
         self.project_id = project_id
         self.clock = clock if isinstance(clock, SimClock) else SimClock(clock)
@@ -72,8 +78,14 @@ class Simulator:
         self._requests_lock = threading.Lock()
         #: The base URL of the last ``serve()``; covers and previews point at it.
         self.url = ""
-        for job in make_seed_jobs(seed_jobs, self.now(), random.Random(rng_seed)):
+        rng = random.Random(rng_seed)
+        for job in make_seed_jobs(seed_jobs, self.now(), rng):
             self.store.add(job)
+        if project_jobs or (new_per_hour and ahead):
+            self.add_project(project_jobs, days=project_days, new_per_hour=new_per_hour,
+                             ahead=ahead, rng=rng)
+        #: The callbacks of jobs created with ``callback_url`` (``deliver_callbacks``).
+        self.callbacks = CallbackSender(self.store, self.clock)
 
     # -- time ------------------------------------------------------------------------
 
@@ -102,6 +114,9 @@ class Simulator:
         finish_in: float | None = None,
         outcome: str = "SUCCEED",
         video_seconds: float = 60.0,
+        callback_url: str | None = None,
+        callback_key: str | None = None,
+        callback_auth: str = "MSS_A",
     ) -> str:
         """Add a job and return its id (a uuid4 unless given).
 
@@ -110,6 +125,9 @@ class Simulator:
         instead: WAITING for ``start_in`` seconds (default 0), PROCESSING until
         ``finish_in`` seconds from now, then ``outcome``. A FAILED job gets
         MSS.00000004 "Internal Error" unless ``error_code``/``error_msg`` say otherwise.
+        With ``callback_url`` (the create call's ``callback_config``), the job is called
+        back when it succeeds or fails (:meth:`deliver_callbacks`), MSS_A-signed with
+        ``callback_key`` unless ``callback_auth`` is ``NONE``.
         """
         now = self.now().replace(microsecond=0)
         created = (create_time or now).astimezone(UTC).replace(microsecond=0)
@@ -123,6 +141,9 @@ class Simulator:
             video_seconds=video_seconds,
             error_code=error_code or ("MSS.00000004" if failing else None),
             error_msg=error_msg or ("Internal Error" if failing else None),
+            callback_url=callback_url,
+            callback_key=callback_key,
+            callback_auth=callback_auth,
         )
         if finish_in is None:
             job.fixed_state, job.fixed_since = state, max(created, now)
@@ -131,7 +152,34 @@ class Simulator:
             job.start_at = now + timedelta(seconds=start_in or 0)
             job.end_at = max(job.start_at, now + timedelta(seconds=finish_in))
         self.store.add(job)
+        self.callbacks.register(job)
         return job.job_id
+
+    def add_project(
+        self, count: int, *, days: float = 30.0, new_per_hour: float = 0.0,
+        ahead: timedelta = timedelta(0), rng: random.Random | None = None,
+    ) -> int:
+        """Add a realistic project's jobs (see :mod:`bot.simulator.project`); returns how
+        many (future ones included)."""
+        jobs = make_project_jobs(count, self.now(), rng or random.Random(11), days=days,
+                                 per_hour=new_per_hour, ahead=ahead)
+        for job in jobs:
+            self.store.add(job)
+        return len(jobs)
+
+    def deliver_callbacks(self) -> list[Delivery]:
+        """Send the callbacks of jobs that have ended since the last call (each once)."""
+        return self.callbacks.deliver_due()
+
+    def detail(self, job_id: str, photo: bool) -> dict[str, Any] | None:
+        """The per-type detail operation's body, or None (unknown id, or the other
+        type's path)."""
+        now = self.now()
+        with self.store.lock:
+            job = self.store.visible(job_id, now)
+            if job is None or (job.job_type in PHOTO_TYPES) != photo:
+                return None
+            return job.to_detail_json(now, self.url)
 
     def set_state(
         self,
@@ -152,13 +200,18 @@ class Simulator:
                 job.error_code = error_code or job.error_code or "MSS.00000004"
                 job.error_msg = error_msg or job.error_msg or "Internal Error"
             job.fixed_state, job.fixed_since = state, now
+            self.store.touch()
+
+    def state_of(self, job_id: str) -> str:
+        """The job's state now (KeyError for an unknown id)."""
+        return self.store.get(job_id).state_at(self.now())
 
     @property
     def jobs(self) -> dict[str, dict[str, Any]]:
         """Every job as the API would show it now, by id (a fresh copy each time)."""
         now = self.now()
         with self.store.lock:
-            return {job.job_id: job.to_json(now, self.url) for job in self.store.all()}
+            return {job.job_id: job.to_json(now, self.url) for job in self.store.all(now)}
 
     def list_page(self, filters: Filters) -> dict[str, Any]:
         """The list endpoint's body for validated ``filters``."""

@@ -143,6 +143,53 @@ slack_covers = sa.Table(
     sa.Column("uploaded_at", UtcDateTime, nullable=False),
 )
 
+
+# -- discovery, the active set, push and retention (revision 0003_i9_active_set) -----------
+# docs/polling.md explains how these tables are used.
+
+#: Small shared state of the pollers, one row per key: the discovery watermark (the
+#: newest create_time discovered), when the active set was last checked, the last prune.
+poll_state = sa.Table(
+    "poll_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("moment", UtcDateTime, nullable=False),
+)
+
+#: The active set: unfinished jobs some subscription could announce, watched by id until
+#: they end (tracked jobs are watched through ``tracked_jobs``). A row is deleted in the
+#: transaction that records the job's end.
+watched_jobs = sa.Table(
+    "watched_jobs",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("create_time", UtcDateTime),
+    sa.Column("job_type", sa.String(64)),
+    sa.Column("asset_name", sa.String(256)),
+    #: Known when a ``script_id`` listing found the job (answers do not say it).
+    sa.Column("script_id", sa.String(256)),
+    sa.Column("last_state", sa.String(32)),
+    sa.Column("discovered_at", UtcDateTime, nullable=False),
+    sa.Index("ix_watched_create_time", "create_time"),
+)
+
+#: MSS_A callback signatures already accepted: a replayed callback is refused.
+callback_receipts = sa.Table(
+    "callback_receipts",
+    metadata,
+    sa.Column("secret", sa.String(128), primary_key=True),
+    sa.Column("received_at", UtcDateTime, nullable=False, index=True),
+)
+
+#: When a tracked job was closed (retention prunes old closed rows).
+tracked_jobs.append_column(sa.Column("closed_at", UtcDateTime))
+sa.Index("ix_tracked_job_id", tracked_jobs.c.job_id)
+sa.Index("ix_tracked_message", tracked_jobs.c.channel, tracked_jobs.c.message_ts)
+sa.Index("ix_tracked_open", tracked_jobs.c.closed, tracked_jobs.c.closed_at)
+sa.Index("ix_seen_at", seen_outcomes.c.seen_at)
+sa.Index("ix_outbox_sent", outbox.c.status, outbox.c.sent_at)
+sa.Index("ix_outbox_digest", outbox.c.digest_id)
+
 # -- on-call (revision 0003_i10_oncall) ---------------------------------------------------
 
 #: People to DM when a job ends (``track … notify=me``, the Notify me button).

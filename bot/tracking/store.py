@@ -9,6 +9,9 @@ and the notification it causes commit together.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ class TrackedJob:
     created_at: datetime
     paused_reason: str | None
     closed: bool
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -80,15 +84,48 @@ def _postgres_engine(url: str) -> sa.Engine:
                             connect_args={**_PG_CONNECT_ARGS, "options": options})
 
 
+#: How long a process waits for another one that holds SQLite's lock while switching
+#: the database to WAL.
+WAL_SWITCH_SECONDS = 30.0
+
+
+def _ensure_wal(dbapi_conn: Any) -> None:
+    """Put the database file in WAL mode, once. WAL is a property of the file, so a
+    connection only reads the mode; only when it is not WAL yet does it switch, which
+    needs a moment of exclusive access. Processes starting together race for that moment:
+    SQLite answers "database is locked" at once (the busy timeout does not cover a
+    journal mode change, https://www.sqlite.org/pragma.html#pragma_journal_mode), so the
+    loser waits and looks again; usually the winner has switched it by then."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            mode = str(dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode in ("wal", "memory"):
+                return
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)  # a back-off between attempts, not an ordering
+        delay = min(delay * 2, 0.5)
+
+
 def _sqlite_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_timeout=POOL_TIMEOUT)
+    wal_checked = threading.Event()
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         # pysqlite's own BEGIN is deferred; we emit BEGIN IMMEDIATE ourselves (below).
         dbapi_conn.isolation_level = None
         dbapi_conn.execute("PRAGMA foreign_keys=ON")
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        if not wal_checked.is_set():
+            _ensure_wal(dbapi_conn)
+            wal_checked.set()
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
@@ -170,6 +207,25 @@ class Store:
         )
         return self._tracked(query.order_by(tracked_jobs.c.id))
 
+    def pollable_ids(self) -> list[tuple[str, datetime | None]]:
+        """(job_id, job_created_at) of :meth:`pollable`'s rows: what the poller keeps in
+        memory for a whole cycle (a row's other columns are read batch by batch)."""
+        query = sa.select(tracked_jobs.c.job_id, tracked_jobs.c.job_created_at).where(
+            tracked_jobs.c.closed.is_(False), tracked_jobs.c.paused_reason.is_(None)
+        ).order_by(tracked_jobs.c.id)
+        with self.begin() as conn:
+            return [(row.job_id, row.job_created_at) for row in conn.execute(query)]
+
+    def pollable_for(self, job_ids: Iterable[str]) -> list[TrackedJob]:
+        """:meth:`pollable`'s rows for these jobs."""
+        ids = list(job_ids)
+        if not ids:
+            return []
+        query = tracked_jobs.select().where(
+            tracked_jobs.c.job_id.in_(ids), tracked_jobs.c.closed.is_(False),
+            tracked_jobs.c.paused_reason.is_(None))
+        return self._tracked(query.order_by(tracked_jobs.c.id))
+
     def channel_tracked(self, channel: str) -> list[TrackedJob]:
         """What ``tracked`` lists: the channel's unfinished jobs, paused ones included."""
         query = tracked_jobs.select().where(
@@ -235,13 +291,28 @@ class Store:
             conn.execute(tracked_jobs.update().where(tracked_jobs.c.id == tracked_id)
                          .values(last_state=state))
 
-    def finish_tracked(self, conn: sa.Connection, tracked_id: int, state: str) -> bool:
+    def finish_tracked(
+        self, conn: sa.Connection, tracked_id: int, state: str, now: datetime | None = None
+    ) -> bool:
         """Close a tracked job at its end state, inside the caller's transaction (the
         one that enqueues its notification). False if another poller closed it first."""
         result = conn.execute(tracked_jobs.update().where(
             tracked_jobs.c.id == tracked_id, tracked_jobs.c.closed.is_(False)
-        ).values(last_state=state, closed=True))
+        ).values(last_state=state, closed=True, closed_at=now))
         return result.rowcount == 1
+
+    def open_tracked(self, conn: sa.Connection, job_id: str) -> list[TrackedJob]:
+        """The unfinished trackings of one job in unpaused channels, in the caller's
+        transaction (a callback's look-up)."""
+        query = tracked_jobs.select().where(
+            tracked_jobs.c.job_id == job_id, tracked_jobs.c.closed.is_(False),
+            tracked_jobs.c.paused_reason.is_(None)).order_by(tracked_jobs.c.id)
+        return [TrackedJob(**row._mapping) for row in conn.execute(query)]
+
+    def tracked_channels(self, conn: sa.Connection, job_id: str) -> set[str]:
+        """Channels tracking the job, finished or not, in the caller's transaction."""
+        query = sa.select(tracked_jobs.c.channel).where(tracked_jobs.c.job_id == job_id)
+        return set(conn.execute(query).scalars())
 
     def _tracked(self, query: sa.Select[Any]) -> list[TrackedJob]:
         with self.begin() as conn:
@@ -282,10 +353,13 @@ class Store:
     def remove_subscription(self, channel: str, subscription_id: int) -> bool:
         """Delete one of the channel's subscriptions (and what it has seen)."""
         with self.begin() as conn:
-            conn.execute(seen_outcomes.delete().where(
-                seen_outcomes.c.subscription_id == subscription_id))
             result = conn.execute(subscriptions.delete().where(
                 subscriptions.c.id == subscription_id, subscriptions.c.channel == channel))
+            # Only when it was this channel's: another channel naming the same number
+            # must not erase what it has announced (that would announce it again).
+            if result.rowcount > 0:
+                conn.execute(seen_outcomes.delete().where(
+                    seen_outcomes.c.subscription_id == subscription_id))
         return result.rowcount > 0
 
     def channel_subscriptions(self, channel: str) -> list[Subscription]:

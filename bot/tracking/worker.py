@@ -17,13 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 from ..covers import build_covers
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
-from ..metastudio.cache import CachedJobsClient
-from ..metastudio.client import MetaStudioClient
 from ..metastudio.operations import JobOperations
 from ..settings import Settings
 from .marking import MarkedMessenger, as_marked
@@ -32,9 +29,11 @@ from .outbox import Outbox
 from .poller import Poller
 from .quota_watch import QuotaWatch
 from .reports import REPORT_KIND, ReportRenderer, ReportScheduler
+from .retention import prune
 from .service import TrackingService
 from .store import Store
 from .stuck_watch import StuckWatcher
+from .watermark import PRUNED, PollState
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,19 @@ class Tracking:
     poller: Poller
     sender: Sender
     interval: float
+    #: How long sent notifications, closed tracked jobs and seen outcomes are kept.
+    retention: timedelta = timedelta(days=7)
+    #: How often the retention pass runs (whichever process is due first).
+    prune_every: timedelta = timedelta(hours=1)
+    reports: ReportScheduler | None = None
     #: ``subscribe stuck`` (bot/tracking/stuck_watch.py); checks every few minutes.
     stuck: StuckWatcher | None = None
     #: Video minutes left, for failure digests (bot/tracking/quota_watch.py).
     quota: QuotaWatch | None = None
-    reports: ReportScheduler | None = None
 
     def run_once(self) -> None:
-        """One poll cycle, then one send pass (what the loop repeats)."""
+        """One poll cycle, then one send pass, and the retention pass when it is due
+        (what the loop repeats)."""
         self.poller.poll()
         if self.stuck is not None:
             self.stuck.run_once()
@@ -69,6 +73,16 @@ class Tracking:
         if self.reports is not None:
             self.reports.run_due()
         self.sender.send_due()
+        self.prune_if_due()
+
+    def prune_if_due(self) -> None:
+        now = self.poller.clock()
+        state = PollState(self.store)
+        last = state.get(PRUNED)
+        if last is not None and now - last < self.prune_every:
+            return
+        state.advance(PRUNED, now)
+        prune(self.store, now=now, retention=self.retention)
 
 
 def build_tracking(
@@ -82,17 +96,15 @@ def build_tracking(
     """Open and migrate the database named by ``settings.database_url`` and build the
     tracking parts.
 
-    ``jobs`` is the bot's client; when it is the cached client, the poller asks the plain
-    client under it (a poll must see fresh states) and feeds the cache what it saw.
+    ``jobs`` is the bot's client, plain or cached: the poller uses only its fresh reads
+    (which feed the cache what they saw).
     ``messenger`` is :class:`bot.slack_messenger.SlackMessenger` in Slack modes.
     """
     store = Store(settings.database_url)
     store.migrate()
     outbox = Outbox(store)
-    source, cache = (jobs.inner, jobs) if isinstance(jobs, CachedJobsClient) else (jobs, None)
-    # The poller uses the concrete client's job_ids batch, which the protocol lacks.
-    poller = Poller(store, outbox, cast(MetaStudioClient, source), cache=cache, clock=clock,
-                    lookback=timedelta(hours=settings.subscription_lookback_hours))
+    retention = timedelta(days=settings.retention_days)
+    poller = Poller(store, outbox, jobs, clock=clock, retention=retention)
     sender = Sender(
         store, outbox, as_marked(messenger), clock=clock,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
@@ -109,8 +121,8 @@ def build_tracking(
                         digest_threshold=settings.digest_threshold, clock=clock)
              if operations is not None else None)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
-                    reports=ReportScheduler(store, outbox, clock=clock), stuck=stuck,
-                    quota=quota)
+                    retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
+                    stuck=stuck, quota=quota)
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

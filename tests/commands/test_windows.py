@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands.windows import describe, parse_window, resolve
+from bot.commands.windows import WindowError, describe, parse_window, resolve
 
 NOW = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
 
@@ -65,3 +65,36 @@ def test_yesterday_on_the_day_after_a_change_uses_the_offset_of_each_midnight():
 def test_describe_names_the_timezone_of_calendar_windows():
     assert describe(parse_window(["today"]), ZoneInfo("Europe/Berlin")) == "today (Europe/Berlin)"
     assert describe(parse_window(["24h"]), ZoneInfo("Europe/Berlin")) == "last 24h"
+
+
+def test_describe_relative_day_windows_and_the_apis_default():
+    assert describe(parse_window(["7d"]), ZoneInfo("Europe/Berlin")) == "last 7d"
+    assert describe(None, ZoneInfo("Europe/Berlin")) == "last 30 days"
+
+
+@pytest.mark.parametrize(
+    ("token", "ok"),
+    [("1h", True), ("0h", False), ("8784h", True), ("8785h", False), ("367h", True),
+     ("1d", True), ("0d", False), ("366d", True), ("367d", False)],
+)
+def test_relative_windows_have_a_unit_of_their_own_range(token, ok):
+    if ok:
+        assert parse_window([token]).amount == int(token[:-1])
+    else:
+        with pytest.raises(WindowError, match=f"`{token}` is out of range: use 1-"):
+            parse_window([token])
+
+
+def test_bounds_are_utc_on_a_machine_in_another_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert resolve(parse_window(["today"]), ZoneInfo("UTC"), NOW)[0] == utc(2026, 11, 24)
+        since = resolve(parse_window(["24h"]), ZoneInfo("UTC"), NOW)[0]
+        assert since == utc(2026, 11, 23, 3, 30) and since.utcoffset().total_seconds() == 0
+        assert resolve(parse_window(["today"]), ZoneInfo("UTC"), NOW)[0].tzinfo is UTC
+    finally:
+        monkeypatch.undo()
+        time.tzset()

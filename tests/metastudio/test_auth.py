@@ -75,3 +75,28 @@ def test_reprs_hide_secrets():
 
     assert "AK-TEST" in reprs
     assert "SECRET" not in reprs
+
+
+def test_token_auth_repr_names_the_class_only():
+    assert repr(TokenAuth("TOKEN-SECRET")) == "TokenAuth(token=***)"
+
+
+def test_aksk_keeps_and_signs_blank_query_values():
+    request = prepared(AkSkAuth("AK-TEST", "SK-TEST", clock=lambda: NOW),
+                       [("asset_name", ""), ("limit", "1")])
+
+    url = urlsplit(request.url)
+    assert url.query == "asset_name=&limit=1"
+    pairs = parse_qsl(url.query, keep_blank_values=True)
+    assert signing.verify("SK-TEST", "GET", url.path, pairs, dict(request.headers))
+
+
+def test_aksk_signs_a_request_body():
+    request = requests.Session().prepare_request(requests.Request(
+        "POST", "https://metastudio.example/v1/p/2d-digital-human-videos/j1/cancel",
+        data=b'{"reason":"test"}', auth=AkSkAuth("AK-TEST", "SK-TEST", clock=lambda: NOW)))
+
+    path = urlsplit(request.url).path
+    headers = dict(request.headers)
+    assert signing.verify("SK-TEST", "POST", path, [], headers, b'{"reason":"test"}')
+    assert not signing.verify("SK-TEST", "POST", path, [], headers, b"")

@@ -49,3 +49,25 @@ def test_errors_reach_every_waiting_caller_and_are_not_cached(simulator, jobs_cl
     assert len(simulator.requests) == 1
     jobs_client.list_jobs(JobQuery())
     assert len(simulator.requests) == 2
+
+
+def test_the_pollers_reads_are_fresh_remembered_and_never_kept_as_listings(
+    simulator, metastudio_client
+):
+    client = CachedJobsClient(metastudio_client, ttl=15, finished_ttl=600, clock=lambda: 0.0)
+    ids = [simulator.add_job(state="PROCESSING") for _ in range(150)]
+
+    pages = list(client.scan(JobQuery(limit=100)))
+    assert [len(p.jobs) for p in pages] == [100, 50]
+    list(client.scan(JobQuery(limit=100)))
+    assert len(simulator.requests) == 4  # a sweep is never answered from the cache
+    assert client._lists.currsize == 0  # nor stored whole
+
+    simulator.set_state(ids[0], "SUCCEED")
+    assert client.lookup_batch(ids[:1])[ids[0]].state == "SUCCEED"
+    mark = len(simulator.requests)
+    assert client.get_job(ids[0]).state == "SUCCEED"  # what the poller saw, remembered
+    assert len(simulator.requests) == mark
+    found = client.find_job(ids[1])
+    assert found.job.job_id == ids[1] and found.requests == 1
+    assert client.use_job_ids() is True

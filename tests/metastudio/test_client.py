@@ -258,8 +258,11 @@ def test_get_jobs_batches_by_100(simulator, metastudio_client):
     found = metastudio_client.get_jobs([*ids, ids[0], "no-such-job"])
 
     assert set(found) == set(ids)
-    assert len(simulator.requests) == 3
-    assert all("job_ids" in params(r) for r in simulator.requests)
+    lists = [r for r in simulator.requests if r.path.endswith("/digital-human-videos")]
+    assert len(lists) == 3 and all("job_ids" in params(r) for r in lists)
+    # The id no batch returned is tried with both detail operations (older than a month?).
+    assert [r.path.rsplit("/", 2)[-2] for r in simulator.requests[3:]] == [
+        "2d-digital-human-videos", "photo-digital-human-videos"]
     assert metastudio_client.supports_job_ids is True
 
 
@@ -270,17 +273,64 @@ def test_get_jobs_falls_back_when_the_server_ignores_job_ids(simulator, metastud
     found = metastudio_client.get_jobs([ids[1], ids[3], "no-such-job"])
 
     assert set(found) == {ids[1], ids[3]}
-    assert metastudio_client.supports_job_ids is False
-    # The batch, then one look-up per id.
-    assert len(simulator.requests) == 4
-    assert [params(r).get("job_id") for r in simulator.requests[1:]] == [
+    # One unfiltered answer is a strike, not a verdict.
+    assert metastudio_client.supports_job_ids is None
+    # The batch, then one look-up per id (the unknown one also by both detail paths).
+    lists = [r for r in simulator.requests if r.path.endswith("/digital-human-videos")]
+    assert [params(r).get("job_id") for r in lists[1:]] == [
         [ids[1]], [ids[3]], ["no-such-job"]
     ]
+    assert len(simulator.requests) == 4 + 2
 
+    for _ in range(2):
+        metastudio_client.get_jobs([ids[0]])
+    assert metastudio_client.supports_job_ids is False  # three answers in a row
     simulator.requests.clear()
     assert set(metastudio_client.get_jobs([ids[0]])) == {ids[0]}
     assert len(simulator.requests) == 1
     assert "job_ids" not in params(simulator.requests[0])
+
+
+def test_a_count_above_the_batch_alone_is_no_evidence(simulator, metastudio_client):
+    ids = [simulator.add_job() for _ in range(3)]
+    simulator.faults.count_offset = 500
+
+    for _ in range(5):
+        assert set(metastudio_client.get_jobs(ids)) == set(ids)
+
+    assert metastudio_client.supports_job_ids is None
+    assert all("job_ids" in params(r) for r in simulator.requests)
+
+
+def test_the_detail_operations_answer_with_the_script(simulator, metastudio_client):
+    job_id = simulator.add_job(job_type="PHOTO_DIGITAL_HUMAN_VIDEO", script_id="script-7")
+
+    found = metastudio_client.find_detail(job_id)
+
+    assert found.requests == 2  # the 2D path first: 404
+    assert found.job is not None and found.job.model_extra["script_id"] == "script-7"
+    assert metastudio_client.find_detail(job_id, job_type="PHOTO_DIGITAL_HUMAN_VIDEO"
+                                         ).requests == 1
+
+
+def test_paging_stops_when_a_server_ignores_offset(simulator, metastudio_client):
+    for _ in range(150):
+        simulator.add_job()
+    simulator.faults.ignore_offset_count = 1_000_000
+
+    jobs = list(metastudio_client.iter_jobs(JobQuery()))
+
+    assert len(jobs) == 100 and len(simulator.requests) == 2
+
+
+def test_paging_stops_at_its_ceiling(simulator, metastudio_client):
+    from bot.metastudio.paging import walk_pages
+
+    for _ in range(350):
+        simulator.add_job()
+    pages = list(walk_pages(metastudio_client.list_jobs, JobQuery(), max_pages=2))
+
+    assert [len(p.jobs) for p in pages] == [100, 100] and len(simulator.requests) == 2
 
 
 @pytest.mark.parametrize("job_ids_honoured", [True, False])

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from bot.metastudio.auth import IamPasswordAuth, utc_now
 from bot.metastudio.client import MetaStudioClient
@@ -81,3 +82,39 @@ def test_a_wrong_password_names_the_settings_and_calls_no_api(iam_simulator):
     assert "PW-WRONG" not in message
     assert raised.value.status == 401
     assert not [r for r in iam_simulator.requests if r.method == "GET"]
+
+
+def test_a_refused_token_is_dropped_and_the_next_request_logs_in_again(iam_simulator):
+    # The bot's clock stands still: it believes the token valid for 24 hours more. The
+    # server stops accepting it (revoked, or expired by the server's reckoning).
+    now = datetime.now(UTC)
+    client, auth = iam_client(iam_simulator, clock=lambda: now)
+    client.list_jobs(JobQuery())
+    iam_simulator.advance(25 * 3600)
+
+    with pytest.raises(AuthError) as raised:
+        client.list_jobs(JobQuery())
+    assert raised.value.status == 401
+    assert auth.logins == 1  # the refused request itself is not retried
+
+    client.list_jobs(JobQuery())
+    assert auth.logins == 2
+    statuses = [r.status for r in iam_simulator.requests if r.method == "GET"]
+    assert statuses == [200, 401, 200]
+
+
+def test_a_token_refused_after_a_renewal_does_not_drop_the_new_one(iam_simulator):
+    """A late 401 for an old token must not throw away the token that replaced it."""
+    now = [iam_simulator.now()]
+    _, auth = iam_client(iam_simulator, clock=lambda: now[0])
+    old = auth.token()
+    now[0] += timedelta(hours=23.5)  # past the renewal point (an hour before expiry)
+    iam_simulator.advance(23.5 * 3600)
+    new = auth.token()
+    assert new != old and auth.logins == 2
+
+    hook = auth._forget_refused(old)
+    refused = requests.Response()
+    refused.status_code = 401
+    hook(refused)
+    assert auth.token() == new and auth.logins == 2

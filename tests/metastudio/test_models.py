@@ -89,3 +89,48 @@ def test_missing_job_list_is_an_empty_page():
 )
 def test_signed_url_expiry(url, expected):
     assert signed_url_expiry(url) == expected
+
+
+# -- tolerance, pinned (mutation testing found these unguarded) ---------------------------
+
+
+def test_times_given_as_datetimes_are_kept_and_naive_strings_are_utc():
+    at = datetime(2024, 7, 4, 10, 15, tzinfo=UTC)
+    assert Job(job_id="j", create_time=at).create_time is at
+    naive = Job.model_validate({"job_id": "j", "create_time": "2024-07-04T10:15:00"})
+    assert naive.create_time == at and naive.create_time.tzinfo is UTC
+    shanghai = Job.model_validate({"job_id": "j", "create_time": "2024-07-04T18:15:00+08:00"})
+    assert shanghai.create_time == at
+
+
+def test_a_malformed_time_or_duration_is_logged_with_its_value(caplog):
+    job = Job.model_validate({"job_id": "j", "create_time": "yesterday-ish",
+                              "start_time": 17, "duration": "long"})
+    assert job.create_time is None and job.start_time is None and job.duration is None
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        "unexpected duration from MetaStudio: 'long'",
+        "unexpected time value from MetaStudio: 17",
+        "unparseable time from MetaStudio: 'yesterday-ish'",
+    ]
+
+
+def test_durations_numbers_and_numeric_text():
+    assert Job.model_validate({"job_id": "j", "duration": 12}).duration == 12
+    assert Job.model_validate({"job_id": "j", "duration": "12.5"}).duration == 12.5
+    assert Job.model_validate({"job_id": "j", "duration": None}).duration is None
+
+
+def test_a_page_keeps_unknown_fields_and_the_header_request_id():
+    page = JobPage.from_body(
+        {"count": 0, "jobs": [{"job_id": "j"}], "request_id": "from-body", "next_marker": "m"},
+        "from-header",
+    )
+    assert page.request_id == "from-header"
+    assert page.count == 0  # the server's count, even when it disagrees with the page
+    assert page.model_extra == {"next_marker": "m"}
+
+
+def test_a_job_list_that_is_not_a_list_is_an_empty_page():
+    page = JobPage.from_body({"count": 3, "jobs": "oops"}, None)
+    assert page.jobs == () and page.count == 3
+    assert JobPage.from_body({"count": -1, "jobs": [{"job_id": "j"}]}, None).count == 1

@@ -76,3 +76,36 @@ def test_times_are_truncated_to_seconds():
 )
 def test_job_id_rule(text, ok):
     assert valid_job_id(text) is ok
+
+
+def test_free_text_is_1_to_256_printable_characters():
+    assert JobQuery(asset_name="a" * 256).asset_name == "a" * 256
+    for bad in ("", "a" * 257, "tab\there", "del\x7f"):
+        with pytest.raises(ValidationError) as raised:
+            JobQuery(asset_name=bad)
+        assert raised.value.errors()[0]["msg"] == "Value error, must be 1-256 printable characters"
+
+
+def test_a_bad_job_id_says_what_a_job_id_is():
+    with pytest.raises(ValidationError) as raised:
+        JobQuery(job_id="a/b")
+    assert raised.value.errors()[0]["msg"] == (
+        "Value error, a job id is 1-64 letters, digits, '-' or '_'")
+
+
+def test_fuzzy_fields_are_one_pair_each():
+    params = JobQuery(asset_name="News", fuzzy_query_field=["asset_name", "script_id"]).to_params()
+    assert params[-2:] == [("fuzzy_query_field", "asset_name"), ("fuzzy_query_field", "script_id")]
+
+
+def test_times_are_sent_in_utc_on_a_machine_in_another_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        query = JobQuery(create_since=datetime(2024, 3, 1, 8, 0, tzinfo=UTC))
+        assert ("create_since", "2024-03-01T08:00:00Z") in query.to_params()
+    finally:
+        monkeypatch.undo()
+        time.tzset()

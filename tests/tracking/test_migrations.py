@@ -63,3 +63,43 @@ def test_processes_migrating_one_fresh_database_at_once_all_succeed(database_url
         sa.inspect(store.engine).get_table_names())
     assert store.channel_tracked("C1") == []  # the tables answer queries
     store.close()
+
+
+def test_switching_to_wal_waits_for_a_process_holding_the_lock(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+    import threading
+
+    from bot.tracking import store as store_module
+
+    path = tmp_path / "race.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process, mid-transaction
+    retried = threading.Event()
+    real_sleep = store_module.time.sleep
+
+    def sleep(seconds: float) -> None:
+        retried.set()  # the switch met "database is locked" and backs off
+        real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    starter = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            store_module._ensure_wal(starter)
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    assert retried.wait(timeout=10)
+    holder.execute("COMMIT")
+    thread.join(timeout=10)
+    assert errors == []
+    assert starter.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    starter.close()
+    holder.close()

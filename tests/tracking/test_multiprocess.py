@@ -104,7 +104,12 @@ def test_two_worker_processes_send_each_notification_once(
             _print_logs(logs)
         assert delivered, f"{expected} expected, by channel: " + str(
             Counter(m.channel for m in fake_slack.messages if m.metadata))
-        time.sleep(0.5)  # room for a duplicate to show up
+        # No fixed pause "for a duplicate": wait until the outbox has nothing left to send
+        # (a sent row is never sent again, and no job changes any more), then stop; join()
+        # lets each worker finish its cycle, so every post they would make is in the fake.
+        drained = fake_slack.wait_for(lambda _: {
+            r.status for r in world.tracking.outbox.rows()} == {"sent"}, timeout=30)
+        assert drained, Counter(r.status for r in world.tracking.outbox.rows())
     finally:
         stop_path.touch()
         for worker in workers:

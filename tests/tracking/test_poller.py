@@ -1,32 +1,52 @@
-"""Poll cycles: upstream requests stay within ceil(T/100)+1, changes are recorded once."""
+"""Poll cycles cost what changed: ceil(new/100) to discover, ceil(active/100) to watch,
+and each end is recorded once. Jobs are created at different times, as in a project."""
 
 from __future__ import annotations
 
 import math
+import threading
 from datetime import timedelta
+from typing import Any
 
-from bot.metastudio.client import MetaStudioClient
-from bot.simulator import RecordedRequest
+import pytest
+
+from bot.metastudio.client import JobIdsSupport, MetaStudioClient
+from bot.metastudio.query import format_time
+from bot.simulator import RecordedRequest, Simulator
+from bot.tracking.outbox import Outbox
 from bot.tracking.poller import Poller
-from tests.fixtures.tracking import UPSTREAM_DOWN, TrackingWorld
+from bot.tracking.store import Store
+from bot.tracking.watermark import DISCOVERY, PollState
+from tests.fixtures.tracking import (
+    AK,
+    FAST_RETRY,
+    FAST_TIMEOUTS,
+    PROJECT_ID,
+    SK,
+    UPSTREAM_DOWN,
+    FakeClock,
+    TrackingWorld,
+)
 from tests.tracking.helpers import subscribe, track, tracking_message
 
 
-def _track_many(world: TrackingWorld, n: int) -> list[str]:
+def _track_many(world: TrackingWorld, n: int, channel: str = "C1") -> list[str]:
+    """``n`` running jobs created a minute apart (the oldest first), tracked."""
     ids = [world.running(create_time=world.clock() - timedelta(minutes=n - i))
            for i in range(n)]
+    created = {i: world.clock() - timedelta(minutes=n - k) for k, i in enumerate(ids)}
     world.tracking.store.add_tracked(
-        "C1", [(i, "PROCESSING", world.clock() - timedelta(minutes=n)) for i in ids],
+        channel, [(i, "PROCESSING", created[i].replace(microsecond=0)) for i in ids],
         message_ts="1.1", requested_by="U1", now=world.clock())
     return ids
 
 
-def _poll_calls(world: TrackingWorld) -> int:
+def _poll_calls(world: TrackingWorld, poller: Poller | None = None) -> int:
     """One poll; the requests it counted are the requests MetaStudio received."""
-    mark = world.sim.request_count()
-    result = world.tracking.poller.poll()
+    mark = world.sim.request_count("")
+    result = (poller or world.tracking.poller).poll()
     assert result.error is None
-    assert result.upstream_calls == world.sim.request_count() - mark
+    assert result.upstream_calls == world.sim.request_count("") - mark
     return result.upstream_calls
 
 
@@ -34,54 +54,115 @@ def _sends_job_ids(request: RecordedRequest) -> bool:
     return any(name == "job_ids" for name, _ in request.params)
 
 
-def test_300_tracked_jobs_cost_three_requests_and_a_subscription_one_more(
-    world: TrackingWorld,
-) -> None:
+def _param(request: RecordedRequest, name: str) -> str | None:
+    return next((v for k, v in request.params if k == name), None)
+
+
+def test_300_tracked_jobs_cost_three_requests(world: TrackingWorld) -> None:
     ids = _track_many(world, 300)
     for job in ids[::50]:
         world.sim.set_state(job, "FAILED")
-    assert _poll_calls(world) == 3
+    assert _poll_calls(world) == 3  # no subscription: nothing to discover
     assert len(world.tracking.outbox.rows()) == 6
 
+
+def test_a_subscription_adds_one_discovery_request_once_adopted(world: TrackingWorld) -> None:
+    _track_many(world, 250)
     subscribe(world, "failed", channel="C2")
-    assert _poll_calls(world) <= math.ceil(294 / 100) + 1
+    world.cycle()  # adoption: the 250 running jobs join the active set
+    assert world.tracking.poller.active.count() == 250
+    world.clock.advance(30)
+    for _ in range(30):
+        world.running()
+    # ceil(30 new / 100) + ceil(250 active / 100)
+    assert _poll_calls(world) == 1 + 3
+    world.clock.advance(30)
+    assert _poll_calls(world) == 1 + math.ceil(280 / 100)
 
 
-def test_a_server_ignoring_job_ids_is_swept_within_budget_and_correctly(
+def test_one_answer_with_a_count_above_the_batch_does_not_switch_to_sweeps(
+    world: TrackingWorld, tracking_client: MetaStudioClient,
+) -> None:
+    _track_many(world, 5)
+    world.sim.faults.count_offset = 1000  # a server that counts differently
+    for _ in range(3):
+        world.cycle()
+    assert tracking_client.supports_job_ids is not False
+    assert all(_sends_job_ids(r) for r in world.list_requests())
+
+
+def test_ignoring_job_ids_is_decided_on_several_answers_and_looked_at_again(
+    world: TrackingWorld,
+) -> None:
+    now = [0.0]
+    support = JobIdsSupport(strikes=3, recheck=600, clock=lambda: now[0])
+    client = MetaStudioClient(world.sim.url, PROJECT_ID, world.client.transport.auth,
+                              retry=FAST_RETRY, timeouts=FAST_TIMEOUTS, job_ids=support)
+    poller = Poller(world.tracking.store, world.tracking.outbox, client, clock=world.clock)
+    world.running(create_time=world.clock() - timedelta(days=1))  # untracked, and first
+    ids = _track_many(world, 150)  # in an unfiltered page: a stranger in every answer
+    world.sim.ignore_job_ids = True
+
+    probes = []
+    for _ in range(4):
+        mark = len(world.sim.requests)
+        _poll_calls(world, poller)
+        probes.append(sum(_sends_job_ids(r) for r in world.list_requests(mark)))
+    assert probes == [1, 1, 1, 0]  # three strikes, then sweeps only
+    assert support.honoured is False
+
+    now[0] += 601  # time to look again: the server was upgraded meanwhile
+    world.sim.ignore_job_ids = False
+    world.sim.set_state(ids[0], "SUCCEED")
+    mark = len(world.sim.requests)
+    assert _poll_calls(world, poller) == 2
+    assert all(_sends_job_ids(r) for r in world.list_requests(mark))
+    assert support.honoured is True
+    assert len(world.tracking.outbox.rows()) == 1
+    client.close()
+
+
+def test_the_sweep_starts_at_the_oldest_active_job(world: TrackingWorld) -> None:
+    world.sim.ignore_job_ids = True
+    world.tracking.poller.source.job_ids.record(False)  # type: ignore[attr-defined]
+    world.tracking.poller.source.job_ids.record(False)  # type: ignore[attr-defined]
+    world.tracking.poller.source.job_ids.record(False)  # type: ignore[attr-defined]
+    oldest = world.running(create_time=world.clock() - timedelta(days=6))
+    track(world, oldest)
+    ids = _track_many(world, 120, channel="C2")
+    untracked = [world.running(create_time=world.clock() - timedelta(days=8))
+                 for _ in range(5)]  # older than every tracked job: never swept
+    world.sim.set_state(ids[5], "SUCCEED")
+    world.sim.set_state(untracked[0], "SUCCEED")
+
+    mark = len(world.sim.requests)
+    calls = _poll_calls(world)
+    sweep = world.list_requests(mark)[0]
+    assert set(_param(sweep, "state").split(",")) == {"WAITING", "PROCESSING"}
+    assert _param(sweep, "create_since") == format_time(world.clock() - timedelta(days=6))
+    # Two pages of the 120 unfinished tracked jobs, then ids[5] confirmed by id (no
+    # earlier check to read recent ends from); the oldest was in the sweep.
+    assert calls == 2 + 1
+    [row] = world.tracking.outbox.rows()
+    assert row.payload["job"]["job_id"] == ids[5]
+
+
+def test_jobs_missing_from_the_sweep_are_read_from_the_recent_ends(
     world: TrackingWorld,
 ) -> None:
     world.sim.ignore_job_ids = True
-    world.clock.advance(-6 * 3600)
-    old = [world.running() for _ in range(40)]  # created before any tracked job
-    world.clock.advance(6 * 3600)
-    ids = _track_many(world, 250)
-    others = [world.running() for _ in range(10)]  # untracked, inside the sweep
-    for job in [*ids[:3], *others, *old]:
-        world.sim.set_state(job, "SUCCEED")
-
-    calls = _poll_calls(world)  # one wasted job_ids probe, then the sweep
-    assert calls <= math.ceil(250 / 100) + 1
-    assert {r.payload["job"]["job_id"] for r in world.tracking.outbox.rows()} == set(ids[:3])
-    assert not [r for r in world.list_requests()[-calls + 1:] if _sends_job_ids(r)]
-
-    world.sim.set_state(ids[3], "FAILED")
-    assert _poll_calls(world) <= math.ceil(247 / 100) + 1  # no more probing
-    assert len(world.tracking.outbox.rows()) == 4
-
-
-def test_a_client_known_to_ignore_job_ids_is_swept_from_the_first_cycle(
-    world: TrackingWorld, tracking_client: MetaStudioClient
-) -> None:
-    world.sim.ignore_job_ids = True
-    ids = _track_many(world, 120)
-    assert ids[0] in tracking_client.get_jobs([ids[0]])  # the client learns, one by one
-    assert tracking_client.supports_job_ids is False
-    poller = Poller(world.tracking.store, world.tracking.outbox, tracking_client,
-                    lookback=timedelta(hours=24), clock=world.clock)
+    for _ in range(3):
+        world.tracking.poller.source.job_ids.record(False)  # type: ignore[attr-defined]
+    ids = _track_many(world, 50)
+    world.cycle()
+    world.clock.advance(30)
+    for job in ids[:20]:
+        world.sim.set_state(job, "FAILED")
     mark = len(world.sim.requests)
-    assert poller.poll().upstream_calls == 2
-    sent = world.list_requests(mark)
-    assert len(sent) == 2 and not [r for r in sent if _sends_job_ids(r)]
+    # The sweep, then one listing of recent ends finds all twenty: not 20 look-ups.
+    assert _poll_calls(world) == 2
+    assert _param(world.list_requests(mark)[1], "sort_key") == "update_time"
+    assert len(world.tracking.outbox.rows()) == 20
 
 
 def test_an_upstream_error_ends_the_cycle_and_the_next_one_catches_up(
@@ -108,7 +189,7 @@ def test_two_pollers_seeing_one_change_enqueue_it_once(world: TrackingWorld) -> 
     [job] = _track_many(world, 1)
     world.sim.set_state(job, "SUCCEED")
     other = Poller(world.tracking.store, world.tracking.outbox, world.client,
-                   lookback=timedelta(hours=24), clock=world.clock)
+                   clock=world.clock)
     # Both read the job as unfinished before either records it.
     tracked = world.tracking.store.pollable()
     jobs = world.client.get_jobs([job])
@@ -117,14 +198,108 @@ def test_two_pollers_seeing_one_change_enqueue_it_once(world: TrackingWorld) -> 
     assert len(world.tracking.outbox.rows()) == 1
 
 
-def test_a_job_older_than_the_lists_month_is_still_announced(world: TrackingWorld) -> None:
-    # docs/metastudio-api.md: without create_since the list may cover only the last month.
-    world.sim.faults.lookups_within_month = True
-    job = world.running(create_time=world.clock() - timedelta(days=40))
+def test_a_job_older_than_the_lists_month_is_found_by_its_detail_operation(
+    world: TrackingWorld,
+) -> None:
+    job = world.running(create_time=world.clock() - timedelta(days=40),
+                        job_type="PHOTO_DIGITAL_HUMAN_VIDEO")
     track(world, job)
+    world.sim.faults.list_month_only = True  # the strictest reading: no list finds it
 
     world.sim.set_state(job, "SUCCEED")
+    mark = len(world.sim.requests)
     world.cycle()
 
     [reply] = world.slack.thread("C1", tracking_message(world).ts)
     assert "succeeded" in reply.text
+    paths = [r.path for r in world.sim.requests[mark:]]
+    assert f"/v1/{PROJECT_ID}/photo-digital-human-videos/{job}" in paths
+
+
+def test_a_server_whose_count_lies_while_ignoring_offset_costs_two_requests(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "all")
+    world.cycle()
+    world.clock.advance(30)
+    for i in range(150):
+        world.running(create_time=world.clock() - timedelta(seconds=150 - i))
+    world.sim.faults.ignore_offset_count = 1_000_000
+    # Discovery reads the first page again at offset 100: nothing new, it stops.
+    assert _poll_calls(world) <= 2 + 2
+    assert AK and SK  # the fixtures' credentials signed every request
+
+
+class _Lockstep:
+    """A JobsAPI whose listings start only when both pollers have reached theirs: the
+    ordering the test controls, so the two discoveries overlap every time."""
+
+    def __init__(self, inner: MetaStudioClient, barrier: threading.Barrier) -> None:
+        self.inner, self.barrier = inner, barrier
+
+    def scan(self, query: Any, **kw: Any) -> Any:
+        self.barrier.wait(timeout=20)
+        return self.inner.scan(query, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_share_the_watermark_without_gaps_or_doubles(
+    postgres_url: str, tracking_simulator: Simulator, tracking_client: MetaStudioClient,
+    clock: FakeClock,
+) -> None:
+    stores = [Store(postgres_url) for _ in range(2)]
+    for store in stores:
+        store.migrate()
+    barrier = threading.Barrier(2)
+    pollers = [Poller(s, Outbox(s), _Lockstep(tracking_client, barrier), clock=clock)  # type: ignore[arg-type]
+               for s in stores]
+    stores[0].add_subscription("C1", outcome="all", job_type=None, asset_name=None,
+                               script_id=None, created_by="U1", now=clock())
+    sim = tracking_simulator
+    ended: set[str] = set()
+    running: list[str] = []
+    for round_ in range(6):
+        clock.advance(30)
+        for i in range(25):  # created over the last 30 s, in no particular order
+            job = sim.add_job(state="PROCESSING",
+                              create_time=clock() - timedelta(seconds=(i * 7) % 29))
+            running.append(job)
+        for job in running[round_ * 10 : round_ * 10 + 12]:
+            if job not in ended:
+                sim.set_state(job, "FAILED" if len(ended) % 2 else "SUCCEED")
+                ended.add(job)
+        results: list[Any] = []
+        threads = [threading.Thread(target=lambda p=p, out=results: out.append(p.poll()))
+                   for p in pollers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert [r.error for r in results] == [None, None]
+
+    rows = Outbox(stores[0]).rows()
+    announced = [r.payload["job"]["job_id"] for r in rows]
+    assert sorted(announced) == sorted(ended)  # every end once: no gap, no double
+    newest = max(sim.store.get(j).create_time for j in running)
+    assert PollState(stores[1]).get(DISCOVERY) == newest  # one shared mark
+    for store in stores:
+        store.close()
+
+
+def test_discovery_resumes_from_the_watermark_after_a_restart(world: TrackingWorld) -> None:
+    subscribe(world, "all")
+    world.cycle()
+    world.clock.advance(600)
+    newest = world.clock() - timedelta(seconds=100)
+    for seconds in (400, 300, 100):
+        world.running(create_time=world.clock() - timedelta(seconds=seconds))
+    world.cycle()
+    world.clock.advance(30)
+    restarted = world.restart()
+    mark = len(world.sim.requests)
+    restarted.cycle()
+    discovery = next(r for r in world.list_requests(mark) if _param(r, "state") is None)
+    assert _param(discovery, "create_since") == format_time(newest - timedelta(minutes=2))

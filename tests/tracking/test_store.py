@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from bot.tracking.models import subscriptions, tracked_jobs
+from bot.tracking.models import callback_receipts, outbox, subscriptions, tracked_jobs
 from bot.tracking.outbox import Outbox, track_key
+from bot.tracking.retention import prune
 from bot.tracking.store import MIGRATIONS, Store
+from bot.tracking.watermark import DISCOVERY, PollState
 from tests.fixtures.tracking import T0
 
 
@@ -78,12 +82,78 @@ def test_pausing_a_channel_pauses_its_jobs_and_subscriptions(store: Store) -> No
     assert len(store.pollable()) == 1
 
 
-def _head() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+def _enqueue(store: Store, key: str, at: datetime) -> None:
+    with store.begin() as conn:
+        Outbox(store).enqueue(conn, kind="sub", channel="C1", dedupe_key=key,
+                              payload={}, now=at)
 
-    from bot.tracking.store import MIGRATIONS
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return str(ScriptDirectory.from_config(config).get_current_head())
+def test_retention_prunes_what_exactly_once_no_longer_needs(store: Store) -> None:
+    week = timedelta(days=7)
+    old, recent = T0 - week - timedelta(hours=1), T0 - timedelta(hours=1)
+    for key, at, status in (("old-sent", old, "sent"), ("new-sent", recent, "sent"),
+                            ("old-pending", old, "pending"), ("old-failed", old, "failed")):
+        _enqueue(store, key, at)
+        with store.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.dedupe_key == key).values(
+                status=status, sent_at=at if status == "sent" else None))
+    # One message: both jobs closed long ago. Another: one job still running.
+    store.add_tracked("C1", [("a", "WAITING", old), ("b", "WAITING", old)],
+                      message_ts="1.1", requested_by="U1", now=old)
+    store.add_tracked("C1", [("c", "WAITING", old), ("d", "WAITING", old)],
+                      message_ts="2.2", requested_by="U1", now=old)
+    sub, _ = store.add_subscription("C1", outcome="all", job_type=None, asset_name=None,
+                                    script_id=None, created_by="U1", now=old)
+    open_rows = store.pollable()
+    with store.begin() as conn:
+        for row in open_rows:
+            if row.job_id != "d":
+                store.finish_tracked(conn, row.id, "SUCCEED", old)
+        store.mark_seen(conn, sub.id, "x", "FAILED", old)
+        store.mark_seen(conn, sub.id, "y", "FAILED", recent)
+        conn.execute(callback_receipts.insert().values(secret="s1", received_at=old))
+
+    pruned = prune(store, now=T0, retention=week, batch=1)
+
+    assert (pruned.outbox, pruned.tracked, pruned.seen, pruned.receipts) == (1, 2, 1, 1)
+    assert sorted(r.dedupe_key for r in Outbox(store).rows()) == [
+        "new-sent", "old-failed", "old-pending"]
+    assert [j.job_id for j in store.in_message("C1", "2.2")] == ["c", "d"]  # still shown
+    assert store.in_message("C1", "1.1") == []
+    assert store.seen([sub.id], ["x", "y"]) == {(sub.id, "y", "FAILED")}
+
+
+def test_retention_deletes_a_digest_with_its_members(store: Store) -> None:
+    old = T0 - timedelta(days=8)
+    for key in ("m1", "m2"):
+        _enqueue(store, key, old)
+    ob = Outbox(store)
+    members = ob.claim("me", now=old, lease=timedelta(minutes=1))
+    digest = ob.form_digest("me", members, now=old, lease=timedelta(minutes=1))
+    assert digest is not None and ob.mark_sent(digest, "me", "1.1", now=old)
+
+    assert prune(store, now=T0, retention=timedelta(days=7)).outbox == 3
+    assert ob.rows() == []
+
+
+def test_a_watermark_only_moves_forward(store: Store) -> None:
+    state = PollState(store)
+    assert state.get(DISCOVERY) is None
+    state.advance(DISCOVERY, T0)
+    state.advance(DISCOVERY, T0 - timedelta(minutes=5))  # a slower poller
+    assert state.get(DISCOVERY) == T0
+    state.advance(DISCOVERY, T0 + timedelta(seconds=1))
+    assert state.get(DISCOVERY) == T0 + timedelta(seconds=1)
+
+
+def test_another_channel_cannot_unsubscribe_or_forget_what_a_subscription_saw(
+    store: Store,
+) -> None:
+    sub, _ = store.add_subscription("C1", outcome="all", job_type=None, asset_name=None,
+                                    script_id=None, created_by="U1", now=T0)
+    with store.begin() as conn:
+        store.mark_seen(conn, sub.id, "job-1", "FAILED", T0)
+    assert not store.remove_subscription("C2", sub.id)
+    assert store.seen([sub.id], ["job-1"]) == {(sub.id, "job-1", "FAILED")}
+    assert store.remove_subscription("C1", sub.id)
+    assert store.seen([sub.id], ["job-1"]) == set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from itertools import pairwise
 
 from bot.metastudio.cache import CachedJobsClient
@@ -65,3 +66,30 @@ def test_cycles_start_every_interval_however_long_each_takes(world: TrackingWorl
 
     gaps = [b - a for a, b in pairwise(starts)]
     assert all(0.28 < gap < 0.4 for gap in gaps), gaps  # not 0.5 = interval + cycle
+
+
+def test_the_poller_takes_the_cached_client_as_it_is(world: TrackingWorld) -> None:
+    cached = CachedJobsClient(world.client, ttl=15, finished_ttl=600, wall_clock=world.clock)
+    tracking = build_tracking(world.settings, cached, world.messenger, clock=world.clock)
+    assert tracking.poller.source is cached  # one interface: no unwrapping
+    tracking.store.close()
+
+
+def test_the_retention_pass_runs_at_most_hourly(world: TrackingWorld) -> None:
+    runs = []
+    world.tracking.prune_every = timedelta(hours=1)
+    import bot.tracking.worker as worker
+
+    real = worker.prune
+    worker.prune = lambda *a, **kw: runs.append(kw["now"]) or real(*a, **kw)
+    try:
+        world.cycle()
+        world.clock.advance(1800)
+        world.cycle()
+        world.clock.advance(1801)
+        world.cycle()
+        restarted = world.restart()  # the last run is in the database, not the process
+        restarted.cycle()
+    finally:
+        worker.prune = real
+    assert len(runs) == 2 and runs[1] - runs[0] > timedelta(hours=1)

@@ -2,7 +2,7 @@
 per-channel noise settings (broadcast override, mutes), and ``subscribe stuck``.
 
 Revision ID: 0003_i10_oncall
-Revises: 0003_i11_reports
+Revises: 0003_i9_active_set
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from bot.tracking.models import UtcDateTime
 
 revision = "0003_i10_oncall"
-down_revision = "0003_i11_reports"
+down_revision = "0003_i9_active_set"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,98 @@
+"""Push latency: a job's end announced from MetaStudio's callback, against the poll
+interval.
+
+``videojobs-bot http`` (gunicorn, with its worker child polling every 30 s, as
+production runs it) with ``METASTUDIO_CALLBACK_KEY`` and ``METASTUDIO_CALLBACK_URL``
+set; the simulator creates jobs with that ``callback_config`` (MSS_A) and calls back
+when each one ends, like MetaStudio. A channel has ``subscribe all``. Measured: from the
+moment the simulator sent the callback to the moment the fake Slack accepted the post,
+p50 and max, next to the 30 s poll interval.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.tracking.models import subscriptions
+from bot.tracking.store import Store
+
+from .common import Row, bot_env, median, server_process, simulator, wait_for
+from .common import fake_slack as timed_slack
+
+NAME = "callback"
+INTERVAL = 30.0
+KEY = "bench-callback-key"
+
+
+def _post_times(slack, job_ids: list[str]) -> dict[str, float]:
+    """When the first post naming each job was accepted (monotonic seconds)."""
+    found: dict[str, float] = {}
+    with slack._lock:
+        posts = list(zip(slack.posts(), slack.post_times, strict=False))
+    for message, at in posts:
+        for job_id in job_ids:
+            if job_id in (message.text or "") and job_id not in found:
+                found[job_id] = at
+    return found
+
+
+def run(quick: bool = False) -> list[Row]:
+    count = 3 if quick else 20
+    with tempfile.TemporaryDirectory(prefix="bench-callback-") as tmp, timed_slack() as slack, \
+            simulator() as sim:
+        db = Path(tmp) / "callback.sqlite3"
+        store = Store(f"sqlite:///{db}")
+        store.migrate()
+        store.add_subscription("C1", outcome="all", job_type=None, asset_name=None,
+                               script_id=None, created_by="U1", now=sim.now())
+        env = bot_env(sim.url, slack.url, db, POLL_INTERVAL_SECONDS=str(INTERVAL),
+                      METASTUDIO_CALLBACK_KEY=KEY)
+        with server_process_with_callback_url(env, Path(tmp)) as (_url, callback_url):
+            # The worker's first cycle adopts the subscription; callbacks come after.
+            def adopted() -> bool:
+                with store.begin() as conn:
+                    return conn.execute(sa.select(subscriptions.c.swept_at)).scalar() is not None
+
+            if not wait_for(adopted, timeout=30, step=0.05):
+                raise RuntimeError("the worker did not run its first cycle")
+            ids = [sim.add_job(finish_in=1 + i * 0.5, outcome="FAILED" if i % 3 else "SUCCEED",
+                               callback_url=callback_url, callback_key=KEY)
+                   for i in range(count)]
+            sim.callbacks.start(interval=0.02)
+            wait_for(lambda: len(_post_times(slack, ids)) == count, timeout=count + 20, step=0.05)
+            sim.callbacks.stop()
+            sent = {d.job_id: d.sent_at for d in sim.callbacks.deliveries}
+            posted = _post_times(slack, ids)
+        store.close()
+    latencies = sorted(posted[i] - sent[i] for i in ids if i in posted and i in sent)
+    if not latencies:
+        raise RuntimeError("no callback was announced")
+    note = f"{len(latencies)}/{count} announced before any poll could have"
+    return [
+        Row(NAME, f"callback -> Slack post, p50 of {count}", median(latencies), "s",
+            "poll interval", INTERVAL, limit="about a second", note=note),
+        Row(NAME, f"callback -> Slack post, max of {count}", latencies[-1], "s",
+            "poll interval", INTERVAL, limit="about a second"),
+    ]
+
+
+class server_process_with_callback_url:
+    """``videojobs-bot http`` whose METASTUDIO_CALLBACK_URL names its own port."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+
+    def __enter__(self) -> tuple[str, str]:
+        from .common import free_port
+
+        port = free_port()
+        self.callback_url = f"http://127.0.0.1:{port}/metastudio/callback"
+        env = {**self.env, "METASTUDIO_CALLBACK_URL": self.callback_url, "PORT": str(port)}
+        self._cm = server_process(["http"], env, self.cwd, port=port)
+        return self._cm.__enter__(), self.callback_url
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)

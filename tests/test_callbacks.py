@@ -1,0 +1,261 @@
+"""MetaStudio's job callbacks: signed by the simulator as MetaStudio signs them, sent over
+real HTTP to the receiver on loopback, and announced through the same outbox as polls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+import requests
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from bot.callbacks import PATH, CallbackReceiver, SendSoon, expected_secret, wsgi_handler
+from bot.simulator.callbacks import sign_callback_url
+from bot.tracking.models import callback_receipts
+from tests.fixtures.tracking import TrackingWorld
+from tests.tracking.helpers import subscribe, track
+
+KEY = "callback-key-0123456789"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Push:
+    url: str
+    receiver: CallbackReceiver
+    world: TrackingWorld
+
+    def job(self, **job: Any) -> str:
+        """A running job whose create call asked for a callback to us."""
+        return self.world.running(callback_url=self.url, callback_key=KEY, **job)
+
+    def receipts(self) -> int:
+        with self.world.tracking.store.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(callback_receipts)
+                                ).scalar_one()
+
+
+@pytest.fixture
+def push(world: TrackingWorld) -> Iterator[Push]:
+    """The receiver behind a real HTTP server; the worker's loop is not running (its
+    poll interval is 30 s), so only a callback can make a post happen soon."""
+    tracking = world.tracking
+    receiver = CallbackReceiver(KEY, tracking.store, tracking.poller, clock=world.clock,
+                                wake=SendSoon(tracking.sender.send_due))
+    server = make_server("127.0.0.1", 0, wsgi_handler(receiver), handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}{PATH}"
+    receiver.public_url = url
+    yield Push(url, receiver, world)
+    server.shutdown()
+    thread.join()
+
+
+def test_a_valid_callback_is_announced_well_before_the_next_poll(push: Push) -> None:
+    world = push.world
+    assert world.settings.model_copy(update={"poll_interval_seconds": 30})
+    subscribe(world, "failed")
+    world.cycle()
+    world.clock.advance(5)
+    job = push.job()
+    world.sim.set_state(job, "FAILED")
+
+    started = time.monotonic()
+    [delivery] = world.sim.deliver_callbacks()
+    assert delivery.status == 200
+    assert world.slack.wait_for(
+        lambda slack: any(job in m.text for m in slack.posts("C1")), timeout=5)
+    assert time.monotonic() - started < 5  # a poll would take up to 30 s
+
+
+def test_the_body_is_never_trusted_for_the_state(push: Push) -> None:
+    world = push.world
+    subscribe(world, "all")
+    world.cycle()
+    job = push.job()  # still running: the callback lies
+    track(world, job)
+    signed = sign_callback_url(push.url, KEY, world.clock())
+    answer = requests.post(signed, json={"result": "SUCCEED", "job_id": job, "asset_id": "x"})
+    assert answer.status_code == 200 and answer.json()["enqueued"] == 0
+    assert world.tracking.outbox.rows() == []
+    assert [t.job_id for t in world.tracking.store.channel_tracked("C1")] == [job]
+
+
+@pytest.mark.parametrize("case", ["forged", "stale", "replayed", "unsigned", "wrong key"])
+def test_a_forged_stale_or_replayed_callback_is_refused_and_changes_nothing(
+    push: Push, case: str
+) -> None:
+    world = push.world
+    job = push.job()
+    track(world, job)
+    world.sim.set_state(job, "FAILED")
+    body = {"result": "FAILED", "asset_id": "a", "job_id": job}
+    url = sign_callback_url(push.url, KEY, world.clock())
+    if case == "forged":
+        url = url[:-4] + ("0000" if not url.endswith("0000") else "1111")
+    elif case == "stale":
+        url = sign_callback_url(push.url, KEY, world.clock() - timedelta(minutes=6))
+    elif case == "unsigned":
+        url = push.url
+    elif case == "wrong key":
+        url = sign_callback_url(push.url, "another-key", world.clock())
+    elif case == "replayed":
+        assert requests.post(url, json=body).status_code == 200
+        world.tracking.outbox.store.engine.dispose()
+        with world.tracking.store.begin() as conn:
+            conn.execute(sa.text("DELETE FROM outbox"))
+    requests_before, receipts_before = len(world.sim.requests), push.receipts()
+
+    answer = requests.post(url, json=body)
+
+    assert answer.status_code == 401
+    assert world.tracking.outbox.rows() == []
+    assert len(world.sim.requests) == requests_before  # not even a look-up
+    assert push.receipts() == receipts_before
+
+
+def test_a_callback_and_a_poll_seeing_the_same_end_announce_once(push: Push) -> None:
+    world = push.world
+    subscribe(world, "failed", channel="C2")
+    world.cycle()
+    world.clock.advance(5)
+    tracked, subscribed = push.job(), push.job()
+    track(world, tracked)
+    world.cycle()
+    for job in (tracked, subscribed):
+        world.sim.set_state(job, "FAILED")
+
+    world.cycle()  # the poll first
+    assert all(d.status == 200 for d in world.sim.deliver_callbacks())
+    world.sim.callbacks.send(world.sim.store.get(subscribed))  # MetaStudio repeats itself
+    world.cycle()
+
+    keys = [r.dedupe_key for r in world.tracking.outbox.rows()]
+    assert sorted(keys) == sorted([f"track:C1:{tracked}:FAILED", f"sub:C2:{subscribed}:FAILED",
+                                   f"sub:C2:{tracked}:FAILED"])
+    assert len(world.slack.posts("C2")) == 1 + 2  # the confirmation, and each job once
+
+
+def test_a_callback_first_then_the_poll_announces_once(push: Push) -> None:
+    world = push.world
+    subscribe(world, "failed")
+    world.cycle()
+    world.clock.advance(5)
+    job = push.job()
+    world.cycle()
+    world.sim.set_state(job, "FAILED")
+    world.sim.deliver_callbacks()
+    world.cycle()
+    world.cycle()
+    assert sum(job in m.text for m in world.slack.posts("C1")) == 1
+
+
+def test_behind_a_proxy_the_configured_public_url_is_what_is_verified(push: Push) -> None:
+    world = push.world
+    public = "https://bot.example.com/metastudio/callback?team=video"
+    push.receiver.public_url = public
+    job = push.job()
+    ts = format(int(world.clock().timestamp()), "x")
+    # MetaStudio signed the public URL; the request reaches us on another host and port.
+    secret = expected_secret(KEY, public, ts)
+    arrived = f"{push.url}?team=video&time_stamp={ts}&secret={secret}"
+    ok = requests.post(arrived, json={"result": "FAILED", "asset_id": "a", "job_id": job})
+    assert ok.status_code == 200
+    push.receiver.public_url = None  # the URL as it arrived: not what was signed
+    ts2 = format(int(world.clock().timestamp()) + 1, "x")
+    refused = requests.post(
+        f"{push.url}?team=video&time_stamp={ts2}&secret={expected_secret(KEY, public, ts2)}",
+        json={"result": "FAILED", "asset_id": "a", "job_id": job})
+    assert refused.status_code == 401
+
+
+def test_a_malformed_body_is_a_400_after_the_signature(push: Push) -> None:
+    url = sign_callback_url(push.url, KEY, push.world.clock())
+    assert requests.post(url, data=b"{x").status_code == 400
+    url = sign_callback_url(push.url, KEY, push.world.clock() + timedelta(seconds=1))
+    assert requests.post(url, json={"job_id": "a b"}).status_code == 400
+
+
+def test_an_upstream_failure_during_the_look_up_is_accepted_for_the_poll_to_reconcile(
+    push: Push,
+) -> None:
+    world = push.world
+    job = push.job()
+    track(world, job)
+    world.sim.set_state(job, "SUCCEED")
+    world.sim.faults.fail_next(status=503, times=10)
+    [delivery] = world.sim.deliver_callbacks()
+    assert delivery.status == 202
+    world.sim.faults.reset()
+    world.cycle()
+    assert len(world.tracking.outbox.rows()) == 1
+
+
+def test_the_http_app_serves_the_callback_route_only_with_a_key(bot_settings) -> None:
+    import io
+
+    from bot.services import build_services
+    from bot.web import make_wsgi_app
+
+    def post(app: Any) -> str:
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": PATH, "QUERY_STRING": "",
+                   "CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}"),
+                   "wsgi.url_scheme": "http", "HTTP_HOST": "bot.example.com"}
+        status: list[str] = []
+        app(environ, lambda s, headers: status.append(s))
+        return status[0]
+
+    with_key = bot_settings.model_copy(update={"metastudio_callback_key": SecretStr(KEY)})
+    services = build_services(with_key)
+    assert post(make_wsgi_app(services, with_key)).startswith("401")  # unsigned
+    services.tracking.store.close()
+    services = build_services(bot_settings)
+    assert not post(make_wsgi_app(services, bot_settings)).startswith(("200", "401"))
+    services.tracking.store.close()
+
+
+def test_the_readmes_worked_example_is_what_the_bot_verifies() -> None:
+    url = "https://videojobs.example.com/metastudio/callback"
+    assert format(1796083200, "x") == "6b0e0e00"
+    assert expected_secret("callback-key-0123456789", url, "6b0e0e00") == (
+        "ecec8a68b958e28253ba6a7e70fcb866993034e0ffca73b7ad89304739d2cfce")
+
+
+def test_a_callback_about_a_job_that_ended_before_the_retention_is_ignored(
+    push: Push,
+) -> None:
+    world = push.world
+    subscribe(world, "all")
+    world.cycle()
+    job = push.world.sim.add_job(state="PROCESSING")  # created outside the bot's sight
+    world.sim.set_state(job, "FAILED")
+    world.clock.advance(8 * 86_400)
+    with world.tracking.store.begin() as conn:
+        conn.execute(sa.text("DELETE FROM watched_jobs"))
+    url = sign_callback_url(push.url, KEY, world.clock())
+    answer = requests.post(url, json={"result": "FAILED", "asset_id": "a", "job_id": job})
+    assert answer.status_code == 200 and answer.json()["enqueued"] == 0
+
+
+def test_the_callback_settings_are_checked_at_start_up() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="METASTUDIO_CALLBACK_URL: expected the public URL"):
+        load_settings("demo", metastudio_callback_url="bot.example.com/metastudio/callback")
+    with pytest.raises(SettingsError, match="RETENTION_DAYS"):
+        load_settings("demo", retention_days=0)
+    settings = load_settings("demo", metastudio_callback_key="k-secret-4711",
+                             metastudio_callback_url="https://bot.example.com/cb")
+    assert "k-secret-4711" not in repr(settings)  # a secret, like the other keys
