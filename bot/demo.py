@@ -20,11 +20,15 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
+from . import cancel, runbook
+from .cancel import CancelPolicy
 from .commands.reports import ReportCommands
 from .commands.router import Router
-from .commands.types import Context, Reply
+from .commands.types import Context
 from .messaging import Blocks
 from .metastudio.factory import build_jobs_client
+from .metastudio.operations import JobOperations
+from .reply import Reply
 from .settings import Settings
 from .simulator import Simulator
 from .tracking.reports import ReportStore
@@ -57,10 +61,12 @@ class ConsoleMessenger:
     ) -> str:
         where = "thread reply" if thread_ts else "message"
         also = " (also sent to the channel)" if reply_broadcast else ""
+        # A user id as the channel: Slack posts to the app's DM with that person.
+        place = f"DM to @{channel}" if channel.startswith(("U", "W")) else f"#{CHANNEL_NAME}"
         # The whole message, as Slack shows it: asset, times, cover, error.
         body = "\n".join(render_blocks(blocks)) if blocks else render_text(Reply(text=text))
         indented = "\n".join(f"      {line}" for line in body.splitlines())
-        self._console.write(f"  ↳ {where} in #{CHANNEL_NAME}{also}:\n{indented}")
+        self._console.write(f"  ↳ {where} in {place}{also}:\n{indented}")
         return f"{next(self._ts)}.000000"
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
@@ -171,19 +177,29 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
             "poll_interval_seconds": poll,
         })
         jobs = build_jobs_client(demo)
-        tracking = build_tracking(demo, jobs, ConsoleMessenger(console))
+        # Tracking and the router read the simulated clock: a subscription's baseline is
+        # then the simulator's "now", and jobs that ended before it are not news.
+        tracking = build_tracking(demo, jobs, ConsoleMessenger(console), clock=sim.now)
+        # The demo's user may press Cancel (a real workspace names them in CANCEL_ALLOWED).
+        policy = CancelPolicy(demo.cancel_allowed_ids | {USER})
+        cancel.install(policy)
+        runbook.install(runbook.load(demo.runbook_file))
+        router = Router(jobs, tracking=tracking.service, clock=sim.now,
+                        operations=JobOperations.of(jobs), cancel_policy=policy,
+                        quota_warn_percent=demo.quota_warn_percent)
         stop = threading.Event()
         loop = threading.Thread(target=run_worker, args=(tracking, stop), name="tracking")
         loop.start()
         console.write(
             f"videojobs demo: a simulated MetaStudio with {SEED_JOBS} jobs, some finishing "
-            "over the next minutes. Type a command (help, failed today, summary, "
-            "status <id>, track <id>), a button's label, or quit.\n"
+            "over the next minutes. Type a command (help, failed today, summary, stuck, "
+            "quota, status <id>, track <id> notify=me), a button's label, or quit.\n"
         )
         try:
             ctx = Context(USER, CHANNEL, settings.timezone, channel_name=CHANNEL_NAME)
-            reports = ReportCommands(ReportStore(tracking.store), tracking.service.messenger)
-            console.run(Router(jobs, tracking=tracking.service, reports=reports), ctx, stdin)
+            router.reports = ReportCommands(ReportStore(tracking.store),
+                                            tracking.service.messenger)
+            console.run(router, ctx, stdin)
         except KeyboardInterrupt:
             pass
         finally:

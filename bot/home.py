@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from .commands.stuck import LearnedStuck
 from .home_publisher import HomePublisher, ThreadTimer, slack_publish
 from .metastudio.api import JobsAPI
 from .metastudio.errors import MetaStudioError
@@ -155,7 +156,7 @@ class HomeBuilder:
 def build_home(jobs: JobsAPI, store: Store, client: WebClient, **pacing: Any) -> HomePublisher:
     """The publisher the ``app_home_opened`` listener feeds; ``pacing`` overrides
     :class:`HomePublisher`'s ``per_user_interval`` / ``workspace_per_minute``."""
-    builder = HomeBuilder(jobs, store, Memberships(client))
+    builder = HomeBuilder(jobs, store, Memberships(client), stuck=LearnedStuck(jobs))
 
     def render(user_id: str, tz: ZoneInfo, notice: str | None) -> dict[str, Any]:
         return home_view(builder.data(user_id, tz, notice))

@@ -22,6 +22,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .answer_queue import AnswerQueue
+    from .cancel import CancelPolicy
     from .commands.router import Router
     from .home_publisher import HomePublisher
     from .tracking.worker import Tracking
@@ -61,6 +62,19 @@ def build_slack_client(settings: Settings) -> WebClient:
     )
 
 
+def install_oncall(settings: Settings, slack: WebClient | None) -> CancelPolicy:
+    """The process-wide runbook (RUNBOOK_FILE over the built-in hints) and Cancel policy
+    (CANCEL_ALLOWED; group members from ``slack``), which messages built anywhere use."""
+    from . import cancel, runbook
+    from .cancel import CancelPolicy, GroupMembers
+
+    runbook.install(runbook.load(settings.runbook_file))
+    policy = CancelPolicy(settings.cancel_allowed_ids,
+                          GroupMembers(slack) if slack is not None else None)
+    cancel.install(policy)
+    return policy
+
+
 def build_services(settings: Settings) -> Services:
     """Opens (and migrates) the database named by ``DATABASE_URL``."""
     from .answer_queue import AnswerQueue
@@ -68,6 +82,7 @@ def build_services(settings: Settings) -> Services:
     from .commands.router import Router
     from .home import build_home
     from .metastudio.factory import build_jobs_client
+    from .metastudio.operations import JobOperations
     from .slack_messenger import SlackMessenger
     from .tracking.reports import ReportStore
     from .tracking.worker import build_tracking
@@ -76,10 +91,13 @@ def build_services(settings: Settings) -> Services:
     slack = build_slack_client(settings)
     jobs = build_jobs_client(settings)
     tracking = build_tracking(settings, jobs, SlackMessenger(slack))
+    policy = install_oncall(settings, slack)
     return Services(
         slack=slack,
-        router=Router(jobs, tracking=tracking.service, reports=ReportCommands(
-            ReportStore(tracking.store), tracking.service.messenger)),
+        router=Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
+                      cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
+                      reports=ReportCommands(ReportStore(tracking.store),
+                                             tracking.service.messenger)),
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
         answers=AnswerQueue(settings.videojobs_answer_threads),

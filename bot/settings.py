@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .runbook import load as load_runbook
+
 Mode = Literal["demo", "http", "socket", "worker", "simulator", "check"]
 
 
@@ -112,6 +114,34 @@ class Settings(BaseSettings):
     #: to the maximum (back to the first wait once it has run a minute).
     tracking_restart_seconds: float = Field(1.0, gt=0)
     tracking_restart_max_seconds: float = Field(60.0, gt=0)
+
+    # -- on-call triage ------------------------------------------------------------
+    #: Slack user (U…/W…) and user group (S…) IDs allowed to press Cancel, separated by
+    #: commas or spaces; empty: no Cancel button.
+    cancel_allowed: str = ""
+    #: YAML file of error code -> {hint, link}, over the built-in runbook.
+    runbook_file: str | None = None
+    #: Warn when less than this share of a package's video minutes is left.
+    quota_warn_percent: float = Field(10.0, ge=0, le=100)
+
+    @field_validator("cancel_allowed")
+    @classmethod
+    def _slack_ids(cls, value: str) -> str:
+        for item in value.replace(",", " ").split():
+            if not (item[:1] in ("U", "W", "S") and item.isalnum() and item.isupper()):
+                raise ValueError(f"`{item[:20]}` is not a Slack user (U…) or user group (S…) ID")
+        return value
+
+    @field_validator("runbook_file")
+    @classmethod
+    def _runbook(cls, value: str | None) -> str | None:
+        if value:
+            load_runbook(value)  # RunbookError is a ValueError: its message names the file
+        return value or None
+
+    @property
+    def cancel_allowed_ids(self) -> frozenset[str]:
+        return frozenset(self.cancel_allowed.replace(",", " ").split())
 
     @field_validator("videojobs_timezone")
     @classmethod

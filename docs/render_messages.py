@@ -3,7 +3,7 @@
 A dev tool, run by hand: ``.venv/bin/python docs/render_messages.py``. Everything shown is
 real bot output: the MetaStudio simulator serves a few jobs (and their cover PNGs) on
 loopback, the real client and :class:`~bot.commands.router.Router` answer the commands, and
-``bot.tracking.views`` builds the tracking message and its thread replies. The Block Kit
+``bot.tracking.messages`` builds the tracking message and its thread replies. The Block Kit
 JSON is turned into Slack-like HTML (a small, general renderer below) and screenshotted with
 headless Chromium (``apt-get install chromium fonts-lato fonts-noto-color-emoji``; set
 ``CHROMIUM`` to use another binary). The clock is frozen, so the picture is reproducible.
@@ -36,9 +36,9 @@ from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.models import JobState
 from bot.metastudio.query import JobQuery
 from bot.simulator import SimClock, Simulator
+from bot.tracking.messages import outcome, tracking_message
 from bot.tracking.reports import error_groups
 from bot.tracking.store import Subscription, TrackedJob
-from bot.tracking.views import outcome, tracking_message
 from bot.views.home import HomeData, home_view
 
 OUT = Path(__file__).with_name("messages.png")
@@ -113,14 +113,16 @@ def collect(sim: Simulator, ids: dict[str, str]) -> list[dict[str, Any]]:
 
     parent = tracking_message([tracked("ok", True), tracked("failed", True),
                                tracked("run", False)])
-    thread = [{"blocks": dicts(outcome(jobs[ids["ok"]]))},
-              {"blocks": dicts(outcome(jobs[ids["failed"]])), "broadcast": True}]
+    thread = [{"blocks": dicts(outcome(jobs[ids["ok"]], requested_by=USER))},
+              {"blocks": dicts(outcome(jobs[ids["failed"]], requested_by=USER)),
+               "broadcast": True}]
     return [
         {"caption": "App Home: the Home tab of @dana", "messages": [
             {"blocks": home(client, tracked("run", False), ids), "home": True}]},
         command(f"status {ids['ok']} {ids['failed']}"),
         command("failed today"),
         command("summary"),
+        command("stuck 5m"),
         {"caption": f"/videojobs track {ids['ok'][:8]}… {ids['failed'][:8]}… "
                     f"{ids['run'][:8]}…   (then the jobs end)",
          "messages": [{"blocks": dicts(parent), "replies": thread}]},

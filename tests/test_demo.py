@@ -46,6 +46,19 @@ def test_buttons_are_typed_by_label(tmp_path: Path) -> None:
     assert "MetaStudio video jobs in Slack" not in result.stdout  # after quit, nothing runs
 
 
+def test_the_on_call_commands_work_in_the_console(tmp_path: Path) -> None:
+    result = demo("faild 7d\nrun\nstuck\nquota\nsubscribe failed\nsubscribe stuck\n"
+                  "mute all 2h\nsettings broadcast=off\nunmute\nsubscriptions\n", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[Run /videojobs failed 7d]" in out and "failed jobs · last 7d" in out
+    assert "Next step" in out  # the runbook under the triage block's codes
+    assert "stuck job" in out and "Video minutes" in out
+    assert "Muted all subscription announcements" in out and "set for this channel" in out
+    assert "Unmuted" in out and "stuck, by @U0DEMO" in out
+
+
 def test_the_users_timezone_setting_is_today(tmp_path: Path) -> None:
     result = subprocess.run(
         [BOT, "demo"], input="failed today\n", cwd=tmp_path, capture_output=True, text=True,
@@ -75,7 +88,9 @@ def test_tracked_jobs_are_announced_in_their_thread(tmp_path: Path) -> None:
         wait_for(lines, "↳ message in #demo")  # the tracking message
         reply = wait_for(lines, "↳ thread reply in #demo", timeout=150)
         # The whole reply, as Slack would show it: outcome, then the asset and the rest.
-        assert re.search(r"↳ thread reply in #demo[^\n]*:\n +\*?[✅❌🚫🧊] `[0-9a-f-]{36}`", reply)
+        # It mentions who tracked the job, so the thread reply reaches them.
+        assert re.search(
+            r"↳ thread reply in #demo[^\n]*:\n +@U0DEMO \*?[✅❌🚫🧊] `[0-9a-f-]{36}`", reply)
         assert "Asset:" in reply
         send(bot, "quit")
         assert bot.wait(timeout=30) == 0

@@ -23,6 +23,7 @@ SCOPES_OF_METHOD = {
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
+    "usergroups.users.list": {"usergroups:read"},
     # One scope per kind of conversation the bot may have posted in.
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
@@ -37,19 +38,24 @@ SCOPES_OF_METHOD = {
 SCOPES_WITHOUT_A_CALL = {
     "commands": "the /videojobs slash command",
     "chat:write.public": "posting tracking messages in public channels without an invite",
+    # chat.postMessage with a user id as the channel: the app's DM with that person.
+    "im:write": "direct messages for `track … notify=me` and the Notify me button",
 }
 # WebClient methods (client.chat_postMessage(...)) and names passed to a call helper.
-FAMILIES = "auth|users|chat|conversations|files|reactions|pins|team|bots|views"
-# ``_v2``: slack_sdk's files_upload_v2 helper.
+FAMILIES = "auth|users|usergroups|chat|conversations|files|reactions|pins|team|bots|views"
+# ``_v2``: slack_sdk's files_upload_v2 helper; usergroups_users_list: underscores inside.
 CALL = re.compile(
-    rf"""\.((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)\(|["']((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)["']""")
+    rf"""\.((?:{FAMILIES})_[A-Za-z0-9_]+)\(|["']((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)["']""")
 
 
 def methods_called() -> set[str]:
     found = set()
     for path in (ROOT / "bot").rglob("*.py"):
         for called, named in CALL.findall(path.read_text()):
+            # usergroups_users_list -> usergroups.users.list; files_upload_v2 stays a helper
             family, method = (called or named).split("_", 1)
+            if not method.endswith("_v2"):
+                method = method.replace("_", ".")
             found.add(f"{family}.{method}")
     return found
 
@@ -72,6 +78,13 @@ def test_slash_command_interactivity_and_socket_mode():
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     assert MANIFEST["features"]["bot_user"]["display_name"]
+
+
+def test_the_command_escapes_so_user_groups_arrive_as_ids():
+    [command] = MANIFEST["features"]["slash_commands"]
+    assert command["should_escape"] is True
+    escaped = parse("subscribe failed notify=<!subteam^S0ONCALL|@oncall>")
+    assert getattr(escaped, "notify_group", None) == "S0ONCALL"
 
 
 def test_home_tab_event_and_message_shortcut():

@@ -9,6 +9,8 @@ change an upstream query parameter.
 from __future__ import annotations
 
 import difflib
+import itertools
+import re
 import shlex
 
 from ..metastudio.models import JobState
@@ -16,51 +18,51 @@ from ..metastudio.query import QueryJobType, valid_job_id
 from .reports import WORDS as REPORT_WORDS
 from .reports import parse_report
 from .types import (
+    ChannelSettings,
     Command,
     Help,
     Invalid,
     Listing,
+    Mute,
+    Quota,
     Status,
+    Stuck,
     Subscribe,
     Subscriptions,
     Summary,
     Track,
     Tracked,
+    Unmute,
     Unsubscribe,
     Untrack,
     Window,
 )
-from .windows import WindowError, looks_like_window, parse_window
+from .windows import (
+    DURATION_EXAMPLES,
+    WindowError,
+    looks_like_window,
+    parse_duration,
+    parse_window,
+)
+from .words import STATE_COMMANDS, STATE_WORDS, TYPE_WORDS, state_word
 
-#: One /videojobs status or track answers about this many jobs at most (50-block limit).
-MAX_IDS = 20
+#: Job ids one command takes at most: a status card is up to three of Slack's 50 blocks a
+#: message; a tracking message packs one line per job.
+MAX_IDS = {"status": 20, "track": 50}
+#: For commands not in MAX_IDS.
+DEFAULT_MAX_IDS = 20
 MAX_TEXT = 1000
+#: A whole job id, as the examples in help and errors show them.
+EXAMPLE_ID = "26f06524-4f75-4b3a-a853-b649a21aaf66"
 
-STATE_WORDS = {
-    "waiting": JobState.WAITING,
-    "processing": JobState.PROCESSING,
-    "succeeded": JobState.SUCCEED,
-    "succeed": JobState.SUCCEED,
-    "failed": JobState.FAILED,
-    "canceled": JobState.CANCELED,
-    "cancelled": JobState.CANCELED,
-    "blocked": JobState.BLOCK,
-    "block": JobState.BLOCK,
-}
-STATE_COMMANDS = ("failed", "waiting", "processing", "succeeded", "canceled", "blocked")
-TYPE_WORDS = {
-    "2d": QueryJobType.VIDEO_2D,
-    "photo": QueryJobType.PHOTO,
-    "2d_digital_human_video": QueryJobType.VIDEO_2D,
-    "photo_digital_human_video": QueryJobType.PHOTO,
-}
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
-    "subscribe", "unsubscribe", "subscriptions", *REPORT_WORDS,
+    "subscribe", "unsubscribe", "subscriptions", "stuck", "quota", "mute", "unmute",
+    "settings", *REPORT_WORDS,
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
-SUBSCRIBE_KEYS = ("type", "asset", "script")
-OUTCOMES = ("failed", "finished", "all")
+SUBSCRIBE_KEYS = ("type", "asset", "script", "notify")
+OUTCOMES = ("failed", "finished", "all", "stuck")
 # Slack clients turn straight double quotes, which group words, into typographic ones.
 # Single quotes group nothing, so a typographic apostrophe (Ana’s) stays as typed.
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
@@ -121,7 +123,12 @@ def _command(word: str, args: list[str]) -> Command:
         window = _window(args, "summary")
         return Summary(window) if window else Summary()
     if word == "track":
-        return Track(_job_ids(args, "track"))
+        filters, rest = _split_filters(args, ("notify",), "track")
+        notify = filters.get("notify")
+        if notify is not None and notify.lower() != "me":
+            raise _Refused(f"`notify={_shown(notify)}` is not understood; `track` takes "
+                           "`notify=me` (a DM to you when each job ends).")
+        return Track(_job_ids(rest, "track"), notify_me=notify is not None)
     if word == "untrack":
         ids = _job_ids(args, "untrack")
         if len(ids) > 1:
@@ -137,6 +144,20 @@ def _command(word: str, args: list[str]) -> Command:
     if word == "subscriptions":
         _no_args(args, "subscriptions")
         return Subscriptions()
+    if word == "stuck":
+        if len(args) > 1:
+            raise _Refused(f"`stuck` takes one duration, e.g. {DURATION_EXAMPLES}.")
+        return Stuck(_duration(args[0]) if args else None)
+    if word == "quota":
+        _no_args(args, "quota")
+        return Quota()
+    if word == "mute":
+        return _mute(args)
+    if word == "unmute":
+        _no_args(args, "unmute")
+        return Unmute()
+    if word == "settings":
+        return _settings(args)
     if word in REPORT_WORDS:
         return parse_report(word, args)
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
@@ -150,17 +171,27 @@ def _no_args(args: list[str], command: str) -> None:
 
 def _job_ids(args: list[str], command: str) -> tuple[str, ...]:
     if not args:
-        raise _Refused(f"`{command}` needs a job id, e.g. `/videojobs {command} 26f06524-4f75`.")
+        raise _Refused(f"`{command}` needs a job id, e.g. `/videojobs {command} {EXAMPLE_ID}`.")
     ids = tuple(dict.fromkeys(part for arg in args for part in arg.split(",") if part))
+    problem = job_ids_problem(ids, command)
+    if problem:
+        raise _Refused(problem)
+    return ids
+
+
+def job_ids_problem(ids: tuple[str, ...] | list[str], command: str) -> str | None:
+    """The one rule for job ids a command may carry (typed, or from a button): what is
+    wrong with ``ids`` in one line, or None."""
     for job_id in ids:
         if not valid_job_id(job_id):
-            raise _Refused(
-                f"`{_shown(job_id)}` is not a job id: use letters, digits, `-` and `_`, "
-                "at most 64."
-            )
-    if len(ids) > MAX_IDS:
-        raise _Refused(f"`{command}` takes at most {MAX_IDS} job ids at once.")
-    return ids
+            return (f"`{_shown(job_id)}` is not a job id: use letters, digits, `-` and `_`, "
+                    "at most 64.")
+    if not ids:
+        return f"`{command}` needs a job id."
+    limit = MAX_IDS.get(command, DEFAULT_MAX_IDS)
+    if len(ids) > limit:
+        return f"`{command}` takes at most {limit} job ids at once."
+    return None
 
 
 def _split_filters(
@@ -187,12 +218,13 @@ def _split_filters(
 
 
 def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, ...]) -> Listing:
-    command = "list" if not states else _state_word(states[0])
+    command = "list" if not states else state_word(states[0])
     # README.md, "What it does": `failed` and the other state commands default to
     # today; `list` to the API's own coverage, so `list state=processing` also shows
     # last week's stuck jobs.
     default_today = bool(states)
     filters, rest = _split_filters(args, keys, command)
+    _quoting_hint(args, rest)
     if "state" in filters:
         states = _states(filters["state"])
     sort = filters.get("sort", "desc").lower()
@@ -211,8 +243,19 @@ def _listing(args: list[str], *, states: tuple[JobState, ...], keys: tuple[str, 
     )
 
 
-def _state_word(state: JobState) -> str:
-    return next(w for w in STATE_COMMANDS if STATE_WORDS[w] is state)
+def _quoting_hint(args: list[str], rest: list[str]) -> None:
+    """``asset=Safety briefing``: the shell-like split left ``briefing`` over; say how to
+    quote a name with spaces instead of calling it a bad window."""
+    if not rest or looks_like_window(rest[0]):
+        return
+    index = args.index(rest[0])
+    key, sep, value = args[index - 1].partition("=") if index else ("", "", "")
+    if sep:
+        more = list(itertools.takewhile(lambda a: not looks_like_window(a) and "=" not in a,
+                                        args[index:]))
+        words = " ".join([value, *more])
+        raise _Refused(f"`{_shown(rest[0])}` is not understood. For a name with spaces, "
+                       f'quote it: `{key.lower()}="{_shown(words)}"`.')
 
 
 def _states(text: str) -> tuple[JobState, ...]:
@@ -267,24 +310,80 @@ def _subscribe(args: list[str]) -> Subscribe:
     filters, rest = _split_filters(args, SUBSCRIBE_KEYS, "subscribe")
     if len(rest) > 1 or (rest and rest[0].lower() not in OUTCOMES):
         raise _Refused(
-            f"`{_shown(' '.join(rest))}` is not an outcome; use `failed`, `finished` or `all`."
+            f"`{_shown(' '.join(rest))}` is not an outcome; use `failed`, `finished`, `all` "
+            "or `stuck`."
         )
+    if rest and rest[0].lower() == "stuck" and ("asset" in filters or "script" in filters):
+        raise _Refused("`subscribe stuck` takes `type=` and `notify=` only.")
     return Subscribe(
         outcome=rest[0].lower() if rest else "failed",  # type: ignore[arg-type]
         job_type=_job_type(filters.get("type")),
         asset_name=_text(filters.get("asset"), "asset"),
         script_id=_text(filters.get("script"), "script"),
+        notify_group=_group(filters["notify"]) if "notify" in filters else None,
     )
+
+
+#: A user group as a command with ``should_escape: true`` receives it:
+#: ``<!subteam^S0123ABC|@oncall>``; a bare id ``S0123ABC`` is accepted too.
+_GROUP = re.compile(r"^(?:<!subteam\^([A-Z0-9]{2,32})(?:\|[^<>]*)?>|([S][A-Z0-9]{2,31}))$")
+
+
+def _group(text: str) -> str:
+    m = _GROUP.match(text)
+    if m:
+        return m[1] or m[2]
+    if text.startswith("@"):
+        raise _Refused(f"`{_shown(text)}` is not a user group Slack knows; type `@` and pick "
+                       "the group from Slack's list, so Slack sends its id.")
+    raise _Refused(f"`notify={_shown(text)}` is not a user group; use `notify=@group`.")
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except WindowError as e:
+        raise _Refused(f"{e}.") from None
+
+
+def _mute(args: list[str]) -> Mute:
+    if len(args) != 2:
+        raise _Refused("`mute` takes what and for how long: `mute all 2h` or "
+                       "`mute JOB_ID 1d`.")
+    target, duration = args
+    if target.lower() == "all":
+        return Mute(None, _duration(duration))
+    problem = job_ids_problem((target,), "mute")
+    if problem:
+        raise _Refused(problem + " Or `all`.")
+    return Mute(target, _duration(duration))
+
+
+def _settings(args: list[str]) -> ChannelSettings:
+    filters, rest = _split_filters(args, ("broadcast",), "settings")
+    if rest:
+        raise _Refused(f"`{_shown(rest[0])}` is not a setting; use `broadcast=on`, "
+                       "`broadcast=off` or `broadcast=default`.")
+    value = filters.get("broadcast")
+    if value is None:
+        return ChannelSettings()
+    value = value.lower()
+    if value not in ("on", "off", "default"):
+        raise _Refused(f"`broadcast={_shown(value)}`: use `on`, `off` or `default`.")
+    return ChannelSettings(value)  # type: ignore[arg-type]
 
 
 def _unsubscribe(args: list[str]) -> Unsubscribe:
     if not args:
         return Unsubscribe()
+    if len(args) == 1 and args[0].lower() == "stuck":
+        return Unsubscribe(stuck=True)
     number = args[0].removeprefix("#") if len(args) == 1 else ""
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
     if number.isascii() and number.isdigit() and len(number) < 10:
         return Unsubscribe(int(number))
-    raise _Refused("`unsubscribe` takes a subscription number from `/videojobs subscriptions`.")
+    raise _Refused("`unsubscribe` takes a subscription number from `/videojobs subscriptions`, "
+                   "or `stuck`.")
 
 
 def _shown(text: str) -> str:

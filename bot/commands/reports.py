@@ -13,10 +13,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..messaging import ChannelUnavailable, DeliveryError, Messenger
+from ..reply import Reply
 from ..tracking.reports import MAX_PER_CHANNEL, ReportStore, Schedule
 from ..views.format import escape, local_time
 from ..views.reports import schedule_text
-from .types import Command, Context, Invalid, ListReports, Reply, ScheduleReport, Unreport
+from .types import Command, Context, Invalid, ListReports, ScheduleReport, Unreport
 
 log = logging.getLogger(__name__)
 

@@ -1,74 +1,72 @@
 """Command -> Reply: every decision the bot makes about a request, for Slack and the
 console alike. Listeners only ack, call :meth:`Router.handle` and send the Reply.
 
-Button values come back from Slack as user-controllable input, so they carry the
-command's text and are parsed and validated again, exactly like a typed command.
+Button values are user-controllable input: :mod:`bot.commands.buttons` turns them back
+into commands that are validated again, exactly like typed text.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
+from ..cancel import CancelPolicy
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
-from ..metastudio.models import FINISHED_STATES, Job, JobPage, JobState
+from ..metastudio.models import Job, JobState
+from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
 from ..metrics import COMMANDS
+from ..reply import Reply
 from ..views import actions
 from ..views.cards import status_reply
-from ..views.errors import upstream_error_reply
-from ..views.format import state_emoji
+from ..views.errors import doing, upstream_error_reply
 from ..views.help import help_reply, invalid_reply, notice_reply
-from ..views.listings import ErrorGroup, listing_reply
-from ..views.summary import SummaryStats, summary_reply
-from .parse import MAX_IDS, STATE_COMMANDS, STATE_WORDS, parse
+from ..views.listings import listing_reply, listing_title
+from ..views.quota import quota_reply, warning_line
+from ..views.stuck import stuck_reply
+from ..views.summary import summary_reply
+from . import canceling, stats, stuck
+from .buttons import Bounds, decode, encode
+from .parse import job_ids_problem, parse
 from .reports import ReportCommands
 from .types import (
+    ChannelSettings,
     Command,
     Context,
     Help,
     Invalid,
     Listing,
     ListReports,
-    Reply,
+    Mute,
+    Quota,
     ScheduleReport,
     Status,
+    Stuck,
     Subscribe,
     Subscriptions,
     Summary,
     Track,
     Tracked,
     TrackingCommands,
+    Unmute,
     Unreport,
     Unsubscribe,
     Untrack,
 )
 from .windows import describe, resolve
+from .words import state_word
 
 log = logging.getLogger(__name__)
 
 #: Jobs per listing message: 20 rows stay far inside Slack's 50 blocks / 3000 characters.
 PAGE_SIZE = 20
-#: Failures read to group by error code; past this the summary says it is a sample.
+#: Failures read to group by error code; past this the triage block says it is a sample.
 TRIAGE_CAP = 1000
-#: A summary reads every job of its window up to this many, else counts per state.
-SUMMARY_FULL_READ = 500
-#: Slack's limit on a button value.
-MAX_BUTTON_VALUE = 2000
-#: Offsets a "Show more" value may carry (a forged value must not page forever).
-MAX_OFFSET = 10_000
-#: Latest instant a button value's bounds may name (2100-01-01, epoch seconds).
-MAX_EPOCH = 4_102_444_800
-
-#: A listing's ``(create_since, create_until)`` in UTC.
-Bounds = tuple[datetime | None, datetime | None]
 
 
 @runtime_checkable
@@ -86,6 +84,9 @@ class Router:
         tracking: TrackingCommands | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         page_size: int = PAGE_SIZE,
+        operations: Operations | None = None,
+        cancel_policy: CancelPolicy | None = None,
+        quota_warn_percent: float = 10.0,
         reports: ReportCommands | None = None,
     ) -> None:
         self.jobs = jobs
@@ -93,6 +94,10 @@ class Router:
         self.reports = reports
         self.clock = clock
         self.page_size = page_size
+        #: Cancel and resources usage (None: not available, e.g. a bare fake client).
+        self.operations = operations
+        self.cancel_policy = cancel_policy or CancelPolicy(())
+        self.quota_warn_percent = quota_warn_percent
 
     # -- entry points ----------------------------------------------------------------
 
@@ -112,6 +117,10 @@ class Router:
             actions.TRACK: self._track_button,
             actions.SHOW_MORE: self._show_more,
             actions.POST_TO_CHANNEL: self._post_to_channel,
+            actions.NOTIFY_ME: self._notify_button,
+            actions.RUN: self._run_button,
+            actions.JOBS_WITH_CODE: self._jobs_with_code,
+            actions.CANCEL: self._cancel_button,
         }
         handler = handlers.get(action_id)
         if handler is None:
@@ -125,7 +134,7 @@ class Router:
             outcome = "invalid" if invalid else "ok"
         except MetaStudioError as e:
             log.info("command %s: upstream error %s", name, e)
-            reply, outcome = upstream_error_reply(e, doing=_doing(name)), "upstream_error"
+            reply, outcome = upstream_error_reply(e, doing=doing(name)), "upstream_error"
         except Exception:
             # The user gets a reference to quote; the traceback stays in the log.
             reference = uuid.uuid4().hex[:8]
@@ -143,15 +152,20 @@ class Router:
     def _route(self, command: Command, text: str, ctx: Context) -> Reply:
         match command:
             case Help(unknown=unknown, suggestion=suggestion):
-                return help_reply(unknown=unknown, suggestion=suggestion)
+                return help_reply(unknown=unknown, suggestion=suggestion,
+                                  suggested_text=_suggested(text, suggestion))
             case Invalid(message=message):
                 return invalid_reply(message)
             case Status():
-                return self._status(command, ctx, post_value=_value(text, 0))
+                return self._status(command, ctx, post_value=encode(text, 0))
             case Listing():
                 return self._listing(command, ctx, text)
             case Summary():
-                return self._summary(command, ctx, post_value=_value(text, 0))
+                return self._summary(command, ctx, post_value=encode(text, 0))
+            case Stuck():
+                return self._stuck(command, ctx, post_value=encode(text, 0))
+            case Quota():
+                return self._quota()
             case ScheduleReport() | ListReports() | Unreport():
                 if self.reports is None:
                     return notice_reply("Scheduled reports are not enabled for this bot.")
@@ -166,10 +180,12 @@ class Router:
         found = self.jobs.get_jobs(command.job_ids)
         jobs = [found[i] for i in command.job_ids if i in found]
         missing = [i for i in command.job_ids if i not in found]
-        return status_reply(jobs, missing, ctx.tz, post_value=post_value)
+        return status_reply(jobs, missing, ctx.tz, post_value=post_value, now=self.clock(),
+                            can_cancel=self.cancel_policy.enabled and self.operations is not None)
 
     def _listing(self, command: Listing, ctx: Context, text: str, *,
-                 bounds: Bounds | None = None, for_channel: bool = False) -> Reply:
+                 bounds: Bounds | None = None, for_channel: bool = False,
+                 error_code: str | None = None) -> Reply:
         """A page of ``command``; ``bounds`` (from a button) replace resolving its window."""
         now = self.clock()
         if bounds is None:
@@ -186,73 +202,86 @@ class Router:
             create_until=until,
         )
         groups, capped = None, False
-        if command.states == (JobState.FAILED,) and command.offset == 0:
-            # On-call triage: group every failure of the window, not just this page.
-            total, failures = self._collect(base, TRIAGE_CAP)
-            groups = _error_groups(failures)
-            capped = total > len(failures)
-            rows = failures[: self.page_size]
-        else:
-            page = self.jobs.list_jobs(base.page(command.offset, self.page_size))
-            total, rows = page.count, list(page.jobs)
-        shown = command.offset + len(rows)
         # The buttons carry this answer's bounds, closed at now: resolving "today" again
         # after midnight would page another day, and failures arriving newest first would
         # push rows already shown into the next page.
         pinned = (since, until or now)
+        code_buttons: dict[str, str] = {}
+        if error_code is not None:
+            # "List jobs" of one error code: the API cannot filter by code, so read the
+            # window's failures (as the triage block did) and keep that code's.
+            _, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
+            rows = [j for j in failures if j.error_info and j.error_info.error_code == error_code]
+            total = len(rows)
+            rows = rows[: self.page_size]
+        elif command.states == (JobState.FAILED,) and command.offset == 0:
+            # On-call triage: group every failure of the window, not just this page.
+            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
+            groups = stats.error_groups(failures)
+            capped = total > len(failures)
+            rows = failures[: self.page_size]
+            for group in groups:
+                value = group.error_code and encode(text, 0, pinned, error_code=group.error_code)
+                if value:
+                    code_buttons[group.error_code or ""] = value
+        else:
+            page = self.jobs.list_jobs(base.page(command.offset, self.page_size))
+            total, rows = page.count, list(page.jobs)
+        shown = command.offset + len(rows)
+        title = listing_title(command.states, total, describe(command.window, ctx.tz),
+                              job_type=command.job_type, asset_name=command.asset_name,
+                              script_id=command.script_id)
+        if error_code is not None:
+            title = f"{title} · {error_code}"
+            more = post = None
+        else:
+            more = None if for_channel or shown >= total else encode(text, shown, pinned)
+            post = None if for_channel else encode(text, command.offset, pinned)
         return listing_reply(
-            _title(command, ctx, total),
+            title,
             rows,
             total,
             ctx.tz,
             offset=command.offset,
             error_groups=groups,
             groups_capped=capped,
-            more_value=None if for_channel or shown >= total else _value(text, shown, pinned),
-            post_value=None if for_channel else _value(text, command.offset, pinned),
+            more_value=more,
+            post_value=post,
+            now=now,
+            code_buttons=code_buttons,
         )
 
     def _summary(self, command: Summary, ctx: Context, *, post_value: str | None) -> Reply:
-        since, until = resolve(command.window, ctx.tz, self.clock())
+        now = self.clock()
+        since, until = resolve(command.window, ctx.tz, now)
         base = JobQuery(create_since=since, create_until=until)
-        first = self.jobs.list_jobs(base.page(0, 100))
-        if first.count <= SUMMARY_FULL_READ:
-            _, jobs = self._collect(base, SUMMARY_FULL_READ, first=first)
-            counts = Counter(job.state_name for job in jobs)
-            sampled = None
-        else:
-            counts, jobs = self._counts_and_samples(base)
-            sampled = len(jobs)
-        stats = _stats(describe(command.window, ctx.tz), counts, jobs, sampled)
-        return summary_reply(stats, post_value=post_value)
+        summary = stats.summarize(self.jobs, base, describe(command.window, ctx.tz))
+        summary = replace(summary, oldest_waiting=stats.oldest_waiting(self.jobs), now=now,
+                          quota_warning=self._quota_warning())
+        return summary_reply(summary, post_value=post_value)
 
-    def _counts_and_samples(self, base: JobQuery) -> tuple[Counter[str], list[Job]]:
-        """Too many jobs to read: one ``limit=1`` call per state gives exact counts (the
-        answer's ``count``), and a capped read of failures and successes gives the error
-        codes and durations. The calls run side by side; a slow API costs one wait."""
-        with ThreadPoolExecutor(max_workers=len(JobState)) as pool:
-            counts = dict(zip(
-                JobState,
-                pool.map(lambda s: self.jobs.list_jobs(
-                    base.model_copy(update={"states": (s,), "limit": 1})).count, JobState),
-                strict=True,
-            ))
-            samples = pool.map(
-                lambda s: self._collect(base.model_copy(update={"states": (s,)}), 200)[1],
-                (JobState.FAILED, JobState.SUCCEED),
-            )
-            jobs = [job for sample in samples for job in sample]
-        return Counter({state.value: n for state, n in counts.items()}), jobs
+    def _quota_warning(self) -> str | None:
+        """The low-minutes warning, or None (also when usage cannot be read: a summary
+        is not refused because the quota call failed)."""
+        if self.operations is None:
+            return None
+        try:
+            return warning_line(self.operations.resources_usage(), self.quota_warn_percent)
+        except MetaStudioError as e:
+            log.info("resources usage unavailable for the summary: %s", e)
+            return None
 
-    def _collect(self, query: JobQuery, cap: int, *, first: JobPage | None = None
-                 ) -> tuple[int, list[Job]]:
-        """(count of all matches, up to ``cap`` of them), paging 100 at a time."""
-        first = first or self.jobs.list_jobs(query.page(0, 100))
-        jobs = list(first.jobs)
-        if first.count > len(jobs) and len(jobs) < cap:
-            rest = self.jobs.iter_jobs(query.page(len(jobs), 100), max_jobs=cap - len(jobs))
-            jobs.extend(rest)
-        return first.count, jobs[:cap]
+    def _stuck(self, command: Stuck, ctx: Context, *, post_value: str | None) -> Reply:
+        now = self.clock()
+        unfinished, lines = stuck.read(self.jobs, now, learn=command.older_than is None)
+        found = stuck.find_stuck(unfinished, now, older_than=command.older_than, lines=lines)
+        return stuck_reply(found, len(unfinished), ctx.tz, now, older_than=command.older_than,
+                           lines=lines, post_value=post_value)
+
+    def _quota(self) -> Reply:
+        if self.operations is None:
+            return notice_reply("Video minutes cannot be read with this bot's MetaStudio client.")
+        return quota_reply(self.operations.resources_usage(), self.quota_warn_percent)
 
     def _tracking_command(self, command: Command, ctx: Context) -> Reply:
         if self.tracking is None:
@@ -271,6 +300,12 @@ class Router:
                 return self.tracking.unsubscribe(ctx, command)
             case Subscriptions():
                 return self.tracking.subscriptions(ctx)
+            case Mute():
+                return self.tracking.mute(ctx, command, now)
+            case Unmute():
+                return self.tracking.unmute(ctx)
+            case ChannelSettings():
+                return self.tracking.settings(ctx, command, now)
         raise AssertionError(f"unrouted command {command!r}")
 
     # -- buttons ---------------------------------------------------------------------------
@@ -278,10 +313,10 @@ class Router:
     def _refresh(self, value: str, ctx: Context) -> Reply:
         """Look again at the jobs of a status message (space-separated ids) and replace it."""
         job_ids = tuple(dict.fromkeys(value.split()))
-        if not 0 < len(job_ids) <= MAX_IDS or not all(map(valid_job_id, job_ids)):
+        if job_ids_problem(job_ids, "status"):
             return invalid_reply("That button no longer points at a job.")
         reply = self._status(Status(job_ids), ctx,
-                             post_value=_value(f"status {' '.join(job_ids)}", 0), refresh=True)
+                             post_value=encode(f"status {' '.join(job_ids)}", 0), refresh=True)
         reply.replace_original = True
         return reply
 
@@ -290,18 +325,47 @@ class Router:
             return invalid_reply("That button no longer points at a job.")
         return self._tracking_command(Track((value,)), ctx)
 
-    def _show_more(self, value: str, ctx: Context) -> Reply:
-        decoded = _decode(value)
-        if decoded is None or not isinstance(listing := decoded[0], Listing):
+    def _notify_button(self, value: str, ctx: Context) -> Reply:
+        if not valid_job_id(value):
+            return invalid_reply("That button no longer points at a job.")
+        return self._tracking_command(Track((value,), notify_me=True), ctx)
+
+    def _run_button(self, value: str, ctx: Context) -> Reply:
+        """"Run `/videojobs failed`" under a typo: the text is parsed like typed text."""
+        return self._route(parse(value), value, ctx)
+
+    def _jobs_with_code(self, value: str, ctx: Context) -> Reply:
+        decoded = decode(value)
+        if decoded is None or not isinstance(decoded.command, Listing) or not decoded.error_code:
             return invalid_reply("That button is out of date; run the command again.")
-        _, text, bounds = decoded
-        return self._listing(listing, ctx, text, bounds=bounds)
+        return self._listing(decoded.command, ctx, decoded.text, bounds=decoded.bounds,
+                             error_code=decoded.error_code)
+
+    def _cancel_button(self, value: str, ctx: Context) -> Reply:
+        if not valid_job_id(value):
+            return invalid_reply("That button no longer points at a job.")
+        tracking = self.tracking
+        return canceling.cancel(
+            self.jobs, self.operations, self.cancel_policy, value, ctx,
+            fresh=self._fresh, note=tracking.note_in_thread if tracking else None)
+
+    def _fresh(self, job_id: str) -> Job | None:
+        """The job as MetaStudio shows it now (the cache's entry dropped first)."""
+        if isinstance(self.jobs, Invalidating):
+            self.jobs.invalidate(job_id)
+        return self.jobs.get_jobs([job_id]).get(job_id)
+
+    def _show_more(self, value: str, ctx: Context) -> Reply:
+        decoded = decode(value)
+        if decoded is None or not isinstance(decoded.command, Listing) or decoded.error_code:
+            return invalid_reply("That button is out of date; run the command again.")
+        return self._listing(decoded.command, ctx, decoded.text, bounds=decoded.bounds)
 
     def _post_to_channel(self, value: str, ctx: Context) -> Reply:
-        decoded = _decode(value)
+        decoded = decode(value)
         if decoded is None:
             return invalid_reply("That button is out of date; run the command again.")
-        command, text, bounds = decoded
+        command, text, bounds, _ = decoded
         match command:
             case Listing():
                 reply = self._listing(command, ctx, text, bounds=bounds, for_channel=True)
@@ -318,111 +382,18 @@ class Router:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _value(text: str, offset: int, bounds: Bounds | None = None) -> str | None:
-    """A button value carrying the command text, an offset and, for listings, the bounds
-    of the answer (epoch seconds; ``until`` always set); None if too long."""
-    data: dict[str, object] = {"t": text.strip(), "o": offset}
-    if bounds is not None:
-        since, until = bounds
-        assert until is not None
-        data["s"] = int(since.timestamp()) if since else None
-        data["u"] = int(until.timestamp())
-    value = json.dumps(data, separators=(",", ":"))
-    return value if len(value) <= MAX_BUTTON_VALUE else None
-
-
-def _decode(value: str) -> tuple[Command, str, Bounds | None] | None:
-    """A button value back to (command at its offset, text, bounds), validated like typed
-    text: a value is user-controllable input."""
-    try:
-        data = json.loads(value)
-        text, offset = data["t"], data["o"]
-    # RecursionError: a forged value of deeply nested brackets ("[[[[…") exhausts the
-    # JSON decoder's stack; it is as out of date as any other value we did not make.
-    except (ValueError, KeyError, TypeError, RecursionError):
+def _suggested(text: str, suggestion: str | None) -> str | None:
+    """The typed text with its first word replaced by ``suggestion``."""
+    if not suggestion:
         return None
-    if not isinstance(text, str) or not _whole(offset, MAX_OFFSET):
-        return None
-    bounds: Bounds | None = None
-    if "u" in data:
-        since, until = data.get("s"), data["u"]
-        if not _whole(until, MAX_EPOCH) or not (since is None or _whole(since, until)):
-            return None
-        bounds = (_utc(since) if since is not None else None, _utc(until))
-    command = parse(text)
-    if isinstance(command, Listing):
-        command = Listing(**{**command.__dict__, "offset": offset})
-    return (command, text, bounds) if isinstance(command, Listing | Status | Summary) else None
-
-
-def _whole(number: object, maximum: int) -> bool:
-    """A JSON integer from 0 to ``maximum`` (not a bool, which Python counts as an int)."""
-    return isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= maximum
-
-
-def _utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
+    words = text.split()
+    if words and words[0].lower() == "/videojobs":
+        words = words[1:]
+    return " ".join([suggestion, *words[1:]])
 
 
 def _name(command: Command) -> str:
     """A metrics label from a closed set."""
     if isinstance(command, Listing):
-        if len(command.states) == 1:
-            return next(w for w in STATE_COMMANDS if STATE_WORDS[w] is command.states[0])
-        return "list"
+        return state_word(command.states[0]) if len(command.states) == 1 else "list"
     return type(command).__name__.lower()
-
-
-def _doing(name: str) -> str:
-    return {
-        "status": "look up those jobs",
-        "summary": "build the summary",
-        "track": "look up the jobs to track",
-        "button:refresh": "refresh the job",
-    }.get(name, "list the jobs")
-
-
-def _title(command: Listing, ctx: Context, total: int) -> str:
-    """``❌ 7 failed jobs · today (Europe/Berlin)``."""
-    if len(command.states) == 1:
-        state = command.states[0]
-        word = next(w for w in STATE_COMMANDS if STATE_WORDS[w] is state)
-        what = f"{state_emoji(state)} {total} {word}"
-    elif command.states:
-        what = f"{total} " + " or ".join(s.value.lower() for s in command.states)
-    else:
-        what = str(total)
-    filters = [
-        f"type {command.job_type.value}" if command.job_type else "",
-        f'asset "{command.asset_name}"' if command.asset_name else "",
-        f"script {command.script_id}" if command.script_id else "",
-    ]
-    extra = ", ".join(f for f in filters if f)
-    jobs = "job" if total == 1 else "jobs"
-    return f"{what} {jobs} · {describe(command.window, ctx.tz)}" + (
-        f" · {extra}" if extra else "")
-
-
-def _error_groups(failures: list[Job]) -> list[ErrorGroup]:
-    counts = Counter(
-        (job.error_info.error_code if job.error_info else None,
-         job.error_info.error_msg if job.error_info else None)
-        for job in failures
-    )
-    return [ErrorGroup(code, msg, n) for (code, msg), n in counts.most_common()]
-
-
-def _stats(label: str, counts: Counter[str], jobs: list[Job], sampled: int | None) -> SummaryStats:
-    for state in JobState:
-        counts.setdefault(state.value, 0)
-    finished = sum(counts[s.value] for s in FINISHED_STATES)
-    failed = counts[JobState.FAILED.value]
-    durations = [j.run_seconds for j in jobs if j.state is JobState.SUCCEED and j.run_seconds]
-    return SummaryStats(
-        window_label=label,
-        counts=dict(counts),
-        failure_rate=failed / finished if finished else None,
-        top_errors=_error_groups([j for j in jobs if j.state is JobState.FAILED])[:5],
-        mean_succeeded_seconds=sum(durations) / len(durations) if durations else None,
-        sampled=sampled,
-    )

@@ -1,16 +1,15 @@
-"""Typed commands, the context of a request, and the reply the router returns."""
+"""Typed commands and the context of a request (the answer is :class:`bot.reply.Reply`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
-
-from slack_sdk.models.blocks import Block
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType
+from ..reply import Reply
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,8 @@ class Summary:
 @dataclass(frozen=True)
 class Track:
     job_ids: tuple[str, ...]
+    #: ``notify=me``: also a DM to the person when each job ends.
+    notify_me: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,20 +76,58 @@ class Tracked:
 
 @dataclass(frozen=True)
 class Subscribe:
-    outcome: Literal["failed", "finished", "all"] = "failed"
+    #: ``stuck``: told when an unfinished job passes the stuck line, and when it ends.
+    outcome: Literal["failed", "finished", "all", "stuck"] = "failed"
     job_type: QueryJobType | None = None
     asset_name: str | None = None
     script_id: str | None = None
+    #: ``notify=@group``: the Slack user group (id) mentioned on failures.
+    notify_group: str | None = None
 
 
 @dataclass(frozen=True)
 class Unsubscribe:
     subscription_id: int | None = None
+    #: ``unsubscribe stuck``.
+    stuck: bool = False
 
 
 @dataclass(frozen=True)
 class Subscriptions:
     pass
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Unfinished jobs older than ``older_than`` (seconds), or than their type's usual
+    wait or run time when None."""
+
+    older_than: int | None = None
+
+
+@dataclass(frozen=True)
+class Quota:
+    pass
+
+
+@dataclass(frozen=True)
+class Mute:
+    """Snooze the channel's subscription announcements: of one job, or all (None)."""
+
+    job_id: str | None
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Unmute:
+    pass
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """``settings``: show them, or ``broadcast=on|off|default``."""
+
+    broadcast: Literal["on", "off", "default"] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +173,11 @@ Command = (
     | Subscribe
     | Unsubscribe
     | Subscriptions
+    | Stuck
+    | Quota
+    | Mute
+    | Unmute
+    | ChannelSettings
     | ScheduleReport
     | ListReports
     | Unreport
@@ -153,29 +197,8 @@ class Context:
     channel_name: str | None = None
 
 
-@dataclass
-class Reply:
-    """What the router answers; listeners send it through ``respond``, the console prints it."""
-
-    text: str
-    blocks: list[Block] = field(default_factory=list)
-    response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
-    replace_original: bool = False
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body for ``respond`` / a ``response_url``."""
-        payload: dict[str, Any] = {
-            "text": self.text,
-            "response_type": self.response_type,
-            "replace_original": self.replace_original,
-        }
-        if self.blocks:
-            payload["blocks"] = [b.to_dict() for b in self.blocks]
-        return payload
-
-
 class TrackingCommands(Protocol):
-    """The tracking side of the router (``bot.tracking.commands`` implements it)."""
+    """The tracking side of the router (``bot.tracking.service`` implements it)."""
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply: ...
     def untrack(self, ctx: Context, command: Untrack) -> Reply: ...
@@ -183,3 +206,7 @@ class TrackingCommands(Protocol):
     def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply: ...
     def unsubscribe(self, ctx: Context, command: Unsubscribe) -> Reply: ...
     def subscriptions(self, ctx: Context) -> Reply: ...
+    def mute(self, ctx: Context, command: Mute, now: datetime) -> Reply: ...
+    def unmute(self, ctx: Context) -> Reply: ...
+    def settings(self, ctx: Context, command: ChannelSettings, now: datetime) -> Reply: ...
+    def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None: ...

@@ -110,3 +110,21 @@ def describe(window: Window | None, tz: ZoneInfo) -> str:
     if window.kind in ("hours", "days"):
         return f"last {window.text}"
     return f"{window.text} ({tz.key})"
+
+
+#: ``90m``, ``2h``, ``1h30m``, ``3d`` (``min`` also spelled out).
+_DURATION = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,6})(?:m|min))?$")
+DURATION_EXAMPLES = "`30m`, `2h`, `1h30m` or `3d`"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``30m``, ``2h``, ``1h30m`` or ``3d`` (1 minute to
+    366 days)."""
+    m = _DURATION.match(text.lower())
+    if not m or not any(m.groups()):
+        raise WindowError(f"`{text}` is not a duration; use {DURATION_EXAMPLES}")
+    days, hours, minutes = (int(g) if g else 0 for g in m.groups())
+    seconds = days * 86400 + hours * 3600 + minutes * 60
+    if not 60 <= seconds <= MAX_DAYS * 86400:
+        raise WindowError(f"`{text}` is out of range: from 1 minute to {MAX_DAYS} days")
+    return seconds

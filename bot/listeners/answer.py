@@ -10,7 +10,8 @@ import logging
 
 from slack_bolt import Ack, BoltContext, Respond
 
-from ..commands.types import Context, Reply
+from ..commands.types import Context
+from ..reply import Reply
 from ..services import Services
 from ..views.blocks import without_images
 

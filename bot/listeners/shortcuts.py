@@ -21,8 +21,8 @@ from ..messaging import ChannelUnavailable, DeliveryError
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job
 from ..services import Services
-from ..tracking import views
-from ..tracking.commands import TrackingService
+from ..tracking import messages
+from ..tracking.service import TrackingService
 from ..views.errors import upstream_error_reply
 from .answer import ack_now
 
@@ -100,12 +100,12 @@ def track_under(service: TrackingService, ctx: Context, job_ids: list[str], root
 
 
 def _answer(user: str, todo: list[Job], already: list[str], ended: list[Job],
-            unknown: list[str], extra: int) -> views.Message:
+            unknown: list[str], extra: int) -> messages.Message:
     lines: list[str] = []
     blocks: list[Any] = []
     if todo:
         lines.append(f"👀 <@{user}> is tracking "
-                     + ", ".join(f"{views.emoji(j.state_name)} `{j.job_id}`" for j in todo)
+                     + ", ".join(f"{messages.emoji(j.state_name)} `{j.job_id}`" for j in todo)
                      + ": I reply in this thread when each one ends.")
     if already:
         lines.append("Already tracked here: " + ", ".join(f"`{i}`" for i in already))
@@ -114,9 +114,9 @@ def _answer(user: str, todo: list[Job], already: list[str], ended: list[Job],
     if extra > 0:
         lines.append(f"{extra} more job IDs left out: I track {MAX_IDS} from one message.")
     if lines:
-        blocks += views.lines_reply("\n".join(lines), []).blocks
+        blocks += messages.lines_reply("\n".join(lines), []).blocks
     for job in ended:
-        outcome = views.outcome(job, with_image=False)
+        outcome = messages.outcome(job, with_image=False)
         lines.append(f"Already finished: {outcome.text}")
         blocks += outcome.blocks
-    return views.Message(text="\n".join(lines), blocks=blocks[:50])
+    return messages.Message(text="\n".join(lines), blocks=blocks[:50])

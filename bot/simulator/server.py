@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from . import operations
 from .cover import check_cover, cover_png
 from .faults import ERROR_BODIES
 from .jobs import DEFAULT_HORIZON
@@ -107,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
         cover = COVER_PATH.fullmatch(path)
         if method == "GET" and cover:
             return self._cover(cover["asset"], dict(query))
+        operation = operations.route(self.simulator, method, path, query, self.headers)
+        if operation is not None:
+            return operation
         listing = LIST_PATH.fullmatch(path)
         if method == "GET" and listing:
             return self._list(path, unquote(listing["project"]), query)

@@ -190,6 +190,72 @@ sa.Index("ix_seen_at", seen_outcomes.c.seen_at)
 sa.Index("ix_outbox_sent", outbox.c.status, outbox.c.sent_at)
 sa.Index("ix_outbox_digest", outbox.c.digest_id)
 
+# -- on-call (revision 0003_i10_oncall) ---------------------------------------------------
+
+#: People to DM when a job ends (``track … notify=me``, the Notify me button).
+job_watchers = sa.Table(
+    "job_watchers",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: The Slack user group a subscription mentions on failures (``notify=@group``).
+subscription_mentions = sa.Table(
+    "subscription_mentions",
+    metadata,
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("group_id", sa.String(32), nullable=False),
+)
+
+#: Per-channel noise settings: ``settings broadcast=on|off`` (None: the global
+#: BROADCAST_FAILURES) and ``mute all DURATION``.
+channel_settings = sa.Table(
+    "channel_settings",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("broadcast_failures", sa.Boolean),
+    sa.Column("muted_until", UtcDateTime),
+    #: The last failure sent to the channel too: one broadcast per burst.
+    sa.Column("last_broadcast_at", UtcDateTime),
+)
+
+#: ``mute JOB_ID DURATION``: one job's subscription announcements snoozed in a channel.
+job_mutes = sa.Table(
+    "job_mutes",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("until", UtcDateTime, nullable=False),
+)
+
+#: ``subscribe stuck``: one per channel, optionally for one job type, maybe paging a group.
+stuck_watches = sa.Table(
+    "stuck_watches",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("job_type", sa.String(64)),
+    sa.Column("group_id", sa.String(32)),
+    sa.Column("created_by", sa.String(32), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Jobs a channel was told are stuck (once), and whether their end was told too.
+stuck_announced = sa.Table(
+    "stuck_announced",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.Column("ended", sa.Boolean, nullable=False),
+)
+
 # -- delivery (docs/delivery.md; revision 0003_i12_delivery) ---------------------------
 
 sa.Index("ix_outbox_channel_due", outbox.c.channel, outbox.c.status, outbox.c.next_attempt_at)

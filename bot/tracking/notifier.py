@@ -53,8 +53,9 @@ from ..messaging import (
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metrics import NOTIFICATIONS, OUTBOX_DEPTH
-from . import sizing, views
+from . import messages, sizing
 from .marking import MarkedMessenger
+from .oncall import broadcast_failures
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
 from .pause import WorkspacePause
@@ -473,7 +474,8 @@ class Sender:
             ts = found.get(row.dedupe_key)
         if ts is None:
             broadcast = bool(thread_ts) and job.state == JobState.FAILED and \
-                self.policy.broadcast_failures
+                broadcast_failures(self.store, row.channel,
+                                   default=self.policy.broadcast_failures, now=self.clock())
             ts = yield from self._post_outcome(row, job, thread_ts, broadcast, found)
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
@@ -485,7 +487,7 @@ class Sender:
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
         found: dict[str, str],
     ) -> Steps:
-        message = views.outcome(job)
+        message = messages.notification(row.payload)
         # First the cover uploaded to Slack (bot/covers.py); then, as before, the URL
         # image, then a link. Each goes through _post: paced, leases checked, split if
         # too long, and found again by its marker after a crash.
@@ -510,7 +512,7 @@ class Sender:
             # A broken thumbnail never costs the notification: link the cover instead.
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
-            message = views.outcome(job, with_image=False)
+            message = messages.notification(row.payload, with_image=False)
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
                                           marker=row.dedupe_key, found=found))
@@ -548,8 +550,8 @@ class Sender:
             # Chunked by job count, blocks and characters, so Slack's limits are met
             # before it has to refuse anything (sizing.py); the chunks are the same on
             # every try, so their markers match what an earlier attempt posted.
-            chunks = sizing.pack(jobs, lambda j: views.outcome(j, with_image=False).blocks,
-                                 max_items=views.DIGEST_CHUNK)
+            chunks = sizing.pack(jobs, lambda j: messages.outcome(j, with_image=False).blocks,
+                                 max_items=messages.DIGEST_CHUNK)
             plan = self._plans[row.id] = _DigestPlan(members, jobs, chunks)
         return plan
 
@@ -562,14 +564,14 @@ class Sender:
             found = self.messenger.marked(row.channel, oldest=row.created_at)
             ts = found.get(row.dedupe_key)
         if ts is None:
-            summary = views.digest_summary(jobs)
+            summary = messages.digest_summary(jobs)
             ts = yield from self._post(row.channel, summary.text, summary.blocks,
                                        marker=row.dedupe_key, found=found)
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
         for index, chunk in enumerate(chunks):
-            details = views.digest_details(chunk)
+            details = messages.digest_details(chunk)
             yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
                                   marker=f"{row.dedupe_key}#{index}", found=posted)
         for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
@@ -647,7 +649,7 @@ class Sender:
         jobs = self.store.in_message(channel, tracking_ts)
         if not jobs:
             return
-        message = views.tracking_message(jobs)
+        message = messages.tracking_message(jobs)
         try:
             self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
         except (RateLimited, TransientDeliveryError, WorkspaceUnavailable):

@@ -39,6 +39,7 @@ from ..metastudio.query import MAX_LIMIT, JobQuery, QueryJobType, SortKey
 from ..metrics import POLL_CYCLE, POLL_UPSTREAM_CALLS
 from .active import ActiveSet, WatchedJob
 from .models import seen_outcomes
+from .oncall import enqueue_direct_messages, subscription_extras
 from .outbox import Outbox, subscription_key, track_key
 from .store import Store, Subscription, TrackedJob
 from .watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
@@ -370,9 +371,11 @@ class Poller:
         self.outbox.enqueue(
             conn, kind="track", channel=row.channel,
             dedupe_key=track_key(row.channel, row.job_id, job.state_name),
-            payload={"job": job.model_dump(mode="json"), "thread_ts": row.message_ts},
+            payload={"job": job.model_dump(mode="json"), "thread_ts": row.message_ts,
+                     "requested_by": row.requested_by},
             now=now,
         )
+        enqueue_direct_messages(self.outbox, conn, job, now)
         return 1
 
     def _apply_watched(
@@ -425,11 +428,14 @@ class Poller:
         for sub in wanted:
             if sub.channel in tracking or (sub.id, state) in seen:
                 continue
-            if self.store.mark_seen(conn, sub.id, job.job_id, state, now):
+            # None: the channel muted it (seen all the same, so never announced late).
+            extras = subscription_extras(conn, sub.id, sub.channel, job, now)
+            if self.store.mark_seen(conn, sub.id, job.job_id, state, now) and extras is not None:
                 announced += self.outbox.enqueue(
                     conn, kind="sub", channel=sub.channel,
                     dedupe_key=subscription_key(sub.channel, job.job_id, state),
-                    payload={"job": job.model_dump(mode="json"), "subscription": sub.id},
+                    payload={"job": job.model_dump(mode="json"), "subscription": sub.id,
+                             **extras},
                     now=now,
                 )
         return announced

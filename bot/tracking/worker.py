@@ -21,15 +21,18 @@ from datetime import UTC, datetime, timedelta
 from ..covers import build_covers
 from ..messaging import Messenger
 from ..metastudio.api import JobsAPI
+from ..metastudio.operations import JobOperations
 from ..settings import Settings
-from .commands import TrackingService
 from .marking import MarkedMessenger, as_marked
 from .notifier import Sender, SenderPolicy
 from .outbox import Outbox
 from .poller import Poller
+from .quota_watch import QuotaWatch
 from .reports import REPORT_KIND, ReportRenderer, ReportScheduler
 from .retention import prune
+from .service import TrackingService
 from .store import Store
+from .stuck_watch import StuckWatcher
 from .watermark import PRUNED, PollState
 
 log = logging.getLogger(__name__)
@@ -54,11 +57,19 @@ class Tracking:
     #: How often the retention pass runs (whichever process is due first).
     prune_every: timedelta = timedelta(hours=1)
     reports: ReportScheduler | None = None
+    #: ``subscribe stuck`` (bot/tracking/stuck_watch.py); checks every few minutes.
+    stuck: StuckWatcher | None = None
+    #: Video minutes left, for failure digests (bot/tracking/quota_watch.py).
+    quota: QuotaWatch | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass, and the retention pass when it is due
         (what the loop repeats)."""
         self.poller.poll()
+        if self.stuck is not None:
+            self.stuck.run_once()
+        if self.quota is not None:
+            self.quota.run_once(self.outbox.depth())
         if self.reports is not None:
             self.reports.run_due()
         self.sender.send_due()
@@ -103,9 +114,16 @@ def build_tracking(
         renderers={REPORT_KIND: ReportRenderer(jobs)},
         covers=build_covers(settings.cover_upload, messenger, store),
     )
-    service = TrackingService(store, outbox, jobs, messenger)
+    stuck = StuckWatcher(store, outbox, jobs, clock=clock)
+    service = TrackingService(store, outbox, jobs, messenger,
+                              broadcast_default=settings.broadcast_failures, stuck=stuck)
+    operations = JobOperations.of(jobs)
+    quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
+                        digest_threshold=settings.digest_threshold, clock=clock)
+             if operations is not None else None)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
-                    retention=retention, reports=ReportScheduler(store, outbox, clock=clock))
+                    retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
+                    stuck=stuck, quota=quota)
 
 
 def sender_policy(settings: Settings) -> SenderPolicy:

@@ -9,3 +9,11 @@ REFRESH = "videojobs_refresh"
 SHOW_MORE = "videojobs_more"
 #: Re-post an ephemeral answer in the channel; value: opaque, built by the router (≤ 2000 chars).
 POST_TO_CHANNEL = "videojobs_post"
+#: DM the clicker when the job ends (tracks it here too); value: the job id.
+NOTIFY_ME = "videojobs_notify"
+#: Run the command a typo was probably meant to be; value: the command's text.
+RUN = "videojobs_run"
+#: Every failed job with one error code; value: opaque, built by the router.
+JOBS_WITH_CODE = "videojobs_code"
+#: Cancel a WAITING job (behind Slack's confirm dialog); value: the job id and its type.
+CANCEL = "videojobs_cancel"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import Block, DividerBlock, ImageElement, MarkdownTextObject
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    DividerBlock,
+    ImageElement,
+    MarkdownTextObject,
+)
 
-from ..commands.types import Reply
 from ..metastudio.models import Job, JobState
+from ..reply import Reply
 from . import actions
 from .blocks import (
     BUTTON_VALUE_LIMIT,
@@ -22,15 +30,18 @@ from .blocks import (
 )
 from .format import (
     NONE,
+    age_seconds,
     code,
     duration_text,
     escape,
     job_type_label,
     link,
     local_time,
+    short_duration,
     state_label,
     truncate,
 )
+from .hints import next_step
 
 #: Slack: a section field holds at most 2000 characters.
 _FIELD_LIMIT = 2000
@@ -38,12 +49,15 @@ _FIELD_LIMIT = 2000
 _ASSET_LIMIT = 200
 
 
-def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None) -> list[Block]:
+def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None,
+             now: datetime | None = None, can_cancel: bool = False) -> list[Block]:
     """A job's card: state, id, type, asset, times in ``tz``, durations, cover thumbnail,
     preview link (photo jobs), error when failed, and Track / Refresh buttons.
 
     ``refresh_value`` is the space-separated ids the Refresh button looks up again (the
-    whole message it replaces); by default the job's own id."""
+    whole message it replaces); by default the job's own id. With ``now``, an unfinished
+    job says how long it has waited or run. ``can_cancel`` puts a Cancel button (with
+    Slack's confirm dialog) on a ``WAITING`` job."""
     asset = job.asset_name
     lines = [
         f"*{escape(state_label(job))}* · {code(job.job_id or '(no id)')}",
@@ -52,12 +66,18 @@ def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None) -> lis
     ]
     if job.state == JobState.FAILED:
         lines.append(_error_line(job))
+        step = next_step(job.error_info.error_code if job.error_info else None)
+        if step:
+            lines.append(step)
     if job.is_photo and job.preview_video_url:
         # Reference (OutputAssetInfo): preview_video_url is valid for 24 hours.
         lines.append(f"{link(job.preview_video_url, '▶️ Preview video')} "
                      "(link valid for 24 h)")
+    age = age_seconds(job, now) if now is not None else None
     fields = [
         ("Created", local_time(job.create_time, tz)),
+        *([("Running for" if job.state == JobState.PROCESSING else "Waiting for",
+            short_duration(age))] if age is not None else []),
         ("Started", local_time(job.start_time, tz)),
         ("Ended", local_time(job.end_time, tz)),
         ("Run time", duration_text(job.run_seconds)),
@@ -80,8 +100,23 @@ def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None) -> lis
     if job.job_id:
         if not job.is_finished:
             buttons.append(button("Track", actions.TRACK, job.job_id, style="primary"))
+            buttons.append(button("Notify me", actions.NOTIFY_ME, job.job_id))
         buttons.append(button("Refresh", actions.REFRESH, refresh_value or job.job_id))
+        if can_cancel and job.state == JobState.WAITING:
+            buttons.append(cancel_button(job.job_id))
     return [main, *actions_block(buttons)]
+
+
+def cancel_button(job_id: str, label: str = "Cancel") -> ButtonElement:
+    """Cancel, behind Slack's confirm dialog (the click arrives only after "Cancel the
+    job"); the value is the job id, looked up again before anything is canceled."""
+    element = button(label, actions.CANCEL, job_id, style="danger")
+    element.confirm = ConfirmObject(
+        title="Cancel this job?",
+        text=f"MetaStudio drops {escape(job_id)} from its queue. This cannot be undone.",
+        confirm="Cancel the job", deny="Keep it", style="danger",
+    )
+    return element
 
 
 def _error_line(job: Job) -> str:
@@ -92,12 +127,14 @@ def _error_line(job: Job) -> str:
 
 
 def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
-                 post_value: str | None) -> Reply:
+                 post_value: str | None, now: datetime | None = None,
+                 can_cancel: bool = False) -> Reply:
     """Cards for ``jobs`` (dividers between), a plain "No job `x` found." line per
     missing id, and a "Post to channel" button when ``post_value`` is given."""
     tail: list[Block] = [section(text) for text in
                          pack_lines(f"No job {code(job_id)} found." for job_id in missing)]
-    tail += actions_block([post_button(post_value)] if post_value else [])
+    # Nothing found: nothing worth posting to the channel.
+    tail += actions_block([post_button(post_value)] if post_value and jobs else [])
     # Slack: at most 50 blocks a message; keep one for the "left out" note.
     budget = MAX_BLOCKS - len(tail) - 1
     # Refresh replaces the whole message, so every card's button re-fetches every job in it
@@ -109,7 +146,8 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
     body: list[Block] = []
     shown = 0
     for job in jobs:
-        card = ([DividerBlock()] if body else []) + job_card(job, tz, refresh_value=refresh_value)
+        card = job_card(job, tz, refresh_value=refresh_value, now=now, can_cancel=can_cancel)
+        card = ([DividerBlock()] if body else []) + card
         if len(body) + len(card) > budget:
             break
         body += card

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from ..commands.types import Reply
 from ..metastudio.errors import MetaStudioError
+from ..reply import Reply
 from .blocks import context, section
 from .format import escape
+
+#: What the bot was doing, per command (metrics label), for "Couldn't …".
+_DOING = {
+    "status": "look up those jobs",
+    "summary": "build the summary",
+    "track": "look up the jobs to track",
+    "button:refresh": "refresh the job",
+    "quota": "read the video minutes",
+    "stuck": "look for stuck jobs",
+    "button:cancel": "cancel the job",
+    "button:notify": "look up the job",
+}
+
+
+def doing(command: str) -> str:
+    """``look up those jobs``: what ``command`` (a metrics label) was doing."""
+    return _DOING.get(command, "list the jobs")
 
 
 def upstream_error_reply(err: MetaStudioError, *, doing: str) -> Reply:

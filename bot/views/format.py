@@ -46,6 +46,12 @@ def state_label(job_or_state: Job | JobState | str | None) -> str:
     return f"{state_emoji(name)} {_STATE_WORDS.get(name, name)}"
 
 
+def state_word(state: JobState | str) -> str:
+    """``failed``, ``succeeded``: the state in running text; unknown ones as they are."""
+    name = _state_name(state)
+    return _STATE_WORDS[name].lower() if name in _STATE_WORDS else name
+
+
 def _state_name(job_or_state: Job | JobState | str | None) -> str:
     if isinstance(job_or_state, Job):
         return job_or_state.state_name
@@ -72,6 +78,39 @@ def duration_text(seconds: float | None) -> str:
     if minutes:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
+
+
+def age_seconds(job: Job, now: datetime) -> float | None:
+    """How long an unfinished job has waited (since created) or run (since started)."""
+    if job.state not in (JobState.WAITING, JobState.PROCESSING):
+        return None  # finished, or a state the bot does not know: no age to claim
+    since = job.start_time if job.state == JobState.PROCESSING else job.create_time
+    if since is None:
+        return None
+    return max(0.0, (now - since).total_seconds())
+
+
+def age_text(job: Job, now: datetime) -> str | None:
+    """``waiting 6 h 12 min`` / ``running 14 min`` for an unfinished job, else None."""
+    seconds = age_seconds(job, now)
+    if seconds is None:
+        return None
+    verb = "running" if job.state == JobState.PROCESSING else "waiting"
+    return f"{verb} {short_duration(seconds)}"
+
+
+def short_duration(seconds: float) -> str:
+    """``6 h 12 min``, ``14 min``, ``2 d 3 h``: an age to the minute (``< 1 min`` below)."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "< 1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
 
 
 def local_time(dt: datetime | None, tz: ZoneInfo) -> str:

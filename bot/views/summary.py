@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
-from ..commands.types import Reply
-from ..metastudio.models import JobState
+from ..metastudio.models import Job, JobState
+from ..reply import Reply
 from .blocks import actions_block, context, pack_lines, post_button, section
-from .format import duration_text, escape, state_label, truncate
+from .format import age_text, code, duration_text, escape, state_label, truncate
 from .listings import ErrorGroup, error_group_line
 
 #: Known states in reading order: outcomes first, then what is still under way.
@@ -34,6 +35,12 @@ class SummaryStats:
     mean_succeeded_seconds: float | None
     #: When error codes and durations came from a capped sample: its size.
     sampled: int | None = None
+    #: The oldest job still WAITING (any window: a stuck queue may predate this one),
+    #: and the instant the summary was made, for its age.
+    oldest_waiting: Job | None = None
+    now: datetime | None = None
+    #: ``quota`` warning line when video minutes run low.
+    quota_warning: str | None = None
 
 
 def summary_reply(stats: SummaryStats, *, post_value: str | None) -> Reply:
@@ -49,6 +56,13 @@ def summary_reply(stats: SummaryStats, *, post_value: str | None) -> Reply:
         f"📊 Summary · {stats.window_label}", _HEADER_LIMIT))]
     blocks += [section(text) for text in pack_lines([f"*{total} jobs*", *count_lines])]
     blocks.append(section(f"*Failure rate:* {rate}\n*Mean run time of succeeded jobs:* {mean}"))
+    if stats.oldest_waiting is not None and stats.now is not None:
+        job = stats.oldest_waiting
+        age = age_text(job, stats.now) or "waiting"
+        blocks.append(section(f"*Oldest waiting job:* {code(job.job_id or '(no id)')} "
+                              f"{escape(job.asset_name or '')} · *{age}*".replace("  ", " ")))
+    if stats.quota_warning:
+        blocks.append(section(stats.quota_warning))
     if stats.top_errors:
         ranked = sorted(stats.top_errors, key=lambda g: g.count, reverse=True)[:_TOP_ERRORS]
         # One section at most: the summary is an overview, not the triage listing.

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from ..commands.types import Reply
+from ..reply import Reply
 
 _RULE = "─" * 40
 #: ``<…>`` tokens of Slack mrkdwn: links, mentions, dates (Slack: "Formatting text").
@@ -104,7 +104,9 @@ def mrkdwn_to_text(text: str) -> str:
 def _token(match: re.Match[str]) -> str:
     target, _, label = match.group(1).partition("|")
     if target.startswith("!"):  # <!date^…|fallback>, <!here>, <!subteam^ID|@team>
-        return label or "@" + target[1:].split("^")[0]
+        # A user group without its handle: its id (``@S0123ABC``), not the word "subteam".
+        kind, _, ident = target[1:].partition("^")
+        return label or "@" + (ident if kind == "subteam" and ident else kind)
     if target.startswith("@"):
         return "@" + label.lstrip("@") if label else target
     if target.startswith("#"):

@@ -8,15 +8,20 @@ from hypothesis import strategies as st
 
 from bot.commands.parse import parse
 from bot.commands.types import (
+    ChannelSettings,
     Help,
     Invalid,
     Listing,
+    Mute,
+    Quota,
     Status,
+    Stuck,
     Subscribe,
     Subscriptions,
     Summary,
     Track,
     Tracked,
+    Unmute,
     Unsubscribe,
     Untrack,
     Window,
@@ -115,6 +120,23 @@ def test_unknown_words_get_help_with_the_closest_command(text, suggestion):
         ("unsubscribe all", "subscription number"),
         ("tracked extra", "takes no arguments"),
         ("status " + "a" * 2000, "too long"),
+        ("track " + " ".join(f"j{i}" for i in range(51)), "at most 50"),
+        ("track a notify=you", "`notify=me`"),
+        ("subscribe notify=@oncall", "pick the group from Slack's list"),
+        ("subscribe notify=everyone", "is not a user group"),
+        ("stuck soon", "is not a duration"),
+        ("stuck 30s", "is not a duration"),
+        ("stuck 0m", "out of range"),
+        ("stuck 2h 3h", "one duration"),
+        ("quota now", "takes no arguments"),
+        ("mute 2h", "what and for how long"),
+        ("mute bad/id 2h", "is not a job id"),
+        ("mute all forever", "is not a duration"),
+        ("settings broadcast=maybe", "use `on`, `off` or `default`"),
+        ("settings loud", "is not a setting"),
+        ("subscribe stuck asset=x", "takes `type=` and `notify=` only"),
+        ("list asset=Safety briefing", 'quote it: `asset="Safety briefing"`'),
+        ("failed script=My script 7d", 'quote it: `script="My script"`'),
     ],
 )
 def test_bad_input_gets_one_line_saying_what_is_wrong(text, says):
@@ -170,7 +192,8 @@ def test_look_alike_digits_and_escapes_are_refused_not_crashed_on(text):
 
 
 COMMAND_WORDS = ["status", "failed", "list", "summary", "track", "untrack", "subscribe",
-                 "unsubscribe", "tracked", "subscriptions", "processing"]
+                 "unsubscribe", "tracked", "subscriptions", "processing", "stuck", "quota",
+                 "mute", "unmute", "settings"]
 
 
 @settings(max_examples=400, deadline=None)
@@ -197,3 +220,36 @@ def test_a_quoted_newline_is_echoed_on_one_line():
     command = parse('status "job\nid"')
     assert command == Invalid("`job id` is not a job id: use letters, digits, `-` and `_`, "
                               "at most 64.")
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("track a b notify=me", Track(("a", "b"), notify_me=True)),
+        ("track a NOTIFY=Me", Track(("a",), notify_me=True)),
+        ("subscribe failed notify=<!subteam^S0ONCALL|@oncall>",
+         Subscribe("failed", notify_group="S0ONCALL")),
+        ("subscribe notify=<!subteam^S0ONCALL>", Subscribe("failed", notify_group="S0ONCALL")),
+        ("subscribe all notify=S0ONCALL", Subscribe("all", notify_group="S0ONCALL")),
+        ("stuck", Stuck()),
+        ("stuck 90m", Stuck(5400)),
+        ("stuck 1h30m", Stuck(5400)),
+        ("stuck 2d", Stuck(172800)),
+        ("quota", Quota()),
+        ("mute all 2h", Mute(None, 7200)),
+        ("mute job-1 1d", Mute("job-1", 86400)),
+        ("unmute", Unmute()),
+        ("settings", ChannelSettings()),
+        ("settings broadcast=OFF", ChannelSettings("off")),
+        ("subscribe stuck type=photo", Subscribe("stuck", job_type=QueryJobType.PHOTO)),
+        ("unsubscribe stuck", Unsubscribe(stuck=True)),
+    ],
+)
+def test_on_call_commands(text, command):
+    assert parse(text) == command
+
+
+def test_an_escaped_group_mention_arrives_as_slack_sends_it():
+    # should_escape: true sends the group as a token; Slack escapes a typed < as &lt;.
+    assert parse("subscribe notify=&lt;!subteam^S1|@x&gt;") == Subscribe(
+        "failed", notify_group="S1")

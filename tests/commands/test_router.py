@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import router as router_module
+from bot.commands import stats as stats_module
 from bot.commands.router import Router
 from bot.commands.types import Context
 from bot.views import actions
@@ -296,19 +296,22 @@ def test_summary_counts_states_failure_rate_and_errors(simulator, router):
     text = shown(reply)
     assert "25.0% (1 of 4 finished)" in text
     assert "MSS.00000004" in text
-    assert len(simulator.requests) == 1
+    # The window in one read, and the oldest waiting job of any window in one more.
+    assert len(simulator.requests) == 2
+    oldest = dict(simulator.requests[1].params)
+    assert (oldest["state"], oldest["limit"], oldest["sort_dir"]) == ("WAITING", "1", "asc")
 
 
 def test_big_summary_counts_per_state_instead_of_reading_everything(simulator, router,
                                                                     monkeypatch):
-    monkeypatch.setattr(router_module, "SUMMARY_FULL_READ", 5)
+    monkeypatch.setattr(stats_module, "SUMMARY_FULL_READ", 5)
     for state in ["SUCCEED"] * 6 + ["FAILED"] * 2 + ["WAITING"]:
         simulator.add_job(state=state)
 
     reply = router.handle("summary 24h", UTC_USER)
 
     limits = [dict(r.params)["limit"] for r in simulator.requests]
-    assert limits.count("1") == 6  # one count per state
+    assert limits.count("1") == 6 + 1  # one count per state, and the oldest waiting job
     assert "Succeeded: *6*" in shown(reply) and "25.0% (2 of 8 finished)" in shown(reply)
     assert "sample" in shown(reply)
 
@@ -371,3 +374,44 @@ def test_track_explains_upstream_errors_like_every_command(simulator, jobs_clien
 def test_tracking_commands_without_tracking_say_so(simulator, router):
     assert "not enabled" in router.handle("track j1", UTC_USER).text
     assert simulator.requests == []
+
+
+# -- what the split of the router must keep ------------------------------------------------
+
+
+def test_a_boolean_offset_is_not_a_number(simulator, router):
+    reply = router.handle_action(actions.SHOW_MORE, '{"t":"failed","o":true,"u":1}', UTC_USER)
+    assert "out of date" in reply.text and simulator.requests == []
+
+
+def test_an_answer_too_long_for_a_button_has_no_button_and_no_error(simulator, router):
+    # JSON escapes each "é" to six characters: the value would pass Slack's 2000.
+    reply = router.handle(f"list asset={'é' * 200} script={'é' * 200} 7d", UTC_USER)
+    assert actions.POST_TO_CHANNEL not in buttons(reply)
+    assert "went wrong" not in reply.text
+
+
+def test_summary_top_errors_are_the_most_frequent_ones(simulator, sim_clock, router):
+    # The most frequent code sits between six older and six newer ones, so it is seen
+    # seventh whichever way the jobs are read.
+    for i in range(12):
+        simulator.add_job(state="FAILED", error_code=f"MSS.ONCE{i}", error_msg="x",
+                          create_time=sim_clock() - timedelta(minutes=60 - i * 4))
+    for minutes in (35, 36, 37):
+        simulator.add_job(state="FAILED", error_code="MSS.OFTEN", error_msg="x",
+                          create_time=sim_clock() - timedelta(minutes=minutes))
+    assert "3× MSS.OFTEN" in shown(router.handle("summary 24h", UTC_USER))
+
+
+def test_summary_mean_run_time_counts_succeeded_jobs_only(simulator, sim_clock, jobs_client):
+    simulator.add_job(finish_in=600, outcome="SUCCEED")
+    simulator.add_job(finish_in=60, outcome="FAILED")
+    sim_clock.advance(700)
+    router = Router(jobs_client, clock=sim_clock)
+    assert "Mean run time of succeeded jobs:* 10 min" in shown(router.handle("summary 24h",
+                                                                              UTC_USER))
+
+
+def test_a_deeply_nested_button_value_is_out_of_date_not_an_error(simulator, router):
+    reply = router.handle_action(actions.SHOW_MORE, "[" * 100_000, UTC_USER)
+    assert "out of date" in reply.text and simulator.requests == []

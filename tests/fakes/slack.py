@@ -84,6 +84,8 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}
         #: users.info answers: user id -> IANA timezone name.
         self.user_timezones: dict[str, str] = {}
+        #: usergroups.users.list answers: user group id -> member user ids.
+        self.usergroups: dict[str, list[str]] = {}
         self.reject_images = False
         #: Channels whose posts answer not_in_channel etc.: channel -> error.
         self.channel_errors: dict[str, str] = {}
@@ -330,6 +332,12 @@ class FakeSlack:
         if tz is None:
             return 200, {"ok": False, "error": "user_not_found"}, {}
         return 200, {"ok": True, "user": {"id": user, "tz": tz, "tz_offset": 0}}, {}
+
+    def _api_usergroups_users_list(self, args):
+        members = self.usergroups.get(args.get("usergroup", ""))
+        if members is None:
+            return 200, {"ok": False, "error": "no_such_subteam"}, {}
+        return 200, {"ok": True, "users": list(members)}, {}
 
     def _channel_check(self, channel: str):
         error = self.channel_errors.get(channel)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bot import cancel
+from bot.cancel import CancelPolicy
 from bot.views import actions
 from tests.fixtures.app import SlackSender
 
@@ -82,3 +86,52 @@ def test_a_forged_click_runs_nothing(slack: SlackSender, simulator) -> None:
     assert slack.click(actions.TRACK, job_id).status == 401
     assert not slack.fake.wait_for(lambda f: f.calls_to("chat.postMessage"), timeout=0.5)
     assert simulator.requests == []
+
+
+# -- on-call buttons --------------------------------------------------------------------
+
+
+@pytest.fixture
+def bot_settings(bot_settings):
+    """The app with Cancel allowed to U1 directly and to the members of S0ONCALL."""
+    yield bot_settings.model_copy(update={"cancel_allowed": "U1, S0ONCALL"})
+    cancel.install(CancelPolicy(()))  # the process-wide policy, back to "nobody"
+
+
+def test_cancel_in_a_tracking_thread_says_who_pressed_it(slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="WAITING")
+    slack.command(f"track {job_id}")
+    slack.answers()
+    [tracking] = slack.fake.posts("C1")
+    assert any(b["type"] == "actions" for b in tracking.blocks)  # its Cancel button
+
+    slack.click(actions.CANCEL, job_id)
+
+    [answer] = slack.answers("click")
+    assert f"<@U1> canceled `{job_id}`" in answer["text"]
+    assert simulator.jobs[job_id]["state"] == "CANCELED"
+    [note] = slack.fake.thread("C1", tracking.ts)
+    assert note.text == f"🚫 <@U1> canceled `{job_id}`."
+
+
+def test_a_group_member_may_cancel_and_others_are_refused(slack: SlackSender, simulator) -> None:
+    slack.fake.usergroups["S0ONCALL"] = ["U5"]
+    job_id = simulator.add_job(state="WAITING")
+    slack.user_id = "U6"
+    slack.click(actions.CANCEL, job_id, response="no")
+    [refused] = slack.answers("no")
+    assert refused["text"] == "🔒 Only <@U1>, <!subteam^S0ONCALL> may cancel jobs from Slack."
+    assert simulator.jobs[job_id]["state"] == "WAITING"
+
+    slack.user_id = "U5"
+    slack.click(actions.CANCEL, job_id, response="yes")
+    assert "canceled" in slack.answers("yes")[0]["text"]
+    assert [c.args["usergroup"] for c in slack.fake.calls_to("usergroups.users.list")] == [
+        "S0ONCALL"]  # the member list is cached between presses
+
+
+def test_notify_me_tracks_here_and_dms_the_clicker(slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="PROCESSING")
+    slack.click(actions.NOTIFY_ME, job_id)
+    assert "DM you" in slack.answers("click")[0]["text"]
+    assert job_id in str(slack.fake.posts("C1")[0].blocks)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.commands.types import Context, Reply, Subscribe, Track
+from bot.commands.types import Context, Subscribe, Track
+from bot.reply import Reply
 from tests.fakes.slack import Message
 from tests.fixtures.tracking import TrackingWorld
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.tracking.commands import NOT_SAVED
+from bot.tracking.service import NOT_SAVED
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import ctx, track, tracking_message

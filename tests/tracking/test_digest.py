@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from bot.messaging import RateLimited
-from bot.tracking import views
+from bot.tracking import messages
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 
 #: Enough jobs for two detail replies in the digest's thread.
-BURST = views.DIGEST_CHUNK + 2
+BURST = messages.DIGEST_CHUNK + 2
 
 
 def _burst(world: TrackingWorld) -> list[str]:

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.commands.types import Reply
+from bot.reply import Reply
 from bot.views import actions
 from bot.views.cards import job_card, status_reply
 
@@ -89,8 +89,9 @@ def test_no_cover_no_thumbnail():
     assert "accessory" not in card(PROCESSING).blocks[0].to_dict()
 
 
-def test_unfinished_jobs_offer_track_and_refresh():
+def test_unfinished_jobs_offer_track_notify_me_and_refresh():
     assert buttons_of(card(PROCESSING)) == {actions.TRACK: "job-running",
+                                            actions.NOTIFY_ME: "job-running",
                                             actions.REFRESH: "job-running"}
 
 

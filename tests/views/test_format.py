@@ -76,3 +76,32 @@ def test_truncate_marks_the_cut():
 def test_links_and_code_cannot_be_broken_out_of():
     assert link("https://x/a?b=1|<c>", "a > b") == "<https://x/a?b=1%7C%3Cc%3E|a &gt; b>"
     assert code("a`b<c>") == "`ab&lt;c&gt;`"
+
+
+# -- ages ---------------------------------------------------------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from bot.views.format import age_text, short_duration  # noqa: E402
+
+T = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "< 1 min"), (59, "< 1 min"), (60, "1 min"), (14 * 60 + 59, "14 min"),
+    (3600, "1 h"), (6 * 3600 + 12 * 60, "6 h 12 min"), (3 * 86400 + 3600, "3 d 1 h"),
+])
+def test_short_durations(seconds, text):
+    assert short_duration(seconds) == text
+
+
+def test_an_unfinished_job_says_how_long_it_has_waited_or_run():
+    created = T - timedelta(hours=6, minutes=12)
+    waiting = job({"job_id": "w", "state": "WAITING", "create_time": created.isoformat()})
+    running = job({"job_id": "r", "state": "PROCESSING", "create_time": created.isoformat(),
+                   "start_time": (T - timedelta(minutes=14)).isoformat()})
+    assert age_text(waiting, T) == "waiting 6 h 12 min"
+    assert age_text(running, T) == "running 14 min"  # since it started, not since created
+    assert age_text(job(FAILED), T) is None
+    assert age_text(job(SURPRISING, create_time=created.isoformat()), T) is None
+    assert age_text(job({"job_id": "x", "state": "WAITING"}), T) is None  # no create time

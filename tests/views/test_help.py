@@ -26,7 +26,7 @@ def test_help_shows_every_window_form(window):
 
 def test_help_gives_examples_and_fits_slack():
     reply = help_reply()
-    assert "`/videojobs subscribe failed`" in everything(reply)
+    assert "`/videojobs subscribe failed notify=@oncall`" in everything(reply)
     assert_within_slack_limits(reply)
 
 
@@ -38,7 +38,8 @@ def test_an_unknown_word_comes_first_with_the_closest_command():
 
 def test_an_unknown_word_without_a_suggestion():
     reply = help_reply(unknown="<!channel>`x")
-    assert blocks_of(reply)[0]["text"]["text"] == "`&lt;!channel&gt;x` is not a command."
+    assert blocks_of(reply)[0]["text"]["text"] == (
+        "`&lt;!channel&gt;x` is not a command. `/videojobs help` lists them.")
     assert not any("<!" in text for text in texts(reply))
 
 

@@ -1,7 +1,7 @@
 """The console demo prints every reply through render_text."""
 
-from bot.commands.types import Reply
 from bot.metastudio.errors import NotFoundError
+from bot.reply import Reply
 from bot.views.cards import status_reply
 from bot.views.errors import upstream_error_reply
 from bot.views.help import help_reply, notice_reply
@@ -31,7 +31,7 @@ def test_a_status_card_as_text():
         "2D avatar video · _no asset name_",
         "*Created* 2026-01-05 09:00 CET",
         "*Started* 2026-01-05 09:00 CET",
-        "[Track] [Refresh]",
+        "[Track] [Notify me] [Refresh]",
         "No job `gone` found.",
         "[Post to channel]",
     ]

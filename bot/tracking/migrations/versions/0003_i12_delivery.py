@@ -2,7 +2,7 @@
 Retry-After, backoff), and the workspace-wide pause (docs/delivery.md).
 
 Revision ID: 0003_i12_delivery
-Revises: 0003_i9_active_set
+Revises: 0003_i10_oncall
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from bot.tracking.models import UtcDateTime
 
 revision = "0003_i12_delivery"
-down_revision = "0003_i9_active_set"
+down_revision = "0003_i10_oncall"
 branch_labels = None
 depends_on = None
 

@@ -4,30 +4,26 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..commands.types import (
-    Context,
-    Reply,
-    Subscribe,
-    Track,
-    Unsubscribe,
-    Untrack,
-)
+from ..commands.parse import job_ids_problem
+from ..commands.types import ChannelSettings, Context, Mute, Subscribe, Track, Unsubscribe, Untrack
 from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job
-from ..metastudio.query import valid_job_id
-from . import views
+from ..reply import Reply
+from ..views.format import short_duration
+from . import messages
+from .oncall import OnCallStore
 from .outbox import Outbox
-from .store import Store, TrackedJob
+from .store import Store, Subscription, TrackedJob
+from .stuck_watch import StuckWatcher
 
 log = logging.getLogger(__name__)
 
-#: One tracking message lists every job of a command; Block Kit's 50 blocks bound it.
-MAX_TRACK_IDS = 50
 INVITE_HINT = "Invite me with `/invite @videojobs`, then try again."
 #: What a tracking message says when its tracking could not be saved.
 NOT_SAVED = "⚠️ Not tracking these jobs: the bot could not save this. Run the track again."
@@ -40,24 +36,25 @@ class TrackingService:
     answer sent to a ``response_url`` has no ``ts`` to thread replies under or to edit.
     """
 
-    def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger):
+    def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
+                 *, broadcast_default: bool = True, stuck: StuckWatcher | None = None):
         self.store = store
         self.outbox = outbox
         self.jobs = jobs
         self.messenger = messenger
+        self.oncall = OnCallStore(store)
+        #: BROADCAST_FAILURES, for ``settings`` to show what "default" means.
+        self.broadcast_default = broadcast_default
+        #: ``subscribe stuck``; None where no stuck check runs.
+        self.stuck = stuck
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply:
         """Post a tracking message for the unfinished jobs among ``command.job_ids``;
         finished ones are answered at once, unknown and already tracked ones said so."""
         ids = list(dict.fromkeys(command.job_ids))
-        if not ids:
-            return Reply(text="Usage: `/videojobs track <job_id> [<job_id> …]`")
-        bad = next((i for i in ids if not valid_job_id(i)), None)
-        if bad is not None:
-            return Reply(text=f"`{bad[:80]}` is not a job id: job ids are 1-64 letters, "
-                              "digits, `-` or `_`.")
-        if len(ids) > MAX_TRACK_IDS:
-            return Reply(text=f"Track at most {MAX_TRACK_IDS} jobs at a time.")
+        problem = job_ids_problem(ids, "track")
+        if problem:
+            return Reply(text=problem)
         tracked = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
         already = [i for i in ids if i in tracked]
         rest = [i for i in ids if i not in tracked]
@@ -77,14 +74,19 @@ class TrackingService:
                                   "Try again in a moment.")
             already += [j.job_id for j in todo if j.job_id not in added]
             todo = [j for j in todo if j.job_id in added]
-        return _track_reply(todo, already, ended, unknown)
+        # Both lists hold unfinished jobs only (``already``: the channel's open rows), so
+        # each watcher is told once, when the poller closes the job.
+        watching = [j.job_id for j in todo] + already if command.notify_me else []
+        for job_id in watching:
+            self.oncall.add_watcher(job_id, ctx.user_id, now)
+        return _track_reply(todo, already, ended, unknown, watching=watching)
 
     def _post_tracking(self, ctx: Context, jobs: list[Job], now: datetime) -> list[str]:
         preview = [TrackedJob(
             id=0, channel=ctx.channel_id, job_id=j.job_id, message_ts="",
             requested_by=ctx.user_id, last_state=j.state_name, job_created_at=j.create_time,
             created_at=now, paused_reason=None, closed=False) for j in jobs]
-        message = views.tracking_message(preview)
+        message = messages.tracking_message(preview)
         ts = self.messenger.post(ctx.channel_id, text=message.text, blocks=message.blocks)
         try:
             return self.store.add_tracked(
@@ -111,24 +113,29 @@ class TrackingService:
         notifications that could not be delivered."""
         jobs = self.store.channel_tracked(ctx.channel_id)
         failed = self.outbox.failed(ctx.channel_id)[-5:]
-        lines = [views.tracked_line(j) for j in jobs]
+        lines = [messages.tracked_line(j) for j in jobs]
         lines += [f"⚠️ not delivered: `{f.dedupe_key}`: {f.last_error}" for f in failed]
         if not lines:
             return Reply(text="This channel tracks no jobs. "
                               "Use `/videojobs track <job_id>` to start.")
-        return _reply(views.lines_reply(f"This channel tracks {len(jobs)} "
+        return _reply(messages.lines_reply(f"This channel tracks {len(jobs)} "
                                         f"job{'s' * (len(jobs) != 1)}", lines))
 
     def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
         """Subscribe the channel; a confirmation is posted in it, which also checks that
         the bot can post there."""
+        if command.outcome == "stuck":
+            return self._subscribe_stuck(ctx, command, now)
         sub, new = self.store.add_subscription(
             ctx.channel_id, outcome=command.outcome,
             job_type=str(command.job_type) if command.job_type else None,
             asset_name=command.asset_name, script_id=command.script_id,
             created_by=ctx.user_id, now=now,
         )
-        line = views.subscription_line(sub)
+        if command.notify_group:
+            # Saying notify= again changes whom an existing subscription pages.
+            self.oncall.set_mention(sub.id, command.notify_group)
+        line = messages.subscription_line(sub, self.oncall.mentions([sub.id]).get(sub.id))
         if not new:
             return Reply(text=f"This channel already has that subscription: {line}")
         try:
@@ -143,17 +150,42 @@ class TrackingService:
         self.store.resume_channel(ctx.channel_id)
         return Reply(text=f"Subscribed: {line}. `/videojobs unsubscribe {sub.id}` stops it.")
 
+    def _subscribe_stuck(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
+        if self.stuck is None:
+            return Reply(text="Stuck-job announcements are not available in this bot.")
+        kind = str(command.job_type) if command.job_type else None
+        new = self.stuck.watch(ctx.channel_id, job_type=kind, group_id=command.notify_group,
+                               created_by=ctx.user_id, now=now)
+        if new:
+            try:
+                self.messenger.post(ctx.channel_id, text=(
+                    f"🐢 <@{ctx.user_id}> subscribed this channel to stuck jobs: each "
+                    "unfinished job that waits or runs longer than usual for its type is "
+                    "announced once, and again when it ends."))
+            except ChannelUnavailable as e:
+                self.stuck.unwatch(ctx.channel_id)
+                return Reply(text=_post_refused(e, "post in this channel"))
+            except DeliveryError as e:
+                log.warning("stuck subscription confirmation not posted: %s", e)
+        what = "Subscribed" if new else "Updated"
+        return Reply(text=f"{what}: stuck jobs in this channel. "
+                          "`/videojobs unsubscribe stuck` stops it.")
+
     def unsubscribe(self, ctx: Context, command: Unsubscribe) -> Reply:
         """Remove a subscription by id, or the channel's only one."""
+        if command.stuck:
+            if self.stuck is not None and self.stuck.unwatch(ctx.channel_id):
+                return Reply(text="Unsubscribed from stuck jobs.")
+            return Reply(text="This channel is not subscribed to stuck jobs.")
         sub_id = command.subscription_id
         if sub_id is None:
             subs = self.store.channel_subscriptions(ctx.channel_id)
             if not subs:
                 return Reply(text="This channel has no subscriptions.")
             if len(subs) > 1:
-                return _reply(views.lines_reply(
+                return _reply(messages.lines_reply(
                     "Which one? `/videojobs unsubscribe <id>`",
-                    [views.subscription_line(s) for s in subs]))
+                    self._subscription_lines(subs)))
             sub_id = subs[0].id
         if self.store.remove_subscription(ctx.channel_id, sub_id):
             return Reply(text=f"Unsubscribed #{sub_id}.")
@@ -162,11 +194,58 @@ class TrackingService:
     def subscriptions(self, ctx: Context) -> Reply:
         """The channel's subscriptions, paused ones with the reason."""
         subs = self.store.channel_subscriptions(ctx.channel_id)
-        if not subs:
+        lines = self._subscription_lines(subs)
+        stuck_line = self._stuck_line(ctx.channel_id)
+        if stuck_line:
+            lines.append(stuck_line)
+        if not lines:
             return Reply(text="This channel has no subscriptions. "
                               "`/videojobs subscribe failed` announces every failed job.")
-        return _reply(views.lines_reply(f"Subscriptions of this channel ({len(subs)})",
-                                        [views.subscription_line(s) for s in subs]))
+        return _reply(messages.lines_reply(f"Subscriptions of this channel ({len(lines)})",
+                                           lines))
+
+    def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None:
+        """Post ``line`` in the job's tracking thread in this channel, if it has one."""
+        ts = self.oncall.tracking_ts(ctx.channel_id, job_id)
+        if ts is not None:
+            self.messenger.post(ctx.channel_id, text=line, thread_ts=ts)
+
+    def _subscription_lines(self, subs: list[Subscription]) -> list[str]:
+        mentions = self.oncall.mentions([s.id for s in subs])
+        return [messages.subscription_line(s, mentions.get(s.id)) for s in subs]
+
+    def _stuck_line(self, channel: str) -> str | None:
+        watch = self.stuck.watch_of(channel) if self.stuck is not None else None
+        if watch is None:
+            return None
+        kind = f" (type={watch.job_type})" if watch.job_type else ""
+        group = f", pages <!subteam^{watch.group_id}>" if watch.group_id else ""
+        return f"stuck{kind}, by <@{watch.created_by}>{group} (`unsubscribe stuck`)"
+
+    # -- noise controls -----------------------------------------------------------------
+
+    def mute(self, ctx: Context, command: Mute, now: datetime) -> Reply:
+        """Snooze the channel's subscription announcements (one job's, or all)."""
+        until = now + timedelta(seconds=command.seconds)
+        self.oncall.mute(ctx.channel_id, command.job_id, until)
+        what = f"`{command.job_id}`" if command.job_id else "all subscription announcements"
+        return Reply(text=f"🔕 Muted {what} in this channel for "
+                          f"{short_duration(command.seconds)}. Tracked jobs still reply in "
+                          "their threads. `/videojobs unmute` lifts it.")
+
+    def unmute(self, ctx: Context) -> Reply:
+        if self.oncall.unmute(ctx.channel_id):
+            return Reply(text="🔔 Unmuted: subscriptions announce here again.")
+        return Reply(text="Nothing is muted in this channel.")
+
+    def settings(self, ctx: Context, command: ChannelSettings, now: datetime) -> Reply:
+        """Show the channel's noise settings, or set ``broadcast``."""
+        if command.broadcast is not None:
+            value = {"on": True, "off": False, "default": None}[command.broadcast]
+            self.oncall.set_broadcast(ctx.channel_id, value)
+        noise = self.oncall.noise(ctx.channel_id, now)
+        return _reply(messages.settings_reply(noise, default_broadcast=self.broadcast_default,
+                                              changed=command.broadcast is not None))
 
 
 def _post_refused(error: DeliveryError, what: str) -> str:
@@ -178,7 +257,8 @@ def _post_refused(error: DeliveryError, what: str) -> str:
 
 
 def _track_reply(
-    todo: list[Job], already: list[str], ended: list[Job], unknown: list[str]
+    todo: list[Job], already: list[str], ended: list[Job], unknown: list[str], *,
+    watching: Sequence[str] = (),
 ) -> Reply:
     blocks = []
     texts = []
@@ -186,21 +266,26 @@ def _track_reply(
         line = (f"👀 Tracking {', '.join(f'`{j.job_id}`' for j in todo)}: I reply in the "
                 "tracking message's thread when each one ends.")
         texts.append(line)
-        blocks += views.lines_reply(line, []).blocks
+        blocks += messages.lines_reply(line, []).blocks
     if already:
         line = f"Already tracked here: {', '.join(f'`{i}`' for i in already)}"
         texts.append(line)
-        blocks += views.lines_reply(line, []).blocks
+        blocks += messages.lines_reply(line, []).blocks
     for job in ended:
-        message = views.outcome(job, with_image=False)
+        message = messages.outcome(job, with_image=False)
         texts.append(f"Already finished: {message.text}")
         blocks += message.blocks
+    if watching:
+        line = (f"📬 I'll also DM you when {', '.join(f'`{i}`' for i in watching)} "
+                f"end{'s' * (len(watching) == 1)}.")
+        texts.append(line)
+        blocks += messages.lines_reply(line, []).blocks
     if unknown:
         line = f"No such job: {', '.join(f'`{i}`' for i in unknown)}"
         texts.append(line)
-        blocks += views.lines_reply(line, []).blocks
+        blocks += messages.lines_reply(line, []).blocks
     return Reply(text="\n".join(texts), blocks=blocks[:50])
 
 
-def _reply(message: views.Message) -> Reply:
+def _reply(message: messages.Message) -> Reply:
     return Reply(text=message.text, blocks=list(message.blocks))

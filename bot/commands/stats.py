@@ -1,0 +1,92 @@
+"""Counting jobs for ``summary`` and the ``failed`` triage block: how many are in each
+state, which error codes recur, how long successes ran. Reads through :class:`JobsAPI`
+(the cached client in production), paging 100 at a time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from ..metastudio.api import JobsAPI
+from ..metastudio.models import FINISHED_STATES, Job, JobPage, JobState
+from ..metastudio.query import JobQuery, SortKey
+from ..views.listings import ErrorGroup
+from ..views.summary import SummaryStats
+
+#: A summary reads every job of its window up to this many, else counts per state.
+SUMMARY_FULL_READ = 500
+#: Jobs of each outcome sampled for error codes and durations past SUMMARY_FULL_READ.
+SAMPLE_SIZE = 200
+
+
+def collect(jobs: JobsAPI, query: JobQuery, cap: int, *,
+            first: JobPage | None = None) -> tuple[int, list[Job]]:
+    """(count of all matches, up to ``cap`` of them), paging 100 at a time."""
+    first = first or jobs.list_jobs(query.page(0, 100))
+    found = list(first.jobs)
+    if first.count > len(found) and len(found) < cap:
+        found.extend(jobs.iter_jobs(query.page(len(found), 100), max_jobs=cap - len(found)))
+    return first.count, found[:cap]
+
+
+def error_groups(failures: list[Job]) -> list[ErrorGroup]:
+    """Failures grouped by (error code, message), most frequent first."""
+    counts = Counter(
+        (job.error_info.error_code if job.error_info else None,
+         job.error_info.error_msg if job.error_info else None)
+        for job in failures
+    )
+    return [ErrorGroup(code, msg, n) for (code, msg), n in counts.most_common()]
+
+
+def summarize(jobs: JobsAPI, base: JobQuery, label: str) -> SummaryStats:
+    """The statistics of every job matching ``base``: read in full up to
+    :data:`SUMMARY_FULL_READ` jobs, else exact counts per state and sampled details."""
+    first = jobs.list_jobs(base.page(0, 100))
+    if first.count <= SUMMARY_FULL_READ:
+        _, found = collect(jobs, base, SUMMARY_FULL_READ, first=first)
+        return _stats(label, Counter(job.state_name for job in found), found, None)
+    counts, sample = _counts_and_samples(jobs, base)
+    return _stats(label, counts, sample, len(sample))
+
+
+def oldest_waiting(jobs: JobsAPI) -> Job | None:
+    """The job that has waited longest (one call: WAITING, oldest first, limit 1)."""
+    page = jobs.list_jobs(JobQuery(states=(JobState.WAITING,), sort_key=SortKey.CREATE_TIME,
+                                   sort_dir="asc", limit=1))
+    return page.jobs[0] if page.jobs else None
+
+
+def _counts_and_samples(jobs: JobsAPI, base: JobQuery) -> tuple[Counter[str], list[Job]]:
+    """Too many jobs to read: one ``limit=1`` call per state gives exact counts (the
+    answer's ``count``), and a capped read of failures and successes gives the error
+    codes and durations. The calls run side by side; a slow API costs one wait."""
+    with ThreadPoolExecutor(max_workers=len(JobState)) as pool:
+        counts = dict(zip(
+            JobState,
+            pool.map(lambda s: jobs.list_jobs(
+                base.model_copy(update={"states": (s,), "limit": 1})).count, JobState),
+            strict=True,
+        ))
+        samples = pool.map(
+            lambda s: collect(jobs, base.model_copy(update={"states": (s,)}), SAMPLE_SIZE)[1],
+            (JobState.FAILED, JobState.SUCCEED),
+        )
+        found = [job for sample in samples for job in sample]
+    return Counter({state.value: n for state, n in counts.items()}), found
+
+
+def _stats(label: str, counts: Counter[str], jobs: list[Job], sampled: int | None) -> SummaryStats:
+    for state in JobState:
+        counts.setdefault(state.value, 0)
+    finished = sum(counts[s.value] for s in FINISHED_STATES)
+    failed = counts[JobState.FAILED.value]
+    durations = [j.run_seconds for j in jobs if j.state is JobState.SUCCEED and j.run_seconds]
+    return SummaryStats(
+        window_label=label,
+        counts=dict(counts),
+        failure_rate=failed / finished if finished else None,
+        top_errors=error_groups([j for j in jobs if j.state is JobState.FAILED])[:5],
+        mean_succeeded_seconds=sum(durations) / len(durations) if durations else None,
+        sampled=sampled,
+    )

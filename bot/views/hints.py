@@ -1,0 +1,16 @@
+"""The runbook's next step for an error code, as one mrkdwn line (cards, the triage
+block and failure notifications all show the same words)."""
+
+from __future__ import annotations
+
+from .. import runbook
+from .format import escape, link
+
+
+def next_step(error_code: str | None) -> str | None:
+    """``*Next step:* …`` with the runbook's link, or None for a code it lacks."""
+    entry = runbook.current().get(error_code)
+    if entry is None:
+        return None
+    line = f"*Next step:* {escape(entry.hint)}"
+    return f"{line} {link(entry.link, 'More')}" if entry.link else line
