@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from .commands.stats import error_groups
 from .commands.stuck import LearnedStuck
 from .home_publisher import HomePublisher, ThreadTimer, slack_publish
 from .metastudio.api import JobsAPI
@@ -28,7 +29,6 @@ from .metastudio.errors import MetaStudioError
 from .metastudio.models import Job, JobState
 from .metastudio.query import JobQuery
 from .tracking.models import subscriptions, tracked_jobs
-from .tracking.reports import error_groups
 from .tracking.store import Store, Subscription, TrackedJob
 from .views.errors import upstream_error_reply
 from .views.home import HomeData, home_view

@@ -42,16 +42,11 @@ def route(sim: Simulator, method: str, path: str, query: list[tuple[str, str]],
     usage = USAGE_PATH.fullmatch(path)
     if not ((method == "POST" and cancel) or (method == "GET" and usage)):
         return None
-    refusal = sim.gatekeeper.check(method, path, query, headers)
-    if refusal:
-        return refusal[0], refusal[1], {}
     match = cancel or usage
     assert match is not None
-    if unquote(match["project"]) != sim.project_id:
-        return 404, ERROR_BODIES[404], {}
-    failure = sim.faults.take()
-    if failure:
-        return failure.status, failure.body, failure.headers
+    refused = sim.admit(method, path, query, headers, unquote(match["project"]))
+    if refused:
+        return refused
     if usage:
         return 200, {"resources": getattr(sim, "resources", DEFAULT_RESOURCES)}, {}
     assert cancel is not None

@@ -13,11 +13,10 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import replace
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import operations
@@ -124,14 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         self, path: str, project: str, photo: bool, job_id: str, query: list[tuple[str, str]]
     ) -> Answer:
         sim = self.simulator
-        refusal = sim.gatekeeper.check("GET", path, query, cast(Mapping[str, str], self.headers))
-        if refusal:
-            return refusal[0], refusal[1], {}
-        if project != sim.project_id:
-            return 404, ERROR_BODIES[404], {}
-        failure = sim.faults.take()
-        if failure:
-            return failure.status, failure.body, failure.headers
+        refused = sim.admit("GET", path, query, self.headers, project)
+        if refused:
+            return refused
         body = sim.detail(job_id, photo)
         if body is None:
             return 404, ERROR_BODIES[404], {}
@@ -140,14 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, path: str, project: str, query: list[tuple[str, str]]) -> Answer:
         sim = self.simulator
         # Message answers get()/items() case-insensitively, all the gatekeeper reads.
-        refusal = sim.gatekeeper.check("GET", path, query, cast(Mapping[str, str], self.headers))
-        if refusal:
-            return refusal[0], refusal[1], {}
-        if project != sim.project_id:
-            return 404, ERROR_BODIES[404], {}
-        failure = sim.faults.take()
-        if failure:
-            return failure.status, failure.body, failure.headers
+        refused = sim.admit("GET", path, query, self.headers, project)
+        if refused:
+            return refused
         try:
             filters = parse_filters(
                 query,

@@ -13,7 +13,7 @@ from typing import Any
 from .auth import Gatekeeper
 from .callbacks import CallbackSender, Delivery
 from .clock import SimClock
-from .faults import Faults
+from .faults import ERROR_BODIES, Faults
 from .jobs import PHOTO_TYPES, Filters, JobStore, SimJob
 from .project import project_jobs as make_project_jobs
 from .seed import seed_jobs as make_seed_jobs
@@ -86,6 +86,23 @@ class Simulator:
                              ahead=ahead, rng=rng)
         #: The callbacks of jobs created with ``callback_url`` (``deliver_callbacks``).
         self.callbacks = CallbackSender(self.store, self.clock)
+
+    # -- requests ----------------------------------------------------------------------
+
+    def admit(
+        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, project: str
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """What every API route checks first, in MetaStudio's order: credentials, then
+        the project, then an injected fault. None when the request may go on."""
+        refusal = self.gatekeeper.check(method, path, query, headers)
+        if refusal:
+            return refusal[0], refusal[1], {}
+        if project != self.project_id:
+            return 404, ERROR_BODIES[404], {}
+        failure = self.faults.take()
+        if failure:
+            return failure.status, failure.body, failure.headers
+        return None
 
     # -- time ------------------------------------------------------------------------
 

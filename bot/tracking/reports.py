@@ -15,7 +15,6 @@ notification. docs/surfaces.md has the whole story.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,10 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
+from ..commands.stats import collect, error_groups, summarize
 from ..metastudio.api import JobsAPI
-from ..metastudio.models import FINISHED_STATES, Job, JobState
+from ..metastudio.models import JobState
 from ..metastudio.query import JobQuery
-from ..views.listings import ErrorGroup
 from ..views.reports import ReportWindow, failed_report, summary_report
 from ..views.summary import SummaryStats
 from .models import outbox, reports
@@ -40,8 +39,6 @@ log = logging.getLogger(__name__)
 REPORT_KIND = "report"
 #: Failures a failed-jobs report reads to group by error code.
 FAILED_CAP = 1000
-#: A summary reads every job of its window up to this many, else counts per state.
-SUMMARY_FULL_READ = 500
 #: Reports one channel may have (each costs upstream calls on schedule).
 MAX_PER_CHANNEL = 10
 
@@ -261,60 +258,13 @@ class ReportRenderer:
         )
         if payload["kind"] == "summary":
             return summary_report(window, self.summary_stats(window))
-        total, failures = self._collect(JobQuery(
+        total, failures = collect(self.jobs, JobQuery(
             states=(JobState.FAILED,), create_since=window.since, create_until=window.until,
             sort_key="create_time", sort_dir="desc"), FAILED_CAP)
         return failed_report(window, total, failures, error_groups(failures))
 
     def summary_stats(self, window: ReportWindow) -> SummaryStats:
+        """The same statistics as ``/videojobs summary`` for the report's window."""
         base = JobQuery(create_since=window.since, create_until=window.until)
-        first = self.jobs.list_jobs(base.page(0, 100))
-        sampled: int | None = None
-        if first.count <= SUMMARY_FULL_READ:
-            _, jobs = self._collect(base, SUMMARY_FULL_READ, first=first.jobs, count=first.count)
-            counts: Counter[str] = Counter(job.state_name for job in jobs)
-        else:
-            counts = Counter({state.value: self.jobs.list_jobs(
-                base.model_copy(update={"states": (state,), "limit": 1})).count
-                for state in JobState})
-            jobs = [job for state in (JobState.FAILED, JobState.SUCCEED) for job in
-                    self._collect(base.model_copy(update={"states": (state,)}), 200)[1]]
-            sampled = len(jobs)
-        for state in JobState:
-            counts.setdefault(state.value, 0)
-        finished = sum(counts[s.value] for s in FINISHED_STATES)
-        failed = counts[JobState.FAILED.value]
-        durations = [j.run_seconds for j in jobs
-                     if j.state is JobState.SUCCEED and j.run_seconds]
-        return SummaryStats(
-            window_label=window.label,
-            counts=dict(counts),
-            failure_rate=failed / finished if finished else None,
-            top_errors=error_groups([j for j in jobs if j.state is JobState.FAILED])[:5],
-            mean_succeeded_seconds=sum(durations) / len(durations) if durations else None,
-            sampled=sampled,
-        )
+        return summarize(self.jobs, base, window.label)
 
-    def _collect(
-        self, query: JobQuery, cap: int, *, first: Any = None, count: int | None = None
-    ) -> tuple[int, list[Job]]:
-        """(count of all matches, up to ``cap`` of them), paging 100 at a time."""
-        if first is None:
-            page = self.jobs.list_jobs(query.page(0, 100))
-            first, count = page.jobs, page.count
-        jobs = list(first)
-        assert count is not None
-        if count > len(jobs) and len(jobs) < cap:
-            jobs.extend(self.jobs.iter_jobs(query.page(len(jobs), 100),
-                                            max_jobs=cap - len(jobs)))
-        return count, jobs[:cap]
-
-
-def error_groups(failures: list[Job]) -> list[ErrorGroup]:
-    """Failures counted by (error code, message), most frequent first."""
-    counts = Counter(
-        (job.error_info.error_code if job.error_info else None,
-         job.error_info.error_msg if job.error_info else None)
-        for job in failures
-    )
-    return [ErrorGroup(code, msg, n) for (code, msg), n in counts.most_common()]
