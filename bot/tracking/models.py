@@ -110,7 +110,7 @@ outbox = sa.Table(
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
-# -- scheduled reports and uploaded covers (revision 0003_i11_reports) ----------------------
+# -- scheduled reports and uploaded covers (revision 0003) ----------------------
 
 #: A report a channel asked for with ``report daily|weekly …``; the worker enqueues one
 #: outbox row per occurrence (see bot/tracking/reports.py and docs/surfaces.md).
@@ -144,7 +144,7 @@ slack_covers = sa.Table(
 )
 
 
-# -- discovery, the active set, push and retention (revision 0003_i9_active_set) -----------
+# -- discovery, the active set, push and retention (revision 0004) -----------
 # docs/polling.md explains how these tables are used.
 
 #: Small shared state of the pollers, one row per key: the discovery watermark (the
@@ -190,7 +190,7 @@ sa.Index("ix_seen_at", seen_outcomes.c.seen_at)
 sa.Index("ix_outbox_sent", outbox.c.status, outbox.c.sent_at)
 sa.Index("ix_outbox_digest", outbox.c.digest_id)
 
-# -- on-call (revision 0003_i10_oncall) ---------------------------------------------------
+# -- on-call (revision 0005) ---------------------------------------------------
 
 #: People to DM when a job ends (``track … notify=me``, the Notify me button).
 job_watchers = sa.Table(
@@ -256,7 +256,7 @@ stuck_announced = sa.Table(
     sa.Column("ended", sa.Boolean, nullable=False),
 )
 
-# -- delivery (docs/delivery.md; revision 0003_i12_delivery) ---------------------------
+# -- delivery (docs/delivery.md; revision 0006) ---------------------------
 
 sa.Index("ix_outbox_channel_due", outbox.c.channel, outbox.c.status, outbox.c.next_attempt_at)
 

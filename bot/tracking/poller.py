@@ -58,6 +58,8 @@ DISCOVERY_OVERLAP = timedelta(minutes=2)
 #: Pages one discovery listing may read per cycle; the rest of a long gap follows in the
 #: next cycles (the watermark advances page by page).
 DISCOVERY_MAX_PAGES = 200
+#: Job ends recorded per transaction (see ``_apply_tracked``).
+END_CHUNK = 100
 #: How far before the last check of the active set the "recently ended" listing reads
 #: (clock skew between the bot and MetaStudio).
 ENDED_MARGIN = timedelta(minutes=2)
@@ -351,15 +353,19 @@ class Poller:
         self, tracked: list[TrackedJob], jobs: dict[str, Job], now: datetime
     ) -> int:
         finished = 0
-        for row in tracked:
-            job = jobs.get(row.job_id)
-            if job is None:
-                continue
-            if job.is_finished:
-                with self.store.begin() as conn:
+        ended = [(row, jobs[row.job_id]) for row in tracked
+                 if row.job_id in jobs and jobs[row.job_id].is_finished]
+        # Ends commit in chunks, not one transaction each: a burst of 500 ends is 5
+        # commits, so its notifications are ready for the sender at once. Each close
+        # still commits with its own notification.
+        for start in range(0, len(ended), END_CHUNK):
+            with self.store.begin() as conn:
+                for row, job in ended[start : start + END_CHUNK]:
                     finished += self._finish_tracked(conn, row, job, now)
-            elif job.state_name != row.last_state:
-                self.store.set_state(row.id, job.state_name)
+        for row in tracked:
+            current = jobs.get(row.job_id)
+            if current and not current.is_finished and current.state_name != row.last_state:
+                self.store.set_state(row.id, current.state_name)
         return finished
 
     def _finish_tracked(
@@ -384,6 +390,7 @@ class Poller:
     ) -> int:
         announced = 0
         changes = []
+        ended: list[tuple[WatchedJob, Job]] = []
         for job_id, row in watched.items():
             job = jobs.get(job_id)
             if job_id in gone:
@@ -393,10 +400,13 @@ class Poller:
             elif job is None:
                 continue
             elif job.is_finished:
-                with self.store.begin() as conn:
-                    announced += self._end_watched(conn, row, job, subs, now)
+                ended.append((row, job))
             elif job.state_name != row.last_state:
                 changes.append((job_id, job.state_name))
+        for start in range(0, len(ended), END_CHUNK):
+            with self.store.begin() as conn:
+                for row, job in ended[start : start + END_CHUNK]:
+                    announced += self._end_watched(conn, row, job, subs, now)
         self.active.set_states(changes)
         return announced
 

@@ -12,7 +12,7 @@ Pruned once older than the retention period (``RETENTION_DAYS``):
   refused as stale).
 
 Deletes run in batches, each its own short transaction, so a large backlog never holds
-a long lock. Every query here uses an index (revision 0003_i9_active_set).
+a long lock. Every query here uses an index (revision 0004).
 """
 
 from __future__ import annotations

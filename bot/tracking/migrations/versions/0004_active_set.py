@@ -2,8 +2,8 @@
 accepted callback signatures, tracked jobs' close time, and the indexes each cycle's
 queries and the retention pass use (docs/polling.md).
 
-Revision ID: 0003_i9_active_set
-Revises: 0003_i11_reports
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from bot.tracking.models import UtcDateTime
 
-revision = "0003_i9_active_set"
-down_revision = "0003_i11_reports"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Delivery state shared by every sender: per-channel leases and holds (pacing,
 Retry-After, backoff), and the workspace-wide pause (docs/delivery.md).
 
-Revision ID: 0003_i12_delivery
-Revises: 0003_i10_oncall
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from bot.tracking.models import UtcDateTime
 
-revision = "0003_i12_delivery"
-down_revision = "0003_i10_oncall"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Scheduled reports, and the covers uploaded to Slack.
 
-Revision ID: 0003_i11_reports
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from bot.tracking.models import UtcDateTime
 
-revision = "0003_i11_reports"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """On-call: people to DM when a job ends, user groups a subscription mentions,
 per-channel noise settings (broadcast override, mutes), and ``subscribe stuck``.
 
-Revision ID: 0003_i10_oncall
-Revises: 0003_i9_active_set
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from bot.tracking.models import UtcDateTime
 
-revision = "0003_i10_oncall"
-down_revision = "0003_i9_active_set"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
