@@ -108,6 +108,10 @@ class SlackMessenger:
     ) -> dict[str, str]:
         """Markers found in a thread (``conversations.replies``) or in the channel since
         ``oldest`` (``conversations.history``), with their messages' ts."""
+        if channel[:1] in ("U", "W"):
+            # A direct message is posted to the user's id, but its history is read by
+            # the DM's own id: https://api.slack.com/methods/conversations.open
+            channel = str(self._call("conversations_open", users=channel)["channel"]["id"])
         if thread_ts:
             method, args = "conversations_replies", {"ts": thread_ts}
         else:

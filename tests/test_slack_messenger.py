@@ -84,6 +84,19 @@ def test_markers_are_found_in_threads_and_channels(messenger: SlackMessenger) ->
     assert messenger.marked("C2") == {}
 
 
+def test_a_direct_message_is_found_through_its_dm_channel(
+    fake_slack: FakeSlack, messenger: SlackMessenger
+) -> None:
+    """DMs are posted to the user id; Slack reads their history only by the DM's id, so
+    a crash between post and record must not end in channel_not_found (or a repost)."""
+    ts = messenger.post("U7", text="your job ended", marker="dm:U7:job-1:SUCCEED")
+
+    assert messenger.marked("U7") == {"dm:U7:job-1:SUCCEED": ts}
+    opened = fake_slack.calls_to("conversations.open")
+    assert [c.args.get("users") for c in opened] == ["U7"]
+    assert fake_slack.calls_to("conversations.history")[-1].args["channel"] == "D7"
+
+
 @pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "account_inactive",
                                    "not_authed", "token_expired", "ekm_access_denied"])
 def test_a_refused_token_is_workspace_wide(

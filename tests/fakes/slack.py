@@ -448,11 +448,17 @@ class FakeSlack:
         """Top-level messages (and broadcast replies), newest first, in one page.
         ``oldest`` is not applied: the fake's ts are not wall-clock times."""
         channel = args.get("channel", "")
+        if channel[:1] in ("U", "W"):
+            # A message can be posted to a user id, but a history is read by the direct
+            # message's own id (conversations.open); Slack refuses a user id here.
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        # Messages posted to user U… live in the direct message D… (see conversations.open).
+        same = {channel, "U" + channel[1:]} if channel.startswith("D") else {channel}
         with self._lock:
             refused = self._channel_check(channel)
             if refused:
                 return refused
-            top = [m for m in self.messages if m.channel == channel
+            top = [m for m in self.messages if m.channel in same
                    and (m.thread_ts is None or m.reply_broadcast)]
             return 200, {"ok": True, "messages": [_as_api(m, args) for m in reversed(top)],
                          "has_more": False}, {}
