@@ -89,7 +89,10 @@ class SimJob:
         since = self.fixed_since or self.create_time
         if state == "WAITING":
             return None, None, since
-        start = self.start_at or max(self.create_time, since - timedelta(seconds=30))
+        started = self.start_at if self.start_at is not None and self.start_at <= since else None
+        if state == "CANCELED" and started is None:
+            return None, since, since  # canceled while it waited: it never started
+        start = started or max(self.create_time, since - timedelta(seconds=30))
         if state in FINISHED:
             return start, since, since
         return start, None, since  # PROCESSING, or a state the simulator was told to show

@@ -22,6 +22,17 @@ def operations(jobs_client) -> JobOperations:
     return found
 
 
+def test_a_job_canceled_while_waiting_never_started(simulator, operations, sim_api):
+    job_id = simulator.add_job(start_in=600, finish_in=900)  # would start in 10 minutes
+    simulator.advance(60)
+    operations.cancel(job_id, photo=False)
+
+    [job] = sim_api.jobs({"job_id": job_id})
+    assert job["state"] == "CANCELED"
+    assert job["start_time"] is None
+    assert job["end_time"] is not None and job["end_time"] >= job["create_time"]
+
+
 def test_cancel_takes_the_path_of_the_jobs_type(simulator, operations):
     two_d = simulator.add_job(state="WAITING")
     photo = simulator.add_job(state="WAITING", job_type="PHOTO_DIGITAL_HUMAN_VIDEO")
