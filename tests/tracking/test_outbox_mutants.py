@@ -275,3 +275,18 @@ def test_depth_counts_only_waiting_notifications(store: Store, outbox: Outbox) -
     assert outbox.depth() == 3  # leased still waits
     assert outbox.mark_sent(first, "x", "1.0", now=T0)
     assert outbox.depth() == 2
+
+
+def test_rescheduling_one_row_leaves_the_senders_other_rows_leased(
+    store: Store, outbox: Outbox
+) -> None:
+    # A 429 on one message must not push back everything the sender holds.
+    _add(store, outbox, "limited")
+    _add(store, outbox, "other")
+    limited, _ = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.reschedule(limited, "a", at=T0 + timedelta(seconds=30), error="429",
+                      failure=True)
+    rows = _by_key(outbox)
+    assert (rows["other"].lease_owner, rows["other"].failures) == ("a", 0)
+    assert rows["other"].last_error is None and _utc(rows["other"].next_attempt_at) == T0
+    assert (rows["limited"].lease_owner, rows["limited"].failures) == (None, 1)
