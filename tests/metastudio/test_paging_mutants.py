@@ -144,3 +144,18 @@ def test_a_walk_fetches_only_when_asked() -> None:
     assert server.asked == []
     next(pages)
     assert server.asked == [(0, 100)]
+
+
+def test_max_jobs_also_cuts_a_later_page_longer_than_asked() -> None:
+    fetch, asked = _scripted(
+        JobPage(count=9, jobs=_jobs("a", "b")),
+        JobPage(count=9, jobs=_jobs("c", "d", "e")),  # asked for one, sent three
+    )
+    assert [j.job_id for j in walk_jobs(fetch, JobQuery(), max_jobs=3)] == ["a", "b", "c"]
+    assert [q.limit for q in asked] == [3, 1]
+
+
+def test_walk_jobs_passes_its_page_ceiling_on() -> None:
+    server = Server(1000)
+    assert len(list(walk_jobs(server, JobQuery(), max_pages=2))) == 200
+    assert len(server.asked) == 2
