@@ -290,3 +290,11 @@ def test_rescheduling_one_row_leaves_the_senders_other_rows_leased(
     assert (rows["other"].lease_owner, rows["other"].failures) == ("a", 0)
     assert rows["other"].last_error is None and _utc(rows["other"].next_attempt_at) == T0
     assert (rows["limited"].lease_owner, rows["limited"].failures) == (None, 1)
+
+
+def test_a_second_claim_returns_only_what_it_leased(store: Store, outbox: Outbox) -> None:
+    # Same owner, same time, same lease end: only the ids of this claim come back.
+    _add(store, outbox, "k0")
+    _add(store, outbox, "k1")
+    assert [r.dedupe_key for r in outbox.claim("a", now=T0, lease=LEASE, limit=1)] == ["k0"]
+    assert [r.dedupe_key for r in outbox.claim("a", now=T0, lease=LEASE, limit=1)] == ["k1"]
