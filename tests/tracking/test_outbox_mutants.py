@@ -1,0 +1,300 @@
+"""Outbox rules the delivery scenarios leave implicit, each pinned on SQLite and
+PostgreSQL: which rows a claim takes, what a digest folds and records, and that every
+write by a sender re-checks its lease (bench/MUTATION.md lists the mutants these kill)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.tracking.models import outbox as table
+from bot.tracking.outbox import Notification, Outbox, subscription_key, track_key
+from bot.tracking.store import Store
+from tests.fixtures.tracking import T0
+
+LEASE = timedelta(minutes=2)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC times, PostgreSQL aware ones."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _add(store: Store, outbox: Outbox, key: str, *, channel: str = "C1",
+         kind: str = "sub", now: datetime = T0, payload: dict | None = None) -> bool:
+    with store.begin() as conn:
+        return outbox.enqueue(conn, kind=kind, channel=channel, dedupe_key=key,
+                              payload=payload if payload is not None else {"k": key},
+                              now=now)
+
+
+def _by_key(outbox: Outbox) -> dict[str, Notification]:
+    return {r.dedupe_key: r for r in outbox.rows()}
+
+
+def test_keys_name_the_kind_channel_job_and_state() -> None:
+    assert track_key("C1", "j1", "SUCCEED") == "track:C1:j1:SUCCEED"
+    assert subscription_key("C1", "j1", "FAILED") == "sub:C1:j1:FAILED"
+
+
+def test_enqueue_writes_a_pending_row_once_per_key(store: Store, outbox: Outbox) -> None:
+    assert _add(store, outbox, "k", kind="track", payload={"job": "j1"})
+    assert not _add(store, outbox, "k", kind="sub", channel="C2", payload={"job": "j2"})
+    [row] = outbox.rows()
+    assert (row.kind, row.channel, row.dedupe_key, row.payload) == (
+        "track", "C1", "k", {"job": "j1"})
+    assert (row.status, row.attempts, row.failures) == ("pending", 0, 0)
+    assert _utc(row.next_attempt_at) == T0 and _utc(row.created_at) == T0
+    assert row.lease_owner is None and row.lease_until is None and row.digest_id is None
+
+
+def test_claim_takes_only_due_pending_rows_oldest_first(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "later", now=T0 + timedelta(seconds=10))
+    _add(store, outbox, "due")
+    _add(store, outbox, "sent")
+    _add(store, outbox, "failed")
+    [sent, failed] = [r for r in outbox.claim("a", now=T0, lease=LEASE)
+                      if r.dedupe_key in ("sent", "failed")]
+    assert outbox.mark_sent(sent, "a", "1.1", now=T0)
+    outbox.fail(failed, "a", "gone")
+    # "due" is leased by "a" until T0 + LEASE; let it run out.
+    after = T0 + LEASE + timedelta(seconds=1)
+    claimed = outbox.claim("b", now=after, lease=LEASE)
+    assert [r.dedupe_key for r in claimed] == ["later", "due"]
+    assert all(r.lease_owner == "b" and _utc(r.lease_until) == after + LEASE
+               for r in claimed)
+    assert [r.attempts for r in claimed] == [1, 2]  # "later" was not due at T0
+
+
+def test_a_row_becomes_due_exactly_at_its_time(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "k", now=T0 + timedelta(seconds=10))
+    assert outbox.claim("a", now=T0 + timedelta(seconds=9), lease=LEASE) == []
+    [row] = outbox.claim("a", now=T0 + timedelta(seconds=10), lease=LEASE)
+    assert row.attempts == 1 and not row.in_doubt
+
+
+def test_a_lease_is_held_until_it_has_run_out(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "k")
+    outbox.claim("a", now=T0, lease=LEASE)
+    assert outbox.claim("b", now=T0 + LEASE, lease=LEASE) == []  # ends at, not before
+    [row] = outbox.claim("b", now=T0 + LEASE + timedelta(microseconds=1), lease=LEASE)
+    assert row.lease_owner == "b"
+
+
+def test_the_default_claim_takes_two_hundred_rows(store: Store, outbox: Outbox) -> None:
+    with store.begin() as conn:
+        for i in range(201):
+            outbox.enqueue(conn, kind="sub", channel="C1", dedupe_key=f"k{i:03}",
+                           payload={}, now=T0)
+    first = outbox.claim("a", now=T0, lease=LEASE)
+    assert len(first) == 200 and first[0].dedupe_key == "k000"
+    assert [r.dedupe_key for r in outbox.claim("b", now=T0, lease=LEASE)] == ["k200"]
+
+
+def _folded(store: Store, outbox: Outbox, channel: str = "C1") -> tuple[
+        list[Notification], Notification]:
+    for key in ("m0", "m1", "m2"):
+        _add(store, outbox, key, channel=channel)
+    members = outbox.claim("a", now=T0, lease=LEASE)
+    digest = outbox.form_digest("a", members, now=T0, lease=LEASE)
+    assert digest is not None
+    return members, digest
+
+
+def test_a_digest_records_its_members_and_is_leased_to_its_former(
+    store: Store, outbox: Outbox
+) -> None:
+    members, digest = _folded(store, outbox, channel="C7")
+    assert (digest.kind, digest.channel, digest.payload) == ("digest", "C7", {"count": 3})
+    assert digest.dedupe_key == f"digest:C7:{members[0].id}"
+    assert (digest.status, digest.attempts, digest.failures) == ("pending", 1, 0)
+    assert digest.lease_owner == "a" and _utc(digest.lease_until) == T0 + LEASE
+    assert _utc(digest.next_attempt_at) == T0 and _utc(digest.created_at) == T0
+    assert [m.dedupe_key for m in outbox.members(digest.id)] == ["m0", "m1", "m2"]
+    assert all(m.digest_id == digest.id for m in outbox.members(digest.id))
+    # Members travel with the digest: never claimed alone, not even after the lease.
+    later = outbox.claim("b", now=T0 + LEASE * 3, lease=LEASE)
+    assert [r.id for r in later] == [digest.id]
+    assert outbox.depth() == 3
+
+
+def test_a_digest_is_not_formed_over_a_lost_lease(store: Store, outbox: Outbox) -> None:
+    for key in ("m0", "m1"):
+        _add(store, outbox, key)
+    members = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.claim("b", now=T0 + LEASE * 2, lease=LEASE)  # b took both over
+    assert outbox.form_digest("a", members, now=T0, lease=LEASE) is None
+    assert [r.kind for r in outbox.rows()] == ["sub", "sub"]  # no digest row left
+    assert all(r.digest_id is None for r in outbox.rows())
+
+
+def test_a_member_of_one_digest_is_not_folded_into_another(
+    store: Store, outbox: Outbox
+) -> None:
+    for key in ("m0", "m1", "m2"):
+        _add(store, outbox, key)
+    m0, m1, m2 = outbox.claim("a", now=T0, lease=LEASE)
+    digest = outbox.form_digest("a", [m1, m2], now=T0, lease=LEASE)
+    assert digest is not None
+    assert outbox.form_digest("a", [m0, m1], now=T0, lease=LEASE) is None
+    assert [r.id for r in outbox.rows() if r.kind == "digest"] == [digest.id]
+    assert [m.dedupe_key for m in outbox.members(digest.id)] == ["m1", "m2"]
+    assert _by_key(outbox)["m0"].digest_id is None
+
+
+def test_a_settled_row_is_not_folded(store: Store, outbox: Outbox) -> None:
+    for key in ("m0", "m1"):
+        _add(store, outbox, key)
+    members = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.fail(members[0], "a", "boom")
+    outbox.reschedule(members[1], "a", at=T0, error="x", failure=False)
+    # Failed, or released: neither is "a"'s pending row any more.
+    again = outbox.claim("a", now=T0, lease=LEASE)
+    assert [r.dedupe_key for r in again] == ["m1"]
+    assert outbox.form_digest("a", members, now=T0, lease=LEASE) is None
+
+
+def test_sending_a_digest_settles_its_members_and_not_others(
+    store: Store, outbox: Outbox
+) -> None:
+    _, digest = _folded(store, outbox)
+    _add(store, outbox, "other")
+    assert outbox.mark_posted(digest, "a", "9.0")
+    assert outbox.mark_sent(digest, "a", "9.9", now=T0 + timedelta(seconds=5))
+    rows = _by_key(outbox)
+    for key in ("m0", "m1", "m2"):
+        assert (rows[key].status, rows[key].posted_ts) == ("sent", "9.9")
+        assert _utc(rows[key].sent_at) == T0 + timedelta(seconds=5)
+    done = rows[digest.dedupe_key]
+    assert (done.status, done.posted_ts, done.lease_owner, done.lease_until) == (
+        "sent", "9.9", None, None)
+    assert _utc(done.sent_at) == T0 + timedelta(seconds=5)
+    assert (rows["other"].status, rows["other"].posted_ts) == ("pending", None)
+    assert outbox.depth() == 1
+    assert not outbox.mark_sent(digest, "a", "9.9", now=T0)  # already sent
+
+
+def test_sending_a_plain_row_leaves_the_digests_members_alone(
+    store: Store, outbox: Outbox
+) -> None:
+    _folded(store, outbox)
+    # Only a digest's mark_sent settles the rows that point at it: point a member at a
+    # plain row and send that row.
+    _add(store, outbox, "plain")
+    [plain] = outbox.claim("b", now=T0, lease=LEASE)
+    with store.begin() as conn:
+        conn.execute(table.update().where(table.c.dedupe_key == "m0")
+                     .values(digest_id=plain.id))
+    assert outbox.mark_sent(plain, "b", "1.0", now=T0)
+    assert _by_key(outbox)["m0"].status == "pending"
+
+
+def test_a_sender_that_lost_the_lease_changes_nothing(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "k")
+    [mine] = outbox.claim("a", now=T0, lease=LEASE)
+    [theirs] = outbox.claim("b", now=T0 + LEASE * 2, lease=LEASE)
+    assert not outbox.mark_posted(mine, "a", "1.1")
+    assert not outbox.mark_sent(mine, "a", "1.1", now=T0)
+    outbox.reschedule(mine, "a", at=T0 + timedelta(hours=1), error="late", failure=True)
+    outbox.fail(mine, "a", "late")
+    [row] = outbox.rows()
+    assert (row.status, row.lease_owner, row.posted_ts, row.last_error, row.failures) == (
+        "pending", "b", None, None, 0)
+    assert _utc(row.next_attempt_at) == T0
+    assert outbox.mark_posted(theirs, "b", "2.2")
+    assert outbox.rows()[0].posted_ts == "2.2" and outbox.rows()[0].status == "pending"
+
+
+def test_reschedule_releases_the_row_and_counts_failures(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k")
+    [row] = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.reschedule(row, "a", at=T0 + timedelta(seconds=5), error="500", failure=True)
+    [after] = outbox.rows()
+    assert (after.failures, after.last_error, after.lease_owner, after.lease_until) == (
+        1, "500", None, None)
+    assert _utc(after.next_attempt_at) == T0 + timedelta(seconds=5)
+    [again] = outbox.claim("b", now=T0 + timedelta(seconds=5), lease=LEASE)
+    outbox.reschedule(again, "b", at=T0, error="429", failure=False)
+    assert outbox.rows()[0].failures == 1
+
+
+def test_a_sent_row_forgets_its_last_error(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "k")
+    [row] = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.reschedule(row, "a", at=T0, error="500", failure=True)
+    [again] = outbox.claim("a", now=T0, lease=LEASE)
+    assert outbox.mark_sent(again, "a", "1.0", now=T0)
+    assert outbox.rows()[0].last_error is None
+
+
+def test_failing_a_digest_fails_its_members(store: Store, outbox: Outbox) -> None:
+    _, digest = _folded(store, outbox)
+    _add(store, outbox, "other")
+    outbox.fail(digest, "a", "channel_not_found")
+    rows = _by_key(outbox)
+    for key in ("m0", "m1", "m2", digest.dedupe_key):
+        assert (rows[key].status, rows[key].last_error) == ("failed", "channel_not_found")
+    assert rows[digest.dedupe_key].lease_owner is None
+    assert rows[digest.dedupe_key].lease_until is None
+    assert rows["other"].status == "pending"
+    assert [r.dedupe_key for r in outbox.failed("C1")] == ["m0", "m1", "m2"]
+    assert outbox.depth() == 1
+
+
+def test_pausing_a_channel_fails_only_its_waiting_rows(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "waiting")
+    _add(store, outbox, "leased")
+    _add(store, outbox, "done")
+    _add(store, outbox, "elsewhere", channel="C2")
+    rows = outbox.claim("a", now=T0, lease=LEASE, limit=3)
+    done = next(r for r in rows if r.dedupe_key == "done")
+    assert outbox.mark_sent(done, "a", "1.0", now=T0)
+    outbox.pause_channel("C1", "not_in_channel")
+    after = _by_key(outbox)
+    for key in ("waiting", "leased"):
+        assert after[key].status == "failed"
+        assert after[key].last_error == "channel paused: not_in_channel"
+        assert after[key].lease_owner is None and after[key].lease_until is None
+    assert (after["done"].status, after["done"].last_error) == ("sent", None)
+    assert after["elsewhere"].status == "pending"
+    assert [r.dedupe_key for r in outbox.failed("C1")] == ["waiting", "leased"]
+    assert outbox.failed("C2") == []
+    assert outbox.depth() == 1
+
+
+def test_depth_counts_only_waiting_notifications(store: Store, outbox: Outbox) -> None:
+    assert outbox.depth() == 0
+    _add(store, outbox, "a")
+    _add(store, outbox, "b")
+    _add(store, outbox, "c", channel="C2")
+    assert outbox.depth() == 3
+    [first, *_] = outbox.claim("x", now=T0, lease=LEASE, limit=1)
+    assert outbox.depth() == 3  # leased still waits
+    assert outbox.mark_sent(first, "x", "1.0", now=T0)
+    assert outbox.depth() == 2
+
+
+def test_rescheduling_one_row_leaves_the_senders_other_rows_leased(
+    store: Store, outbox: Outbox
+) -> None:
+    # A 429 on one message must not push back everything the sender holds.
+    _add(store, outbox, "limited")
+    _add(store, outbox, "other")
+    limited, _ = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.reschedule(limited, "a", at=T0 + timedelta(seconds=30), error="429",
+                      failure=True)
+    rows = _by_key(outbox)
+    assert (rows["other"].lease_owner, rows["other"].failures) == ("a", 0)
+    assert rows["other"].last_error is None and _utc(rows["other"].next_attempt_at) == T0
+    assert (rows["limited"].lease_owner, rows["limited"].failures) == (None, 1)
+
+
+def test_a_second_claim_returns_only_what_it_leased(store: Store, outbox: Outbox) -> None:
+    # Same owner, same time, same lease end: only the ids of this claim come back.
+    _add(store, outbox, "k0")
+    _add(store, outbox, "k1")
+    assert [r.dedupe_key for r in outbox.claim("a", now=T0, lease=LEASE, limit=1)] == ["k0"]
+    assert [r.dedupe_key for r in outbox.claim("a", now=T0, lease=LEASE, limit=1)] == ["k1"]
