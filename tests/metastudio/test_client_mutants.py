@@ -353,3 +353,16 @@ def test_scan_stops_at_max_pages(simulator, metastudio_client) -> None:
 def test_found_jobs_are_jobs(simulator, metastudio_client) -> None:
     job_id = simulator.add_job()
     assert isinstance(metastudio_client.get_job(job_id), Job)
+
+
+def test_the_client_uses_the_session_and_concurrency_it_was_given() -> None:
+    import requests
+
+    session = requests.Session()
+    client = MetaStudioClient("http://127.0.0.1:9", PROJECT_ID, TokenAuth(TOKEN),
+                              session=session, max_concurrency=2)
+    assert client.transport.session is session
+    assert client.transport._slots._value == 2  # type: ignore[attr-defined]
+
+    default = MetaStudioClient("http://127.0.0.1:9", PROJECT_ID, TokenAuth(TOKEN))
+    assert default.transport._slots._value == 64  # type: ignore[attr-defined]
