@@ -70,7 +70,7 @@ def test_lookup_since_is_the_utc_midnight_three_years_back() -> None:
     since = lookup_since(datetime(2026, 3, 10, 17, 45, tzinfo=UTC))
 
     assert since == datetime(2026, 3, 10, tzinfo=UTC) - LOOKUP_REACH
-    assert LOOKUP_REACH == timedelta(days=3 * 365)
+    assert timedelta(days=3 * 365) == LOOKUP_REACH
 
 
 def test_lookup_since_takes_the_utc_date_whatever_the_local_zone(monkeypatch) -> None:
