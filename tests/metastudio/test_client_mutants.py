@@ -366,3 +366,17 @@ def test_the_client_uses_the_session_and_concurrency_it_was_given() -> None:
 
     default = MetaStudioClient("http://127.0.0.1:9", PROJECT_ID, TokenAuth(TOKEN))
     assert default.transport._slots._value == 64  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ({"jobs": "x"}, "'jobs' is a str, not a list"),
+    ({"jobs": [{}] * 101}, "101 jobs on one page, more than the API's 100"),
+    ({"jobs": [{}, 1]}, "'jobs' holds something other than job objects"),
+    ({"jobs": [], "count": True}, "'count' is True, not a whole number"),
+    ({"jobs": None, "count": -1}, "'count' is -1, not a whole number"),
+    ({"jobs": [{}] * 100, "count": 0}, None),
+])
+def test_the_shape_check_of_a_list_answer_says_exactly_what_is_wrong(body, problem) -> None:
+    from bot.metastudio.shape import page_problem
+
+    assert page_problem(body) == problem
