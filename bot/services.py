@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .answer_process import AnswerProcess
     from .answer_queue import AnswerQueue
     from .cancel import CancelPolicy
     from .commands.router import Router
@@ -41,6 +42,9 @@ class Services:
     answers: AnswerQueue
     #: Publishes App Home tabs (bot/home.py); None where there is no Slack.
     home: HomePublisher | None = None
+    #: Under ``videojobs-bot http``, the process that answers instead of ``answers``
+    #: (bot.answer_process), so the acks keep a core of their own.
+    answer_process: AnswerProcess | None = None
 
 
 def build_slack_client(settings: Settings) -> WebClient:
