@@ -32,6 +32,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .answer_queue import BUSY_TEXT, DRAIN_SECONDS, AnswerQueue
+from .response_url import ResponseUrls
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -74,6 +75,7 @@ class AnswerProcess:
         #: place -> (generation it was sent to, work), until its answer is given.
         self._held: dict[int, tuple[int, Work]] = {}
         self._restarts = 0
+        self._responses = ResponseUrls(pool_size=2)
         self._closed = threading.Event()
         self._child = self._start(0)
         self._watcher = threading.Thread(target=self._watch, name="answer-process",
@@ -147,18 +149,14 @@ class AnswerProcess:
         current = self._child.generation
         for place, (generation, work) in list(self._held.items()):
             if generation != current and self._held.pop(place, None) is not None:
-                _tell(work, RETRY_TEXT)
+                _tell(self._responses, work, RETRY_TEXT)
                 self._places.append(place)
 
 
-def _tell(work: Work, text: str) -> None:
-    from slack_bolt import Respond
-
-    try:
-        Respond(response_url=work.response_url)(
-            text=text, response_type="ephemeral", replace_original=False)
-    except Exception as e:  # a log line, never the watcher's death
-        log.warning("could not tell the user to retry (%s)", type(e).__name__)
+def _tell(responses: ResponseUrls, work: Work, text: str) -> None:
+    if work.response_url:  # a click in a view has none: nobody to tell
+        responses.post(work.response_url,
+                       {"text": text, "response_type": "ephemeral", "replace_original": False})
 
 
 def _serve(settings: Settings, threads: int, todo: Any, done: Any) -> None:
@@ -186,7 +184,7 @@ def _serve(settings: Settings, threads: int, todo: Any, done: Any) -> None:
             break
         place, work = item
         if not answers.submit(_answer, services, work, done, place):
-            _tell(work, BUSY_TEXT)
+            _tell(services.response_urls, work, BUSY_TEXT)
             done.put(place)
     answers.shutdown(timeout=DRAIN_SECONDS)
 

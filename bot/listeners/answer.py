@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, BoltContext
 
 from ..commands.types import Context
 from ..reply import Reply
@@ -73,7 +73,7 @@ def perform(services: Services, work: Work) -> None:
     else:
         reply = services.router.handle_action(work.action_id, work.value, ctx)
     if reply is not None:
-        send(Respond(response_url=work.response_url), reply)
+        send(services, work.response_url, reply)
 
 
 def ack_now(ack: Ack) -> None:
@@ -84,15 +84,15 @@ def ack_now(ack: Ack) -> None:
     ack()
 
 
-def send(respond: Respond, reply: Reply) -> None:
-    """Answer through the response_url; if Slack refuses the message because it could
-    not download a cover thumbnail, answer again with links instead of images."""
-    response = respond(**reply.to_payload())
-    if response.status_code == 200 or "invalid_blocks" not in (response.body or ""):
-        if response.status_code != 200:
-            log.warning("response_url refused the answer: %s %s", response.status_code,
-                        response.body)
+def send(services: Services, response_url: str | None, reply: Reply) -> None:
+    """Answer at ``response_url``; if Slack refuses the message because it could not
+    download a cover thumbnail, answer again with links instead of images."""
+    posted = services.response_urls.post(response_url, reply.to_payload())
+    if posted.status_code == 200 or "invalid_blocks" not in posted.body:
+        if posted.status_code != 200:
+            log.warning("response_url refused the answer: %s %s", posted.status_code,
+                        posted.body[:200])
         return
     log.info("Slack could not fetch an image; answering without images")
     reply.blocks = without_images(reply.blocks)
-    respond(**reply.to_payload())
+    services.response_urls.post(response_url, reply.to_payload())
