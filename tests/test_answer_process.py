@@ -137,14 +137,15 @@ def test_under_gunicorn_a_killed_worker_leaves_no_answering_child_behind(
         [str(Path(sys.executable).with_name("videojobs-bot")), "http", "--no-worker"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    spawned: list[int] = []
     try:
         wait_until_up(f"{url}/healthz", server)
         slack = SlackSender(url, fake_slack)
         assert slack.command("help").status == 200
         slack.answers()  # answered by the child
         [worker] = _children(server.pid)
-        spawned = [pid for pid in _children(worker)
-                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        spawned += [pid for pid in _children(worker)
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(spawned) == 1, spawned
 
         os.kill(worker, signal.SIGKILL)
@@ -158,3 +159,6 @@ def test_under_gunicorn_a_killed_worker_leaves_no_answering_child_behind(
     finally:
         server.terminate()
         server.wait(timeout=60)
+        for pid in spawned:  # a failed run leaves no process behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
