@@ -31,6 +31,7 @@ from .common import (
     percentile,
     run_load,
     server_process,
+    signed_headers,
     simulator,
     slash_body,
     wait_for,
@@ -68,6 +69,16 @@ def _settle(slack, prefix: str, timeout: float) -> int:
     return _answers(slack, prefix)
 
 
+def _ready(url: str, slack) -> None:
+    """Wait until the bot answers a command (its answering process has started), so the
+    load meets the bot as it runs, not as it boots."""
+    body = slash_body("help", slack.response_url("ready"))
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **signed_headers(body)}
+    requests.post(f"{url}/slack/events", data=body, headers=headers, timeout=10)
+    if not wait_for(lambda: _answers(slack, "ready") > 0, timeout=120):
+        raise RuntimeError("the bot never answered its first command")
+
+
 def _busy(url: str) -> int:
     text = requests.get(f"{url}/metrics", timeout=10).text
     return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
@@ -103,6 +114,7 @@ def run(quick: bool = False) -> list[Row]:
         bodies = _bodies(slack, job_ids, 2000, "t")
         env = bot_env(sim.url, slack.url, Path(tmp) / "tput.sqlite3")
         with bot_http(env, Path(tmp)) as url:
+            _ready(url, slack)
             bot = _measure(url, bodies, _bodies(slack, job_ids, 50, "w"), Path(tmp), seconds)
             answered = _settle(slack, "t", timeout=120)
             busy = _busy(url)

@@ -16,8 +16,8 @@ from bot.commands import stats
 from bot.commands.router import Router
 from bot.commands.types import Context
 from bot.metastudio.models import Job, JobPage
-from bot.metastudio.query import JobQuery
 from bot.metastudio.operations import Resource
+from bot.metastudio.query import JobQuery
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 MEET_SECONDS = 10.0
