@@ -105,6 +105,7 @@ def test_close_lets_the_child_give_what_it_holds(bot_settings: Settings, fake_sl
 
     process.close(timeout=START_SECONDS)
 
+    assert process._child.process.exitcode == 0  # it stopped by itself, not terminated
     assert len(answers(fake_slack, "c1")) == 1 and len(answers(fake_slack, "c2")) == 1
     assert "failed" in answers(fake_slack, "c1")[0]["text"].lower()
     assert not process.submit(work(fake_slack, "c3"))  # closed: refused, never raises
