@@ -421,3 +421,50 @@ def test_a_retried_request_keeps_its_budget_on_later_attempts(simulator) -> None
 
 def test_a_session_made_here_is_a_real_session(server) -> None:
     assert isinstance(transport(server.url).session, requests.Session)
+
+
+# -- how failures are named, one by one ----------------------------------------------------
+# The transport's own paths reach only some of these texts (a RetryError, for example,
+# cannot happen while raise_on_status is False); the classifiers are checked directly.
+
+
+@pytest.mark.parametrize(("error", "message"), [
+    (requests.ConnectionError("Connection reset by peer"), "MetaStudio reset the connection"),
+    (requests.ConnectionError("RemoteDisconnected('gone')"),
+     "MetaStudio closed the connection without answering"),
+    (requests.ConnectionError("Connection aborted."),
+     "MetaStudio closed the connection without answering"),
+    (requests.exceptions.RetryError("too many 503"), "MetaStudio kept failing; retries used up"),
+    (requests.ConnectionError("Name does not resolve"),
+     "cannot reach MetaStudio at https://ms.example"),
+])
+def test_no_answer_names_each_failure(error, message) -> None:
+    from bot.metastudio.transport import _no_answer
+
+    e = _no_answer(error, "https://ms.example", request_id="r-1")
+
+    assert (e.message, e.request_id) == (message, "r-1")
+
+
+def test_a_broken_answer_that_timed_out_is_named_so() -> None:
+    from bot.metastudio.transport import _broken_answer
+
+    e = _broken_answer(OSError("timed out"), "r-2")
+
+    assert (e.message, e.request_id) == (
+        "MetaStudio stopped sending its answer (read timeout)", "r-2")
+
+
+@pytest.mark.parametrize("error", [ValueError, RuntimeError, OSError])
+def test_the_watchdog_ignores_an_answer_already_closed(error) -> None:
+    from types import SimpleNamespace
+
+    from bot.metastudio.transport import _expire
+
+    def shutdown() -> None:
+        raise error("already closed")
+
+    expired = threading.Event()
+    _expire(SimpleNamespace(raw=SimpleNamespace(shutdown=shutdown)), expired)  # type: ignore[arg-type]
+
+    assert expired.is_set()
