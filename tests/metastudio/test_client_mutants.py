@@ -84,7 +84,7 @@ def test_lookup_since_takes_the_utc_date_whatever_the_local_zone(monkeypatch) ->
         # 22:30 in New York is 03:30 UTC the next day.
         assert lookup_since(new_york) == datetime(2026, 3, 11, tzinfo=UTC) - LOOKUP_REACH
     finally:
-        monkeypatch.delenv("TZ")
+        monkeypatch.undo()  # TZ as it was, then re-read it
         time.tzset()
 
 
