@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
 
 from bot.tracking.notifier import PAUSE_HINT, SendResult
 from tests.fixtures.tracking import TrackingWorld
@@ -177,3 +178,92 @@ def test_a_row_is_given_up_exactly_when_give_up_after_has_passed(
     assert "internal_error" in row.last_error
     assert any(r.levelno == logging.ERROR and "still failing after 1:00:00, giving up"
                in r.getMessage() for r in caplog.records)
+
+
+# -- the end of a pass -----------------------------------------------------------------------
+
+
+def test_a_pass_stops_at_its_budget_and_gives_the_rest_back_paced(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)  # budget: 10 s, a post every 1.01 s
+    _ended(world, 12)
+    start = world.clock()
+    assert world.tracking.sender.send_due() == SendResult(sent=10)
+    last = start + timedelta(seconds=9 * 1.01)
+    assert abs((world.clock() - last).total_seconds()) < 1e-3  # no wait past the budget
+    rows = sorted(world.tracking.outbox.rows(), key=lambda r: r.id)
+    assert [r.status for r in rows] == ["sent"] * 10 + ["pending"] * 2
+    # Given back untried: no lease, not an attempt (so not in doubt), due as before.
+    assert {(r.lease_owner, r.attempts, r.failures, r.last_error) for r in rows[10:]} == {
+        (None, 0, 0, None)}
+    hold = world.tracking.outbox.channel_hold("C1")  # the next post's pace, for any sender
+    assert hold is not None and hold[1] == "paced"
+    assert abs((hold[0] - last).total_seconds() - 1.01) < 1e-3
+    other = world.restart(digest_threshold=100)  # another sender waits for it too
+    world.clock.advance(1.0)
+    assert other.tracking.sender.send_due() == SendResult()
+    world.clock.advance(0.02)
+    assert other.tracking.sender.send_due() == SendResult(sent=2)
+
+
+def test_a_sleep_that_does_not_move_the_clock_ends_the_pass(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(digest_threshold=100)
+    _ended(world, 2)
+    world.tracking.sender.sleep = lambda seconds: None  # a broken clock/sleep pair
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["sleep(1.01) did not move the sender's clock; pass ended"]
+    [waiting] = [r for r in world.tracking.outbox.rows() if r.status == "pending"]
+    assert (waiting.lease_owner, waiting.attempts) == (None, 0)
+
+
+def test_a_row_cut_short_after_its_post_is_due_again_in_doubt(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)
+    _ended(world, 3)
+    outbox = world.tracking.outbox
+
+    def down(*args: object, **kw: object) -> bool:
+        raise OperationalError("UPDATE outbox", {}, Exception("server closed the connection"))
+
+    outbox.mark_sent = down  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        world.tracking.sender.send_due()
+    first, *rest = sorted(outbox.rows(), key=lambda r: r.id)
+    # Posted, then the pass died: due now, its marker looked for before any new post.
+    assert (first.status, first.lease_owner, first.failures, first.last_error) == (
+        "pending", None, 0, "pass ended")
+    assert first.next_attempt_at == world.clock() and first.attempts == 1
+    assert first.posted_ts is not None
+    assert {(r.lease_owner, r.attempts, r.last_error) for r in rest} == {(None, 0, None)}
+
+
+def test_a_pass_that_cannot_give_its_rows_back_says_the_leases_will_run_out(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    _ended(world, 1)
+    outbox = world.tracking.outbox
+
+    def down(*args: object, **kw: object) -> None:
+        raise OperationalError("UPDATE outbox_channels", {}, Exception("database is away"))
+
+    outbox.release_channel = down  # type: ignore[method-assign]
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING
+                and r.name == "bot.tracking.notifier"]
+    assert record.getMessage() == ("could not give back this pass's notifications; their "
+                                   "leases (0:01:00) will run out")
+    assert record.exc_info is not None and record.exc_info[0] is OperationalError
+
+
+def test_digest_plans_other_senders_finished_are_dropped_past_a_hundred(
+    world: TrackingWorld,
+) -> None:
+    sender = world.tracking.sender
+    plan = object()
+    sender._plans = {i: plan for i in range(100)}  # type: ignore[misc]
+    sender.send_due()
+    assert len(sender._plans) == 100
+    sender._plans[100] = plan  # type: ignore[assignment]
+    sender.send_due()
+    assert sender._plans == {}
