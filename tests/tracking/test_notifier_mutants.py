@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
+from bot.metastudio.errors import MetaStudioError
+from bot.tracking.messages import Message
 from bot.tracking.notifier import PAUSE_HINT, SendResult
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
@@ -267,3 +270,152 @@ def test_digest_plans_other_senders_finished_are_dropped_past_a_hundred(
     sender._plans[100] = plan  # type: ignore[assignment]
     sender.send_due()
     assert sender._plans == {}
+
+
+# -- messages Slack refuses for their size (rows built at delivery, like reports) -------------
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _note(world: TrackingWorld, message: Message, key: str = "note:1",
+          channel: str = "C1") -> None:
+    """A row of kind ``note`` whose message is ``message``, built when it is delivered."""
+    world.tracking.sender.renderers["note"] = lambda row: message
+    with world.tracking.store.begin() as conn:
+        world.tracking.outbox.enqueue(conn, kind="note", channel=channel, dedupe_key=key,
+                                      payload={}, now=world.clock())
+
+
+def _marked(world: TrackingWorld) -> list[tuple[str, Message]]:
+    """(marker, message) of each post with a marker, in order."""
+    return [(m.metadata["event_payload"]["key"], m) for m in world.slack.posts()
+            if m.metadata]
+
+
+def test_a_text_over_slacks_limit_is_shortened_once_and_keeps_its_blocks(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "bot.tracking.notifier")
+    blocks = [_section("the details")]
+    _note(world, Message("x" * 45_000, blocks))
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    [(marker, posted)] = _marked(world)
+    assert marker == "note:1"
+    assert posted.text == "x" * 2_999 + "…" and posted.blocks == blocks
+    assert posted.thread_ts is None and not posted.reply_broadcast
+    assert len(world.slack.calls_to("chat.postMessage")) == 2
+    [row] = world.tracking.outbox.rows()
+    assert (row.status, row.posted_ts) == ("sent", posted.ts)
+    assert not any("for its size" in m for m in caplog.messages)  # not split
+
+
+def test_blocks_over_slacks_limit_are_halved_with_the_whole_text_each(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "bot.tracking.notifier")
+    world.slack.block_text_limit = 150
+    blocks = [_section("a" * 100), _section("b" * 100)]
+    _note(world, Message("t" * 5_000, blocks))  # long, yet under the text limit
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    parts = _marked(world)
+    assert [marker for marker, _ in parts] == ["note:1/0", "note:1/1"]
+    assert [m.blocks for _, m in parts] == [blocks[:1], blocks[1:]]
+    assert {m.text for _, m in parts} == {"t" * 5_000}  # not shortened: not the text's fault
+    assert not any(m.reply_broadcast for _, m in parts)
+    assert len(world.slack.calls_to("chat.postMessage")) == 3
+    [row] = world.tracking.outbox.rows()
+    assert row.posted_ts == parts[0][1].ts  # the first part's
+    assert ("Slack refused note:1 for its size (msg_blocks_too_long); sending it in parts"
+            in caplog.messages)
+
+
+def test_a_plain_text_refused_for_its_size_is_sent_in_two_halves(world: TrackingWorld) -> None:
+    text = "y" * 3_000  # at TEXT_PART: not shortened, halved
+    _note(world, Message(text, []))
+    world.slack.fail("chat.postMessage", "msg_too_long")
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    parts = _marked(world)
+    assert [marker for marker, _ in parts] == ["note:1/0", "note:1/1"]
+    assert [m.text for _, m in parts] == ["y" * 1_500, "y" * 1_500]
+    assert all(m.blocks is None for _, m in parts)
+    assert len(world.slack.calls_to("chat.postMessage")) == 3
+
+
+def test_a_single_block_too_long_goes_as_plain_text_in_one_part(world: TrackingWorld) -> None:
+    world.slack.block_text_limit = 150
+    _note(world, Message("fallback", [_section("z" * 200)]))
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    [(marker, posted)] = _marked(world)
+    assert marker == "note:1/0" and posted.blocks is None and posted.text == "z" * 200
+
+
+def test_a_message_refused_at_every_size_fails_after_twelve_splits(
+    world: TrackingWorld,
+) -> None:
+    world = world.restart(delivery_channel_rate=1000)  # 13 posts inside one pass
+    _note(world, Message("w" * 3_000, []))
+    world.slack.fail("chat.postMessage", "msg_too_long", times=1_000)
+    assert world.tracking.sender.send_due() == SendResult(failed=1)
+    # The whole message, then one part at each depth down to note:1/0/0/… (12 levels).
+    assert len(world.slack.calls_to("chat.postMessage")) == 13
+    [row] = world.tracking.outbox.rows()
+    assert row.status == "failed"
+    assert row.last_error == ("refused for its size even in small parts: "
+                              "chat_postMessage: msg_too_long")
+
+
+# -- rows built at delivery ---------------------------------------------------------------------
+
+
+def test_an_upstream_error_while_building_a_row_is_retried_with_the_backoff(
+    world: TrackingWorld,
+) -> None:
+    def upstream_down(row: object) -> Message:
+        raise MetaStudioError("MetaStudio is unreachable")
+
+    _note(world, Message("unused", []))
+    world.tracking.sender.renderers["note"] = upstream_down
+    assert world.tracking.sender.send_due() == SendResult(retried=1)
+    [row] = world.tracking.outbox.rows()
+    assert (row.status, row.failures) == ("pending", 1)
+    assert row.last_error is not None and row.last_error.startswith(
+        "note: MetaStudio is unreachable")
+    assert world.slack.calls_to("chat.postMessage") == []
+
+
+def test_a_row_that_cannot_be_built_is_given_up_with_the_reason(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(row: object) -> Message:
+        raise ValueError("no such report")
+
+    _note(world, Message("unused", []))
+    world.tracking.sender.renderers["note"] = broken
+    assert world.tracking.sender.send_due() == SendResult(failed=1)
+    [row] = world.tracking.outbox.rows()
+    assert row.status == "failed"
+    assert row.last_error == "note could not be built: ValueError('no such report')"
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR
+                and r.name == "bot.tracking.notifier" and r.exc_info]
+    assert record.getMessage() == "note note:1 could not be built"
+
+
+def test_a_built_row_found_by_its_marker_is_not_built_or_posted_again(
+    world: TrackingWorld,
+) -> None:
+    world.tracking.sender.renderers["note"] = lambda row: Message("hello", [])
+    posted = world.tracking.sender.messenger.post("C1", text="hello", marker="note:1")
+    with world.tracking.store.begin() as conn:
+        world.tracking.outbox.enqueue(conn, kind="note", channel="C1", dedupe_key="note:1",
+                                      payload={}, now=world.clock())
+    built: list[object] = []
+    world.tracking.sender.renderers["note"] = lambda row: built.append(row) or Message("x", [])
+    outbox = world.tracking.outbox
+    outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1))  # a first attempt
+    world.clock.advance(2)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert built == [] and len(world.slack.calls_to("chat.postMessage")) == 1
+    [row] = outbox.rows()
+    assert (row.status, row.posted_ts) == ("sent", posted)
