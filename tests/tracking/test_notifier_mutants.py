@@ -419,3 +419,94 @@ def test_a_built_row_found_by_its_marker_is_not_built_or_posted_again(
     assert built == [] and len(world.slack.calls_to("chat.postMessage")) == 1
     [row] = outbox.rows()
     assert (row.status, row.posted_ts) == ("sent", posted)
+
+
+# -- the tracking message's edit ------------------------------------------------------------------
+
+
+def test_an_edit_slack_refuses_for_good_is_logged_and_the_row_is_sent(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    _ended(world, 1)
+    parent = tracking_message(world)
+    world.slack.fail("chat.update", "cant_update_message")
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert (f"tracking message {parent.ts} in C1 not updated: chat_update: "
+            "cant_update_message") in caplog.messages
+    assert world.slack.message("C1", parent.ts).edits == []  # type: ignore[union-attr]
+    assert [r.status for r in world.tracking.outbox.rows()] == ["sent"]
+
+
+def test_the_edit_shows_the_jobs_of_that_message_in_that_channel(world: TrackingWorld) -> None:
+    [job] = _ended(world, 1)
+    parent = tracking_message(world)
+    text_before = parent.text
+    world.tracking.sender.send_due()
+    edited = world.slack.message("C1", parent.ts)
+    assert edited is not None and edited.edits and edited.text != text_before
+    assert job in edited.text + str(edited.blocks) and "all finished" in edited.text
+    assert edited.blocks  # the edit carries the blocks, not only the text
+
+
+def test_a_rate_limited_edit_retries_the_row_without_posting_it_again(
+    world: TrackingWorld,
+) -> None:
+    _ended(world, 1)
+    parent = tracking_message(world)
+    world.slack.rate_limit("chat.update", retry_after=7)
+    assert world.tracking.sender.send_due() == SendResult(retried=1)
+    [row] = world.tracking.outbox.rows()
+    [reply] = world.slack.thread("C1", parent.ts)
+    assert (row.status, row.posted_ts, row.attempts) == ("pending", reply.ts, 1)
+    world.clock.advance(7)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert len(world.slack.thread("C1", parent.ts)) == 1  # not posted twice
+    assert "all finished" in tracking_message(world).text
+
+
+# -- the token refused in the middle of a row -------------------------------------------------
+
+
+def test_a_token_refused_after_part_of_a_row_was_posted_keeps_it_in_doubt(
+    world: TrackingWorld,
+) -> None:
+    world.slack.block_text_limit = 150
+    _note(world, Message("text", [_section("a" * 100), _section("b" * 100)]))
+    messenger = world.tracking.sender.messenger
+    post = messenger.post
+
+    def revoked_after_one_part(channel: str, **kw: Any) -> str:
+        ts = post(channel, **kw)
+        world.slack.token_error = "token_revoked"  # Slack refuses the token from now on
+        return ts
+
+    messenger.post = revoked_after_one_part  # type: ignore[method-assign]
+    assert world.tracking.sender.send_due() == SendResult()
+    now = world.clock()  # when the second part met the refusal (after pacing)
+    assert [marker for marker, _ in _marked(world)] == ["note:1/0"]
+    [row] = world.tracking.outbox.rows()
+    # Due again at once, in doubt (its attempt counted), the token's refusal its error.
+    assert (row.status, row.attempts, row.failures, row.lease_owner, row.last_error) == (
+        "pending", 1, 0, None, "token_revoked")
+    assert row.next_attempt_at == now
+    assert world.tracking.outbox.workspace_pause() == ("token_revoked", now)
+    assert world.tracking.sender.workspace.state is not None
+    assert world.tracking.sender.workspace.state.reason == "token_revoked"
+
+    world.slack.token_error = None
+    messenger.post = post  # type: ignore[method-assign]
+    world.clock.advance(5)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert [marker for marker, _ in _marked(world)] == ["note:1/0", "note:1/1"]
+
+
+def test_a_token_refused_before_anything_was_posted_gives_the_row_back_untouched(
+    world: TrackingWorld,
+) -> None:
+    _ended(world, 1)
+    world.slack.token_error = "account_inactive"
+    assert world.tracking.sender.send_due() == SendResult()
+    [row] = world.tracking.outbox.rows()
+    assert (row.status, row.attempts, row.failures, row.lease_owner, row.last_error) == (
+        "pending", 0, 0, None, None)
+    assert world.tracking.outbox.workspace_pause() == ("account_inactive", world.clock())
