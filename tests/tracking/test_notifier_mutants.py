@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -510,3 +511,80 @@ def test_a_token_refused_before_anything_was_posted_gives_the_row_back_untouched
     assert (row.status, row.attempts, row.failures, row.lease_owner, row.last_error) == (
         "pending", 0, 0, None, None)
     assert world.tracking.outbox.workspace_pause() == ("account_inactive", world.clock())
+
+
+# -- pacing inside a pass ------------------------------------------------------------------
+
+
+def _post_times(world: TrackingWorld) -> list[float]:
+    times: list[float] = []
+    messenger = world.tracking.sender.messenger
+    post = messenger.post
+
+    def timed(channel: str, **kw: Any) -> str:
+        times.append(world.clock().timestamp())
+        return post(channel, **kw)
+
+    messenger.post = timed  # type: ignore[method-assign]
+    return times
+
+
+def test_posts_are_spaced_by_a_pace_shorter_than_a_second(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100, delivery_channel_rate=2)  # 0.51 s apart
+    _ended(world, 3)
+    times = _post_times(world)
+    assert world.tracking.sender.send_due() == SendResult(sent=3)
+    gaps = [b - a for a, b in pairwise(times)]
+    assert gaps == pytest.approx([0.51, 0.51], abs=1e-3)
+
+
+def test_a_post_due_exactly_at_the_budget_is_still_made(world: TrackingWorld) -> None:
+    # A pass may pace for 10.1 s: the eleventh post, due 10 × 1.01 s after the first, is
+    # inside it (the budget ends after, not at, its last moment).
+    world = world.restart(digest_threshold=100, poll_interval_seconds=10.1)
+    _ended(world, 12)
+    assert world.tracking.sender.send_due() == SendResult(sent=11)
+
+
+class _ClockEvent:
+    """A stop event that is never set; waiting on it moves the test's clock."""
+
+    def __init__(self, world: TrackingWorld) -> None:
+        self.world, self.waits = world, []
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.world.clock.advance(seconds)
+        return False
+
+    def is_set(self) -> bool:
+        return False
+
+
+def test_a_pass_paces_on_the_stop_event_while_the_process_runs(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)
+    _ended(world, 3)
+    event = _ClockEvent(world)
+    world.tracking.sender.stopping = event  # type: ignore[assignment]
+    world.tracking.sender.sleep = lambda seconds: pytest.fail("slept instead of waiting")
+    assert world.tracking.sender.send_due() == SendResult(sent=3)
+    assert event.waits == pytest.approx([1.01, 1.01], abs=1e-3)
+
+
+def test_a_row_found_by_its_marker_does_not_end_the_pass_for_other_channels(
+    world: TrackingWorld,
+) -> None:
+    _ended(world, 1, channel="C1")
+    _ended(world, 1, channel="C2")
+    outbox = world.tracking.outbox
+    # C1's row was posted by a sender that died before recording it.
+    [c1] = [r for r in outbox.rows() if r.channel == "C1"]
+    outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1), channel="C1")
+    world.tracking.sender.messenger.post("C1", text="posted before the crash",
+                                         thread_ts=c1.payload["thread_ts"],
+                                         marker=c1.dedupe_key)
+    world.clock.advance(2)
+    posts = len(world.slack.calls_to("chat.postMessage"))
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
+    assert len(world.slack.calls_to("chat.postMessage")) == posts + 1  # C2's only
+    assert {r.status for r in outbox.rows()} == {"sent"}
