@@ -283,7 +283,10 @@ def _section(text: str) -> dict[str, Any]:
 def _note(world: TrackingWorld, message: Message, key: str = "note:1",
           channel: str = "C1") -> None:
     """A row of kind ``note`` whose message is ``message``, built when it is delivered."""
-    world.tracking.sender.renderers["note"] = lambda row: message
+    built = getattr(world, "notes", {})
+    built[key] = message
+    world.notes = built  # type: ignore[attr-defined]
+    world.tracking.sender.renderers["note"] = lambda row: built[row.dedupe_key]
     with world.tracking.store.begin() as conn:
         world.tracking.outbox.enqueue(conn, kind="note", channel=channel, dedupe_key=key,
                                       payload={}, now=world.clock())
@@ -588,3 +591,55 @@ def test_a_row_found_by_its_marker_does_not_end_the_pass_for_other_channels(
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert len(world.slack.calls_to("chat.postMessage")) == posts + 1  # C2's only
     assert {r.status for r in outbox.rows()} == {"sent"}
+
+
+# -- a row cut short between its posts ------------------------------------------------------------
+
+
+def test_a_rate_limit_after_part_of_a_row_was_posted_keeps_it_in_doubt(
+    world: TrackingWorld,
+) -> None:
+    world.slack.block_text_limit = 150
+    _note(world, Message("text", [_section("a" * 100), _section("b" * 100)]))
+    _note(world, Message("later", []), key="note:2")
+    messenger = world.tracking.sender.messenger
+    post = messenger.post
+
+    def limited_after_one_part(channel: str, **kw: Any) -> str:
+        ts = post(channel, **kw)
+        world.slack.rate_limit("chat.postMessage", retry_after=20)
+        return ts
+
+    messenger.post = limited_after_one_part  # type: ignore[method-assign]
+    assert world.tracking.sender.send_due() == SendResult(retried=2)
+    messenger.post = post  # type: ignore[method-assign]
+    first, second = sorted(world.tracking.outbox.rows(), key=lambda r: r.id)
+    assert (first.attempts, second.attempts) == (1, 0)  # only the first can be in Slack
+    assert first.failures == second.failures == 0
+    world.clock.advance(20)
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
+    assert [marker for marker, _ in _marked(world)] == ["note:1/0", "note:1/1", "note:2"]
+
+
+def test_a_row_cut_by_the_budget_before_any_part_was_posted_goes_back_untouched(
+    world: TrackingWorld,
+) -> None:
+    world.slack.block_text_limit = 150
+    for i in range(9):  # posted at 0 … 8.08 s
+        _note(world, Message(f"small {i}", []), key=f"note:0{i}")
+    # At 9.09 s refused for its size; its first part would be due at 10.1 s, past the
+    # pass's 10 s: the pass ends with the row started but nothing of it in Slack.
+    _note(world, Message("big", [_section("a" * 100), _section("b" * 100)]), key="note:10")
+    assert world.tracking.sender.send_due() == SendResult(sent=9)
+    [big] = [r for r in world.tracking.outbox.rows() if r.dedupe_key == "note:10"]
+    assert (big.status, big.attempts, big.lease_owner, big.last_error) == (
+        "pending", 0, None, None)
+
+
+def test_one_pass_takes_at_most_fifty_channels(world: TrackingWorld) -> None:
+    for i in range(51):
+        _note(world, Message("hello", []), key=f"note:{i}", channel=f"C{i:02d}")
+    assert world.tracking.sender.send_due() == SendResult(sent=50)
+    [left] = [r for r in world.tracking.outbox.rows() if r.status == "pending"]
+    assert left.channel == "C50" and left.attempts == 0
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
