@@ -292,6 +292,12 @@ def _note(world: TrackingWorld, message: Message, key: str = "note:1",
                                       payload={}, now=world.clock())
 
 
+def _look_ups(world: TrackingWorld) -> int:
+    """Marker look-ups the sender made in Slack."""
+    return sum(len(world.slack.calls_to(m))
+               for m in ("conversations.history", "conversations.replies"))
+
+
 def _marked(world: TrackingWorld) -> list[tuple[str, Message]]:
     """(marker, message) of each post with a marker, in order."""
     return [(m.metadata["event_payload"]["key"], m) for m in world.slack.posts()
@@ -465,6 +471,7 @@ def test_a_rate_limited_edit_retries_the_row_without_posting_it_again(
     world.clock.advance(7)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     assert len(world.slack.thread("C1", parent.ts)) == 1  # not posted twice
+    assert _look_ups(world) == 0  # its ts was recorded: nothing to look for
     assert "all finished" in tracking_message(world).text
 
 
@@ -643,3 +650,29 @@ def test_one_pass_takes_at_most_fifty_channels(world: TrackingWorld) -> None:
     [left] = [r for r in world.tracking.outbox.rows() if r.status == "pending"]
     assert left.channel == "C50" and left.attempts == 0
     assert world.tracking.sender.send_due() == SendResult(sent=1)
+
+
+# -- digests -------------------------------------------------------------------------------------
+
+
+def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
+    world: TrackingWorld,
+) -> None:
+    first = [world.running() for _ in range(3)]
+    second = [world.running() for _ in range(3)]
+    track(world, *first)
+    track(world, *second)
+    for job in first + second:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert _look_ups(world) == 0
+    [(summary_key, summary), (details_key, details)] = _marked(world)
+    assert summary.text == "6 jobs finished: 6 ✅" and summary.thread_ts is None
+    assert details_key == f"{summary_key}#0" and details.thread_ts == summary.ts
+    assert all(job in str(details.blocks) for job in first + second)
+    messages = [m for m in world.slack.posts("C1") if m.metadata is None]
+    assert len(messages) == 2 and all("all finished" in m.text for m in messages)
+    assert world.tracking.sender._plans == {}
+    rows = world.tracking.outbox.rows()
+    assert {(r.status, r.posted_ts) for r in rows} == {("sent", summary.ts)}
