@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from bot.metastudio.errors import MetaStudioError
 from bot.tracking.messages import Message
 from bot.tracking.notifier import PAUSE_HINT, SendResult
+from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 
@@ -676,3 +677,32 @@ def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
     assert world.tracking.sender._plans == {}
     rows = world.tracking.outbox.rows()
     assert {(r.status, r.posted_ts) for r in rows} == {("sent", summary.ts)}
+
+
+# -- leases lost --------------------------------------------------------------------------------
+
+
+def test_a_sender_whose_leases_ran_out_while_pacing_leaves_the_rest_to_their_new_owner(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
+    _ended(world, 3)
+    a = world.tracking.sender
+    b = build_tracking(world.settings, world.client, world.messenger, clock=world.clock,
+                       sleep=world.clock.sleep, owner="B").sender
+    passes: list[SendResult] = []
+
+    def overslept(seconds: float) -> None:
+        # A's pacing wait outlasts its leases, and B takes the channel over meanwhile.
+        world.clock.advance(6)
+        if not passes:
+            passes.append(b.send_due())
+
+    a.sleep = overslept
+    assert a.send_due() == SendResult(sent=1)
+    assert passes == [SendResult(sent=2)]
+    rows = sorted(world.tracking.outbox.rows(), key=lambda r: r.id)
+    assert [r.status for r in rows] == ["sent"] * 3
+    assert len([m for m in world.slack.posts("C1") if m.metadata]) == 3  # each once
+    assert (f"lease on {rows[1].dedupe_key} lost before posting; leaving C1 to its new "
+            "owner") in caplog.messages
