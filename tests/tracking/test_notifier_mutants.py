@@ -430,6 +430,9 @@ def test_a_built_row_found_by_its_marker_is_not_built_or_posted_again(
     assert built == [] and len(world.slack.calls_to("chat.postMessage")) == 1
     [row] = outbox.rows()
     assert (row.status, row.posted_ts) == ("sent", posted)
+    # Looked for in the channel since the row was written, not in its whole history.
+    [look_up] = world.slack.calls_to("conversations.history")
+    assert look_up.args["oldest"] == f"{row.created_at.timestamp():.6f}"
 
 
 # -- the tracking message's edit ------------------------------------------------------------------
