@@ -709,3 +709,14 @@ def test_a_sender_whose_leases_ran_out_while_pacing_leaves_the_rest_to_their_new
     assert len([m for m in world.slack.posts("C1") if m.metadata]) == 3  # each once
     assert (f"lease on {rows[1].dedupe_key} lost before posting; leaving C1 to its new "
             "owner") in caplog.messages
+
+
+def test_parts_of_a_reply_that_is_not_broadcast_are_never_broadcast(
+    world: TrackingWorld,
+) -> None:
+    world = world.restart(cover_upload=False, delivery_channel_rate=1000)
+    world.slack.block_text_limit = 150  # a success's blocks, refused whole
+    _ended(world, 1, asset_name="campaign-" + "x" * 120)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    replies = world.slack.thread("C1", tracking_message(world).ts)
+    assert len(replies) >= 2 and not any(r.reply_broadcast for r in replies)
