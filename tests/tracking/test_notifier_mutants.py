@@ -720,3 +720,132 @@ def test_parts_of_a_reply_that_is_not_broadcast_are_never_broadcast(
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     replies = world.slack.thread("C1", tracking_message(world).ts)
     assert len(replies) >= 2 and not any(r.reply_broadcast for r in replies)
+
+
+class _DiesAt:
+    """Posts for real; the ``n``-th post kills the sender before it can record it."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    def post(self, channel: str, **kw: Any) -> str:
+        ts = self.inner.post(channel, **kw)
+        self.left -= 1
+        if self.left == 0:
+            raise SystemExit("killed after posting")
+        return str(ts)
+
+    def update(self, channel: str, ts: str, **kw: Any) -> None:
+        self.inner.update(channel, ts, **kw)
+
+    def marked(self, channel: str, **kw: Any) -> dict[str, str]:
+        return dict(self.inner.marked(channel, **kw))
+
+
+def _burst(world: TrackingWorld, n: int = 6) -> list[str]:
+    ids = [world.running() for _ in range(n)]
+    track(world, *ids)
+    for job in ids:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    return ids
+
+
+def _dies_at(world: TrackingWorld, n: int) -> None:
+    dying = build_tracking(world.settings, world.client, _DiesAt(world.messenger, n),
+                           clock=world.clock, sleep=world.clock.sleep, owner="dying")
+    with pytest.raises(SystemExit):
+        dying.sender.send_due()
+    dying.store.close()
+    world.clock.advance(120)  # its leases have run out
+
+
+def test_a_digest_records_its_summary_before_posting_the_details(world: TrackingWorld) -> None:
+    _burst(world)
+    messenger = world.tracking.sender.messenger
+    post, recorded = messenger.post, []
+
+    def details_post(channel: str, **kw: Any) -> str:
+        if kw.get("thread_ts"):
+            [digest] = [r for r in world.tracking.outbox.rows() if r.kind == "digest"]
+            recorded.append(digest.posted_ts)
+        return post(channel, **kw)
+
+    messenger.post = details_post  # type: ignore[method-assign]
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    [(_, summary), (_, details)] = _marked(world)
+    assert recorded == [summary.ts]
+    assert details.text == "Details of 6 jobs"
+
+
+def test_a_digest_whose_summary_a_dead_sender_posted_is_found_not_posted_again(
+    world: TrackingWorld,
+) -> None:
+    ids = _burst(world)
+    _dies_at(world, 1)  # the summary is in Slack, not recorded
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    [(summary_key, summary), (details_key, details)] = _marked(world)
+    assert details.thread_ts == summary.ts and details_key == f"{summary_key}#0"
+    assert all(job in str(details.blocks) for job in ids)
+    [look_up] = world.slack.calls_to("conversations.history")
+    [digest] = [r for r in world.tracking.outbox.rows() if r.kind == "digest"]
+    assert look_up.args["oldest"] == f"{digest.created_at.timestamp():.6f}"
+    assert (digest.status, digest.posted_ts) == ("sent", summary.ts)
+
+
+def test_a_digest_whose_summary_was_recorded_only_looks_up_its_thread(
+    world: TrackingWorld,
+) -> None:
+    _burst(world, 30)  # two detail replies
+    _dies_at(world, 2)  # the summary recorded, the first details posted, not recorded
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert [key.split("#")[-1] for key, _ in _marked(world)][1:] == ["0", "1"]
+    assert world.slack.calls_to("conversations.history") == []  # its ts was known
+    assert len(world.slack.calls_to("conversations.replies")) == 1
+
+
+def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(world: TrackingWorld) -> None:
+    _burst(world, 30)
+    outbox = world.tracking.outbox
+    members, loads = outbox.members, []
+
+    def counted(digest_id: int) -> list[Any]:
+        loads.append(digest_id)
+        return members(digest_id)
+
+    outbox.members = counted  # type: ignore[method-assign]
+    messenger = world.tracking.sender.messenger
+    post, posts = messenger.post, []
+
+    def limited_at_the_third(channel: str, **kw: Any) -> str:
+        posts.append(1)
+        if len(posts) == 3:
+            world.slack.rate_limit("chat.postMessage", retry_after=5)
+        return post(channel, **kw)
+
+    messenger.post = limited_at_the_third  # type: ignore[method-assign]
+    assert world.tracking.sender.send_due() == SendResult(retried=1)
+    world.clock.advance(5)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert len(loads) == 1  # members loaded and laid out once
+    assert world.tracking.sender._plans == {}
+    assert len(_marked(world)) == 3  # summary and two details, each once
+
+
+def test_digest_details_are_packed_as_they_are_shown_without_images(
+    world: TrackingWorld,
+) -> None:
+    # Succeeded jobs have covers; their details are shown without them (a linked cover
+    # is more text than an image block), and must be packed by that text.
+    world = world.restart(cover_upload=False)
+    ids = [world.running(asset_name="campaign-" + "long-asset-name-" * 15) for _ in range(26)]
+    track(world, *ids)
+    for job in ids:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    for _ in range(3):
+        world.tracking.sender.send_due()
+        world.clock.advance(10)
+    assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
+    # Slack refused nothing for its size: every call is a message.
+    assert len(world.slack.calls_to("chat.postMessage")) == len(world.slack.posts())
