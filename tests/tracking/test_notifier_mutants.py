@@ -181,8 +181,9 @@ def test_a_row_is_given_up_exactly_when_give_up_after_has_passed(
     assert row.last_error is not None
     assert row.last_error.startswith("gave up after 2 attempts over 1:00:00: ")
     assert "internal_error" in row.last_error
-    assert any(r.levelno == logging.ERROR and "still failing after 1:00:00, giving up"
-               in r.getMessage() for r in caplog.records)
+    assert any(r.levelno == logging.ERROR and r.getMessage().startswith(
+        f"notification {row.dedupe_key} still failing after 1:00:00, giving up: ")
+        for r in caplog.records)
 
 
 # -- the end of a pass -----------------------------------------------------------------------
@@ -849,3 +850,14 @@ def test_digest_details_are_packed_as_they_are_shown_without_images(
     assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
     # Slack refused nothing for its size: every call is a message.
     assert len(world.slack.calls_to("chat.postMessage")) == len(world.slack.posts())
+
+
+def test_a_pass_adds_up_what_each_channel_retried(world: TrackingWorld) -> None:
+    _note(world, Message("one", []), key="note:1", channel="C1")
+    _note(world, Message("two", []), key="note:2", channel="C2")
+    _note(world, Message("three", []), key="note:3", channel="C3")
+    _note(world, Message("four", []), key="note:4", channel="C3")
+    world.slack.rate_limit("chat.postMessage", retry_after=5)  # C1: one row held
+    world.slack.fail("chat.postMessage", "internal_error", status=500)  # C2: backoff
+    world.slack.rate_limit("chat.postMessage", retry_after=5)  # C3: two rows held
+    assert world.tracking.sender.send_due() == SendResult(retried=4)
