@@ -136,6 +136,8 @@ class FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Slack serves it
+
             def do_POST(self) -> None:
                 fake._handle(self)
 
