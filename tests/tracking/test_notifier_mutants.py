@@ -158,8 +158,8 @@ def test_a_transient_failure_reschedules_the_row_and_holds_the_channel(
     hold = world.tracking.outbox.channel_hold("C1")
     assert hold is not None and hold[0] == now + timedelta(seconds=6)
     assert hold[1].startswith("backoff: ") and "internal_error" in hold[1]
-    assert any(m.startswith(f"notification {first.dedupe_key}: ")
-               and m.endswith("retrying in 0:00:06") for m in caplog.messages)
+    assert (f"notification {first.dedupe_key}: chat_postMessage: HTTP 500 internal_error; "
+            "retrying in 0:00:06") in caplog.messages
 
 
 def test_a_row_is_given_up_exactly_when_give_up_after_has_passed(
@@ -861,3 +861,12 @@ def test_a_pass_adds_up_what_each_channel_retried(world: TrackingWorld) -> None:
     world.slack.fail("chat.postMessage", "internal_error", status=500)  # C2: backoff
     world.slack.rate_limit("chat.postMessage", retry_after=5)  # C3: two rows held
     assert world.tracking.sender.send_due() == SendResult(retried=4)
+
+
+def test_a_pass_adds_up_what_each_channel_failed(world: TrackingWorld) -> None:
+    _note(world, Message("one", []), key="note:1", channel="C1")
+    _note(world, Message("two", []), key="note:2", channel="C2")
+    world.clock.advance(24 * 3600)  # both written a day ago: past give_up_after
+    world.slack.fail("chat.postMessage", "invalid_arguments")  # C1: refused
+    world.slack.fail("chat.postMessage", "internal_error", status=500)  # C2: given up
+    assert world.tracking.sender.send_due() == SendResult(failed=2)
