@@ -18,7 +18,7 @@ def test_the_guard_is_ten_milliseconds() -> None:
 def test_a_rate_that_is_not_positive_or_a_burst_below_one_is_refused(
     rate: float, burst: int
 ) -> None:
-    with pytest.raises(ValueError, match="rate must be positive and burst at least 1"):
+    with pytest.raises(ValueError, match=r"^rate must be positive and burst at least 1$"):
         ChannelPacer(rate, burst=burst)
 
 
