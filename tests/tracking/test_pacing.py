@@ -73,3 +73,10 @@ def test_a_clock_that_goes_back_neither_refills_nor_drains() -> None:
     pacer.take("C1", 10.0)
     assert pacer.ready_at("C1", 9.0) == 10.0  # 1 s from 9.0: the token is still owed
     assert pacer.ready_at("C1", 10.5) == 11.0  # the refill counts from 10.0, not 9.0
+
+
+def test_a_partly_refilled_burst_may_post_now_not_earlier() -> None:
+    pacer = ChannelPacer(1.0, burst=2, guard=0.0)
+    pacer.take("C1", 0.0)  # one token left
+    assert pacer.ready_at("C1", 0.5) == 0.5  # 1.5 tokens: now, not in the past
+    assert pacer.next_free("C1", 0.5) is None

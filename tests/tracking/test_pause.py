@@ -121,8 +121,9 @@ def test_a_probe_slack_does_not_answer_keeps_the_pause_quietly(
     assert pause.state.reason == "token_revoked"  # no answer says nothing about the token
     assert pause.state.next_probe == _at(70) and pause.state.probe_delay == 2 * EVERY
     assert len(_errors(caplog)) == 1  # only the start's: this branch does not log again
-    assert any("auth.test did not answer" in r.getMessage() and r.levelno == logging.INFO
-               for r in caplog.records)
+    [quiet] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert quiet.startswith("auth.test did not answer (") and "503" in quiet
+    assert quiet.endswith("); delivery stays paused")
     assert outbox.workspace_pause() is not None
 
 
@@ -196,3 +197,13 @@ def test_the_log_never_shows_a_negative_wait(
     assert len(_errors(caplog)) == 2
     pause._log(_at(120))  # exactly log_every later
     assert len(_errors(caplog)) == 3
+
+
+def test_a_shared_pause_keeps_its_reason_while_slack_does_not_answer(
+    outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
+) -> None:
+    outbox.pause_workspace("account_inactive", now=T0)
+    fake_slack.outage = 503
+    pause = _pause(outbox, slack_client)
+    assert not pause.allows_delivery(_at(1))
+    assert pause.state is not None and pause.state.reason == "account_inactive"
