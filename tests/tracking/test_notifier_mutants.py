@@ -870,3 +870,38 @@ def test_a_pass_adds_up_what_each_channel_failed(world: TrackingWorld) -> None:
     world.slack.fail("chat.postMessage", "invalid_arguments")  # C1: refused
     world.slack.fail("chat.postMessage", "internal_error", status=500)  # C2: given up
     assert world.tracking.sender.send_due() == SendResult(failed=2)
+
+
+def test_a_pass_longer_than_half_its_lease_renews_the_leases_and_goes_on(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
+    _ended(world, 8)  # 8 posts a pace apart: 7.07 s, past the 5 s lease
+    assert world.tracking.sender.send_due() == SendResult(sent=8)
+    assert not [m for m in caplog.messages if "lost before posting" in m]
+
+
+def test_a_lease_is_renewed_before_a_post_that_could_outlast_its_remainder(
+    world: TrackingWorld,
+) -> None:
+    # Lease 6 s; the fourth post (at 3.03 s) finds less than half the lease left, so it
+    # renews first. That post then takes 3.5 s in Slack: without the renewal the leases
+    # would lapse at 6 s and another sender would take the channel and post it too.
+    world = world.restart(digest_threshold=100, delivery_lease_seconds=6)
+    _ended(world, 4)
+    b = build_tracking(world.settings, world.client, world.messenger, clock=world.clock,
+                       sleep=world.clock.sleep, owner="B").sender
+    messenger = world.tracking.sender.messenger
+    post, posts, meanwhile = messenger.post, [], []
+
+    def slow_fourth(channel: str, **kw: Any) -> str:
+        posts.append(1)
+        if len(posts) == 4:
+            world.clock.advance(3.5)
+            meanwhile.append(b.send_due())
+        return post(channel, **kw)
+
+    messenger.post = slow_fourth  # type: ignore[method-assign]
+    assert world.tracking.sender.send_due() == SendResult(sent=4)
+    assert meanwhile == [SendResult()]  # B found the channel leased
+    assert len([m for m in world.slack.posts("C1") if m.metadata]) == 4
