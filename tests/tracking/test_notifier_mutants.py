@@ -866,10 +866,12 @@ def test_a_pass_adds_up_what_each_channel_retried(world: TrackingWorld) -> None:
 def test_a_pass_adds_up_what_each_channel_failed(world: TrackingWorld) -> None:
     _note(world, Message("one", []), key="note:1", channel="C1")
     _note(world, Message("two", []), key="note:2", channel="C2")
-    world.clock.advance(24 * 3600)  # both written a day ago: past give_up_after
+    _note(world, Message("three", []), key="note:3", channel="C3")
+    world.clock.advance(24 * 3600)  # written a day ago: past give_up_after
     world.slack.fail("chat.postMessage", "invalid_arguments")  # C1: refused
     world.slack.fail("chat.postMessage", "internal_error", status=500)  # C2: given up
-    assert world.tracking.sender.send_due() == SendResult(failed=2)
+    world.slack.channel_errors["C3"] = "not_in_channel"  # C3: paused
+    assert world.tracking.sender.send_due() == SendResult(failed=3)
 
 
 def test_a_pass_longer_than_half_its_lease_renews_the_leases_and_goes_on(
