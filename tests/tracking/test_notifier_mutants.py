@@ -122,7 +122,9 @@ def test_a_channel_the_bot_cannot_post_in_fails_all_its_rows(
     assert len(world.slack.calls_to("chat.postMessage")) == 2  # the tracking message + 1
 
 
-def test_a_refusal_fails_one_row_with_slacks_words(world: TrackingWorld) -> None:
+def test_a_refusal_fails_one_row_with_slacks_words(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
     world = world.restart(digest_threshold=100)
     _ended(world, 2)
     world.slack.fail("chat.postMessage", "invalid_arguments")
@@ -134,6 +136,9 @@ def test_a_refusal_fails_one_row_with_slacks_words(world: TrackingWorld) -> None
     assert first.status == "failed" and first.lease_owner is None
     assert first.last_error is not None and "invalid_arguments" in first.last_error
     assert second.status == "sent"
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        f"notification {first.dedupe_key} refused by Slack, giving up: "
+        f"{first.last_error}"]
 
 
 def test_a_transient_failure_reschedules_the_row_and_holds_the_channel(
