@@ -30,7 +30,7 @@ from bot.tracking.poller import (
 )
 from bot.tracking.store import Subscription
 from bot.tracking.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
-from tests.fixtures.tracking import T0, UPSTREAM_DOWN, TrackingWorld
+from tests.fixtures.tracking import PROJECT_ID, T0, UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track
 
 
@@ -580,6 +580,103 @@ def test_a_callback_is_recorded_up_to_the_default_retention_of_seven_days(
     assert poller.observe(jobs[0]) == 1  # ended exactly seven days ago
     world.clock.advance(1)
     assert poller.observe(jobs[1]) == 0
+
+
+def _paths(world: TrackingWorld, since: int) -> list[str]:
+    return [r.path.removeprefix(f"/v1/{PROJECT_ID}/") for r in world.sim.requests[since:]]
+
+
+def test_a_callback_about_a_watched_job_reads_its_detail_and_forgets_it(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(script_id="s1", job_type="PHOTO_DIGITAL_HUMAN_VIDEO",
+                        create_time=world.clock() - timedelta(seconds=5))
+    world.cycle()
+    [row] = world.tracking.poller.active.all()
+    assert (row.script_id, row.job_type) == ("s1", "PHOTO_DIGITAL_HUMAN_VIDEO")
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    # The watched row knows the type: one detail request, no listing.
+    assert _paths(world, mark) == [f"photo-digital-human-videos/{job}"]
+    assert world.tracking.poller.active.count() == 0
+    assert world.tracking.poller.observe(job) == 0  # said once
+    [sent] = world.tracking.outbox.rows()
+    assert (sent.kind, sent.channel, sent.payload["job"]["job_id"]) == ("sub", "C1", job)
+
+
+def test_a_callback_about_an_unwatched_job_learns_its_script_when_a_filter_needs_it(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    subscribe(world, "all", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    # Listed late (created an hour ago): no listing has seen it, nothing watches it.
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(hours=1))
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 2
+    assert _paths(world, mark) == ["digital-human-videos", f"2d-digital-human-videos/{job}"]
+    assert sorted(r.channel for r in world.tracking.outbox.rows()) == ["C1", "C2"]
+
+
+def test_a_callback_without_script_filters_costs_one_request(world: TrackingWorld) -> None:
+    subscribe(world, "failed", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(hours=1))
+    other = world.running(script_id="s2", create_time=world.clock() - timedelta(hours=1))
+    world.sim.set_state(job, "FAILED")
+    world.sim.set_state(other, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    assert _paths(world, mark) == ["digital-human-videos"]
+    world.clock.advance(10)
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()  # adopted
+    # Now the detail tells the script: s2, not for the s1 filter.
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(other) == 1
+    assert _paths(world, mark) == ["digital-human-videos", f"2d-digital-human-videos/{other}"]
+    assert [r.channel for r in world.tracking.outbox.rows()] == ["C2", "C2"]
+
+
+def test_a_callback_closes_every_tracking_of_the_job(world: TrackingWorld) -> None:
+    job = world.running()
+    track(world, job)
+    track(world, job, channel="C2")
+    world.sim.set_state(job, "SUCCEED")
+    assert world.tracking.poller.observe(job) == 2
+    assert world.tracking.store.pollable() == []
+    assert sorted((r.kind, r.channel) for r in world.tracking.outbox.rows()) == [
+        ("track", "C1"), ("track", "C2")]
+
+
+def test_a_callback_leaves_a_subscription_not_yet_adopted_to_its_adoption(
+    world: TrackingWorld,
+) -> None:
+    job = world.running()
+    subscribe(world, "all")
+    world.clock.advance(10)
+    world.sim.set_state(job, "SUCCEED")
+    assert world.tracking.poller.observe(job) == 0
+    assert world.tracking.poller.poll().announced == 1
+
+
+def test_a_callback_about_an_unfinished_or_unknown_job_records_nothing(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "all")
+    world.cycle()
+    job = world.running()
+    track(world, job)
+    assert world.tracking.poller.observe(job) == 0
+    assert world.tracking.poller.observe("no-such-job") == 0
+    assert world.tracking.outbox.rows() == [] and len(world.tracking.store.pollable()) == 1
 
 
 # -- matching, unit by unit ------------------------------------------------------------
