@@ -500,6 +500,68 @@ def test_without_an_earlier_check_the_missing_are_confirmed_by_id(world: Trackin
     assert _poll(world).upstream_calls == 2
 
 
+def test_the_sweep_lists_unfinished_jobs_oldest_first_and_records_their_changes(
+    world: TrackingWorld,
+) -> None:
+    _sweeps_only(world)
+    ids = [world.running(create_time=world.clock() - timedelta(minutes=30 - i))
+           for i in range(3)]
+    _track_created(world, ids)
+    world.sim.set_state(ids[1], "WAITING")
+    mark = len(world.sim.requests)
+    assert _poll(world).upstream_calls == 1
+    [sweep] = world.list_requests(mark)
+    assert _params(sweep) == {
+        "state": "PROCESSING,WAITING",
+        "create_since": format_time(world.clock() - timedelta(minutes=30)),
+        "sort_key": "create_time", "sort_dir": "asc", "limit": "100", "offset": "0"}
+    assert {r.job_id: r.last_state for r in world.tracking.store.pollable()} == {
+        ids[0]: "PROCESSING", ids[1]: "WAITING", ids[2]: "PROCESSING"}
+
+
+def test_jobs_of_unknown_creation_are_swept_without_a_start(world: TrackingWorld) -> None:
+    _sweeps_only(world)
+    ids = [world.running(create_time=world.clock() - timedelta(days=2)) for _ in range(3)]
+    world.tracking.store.add_tracked("C1", [(i, "PROCESSING", None) for i in ids],
+                                     message_ts="1.1", requested_by="U1", now=world.clock())
+    world.cycle()
+    world.clock.advance(30)
+    world.sim.set_state(ids[0], "FAILED")
+    world.sim.set_state(ids[1], "SUCCEED")
+    mark = len(world.sim.requests)
+    result = _poll(world)
+    assert result.finished == 2 and result.upstream_calls == 2
+    sweep, ends = world.list_requests(mark)
+    # No start: the server's own window.
+    assert _param(sweep, "create_since") is None and _param(ends, "create_since") is None
+    assert _param(sweep, "state") == "PROCESSING,WAITING"
+
+
+def test_the_recent_ends_stop_at_a_page_reaching_before_the_last_check(
+    world: TrackingWorld,
+) -> None:
+    _sweeps_only(world)
+    old = world.clock() - timedelta(days=40)
+    lost = world.running(create_time=old)  # running, but no listing shows it any more
+    world.sim.faults.list_month_only = True
+    history = [world.running(create_time=world.clock() - timedelta(days=1))
+               for _ in range(150)]
+    for job in history:
+        world.sim.set_state(job, "SUCCEED")
+    world.clock.advance(3600)  # an hour before the last check
+    _track_created(world, [lost])
+    world.cycle()
+    world.clock.advance(600)
+    mark = len(world.sim.requests)
+    result = _poll(world)
+    # The sweep, one page of ends (already older than the last check: no second
+    # page), then the job by id: the listing, then its detail operation.
+    ends = [r for r in world.list_requests(mark) if _param(r, "sort_key") == "update_time"]
+    assert len(ends) == 1
+    assert result.upstream_calls == 1 + 1 + 2
+    assert world.tracking.store.pollable()[0].job_id == lost
+
+
 class _ChangesMind:
     """The real client, except that its second ``job_ids`` look-up of a cycle finds the
     server ignoring ``job_ids`` (None), as when a rolling upgrade reaches the host."""
@@ -566,7 +628,7 @@ def test_a_job_ids_batch_missing_a_job_confirms_it_by_id_before_sweeping(
 
 
 def test_a_callback_is_recorded_up_to_the_default_retention_of_seven_days(
-    world: TrackingWorld,
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture,
 ) -> None:
     poller = Poller(world.tracking.store, world.tracking.outbox, world.client,
                     clock=world.clock)
@@ -579,7 +641,11 @@ def test_a_callback_is_recorded_up_to_the_default_retention_of_seven_days(
     world.clock.advance(7 * 86_400)
     assert poller.observe(jobs[0]) == 1  # ended exactly seven days ago
     world.clock.advance(1)
-    assert poller.observe(jobs[1]) == 0
+    with caplog.at_level(logging.INFO, logger="bot.tracking.poller"):
+        assert poller.observe(jobs[1]) == 0
+    ended = world.clock() - timedelta(days=7, seconds=1)
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.poller"] == [
+        f"callback about job {jobs[1]} that ended {ended}: older than the retention, ignored"]
 
 
 def _paths(world: TrackingWorld, since: int) -> list[str]:
@@ -606,6 +672,23 @@ def test_a_callback_about_a_watched_job_reads_its_detail_and_forgets_it(
     assert world.tracking.poller.observe(job) == 0  # said once
     [sent] = world.tracking.outbox.rows()
     assert (sent.kind, sent.channel, sent.payload["job"]["job_id"]) == ("sub", "C1", job)
+
+
+def test_a_callback_about_a_watched_job_of_unknown_type_keeps_the_rows_script(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(hours=1))
+    # Watched from an answer that did not say the job's type.
+    with world.tracking.store.begin() as conn:
+        world.tracking.poller.active.watch(conn, Job(job_id=job, state=JobState.PROCESSING),
+                                           world.clock(), script_id="s1")
+    world.clock.advance(30)
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    assert _paths(world, mark) == ["digital-human-videos"]  # the list's look-up only
 
 
 def test_a_callback_about_an_unwatched_job_learns_its_script_when_a_filter_needs_it(
