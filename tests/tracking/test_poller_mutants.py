@@ -19,6 +19,7 @@ from bot.metastudio.client import MetaStudioClient, lookup_since
 from bot.metastudio.models import Job, JobState, JobType
 from bot.metastudio.query import QueryJobType, format_time
 from bot.tracking.active import ActiveSet
+from bot.tracking.outbox import subscription_key, track_key
 from bot.tracking.poller import (
     OUTCOME_STATES,
     Poller,
@@ -31,7 +32,7 @@ from bot.tracking.poller import (
 from bot.tracking.store import Subscription
 from bot.tracking.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
 from tests.fixtures.tracking import PROJECT_ID, T0, UPSTREAM_DOWN, TrackingWorld
-from tests.tracking.helpers import ctx, subscribe, track
+from tests.tracking.helpers import ctx, subscribe, track, tracking_message
 
 
 def _param(request: Any, name: str) -> str | None:
@@ -248,6 +249,34 @@ def test_a_cycle_reports_what_it_discovered_finished_and_announced(
     # every watched end is announced in both channels.
     assert (result.discovered, result.finished, result.announced) == (120, 110, 240)
     assert world.tracking.poller.active.count() == 0
+
+
+def test_each_end_is_recorded_with_what_its_message_needs(world: TrackingWorld) -> None:
+    subscribe(world, "failed", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    tracked = world.running(create_time=world.clock() - timedelta(seconds=20))
+    watched = world.running(create_time=world.clock() - timedelta(seconds=10))
+    track(world, tracked)
+    thread = tracking_message(world).ts
+    world.cycle()
+    world.clock.advance(30)
+    for job in (tracked, watched):
+        world.sim.set_state(job, "FAILED")
+    world.tracking.poller.poll()
+    rows = {(r.kind, r.payload["job"]["job_id"]): r for r in world.tracking.outbox.rows()}
+    # The C2 subscription also hears of the job tracked in C1.
+    assert sorted(rows) == sorted([("track", tracked), ("sub", tracked), ("sub", watched)])
+    mine, news = rows["track", tracked], rows["sub", watched]
+    assert (mine.kind, mine.channel, mine.dedupe_key) == (
+        "track", "C1", track_key("C1", tracked, "FAILED"))
+    assert (mine.payload["thread_ts"], mine.payload["requested_by"]) == (thread, "U1")
+    assert mine.payload["job"]["state"] == "FAILED" and mine.created_at == world.clock()
+    [sub] = world.tracking.store.channel_subscriptions("C2")
+    assert (news.kind, news.channel, news.dedupe_key) == (
+        "sub", "C2", subscription_key("C2", watched, "FAILED"))
+    assert news.payload["subscription"] == sub.id and news.created_at == world.clock()
+    assert news.payload["job"]["state"] == "FAILED"
 
 
 # -- discovery and its watermark ------------------------------------------------------------
