@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bot.commands.types import Unsubscribe
-from bot.metastudio.client import MetaStudioClient, lookup_since
+from bot.metastudio.client import Found, MetaStudioClient, lookup_since
 from bot.metastudio.models import Job, JobState, JobType
 from bot.metastudio.query import QueryJobType, format_time
 from bot.tracking.active import ActiveSet
@@ -679,6 +679,38 @@ def test_a_callback_is_recorded_up_to_the_default_retention_of_seven_days(
 
 def _paths(world: TrackingWorld, since: int) -> list[str]:
     return [r.path.removeprefix(f"/v1/{PROJECT_ID}/") for r in world.sim.requests[since:]]
+
+
+class _NoUpdateTimes:
+    """The real client, with answers that leave out ``lastupdate_time`` (it is not in
+    every version of the API's answers)."""
+
+    def __init__(self, inner: MetaStudioClient) -> None:
+        self.inner = inner
+
+    def find_job(self, job_id: str, *, job_type: str | None = None) -> Found:
+        found = self.inner.find_job(job_id, job_type=job_type)
+        job = found.job.model_copy(update={"lastupdate_time": None}) if found.job else None
+        return Found(job, found.requests)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_callbacks_age_is_its_end_time_when_the_answer_has_no_update_time(
+    world: TrackingWorld,
+) -> None:
+    poller = Poller(world.tracking.store, world.tracking.outbox,
+                    _NoUpdateTimes(world.client),  # type: ignore[arg-type]
+                    clock=world.clock)
+    subscribe(world, "failed")
+    world.cycle()
+    world.clock.advance(10)
+    job = world.running()
+    world.sim.set_state(job, "FAILED")
+    world.clock.advance(8 * 86_400)
+    assert poller.observe(job) == 0
+    assert world.tracking.outbox.rows() == []
 
 
 def test_a_callback_about_a_watched_job_reads_its_detail_and_forgets_it(

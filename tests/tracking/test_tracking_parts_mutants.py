@@ -164,17 +164,25 @@ def test_an_unmarked_messenger_posts_everything_but_the_marker_and_finds_nothing
     top = unmarked.post("C1", text="hello", blocks=blocks, marker="sub:C1:j1:FAILED")
     reply = unmarked.post("C1", text="reply", thread_ts=top, reply_broadcast=True)
     plain = unmarked.post("C1", text="plain")
-    first, second, third = fake_slack.posts("C1")
+    quiet = unmarked.post("C1", text="quiet", thread_ts=top)
+    first, second, third, fourth = fake_slack.posts("C1")
     assert (first.ts, first.text, first.blocks, first.thread_ts, first.metadata) == (
         top, "hello", blocks, None, None)
     assert (second.ts, second.thread_ts, second.reply_broadcast) == (reply, top, True)
     assert (third.ts, third.reply_broadcast, third.blocks) == (plain, False, None)
-    unmarked.update("C1", top, text="edited", blocks=blocks)
+    assert (fourth.ts, fourth.thread_ts, fourth.reply_broadcast) == (quiet, top, False)
+    edited = [_section_block("new body")]
+    unmarked.update("C1", top, text="edited", blocks=edited)
     unmarked.update("C1", plain, text="edited too")
-    assert fake_slack.posts("C1")[0].text == "edited"
+    assert (fake_slack.posts("C1")[0].text, fake_slack.posts("C1")[0].blocks) == (
+        "edited", edited)
     assert fake_slack.posts("C1")[2].text == "edited too"
     assert unmarked.marked("C1") == {}
     assert unmarked.marked("C1", thread_ts=top, oldest=T0) == {}
+
+
+def _section_block(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
 # -- retention -----------------------------------------------------------------------------
@@ -357,6 +365,9 @@ def test_halves_split_the_text_evenly_and_keep_a_block_on_each_side() -> None:
     assert halves([small, small, big]) == ([small, small], [big])
     assert halves([small, _section("x" * 2), big]) == ([small, _section("x" * 2)], [big])
     assert halves([a, b]) == ([a], [b])
+    # Half the text exactly: the split comes after it, not a block early.
+    nine, one, ten = _section("x" * 9), _section("x"), _section("x" * 10)
+    assert halves([nine, one, ten]) == ([nine, one], [ten])
     empty = {"type": "divider"}
     assert halves([empty, empty, empty]) == ([empty], [empty, empty])
     assert halves([a]) == ([], [a])
