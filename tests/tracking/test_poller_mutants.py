@@ -768,6 +768,38 @@ def test_a_callback_about_an_unwatched_job_learns_its_script_when_a_filter_needs
     assert sorted(r.channel for r in world.tracking.outbox.rows()) == ["C1", "C2"]
 
 
+def test_a_callback_about_a_job_only_its_detail_finds_uses_the_details_script(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(days=40))
+    world.sim.faults.list_month_only = True
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    # The listing misses it; the detail answer already names the script: no second one.
+    assert _paths(world, mark) == ["digital-human-videos", f"2d-digital-human-videos/{job}"]
+
+
+def test_a_callback_checks_the_subscriptions_filters_against_the_job(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", asset_name="promo")
+    subscribe(world, "failed", channel="C2", job_type=QueryJobType.PHOTO)
+    world.cycle()
+    world.clock.advance(30)
+    promo = world.running(asset_name="promo")
+    other = world.running(asset_name="other")
+    for job in (promo, other):
+        world.sim.set_state(job, "FAILED")
+    assert world.tracking.poller.observe(promo) == 1
+    assert world.tracking.poller.observe(other) == 0
+    assert [(r.channel, r.payload["job"]["job_id"]) for r in world.tracking.outbox.rows()] == [
+        ("C1", promo)]
+
+
 def test_a_callback_without_script_filters_costs_one_request(world: TrackingWorld) -> None:
     subscribe(world, "failed", channel="C2")
     world.cycle()
