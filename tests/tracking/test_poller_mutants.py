@@ -17,10 +17,12 @@ from prometheus_client import REGISTRY
 from bot.commands.types import Unsubscribe
 from bot.metastudio.client import Found, MetaStudioClient, lookup_since
 from bot.metastudio.models import Job, JobState, JobType
+from bot.metastudio.paging import Page
 from bot.metastudio.query import QueryJobType, format_time
 from bot.tracking.active import ActiveSet
 from bot.tracking.outbox import subscription_key, track_key
 from bot.tracking.poller import (
+    ENDED_MARGIN,
     OUTCOME_STATES,
     Poller,
     _after_baseline,
@@ -423,7 +425,12 @@ def test_a_discovered_job_that_already_ended_is_announced_not_watched(
     result = _poll(world)
     assert (result.discovered, result.announced) == (3, 1)
     assert [r.job_id for r in world.tracking.poller.active.all()] == [slow]
-    assert other
+    world.clock.advance(600)
+    world.cycle()
+    for job in (slow, other):
+        world.sim.set_state(job, "FAILED")
+    world.cycle()  # the watched job's end, checked against the asset filter
+    assert [r.payload["job"]["job_id"] for r in world.tracking.outbox.rows()] == [quick, slow]
 
 
 # -- the active set ---------------------------------------------------------------------
@@ -566,10 +573,18 @@ def test_jobs_of_unknown_creation_are_swept_without_a_start(world: TrackingWorld
     assert _param(sweep, "state") == "PROCESSING,WAITING"
 
 
+@pytest.mark.parametrize(("before_check", "pages", "update_times"), [
+    (timedelta(hours=1), 1, True),  # the first page reaches before the last check
+    (timedelta(hours=1), 1, False),  # told by the end times when answers lack updates
+    (ENDED_MARGIN, 2, True),  # exactly at the cut-off is not before it
+])
 def test_the_recent_ends_stop_at_a_page_reaching_before_the_last_check(
-    world: TrackingWorld,
+    world: TrackingWorld, before_check: timedelta, pages: int, update_times: bool,
 ) -> None:
     _sweeps_only(world)
+    source = world.client if update_times else _NoUpdateTimes(world.client)
+    poller = Poller(world.tracking.store, world.tracking.outbox,
+                    source, clock=world.clock)  # type: ignore[arg-type]
     old = world.clock() - timedelta(days=40)
     lost = world.running(create_time=old)  # running, but no listing shows it any more
     world.sim.faults.list_month_only = True
@@ -577,18 +592,33 @@ def test_the_recent_ends_stop_at_a_page_reaching_before_the_last_check(
                for _ in range(150)]
     for job in history:
         world.sim.set_state(job, "SUCCEED")
-    world.clock.advance(3600)  # an hour before the last check
+    world.clock.advance(before_check.total_seconds())
     _track_created(world, [lost])
-    world.cycle()
+    poller.poll()  # the last check
     world.clock.advance(600)
     mark = len(world.sim.requests)
-    result = _poll(world)
-    # The sweep, one page of ends (already older than the last check: no second
-    # page), then the job by id: the listing, then its detail operation.
+    result = _poll(world, poller)
+    # The sweep, the pages of ends (a page older than the last check ends them), then
+    # the job by id: the listing, then its detail operation.
     ends = [r for r in world.list_requests(mark) if _param(r, "sort_key") == "update_time"]
-    assert len(ends) == 1
-    assert result.upstream_calls == 1 + 1 + 2
+    assert len(ends) == pages
+    assert result.upstream_calls == 1 + pages + 2
     assert world.tracking.store.pollable()[0].job_id == lost
+
+
+def test_a_backlog_of_ends_is_read_ten_pages_deep_then_by_id(world: TrackingWorld) -> None:
+    _sweeps_only(world)
+    ids = [world.running(create_time=world.clock() - timedelta(hours=2)) for _ in range(1010)]
+    _track_created(world, ids)
+    world.cycle()
+    world.clock.advance(30)
+    for job in ids:
+        world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    result = _poll(world)
+    ends = [r for r in world.list_requests(mark) if _param(r, "sort_key") == "update_time"]
+    assert len(ends) == 10  # ENDED_MAX_PAGES; the other 10 jobs one by one
+    assert result.finished == 1010 and result.upstream_calls == 1 + 10 + 10
 
 
 class _ChangesMind:
@@ -692,6 +722,11 @@ class _NoUpdateTimes:
         found = self.inner.find_job(job_id, job_type=job_type)
         job = found.job.model_copy(update={"lastupdate_time": None}) if found.job else None
         return Found(job, found.requests)
+
+    def scan(self, query: Any, **kw: Any) -> Any:
+        for page in self.inner.scan(query, **kw):
+            yield Page(tuple(j.model_copy(update={"lastupdate_time": None}) for j in page.jobs),
+                       page.count, page.request_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
