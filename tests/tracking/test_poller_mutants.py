@@ -433,6 +433,16 @@ def test_a_discovered_job_that_already_ended_is_announced_not_watched(
     assert [r.payload["job"]["job_id"] for r in world.tracking.outbox.rows()] == [quick, slow]
 
 
+def test_a_scripts_job_discovered_already_ended_is_announced(world: TrackingWorld) -> None:
+    subscribe(world, "failed", script_id="script-a")
+    world.cycle()
+    world.clock.advance(30)
+    quick = world.running(script_id="script-a", create_time=world.clock() - timedelta(seconds=9))
+    world.sim.set_state(quick, "FAILED")  # created and failed between two cycles
+    assert _poll(world).announced == 1
+    assert [r.payload["job"]["job_id"] for r in world.tracking.outbox.rows()] == [quick]
+
+
 # -- the active set ---------------------------------------------------------------------
 
 
