@@ -281,6 +281,22 @@ def test_each_end_is_recorded_with_what_its_message_needs(world: TrackingWorld) 
     assert news.payload["job"]["state"] == "FAILED"
 
 
+def test_a_channel_tracking_the_job_is_skipped_and_the_next_channel_still_told(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "all", channel="C1")
+    subscribe(world, "all", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(create_time=world.clock() - timedelta(seconds=5))
+    track(world, job, channel="C1")
+    world.cycle()
+    world.sim.set_state(job, "SUCCEED")
+    assert _poll(world).announced == 1
+    assert sorted((r.kind, r.channel) for r in world.tracking.outbox.rows()) == [
+        ("sub", "C2"), ("track", "C1")]
+
+
 # -- discovery and its watermark ------------------------------------------------------------
 
 
