@@ -172,23 +172,43 @@ def test_adoption_reads_every_page_of_unfinished_jobs_and_of_recent_ends(
     assert _poll(world).upstream_calls == 1 + 2
 
 
+@pytest.mark.parametrize(("before", "pages", "update_times"), [
+    (timedelta(minutes=10), 1, True),  # the first page already reaches older ends
+    (timedelta(minutes=10), 1, False),  # told by the end times when answers lack updates
+    (ENDED_MARGIN, 2, True),  # exactly at the margin is not older
+])
 def test_recent_ends_stop_at_the_first_page_reaching_before_the_subscription(
-    world: TrackingWorld,
+    world: TrackingWorld, before: timedelta, pages: int, update_times: bool,
 ) -> None:
+    source = world.client if update_times else _NoUpdateTimes(world.client)
+    poller = Poller(world.tracking.store, world.tracking.outbox,
+                    source, clock=world.clock)  # type: ignore[arg-type]
     old = world.clock() - timedelta(hours=1)
     history = [world.running(create_time=old) for _ in range(150)]
     for job in history:
         world.sim.set_state(job, "FAILED")  # before subscribing
-    world.clock.advance(600)
+    world.clock.advance(before.total_seconds())
     subscribe(world, "failed")
     world.clock.advance(10)
     fresh = world.running(create_time=old)
     world.sim.set_state(fresh, "FAILED")
     mark = len(world.sim.requests)
+    result = _poll(world, poller)
+    ended = [r for r in world.list_requests(mark) if _param(r, "sort_key") == "update_time"]
+    assert len(ended) == pages
+    assert result.announced == 1
+
+
+def test_adoption_reads_at_most_ten_pages_of_recent_ends(world: TrackingWorld) -> None:
+    ids = [world.running(create_time=world.clock() - timedelta(hours=1)) for _ in range(1010)]
+    subscribe(world, "failed")
+    world.clock.advance(10)
+    for job in ids:
+        world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
     result = _poll(world)
     ended = [r for r in world.list_requests(mark) if _param(r, "sort_key") == "update_time"]
-    assert len(ended) == 1  # the first page already reaches older ends
-    assert result.announced == 1
+    assert len(ended) == 10 and result.announced == 1000  # ENDED_MAX_PAGES
 
 
 # -- one cycle's report ------------------------------------------------------------------
