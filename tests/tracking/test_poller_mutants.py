@@ -95,10 +95,10 @@ def test_adoption_lists_the_subscriptions_unfinished_jobs_then_its_recent_ends(
         "state": "SUCCEED", "create_since": since, "sort_key": "update_time",
         "sort_dir": "desc", "limit": "100", "offset": "0",
         "job_type": "PHOTO_DIGITAL_HUMAN_VIDEO", "asset_name": "promo"}
-    # Discovery lists every job (the filters are applied to the answers).
-    assert _param(discovery, "asset_name") is None and _param(discovery, "state") is None
-    assert _param(discovery, "create_since") == format_time(world.clock()
-                                                            - timedelta(minutes=2))
+    # Discovery lists every job, oldest first (the filters are applied to the answers).
+    assert _params(discovery) == {
+        "create_since": format_time(world.clock() - timedelta(minutes=2)),
+        "sort_key": "create_time", "sort_dir": "asc", "limit": "100", "offset": "0"}
 
 
 def test_a_failed_subscriptions_recent_ends_are_failed_and_frozen_jobs(
