@@ -294,6 +294,9 @@ def test_each_end_is_recorded_with_what_its_message_needs(world: TrackingWorld) 
         "track", "C1", track_key("C1", tracked, "FAILED"))
     assert (mine.payload["thread_ts"], mine.payload["requested_by"]) == (thread, "U1")
     assert mine.payload["job"]["state"] == "FAILED" and mine.created_at == world.clock()
+    [closed] = world.tracking.store.in_message("C1", thread)
+    # Closed now (retention counts from it) at the end state.
+    assert (closed.closed, closed.closed_at, closed.last_state) == (True, world.clock(), "FAILED")
     [sub] = world.tracking.store.channel_subscriptions("C2")
     assert (news.kind, news.channel, news.dedupe_key) == (
         "sub", "C2", subscription_key("C2", watched, "FAILED"))
