@@ -39,12 +39,17 @@ COMMANDS = ("failed today", "summary today", "processing 24h", "succeeded yester
             "list type=photo 7d")
 
 
-def _bodies(slack, prefix: str, seed: int):
+def _bodies(slack, prefix: str, seed: int, job_ids: list[str]):
+    """A seeded mix: 40 % status look-ups of the project's jobs (one in twenty of them a
+    mistyped id, which costs a list read and both detail reads), the rest listings and
+    summaries."""
     rng = random.Random(seed)
     texts = []
     for _ in range(1000):
         if rng.random() < 0.4:
-            texts.append(f"status job-{rng.randrange(10**6):06d}")
+            typo = rng.random() < 0.05
+            job = f"{rng.randrange(16**32):032x}" if typo else rng.choice(job_ids)
+            texts.append(f"status {job}")
         else:
             texts.append(rng.choice(COMMANDS))
 
@@ -52,6 +57,7 @@ def _bodies(slack, prefix: str, seed: int):
         return slash_body(texts[i % len(texts)], slack.response_url(f"{prefix}{i}"),
                           user=f"U{i % 6}")
 
+    body.texts = texts  # type: ignore[attr-defined]
     return body
 
 
@@ -63,24 +69,25 @@ def run(quick: bool = False) -> list[Row]:
             simulator(seed_jobs=300) as sim:
         slack.user_timezones.update({f"U{i}": ("Asia/Shanghai", "Europe/Berlin")[i % 2]
                                      for i in range(6)})
+        job_ids = list(sim.jobs)
         env = bot_env(sim.url, slack.url, Path(tmp) / "ack.sqlite3")
         with bot_http(env, Path(tmp)) as url:
             events = f"{url}/slack/events"
             # Warm-up: the first request of a fresh worker pays imports and connections.
-            run_load(events, _bodies(slack, "warm", 0), requests_total=3, threads=1,
+            run_load(events, _bodies(slack, "warm", 0, job_ids), requests_total=3, threads=1,
                      time_limit=10)
-            fast = run_load(events, _bodies(slack, "fast", 1), requests_total=total,
+            fast = run_load(events, _bodies(slack, "fast", 1, job_ids), requests_total=total,
                             threads=6, time_limit=60, pace=0.1)
             wait_for(lambda: _answered(slack, "fast") >= total, timeout=30)
 
             sim.faults.latency = latency
             slow_started = time.monotonic()
-            slow = run_load(events, _bodies(slack, "slow", 2), requests_total=total,
+            slow = run_load(events, _bodies(slack, "slow", 2, job_ids), requests_total=total,
                             threads=6, time_limit=60, pace=0.1)
             wait_for(lambda: _answered(slack, "slow") >= total, timeout=20 if quick else 90,
                      step=0.1)
             answered, answer_time = _answered(slack, "slow"), time.monotonic() - slow_started
-            load_rows = _load(events, slack, latency, 2.0 if quick else LOAD_SECONDS)
+            load_rows = _load(events, slack, latency, 2.0 if quick else LOAD_SECONDS, job_ids)
             sim.faults.latency = 0.0
 
     upstream = f"{latency:g} s upstream"
@@ -124,12 +131,21 @@ class _AnswerTimes:
         self._watcher.join()
         return [self.answered[n] - t for n, t in self.sent.items() if n in self.answered]
 
+    def by_kind(self, texts: list[str]) -> dict[str, list[float]]:
+        """Answer times by the command's first word (``status``, ``summary``, ...)."""
+        kinds: dict[str, list[float]] = {}
+        for name, sent in self.sent.items():
+            if name in self.answered:
+                text = texts[int(name[len(self.prefix):]) % len(texts)]
+                kinds.setdefault(text.split()[0], []).append(self.answered[name] - sent)
+        return kinds
 
-def _load(events: str, slack, latency: float, seconds: float) -> list[Row]:
+
+def _load(events: str, slack, latency: float, seconds: float, job_ids: list[str]) -> list[Row]:
     """``LOAD_RATE`` commands a second for ``seconds`` with ``latency`` upstream."""
     total = int(LOAD_RATE * seconds)
     times = _AnswerTimes(slack, "load")
-    bodies = _bodies(slack, "load", 3)
+    bodies = _bodies(slack, "load", 3, job_ids)
 
     def body(i: int) -> str:
         times.sent[f"load{i}"] = time.monotonic()
@@ -139,12 +155,16 @@ def _load(events: str, slack, latency: float, seconds: float) -> list[Row]:
                       time_limit=seconds + 30, pace=1 / LOAD_RATE)
     wait_for(lambda: len(times.answered) >= result.ok, timeout=latency * 4 + 30, step=0.1)
     answers = times.latencies()
+    kinds = times.by_kind(bodies.texts)
+    per_kind = ", ".join(f"{kind} {percentile(values, 99):.2f} s ({len(values)})"
+                         for kind, values in sorted(kinds.items()))
     upstream = f"{LOAD_RATE}/s for {seconds:g} s, {latency:g} s upstream"
     busy = sum(1 for b in result.bodies if "busy" in b)
     return [
         Row(NAME, f"answer p99 at response_url, {upstream}", percentile(answers, 99), "s",
             "upstream latency", latency, limit=f"≤ {latency + 1:g} s (upstream + 1 s)",
-            note=f"{len(answers)}/{total} answered, {busy} told busy"),
+            note=f"{len(answers)}/{total} answered, {busy} told busy; p99 by command: "
+                 f"{per_kind}"),
         Row(NAME, f"answer p50, {upstream}", percentile(answers, 50), "s",
             "upstream latency", latency),
         Row(NAME, f"ack p99, {upstream}", percentile(result.latencies, 99), "s",

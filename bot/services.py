@@ -8,7 +8,7 @@ The tracking stack (SQLAlchemy, Alembic) is imported only by :func:`build_servic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
@@ -18,9 +18,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from .response_url import ResponseUrls
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .answer_process import AnswerProcess
     from .answer_queue import AnswerQueue
     from .cancel import CancelPolicy
     from .commands.router import Router
@@ -41,6 +43,11 @@ class Services:
     answers: AnswerQueue
     #: Publishes App Home tabs (bot/home.py); None where there is no Slack.
     home: HomePublisher | None = None
+    #: Under ``videojobs-bot http``, the process that answers instead of ``answers``
+    #: (bot.answer_process), so the acks keep a core of their own.
+    answer_process: AnswerProcess | None = None
+    #: Posts answers at response_urls over kept-alive connections (bot/response_url.py).
+    response_urls: ResponseUrls = field(default_factory=ResponseUrls)
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -101,5 +108,6 @@ def build_services(settings: Settings) -> Services:
         timezones=TimezoneResolver(slack, settings.timezone),
         tracking=tracking,
         answers=AnswerQueue(settings.videojobs_answer_threads),
+        response_urls=ResponseUrls(pool_size=settings.videojobs_answer_threads),
         home=build_home(jobs, tracking.store, slack),
     )

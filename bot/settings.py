@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     metastudio_max_concurrency: int = Field(64, ge=1)
     #: Threads answering commands per process; as many again may wait, then "busy".
     videojobs_answer_threads: int = Field(64, ge=1)
+    #: Under ``videojobs-bot http``, answer in a child process per gunicorn worker, so
+    #: the acks keep a core of their own (bot/answer_process.py); false saves its memory.
+    videojobs_answer_process: bool = True
 
     # Other Slack surfaces: covers, App Home (docs/surfaces.md)
     #: Upload finished jobs' covers to Slack and show them with ``slack_file``.

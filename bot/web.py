@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
         # Runs in each worker, after gunicorn set up its own (non-propagating) loggers.
         gunicorn_loggers = (logging.getLogger(f"gunicorn.{name}") for name in ("error", "access"))
         install_filter(RedactingFilter(secret_values(self.settings)), *gunicorn_loggers)
-        return make_wsgi_app(build_services(self.settings), self.settings, self.tracking)
+        services = build_services(self.settings)
+        if self.settings.videojobs_answer_process:
+            from .answer_process import AnswerProcess
+
+            services = replace(services, answer_process=AnswerProcess(self.settings))
+        return make_wsgi_app(services, self.settings, self.tracking)
 
 
 def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = True) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -255,9 +256,15 @@ class Router:
         now = self.clock()
         since, until = resolve(command.window, ctx.tz, now)
         base = JobQuery(create_since=since, create_until=until)
-        summary = stats.summarize(self.jobs, base, describe(command.window, ctx.tz))
-        summary = replace(summary, oldest_waiting=stats.oldest_waiting(self.jobs), now=now,
-                          quota_warning=self._quota_warning())
+        # Three independent reads, side by side: with a slow API a summary costs the
+        # longest of them, not their sum (docs/operations.md, "Load").
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            counted = pool.submit(stats.summarize, self.jobs, base,
+                                  describe(command.window, ctx.tz))
+            oldest = pool.submit(stats.oldest_waiting, self.jobs)
+            quota = pool.submit(self._quota_warning)
+            summary = replace(counted.result(), oldest_waiting=oldest.result(), now=now,
+                              quota_warning=quota.result())
         return summary_reply(summary, post_value=post_value)
 
     def _quota_warning(self) -> str | None:

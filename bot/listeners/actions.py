@@ -4,7 +4,8 @@ acknowledge at once, then let the router answer via the click's own response_url
 Every block action is acknowledged, including ones the router does not own (a link
 button still sends one, and Slack shows an error for any unacknowledged click). The
 router decides the answer: ``replace_original`` for Refresh, ``in_channel`` for Post to
-channel, or nothing at all. Like commands, the answer runs on the bot's bounded queue.
+channel, or nothing at all. Like commands, the answer is handed over
+(:func:`.answer.dispatch`).
 """
 
 from __future__ import annotations
@@ -17,22 +18,14 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from ..answer_queue import BUSY_TEXT
 from ..metrics import COMMANDS
 from ..services import Services
-from .answer import request_context, send
+from .answer import Work, dispatch
 
 
 def register(app: App, services: Services) -> None:
-    def answer_action(
-        body: dict[str, Any], action: dict[str, Any], context: BoltContext, respond: Respond
-    ) -> None:
-        ctx = request_context(services, context, (body.get("channel") or {}).get("name"))
-        reply = services.router.handle_action(action["action_id"], action.get("value", ""), ctx)
-        if reply is not None:
-            send(respond, reply)
-
     def on_action(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext,
                   respond: Respond) -> None:
         ack()
-        if not services.answers.submit(answer_action, body, action, context, respond):
+        if not dispatch(services, Work.action(body, action, context)):
             # A click's ack cannot carry text; the response_url can.
             COMMANDS.labels(command="any", outcome="busy").inc()
             respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False)

@@ -2,32 +2,28 @@
 
 Slack drops a slash command not acknowledged within 3 seconds, and a MetaStudio call may
 take longer than that on its own. The listener runs in the request's thread (the app
-sets ``process_before_response``): it hands the answer to the bot's bounded
-:class:`~bot.answer_queue.AnswerQueue` and acks with an empty 200, or, when the queue is
-full, acks with "busy" so the user knows at once. The same works in HTTP mode (the ack is
-the HTTP response) and in Socket Mode (the envelope acknowledgement).
+sets ``process_before_response``): it hands the answer over (:func:`.answer.dispatch`:
+the bot's bounded queue, or the answering process under ``videojobs-bot http``) and acks
+with an empty 200, or, when every place is taken, acks with "busy" so the user knows at
+once. The same works in HTTP mode (the ack is the HTTP response) and in Socket Mode (the
+envelope acknowledgement).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext
 
 from ..answer_queue import BUSY_TEXT
 from ..metrics import COMMANDS
 from ..services import Services
-from .answer import request_context, send
+from .answer import Work, dispatch
 
 
 def register(app: App, services: Services) -> None:
-    def answer_command(command: dict[str, Any], context: BoltContext, respond: Respond) -> None:
-        ctx = request_context(services, context, command.get("channel_name"))
-        send(respond, services.router.handle(command.get("text", ""), ctx))
-
-    def on_command(ack: Ack, command: dict[str, Any], context: BoltContext,
-                   respond: Respond) -> None:
-        if services.answers.submit(answer_command, command, context, respond):
+    def on_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+        if dispatch(services, Work.command(command, context)):
             ack()
         else:
             COMMANDS.labels(command="any", outcome="busy").inc()
