@@ -261,6 +261,22 @@ def test_a_tracking_message_is_pruned_when_every_job_closed_before_the_cut(
                                 "7.legacy-at-cut"]
 
 
+def test_a_tracking_message_of_another_channel_with_the_same_ts_does_not_keep_it(
+    store: Store,
+) -> None:
+    long_ago = CUT - WEEK
+    store.add_tracked("C1", [("a", "WAITING", long_ago)], message_ts="1.1",
+                      requested_by="U1", now=long_ago)
+    store.add_tracked("C2", [("b", "WAITING", long_ago)], message_ts="1.1",  # still open
+                      requested_by="U1", now=long_ago)
+    with store.begin() as conn:
+        conn.execute(tracked_jobs.update().where(tracked_jobs.c.job_id == "a").values(
+            closed=True, closed_at=long_ago))
+    assert prune(store, now=T0, retention=WEEK).tracked == 1
+    assert store.in_message("C1", "1.1") == []
+    assert [j.job_id for j in store.in_message("C2", "1.1")] == ["b"]
+
+
 def test_a_digest_goes_after_its_members_and_not_while_one_is_kept(store: Store) -> None:
     ob = Outbox(store)
     old = CUT - timedelta(days=1)
