@@ -301,9 +301,18 @@ def test_retention_deletes_in_batches_and_logs_only_when_it_did(
 ) -> None:
     for i in range(7):
         _sent(store, f"k{i}", CUT - timedelta(days=1))
+    deletes: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM OUTBOX"):
+            deletes.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
     with caplog.at_level(logging.INFO, logger="bot.tracking.retention"):
         assert prune(store, now=T0, retention=WEEK, batch=3).outbox == 7
         assert prune(store, now=T0, retention=WEEK, batch=3) == Pruned()
+    sa.event.remove(store.engine, "before_cursor_execute", count)
+    assert len(deletes) == 3  # 3 + 3 + 1 rows, each batch its own statement
     assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.retention"] == [
         "retention: pruned 7 outbox, 0 tracked, 0 seen, 0 callback rows"]
     for i in range(3):
