@@ -670,6 +670,20 @@ def test_a_backlog_of_ends_is_read_ten_pages_deep_then_by_id(world: TrackingWorl
     assert result.finished == 1010 and result.upstream_calls == 1 + 10 + 10
 
 
+def test_a_job_missing_from_the_first_of_two_batches_is_still_looked_up(
+    world: TrackingWorld,
+) -> None:
+    old = world.running(create_time=world.clock() - timedelta(days=40))
+    ids = [world.running(create_time=world.clock() - timedelta(minutes=300 - i))
+           for i in range(150)]
+    _track_created(world, [old, *ids])
+    world.sim.faults.list_month_only = True  # only the detail operation finds the old one
+    world.sim.set_state(old, "FAILED")
+    result = _poll(world)
+    assert result.finished == 1
+    assert result.upstream_calls == 2 + 2  # two batches; the listing, then the detail
+
+
 class _ChangesMind:
     """The real client, except that its second ``job_ids`` look-up of a cycle finds the
     server ignoring ``job_ids`` (None), as when a rolling upgrade reaches the host."""
