@@ -344,6 +344,8 @@ def test_text_is_counted_at_every_depth_and_only_in_text_strings() -> None:
     assert text_chars(SectionBlock(text="klmno")) == 5
     # slack_sdk writes a section's fields before its text: both count.
     assert text_chars(SectionBlock(text="abc", fields=["de", "f"])) == 6
+    # Every text string counts, wherever it comes in its dict.
+    assert text_chars({"elements": [{"type": "mrkdwn", "text": "ghij"}], "text": "xy"}) == 6
     assert text_chars("text") == 0 and text_chars(None) == 0
     assert as_dict(SectionBlock(text="x", block_id="b1")) == {
         "type": "section", "block_id": "b1", "text": {"type": "mrkdwn", "text": "x"}}
