@@ -20,7 +20,7 @@ def test_bind_stores_naive_utc_and_refuses_naive_times() -> None:
     local = datetime(2025, 3, 1, 11, 0, tzinfo=BERLIN_SUMMER)
     assert column.process_bind_param(local, dialect) == datetime(2025, 3, 1, 9, 0)
     assert column.process_bind_param(None, dialect) is None
-    with pytest.raises(ValueError, match="^naive datetime given to a UTC column$"):
+    with pytest.raises(ValueError, match=r"^naive datetime given to a UTC column$"):
         column.process_bind_param(datetime(2025, 3, 1, 9, 0), dialect)
 
 

@@ -31,7 +31,8 @@ def _track(store: Store, channel: str, *job_ids: str, ts: str = "1.1", user: str
                              message_ts=ts, requested_by=user, now=now)
 
 
-def _sub(store: Store, channel: str = "C1", outcome: str = "failed", **filters: Any) -> Subscription:
+def _sub(store: Store, channel: str = "C1", outcome: str = "failed",
+         **filters: Any) -> Subscription:
     values: dict[str, Any] = dict(job_type=None, asset_name=None, script_id=None)
     values.update(filters)
     sub, _ = store.add_subscription(channel, outcome=outcome, created_by="U1", now=T0, **values)
@@ -150,7 +151,7 @@ def test_untrack_removes_only_this_channels_open_tracking(store: Store) -> None:
 
 def test_set_state_changes_one_row(store: Store) -> None:
     _track(store, "C1", "a", "b")
-    first, second = store.channel_tracked("C1")
+    first, _second = store.channel_tracked("C1")
     store.set_state(first.id, "PROCESSING")
     assert [t.last_state for t in store.channel_tracked("C1")] == ["PROCESSING", "WAITING"]
     assert not store.channel_tracked("C1")[0].closed

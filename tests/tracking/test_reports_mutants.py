@@ -1,0 +1,197 @@
+"""Scheduled reports below the commands (bot/tracking/reports.py), on SQLite and
+PostgreSQL: the table's queries and filters, when an occurrence is due, and what its
+outbox row carries (bench/MUTATION.md lists the mutants these kill)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from bot.tracking.models import outbox as outbox_table
+from bot.tracking.models import reports as reports_table
+from bot.tracking.outbox import Outbox
+from bot.tracking.reports import (
+    REPORT_KIND,
+    Due,
+    Report,
+    ReportScheduler,
+    ReportStore,
+    Schedule,
+    report_key,
+)
+from bot.tracking.store import Store
+from tests.fixtures.tracking import FakeClock
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+CREATED = utc(2025, 3, 1, 7)
+
+
+def test_the_key_is_the_occurrence_in_utc_to_the_minute() -> None:
+    local = datetime(2025, 3, 1, 9, 0, 59, tzinfo=BERLIN)
+    assert report_key(7, local) == "report:7:2025-03-01T08:00Z"
+
+
+def test_a_daily_schedule_runs_every_day_a_weekly_one_on_its_day() -> None:
+    daily, weekly = Schedule("daily", 0, UTC_ZONE), Schedule("weekly", 0, UTC_ZONE, weekday=2)
+    assert (daily.period_days, weekly.period_days) == (1, 7)
+    assert all(daily.runs_on(date(2025, 3, d)) for d in range(1, 8))
+    assert [d for d in range(1, 8) if weekly.runs_on(date(2025, 3, d))] == [5]  # Wednesday
+    assert Schedule("daily", 9 * 60 + 15, UTC_ZONE).at(date(2025, 3, 1)) == utc(2025, 3, 1, 9, 15)
+    assert weekly.window(date(2025, 3, 5)) == (utc(2025, 2, 26), utc(2025, 3, 5))
+    assert daily.window(date(2025, 3, 5)) == (utc(2025, 3, 4), utc(2025, 3, 5))
+
+
+def test_latest_is_at_or_before_now_and_next_after_is_after() -> None:
+    nine = Schedule("daily", 9 * 60, UTC_ZONE)
+    assert nine.latest(utc(2025, 3, 1, 9)) == (date(2025, 3, 1), utc(2025, 3, 1, 9))
+    assert nine.latest(utc(2025, 3, 1, 8, 59)) == (date(2025, 2, 28), utc(2025, 2, 28, 9))
+    assert nine.next_after(utc(2025, 3, 1, 9)) == utc(2025, 3, 2, 9)
+    assert nine.next_after(utc(2025, 3, 1, 8, 59)) == utc(2025, 3, 1, 9)
+    # A weekly report eight days back is still found; the day after it too.
+    sunday = Schedule("weekly", 23 * 60 + 59, UTC_ZONE, weekday=6)
+    assert sunday.latest(utc(2025, 3, 9, 23, 58)) == (date(2025, 3, 2), utc(2025, 3, 2, 23, 59))
+    assert sunday.next_after(utc(2025, 3, 2, 23, 59)) == utc(2025, 3, 9, 23, 59)
+    # Late on a local day whose UTC date is already the next one.
+    tokyo = Schedule("daily", 8 * 60, ZoneInfo("Asia/Tokyo"))
+    assert tokyo.latest(utc(2025, 3, 1, 23, 30)) == (date(2025, 3, 2), utc(2025, 3, 1, 23))
+    assert tokyo.next_after(utc(2025, 3, 1, 22, 59)) == utc(2025, 3, 1, 23)
+
+
+def test_a_reports_schedule_comes_from_its_row() -> None:
+    row = dict(id=1, channel="C1", minute_of_day=90, tz="Europe/Berlin", kind="failed",
+               created_by="U1", created_at=utc(2025, 3, 1), last_occurrence=None)
+    weekly = Report(cadence="weekly", weekday=3, **row).schedule
+    assert weekly == Schedule("weekly", 90, BERLIN, 3)
+    assert Report(cadence="daily", weekday=None, **row).schedule == Schedule("daily", 90, BERLIN)
+    assert Report(cadence="odd", weekday=None, **row).schedule.cadence == "daily"
+
+
+def _add(store: Store, channel: str = "C1", *, minute: int = 9 * 60, kind: str = "failed",
+         cadence: str = "daily", weekday: int | None = None, tz: ZoneInfo = UTC_ZONE,
+         now: datetime = CREATED) -> Report:
+    return ReportStore(store).add(channel, schedule=Schedule(cadence, minute, tz, weekday),  # type: ignore[arg-type]
+                                  kind=kind, created_by="U1", now=now)
+
+
+def test_a_new_report_records_every_field(store: Store) -> None:
+    report = _add(store, cadence="weekly", weekday=4, minute=75, tz=BERLIN, kind="summary")
+    assert report == Report(id=report.id, channel="C1", cadence="weekly", weekday=4,
+                            minute_of_day=75, tz="Europe/Berlin", kind="summary",
+                            created_by="U1", created_at=utc(2025, 3, 1, 7),
+                            last_occurrence=None)
+    assert ReportStore(store).channel_reports("C1") == [report]
+
+
+def test_reports_are_listed_per_channel_in_order(store: Store) -> None:
+    a, b, c = _add(store, "C1"), _add(store, "C2"), _add(store, "C1", minute=60)
+    reports = ReportStore(store)
+    assert [r.id for r in reports.channel_reports("C1")] == [a.id, c.id]
+    assert [r.id for r in reports.channel_reports("C2")] == [b.id]
+    assert [r.id for r in reports.all()] == [a.id, b.id, c.id]
+
+
+def _enqueue(store: Store, key: str, *, kind: str = REPORT_KIND, channel: str = "C1") -> None:
+    with store.begin() as conn:
+        Outbox(store).enqueue(conn, kind=kind, channel=channel, dedupe_key=key, payload={},
+                              now=utc(2025, 3, 1))
+
+
+def test_removing_a_report_drops_its_unclaimed_occurrences_only(store: Store) -> None:
+    mine = _add(store)
+    _add(store, "C2")
+    for _n in range(8):
+        _add(store)  # ids up to 10: "report:1:" must not match report 10's keys
+    assert mine.id == 1
+    _enqueue(store, "report:1:2025-03-01T09:00Z")
+    _enqueue(store, "report:1:2025-03-02T09:00Z")
+    _enqueue(store, "report:1:2025-02-28T09:00Z")
+    _enqueue(store, "report:10:2025-03-01T09:00Z")
+    _enqueue(store, "report:2:2025-03-01T09:00Z", channel="C2")
+    _enqueue(store, "report:1:x", kind="sub")  # not a report row
+    with store.begin() as conn:
+        conn.execute(outbox_table.update().where(
+            outbox_table.c.dedupe_key == "report:1:2025-03-02T09:00Z").values(lease_owner="s"))
+        conn.execute(outbox_table.update().where(
+            outbox_table.c.dedupe_key == "report:1:2025-02-28T09:00Z").values(status="sent"))
+    reports = ReportStore(store)
+    assert not reports.remove("C2", mine.id)  # another channel's number
+    assert len(Outbox(store).rows()) == 6
+    assert reports.remove("C1", mine.id)
+    assert not reports.remove("C1", mine.id)
+    assert {r.dedupe_key for r in Outbox(store).rows()} == {
+        "report:1:2025-02-28T09:00Z", "report:1:2025-03-02T09:00Z", "report:1:x",
+        "report:10:2025-03-01T09:00Z", "report:2:2025-03-01T09:00Z"}
+    assert next(r.id for r in reports.channel_reports("C1")) == 3
+
+
+def test_due_is_the_newest_passed_occurrence_not_enqueued_yet(store: Store) -> None:
+    clock = FakeClock(utc(2025, 3, 1, 7))
+    scheduler = ReportScheduler(store, Outbox(store), clock=clock)
+    report = _add(store)
+    assert scheduler.due(utc(2025, 3, 1, 8, 59)) == []  # yesterday's predates the report
+    [due] = scheduler.due(utc(2025, 3, 1, 9))
+    assert due == Due(report, date(2025, 3, 1), utc(2025, 3, 1, 9))
+    # Created at exactly the occurrence: that one counts.
+    exact = _add(store, "C2", now=utc(2025, 3, 1, 9))
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 9))] == [report.id, exact.id]
+    assert scheduler.enqueue(due, utc(2025, 3, 1, 9))
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 9, 30))] == [exact.id]
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 2, 9))] == [report.id, exact.id]
+
+
+def test_an_unreadable_zone_skips_that_report_only(store: Store,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    broken = _add(store)
+    good = _add(store, "C2")
+    with store.begin() as conn:
+        conn.execute(reports_table.update().where(reports_table.c.id == broken.id)
+                     .values(tz="Mars/Olympus"))
+    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 10)))
+    with caplog.at_level("WARNING", logger="bot.tracking.reports"):
+        assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 10))] == [good.id]
+    assert any(r.getMessage().startswith(f"report #{broken.id} skipped: time zone 'Mars/Olympus'")
+               for r in caplog.records)
+
+
+def test_an_occurrence_is_enqueued_with_its_window_and_recorded(store: Store) -> None:
+    clock = FakeClock(utc(2025, 3, 5, 9, 30))
+    scheduler = ReportScheduler(store, Outbox(store), clock=clock)
+    report = _add(store, cadence="weekly", weekday=2, minute=9 * 60, tz=BERLIN, kind="summary")
+    other = _add(store, "C2", minute=23 * 60, now=clock())
+    assert scheduler.run_due() == 1
+    [row] = Outbox(store).rows()
+    occurrence = utc(2025, 3, 5, 8)
+    assert (row.kind, row.channel, row.dedupe_key) == (
+        REPORT_KIND, "C1", report_key(report.id, occurrence))
+    assert row.payload == {"report_id": report.id, "kind": "summary", "cadence": "weekly",
+                           "tz": "Europe/Berlin", "occurrence": occurrence.isoformat(),
+                           "since": utc(2025, 2, 26, 8).isoformat(),
+                           "until": occurrence.isoformat()}
+    by_id = {r.id: r for r in ReportStore(store).all()}
+    assert by_id[report.id].last_occurrence == occurrence
+    assert by_id[other.id].last_occurrence is None
+    assert scheduler.run_due() == 0
+
+
+def test_recording_an_occurrence_never_moves_it_back(store: Store) -> None:
+    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 3, 10)))
+    report = _add(store)
+    old = Due(report, date(2025, 3, 2), utc(2025, 3, 2, 9))
+    new = Due(report, date(2025, 3, 3), utc(2025, 3, 3, 9))
+    assert scheduler.enqueue(new, utc(2025, 3, 3, 10))
+    assert scheduler.enqueue(old, utc(2025, 3, 3, 10))  # a slow process: its own key
+    [stored] = ReportStore(store).all()
+    assert stored.last_occurrence == utc(2025, 3, 3, 9)
+    with store.begin() as conn:
+        keys = set(conn.execute(sa.select(outbox_table.c.dedupe_key)).scalars())
+    assert keys == {report_key(report.id, old.occurrence), report_key(report.id, new.occurrence)}
