@@ -337,3 +337,80 @@ def test_subscriptions_table_rows_read_back_through_the_store(store: Store) -> N
     [sub] = store.channel_subscriptions("C1")
     assert (sub.paused_reason, sub.swept_at) == ("x", T1)
     assert store.active_subscriptions() == []
+
+
+# -- switching SQLite to WAL (a real second connection holds the lock) ----------------
+
+
+def _locked_database(tmp_path: Any) -> tuple[Any, Any]:
+    import sqlite3
+
+    path = tmp_path / "locked.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process, mid-transaction
+    starter = sqlite3.connect(path, timeout=0, isolation_level=None)
+    return holder, starter
+
+
+def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.tracking import store as store_module
+
+    holder, starter = _locked_database(tmp_path)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the test's clock: no real wait
+        waits.append(seconds)
+        if len(waits) == 9:
+            holder.execute("COMMIT")  # the other process lets go
+
+    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    store_module._ensure_wal(starter)
+    assert waits == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5, 0.5])
+    assert starter.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    starter.close()
+    holder.close()
+
+
+def test_the_wal_switch_gives_up_after_thirty_seconds(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlite3
+
+    from bot.tracking import store as store_module
+
+    holder, starter = _locked_database(tmp_path)
+    now = [1000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store_module._ensure_wal(starter)
+    # It tried until the deadline had passed, not once more.
+    assert sum(waits[:-1]) < store_module.WAL_SWITCH_SECONDS <= sum(waits)
+    starter.close()
+    holder.close()
+
+
+def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from bot.tracking import store as store_module
+
+    path = tmp_path / "readonly.sqlite3"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    readonly = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    waits: list[float] = []
+    monkeypatch.setattr(store_module.time, "sleep", waits.append)
+    with pytest.raises(sqlite3.OperationalError):
+        store_module._ensure_wal(readonly)
+    assert waits == []
+    readonly.close()
