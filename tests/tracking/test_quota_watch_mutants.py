@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.metastudio.client import MetaStudioClient
+from bot.metastudio.errors import MetaStudioError
 from bot.metastudio.operations import JobOperations
 from bot.simulator import Simulator
 from bot.tracking import quota_watch
@@ -109,6 +110,8 @@ def test_a_failed_call_keeps_the_last_answer_and_waits_like_a_good_one(
         assert watch.run_once(10) == line
     [record] = [r for r in caplog.records if r.name == "bot.tracking.quota_watch"]
     assert record.getMessage().startswith("resources usage unavailable, keeping the last answer")
+    [error] = record.args  # type: ignore[misc]
+    assert isinstance(error, MetaStudioError) and str(error) in record.getMessage()
     before = _calls(tracking_simulator)
     clock.advance(60)
     assert watch.run_once(10) == line and _calls(tracking_simulator) == before
