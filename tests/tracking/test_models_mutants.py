@@ -10,6 +10,10 @@ import sqlalchemy as sa
 from bot.tracking.models import UtcDateTime
 from bot.tracking.store import Store
 from tests.fixtures.tracking import T0
+from tests.tracking import fast_store
+
+# SQLite stores copied from one migrated database (see tests/tracking/fast_store.py).
+migrated_sqlite, store = fast_store.migrated_sqlite, fast_store.store
 
 BERLIN_SUMMER = timezone(timedelta(hours=2))
 

@@ -24,6 +24,10 @@ from bot.tracking.oncall import (
 from bot.tracking.outbox import Outbox
 from bot.tracking.store import Store
 from tests.fixtures.tracking import T0
+from tests.tracking import fast_store
+
+# SQLite stores copied from one migrated database (see tests/tracking/fast_store.py).
+migrated_sqlite, store = fast_store.migrated_sqlite, fast_store.store
 
 HOUR = timedelta(hours=1)
 

@@ -24,6 +24,10 @@ from bot.tracking.reports import (
 )
 from bot.tracking.store import Store
 from tests.fixtures.tracking import FakeClock
+from tests.tracking import fast_store
+
+# SQLite stores copied from one migrated database (see tests/tracking/fast_store.py).
+migrated_sqlite, store = fast_store.migrated_sqlite, fast_store.store
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC_ZONE = ZoneInfo("UTC")

@@ -21,6 +21,10 @@ from bot.tracking.store import (
     TrackedJob,
 )
 from tests.fixtures.tracking import T0
+from tests.tracking import fast_store
+
+# SQLite stores copied from one migrated database (see tests/tracking/fast_store.py).
+migrated_sqlite, store = fast_store.migrated_sqlite, fast_store.store
 
 T1 = T0 + timedelta(minutes=1)
 

@@ -19,6 +19,10 @@ from bot.tracking.outbox import Notification, Outbox
 from bot.tracking.store import Store
 from bot.tracking.stuck_watch import MAX_NAMED, STUCK, STUCK_END, StuckWatch, StuckWatcher
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock
+from tests.tracking import fast_store
+
+# SQLite stores copied from one migrated database (see tests/tracking/fast_store.py).
+migrated_sqlite, store = fast_store.migrated_sqlite, fast_store.store
 
 LATE = timedelta(hours=2)
 
