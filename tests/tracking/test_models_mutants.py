@@ -43,3 +43,17 @@ def test_a_times_offset_survives_a_round_trip(store: Store) -> None:
     [row] = store.channel_tracked("C1")
     assert row.created_at == T0 and row.created_at.utcoffset() == timedelta(0)
     assert row.job_created_at == T0
+
+
+def test_a_server_in_another_time_zone_still_stores_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        local = datetime(2025, 3, 1, 11, 0, tzinfo=BERLIN_SUMMER)
+        dialect = sa.create_engine("sqlite://").dialect
+        assert UtcDateTime().process_bind_param(local, dialect) == datetime(2025, 3, 1, 9, 0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
