@@ -180,6 +180,12 @@ def test_one_broadcast_per_burst_per_channel(store: Store) -> None:
     OnCallStore(store).set_broadcast("C3", True)
     assert broadcast_failures(store, "C3", default=False, now=T0)
     assert not broadcast_failures(store, "C3", default=False, now=T0 + timedelta(minutes=1))
+    # Later, every channel's burst is over; C1's broadcast claims C1's row alone.
+    assert broadcast_failures(store, "C1", default=True, now=T0 + 3 * BURST)
+    with store.begin() as conn:
+        moments = dict(conn.execute(sa.select(channel_settings.c.channel,
+                                              channel_settings.c.last_broadcast_at)).all())
+    assert moments == {"C1": T0 + 3 * BURST, "C2": T0 + timedelta(minutes=1), "C3": T0}
 
 
 def test_subscription_extras(store: Store) -> None:
