@@ -33,7 +33,10 @@ HOUR = timedelta(hours=1)
 
 
 def _job(job_id: str, state: str) -> Job:
-    return Job.model_validate({"job_id": job_id, "state": state})
+    # Times too: a payload must be JSON (a datetime left as one would not store).
+    return Job.model_validate({"job_id": job_id, "state": state,
+                               "create_time": "2025-03-01T08:00:00Z",
+                               "end_time": "2025-03-01T09:00:00Z"})
 
 
 def _sub_id(store: Store, channel: str = "C1", outcome: str = "failed") -> int:
@@ -60,6 +63,7 @@ def test_watchers_get_one_dm_each_and_are_forgotten(store: Store, outbox: Outbox
         (DIRECT, "U1", "dm:U1:j1:FAILED"), (DIRECT, "U2", "dm:U2:j1:FAILED")]
     assert rows[0].payload == {"job": job.model_dump(mode="json"), "requested_by": "U1",
                                "direct": True}
+    assert rows[0].payload["job"]["end_time"].startswith("2025-03-01T09:00:00")
     with store.begin() as conn:
         left = list(conn.execute(sa.select(job_watchers.c.job_id, job_watchers.c.user_id,
                                            job_watchers.c.created_at)))
