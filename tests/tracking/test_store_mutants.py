@@ -418,3 +418,47 @@ def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
         store_module._ensure_wal(readonly)
     assert waits == []
     readonly.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_migration_waits_for_another_one_in_the_same_schema(
+    postgres_url: str,
+) -> None:
+    import threading
+    import time
+
+    from bot.tracking.store import MIGRATION_LOCK
+
+    holder = Store(postgres_url)
+    starter = Store(postgres_url)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            starter.migrate()
+        except BaseException as e:
+            errors.append(e)
+        done.set()
+
+    try:
+        with holder.begin() as conn:  # another process migrating this schema
+            conn.execute(sa.text(
+                "SELECT pg_advisory_xact_lock(:app, hashtext(coalesce(current_schema(), '')))"
+            ), {"app": MIGRATION_LOCK})
+            thread = threading.Thread(target=migrate)
+            thread.start()
+            waiting = False
+            deadline = time.monotonic() + 20
+            while not (waiting or done.is_set()) and time.monotonic() < deadline:
+                # Polls a condition (another session queued behind the lock), no ordering.
+                waiting = bool(conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND NOT granted AND classid = :app"), {"app": MIGRATION_LOCK}).scalar())
+            assert waiting and not done.is_set()
+        thread.join(timeout=30)
+        assert done.is_set() and errors == []
+        assert starter.channel_tracked("C1") == []  # migrated once the lock was free
+    finally:
+        holder.close()
+        starter.close()
