@@ -4,12 +4,15 @@ outbox row carries (bench/MUTATION.md lists the mutants these kill)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from bot.metastudio.client import MetaStudioClient
+from bot.reply import Reply
+from bot.simulator import Simulator
 from bot.tracking.models import outbox as outbox_table
 from bot.tracking.models import reports as reports_table
 from bot.tracking.outbox import Outbox
@@ -17,12 +20,14 @@ from bot.tracking.reports import (
     REPORT_KIND,
     Due,
     Report,
+    ReportRenderer,
     ReportScheduler,
     ReportStore,
     Schedule,
     report_key,
 )
 from bot.tracking.store import Store
+from bot.views.reports import ReportWindow, summary_report
 from tests.fixtures.tracking import FakeClock
 from tests.tracking import fast_store
 
@@ -199,3 +204,70 @@ def test_recording_an_occurrence_never_moves_it_back(store: Store) -> None:
     with store.begin() as conn:
         keys = set(conn.execute(sa.select(outbox_table.c.dedupe_key)).scalars())
     assert keys == {report_key(report.id, old.occurrence), report_key(report.id, new.occurrence)}
+
+
+def test_the_key_is_utc_on_a_server_in_another_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert report_key(7, datetime(2025, 3, 1, 9, 0, tzinfo=BERLIN)) == (
+            "report:7:2025-03-01T08:00Z")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+# -- rendering at delivery time, against the simulator over HTTP ------------------------
+
+
+def _render(store: Store, client: MetaStudioClient, clock: FakeClock, kind: str) -> Reply:
+    report = _add(store, cadence="weekly", weekday=5, minute=9 * 60, tz=BERLIN, kind=kind,
+                  now=clock() - timedelta(days=30))
+    assert ReportScheduler(store, Outbox(store), clock=clock).run_due() == 1
+    [row] = Outbox(store).rows()
+    assert row.payload["report_id"] == report.id
+    return ReportRenderer(client)(row)
+
+
+def _window_jobs(sim: Simulator, clock: FakeClock) -> tuple[str, str]:
+    newer = sim.add_job(state="FAILED", create_time=clock() - timedelta(hours=2),
+                        error_code="MSS.00000004")
+    older = sim.add_job(state="FAILED", create_time=clock() - timedelta(days=3),
+                        error_code="MSS.00000004")
+    sim.add_job(state="FAILED", create_time=clock() - timedelta(days=8))  # before the window
+    sim.add_job(state="FAILED", create_time=clock() - timedelta(minutes=30))  # after it
+    sim.add_job(state="SUCCEED", create_time=clock() - timedelta(hours=2))
+    return newer, older
+
+
+# Saturday 2025-03-01 09:00 UTC: the weekly Saturday 09:00 Berlin report (08:00 UTC) is due.
+SATURDAY = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+WINDOW = ReportWindow("weekly", utc(2025, 2, 22, 8), utc(2025, 3, 1, 8), BERLIN, 1)
+
+
+def test_a_failed_report_lists_the_windows_failures_newest_first(
+    store: Store, tracking_client: MetaStudioClient, tracking_simulator: Simulator,
+    clock: FakeClock,
+) -> None:
+    clock.now = SATURDAY
+    newer, older = _window_jobs(tracking_simulator, clock)
+    reply = _render(store, tracking_client, clock, "failed")
+    assert reply.text.startswith(f"❌ Weekly report: 2 failed jobs · {WINDOW.label}")
+    text = str(reply.blocks)
+    assert newer in text and older in text and text.index(newer) < text.index(older)
+    assert "Scheduled report #1 · `/videojobs unreport 1` stops it." in text
+
+
+def test_a_summary_report_covers_the_window(
+    store: Store, tracking_client: MetaStudioClient, tracking_simulator: Simulator,
+    clock: FakeClock,
+) -> None:
+    clock.now = SATURDAY
+    _window_jobs(tracking_simulator, clock)
+    reply = _render(store, tracking_client, clock, "summary")
+    expected = summary_report(WINDOW, ReportRenderer(tracking_client).summary_stats(WINDOW))
+    assert reply.text == expected.text and reply.text.startswith("Weekly report. ")
+    assert str(reply.blocks) == str(expected.blocks)
+    assert WINDOW.label in str(reply.blocks)
