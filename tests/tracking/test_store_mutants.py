@@ -462,3 +462,28 @@ def test_a_postgres_migration_waits_for_another_one_in_the_same_schema(
     finally:
         holder.close()
         starter.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("extra", [None, "-cwork_mem=5MB"])
+def test_a_postgres_url_with_no_or_several_options_gets_the_statement_timeout(
+    postgres_url: str, extra: str | None,
+) -> None:
+    from tests.fixtures.database import POSTGRES_URL
+
+    if extra is None:
+        url = POSTGRES_URL  # no options of its own
+    else:
+        url = sa.engine.make_url(postgres_url).update_query_pairs(
+            [("options", extra)], append=True).render_as_string(hide_password=False)
+    store = Store(url)
+    try:
+        with store.begin() as conn:
+            settings = {name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+                        for name in ("statement_timeout", "work_mem", "search_path")}
+    finally:
+        store.close()
+    assert settings["statement_timeout"] == f"{STATEMENT_TIMEOUT_MS // 1000}s"
+    if extra is not None:  # both of the URL's own options kept
+        assert settings["work_mem"] == "5MB"
+        assert str(settings["search_path"]).startswith("t_")
