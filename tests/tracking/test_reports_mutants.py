@@ -271,3 +271,20 @@ def test_a_summary_report_covers_the_window(
     assert reply.text == expected.text and reply.text.startswith("Weekly report. ")
     assert str(reply.blocks) == str(expected.blocks)
     assert WINDOW.label in str(reply.blocks)
+
+
+def test_a_report_newer_than_its_occurrence_does_not_hold_up_the_next(store: Store) -> None:
+    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
+    _add(store, minute=9 * 60)  # created 07:00: yesterday's 09:00 is older than it
+    early = _add(store, "C2", minute=8 * 60)  # 08:00 today: due
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [early.id]
+
+
+def test_a_report_that_never_runs_does_not_hold_up_the_others(store: Store) -> None:
+    odd = _add(store, cadence="weekly", weekday=1)
+    with store.begin() as conn:  # a row no command writes: no such weekday
+        conn.execute(reports_table.update().where(reports_table.c.id == odd.id)
+                     .values(weekday=7))
+    good = _add(store, "C2", minute=8 * 60)
+    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [good.id]
