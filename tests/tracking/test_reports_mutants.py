@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from bot.commands.stats import collect, error_groups, summarize
 from bot.metastudio.client import MetaStudioClient
+from bot.metastudio.models import JobState
+from bot.metastudio.query import JobQuery, SortKey
 from bot.reply import Reply
 from bot.simulator import Simulator
 from bot.tracking.models import outbox as outbox_table
@@ -27,7 +30,7 @@ from bot.tracking.reports import (
     report_key,
 )
 from bot.tracking.store import Store
-from bot.views.reports import ReportWindow, summary_report
+from bot.views.reports import ReportWindow, failed_report, summary_report
 from tests.fixtures.tracking import FakeClock
 from tests.tracking import fast_store
 
@@ -168,8 +171,9 @@ def test_an_unreadable_zone_skips_that_report_only(store: Store,
     scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 10)))
     with caplog.at_level("WARNING", logger="bot.tracking.reports"):
         assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 10))] == [good.id]
-    assert any(r.getMessage().startswith(f"report #{broken.id} skipped: time zone 'Mars/Olympus'")
-               for r in caplog.records)
+    [message] = [r.getMessage() for r in caplog.records if r.name == "bot.tracking.reports"]
+    assert message.startswith(f"report #{broken.id} skipped: time zone 'Mars/Olympus': ")
+    assert "Mars/Olympus'" in message.split(": ", 1)[1].split("'Mars/Olympus': ", 1)[1]
 
 
 def test_an_occurrence_is_enqueued_with_its_window_and_recorded(store: Store) -> None:
@@ -201,9 +205,13 @@ def test_recording_an_occurrence_never_moves_it_back(store: Store) -> None:
     assert scheduler.enqueue(old, utc(2025, 3, 3, 10))  # a slow process: its own key
     [stored] = ReportStore(store).all()
     assert stored.last_occurrence == utc(2025, 3, 3, 9)
+    newest = Due(report, date(2025, 3, 4), utc(2025, 3, 4, 9))
+    assert scheduler.enqueue(newest, utc(2025, 3, 4, 10))
+    [stored] = ReportStore(store).all()
+    assert stored.last_occurrence == utc(2025, 3, 4, 9)  # and forward it moves
     with store.begin() as conn:
         keys = set(conn.execute(sa.select(outbox_table.c.dedupe_key)).scalars())
-    assert keys == {report_key(report.id, old.occurrence), report_key(report.id, new.occurrence)}
+    assert keys == {report_key(report.id, d.occurrence) for d in (old, new, newest)}
 
 
 def test_the_key_is_utc_on_a_server_in_another_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,8 +261,19 @@ def test_a_failed_report_lists_the_windows_failures_newest_first(
 ) -> None:
     clock.now = SATURDAY
     newer, older = _window_jobs(tracking_simulator, clock)
+    since = len(tracking_simulator.requests)
     reply = _render(store, tracking_client, clock, "failed")
     assert reply.text.startswith(f"❌ Weekly report: 2 failed jobs · {WINDOW.label}")
+    # The failed listing of the window, newest first, grouped by error code.
+    [request] = [r for r in tracking_simulator.requests[since:]
+                 if r.path.endswith("/digital-human-videos")]
+    assert {("sort_key", "create_time"), ("sort_dir", "desc"),
+            ("state", "FAILED")} <= set(request.params)
+    total, failures = collect(tracking_client, JobQuery(
+        states=(JobState.FAILED,), create_since=WINDOW.since, create_until=WINDOW.until,
+        sort_key=SortKey.CREATE_TIME, sort_dir="desc"), 1000)
+    expected = failed_report(WINDOW, total, failures, error_groups(failures))
+    assert str(reply.blocks) == str(expected.blocks) and "MSS.00000004" in str(reply.blocks)
     text = str(reply.blocks)
     assert newer in text and older in text and text.index(newer) < text.index(older)
     assert "Scheduled report #1 · `/videojobs unreport 1` stops it." in text
@@ -267,7 +286,9 @@ def test_a_summary_report_covers_the_window(
     clock.now = SATURDAY
     _window_jobs(tracking_simulator, clock)
     reply = _render(store, tracking_client, clock, "summary")
-    expected = summary_report(WINDOW, ReportRenderer(tracking_client).summary_stats(WINDOW))
+    stats = summarize(tracking_client, JobQuery(create_since=WINDOW.since,
+                                                create_until=WINDOW.until), WINDOW.label)
+    expected = summary_report(WINDOW, stats)
     assert reply.text == expected.text and reply.text.startswith("Weekly report. ")
     assert str(reply.blocks) == str(expected.blocks)
     assert WINDOW.label in str(reply.blocks)
