@@ -98,6 +98,9 @@ def test_each_channel_is_told_once_in_one_message(
     assert c1.dedupe_key == f"stuck:C1:{clock().isoformat()}"
     payload = c1.payload
     assert payload["job"]["job_id"] == older
+    # Each named job as JSON, the same as the message's first job.
+    assert payload["stuck_jobs"][0]["job"] == payload["job"]
+    assert str(payload["job"]["create_time"]).endswith("Z")
     assert (payload["stuck_more"], payload["mention_group"]) == (0, "S1")
     assert c2.payload["mention_group"] is None
     first = payload["stuck_jobs"][0]
