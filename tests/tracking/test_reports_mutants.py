@@ -176,12 +176,17 @@ def test_an_unreadable_zone_skips_that_report_only(store: Store,
     assert "Mars/Olympus'" in message.split(": ", 1)[1].split("'Mars/Olympus': ", 1)[1]
 
 
-def test_an_occurrence_is_enqueued_with_its_window_and_recorded(store: Store) -> None:
+def test_an_occurrence_is_enqueued_with_its_window_and_recorded(
+    store: Store, caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = FakeClock(utc(2025, 3, 5, 9, 30))
     scheduler = ReportScheduler(store, Outbox(store), clock=clock)
     report = _add(store, cadence="weekly", weekday=2, minute=9 * 60, tz=BERLIN, kind="summary")
     other = _add(store, "C2", minute=23 * 60, now=clock())
-    assert scheduler.run_due() == 1
+    with caplog.at_level("INFO", logger="bot.tracking.reports"):
+        assert scheduler.run_due() == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.reports"] == [
+        f"report #{report.id} for C1 enqueued (2025-03-05T08:00:00+00:00)"]
     [row] = Outbox(store).rows()
     occurrence = utc(2025, 3, 5, 8)
     assert (row.kind, row.channel, row.dedupe_key) == (
