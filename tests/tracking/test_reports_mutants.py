@@ -314,3 +314,21 @@ def test_a_report_that_never_runs_does_not_hold_up_the_others(store: Store) -> N
     good = _add(store, "C2", minute=8 * 60)
     scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
     assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [good.id]
+
+
+def test_schedules_are_the_same_on_a_server_in_another_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        nine = Schedule("daily", 9 * 60, BERLIN)
+        at = nine.at(date(2025, 3, 1))
+        assert at == utc(2025, 3, 1, 8) and at.utcoffset() == timedelta(0)
+        assert nine.latest(utc(2025, 3, 1, 23, 30)) == (date(2025, 3, 1), utc(2025, 3, 1, 8))
+        assert nine.next_after(utc(2025, 3, 1, 23, 30)) == utc(2025, 3, 2, 8)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
