@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.metastudio.client import MetaStudioClient
+from bot.metastudio.errors import MetaStudioError
 from bot.metastudio.query import QueryJobType
 from bot.simulator import Simulator
 from bot.tracking.models import stuck_announced
@@ -178,7 +179,7 @@ def test_the_check_waits_five_minutes_and_only_while_someone_watches(
     after_first = len(tracking_simulator.requests)
     assert after_first > 0
     clock.advance(5 * 60 - 1)
-    watcher.run_once()
+    assert watcher.run_once() == 0
     assert len(tracking_simulator.requests) == after_first
     clock.advance(1)
     job = _late(tracking_simulator, clock)
@@ -210,8 +211,10 @@ def test_an_upstream_failure_is_retried_next_cycle(
     tracking_simulator.faults.fail_next(**UPSTREAM_DOWN)
     with caplog.at_level("WARNING", logger="bot.tracking.stuck_watch"):
         assert watcher.run_once() == 0
-    assert any(r.getMessage().startswith("stuck check failed, retrying next cycle")
-               for r in caplog.records)
+    [record] = [r for r in caplog.records if r.name == "bot.tracking.stuck_watch"]
+    assert record.getMessage().startswith("stuck check failed, retrying next cycle: ")
+    [error] = record.args  # type: ignore[misc]
+    assert isinstance(error, MetaStudioError) and str(error) in record.getMessage()
     clock.advance(1)  # not five minutes: a failed check does not count
     assert watcher.run_once() == 1
     assert _named(_rows(outbox)[0]) == [job]
