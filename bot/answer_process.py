@@ -204,6 +204,7 @@ def _serve(settings: Settings, threads: int, todo: Connection, done: Connection)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the worker stops us
     from .listeners.answer import Work
     from .logging_setup import configure_logging
+    from .metrics import COMMANDS
     from .services import build_services
 
     configure_logging(settings)
@@ -218,6 +219,8 @@ def _serve(settings: Settings, threads: int, todo: Connection, done: Connection)
             break
         work = Work(**fields)
         if not answers.submit(_answer, services, work, done, place):
+            # Not expected (the worker counts places); if it happens, still an answer.
+            COMMANDS.labels(command="any", outcome="busy").inc()
             _tell(services.response_urls, work, BUSY_TEXT)
             _given(done, place)
     answers.shutdown(timeout=DRAIN_SECONDS)

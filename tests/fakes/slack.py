@@ -82,6 +82,9 @@ class FakeSlack:
         self.unexpected: list[str] = []
         self.messages: list[Message] = []
         self.responses: dict[str, list[dict[str, Any]]] = {}
+        #: The client (host, port) of each answer accepted at a response_url: one port
+        #: for several answers means one kept-alive connection.
+        self.response_peers: list[tuple[str, int]] = []
         #: users.info answers: user id -> IANA timezone name.
         self.user_timezones: dict[str, str] = {}
         #: usergroups.users.list answers: user group id -> member user ids.
@@ -259,6 +262,7 @@ class FakeSlack:
                     # Incoming webhooks answer a refused message in plain text.
                     return self._send(req, 400, "invalid_blocks", content_type="text/plain")
                 self.responses.setdefault(name, []).append(args)
+                self.response_peers.append(req.client_address)
             return self._send(req, 200, "ok", content_type="text/plain")
 
         method = parts.path.removeprefix("/api/")
