@@ -1,0 +1,489 @@
+"""Store rules the tracking scenarios leave implicit, each pinned on SQLite and
+PostgreSQL: every filter of every query (channel, closed, paused, ids), what a new row
+records, and the engine options (bench/MUTATION.md lists the mutants these kill)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.tracking.models import subscriptions, tracked_jobs
+from bot.tracking.store import (
+    _PG_CONNECT_ARGS,
+    CONNECT_TIMEOUT,
+    POOL_TIMEOUT,
+    STATEMENT_TIMEOUT_MS,
+    Store,
+    Subscription,
+    TrackedJob,
+)
+from tests.fixtures.tracking import T0
+from tests.tracking import fast_store
+
+# SQLite stores copied from one migrated database (see tests/tracking/fast_store.py).
+migrated_sqlite, store = fast_store.migrated_sqlite, fast_store.store
+
+T1 = T0 + timedelta(minutes=1)
+
+
+def _track(store: Store, channel: str, *job_ids: str, ts: str = "1.1", user: str = "U1",
+           now: Any = T0) -> list[str]:
+    return store.add_tracked(channel, [(j, "WAITING", T0 - timedelta(hours=1)) for j in job_ids],
+                             message_ts=ts, requested_by=user, now=now)
+
+
+def _sub(store: Store, channel: str = "C1", outcome: str = "failed",
+         **filters: Any) -> Subscription:
+    values: dict[str, Any] = dict(job_type=None, asset_name=None, script_id=None)
+    values.update(filters)
+    sub, _ = store.add_subscription(channel, outcome=outcome, created_by="U1", now=T0, **values)
+    return sub
+
+
+def _close(store: Store, channel: str, job_id: str, state: str = "SUCCEED") -> None:
+    [row] = [t for t in store.channel_tracked(channel) if t.job_id == job_id]
+    with store.begin() as conn:
+        assert store.finish_tracked(conn, row.id, state, T1)
+
+
+# -- tracked jobs ---------------------------------------------------------------------
+
+
+def test_a_new_tracking_records_every_field(store: Store) -> None:
+    created = T0 - timedelta(hours=1)
+    added = store.add_tracked("C1", [("job-1", "WAITING", created), ("job-2", None, None)],
+                              message_ts="1.1", requested_by="U7", now=T0)
+    assert added == ["job-1", "job-2"]
+    first, second = store.channel_tracked("C1")
+    assert first == TrackedJob(id=first.id, channel="C1", job_id="job-1", message_ts="1.1",
+                               requested_by="U7", last_state="WAITING", job_created_at=created,
+                               created_at=T0, paused_reason=None, closed=False,
+                               closed_at=None)
+    assert (second.job_id, second.last_state, second.job_created_at) == ("job-2", None, None)
+    assert second.id > first.id
+
+
+def test_tracking_in_a_paused_channel_lifts_its_pause_only(store: Store) -> None:
+    _track(store, "C1", "a")
+    _track(store, "C2", "b")
+    _sub(store, "C1")
+    _sub(store, "C2")
+    with store.begin() as conn:
+        store.pause_channel(conn, "C1", "not_in_channel")
+        store.pause_channel(conn, "C2", "channel_not_found")
+    assert store.pollable() == [] and store.active_subscriptions() == []
+    _track(store, "C1", "c", ts="2.2")
+    assert [t.job_id for t in store.pollable()] == ["a", "c"]
+    assert [s.channel for s in store.active_subscriptions()] == ["C1"]
+    [paused] = store.channel_tracked("C2")
+    assert paused.paused_reason == "channel_not_found"
+    assert [s.paused_reason for s in store.channel_subscriptions("C2")] == ["channel_not_found"]
+    store.resume_channel("C2")
+    assert [t.job_id for t in store.pollable()] == ["a", "b", "c"]
+
+
+def test_pausing_one_channel_leaves_the_others(store: Store) -> None:
+    _track(store, "C1", "a")
+    _track(store, "C2", "b")
+    with store.begin() as conn:
+        store.pause_channel(conn, "C1", "not_in_channel")
+    assert [t.job_id for t in store.pollable()] == ["b"]
+    assert [t.paused_reason for t in store.channel_tracked("C1")] == ["not_in_channel"]
+    # `tracked` still lists a paused channel's jobs.
+    assert [t.job_id for t in store.channel_tracked("C1")] == ["a"]
+
+
+def test_pollable_rows_are_open_unpaused_and_in_tracking_order(store: Store) -> None:
+    _track(store, "C1", "z", "a")
+    _track(store, "C2", "m")
+    _track(store, "C3", "p")
+    _close(store, "C1", "z")
+    with store.begin() as conn:
+        store.pause_channel(conn, "C3", "not_in_channel")
+    assert [t.job_id for t in store.pollable()] == ["a", "m"]
+    assert [j for j, _ in store.pollable_ids()] == ["a", "m"]
+    assert store.pollable_ids()[0] == ("a", T0 - timedelta(hours=1))
+    assert [t.job_id for t in store.pollable_for(["m", "z", "p", "a"])] == ["a", "m"]
+    assert [t.job_id for t in store.pollable_for(["m"])] == ["m"]
+    assert store.pollable_for([]) == []
+    assert store.pollable_for(iter(["a"]))[0].job_id == "a"  # any iterable, read once
+
+
+def test_channel_tracked_lists_the_channels_open_jobs(store: Store) -> None:
+    _track(store, "C1", "a", "b")
+    _track(store, "C2", "c")
+    _close(store, "C1", "a")
+    assert [t.job_id for t in store.channel_tracked("C1")] == ["b"]
+    assert [t.job_id for t in store.channel_tracked("C2")] == ["c"]
+
+
+def test_in_message_is_one_message_of_one_channel(store: Store) -> None:
+    _track(store, "C1", "a", "b", ts="1.1")
+    _track(store, "C1", "c", ts="2.2")
+    _track(store, "C2", "d", ts="1.1")
+    _close(store, "C1", "a")
+    # A message shows its finished jobs too.
+    assert [t.job_id for t in store.in_message("C1", "1.1")] == ["a", "b"]
+    assert [t.job_id for t in store.in_message("C1", "2.2")] == ["c"]
+    assert [t.job_id for t in store.in_message("C2", "1.1")] == ["d"]
+
+
+def test_tracked_pairs_name_every_tracking_of_these_jobs(store: Store) -> None:
+    _track(store, "C1", "a", "b")
+    _track(store, "C2", "a")
+    _close(store, "C2", "a")
+    assert store.tracked_pairs(["a", "a", "x"]) == {("C1", "a"), ("C2", "a")}
+    assert store.tracked_pairs(["b"]) == {("C1", "b")}
+    assert store.tracked_pairs([]) == set()
+
+
+def test_untrack_removes_only_this_channels_open_tracking(store: Store) -> None:
+    _track(store, "C1", "a", "b")
+    _track(store, "C2", "a")
+    _close(store, "C1", "b")
+    assert not store.untrack("C1", "b")  # finished: kept for its message
+    assert [t.job_id for t in store.in_message("C1", "1.1")] == ["a", "b"]
+    assert not store.untrack("C1", "x")
+    assert store.untrack("C1", "a")
+    assert [t.job_id for t in store.in_message("C1", "1.1")] == ["b"]
+    assert [t.job_id for t in store.channel_tracked("C2")] == ["a"]
+    assert not store.untrack("C1", "a")
+
+
+def test_set_state_changes_one_row(store: Store) -> None:
+    _track(store, "C1", "a", "b")
+    first, _second = store.channel_tracked("C1")
+    store.set_state(first.id, "PROCESSING")
+    assert [t.last_state for t in store.channel_tracked("C1")] == ["PROCESSING", "WAITING"]
+    assert not store.channel_tracked("C1")[0].closed
+
+
+def test_finishing_closes_once_with_its_state_and_time(store: Store) -> None:
+    _track(store, "C1", "a", "b")
+    first, _ = store.channel_tracked("C1")
+    with store.begin() as conn:
+        assert store.finish_tracked(conn, first.id, "FAILED", T1)
+    with store.begin() as conn:
+        assert not store.finish_tracked(conn, first.id, "SUCCEED", T1 + timedelta(hours=1))
+    [closed, still] = store.in_message("C1", "1.1")
+    assert (closed.closed, closed.last_state, closed.closed_at) == (True, "FAILED", T1)
+    assert (still.closed, still.last_state, still.closed_at) == (False, "WAITING", None)
+
+
+def test_open_tracked_and_tracked_channels_of_one_job(store: Store) -> None:
+    _track(store, "C1", "a", "b")
+    _track(store, "C2", "a")
+    _track(store, "C3", "a")
+    _track(store, "C4", "a")
+    _close(store, "C3", "a")
+    with store.begin() as conn:
+        store.pause_channel(conn, "C4", "not_in_channel")
+    with store.begin() as conn:
+        assert [(t.channel, t.job_id) for t in store.open_tracked(conn, "a")] == [
+            ("C1", "a"), ("C2", "a")]
+        assert store.tracked_channels(conn, "a") == {"C1", "C2", "C3", "C4"}
+        assert store.tracked_channels(conn, "b") == {"C1"}
+
+
+# -- subscriptions --------------------------------------------------------------------
+
+
+def test_a_new_subscription_records_every_field(store: Store) -> None:
+    sub, new = store.add_subscription("C1", outcome="all", job_type="PHOTO_DIGITAL_HUMAN_VIDEO",
+                                      asset_name="intro", script_id="s-1", created_by="U7",
+                                      now=T0)
+    assert new
+    assert sub == Subscription(id=sub.id, channel="C1", outcome="all",
+                               job_type="PHOTO_DIGITAL_HUMAN_VIDEO", asset_name="intro",
+                               script_id="s-1", created_by="U7", created_at=T0,
+                               paused_reason=None, swept_at=None)
+    assert store.channel_subscriptions("C1") == [sub]
+
+
+@pytest.mark.parametrize("changed", [
+    {"outcome": "all"}, {"job_type": "VIDEO_2D"}, {"asset_name": "intro"},
+    {"script_id": "s-1"},
+])
+def test_subscriptions_differing_in_one_filter_are_two(store: Store,
+                                                       changed: dict[str, Any]) -> None:
+    base = dict(outcome="failed", job_type="T", asset_name="A", script_id="S")
+    first, new = store.add_subscription("C1", created_by="U1", now=T0, **base)
+    assert new
+    # The same filters again: the existing one, unchanged (its baseline included).
+    again, new = store.add_subscription("C1", created_by="U2", now=T1, **base)
+    assert (again, new) == (first, False)
+    other, new = store.add_subscription("C1", created_by="U2", now=T1,
+                                        **{**base, **changed})
+    assert new and other.id != first.id
+    assert (other.created_by, other.created_at) == ("U2", T1)
+    assert [s.id for s in store.channel_subscriptions("C1")] == [first.id, other.id]
+
+
+@pytest.mark.parametrize("name", ["job_type", "asset_name", "script_id"])
+def test_a_filter_left_out_differs_from_one_given(store: Store, name: str) -> None:
+    bare = _sub(store)
+    given = _sub(store, **{name: "x"})
+    assert given.id != bare.id
+    assert _sub(store) == bare and _sub(store, **{name: "x"}) == given
+
+
+def test_subscriptions_are_listed_per_channel_in_order(store: Store) -> None:
+    a = _sub(store, "C1", "failed")
+    b = _sub(store, "C2", "failed")
+    c = _sub(store, "C1", "all")
+    assert [s.id for s in store.channel_subscriptions("C1")] == [a.id, c.id]
+    assert [s.id for s in store.active_subscriptions()] == [a.id, b.id, c.id]
+
+
+def test_seen_answers_only_for_the_given_subscriptions_and_jobs(store: Store) -> None:
+    a, b = _sub(store, "C1", "failed"), _sub(store, "C1", "all")
+    with store.begin() as conn:
+        assert store.mark_seen(conn, a.id, "j1", "FAILED", T0)
+        assert not store.mark_seen(conn, a.id, "j1", "FAILED", T1)
+        assert store.mark_seen(conn, a.id, "j2", "FAILED", T0)
+        assert store.mark_seen(conn, b.id, "j1", "FAILED", T0)
+        assert store.mark_seen(conn, b.id, "j1", "SUCCEED", T0)
+    assert store.seen([a.id], ["j1"]) == {(a.id, "j1", "FAILED")}
+    assert store.seen([b.id], ["j1", "j1"]) == {(b.id, "j1", "FAILED"), (b.id, "j1", "SUCCEED")}
+    assert store.seen([a.id, b.id], ["j2", "j9"]) == {(a.id, "j2", "FAILED")}
+    assert store.seen([], ["j1"]) == set() and store.seen([a.id], []) == set()
+    assert store.seen(iter([a.id]), iter(["j2"])) == {(a.id, "j2", "FAILED")}
+
+
+def test_mark_swept_sets_the_first_sweep_once(store: Store) -> None:
+    a, b, c = _sub(store, outcome="failed"), _sub(store, outcome="all"), _sub(store, outcome="x")
+    store.mark_swept([a.id], T0)
+    store.mark_swept([], T1)
+    assert [s.swept_at for s in store.channel_subscriptions("C1")] == [T0, None, None]
+    store.mark_swept(iter([a.id, b.id]), T1)
+    assert [s.swept_at for s in store.channel_subscriptions("C1")] == [T0, T1, None]
+    assert c.swept_at is None
+
+
+def test_removing_a_subscription_returns_whether_it_was_there(store: Store) -> None:
+    a, b = _sub(store, "C1", "failed"), _sub(store, "C1", "all")
+    with store.begin() as conn:
+        store.mark_seen(conn, a.id, "j1", "FAILED", T0)
+        store.mark_seen(conn, b.id, "j1", "FAILED", T0)
+    assert store.remove_subscription("C1", a.id)
+    assert not store.remove_subscription("C1", a.id)
+    assert [s.id for s in store.channel_subscriptions("C1")] == [b.id]
+    assert store.seen([a.id, b.id], ["j1"]) == {(b.id, "j1", "FAILED")}
+
+
+# -- the engine -----------------------------------------------------------------------
+
+
+def test_insert_ignore_reports_whether_it_inserted(store: Store) -> None:
+    values = dict(channel="C1", job_id="j", message_ts="1.1", requested_by="U1",
+                  created_at=T0, closed=False)
+    with store.begin() as conn:
+        assert store.insert_ignore(conn, tracked_jobs, values)
+        assert not store.insert_ignore(conn, tracked_jobs, {**values, "message_ts": "2.2"})
+    [row] = store.channel_tracked("C1")
+    assert row.message_ts == "1.1"
+
+
+def test_a_sqlite_store_enforces_foreign_keys_and_waits_for_the_lock(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    seen: list[dict[str, Any]] = []
+    sa.event.listen(store.engine, "do_connect",
+                    lambda _d, _r, _a, kwargs: seen.append(dict(kwargs)))
+    store.migrate()
+    assert store.url == sqlite_url and store.dialect == "sqlite"
+    assert seen and seen[0]["timeout"] == 30
+    assert store.engine.pool.timeout() == POOL_TIMEOUT
+    with store.begin() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(sa.text("INSERT INTO seen_outcomes (subscription_id, job_id,"
+                                 " outcome, seen_at) VALUES (999, 'j', 'FAILED', :t)"),
+                         {"t": T0.replace(tzinfo=None)})
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_keeps_the_urls_options_and_adds_its_limits(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    seen: list[dict[str, Any]] = []
+    sa.event.listen(store.engine, "do_connect",
+                    lambda _d, _r, _a, kwargs: seen.append(dict(kwargs)))
+    store.migrate()
+    assert store.dialect == "postgresql"
+    kwargs = seen[0]
+    for key, value in _PG_CONNECT_ARGS.items():
+        assert kwargs[key] == value, key
+    assert kwargs["connect_timeout"] == CONNECT_TIMEOUT
+    assert store.engine.pool.timeout() == POOL_TIMEOUT
+    assert store.engine.pool._pre_ping
+    with store.begin() as conn:
+        # The keepalives are the client's socket options (checked above); the statement
+        # timeout is the server's, sent in the startup packet.
+        timeout = conn.execute(sa.text("SHOW statement_timeout")).scalar()
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+        tables = set(sa.inspect(conn).get_table_names())
+    assert timeout == f"{STATEMENT_TIMEOUT_MS // 1000}s"
+    # The URL's own search_path survives: the tables are in the test's schema.
+    assert schema is not None and schema.startswith("t_") and "subscriptions" in tables
+    store.close()
+
+
+def test_subscriptions_table_rows_read_back_through_the_store(store: Store) -> None:
+    """A row written behind the store's back (an older process) reads back whole."""
+    with store.begin() as conn:
+        conn.execute(subscriptions.insert().values(channel="C1", outcome="failed",
+                                                   created_by="U1", created_at=T0,
+                                                   paused_reason="x", swept_at=T1))
+    [sub] = store.channel_subscriptions("C1")
+    assert (sub.paused_reason, sub.swept_at) == ("x", T1)
+    assert store.active_subscriptions() == []
+
+
+# -- switching SQLite to WAL (a real second connection holds the lock) ----------------
+
+
+def _locked_database(tmp_path: Any) -> tuple[Any, Any]:
+    import sqlite3
+
+    path = tmp_path / "locked.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process, mid-transaction
+    starter = sqlite3.connect(path, timeout=0, isolation_level=None)
+    return holder, starter
+
+
+def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.tracking import store as store_module
+
+    holder, starter = _locked_database(tmp_path)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the test's clock: no real wait
+        waits.append(seconds)
+        if len(waits) == 9:
+            holder.execute("COMMIT")  # the other process lets go
+
+    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    store_module._ensure_wal(starter)
+    assert waits == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5, 0.5])
+    assert starter.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    starter.close()
+    holder.close()
+
+
+def test_the_wal_switch_gives_up_after_thirty_seconds(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlite3
+
+    from bot.tracking import store as store_module
+
+    holder, starter = _locked_database(tmp_path)
+    now = [1000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store_module._ensure_wal(starter)
+    # It tried until the deadline had passed, not once more.
+    assert sum(waits[:-1]) < store_module.WAL_SWITCH_SECONDS <= sum(waits)
+    starter.close()
+    holder.close()
+
+
+def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from bot.tracking import store as store_module
+
+    path = tmp_path / "readonly.sqlite3"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    readonly = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    waits: list[float] = []
+    monkeypatch.setattr(store_module.time, "sleep", waits.append)
+    with pytest.raises(sqlite3.OperationalError):
+        store_module._ensure_wal(readonly)
+    assert waits == []
+    readonly.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_migration_waits_for_another_one_in_the_same_schema(
+    postgres_url: str,
+) -> None:
+    import threading
+    import time
+
+    from bot.tracking.store import MIGRATION_LOCK
+
+    holder = Store(postgres_url)
+    starter = Store(postgres_url)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            starter.migrate()
+        except BaseException as e:
+            errors.append(e)
+        done.set()
+
+    try:
+        with holder.begin() as conn:  # another process migrating this schema
+            conn.execute(sa.text(
+                "SELECT pg_advisory_xact_lock(:app, hashtext(coalesce(current_schema(), '')))"
+            ), {"app": MIGRATION_LOCK})
+            thread = threading.Thread(target=migrate)
+            thread.start()
+            waiting = False
+            deadline = time.monotonic() + 20
+            while not (waiting or done.is_set()) and time.monotonic() < deadline:
+                # Polls a condition (another session queued behind the lock), no ordering.
+                waiting = bool(conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND NOT granted AND classid = :app"), {"app": MIGRATION_LOCK}).scalar())
+            assert waiting and not done.is_set()
+        thread.join(timeout=30)
+        assert done.is_set() and errors == []
+        assert starter.channel_tracked("C1") == []  # migrated once the lock was free
+    finally:
+        holder.close()
+        starter.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("extra", [None, "-cwork_mem=5MB"])
+def test_a_postgres_url_with_no_or_several_options_gets_the_statement_timeout(
+    postgres_url: str, extra: str | None,
+) -> None:
+    from tests.fixtures.database import POSTGRES_URL
+
+    if extra is None:
+        url = POSTGRES_URL  # no options of its own
+    else:
+        url = sa.engine.make_url(postgres_url).update_query_pairs(
+            [("options", extra)], append=True).render_as_string(hide_password=False)
+    store = Store(url)
+    try:
+        with store.begin() as conn:
+            settings = {name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+                        for name in ("statement_timeout", "work_mem", "search_path")}
+    finally:
+        store.close()
+    assert settings["statement_timeout"] == f"{STATEMENT_TIMEOUT_MS // 1000}s"
+    if extra is not None:  # both of the URL's own options kept
+        assert settings["work_mem"] == "5MB"
+        assert str(settings["search_path"]).startswith("t_")
