@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -67,6 +68,7 @@ class _Child:
         self.todo = todo  # [place, Work's fields] as JSON to the child; closing it says "stop"
         self.done = done  # 4-byte places back from the child; EOF when it is gone
         self.lock = threading.Lock()  # one writer at a time on ``todo``
+        self.started = time.monotonic()
 
 
 class AnswerProcess:
@@ -173,6 +175,8 @@ class AnswerProcess:
     def _restart(self, dead: _Child) -> None:
         log.error("the answering process (pid %s) exited with code %s; starting another",
                   dead.process.pid, dead.process.exitcode)
+        if time.monotonic() - dead.started > MAX_RESTART_DELAY * 2:
+            self._restarts = 0  # it ran for a while: not a child that cannot start
         time.sleep(min(MAX_RESTART_DELAY, 2.0 ** self._restarts) if self._restarts else 0)
         self._restarts += 1
         self._child = self._start(dead.generation + 1)
@@ -237,4 +241,6 @@ def _answer(services: Services, work: Work, done: Connection, place: int) -> Non
 
 def _given(done: Connection, place: int) -> None:
     # 4 bytes: one write(2) below PIPE_BUF is atomic, so answer threads need no lock.
-    os.write(done.fileno(), PLACE.pack(place))
+    # A worker that is gone (EPIPE) no longer counts places.
+    with contextlib.suppress(OSError):
+        os.write(done.fileno(), PLACE.pack(place))
