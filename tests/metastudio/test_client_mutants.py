@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -37,13 +36,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def server() -> Iterator[raw_http.RawHttpServer]:
-    server = raw_http.RawHttpServer()
-    yield server
-    server.close()
 
 
 def raw_client(url: str) -> MetaStudioClient:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -22,13 +21,6 @@ from tests.fakes import raw_http
 from tests.fixtures.metastudio import PROJECT_ID, TOKEN
 
 NO_RETRY = RetryPolicy(retries=0, budget=0)
-
-
-@pytest.fixture
-def server() -> Iterator[raw_http.RawHttpServer]:
-    server = raw_http.RawHttpServer()
-    yield server
-    server.close()
 
 
 def operations(url: str, project: str = PROJECT_ID, *, read: float = 2.0) -> JobOperations:

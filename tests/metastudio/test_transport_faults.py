@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -28,13 +27,6 @@ from tests.fixtures.metastudio import AK, PROJECT_ID, SK, TOKEN
 
 NO_RETRY = RetryPolicy(retries=0, budget=0)
 PATH = f"/v1/{PROJECT_ID}/digital-human-videos"
-
-
-@pytest.fixture
-def server() -> Iterator[raw_http.RawHttpServer]:
-    server = raw_http.RawHttpServer()
-    yield server
-    server.close()
 
 
 def transport(url: str, *, deadline: float = 5.0, read: float = 2.0,

@@ -12,7 +12,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -37,13 +36,6 @@ from tests.fixtures.metastudio import AK, PROJECT_ID, SK, TOKEN
 
 NO_RETRY = RetryPolicy(retries=0, budget=0)
 PATH = f"/v1/{PROJECT_ID}/digital-human-videos"
-
-
-@pytest.fixture
-def server() -> Iterator[raw_http.RawHttpServer]:
-    server = raw_http.RawHttpServer()
-    yield server
-    server.close()
 
 
 def transport(url: str, *, auth=None, retry: RetryPolicy = NO_RETRY, read: float = 2.0,

@@ -37,3 +37,23 @@ def asset(world: TrackingWorld, job_id: str) -> dict[str, Any]:
 
 def block_types(message: Message) -> list[str]:
     return [b["type"] for b in message.blocks or []]
+
+
+class CrashAfter:
+    """Posts for real; the ``n``-th post then kills the sender before it records it."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    def post(self, channel: str, **kw: Any) -> str:
+        ts = self.inner.post(channel, **kw)
+        self.left -= 1
+        if self.left == 0:
+            raise SystemExit("killed after posting")
+        return str(ts)
+
+    def update(self, channel: str, ts: str, **kw: Any) -> None:
+        self.inner.update(channel, ts, **kw)
+
+    def marked(self, channel: str, **kw: Any) -> dict[str, str]:
+        return dict(self.inner.marked(channel, **kw))

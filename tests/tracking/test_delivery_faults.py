@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from bot.tracking.service import NOT_SAVED
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
-from tests.tracking.helpers import ctx, track, tracking_message
+from tests.tracking.helpers import CrashAfter, ctx, track, tracking_message
 
 LONG_ASSET = "campaign-2026-spring-" + "long-descriptive-asset-name-" * 8
 LONG_ERROR = "Render failed: the uploaded audio track " + "is longer than the script allows " * 8
@@ -83,31 +83,11 @@ def test_one_block_too_long_for_slack_is_sent_as_text_parts(world: TrackingWorld
     assert row.status == "sent" and row.posted_ts == replies[0].ts
 
 
-class _CrashAfter:
-    """Posts for real; the ``n``-th post then kills the sender before it records it."""
-
-    def __init__(self, inner: Any, n: int) -> None:
-        self.inner, self.left = inner, n
-
-    def post(self, channel: str, **kw: Any) -> str:
-        ts = self.inner.post(channel, **kw)
-        self.left -= 1
-        if self.left == 0:
-            raise SystemExit("killed after posting")
-        return str(ts)
-
-    def update(self, channel: str, ts: str, **kw: Any) -> None:
-        self.inner.update(channel, ts, **kw)
-
-    def marked(self, channel: str, **kw: Any) -> dict[str, str]:
-        return dict(self.inner.marked(channel, **kw))
-
-
 def test_a_crash_between_parts_leaves_each_part_once(world: TrackingWorld) -> None:
     world.slack.block_text_limit = 2_500
     ids = _burst_of_long_failures(world, 12)
     world.tracking.poller.poll()
-    crashing = build_tracking(world.settings, world.client, _CrashAfter(world.messenger, 3),
+    crashing = build_tracking(world.settings, world.client, CrashAfter(world.messenger, 3),
                               clock=world.clock, sleep=world.clock.sleep)
     with pytest.raises(SystemExit):
         crashing.sender.send_due()

@@ -20,7 +20,7 @@ from bot.tracking.messages import Message
 from bot.tracking.notifier import PAUSE_HINT, SendResult
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
-from tests.tracking.helpers import track, tracking_message
+from tests.tracking.helpers import CrashAfter, track, tracking_message
 
 
 def _count(result: str) -> float:
@@ -728,26 +728,6 @@ def test_parts_of_a_reply_that_is_not_broadcast_are_never_broadcast(
     assert len(replies) >= 2 and not any(r.reply_broadcast for r in replies)
 
 
-class _DiesAt:
-    """Posts for real; the ``n``-th post kills the sender before it can record it."""
-
-    def __init__(self, inner: Any, n: int) -> None:
-        self.inner, self.left = inner, n
-
-    def post(self, channel: str, **kw: Any) -> str:
-        ts = self.inner.post(channel, **kw)
-        self.left -= 1
-        if self.left == 0:
-            raise SystemExit("killed after posting")
-        return str(ts)
-
-    def update(self, channel: str, ts: str, **kw: Any) -> None:
-        self.inner.update(channel, ts, **kw)
-
-    def marked(self, channel: str, **kw: Any) -> dict[str, str]:
-        return dict(self.inner.marked(channel, **kw))
-
-
 def _burst(world: TrackingWorld, n: int = 6) -> list[str]:
     ids = [world.running() for _ in range(n)]
     track(world, *ids)
@@ -758,7 +738,7 @@ def _burst(world: TrackingWorld, n: int = 6) -> list[str]:
 
 
 def _dies_at(world: TrackingWorld, n: int) -> None:
-    dying = build_tracking(world.settings, world.client, _DiesAt(world.messenger, n),
+    dying = build_tracking(world.settings, world.client, CrashAfter(world.messenger, n),
                            clock=world.clock, sleep=world.clock.sleep, owner="dying")
     with pytest.raises(SystemExit):
         dying.sender.send_due()
