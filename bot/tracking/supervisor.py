@@ -41,15 +41,16 @@ def exit_text(code: int) -> str:
 class Supervisor:
     """Runs ``command`` until ``stop`` is set, restarting it when it exits: after
     ``backoff`` seconds, doubling up to ``max_backoff``, back to ``backoff`` once a child
-    has run ``stable`` seconds."""
+    has run ``stable`` seconds. The waits are settings (``TRACKING_RESTART_SECONDS``,
+    ``TRACKING_RESTART_MAX_SECONDS``), which hold their defaults."""
 
     def __init__(
         self,
         command: Sequence[str],
         *,
         status_path: Path,
-        backoff: float = 1.0,
-        max_backoff: float = 60.0,
+        backoff: float,
+        max_backoff: float,
         stable: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

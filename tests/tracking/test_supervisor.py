@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from bot.tracking.supervisor import Supervisor, tracking_health
+from bot.tracking.supervisor import Supervisor, exit_text, tracking_health
 
 
 def test_a_dying_child_is_restarted_with_growing_waits_and_each_death_logged(
@@ -60,3 +64,152 @@ def test_health_says_why_tracking_is_not_running(tmp_path: Path) -> None:
     ok, health = tracking_health(_status(path, state="running", pid=os.getpid(),
                                          supervisor_pid=2**22 + 12345))
     assert not ok and "supervisor" in health["reason"]
+
+
+def _run_in_thread(supervisor: Supervisor, stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=supervisor.run, args=(stop,))
+    thread.start()
+    return thread
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)  # a real child process: no event to wait on
+    return predicate()
+
+
+def test_a_child_that_ran_a_minute_is_restarted_after_the_first_wait_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each child's start and end, as the supervisor's clock reads them: the third child
+    # ran exactly the stable minute, the fourth just under it.
+    readings = iter([0, 1, 10, 11, 100, 160, 200, 259.9])
+    supervisor = Supervisor([sys.executable, "-c", "import sys; sys.exit(1)"],
+                            status_path=tmp_path / "tracking.json", backoff=0.05,
+                            max_backoff=0.4, monotonic=lambda: next(readings, 1000.0))
+    stop = threading.Event()
+    with caplog.at_level(logging.ERROR, "bot.tracking.supervisor"):
+        thread = _run_in_thread(supervisor, stop)
+        assert _until(lambda: supervisor.restarts >= 4)
+        stop.set()
+        thread.join(30)
+    waits = [r.getMessage().split("restarting it in ")[1] for r in caplog.records]
+    assert waits[:4] == ["0.05 s (restart 1)", "0.1 s (restart 2)", "0.05 s (restart 3)",
+                         "0.1 s (restart 4)"]
+
+
+def test_the_status_file_names_the_running_child_then_its_death_then_the_stop(
+    tmp_path: Path,
+) -> None:
+    status = tmp_path / "tracking.json"
+    marker = tmp_path / "second"
+    # The first child exits 7 at once; the second one runs until it is stopped.
+    script = (f"import os, sys, time\nif not os.path.exists({str(marker)!r}):\n"
+              f"    open({str(marker)!r}, 'w').close(); sys.exit(7)\ntime.sleep(60)\n")
+    supervisor = Supervisor([sys.executable, "-c", script], status_path=status,
+                            backoff=0.05, max_backoff=0.4)
+    stop = threading.Event()
+    thread = _run_in_thread(supervisor, stop)
+    try:
+        assert _until(lambda: supervisor.restarts == 1 and status.exists()
+                      and json.loads(status.read_text())["state"] == "running")
+        running = json.loads(status.read_text())
+        assert supervisor.process is not None
+        child = supervisor.process
+        assert running == {"state": "running", "pid": child.pid,
+                           "supervisor_pid": os.getpid(), "restarts": 1,
+                           "last_exit_code": 7, "last_exit_at": supervisor.last_exit_at}
+        assert datetime.fromisoformat(running["last_exit_at"]).tzinfo is not None
+        assert tracking_health(status) == (True, {"status": "running", "pid": child.pid,
+                                                  "restarts": 1})
+    finally:
+        stop.set()
+        thread.join(30)
+    assert child.returncode == -signal.SIGTERM  # stopped, not killed
+    stopped = json.loads(status.read_text())
+    assert stopped["state"] == "stopped" and stopped["restarts"] == 1
+    assert not list(tmp_path.glob("*.tmp"))  # written whole, then renamed
+
+
+def test_a_fresh_supervisor_writes_no_exit_before_its_first_child_ends(tmp_path: Path) -> None:
+    status = tmp_path / "tracking.json"
+    supervisor = Supervisor([sys.executable, "-c", "import time; time.sleep(60)"],
+                            status_path=status, backoff=0.05, max_backoff=0.4)
+    stop = threading.Event()
+    thread = _run_in_thread(supervisor, stop)
+    try:
+        assert _until(lambda: status.exists())
+        assert supervisor.process is not None
+        assert json.loads(status.read_text()) == {
+            "state": "running", "pid": supervisor.process.pid,
+            "supervisor_pid": os.getpid(), "restarts": 0, "last_exit_code": None,
+            "last_exit_at": None}
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_a_supervisor_told_to_stop_before_it_runs_starts_no_child(tmp_path: Path) -> None:
+    status = tmp_path / "tracking.json"
+    supervisor = Supervisor([sys.executable, "-c", "import time; time.sleep(60)"],
+                            status_path=status, backoff=0.05, max_backoff=0.4)
+    stop = threading.Event()
+    stop.set()
+    assert supervisor.run(stop) == 0
+    assert supervisor.process is None
+    assert json.loads(status.read_text())["state"] == "stopped"
+
+
+def test_the_supervisor_stops_its_child_when_its_own_parent_is_gone(tmp_path: Path) -> None:
+    status = tmp_path / "tracking.json"
+    supervisor = Supervisor([sys.executable, "-c", "import time; time.sleep(60)"],
+                            status_path=status, backoff=0.05, max_backoff=0.4)
+    stop = threading.Event()
+    thread = _run_in_thread(supervisor, stop)
+    try:
+        assert _until(lambda: supervisor.process is not None and status.exists())
+        assert supervisor.process is not None
+        child = supervisor.process
+        # What the supervisor sees once gunicorn's master dies: another parent pid.
+        supervisor._parent = os.getppid() + 1
+        thread.join(30)
+        assert not thread.is_alive() and not stop.is_set()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert child.returncode == -signal.SIGTERM
+    assert supervisor.restarts == 0
+    assert json.loads(status.read_text())["state"] == "stopped"
+
+
+def test_a_child_that_ignores_sigterm_is_killed(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    supervisor = Supervisor(
+        [sys.executable, "-c",
+         "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+         "print('ready', flush=True)\ntime.sleep(60)\n"],
+        status_path=tmp_path / "tracking.json", backoff=0.05, max_backoff=0.4)
+    supervisor.process = subprocess.Popen(supervisor.command, stdout=subprocess.PIPE)
+    assert supervisor.process.stdout is not None
+    assert supervisor.process.stdout.readline() == b"ready\n"  # SIGTERM is ignored now
+    waits: list[float | None] = []
+    real_wait = subprocess.Popen.wait
+
+    def short_wait(process: subprocess.Popen[bytes], timeout: float | None = None) -> int:
+        waits.append(timeout)
+        return real_wait(process, timeout=None if timeout is None else 0.3)
+
+    monkeypatch.setattr(subprocess.Popen, "wait", short_wait)
+    supervisor._stop_child()
+    assert supervisor.process.returncode == -signal.SIGKILL
+    assert waits == [30, None]  # 30 s for SIGTERM, then SIGKILL and a wait without limit
+    supervisor.process.stdout.close()
+
+
+@pytest.mark.parametrize(("code", "text"), [
+    (0, "exit code 0"), (3, "exit code 3"), (-9, "killed by SIGKILL"),
+    (-15, "killed by SIGTERM"), (-200, "killed by signal 200"),
+])
+def test_exit_text_names_the_code_or_the_signal(code: int, text: str) -> None:
+    assert exit_text(code) == text
