@@ -3,20 +3,26 @@ the channel's settings (pure functions of their arguments: no Slack, no database
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.metastudio.models import Job
+from bot.tracking import quota_watch
 from bot.tracking.messages import (
     Message,
+    digest_details,
+    digest_summary,
+    notification,
     settings_reply,
     stuck_announcement,
+    subscription_line,
     tracked_line,
 )
 from bot.tracking.oncall import ChannelNoise
-from bot.tracking.store import TrackedJob
+from bot.tracking.store import Subscription, TrackedJob
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
@@ -107,3 +113,58 @@ def test_settings_say_where_each_setting_comes_from_and_list_mutes_in_order() ->
                                               muted_jobs={}),
                                  default_broadcast=False, changed=False))[1]["text"]["text"] == (
         "*Failures broadcast to the channel:* off (the bot's default)")
+
+
+SUCCEEDED = {"job_id": "job-9", "state": "SUCCEED", "output_asset_config": {
+    "asset_name": "intro", "cover_url": "https://obs.example/cover.png"}}
+
+
+def test_a_stuck_job_that_ends_links_its_cover_and_says_it_was_stuck() -> None:
+    message = notification({"job": SUCCEEDED, "stuck_since": "2026-12-01T06:00:00+00:00",
+                            "requested_by": "U1"})
+    assert message.text == "✅ `job-9` succeeded (was stuck)"
+    blocks = _texts(message)
+    assert [b["type"] for b in blocks] == ["section", "context"]  # no image block
+    assert "<https://obs.example/cover.png|Cover image>" in blocks[0]["text"]["text"]
+    assert blocks[1]["elements"][0]["text"] == "Announced as stuck earlier; it has ended now."
+
+
+def test_digest_details_link_covers_instead_of_showing_them() -> None:
+    message = digest_details([Job.model_validate(SUCCEEDED), Job.model_validate(
+        {"job_id": "job-10", "state": "FAILED", "error_info": {"error_code": "MSS.0001"}})])
+    assert message.text == "Details of 2 jobs"
+    blocks = _texts(message)
+    assert [b["type"] for b in blocks] == ["section", "section"]
+    assert "<https://obs.example/cover.png|Cover image>" in blocks[0]["text"]["text"]
+
+
+@pytest.fixture
+def low_minutes() -> Iterator[str]:
+    warning = "⚠️ 4 % of the video minutes are left"
+    quota_watch._set(warning)  # the module keeps the last answer for the whole process
+    yield warning
+    quota_watch._set(None)
+
+
+def test_a_digest_warns_of_low_minutes_only_when_some_jobs_failed(low_minutes: str) -> None:
+    succeeded = Job.model_validate(SUCCEEDED)
+    failed = Job.model_validate({"job_id": "job-10", "state": "FAILED"})
+    calm = digest_summary([succeeded, succeeded])
+    assert calm.text == "2 jobs finished: 2 ✅"
+    assert _texts(calm) == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*2 jobs finished: 2 ✅*"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "Details in the thread."}]},
+    ]
+    warned = digest_summary([failed, succeeded, failed])
+    assert warned.text == "3 jobs finished: 2 ❌ 1 ✅"
+    assert _texts(warned)[1] == {"type": "section",
+                                 "text": {"type": "mrkdwn", "text": low_minutes}}
+
+
+def test_a_paused_subscriptions_line_keeps_its_filters_and_says_why() -> None:
+    sub = Subscription(id=4, channel="C1", outcome="failed", job_type="2D", asset_name=None,
+                       script_id="s-1", created_by="U1", created_at=NOW,
+                       paused_reason="the bot was removed from the channel", swept_at=None)
+    assert subscription_line(sub, "S0ONCALL") == (
+        "#4 failed (type=2D, script=s-1), by <@U1>, pages <!subteam^S0ONCALL> on failures"
+        " ⏸️ paused: the bot was removed from the channel")
