@@ -4,7 +4,10 @@ A cover never costs the notification, and is uploaded once per job."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from prometheus_client import REGISTRY
 
 from bot.metastudio.models import JobState
 from bot.simulator.cover import cover_png
@@ -24,6 +27,15 @@ def finished(world: TrackingWorld, channel: str = "C1", **job) -> str:
 def reply_in(world: TrackingWorld, channel: str = "C1"):
     [reply] = world.slack.thread(channel, tracking_message(world, channel).ts)
     return reply
+
+
+def _notifications(result: str) -> float:
+    return REGISTRY.get_sample_value("videojobs_notifications_total",
+                                     {"result": result}) or 0.0
+
+
+def _marker(message) -> str:
+    return str((message.metadata or {}).get("event_payload", {}).get("key", ""))
 
 
 def uploads(world: TrackingWorld) -> list[int]:
@@ -90,26 +102,42 @@ def test_an_upload_that_fails_falls_back_to_the_url_image(world: TrackingWorld, 
                                "alt_text": "Cover of intro-video"}
 
 
-def test_upload_failed_and_url_unfetchable_leaves_a_link(world: TrackingWorld):
+def test_upload_failed_and_url_unfetchable_leaves_a_link(world: TrackingWorld,
+                                                         caplog: pytest.LogCaptureFixture):
     world.slack.fail_uploads = True
     world.slack.reject_images = True
     job = finished(world)
     cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
-    world.cycle()
+    fallbacks = _notifications("image_fallback")
+    with caplog.at_level(logging.INFO, "bot.tracking.notifier"):
+        world.cycle()
 
     reply = reply_in(world)
     assert block_types(reply) == ["section"]
     assert cover in reply.blocks[0]["text"]["text"]
+    assert reply.text == f"<@U1> ✅ `{job}` succeeded"
+    assert _marker(reply) == f"track:C1:{job}:SUCCEED"  # found again after a crash
+    assert f"Slack could not fetch the cover of {job}; sending without it" in caplog.messages
+    assert _notifications("image_fallback") == fallbacks + 1
     world.cycle()
     assert len(world.slack.thread("C1", tracking_message(world).ts)) == 1
 
 
-def test_slack_refusing_the_uploaded_file_falls_back_to_the_url(world: TrackingWorld):
+def test_slack_refusing_the_uploaded_file_falls_back_to_the_url(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+):
     world.slack.reject_slack_files = True  # e.g. Slack has not finished processing it
     job = finished(world)
     cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
-    world.cycle()
+    refused = _notifications("cover_refused")
+    with caplog.at_level(logging.INFO, "bot.tracking.notifier"):
+        world.cycle()
     assert reply_in(world).blocks[1]["image_url"] == cover
+    [file_id] = world.slack.files
+    assert (f"Slack refused the uploaded cover {file_id} of {job} (chat_postMessage: "
+            "invalid_blocks invalid slack file [json-pointer:/blocks/1/slack_file]); "
+            "using its URL") in caplog.messages
+    assert _notifications("cover_refused") == refused + 1
 
 
 def test_an_expired_cover_url_is_not_uploaded(world: TrackingWorld):
