@@ -16,8 +16,8 @@ from sqlalchemy.exc import OperationalError
 from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe, Untrack
 from bot.tracking.models import job_watchers
 from bot.tracking.service import INVITE_HINT, NOT_SAVED, TrackingService
-from tests.fixtures.tracking import TrackingWorld
-from tests.tracking.helpers import ctx, subscribe, track, tracking_message
+from tests.fixtures.tracking import PROMO_VIDEO, TrackingWorld
+from tests.tracking.helpers import asset, ctx, subscribe, track, tracking_message
 
 TRACKING = "I reply in the tracking message's thread when each one ends."
 
@@ -72,6 +72,29 @@ def test_track_answers_each_kind_of_id_on_its_own_line(world: TrackingWorld) -> 
     assert {(t.requested_by, t.last_state) for t in new} == {("U1", "PROCESSING")}
     assert all(t.job_created_at is not None for t in new)
     assert "Tracking 2 jobs for <@U1>" in world.slack.posts("C1")[-1].text
+
+
+def test_track_lists_several_known_and_unknown_ids_comma_separated(
+    world: TrackingWorld,
+) -> None:
+    first, second = world.running(), world.running()
+    track(world, first, second)
+    reply = track(world, first, second, "gone-1", "gone-2")
+    assert reply.text == (f"Already tracked here: `{first}`, `{second}`\n"
+                          "No such job: `gone-1`, `gone-2`")
+
+
+def test_an_already_finished_job_is_answered_with_its_cover_linked_not_shown(
+    world: TrackingWorld,
+) -> None:
+    job = world.running(**PROMO_VIDEO)
+    world.sim.set_state(job, "SUCCEED")
+    reply = track(world, job)
+    assert reply.text == f"Already finished: ✅ `{job}` succeeded"
+    assert [b.to_dict()["type"] for b in reply.blocks] == ["section"]  # no image block
+    cover = asset(world, job)["cover_url"].split("Expires=")[0]  # signed when read
+    assert f"<{cover}" in _section_texts(reply.blocks)[0]
+    assert "|Cover image>" in _section_texts(reply.blocks)[0]
 
 
 def test_track_refuses_a_bad_id_before_anything_else(world: TrackingWorld) -> None:
