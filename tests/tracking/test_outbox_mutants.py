@@ -298,3 +298,19 @@ def test_a_second_claim_returns_only_what_it_leased(store: Store, outbox: Outbox
     _add(store, outbox, "k1")
     assert [r.dedupe_key for r in outbox.claim("a", now=T0, lease=LEASE, limit=1)] == ["k0"]
     assert [r.dedupe_key for r in outbox.claim("a", now=T0, lease=LEASE, limit=1)] == ["k1"]
+
+
+def test_a_channel_never_held_has_no_hold(store: Store, outbox: Outbox) -> None:
+    assert outbox.channel_hold("C9") is None
+    outbox.hold_channel("C1", T0 + timedelta(seconds=30), "Retry-After")
+    assert outbox.channel_hold("C9") is None
+    assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=30), "Retry-After")
+
+
+def test_resuming_says_whether_delivery_was_paused(store: Store, outbox: Outbox) -> None:
+    assert outbox.resume_workspace() is False
+    outbox.pause_workspace("token_revoked", now=T0)
+    assert outbox.workspace_pause() is not None
+    assert outbox.resume_workspace() is True
+    assert outbox.workspace_pause() is None
+    assert outbox.resume_workspace() is False
