@@ -213,3 +213,116 @@ def test_a_child_that_ignores_sigterm_is_killed(tmp_path: Path,
 ])
 def test_exit_text_names_the_code_or_the_signal(code: int, text: str) -> None:
     assert exit_text(code) == text
+
+
+GONE = 2**22 + 12345  # above Linux's largest pid: no such process
+
+
+@pytest.mark.parametrize(("status", "health"), [
+    ({"state": "stopped"}, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor is not running"})),
+    ({"state": "running", "pid": os.getpid(), "supervisor_pid": GONE}, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor is not running"})),
+    ({"state": "running", "pid": os.getpid(), "supervisor_pid": "me"}, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor is not running"})),
+    ({"state": "running", "pid": os.getpid(), "supervisor_pid": 0}, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor is not running"})),
+    ({"state": "starting"}, (True, {"status": "starting", "restarts": 2})),
+    ({"state": "restarting", "last_exit_code": None}, (False, {
+        "status": "restarting", "restarts": 2,
+        "reason": "the tracking process died (it exited); restarting it in 0 s"})),
+    ({"state": "restarting", "last_exit_code": 3, "restart_at": None}, (False, {
+        "status": "restarting", "restarts": 2,
+        "reason": "the tracking process died (exit code 3); restarting it in 0 s"})),
+    ({"state": "running", "pid": GONE}, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking process has just exited"})),
+    ({"state": "running", "pid": os.getpid()}, (True, {
+        "status": "running", "pid": os.getpid(), "restarts": 2})),
+    ({"state": "running", "pid": os.getpid(), "supervisor_pid": 1}, (True, {
+        "status": "running", "pid": os.getpid(), "restarts": 2})),
+])
+def test_health_for_each_state_word_for_word(tmp_path: Path, status: dict[str, object],
+                                             health: tuple[bool, dict[str, object]]) -> None:
+    assert tracking_health(_status(tmp_path / "tracking.json", **status)) == health
+
+
+def test_health_counts_no_restarts_when_the_file_names_none(tmp_path: Path) -> None:
+    path = tmp_path / "tracking.json"
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "state": "starting"}))
+    assert tracking_health(path) == (True, {"status": "starting", "restarts": 0})
+
+
+def test_health_counts_the_wait_before_a_restart_down(tmp_path: Path) -> None:
+    path = _status(tmp_path / "tracking.json", state="restarting", last_exit_code=-9,
+                   restart_at=time.time() + 90.4)
+    ok, health = tracking_health(path)
+    assert not ok and health["reason"] == (
+        "the tracking process died (killed by SIGKILL); restarting it in 90 s")
+
+
+@pytest.mark.parametrize("text", ["{not json", ""])
+def test_an_unreadable_status_file_is_not_healthy(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "tracking.json"
+    path.write_text(text)
+    ok, health = tracking_health(path)
+    assert ok is False and set(health) == {"status", "reason"}
+    assert health["status"] == "unknown"
+    assert health["reason"].startswith("tracking status unreadable: ")
+
+
+def test_a_status_path_that_is_a_directory_is_not_healthy(tmp_path: Path) -> None:
+    ok, health = tracking_health(tmp_path)
+    assert ok is False and health["status"] == "unknown"
+    assert "Is a directory" in health["reason"]
+
+
+def test_between_restarts_the_status_says_when_the_next_child_starts(tmp_path: Path) -> None:
+    status = tmp_path / "tracking.json"
+    supervisor = Supervisor([sys.executable, "-c", "import sys; sys.exit(3)"],
+                            status_path=status, backoff=20, max_backoff=40)
+    stop = threading.Event()
+    returned: list[int] = []
+    thread = threading.Thread(target=lambda: returned.append(supervisor.run(stop)))
+    thread.start()
+    try:
+        assert _until(lambda: supervisor.restarts == 1)
+        assert _until(lambda: json.loads(status.read_text())["state"] == "restarting")
+        written = json.loads(status.read_text())
+        assert time.time() + 15 < written["restart_at"] <= time.time() + 20
+        assert written["last_exit_code"] == 3
+        ok, health = tracking_health(status)
+        assert not ok and health["status"] == "restarting"
+    finally:
+        stop.set()  # wakes the wait at once
+        thread.join(30)
+    assert returned == [0]
+
+
+def test_a_supervisor_stopped_while_its_child_runs_returns_0(tmp_path: Path) -> None:
+    supervisor = Supervisor([sys.executable, "-c", "import time; time.sleep(60)"],
+                            status_path=tmp_path / "tracking.json", backoff=0.05,
+                            max_backoff=0.4)
+    stop = threading.Event()
+    returned: list[int] = []
+    thread = threading.Thread(target=lambda: returned.append(supervisor.run(stop)))
+    thread.start()
+    assert _until(lambda: supervisor.process is not None)
+    stop.set()
+    thread.join(30)
+    assert returned == [0]
+
+
+def test_a_process_of_another_user_counts_as_alive(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(pid: int, signum: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", refused)
+    assert tracking_health(_status(tmp_path / "tracking.json", state="running", pid=1,
+                                   supervisor_pid=1)) == (
+        True, {"status": "running", "pid": 1, "restarts": 2})
