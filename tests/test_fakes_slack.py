@@ -87,3 +87,11 @@ def test_the_per_channel_rate_answers_429_with_retry_after(fake_slack, slack_cli
     assert e.value.response.status_code == 429
     assert int(e.value.response.headers["Retry-After"]) >= 1
     assert fake_slack.rate_limited == 1
+
+
+
+def test_a_post_or_edit_naming_no_channel_is_refused_as_slack_does(fake_slack, slack_client):
+    with pytest.raises(SlackApiError) as e:
+        slack_client.chat_postMessage(channel="", text="hello")
+    assert e.value.response["error"] == "channel_not_found"
+    assert fake_slack.posts() == []

@@ -593,24 +593,23 @@ class Sender:
             return found[marker]
         split = any(key.startswith(marker + "/") for key in found)
         if not split:
-            yield  # the sender renews the leases and waits for a pacing token
-            try:
+            def post(text: str) -> str:
                 ts = self.messenger.post(channel, text=text, blocks=blocks,
                                          thread_ts=thread_ts, reply_broadcast=broadcast,
                                          marker=marker)
                 self._posted.add(marker)
                 return ts
+
+            yield  # the sender renews the leases and waits for a pacing token
+            try:
+                return post(text)
             except MessageTooLong as e:
                 if e.error == "msg_too_long" and len(text) > sizing.TEXT_PART:
                     # Only the fallback text is too long: shorten it (it was not posted).
                     text = text[: sizing.TEXT_PART - 1] + "…"
                     yield
                     try:
-                        ts = self.messenger.post(
-                            channel, text=text, blocks=blocks, thread_ts=thread_ts,
-                            reply_broadcast=broadcast, marker=marker)
-                        self._posted.add(marker)
-                        return ts
+                        return post(text)
                     except MessageTooLong:
                         pass
                 if marker.count("/") >= MAX_SPLIT_DEPTH:

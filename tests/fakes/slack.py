@@ -346,6 +346,8 @@ class FakeSlack:
         return 200, {"ok": True, "users": list(members)}, {}
 
     def _channel_check(self, channel: str):
+        if not channel:  # Slack: a post or edit that names no channel
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
         error = self.channel_errors.get(channel)
         if error:
             return 200, {"ok": False, "error": error}, {}

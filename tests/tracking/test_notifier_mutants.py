@@ -322,6 +322,7 @@ def test_a_text_over_slacks_limit_is_shortened_once_and_keeps_its_blocks(
     [(marker, posted)] = _marked(world)
     assert marker == "note:1"
     assert posted.text == "x" * 2_999 + "…" and posted.blocks == blocks
+    assert posted.channel == "C1"
     assert posted.thread_ts is None and not posted.reply_broadcast
     assert len(world.slack.calls_to("chat.postMessage")) == 2
     [row] = world.tracking.outbox.rows()
