@@ -894,3 +894,44 @@ def test_a_lease_is_renewed_before_a_post_that_could_outlast_its_remainder(
     assert world.tracking.sender.send_due() == SendResult(sent=4)
     assert meanwhile == [SendResult()]  # B found the channel leased
     assert len([m for m in world.slack.posts("C1") if m.metadata]) == 4
+
+
+# -- leases and look-ups of plain outcome rows ----------------------------------------------------
+
+
+def test_rows_being_posted_are_leased_in_the_senders_own_name(
+    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ended(world, 2)
+    messenger = world.tracking.sender.messenger
+    post = messenger.post
+    owners: list[object] = []
+
+    def watched_post(*args: Any, **kwargs: Any) -> str:
+        owners.extend(r.lease_owner for r in world.tracking.outbox.rows()
+                      if r.status == "pending")
+        return post(*args, **kwargs)
+
+    monkeypatch.setattr(messenger, "post", watched_post)
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
+    assert owners and all(isinstance(o, str) and o for o in owners)
+    assert [r.lease_owner for r in world.tracking.outbox.rows()] == [None, None]  # let go
+
+
+def test_a_channel_outcome_in_doubt_is_looked_up_since_its_row_was_written(
+    world: TrackingWorld,
+) -> None:
+    payload = {"job": {"job_id": "job-1", "state": "FAILED"}}
+    posted = world.tracking.sender.messenger.post("C1", text="failed", marker="sub:C1:x")
+    outbox = world.tracking.outbox
+    with world.tracking.store.begin() as conn:
+        outbox.enqueue(conn, kind="sub", channel="C1", dedupe_key="sub:C1:x",
+                       payload=payload, now=world.clock())
+    outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1))  # a first attempt
+    world.clock.advance(2)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert len(world.slack.calls_to("chat.postMessage")) == 1  # found, not posted again
+    [row] = outbox.rows()
+    assert (row.status, row.posted_ts) == ("sent", posted)
+    [look_up] = world.slack.calls_to("conversations.history")
+    assert look_up.args["oldest"] == f"{row.created_at.timestamp():.6f}"
