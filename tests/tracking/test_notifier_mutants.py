@@ -6,6 +6,7 @@ is the fake Slack over HTTP, the database real."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 from itertools import pairwise
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.metastudio.errors import MetaStudioError
 from bot.tracking.messages import Message
+from bot.tracking.models import outbox as outbox_table
 from bot.tracking.notifier import PAUSE_HINT, SendResult
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
@@ -935,3 +937,65 @@ def test_a_channel_outcome_in_doubt_is_looked_up_since_its_row_was_written(
     assert (row.status, row.posted_ts) == ("sent", posted)
     [look_up] = world.slack.calls_to("conversations.history")
     assert look_up.args["oldest"] == f"{row.created_at.timestamp():.6f}"
+
+
+def test_two_rows_refused_for_good_in_one_pass_count_two_failures(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)
+    _ended(world, 2)
+    world.slack.fail("chat.postMessage", "invalid_arguments", times=2)
+    assert world.tracking.sender.send_due() == SendResult(failed=2)
+
+
+def test_a_pass_takes_at_most_rows_per_channel_rows_of_a_channel(world: TrackingWorld) -> None:
+    world = world.restart(digest_threshold=100)
+    _ended(world, 3)
+    sender = world.tracking.sender
+    sender.policy = dataclasses.replace(sender.policy, rows_per_channel=2)
+    assert sender.send_due() == SendResult(sent=2)
+    assert sorted(r.status for r in world.tracking.outbox.rows()) == ["pending", "sent", "sent"]
+
+
+def test_a_row_whose_lease_was_taken_during_its_post_is_left_to_the_new_owner(
+    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(digest_threshold=100)
+    _ended(world, 1)
+    messenger = world.tracking.sender.messenger
+    post = messenger.post
+
+    def slow_post(*args: Any, **kwargs: Any) -> str:
+        ts = post(*args, **kwargs)
+        with world.tracking.store.begin() as conn:  # another sender took the row meanwhile
+            conn.execute(outbox_table.update().values(lease_owner="B"))
+        return ts
+
+    monkeypatch.setattr(messenger, "post", slow_post)
+    assert world.tracking.sender.send_due() == SendResult()
+    [row] = world.tracking.outbox.rows()
+    assert (row.status, row.lease_owner) == ("pending", "B")
+    assert f"lease on {row.dedupe_key} expired before it was marked sent" in caplog.messages
+
+
+def test_a_digest_whose_lease_ran_out_between_its_posts_is_left_to_the_new_owner(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(delivery_lease_seconds=5)
+    _burst(world)
+    a = world.tracking.sender
+    b = build_tracking(world.settings, world.client, world.messenger, clock=world.clock,
+                       sleep=world.clock.sleep, owner="B").sender
+    passes: list[SendResult] = []
+
+    def overslept(seconds: float) -> None:
+        # A paces between the summary and the details past its lease; B takes over.
+        world.clock.advance(6)
+        if not passes:
+            passes.append(b.send_due())
+
+    a.sleep = overslept
+    assert a.send_due() == SendResult()
+    assert passes == [SendResult(sent=1)]
+    [(summary_key, _), (details_key, _)] = _marked(world)  # each posted once
+    assert details_key == f"{summary_key}#0"
+    assert (f"lease on {summary_key} lost before posting; leaving C1 to its new owner"
+            in caplog.messages)
