@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from bot.metastudio.errors import MetaStudioError
 from bot.tracking.messages import Message
 from bot.tracking.models import outbox as outbox_table
+from bot.tracking.models import outbox_channels
 from bot.tracking.notifier import PAUSE_HINT, SendResult
 from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
@@ -999,3 +1000,32 @@ def test_a_digest_whose_lease_ran_out_between_its_posts_is_left_to_the_new_owner
     assert details_key == f"{summary_key}#0"
     assert (f"lease on {summary_key} lost before posting; leaving C1 to its new owner"
             in caplog.messages)
+
+
+def test_a_channel_lost_mid_pass_leaves_the_other_channels_to_go_on(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "bot.tracking.notifier")
+    world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
+    _ended(world, 2, channel="C1")
+    _ended(world, 2, channel="C2")
+    sender = world.tracking.sender
+    stolen: list[str] = []
+
+    def paced(seconds: float) -> None:
+        world.clock.advance(6)  # past every lease of the pass
+        if not stolen:  # another sender takes C1 over while this one waits its turn
+            stolen.append("C1")
+            with world.tracking.store.begin() as conn:
+                conn.execute(outbox_table.update().where(outbox_table.c.channel == "C1")
+                             .values(lease_owner="B"))
+                conn.execute(outbox_channels.update().where(
+                    outbox_channels.c.channel == "C1").values(lease_owner="B"))
+
+    sender.sleep = paced
+    assert sender.send_due() == SendResult(sent=3)
+    sent = {(r.channel, r.status) for r in world.tracking.outbox.rows() if r.status == "sent"}
+    assert sent == {("C1", "sent"), ("C2", "sent")}
+    assert [r.channel for r in world.tracking.outbox.rows() if r.status == "pending"] == ["C1"]
+    assert any(m.startswith("lease on ") and m.endswith("leaving C1 to its new owner")
+               for m in caplog.messages)
