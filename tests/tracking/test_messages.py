@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from bot import cancel
+from bot.cancel import CancelPolicy
 from bot.metastudio.models import Job
 from bot.tracking import quota_watch
 from bot.tracking.messages import (
@@ -16,13 +18,16 @@ from bot.tracking.messages import (
     digest_details,
     digest_summary,
     notification,
+    outcome,
     settings_reply,
     stuck_announcement,
     subscription_line,
     tracked_line,
+    tracking_message,
 )
 from bot.tracking.oncall import ChannelNoise
 from bot.tracking.store import Subscription, TrackedJob
+from bot.views.hints import next_step
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
@@ -168,3 +173,135 @@ def test_a_paused_subscriptions_line_keeps_its_filters_and_says_why() -> None:
     assert subscription_line(sub, "S0ONCALL") == (
         "#4 failed (type=2D, script=s-1), by <@U1>, pages <!subteam^S0ONCALL> on failures"
         " ⏸️ paused: the bot was removed from the channel")
+
+
+# -- a job's end ---------------------------------------------------------------------------
+
+
+def _job(**fields: Any) -> Job:
+    return Job.model_validate({"job_id": "job-9", **fields})
+
+
+def _section(message: Message) -> str:
+    return str(_texts(message)[0]["text"]["text"])
+
+
+def test_a_success_shows_asset_length_run_time_preview_and_cover() -> None:
+    job = _job(state="SUCCEED", duration=42, start_time="2026-12-01T09:00:00Z",
+               end_time="2026-12-01T09:03:05Z", output_asset_config={
+                   "asset_name": "intro", "cover_url": "https://obs.example/c.png",
+                   "preview_video_url": "https://obs.example/p.mp4"})
+    message = outcome(job, requested_by="U1")
+    assert message.text == "<@U1> ✅ `job-9` succeeded"
+    assert _section(message) == "\n".join([
+        "<@U1> *✅ `job-9` succeeded*",
+        "*Asset:* intro",
+        "*Video length:* 42 s",
+        "*Run time:* 3 min 5 s",
+        "<https://obs.example/p.mp4|Preview> (link valid for 24 h)",
+    ])
+    assert _texts(message)[1] == {"type": "image", "image_url": "https://obs.example/c.png",
+                                  "alt_text": "Cover of intro"}
+    bare = outcome(_job(state="SUCCEED"))  # no asset, times or address
+    assert bare.text == "✅ `job-9` succeeded"
+    assert _texts(bare) == [{"type": "section", "text": {
+        "type": "mrkdwn", "text": "*✅ `job-9` succeeded*"}}]
+
+
+def test_a_failure_shows_its_error_and_the_runbooks_next_step() -> None:
+    job = _job(state="FAILED", error_info={"error_code": "MSS.00000001",
+                                           "error_msg": "bad <input>"})
+    message = outcome(job, mention_group="S0ONCALL", requested_by="U1")
+    assert message.text == "<!subteam^S0ONCALL> <@U1> ❌ `job-9` failed: MSS.00000001"
+    lines = _section(message).split("\n")
+    assert lines[:2] == ["<!subteam^S0ONCALL> <@U1> *❌ `job-9` failed*",
+                         "*Error:* `MSS.00000001` bad &lt;input&gt;"]
+    assert lines[2] == next_step("MSS.00000001") and len(lines) == 3
+    no_code = outcome(_job(state="FAILED", error_info={"error_msg": ""}))
+    assert _section(no_code).split("\n")[1] == "*Error:* `no error code`"
+    assert no_code.text == "❌ `job-9` failed"
+
+
+def test_an_error_on_a_job_that_did_not_fail_is_not_shown() -> None:
+    message = outcome(_job(state="CANCELED", error_info={"error_code": "MSS.00000001"}))
+    assert message.text == "🚫 `job-9` was canceled"
+    assert _section(message) == "*🚫 `job-9` was canceled*"
+
+
+@pytest.mark.parametrize(("state", "verb"), [
+    ("SUCCEED", "succeeded"), ("FAILED", "failed"), ("CANCELED", "was canceled"),
+    ("BLOCK", "was blocked (frozen)"), ("ON <HOLD>", "ended as ON &lt;HOLD&gt;"),
+])
+def test_each_end_has_its_verb(state: str, verb: str) -> None:
+    assert outcome(_job(state=state)).text.endswith(f"`job-9` {verb}")
+
+
+def test_a_dm_says_who_asked() -> None:
+    message = outcome(_job(state="SUCCEED"), requested_by="U1", direct=True)
+    assert message.text == "You asked me to tell you: ✅ `job-9` succeeded"
+
+
+def test_a_preview_without_image_still_links_the_cover() -> None:
+    job = _job(state="SUCCEED", output_asset_config={"cover_url": "https://obs.example/c.png"})
+    message = outcome(job, with_image=False)
+    assert _texts(message) == [{"type": "section", "text": {"type": "mrkdwn", "text":
+        "*✅ `job-9` succeeded*\n<https://obs.example/c.png|Cover image>"}}]
+    assert [b["type"] for b in _texts(outcome(job))] == ["section", "image"]
+
+
+# -- the tracking message ------------------------------------------------------------------
+
+
+def _tracked_job(job_id: str, state: str | None, closed: bool) -> TrackedJob:
+    return TrackedJob(id=1, channel="C1", job_id=job_id, message_ts="1.0", requested_by="U1",
+                      last_state=state, job_created_at=None, created_at=NOW,
+                      paused_reason=None, closed=closed)
+
+
+def test_the_tracking_message_while_jobs_run_and_once_all_ended() -> None:
+    running = tracking_message([_tracked_job("job-1", "SUCCEED", True),
+                                _tracked_job("job-2", "PROCESSING", False)])
+    assert running.text == ("Tracking 2 jobs for <@U1>: 1 finished, 1 ✅. "
+                            "I reply in this thread when a job ends.")
+    assert _texts(running) == [
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": "*Tracking 2 jobs for <@U1>: 1 finished, 1 ✅*"}},
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": "✅ `job-1` Succeeded\n⚙️ `job-2` Processing"}},
+        {"type": "context", "elements": [{"type": "mrkdwn",
+                                          "text": "I reply in this thread when a job ends."}]},
+    ]
+    ended = tracking_message([_tracked_job("job-1", "SUCCEED", True),
+                              _tracked_job("job-2", "FAILED", True),
+                              _tracked_job("job-3", "SUCCEED", True)])
+    assert ended.text == ("Tracking 3 jobs for <@U1>: all finished, 2 ✅ 1 ❌. "
+                          "All jobs ended; each one's outcome is in this thread.")
+    one = tracking_message([_tracked_job("job-1", "WAITING", False)])
+    assert one.text == "Tracking 1 job for <@U1>. I reply in this thread when a job ends."
+    assert tracking_message([]).text == "Tracking 0 jobs. I reply in this thread when a job ends."
+
+
+def test_a_state_word_with_spaces_is_shown_whole() -> None:
+    assert tracked_line(_tracked("ON HOLD")) == "❔ `job-7` ON HOLD"
+
+
+@pytest.fixture
+def cancel_allowed() -> Iterator[None]:
+    cancel.install(CancelPolicy(["U1"]))
+    yield
+    cancel.install(CancelPolicy(()))  # the process-wide policy, back to "nobody"
+
+
+def test_waiting_jobs_get_a_cancel_button_when_someone_may_press_it(
+    cancel_allowed: None,
+) -> None:
+    jobs = [_tracked_job("job-waiting-for-long", "WAITING", False),
+            _tracked_job("job-2", "PROCESSING", False),
+            _tracked_job("job-3", "WAITING", True)]  # closed: nothing to cancel
+    blocks = _texts(tracking_message(jobs))
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    [button] = actions["elements"]
+    assert button["text"]["text"] == "Cancel job-waiting-"  # the id's first 12 characters
+    assert button["value"] == "job-waiting-for-long"
+    assert not any(b["type"] == "actions"
+                   for b in _texts(tracking_message([_tracked_job("job-2", "SUCCEED", True)])))
