@@ -148,7 +148,7 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
         fields.append(f"{link(job.preview_video_url, 'Preview')} (link valid for 24 h)")
     if job.cover_url and not with_image:
         fields.append(link(job.cover_url, "Cover image"))
-    address = _address(state, requested_by, mention_group, direct)
+    address = _address(requested_by, mention_group, direct)
     shown_head = f"{address} *{head}*" if address else f"*{head}*"
     blocks: list[Block] = [SectionBlock(text=_md("\n".join([shown_head, *fields])))]
     if job.cover_url and with_image and state == JobState.SUCCEED:
@@ -181,8 +181,7 @@ def stuck_announcement(payload: Mapping[str, Any]) -> Message:
                            ContextBlock(elements=[_md(foot)])])
 
 
-def _address(state: str, requested_by: str | None, mention_group: str | None,
-             direct: bool) -> str:
+def _address(requested_by: str | None, mention_group: str | None, direct: bool) -> str:
     """Who the notification is for, as mentions (ids only: they come from Slack)."""
     if direct:
         return "You asked me to tell you:"
