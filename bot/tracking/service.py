@@ -37,7 +37,7 @@ class TrackingService:
     """
 
     def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
-                 *, broadcast_default: bool = True, stuck: StuckWatcher | None = None):
+                 *, broadcast_default: bool, stuck: StuckWatcher | None = None):
         self.store = store
         self.outbox = outbox
         self.jobs = jobs

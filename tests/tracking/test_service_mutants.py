@@ -375,7 +375,8 @@ def test_a_stuck_confirmation_slack_refuses_otherwise_keeps_the_watch(
 
 def test_without_a_stuck_check_stuck_is_not_offered(world: TrackingWorld) -> None:
     tracking = world.tracking
-    service = TrackingService(tracking.store, tracking.outbox, world.client, world.messenger)
+    service = TrackingService(tracking.store, tracking.outbox, world.client, world.messenger,
+                              broadcast_default=True)
     assert service.subscribe(ctx(), Subscribe("stuck"), world.clock()).text == (
         "Stuck-job announcements are not available in this bot.")
     assert service.unsubscribe(ctx(), Unsubscribe(stuck=True)).text == (

@@ -86,10 +86,18 @@ def test_the_retention_pass_runs_at_most_hourly(world: TrackingWorld) -> None:
         world.cycle()
         world.clock.advance(1800)
         world.cycle()
-        world.clock.advance(1801)
+        world.clock.advance(1800)  # exactly an hour after the first run: due
         world.cycle()
         restarted = world.restart()  # the last run is in the database, not the process
         restarted.cycle()
     finally:
         worker.prune = real
-    assert len(runs) == 2 and runs[1] - runs[0] > timedelta(hours=1)
+    assert len(runs) == 2 and runs[1] - runs[0] == timedelta(hours=1)
+
+
+def test_the_retention_setting_reaches_the_poller_and_the_pruning(
+    world: TrackingWorld,
+) -> None:
+    world = world.restart(retention_days=2)
+    assert world.tracking.poller.retention == timedelta(days=2)
+    assert world.tracking.retention == timedelta(days=2)
