@@ -685,6 +685,7 @@ def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
     [(summary_key, summary), (details_key, details)] = _marked(world)
     assert summary.text == "6 jobs finished: 6 ✅" and summary.thread_ts is None
     assert details_key == f"{summary_key}#0" and details.thread_ts == summary.ts
+    assert not details.reply_broadcast  # the thread's details stay in the thread
     assert all(job in str(details.blocks) for job in first + second)
     messages = [m for m in world.slack.posts("C1") if m.metadata is None]
     assert len(messages) == 2 and all("all finished" in m.text for m in messages)
@@ -938,6 +939,10 @@ def test_a_channel_outcome_in_doubt_is_looked_up_since_its_row_was_written(
     assert (row.status, row.posted_ts) == ("sent", posted)
     [look_up] = world.slack.calls_to("conversations.history")
     assert look_up.args["oldest"] == f"{row.created_at.timestamp():.6f}"
+    # Nothing was posted in this pass, so the channel is let go with no pacing hold.
+    with world.tracking.store.begin() as conn:
+        [channel] = conn.execute(outbox_channels.select()).all()
+    assert (channel.lease_owner, channel.hold_until) == (None, None)
 
 
 def test_two_rows_refused_for_good_in_one_pass_count_two_failures(world: TrackingWorld) -> None:
