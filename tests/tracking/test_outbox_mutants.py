@@ -314,3 +314,38 @@ def test_resuming_says_whether_delivery_was_paused(store: Store, outbox: Outbox)
     assert outbox.resume_workspace() is True
     assert outbox.workspace_pause() is None
     assert outbox.resume_workspace() is False
+
+
+def test_channels_are_claimed_waiting_longest_first(store: Store, outbox: Outbox) -> None:
+    for key, channel in (("k1", "C3"), ("k2", "C1"), ("k3", "C2"), ("k4", "C3")):
+        _add(store, outbox, key, channel=channel)
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=2) == ["C3", "C1"]
+    assert outbox.claim_channels("b", now=T0, lease=LEASE, limit=2) == ["C2"]
+
+
+def test_a_sender_claims_its_own_channel_again_but_not_anothers_before_it_ends(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k1", channel="C1")
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=5) == ["C1"]
+    assert outbox.claim_channels("a", now=T0 + LEASE / 2, lease=LEASE, limit=5) == ["C1"]
+    ends = T0 + LEASE / 2 + LEASE
+    assert outbox.claim_channels("b", now=ends, lease=LEASE, limit=5) == []  # not over yet
+    assert outbox.claim_channels("b", now=ends + timedelta(microseconds=1), lease=LEASE,
+                                 limit=5) == ["C1"]
+
+
+def test_only_channels_with_rows_due_now_are_claimed(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "later", channel="C1", now=T0 + timedelta(seconds=10))
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=5) == []
+    assert outbox.claim_channels("a", now=T0 + timedelta(seconds=10), lease=LEASE,
+                                 limit=5) == ["C1"]
+
+
+def test_a_channel_another_sender_holds_does_not_use_up_the_limit(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k1", channel="C1")
+    assert outbox.claim_channels("b", now=T0, lease=LEASE, limit=1) == ["C1"]
+    _add(store, outbox, "k2", channel="C2")
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=1) == ["C2"]
