@@ -697,24 +697,29 @@ def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
 # -- leases lost --------------------------------------------------------------------------------
 
 
-def test_a_sender_whose_leases_ran_out_while_pacing_leaves_the_rest_to_their_new_owner(
-    world: TrackingWorld, caplog: pytest.LogCaptureFixture
-) -> None:
-    world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
-    _ended(world, 3)
-    a = world.tracking.sender
+def _taken_over_while_pacing(world: TrackingWorld) -> list[SendResult]:
+    """The world's sender (A) oversleeps its first pacing wait past its 5 s leases, and a
+    second sender (B) runs one pass meanwhile; returns B's pass, once it has run."""
     b = build_tracking(world.settings, world.client, world.messenger, clock=world.clock,
                        sleep=world.clock.sleep, owner="B").sender
     passes: list[SendResult] = []
 
     def overslept(seconds: float) -> None:
-        # A's pacing wait outlasts its leases, and B takes the channel over meanwhile.
         world.clock.advance(6)
         if not passes:
             passes.append(b.send_due())
 
-    a.sleep = overslept
-    assert a.send_due() == SendResult(sent=1)
+    world.tracking.sender.sleep = overslept
+    return passes
+
+
+def test_a_sender_whose_leases_ran_out_while_pacing_leaves_the_rest_to_their_new_owner(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
+    _ended(world, 3)
+    passes = _taken_over_while_pacing(world)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
     assert passes == [SendResult(sent=2)]
     rows = sorted(world.tracking.outbox.rows(), key=lambda r: r.id)
     assert [r.status for r in rows] == ["sent"] * 3
@@ -987,19 +992,9 @@ def test_a_digest_whose_lease_ran_out_between_its_posts_is_left_to_the_new_owner
 ) -> None:
     world = world.restart(delivery_lease_seconds=5)
     _burst(world)
-    a = world.tracking.sender
-    b = build_tracking(world.settings, world.client, world.messenger, clock=world.clock,
-                       sleep=world.clock.sleep, owner="B").sender
-    passes: list[SendResult] = []
-
-    def overslept(seconds: float) -> None:
-        # A paces between the summary and the details past its lease; B takes over.
-        world.clock.advance(6)
-        if not passes:
-            passes.append(b.send_due())
-
-    a.sleep = overslept
-    assert a.send_due() == SendResult()
+    # A paces between the summary and the details past its lease; B takes over.
+    passes = _taken_over_while_pacing(world)
+    assert world.tracking.sender.send_due() == SendResult()
     assert passes == [SendResult(sent=1)]
     [(summary_key, _), (details_key, _)] = _marked(world)  # each posted once
     assert details_key == f"{summary_key}#0"
