@@ -190,13 +190,13 @@ class Outbox:
         ids = [r.id for r in rows]
         if not ids:
             return
+        # A row leased to ``owner`` was counted by that claim (or formed as a digest with
+        # one attempt), so ``attempts - 1`` never goes below zero; the same in reschedule.
         with self.store.begin() as conn:
             conn.execute(outbox.update().where(
                 outbox.c.id.in_(ids), outbox.c.lease_owner == owner,
                 outbox.c.status == PENDING,
-            ).values(lease_owner=None, lease_until=None,
-                     attempts=sa.case((outbox.c.attempts > 0, outbox.c.attempts - 1),
-                                      else_=0)))
+            ).values(lease_owner=None, lease_until=None, attempts=outbox.c.attempts - 1))
 
     # -- the workspace-wide pause ---------------------------------------------------------
 
@@ -344,8 +344,7 @@ class Outbox:
         if failure:
             values["failures"] = outbox.c.failures + 1
         if not attempted:
-            values["attempts"] = sa.case((outbox.c.attempts > 0, outbox.c.attempts - 1),
-                                         else_=0)
+            values["attempts"] = outbox.c.attempts - 1
         with self.store.begin() as conn:
             conn.execute(outbox.update().where(
                 outbox.c.id == row.id, outbox.c.lease_owner == owner).values(**values))

@@ -349,3 +349,149 @@ def test_a_channel_another_sender_holds_does_not_use_up_the_limit(
     assert outbox.claim_channels("b", now=T0, lease=LEASE, limit=1) == ["C1"]
     _add(store, outbox, "k2", channel="C2")
     assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=1) == ["C2"]
+
+
+# -- channel holds: only ever lengthened, and only the channel named ----------------------
+
+def test_a_hold_is_lengthened_never_shortened_and_keeps_its_reason_on_a_tie(
+    store: Store, outbox: Outbox
+) -> None:
+    outbox.hold_channel("C1", T0 + timedelta(seconds=30), "Retry-After")
+    outbox.hold_channel("C1", T0 + timedelta(seconds=10), "backoff")  # shorter: ignored
+    outbox.hold_channel("C1", T0 + timedelta(seconds=30), "paced")  # same end: ignored
+    assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=30), "Retry-After")
+    outbox.hold_channel("C1", T0 + timedelta(seconds=45), "backoff")
+    assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=45), "backoff")
+
+
+def test_holding_one_channel_leaves_the_others_alone(store: Store, outbox: Outbox) -> None:
+    outbox.hold_channel("C2", T0 + timedelta(seconds=5), "paced")
+    outbox.hold_channel("C1", T0 + timedelta(seconds=30), "Retry-After")
+    assert outbox.channel_hold("C2") == (T0 + timedelta(seconds=5), "paced")
+
+
+def _leased_channel(store: Store, outbox: Outbox, channel: str = "C1",
+                    owner: str = "a") -> None:
+    _add(store, outbox, f"k-{channel}", channel=channel)
+    assert outbox.claim_channels(owner, now=T0, lease=LEASE, limit=5) == [channel]
+
+
+def test_releasing_a_channel_holds_it_only_if_that_is_longer(
+    store: Store, outbox: Outbox
+) -> None:
+    _leased_channel(store, outbox)
+    outbox.hold_channel("C1", T0 + timedelta(seconds=30), "Retry-After")
+    outbox.release_channel("C1", "a", hold_until=T0 + timedelta(seconds=30))  # a tie
+    assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=30), "Retry-After")
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=5) == []  # held
+    _leased_channel(store, outbox, "C2")
+    outbox.release_channel("C2", "a", hold_until=T0 + timedelta(seconds=1))
+    assert outbox.channel_hold("C2") == (T0 + timedelta(seconds=1), "paced")
+    # Pacing after the Retry-After would have ended: the pacing wins.
+    outbox.hold_channel("C2", T0 + timedelta(seconds=2), "Retry-After")
+    assert outbox.claim_channels("a", now=T0 + timedelta(seconds=2), lease=LEASE,
+                                 limit=5) == ["C2"]
+    outbox.release_channel("C2", "a", hold_until=T0 + timedelta(seconds=3, microseconds=5))
+    assert outbox.channel_hold("C2") == (T0 + timedelta(seconds=3, microseconds=5), "paced")
+
+
+def test_releasing_one_channel_keeps_the_senders_other_channels(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k1", channel="C1")
+    _add(store, outbox, "k2", channel="C2")
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=5) == ["C1", "C2"]
+    outbox.release_channel("C1", "a", hold_until=None)
+    assert outbox.claim_channels("b", now=T0, lease=LEASE, limit=5) == ["C1"]  # C2 is a's
+    assert outbox.channel_hold("C2") is None
+
+
+def test_a_sender_cannot_release_a_channel_another_sender_took_over(
+    store: Store, outbox: Outbox
+) -> None:
+    _leased_channel(store, outbox)
+    later = T0 + LEASE * 2
+    assert outbox.claim_channels("b", now=later, lease=LEASE, limit=5) == ["C1"]
+    outbox.release_channel("C1", "a", hold_until=later + timedelta(seconds=9))
+    assert outbox.channel_hold("C1") is None
+    assert outbox.claim_channels("c", now=later, lease=LEASE, limit=5) == []  # still b's
+    assert outbox.renew("b", "C1", [], now=later, lease=LEASE)
+
+
+# -- renewing and releasing touch exactly the sender's leases -----------------------------
+
+def test_renewing_extends_both_leases_from_now(store: Store, outbox: Outbox) -> None:
+    _leased_channel(store, outbox)
+    [row] = outbox.claim("a", now=T0, lease=LEASE, channel="C1")
+    renewed = T0 + LEASE / 2
+    assert outbox.renew("a", "C1", [row.id], now=renewed, lease=LEASE)
+    assert _utc(outbox.rows()[0].lease_until) == renewed + LEASE
+    # Past the first lease, within the renewed one: nobody else takes channel or row.
+    after_first = T0 + LEASE + timedelta(seconds=1)
+    assert outbox.claim_channels("b", now=after_first, lease=LEASE, limit=5) == []
+    assert outbox.claim("b", now=after_first, lease=LEASE) == []
+
+
+def test_renewing_one_channel_while_holding_two(store: Store, outbox: Outbox) -> None:
+    _add(store, outbox, "k1", channel="C1")
+    _add(store, outbox, "k2", channel="C2")
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=5) == ["C1", "C2"]
+    assert outbox.renew("a", "C1", [], now=T0 + LEASE / 2, lease=LEASE)
+    # Only C1 was renewed: C2's lease ends when it was going to.
+    assert outbox.claim_channels("b", now=T0 + LEASE + timedelta(seconds=1), lease=LEASE,
+                                 limit=5) == ["C2"]
+
+
+def test_renewing_a_row_that_is_no_longer_pending_fails(store: Store, outbox: Outbox) -> None:
+    # A digest's members stay leased to its former after the digest is sent.
+    _add(store, outbox, "k-C1")
+    assert outbox.claim_channels("a", now=T0, lease=LEASE, limit=5) == ["C1"]
+    members, digest = _folded(store, outbox)
+    assert outbox.mark_sent(digest, "a", "9.9", now=T0)
+    assert all(m.lease_owner == "a" for m in outbox.members(digest.id))
+    assert not outbox.renew("a", "C1", [members[0].id], now=T0, lease=LEASE)
+
+
+def test_releasing_gives_back_only_the_rows_named_and_uncounts_them(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k0")
+    _add(store, outbox, "k1")
+    k0, _ = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.release([k0], "a")
+    rows = _by_key(outbox)
+    assert (rows["k0"].lease_owner, rows["k0"].lease_until, rows["k0"].attempts) == (
+        None, None, 0)
+    assert (rows["k1"].lease_owner, rows["k1"].attempts) == ("a", 1)
+    [again] = outbox.claim("b", now=T0, lease=LEASE)
+    assert again.dedupe_key == "k0" and again.attempts == 1 and not again.in_doubt
+
+
+def test_releasing_rows_another_sender_took_over_changes_nothing(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k")
+    [mine] = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.claim("b", now=T0 + LEASE * 2, lease=LEASE)
+    outbox.release([mine], "a")
+    [row] = outbox.rows()
+    assert (row.lease_owner, row.attempts) == ("b", 2)
+
+
+def test_releasing_a_sent_digests_members_changes_nothing(
+    store: Store, outbox: Outbox
+) -> None:
+    members, digest = _folded(store, outbox)
+    assert outbox.mark_sent(digest, "a", "9.9", now=T0)
+    outbox.release(members, "a")
+    assert all((m.status, m.lease_owner, m.attempts) == ("sent", "a", 1)
+               for m in outbox.members(digest.id))
+
+
+def test_a_second_pause_updates_the_reason_and_keeps_since(
+    store: Store, outbox: Outbox
+) -> None:
+    outbox.pause_workspace("token_revoked", now=T0)
+    outbox.pause_workspace("account_inactive", now=T0 + timedelta(hours=1))
+    reason, since = outbox.workspace_pause() or ("", None)
+    assert (reason, _utc(since)) == ("account_inactive", T0)
