@@ -4,8 +4,11 @@ write by a sender re-checks its lease (bench/MUTATION.md lists the mutants these
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import sqlalchemy as sa
+
+from bot.tracking.models import delivery_state
 from bot.tracking.models import outbox as table
 from bot.tracking.outbox import Notification, Outbox, subscription_key, track_key
 from bot.tracking.store import Store
@@ -495,3 +498,15 @@ def test_a_second_pause_updates_the_reason_and_keeps_since(
     outbox.pause_workspace("account_inactive", now=T0 + timedelta(hours=1))
     reason, since = outbox.workspace_pause() or ("", None)
     assert (reason, _utc(since)) == ("account_inactive", T0)
+    with store.begin() as conn:
+        [updated] = conn.execute(sa.select(delivery_state.c.updated_at)).scalars()
+    assert _utc(updated) == T0 + timedelta(hours=1)
+
+
+def test_a_pacing_hold_given_in_another_timezone_is_the_same_instant(
+    store: Store, outbox: Outbox
+) -> None:
+    _leased_channel(store, outbox)
+    paris = T0.astimezone(timezone(timedelta(hours=2))) + timedelta(seconds=3)
+    outbox.release_channel("C1", "a", hold_until=paris)
+    assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=3), "paced")
