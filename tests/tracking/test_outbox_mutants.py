@@ -510,3 +510,46 @@ def test_a_pacing_hold_given_in_another_timezone_is_the_same_instant(
     paris = T0.astimezone(timezone(timedelta(hours=2))) + timedelta(seconds=3)
     outbox.release_channel("C1", "a", hold_until=paris)
     assert outbox.channel_hold("C1") == (T0 + timedelta(seconds=3), "paced")
+
+
+def test_a_row_given_up_on_is_never_marked_sent(store: Store, outbox: Outbox) -> None:
+    # A failed digest's members stay leased to its former: still not "sent".
+    members, digest = _folded(store, outbox)
+    outbox.fail(digest, "a", "channel_not_found")
+    assert not outbox.mark_sent(members[0], "a", "1.0", now=T0)
+    assert _by_key(outbox)["m0"].status == "failed"
+
+
+def test_every_reading_is_oldest_first_whatever_order_rows_were_written(
+    store: Store, outbox: Outbox
+) -> None:
+    # Without ORDER BY, PostgreSQL returns rows in storage order, and an UPDATE writes a
+    # row's new version at the end: touch the oldest row so storage order is k1, k2, k0.
+    for key in ("k0", "k1", "k2"):
+        _add(store, outbox, key)
+    [k0] = outbox.claim("a", now=T0, lease=LEASE, limit=1)
+    outbox.release([k0], "a")
+    assert [r.dedupe_key for r in outbox.rows()] == ["k0", "k1", "k2"]
+    [k0] = outbox.claim("b", now=T0, lease=LEASE, limit=1)
+    assert k0.dedupe_key == "k0"
+    outbox.release([k0], "b")
+    claimed = outbox.claim("c", now=T0, lease=LEASE)
+    assert [r.dedupe_key for r in claimed] == ["k0", "k1", "k2"]
+    digest = outbox.form_digest("c", claimed, now=T0, lease=LEASE)
+    assert digest is not None
+    assert [m.dedupe_key for m in outbox.members(digest.id)] == ["k0", "k1", "k2"]
+    outbox.fail(digest, "c", "channel_not_found")
+    assert [r.dedupe_key for r in outbox.failed("C1")] == ["k0", "k1", "k2"]
+
+
+def test_a_reschedule_of_an_unattempted_claim_does_not_count_it(
+    store: Store, outbox: Outbox
+) -> None:
+    _add(store, outbox, "k")
+    [row] = outbox.claim("a", now=T0, lease=LEASE)
+    outbox.reschedule(row, "a", at=T0, error="429", failure=False, attempted=False)
+    assert outbox.rows()[0].attempts == 0
+    [again] = outbox.claim("b", now=T0, lease=LEASE)
+    assert again.attempts == 1 and not again.in_doubt
+    outbox.reschedule(again, "b", at=T0, error="500", failure=True)
+    assert outbox.rows()[0].attempts == 1  # attempted: the claim stays counted

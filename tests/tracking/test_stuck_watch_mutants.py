@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from bot.commands import stuck as stuck_module
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.errors import MetaStudioError
 from bot.metastudio.query import QueryJobType
@@ -281,3 +282,27 @@ def test_a_muted_channel_or_job_is_not_told_later(
     assert row.payload["job"]["job_id"] == loud
     clock.advance(2 * 3600)
     assert watcher.run_once() == 0  # recorded as told while muted
+
+
+def test_the_line_is_learnt_from_the_weeks_history_not_the_floor(
+    watcher: StuckWatcher, tracking_simulator: Simulator, clock: FakeClock, outbox: Outbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2D jobs waited about two hours this week: a job waiting 90 min (past the 30 min
+    # floor) is usual, one waiting 3 h is stuck.
+    monkeypatch.setattr(stuck_module, "MIN_SAMPLES", 5)
+    clock.advance(-86400)
+    for minutes in (100, 105, 110, 115, 120, 125):
+        job = tracking_simulator.add_job(state="WAITING")
+        clock.advance(minutes * 60)
+        tracking_simulator.set_state(job, "PROCESSING")
+        clock.advance(300)
+        tracking_simulator.set_state(job, "SUCCEED")
+        clock.advance(-(minutes * 60 + 300))
+    clock.advance(86400)
+    _late(tracking_simulator, clock, age=timedelta(minutes=90))
+    late = _late(tracking_simulator, clock, age=timedelta(hours=3))
+    watcher.watch("C1", job_type=None, group_id=None, created_by="U1", now=clock())
+    assert watcher.run_once() == 1
+    [row] = _rows(outbox)
+    assert _named(row) == [late]
