@@ -16,6 +16,7 @@ from bot.commands.types import Context
 from bot.metastudio.operations import JobOperations
 from bot.views import actions
 from bot.views.text import render_text
+from tests.fixtures.simulator import add_past_waits
 
 USER = Context(user_id="U1", channel_id="C1", tz=ZoneInfo("UTC"))
 STRANGER = Context(user_id="U9", channel_id="C1", tz=ZoneInfo("UTC"))
@@ -82,15 +83,8 @@ def test_stuck_by_default_learns_the_line_from_recent_jobs(simulator, sim_clock,
                                                           monkeypatch):
     monkeypatch.setattr(stuck_module, "MIN_SAMPLES", 5)
     now = sim_clock()
-    sim_clock.advance(-2 * 86400)  # yesterday's jobs, made in simulated time
-    for minutes in (40, 45, 50, 55, 60, 65):  # 2D jobs waited about an hour before starting
-        job = simulator.add_job(state="WAITING")
-        sim_clock.advance(minutes * 60)
-        simulator.set_state(job, "PROCESSING")
-        sim_clock.advance(300)
-        simulator.set_state(job, "SUCCEED")
-        sim_clock.advance(-(minutes * 60 + 300))
-    sim_clock.advance(2 * 86400)
+    # 2D jobs waited about an hour before starting, two days ago in simulated time.
+    add_past_waits(simulator, sim_clock, (40, 45, 50, 55, 60, 65), days_ago=2)
     simulator.add_job(state="WAITING", create_time=now - timedelta(minutes=50))
     late = simulator.add_job(state="WAITING", create_time=now - timedelta(minutes=90))
     text = shown(router.handle("stuck", USER))

@@ -20,6 +20,7 @@ from bot.tracking.oncall import OnCallStore
 from bot.tracking.outbox import Notification, Outbox
 from bot.tracking.store import Store
 from bot.tracking.stuck_watch import MAX_NAMED, STUCK, STUCK_END, StuckWatch, StuckWatcher
+from tests.fixtures.simulator import add_past_waits
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock
 from tests.tracking import fast_store
 
@@ -291,15 +292,7 @@ def test_the_line_is_learnt_from_the_weeks_history_not_the_floor(
     # 2D jobs waited about two hours this week: a job waiting 90 min (past the 30 min
     # floor) is usual, one waiting 3 h is stuck.
     monkeypatch.setattr(stuck_module, "MIN_SAMPLES", 5)
-    clock.advance(-86400)
-    for minutes in (100, 105, 110, 115, 120, 125):
-        job = tracking_simulator.add_job(state="WAITING")
-        clock.advance(minutes * 60)
-        tracking_simulator.set_state(job, "PROCESSING")
-        clock.advance(300)
-        tracking_simulator.set_state(job, "SUCCEED")
-        clock.advance(-(minutes * 60 + 300))
-    clock.advance(86400)
+    add_past_waits(tracking_simulator, clock, (100, 105, 110, 115, 120, 125), days_ago=1)
     _late(tracking_simulator, clock, age=timedelta(minutes=90))
     late = _late(tracking_simulator, clock, age=timedelta(hours=3))
     watcher.watch("C1", job_type=None, group_id=None, created_by="U1", now=clock())
