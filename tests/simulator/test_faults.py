@@ -4,6 +4,11 @@ X-Request-Id, as a client must be ready for them."""
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import threading
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -130,3 +135,27 @@ def test_requests_are_recorded_with_params_in_order(simulator, sim_api):
     assert request.params == [("job_ids", "b"), ("limit", "5"), ("job_ids", "a")]
     assert request.headers["X-Auth-Token"] == "TOKEN-TEST"
     assert simulator.request_count() == 1
+
+
+def test_a_client_that_hangs_up_before_the_answer_leaves_no_traceback(simulator, sim_api,
+                                                                      capfd):
+    # A client whose timeout ran out under a latency fault: the simulator's write fails,
+    # which is the client's doing, not a simulator error worth a traceback on stderr.
+    simulator.faults.latency = 0.2
+    host, port = urlsplit(simulator.url).hostname, urlsplit(simulator.url).port
+    earlier = set(threading.enumerate())  # other tests' servers may still have threads
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(b"GET /v1/proj-1/digital-human-videos HTTP/1.1\r\nHost: sim\r\n\r\n")
+        # Close with a reset, so the simulator's write fails at once rather than on the
+        # second write into a half-closed connection.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # The request is recorded just before the answer is written, by the request's own
+    # thread: once it is recorded, wait for that thread to end.
+    deadline = time.monotonic() + 5
+    while not simulator.requests or set(threading.enumerate()) - earlier:
+        assert time.monotonic() < deadline, "the simulator never finished the request"
+        time.sleep(0.01)
+    simulator.faults.latency = 0.0
+
+    assert "Traceback" not in capfd.readouterr().err
+    assert sim_api.list().status_code == 200  # and it goes on serving
