@@ -829,6 +829,60 @@ def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(world: TrackingWorl
     assert len(_marked(world)) == 3  # summary and two details, each once
 
 
+def _digest_owed_then_a_new_burst(world: TrackingWorld) -> tuple[list[str], list[str]]:
+    """A burst whose digest Slack rate-limited (still owed), then a second burst."""
+    first = _burst(world)
+    world.slack.rate_limit("chat.postMessage", retry_after=5)
+    assert world.tracking.sender.send_due() == SendResult(retried=1)
+    second = _burst(world)
+    world.clock.advance(5)
+    return first, second
+
+
+def test_a_digest_owed_from_before_a_new_burst_goes_first_and_is_never_folded(
+    world: TrackingWorld,
+) -> None:
+    first, second = _digest_owed_then_a_new_burst(world)
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
+    [(_, summary1), (_, details1), (_, summary2), (_, details2)] = _marked(world)
+    assert summary1.text == summary2.text == "6 jobs finished: 6 ✅"
+    assert all(job in str(details1.blocks) and job not in str(details2.blocks)
+               for job in first)
+    assert all(job in str(details2.blocks) for job in second)
+
+
+def test_a_note_written_after_a_burst_is_posted_after_the_bursts_digest(
+    world: TrackingWorld,
+) -> None:
+    _burst(world)
+    _note(world, Message(text="a later note"))
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
+    assert [m.text for _, m in _marked(world)] == [
+        "6 jobs finished: 6 ✅", "Details of 6 jobs", "a later note"]
+
+
+def test_a_burst_whose_lease_was_lost_while_folding_is_left_and_the_rest_goes_on(
+    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = _digest_owed_then_a_new_burst(world)
+    outbox = world.tracking.outbox
+    form_digest = outbox.form_digest
+
+    def taken_while_folding(owner: str, members: list[Any], **kw: Any) -> Any:
+        with world.tracking.store.begin() as conn:  # another sender took one meanwhile
+            conn.execute(outbox_table.update().where(outbox_table.c.id == members[0].id)
+                         .values(lease_owner="B"))
+        return form_digest(owner, members, **kw)
+
+    monkeypatch.setattr(outbox, "form_digest", taken_while_folding)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)  # the owed digest
+    [(_, _), (_, details)] = _marked(world)
+    assert all(job in str(details.blocks) for job in first)
+    burst = [r for r in outbox.rows() if r.kind == "track" and r.digest_id is None]
+    assert len(burst) == len(second)
+    assert all(r.status == "pending" and r.posted_ts is None for r in burst)
+
+
 def test_digest_details_are_packed_as_they_are_shown_without_images(
     world: TrackingWorld,
 ) -> None:
