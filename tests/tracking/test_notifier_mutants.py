@@ -1083,3 +1083,30 @@ def test_a_channel_lost_mid_pass_leaves_the_other_channels_to_go_on(
     assert [r.channel for r in world.tracking.outbox.rows() if r.status == "pending"] == ["C1"]
     assert any(m.startswith("lease on ") and m.endswith("leaving C1 to its new owner")
                for m in caplog.messages)
+
+
+def test_a_channel_lost_between_two_posts_of_a_row_leaves_the_other_channels_to_go_on(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = world.restart(delivery_lease_seconds=5)
+    _burst(world)  # C1: a digest, two posts
+    _ended(world, 2, channel="C2")
+    sender = world.tracking.sender
+    stolen: list[str] = []
+
+    def paced(seconds: float) -> None:
+        world.clock.advance(6)  # past every lease of the pass
+        if not stolen:  # C1's summary is posted, its details not yet: B takes C1 over
+            stolen.append("C1")
+            with world.tracking.store.begin() as conn:
+                conn.execute(outbox_table.update().where(outbox_table.c.channel == "C1")
+                             .values(lease_owner="B"))
+                conn.execute(outbox_channels.update().where(
+                    outbox_channels.c.channel == "C1").values(lease_owner="B"))
+
+    sender.sleep = paced
+    assert sender.send_due() == SendResult(sent=2)
+    assert sorted(r.channel for r in world.tracking.outbox.rows() if r.status == "sent") == [
+        "C2", "C2"]
+    assert [m.text for _, m in _marked(world)][0] == "6 jobs finished: 6 ✅"
+    assert any(m.endswith("leaving C1 to its new owner") for m in caplog.messages)
