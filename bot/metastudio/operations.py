@@ -85,10 +85,10 @@ class JobOperations:
                                       timeout=(t.timeouts.connect, t.timeouts.read),
                                       allow_redirects=False)
         except requests.RequestException as e:
-            t._record("error", started, path, None)
+            t._record("error", started, path, None, method="POST")
             raise UnavailableError(f"cannot reach MetaStudio at {t.base_url}") from e
         request_id = response.headers.get("X-Request-Id")
-        t._record(str(response.status_code), started, path, request_id)
+        t._record(str(response.status_code), started, path, request_id, method="POST")
         if not 200 <= response.status_code < 300:
             raise t._error(response, request_id)
         return request_id

@@ -293,13 +293,14 @@ class Transport:
     def close(self) -> None:
         self.session.close()
 
-    def _record(self, status: str, started: float, path: str, request_id: str | None) -> None:
+    def _record(self, status: str, started: float, path: str, request_id: str | None,
+                method: str = "GET") -> None:
         elapsed = time.monotonic() - started
         UPSTREAM_REQUESTS.labels(status=status).inc()
         UPSTREAM_LATENCY.observe(elapsed)
         level = logging.DEBUG if status.startswith("2") else logging.INFO
-        log.log(level, "MetaStudio GET %s -> %s in %.3fs (request id %s)",
-                path, status, elapsed, request_id)
+        log.log(level, "MetaStudio %s %s -> %s in %.3fs (request id %s)",
+                method, path, status, elapsed, request_id)
 
     def _error(self, response: requests.Response, request_id: str | None) -> MetaStudioError:
         status = response.status_code

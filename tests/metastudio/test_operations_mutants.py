@@ -103,7 +103,8 @@ def test_a_2xx_cancel_answers_its_request_id_and_is_counted(server, caplog) -> N
     [record] = caplog.records
     assert record.levelno == logging.DEBUG
     path = f"/v1/{PROJECT_ID}/2d-digital-human-videos/job-1/cancel"
-    assert path in record.getMessage() and "req-raw-1" in record.getMessage()
+    assert record.getMessage().startswith(f"MetaStudio POST {path} -> 204 in ")
+    assert record.getMessage().endswith("(request id req-raw-1)")
 
 
 def test_a_refused_cancel_keeps_its_request_id_and_is_logged(simulator, jobs_client,
@@ -121,7 +122,8 @@ def test_a_refused_cancel_keeps_its_request_id_and_is_logged(simulator, jobs_cli
     assert requests_total("400") == before + 1
     [record] = caplog.records
     assert record.levelno == logging.INFO
-    assert f"/{job_id}/cancel" in record.getMessage()
+    assert f"MetaStudio POST /v1/{PROJECT_ID}/2d-digital-human-videos/{job_id}/cancel -> 400" \
+        in record.getMessage()
     assert raised.value.request_id in record.getMessage()
 
 
@@ -137,7 +139,7 @@ def test_an_unreachable_server_is_named_counted_and_logged(server, caplog) -> No
     assert str(raised.value) == f"cannot reach MetaStudio at {url}"
     assert requests_total("error") == before + 1
     [record] = caplog.records
-    assert f"/v1/{PROJECT_ID}/2d-digital-human-videos/job-1/cancel -> error" in (
+    assert f"POST /v1/{PROJECT_ID}/2d-digital-human-videos/job-1/cancel -> error" in (
         record.getMessage())
 
 
