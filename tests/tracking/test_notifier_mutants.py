@@ -829,14 +829,15 @@ def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(world: TrackingWorl
     assert len(_marked(world)) == 3  # summary and two details, each once
 
 
-def _digest_owed_then_a_new_burst(world: TrackingWorld) -> tuple[list[str], list[str]]:
-    """A burst whose digest Slack rate-limited (still owed), then a second burst."""
+def _digest_owed_then_a_new_burst(world: TrackingWorld,
+                                  second: int = 6) -> tuple[list[str], list[str]]:
+    """A burst whose digest Slack rate-limited (still owed, its hold over), then a second
+    burst of ``second`` jobs."""
     first = _burst(world)
     world.slack.rate_limit("chat.postMessage", retry_after=5)
     assert world.tracking.sender.send_due() == SendResult(retried=1)
-    second = _burst(world)
     world.clock.advance(5)
-    return first, second
+    return first, _burst(world, second) if second else []
 
 
 def test_a_digest_owed_from_before_a_new_burst_goes_first_and_is_never_folded(
@@ -859,6 +860,24 @@ def test_a_note_written_after_a_burst_is_posted_after_the_bursts_digest(
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert [m.text for _, m in _marked(world)] == [
         "6 jobs finished: 6 ✅", "Details of 6 jobs", "a later note"]
+
+
+def test_a_digest_stands_where_its_oldest_member_stood(world: TrackingWorld) -> None:
+    # Queued oldest first: a digest still owed, one job of a new burst, a note, the
+    # burst's other five jobs. The burst's digest goes out in its first job's place.
+    _digest_owed_then_a_new_burst(world, second=0)
+    ids = [world.running() for _ in range(6)]
+    track(world, *ids)
+    world.sim.set_state(ids[0], "SUCCEED")
+    world.tracking.poller.poll()
+    _note(world, Message(text="a note written meanwhile"))
+    for job in ids[1:]:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    assert world.tracking.sender.send_due() == SendResult(sent=3)
+    texts = [m.text for _, m in _marked(world)]
+    assert texts == ["6 jobs finished: 6 ✅", "Details of 6 jobs"] * 2 + [
+        "a note written meanwhile"]
 
 
 def test_a_burst_whose_lease_was_lost_while_folding_is_left_and_the_rest_goes_on(
