@@ -1075,6 +1075,24 @@ def test_a_digest_whose_lease_ran_out_between_its_posts_is_left_to_the_new_owner
             in caplog.messages)
 
 
+def _c1_taken_at_the_first_wait(world: TrackingWorld) -> None:
+    """The world's sender waits its first pacing turn past its 5 s leases, and another
+    sender (B) takes channel C1 over meanwhile."""
+    taken: list[str] = []
+
+    def paced(seconds: float) -> None:
+        world.clock.advance(6)  # past every lease of the pass
+        if not taken:
+            taken.append("C1")
+            with world.tracking.store.begin() as conn:
+                conn.execute(outbox_table.update().where(outbox_table.c.channel == "C1")
+                             .values(lease_owner="B"))
+                conn.execute(outbox_channels.update().where(
+                    outbox_channels.c.channel == "C1").values(lease_owner="B"))
+
+    world.tracking.sender.sleep = paced
+
+
 def test_a_channel_lost_mid_pass_leaves_the_other_channels_to_go_on(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1082,21 +1100,8 @@ def test_a_channel_lost_mid_pass_leaves_the_other_channels_to_go_on(
     world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
     _ended(world, 2, channel="C1")
     _ended(world, 2, channel="C2")
-    sender = world.tracking.sender
-    stolen: list[str] = []
-
-    def paced(seconds: float) -> None:
-        world.clock.advance(6)  # past every lease of the pass
-        if not stolen:  # another sender takes C1 over while this one waits its turn
-            stolen.append("C1")
-            with world.tracking.store.begin() as conn:
-                conn.execute(outbox_table.update().where(outbox_table.c.channel == "C1")
-                             .values(lease_owner="B"))
-                conn.execute(outbox_channels.update().where(
-                    outbox_channels.c.channel == "C1").values(lease_owner="B"))
-
-    sender.sleep = paced
-    assert sender.send_due() == SendResult(sent=3)
+    _c1_taken_at_the_first_wait(world)
+    assert world.tracking.sender.send_due() == SendResult(sent=3)
     sent = {(r.channel, r.status) for r in world.tracking.outbox.rows() if r.status == "sent"}
     assert sent == {("C1", "sent"), ("C2", "sent")}
     assert [r.channel for r in world.tracking.outbox.rows() if r.status == "pending"] == ["C1"]
@@ -1110,21 +1115,8 @@ def test_a_channel_lost_between_two_posts_of_a_row_leaves_the_other_channels_to_
     world = world.restart(delivery_lease_seconds=5)
     _burst(world)  # C1: a digest, two posts
     _ended(world, 2, channel="C2")
-    sender = world.tracking.sender
-    stolen: list[str] = []
-
-    def paced(seconds: float) -> None:
-        world.clock.advance(6)  # past every lease of the pass
-        if not stolen:  # C1's summary is posted, its details not yet: B takes C1 over
-            stolen.append("C1")
-            with world.tracking.store.begin() as conn:
-                conn.execute(outbox_table.update().where(outbox_table.c.channel == "C1")
-                             .values(lease_owner="B"))
-                conn.execute(outbox_channels.update().where(
-                    outbox_channels.c.channel == "C1").values(lease_owner="B"))
-
-    sender.sleep = paced
-    assert sender.send_due() == SendResult(sent=2)
+    _c1_taken_at_the_first_wait(world)  # C1's summary is posted, its details not yet
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert sorted(r.channel for r in world.tracking.outbox.rows() if r.status == "sent") == [
         "C2", "C2"]
     assert [m.text for _, m in _marked(world)][:1] == ["6 jobs finished: 6 ✅"]
