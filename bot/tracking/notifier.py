@@ -452,13 +452,14 @@ class Sender:
         if len(fresh) <= self.policy.digest_threshold:
             return group
         digest = self.outbox.form_digest(self.owner, fresh, now=now, lease=self.policy.lease)
-        rest = [r for r in group if r not in fresh]
+        folded = {r.id for r in fresh}
+        rest = [r for r in group if r.id not in folded]
         if digest is None:
             return rest
-        # The digest goes where its oldest member was: a digest or retry still owed from
-        # before this burst is posted first, as the channel would have seen it.
-        older = sum(1 for r in rest if r.id < fresh[0].id)
-        return [*rest[:older], digest, *rest[older:]]
+        # The digest goes where its oldest member was (the group is oldest first): a digest
+        # or retry still owed from before this burst is posted first.
+        at = group.index(fresh[0])
+        return [*rest[:at], digest, *rest[at:]]
 
     # -- one row ------------------------------------------------------------------------------
 

@@ -880,6 +880,18 @@ def test_a_digest_stands_where_its_oldest_member_stood(world: TrackingWorld) -> 
         "a note written meanwhile"]
 
 
+def test_a_row_in_doubt_is_never_folded_into_a_new_bursts_digest(world: TrackingWorld) -> None:
+    # Its post may already be in the channel: folding it would announce its job twice.
+    [alone] = _burst(world, 1)
+    _dies_at(world, 1)  # posted, not recorded: in doubt
+    burst = _burst(world)
+    assert world.tracking.sender.send_due() == SendResult(sent=2)
+    [(key, own), (_, summary), (_, details)] = _marked(world)
+    assert alone in own.text and key.startswith("track:")
+    assert summary.text == "6 jobs finished: 6 ✅"
+    assert all(job in str(details.blocks) for job in burst) and alone not in str(details.blocks)
+
+
 def test_a_burst_whose_lease_was_lost_while_folding_is_left_and_the_rest_goes_on(
     world: TrackingWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
