@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from bot.commands.router import Router
 from bot.commands.types import Context
 from bot.metastudio.cache import CachedJobsClient
-from bot.metastudio.factory import build_jobs_client
 from bot.simulator import Simulator
+from bot.wiring.metastudio import build_jobs_client
 
 from .common import Row, fake_slack, settings_for, simulator
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.tracking.models import subscriptions
-from bot.tracking.store import Store
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import subscriptions
 
 from .common import Row, bot_env, median, server_process, simulator, wait_for
 from .common import fake_slack as timed_slack

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.metastudio.factory import build_jobs_client
 from bot.settings import Settings
 from bot.simulator import SimClock, Simulator
-from bot.tracking.models import metadata
-from bot.tracking.worker import build_tracking
+from bot.tracking.process.worker import build_tracking
+from bot.tracking.store.tables import metadata
+from bot.wiring.metastudio import build_jobs_client
 
 from .common import PROJECT_ID, Row
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from bot.tracking.models import outbox, poll_state, seen_outcomes, tracked_jobs, watched_jobs
-from bot.tracking.store import Store
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import outbox, poll_state, seen_outcomes, tracked_jobs, watched_jobs
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bot.tracking.store import Store
+from bot.tracking.store.database import Store
 
 from .common import BOT_EXE, Row, bot_env, fake_slack, simulator, stop_process, wait_for
 

@@ -1,5 +1,5 @@
 """The throughput ceiling: a slack-bolt app that only acknowledges ``/videojobs``, under
-the same gunicorn configuration as ``videojobs-bot http`` (bot.web.serve: gthread
+the same gunicorn configuration as ``videojobs-bot http`` (bot.serve.web.serve: gthread
 workers, ``WEB_CONCURRENCY`` workers of ``WEB_THREADS`` threads, on ``$PORT``).
 
 ``python -m bench.minimal_app`` with ``PORT``, ``SLACK_SIGNING_SECRET``,
@@ -55,7 +55,7 @@ class _Gunicorn(BaseApplication):
 
 
 def main() -> None:
-    # The options bot.web.serve passes, from the same variables bot.cli reads.
+    # The options bot.serve.web.serve passes, from the same variables bot.cli reads.
     _Gunicorn({
         "bind": f"0.0.0.0:{os.environ['PORT']}",
         "worker_class": "gthread",

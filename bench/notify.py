@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 from bot.commands.types import Context, Track
-from bot.metastudio.factory import build_jobs_client
-from bot.slack_messenger import SlackMessenger
-from bot.tracking.worker import build_tracking, run_worker
+from bot.slack.messenger import SlackMessenger
+from bot.tracking.process.worker import build_tracking, run_worker
+from bot.wiring.metastudio import build_jobs_client
 
 from .common import Row, fake_slack, median, percentile, settings_for, simulator, wait_for
 

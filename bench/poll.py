@@ -23,11 +23,11 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
-from bot.metastudio.factory import build_jobs_client
 from bot.settings import Settings
 from bot.simulator import SimClock, Simulator
-from bot.slack_messenger import SlackMessenger
-from bot.tracking.worker import Tracking, build_tracking
+from bot.slack.messenger import SlackMessenger
+from bot.tracking.process.worker import Tracking, build_tracking
+from bot.wiring.metastudio import build_jobs_client
 
 from .common import PROJECT_ID, Row, fake_slack
 

@@ -14,28 +14,28 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .logging_setup import configure_logging
+from .serve.logging_setup import configure_logging
 from .settings import Settings, SettingsError, load_settings
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from .demo import run
+    from .serve.demo import run
 
     return run(settings, stdin=sys.stdin, stdout=sys.stdout, speed=getattr(args, "speed", 1.0))
 
 
 def _http(settings: Settings, args: argparse.Namespace) -> int:
-    from .multiproc import prepare_multiprocess_dir
+    from .serve.multiproc import prepare_multiprocess_dir
 
-    prepare_multiprocess_dir()  # before bot.web imports prometheus_client
-    from .web import serve
+    prepare_multiprocess_dir()  # before bot.serve.web imports prometheus_client
+    from .serve.web import serve
 
     serve(settings, workers=args.workers, threads=args.threads, tracking=not args.no_worker)
     return 0
 
 
 def _socket(settings: Settings, args: argparse.Namespace) -> int:
-    from .socket_mode import serve
+    from .serve.socket_mode import serve
 
     return serve(settings)
 
@@ -45,7 +45,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     if args.supervise:
-        from .tracking.supervisor import Supervisor
+        from .tracking.process.supervisor import Supervisor
 
         return Supervisor(
             [sys.executable, "-m", "bot", "worker"], status_path=args.status_file,
@@ -53,17 +53,17 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             max_backoff=settings.tracking_restart_max_seconds,
         ).run(stop)
 
-    from .services import build_services
-    from .tracking.worker import run_worker
+    from .tracking.process.worker import run_worker
+    from .wiring.services import build_services
 
     run_worker(build_services(settings).tracking, stop)
     return 0
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
-    from .check import run_check
-    from .metastudio.factory import build_jobs_client
-    from .services import build_slack_client
+    from .serve.check import run_check
+    from .wiring.metastudio import build_jobs_client
+    from .wiring.services import build_slack_client
 
     return run_check(settings, slack=build_slack_client(settings), jobs=build_jobs_client(settings))
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .runbook import load as load_runbook
+from .domain.runbook import load as load_runbook
 
 Mode = Literal["demo", "http", "socket", "worker", "simulator", "check"]
 
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     #: Threads answering commands per process; as many again may wait, then "busy".
     videojobs_answer_threads: int = Field(64, ge=1)
     #: Under ``videojobs-bot http``, answer in a child process per gunicorn worker, so
-    #: the acks keep a core of their own (bot/answer_process.py); false saves its memory.
+    #: the acks keep a core of their own (bot/serve/answer_process.py); false saves its memory.
     videojobs_answer_process: bool = True
 
     # Other Slack surfaces: covers, App Home (docs/surfaces.md)

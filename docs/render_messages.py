@@ -3,7 +3,7 @@
 A dev tool, run by hand: ``.venv/bin/python docs/render_messages.py``. Everything shown is
 real bot output: the MetaStudio simulator serves a few jobs (and their cover PNGs) on
 loopback, the real client and :class:`~bot.commands.router.Router` answer the commands, and
-``bot.tracking.messages`` builds the tracking message and its thread replies. The Block Kit
+``bot.views.notifications`` builds the tracking message and its thread replies. The Block Kit
 JSON is turned into Slack-like HTML (a small, general renderer below) and screenshotted with
 headless Chromium (``apt-get install chromium fonts-lato fonts-noto-color-emoji``; set
 ``CHROMIUM`` to use another binary). The clock is frozen, so the picture is reproducible.
@@ -29,17 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.commands.router import Router
 from bot.commands.types import Context
-from bot.home import simple_stuck
 from bot.metastudio.auth import TokenAuth
 from bot.metastudio.cache import CachedJobsClient
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.models import JobState
 from bot.metastudio.query import JobQuery
 from bot.simulator import SimClock, Simulator
-from bot.tracking.messages import outcome, tracking_message
-from bot.tracking.reports import error_groups
-from bot.tracking.store import Subscription, TrackedJob
+from bot.slack.home import simple_stuck
+from bot.tracking.store.database import Subscription, TrackedJob
+from bot.tracking.watches.reports import error_groups
 from bot.views.home import HomeData, home_view
+from bot.views.notifications import outcome, tracking_message
 
 OUT = Path(__file__).with_name("messages.png")
 NOW = datetime(2025, 6, 12, 13, 42, tzinfo=UTC)  # 15:42 in Berlin

@@ -8,7 +8,7 @@ mutants first, then the fastest. mutmut has no such mode, hence this file.
 
 Run from inside ``mutants/`` with it on the path (``mutation.sh -f`` does that):
 
-    MUTATION_FORK_GLOBS='bot.tracking.outbox*' python -m pytest -p mutation_fork tests
+    MUTATION_FORK_GLOBS='bot.tracking.delivery.outbox*' python -m pytest -p mutation_fork tests
 
 Environment: ``MUTATION_FORK_GLOBS`` (space-separated mutant name globs, default every
 mutant), ``MUTATION_FORK_JOBS`` (children at once, default 2). Verdicts go to

@@ -1,4 +1,4 @@
-"""The answering process (bot/answer_process.py): a real spawned child answering at the
+"""The answering process (bot/serve/answer_process.py): a real spawned child answering at the
 fake Slack's response_urls from the real simulator, its capacity, a child killed
 mid-answer, a clean stop, and (under ``videojobs-bot http``) a killed web worker."""
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.answer_process import RETRY_TEXT, AnswerProcess
-from bot.listeners.answer import Work
+from bot.serve.answer_process import RETRY_TEXT, AnswerProcess
 from bot.settings import Settings
+from bot.slack.listeners.answer import Work
 from tests.fakes.slack import FakeSlack
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK

@@ -16,9 +16,15 @@ import requests
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from bot.callbacks import PATH, CallbackReceiver, SendSoon, expected_secret, wsgi_handler
 from bot.simulator.callbacks import sign_callback_url
-from bot.tracking.models import callback_receipts
+from bot.tracking.polling.callbacks import (
+    PATH,
+    CallbackReceiver,
+    SendSoon,
+    expected_secret,
+    wsgi_handler,
+)
+from bot.tracking.store.tables import callback_receipts
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import subscribe, track
 
@@ -206,8 +212,8 @@ def test_an_upstream_failure_during_the_look_up_is_accepted_for_the_poll_to_reco
 def test_the_http_app_serves_the_callback_route_only_with_a_key(bot_settings) -> None:
     import io
 
-    from bot.services import build_services
-    from bot.web import make_wsgi_app
+    from bot.serve.web import make_wsgi_app
+    from bot.wiring.services import build_services
 
     def post(app: Any) -> str:
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": PATH, "QUERY_STRING": "",

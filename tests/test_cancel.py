@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from bot.cancel import CancelPolicy, GroupMembers
+from bot.domain.cancel import CancelPolicy, GroupMembers
 from bot.settings import Settings
 
 

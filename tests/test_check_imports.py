@@ -10,7 +10,7 @@ import sys
 def test_check_imports_neither_sqlalchemy_nor_alembic() -> None:
     code = (
         "import sys\n"
-        "import bot.cli, bot.check, bot.metastudio.factory, bot.services\n"
+        "import bot.cli, bot.serve.check, bot.wiring.metastudio, bot.wiring.services\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('sqlalchemy', 'alembic', 'psycopg') or m.startswith('bot.tracking'))\n"
         "print(heavy)\n"

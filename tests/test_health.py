@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bot.health import HealthCheck
+from bot.serve.health import HealthCheck
 
 
 def test_concurrent_checks_share_one_probe_and_answer_within_the_timeout() -> None:

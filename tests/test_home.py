@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.home import simple_stuck
-from bot.home_publisher import HomePublisher
-from bot.messaging import RateLimited
+from bot.domain.messaging import RateLimited
 from bot.metastudio.models import Job
-from bot.tracking.store import TrackedJob
+from bot.slack.home import simple_stuck
+from bot.slack.home_publisher import HomePublisher
+from bot.tracking.store.database import TrackedJob
 from bot.views.home import HomeData, home_view
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from bot.logging_setup import RedactingFilter, install_filter, secret_values
+from bot.serve.logging_setup import RedactingFilter, install_filter, secret_values
 from bot.settings import Settings
 
 

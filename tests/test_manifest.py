@@ -10,7 +10,7 @@ import yaml
 
 from bot.commands.parse import parse
 from bot.commands.types import Help, Invalid
-from bot.listeners.shortcuts import CALLBACK_ID
+from bot.slack.listeners.shortcuts import CALLBACK_ID
 from bot.views.help import USAGE_HINT
 
 ROOT = Path(__file__).parents[1]

@@ -1,4 +1,4 @@
-"""Answers at response_urls (bot/response_url.py): kept-alive connections to Slack, one
+"""Answers at response_urls (bot/slack/response_url.py): kept-alive connections to Slack, one
 retry when a connection drops, and a log line (never an exception) when Slack cannot
 be reached."""
 
@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.response_url import ResponseUrls
+from bot.slack.response_url import ResponseUrls
 from tests.fakes.raw_http import RawHttpServer, reset
 
 
@@ -27,7 +27,7 @@ def test_a_dropped_connection_is_tried_once_more_then_logged(caplog) -> None:
     server = RawHttpServer()
     server.behaviour = reset()
     try:
-        with caplog.at_level(logging.WARNING, logger="bot.response_url"):
+        with caplog.at_level(logging.WARNING, logger="bot.slack.response_url"):
             posted = ResponseUrls().post(f"{server.url}/response/x", {"text": "hi"})
     finally:
         server.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import runbook
+from bot.domain import runbook
 from bot.settings import Settings
 from bot.views.hints import next_step
 

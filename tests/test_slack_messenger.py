@@ -7,7 +7,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.messaging import (
+from bot.domain.messaging import (
     ChannelUnavailable,
     DeliveryError,
     ImageRejected,
@@ -16,7 +16,7 @@ from bot.messaging import (
     TransientDeliveryError,
     WorkspaceUnavailable,
 )
-from bot.slack_messenger import SlackMessenger
+from bot.slack.messenger import SlackMessenger
 from tests.fakes.slack import FakeSlack
 
 IMAGE = [{"type": "image", "image_url": "https://obs.example.com/c.jpg", "alt_text": "cover"}]

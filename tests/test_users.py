@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk import WebClient
 
-from bot.users import TimezoneResolver
+from bot.slack.users import TimezoneResolver
 from tests.fakes.slack import FakeSlack
 
 FALLBACK = ZoneInfo("UTC")
@@ -38,7 +38,7 @@ def test_caches_answers(fake_slack: FakeSlack, resolver) -> None:
 def test_slack_error_falls_back_and_logs_once(fake_slack: FakeSlack, resolver, caplog) -> None:
     fake_slack.fail("users.info", "missing_scope", times=2)
 
-    with caplog.at_level(logging.WARNING, logger="bot.users"):
+    with caplog.at_level(logging.WARNING, logger="bot.slack.users"):
         assert resolver.resolve("U1") == FALLBACK
         assert resolver.resolve("U2") == FALLBACK
 

@@ -20,9 +20,9 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from bot.request_front import MAX_BODY_BYTES
-from bot.tracking.outbox import Outbox
-from bot.tracking.store import Store
+from bot.slack.request_front import MAX_BODY_BYTES
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.store.database import Store
 from tests.fakes.blackhole import BlackholeProxy
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK

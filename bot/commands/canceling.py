@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..cancel import CancelPolicy
+from ..domain.cancel import CancelPolicy
+from ..domain.reply import Reply
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metastudio.operations import Operations
-from ..reply import Reply
 from ..views.blocks import section
 from ..views.cards import status_reply
 from ..views.format import code, escape, state_label

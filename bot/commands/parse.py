@@ -37,13 +37,7 @@ from .types import (
     Untrack,
     Window,
 )
-from .windows import (
-    DURATION_EXAMPLES,
-    WindowError,
-    looks_like_window,
-    parse_duration,
-    parse_window,
-)
+from .windows import DURATION_EXAMPLES, WindowError, looks_like_window, parse_duration, parse_window
 from .words import STATE_COMMANDS, STATE_WORDS, TYPE_WORDS, state_word
 
 #: Job ids one command takes at most: a status card is up to three of Slack's 50 blocks a

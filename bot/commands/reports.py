@@ -2,7 +2,7 @@
 
 :func:`parse_report` is the parser's hook (``bot.commands.parse``) for these three words;
 :class:`ReportCommands` is the router's (``bot.commands.router``). The scheduler that
-posts the reports is :mod:`bot.tracking.reports`.
+posts the reports is :mod:`bot.tracking.watches.reports`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..messaging import ChannelUnavailable, DeliveryError, Messenger
-from ..reply import Reply
-from ..tracking.reports import MAX_PER_CHANNEL, ReportStore, Schedule
+from ..domain.messaging import ChannelUnavailable, DeliveryError, Messenger
+from ..domain.reply import Reply
+from ..tracking.watches.reports import MAX_PER_CHANNEL, ReportStore, Schedule
 from ..views.format import escape, local_time
 from ..views.reports import schedule_text
 from .types import Command, Context, Invalid, ListReports, ScheduleReport, Unreport

@@ -15,14 +15,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from ..cancel import CancelPolicy
+from ..domain import stats, stuck
+from ..domain.cancel import CancelPolicy
+from ..domain.reply import Reply
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
-from ..metrics import COMMANDS
-from ..reply import Reply
+from ..telemetry.metrics import COMMANDS
 from ..views import actions
 from ..views.cards import status_reply
 from ..views.errors import doing, upstream_error_reply
@@ -31,7 +32,7 @@ from ..views.listings import listing_reply, listing_title
 from ..views.quota import quota_reply, warning_line
 from ..views.stuck import stuck_reply
 from ..views.summary import summary_reply
-from . import canceling, stats, stuck
+from . import canceling
 from .buttons import Bounds, decode, encode
 from .parse import job_ids_problem, parse
 from .reports import ReportCommands

@@ -1,4 +1,4 @@
-"""Typed commands and the context of a request (the answer is :class:`bot.reply.Reply`)."""
+"""Typed commands and the context of a request (the answer is :class:`bot.domain.reply.Reply`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from ..domain.reply import Reply
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType
-from ..reply import Reply
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,7 @@ import requests
 from requests.auth import AuthBase
 
 from . import signing
-from .errors import (
-    AuthError,
-    BadResponseError,
-    UnavailableError,
-    error_fields,
-    error_for_status,
-)
+from .errors import AuthError, BadResponseError, UnavailableError, error_fields, error_for_status
 
 log = logging.getLogger(__name__)
 

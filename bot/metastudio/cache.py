@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 from cachetools import TLRUCache, TTLCache
 
-from ..metrics import CACHE_LOOKUPS
+from ..telemetry.metrics import CACHE_LOOKUPS
 from .api import JobsAPI
 from .client import Found
 from .models import Job, JobPage, signed_url_expiry

@@ -27,7 +27,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from ..metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from ..telemetry.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from . import signing
 from .auth import AkSkAuth
 from .errors import (

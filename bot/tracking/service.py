@@ -11,16 +11,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..commands.parse import job_ids_problem
 from ..commands.types import ChannelSettings, Context, Mute, Subscribe, Track, Unsubscribe, Untrack
-from ..messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
+from ..domain.messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
+from ..domain.reply import Reply
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job
-from ..reply import Reply
+from ..views import notifications as messages
 from ..views.format import short_duration
-from . import messages
-from .oncall import OnCallStore
-from .outbox import Outbox
-from .store import Store, Subscription, TrackedJob
-from .stuck_watch import StuckWatcher
+from .delivery.oncall import OnCallStore
+from .delivery.outbox import Outbox
+from .store.database import Store, Subscription, TrackedJob
+from .watches.stuck import StuckWatcher
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
 )
 
+from ..domain.reply import Reply
 from ..metastudio.models import Job, JobState
-from ..reply import Reply
 from . import actions
 from .blocks import (
     BUTTON_VALUE_LIMIT,

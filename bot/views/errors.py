@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..domain.reply import Reply
 from ..metastudio.errors import MetaStudioError
-from ..reply import Reply
 from .blocks import context, section
 from .format import escape
 

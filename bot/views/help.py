@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
-from ..reply import Reply
+from ..domain.reply import Reply
 from . import actions
 from .blocks import BUTTON_VALUE_LIMIT, actions_block, button, context, section
 from .format import code, escape, truncate

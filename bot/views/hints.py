@@ -3,7 +3,7 @@ block and failure notifications all show the same words)."""
 
 from __future__ import annotations
 
-from .. import runbook
+from ..domain import runbook
 from .format import escape, link
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 
 from ..metastudio.models import Job
-from ..tracking.store import Subscription, TrackedJob
+from ..tracking.store.database import Subscription, TrackedJob
 from . import actions
 from .blocks import actions_block, button, context, pack_lines, section
 from .format import code, duration_text, escape, local_time, state_emoji, state_label, truncate
@@ -28,7 +28,7 @@ MAX_GROUPS = 10
 
 @dataclass(frozen=True)
 class HomeData:
-    """What one person's tab shows (gathered by ``bot.home.HomeBuilder``)."""
+    """What one person's tab shows (gathered by ``bot.slack.home.HomeBuilder``)."""
 
     user_id: str
     now: datetime

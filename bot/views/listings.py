@@ -10,18 +10,10 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from ..domain.reply import Reply
 from ..metastudio.models import Job, JobState
-from ..reply import Reply
 from . import actions
-from .blocks import (
-    MAX_BLOCKS,
-    actions_block,
-    button,
-    context,
-    pack_lines,
-    post_button,
-    section,
-)
+from .blocks import MAX_BLOCKS, actions_block, button, context, pack_lines, post_button, section
 from .format import (
     UNKNOWN_EMOJI,
     age_text,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from ..domain.reply import Reply
 from ..metastudio.operations import Resource
-from ..reply import Reply
 from .blocks import context, pack_lines, section
 from .format import escape
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
+from ..domain.reply import Reply
 from ..metastudio.models import Job
-from ..reply import Reply
 from .blocks import context
 from .format import local_time
 from .listings import ErrorGroup, listing_reply

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from ..domain.reply import Reply
 from ..metastudio.models import Job
-from ..reply import Reply
 from .blocks import MAX_BLOCKS, actions_block, context, pack_lines, post_button, section
 from .format import short_duration
 from .listings import job_row

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from ..domain.reply import Reply
 from ..metastudio.models import Job, JobState
-from ..reply import Reply
 from .blocks import actions_block, context, pack_lines, post_button, section
 from .format import age_text, code, duration_text, escape, state_label, truncate
 from .listings import ErrorGroup, error_group_line

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from ..reply import Reply
+from ..domain.reply import Reply
 
 _RULE = "─" * 40
 #: ``<…>`` tokens of Slack mrkdwn: links, mentions, dates (Slack: "Formatting text").

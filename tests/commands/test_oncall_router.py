@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cancel import CancelPolicy
-from bot.commands import stuck as stuck_module
 from bot.commands.router import Router
 from bot.commands.types import Context
+from bot.domain import stuck as stuck_module
+from bot.domain.cancel import CancelPolicy
 from bot.metastudio.operations import JobOperations
 from bot.views import actions
 from bot.views.text import render_text

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import stats as stats_module
 from bot.commands.router import Router
 from bot.commands.types import Context
+from bot.domain import stats as stats_module
 from bot.views import actions
 from bot.views.text import render_text
 
@@ -359,8 +359,8 @@ def test_an_unexpected_failure_gives_a_reference_not_a_traceback(router, monkeyp
 def test_track_explains_upstream_errors_like_every_command(simulator, jobs_client, sqlite_url,
                                                           fake_slack, slack_client):
     from bot.settings import Settings
-    from bot.slack_messenger import SlackMessenger
-    from bot.tracking.worker import build_tracking
+    from bot.slack.messenger import SlackMessenger
+    from bot.tracking.process.worker import build_tracking
 
     settings = Settings(_env_file=None, database_url=sqlite_url)
     tracking = build_tracking(settings, jobs_client, SlackMessenger(slack_client))

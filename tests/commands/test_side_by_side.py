@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import stats
 from bot.commands.router import Router
 from bot.commands.types import Context
+from bot.domain import stats
 from bot.metastudio.models import Job, JobPage
 from bot.metastudio.operations import Resource
 from bot.metastudio.query import JobQuery

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.commands.stuck import FLOOR, MIN_SAMPLES, LearnedStuck, find_stuck, learn_lines
+from bot.domain.stuck import FLOOR, MIN_SAMPLES, LearnedStuck, find_stuck, learn_lines
 from bot.metastudio.models import Job
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot import cancel
-from bot.cancel import CancelPolicy
+from bot.domain import cancel
+from bot.domain.cancel import CancelPolicy
 from bot.views import actions
 from tests.fixtures.app import SlackSender
 

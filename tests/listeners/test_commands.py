@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.answer_queue import AnswerQueue
+from bot.slack.answer_queue import AnswerQueue
 from tests.fixtures.app import SlackSender
 
 

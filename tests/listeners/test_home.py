@@ -15,11 +15,11 @@ import pytest
 import requests
 from slack_sdk.signature import SignatureVerifier
 
-from bot.home import build_home
-from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.slack.home import build_home
 from bot.views import actions
 from bot.views.home import HOME_REFRESH
+from bot.wiring.services import Services, build_services
 from tests.fixtures.app import SIGNING_SECRET, SlackSender
 
 

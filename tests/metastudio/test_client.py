@@ -24,14 +24,7 @@ from bot.metastudio.errors import (
 from bot.metastudio.models import JobState
 from bot.metastudio.query import JobQuery
 from bot.metastudio.transport import RetryPolicy, Timeouts
-from tests.fixtures.metastudio import (
-    AK,
-    FAST_RETRY,
-    FAST_TIMEOUTS,
-    PROJECT_ID,
-    SK,
-    TOKEN,
-)
+from tests.fixtures.metastudio import AK, FAST_RETRY, FAST_TIMEOUTS, PROJECT_ID, SK, TOKEN
 
 LIST_PATH = f"/v1/{PROJECT_ID}/digital-human-videos"
 

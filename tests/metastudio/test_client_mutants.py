@@ -12,12 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bot.metastudio.auth import TokenAuth
-from bot.metastudio.client import (
-    LOOKUP_REACH,
-    JobIdsSupport,
-    MetaStudioClient,
-    lookup_since,
-)
+from bot.metastudio.client import LOOKUP_REACH, JobIdsSupport, MetaStudioClient, lookup_since
 from bot.metastudio.errors import BadResponseError
 from bot.metastudio.models import Job, JobType
 from bot.metastudio.query import JobQuery

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.metastudio.auth import AkSkAuth, IamPasswordAuth, TokenAuth
-from bot.metastudio.factory import build_jobs_client
 from bot.settings import Settings, SettingsError
+from bot.wiring.metastudio import build_jobs_client
 
 BASE = {"metastudio_region": "cn-north-4", "metastudio_project_id": "proj-1"}
 

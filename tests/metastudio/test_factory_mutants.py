@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from bot.metastudio.factory import build_auth, build_jobs_client
 from bot.metastudio.query import JobQuery
 from bot.metastudio.transport import Timeouts
 from bot.settings import Settings, SettingsError
 from bot.simulator import Simulator
+from bot.wiring.metastudio import build_auth, build_jobs_client
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK, TOKEN
 
 

@@ -16,12 +16,7 @@ import pytest
 import requests
 
 from bot.metastudio.auth import IamPasswordAuth
-from bot.metastudio.errors import (
-    AuthError,
-    BadResponseError,
-    NotFoundError,
-    UnavailableError,
-)
+from bot.metastudio.errors import AuthError, BadResponseError, NotFoundError, UnavailableError
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -14,13 +14,7 @@ from bot.metastudio.auth import AkSkAuth, TokenAuth
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.errors import BadResponseError, UnavailableError
 from bot.metastudio.query import JobQuery
-from bot.metastudio.transport import (
-    MAX_ANSWER_BYTES,
-    RetryPolicy,
-    Timeouts,
-    Transport,
-    build_retry,
-)
+from bot.metastudio.transport import MAX_ANSWER_BYTES, RetryPolicy, Timeouts, Transport, build_retry
 from bot.views.errors import upstream_error_reply
 from tests.fakes import raw_http
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK, TOKEN

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.tracking.store import Store
+from bot.tracking.store.database import Store
 
 
 @pytest.fixture(scope="module")

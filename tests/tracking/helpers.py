@@ -6,7 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commands.types import Context, Subscribe, Track
-from bot.reply import Reply
+from bot.domain.reply import Reply
 from tests.fakes.slack import Message
 from tests.fixtures.tracking import TrackingWorld
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from bot.tracking.process.worker import build_tracking
 from bot.tracking.service import NOT_SAVED
-from bot.tracking.worker import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import CrashAfter, ctx, track, tracking_message
 
@@ -107,7 +107,7 @@ def test_a_crash_between_parts_leaves_each_part_once(world: TrackingWorld) -> No
 def test_a_revoked_token_pauses_everything_and_resumes_when_it_works(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
     jobs = [world.running() for _ in range(3)]
     track(world, *jobs[:2])
     track(world, jobs[2], channel="C2")

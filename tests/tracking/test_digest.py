@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.messaging import RateLimited
-from bot.tracking import messages
-from bot.tracking.worker import build_tracking
+from bot.domain.messaging import RateLimited
+from bot.tracking.process.worker import build_tracking
+from bot.views import notifications as messages
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from bot import cancel
-from bot.cancel import CancelPolicy
+from bot.domain import cancel
+from bot.domain.cancel import CancelPolicy
 from bot.metastudio.models import Job
-from bot.tracking import quota_watch
-from bot.tracking.messages import (
+from bot.tracking.delivery.oncall import ChannelNoise
+from bot.tracking.store.database import Subscription, TrackedJob
+from bot.tracking.watches import quota as quota_watch
+from bot.views.hints import next_step
+from bot.views.notifications import (
     Message,
     digest_details,
     digest_summary,
@@ -25,9 +28,6 @@ from bot.tracking.messages import (
     tracked_line,
     tracking_message,
 )
-from bot.tracking.oncall import ChannelNoise
-from bot.tracking.store import Subscription, TrackedJob
-from bot.views.hints import next_step
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 

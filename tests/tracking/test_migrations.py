@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from bot.tracking.store import MIGRATIONS, Store
+from bot.tracking.store.database import MIGRATIONS, Store
 
 PROCESSES = 6
 
@@ -71,7 +71,7 @@ def test_switching_to_wal_waits_for_a_process_holding_the_lock(
     import sqlite3
     import threading
 
-    from bot.tracking import store as store_module
+    from bot.tracking.store import database as store_module
 
     path = tmp_path / "race.sqlite3"
     holder = sqlite3.connect(path, isolation_level=None)

@@ -1,4 +1,4 @@
-"""Aware UTC times in and out of the tracking tables (bot/tracking/models.py)."""
+"""Aware UTC times in and out of the tracking tables (bot/tracking/store/tables.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from bot.tracking.models import UtcDateTime
-from bot.tracking.store import Store
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import UtcDateTime
 from tests.fixtures.tracking import T0
 from tests.tracking import fast_store
 

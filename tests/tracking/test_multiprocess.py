@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from bot.metastudio.factory import build_jobs_client
 from bot.settings import Settings
 from bot.simulator import Simulator
-from bot.slack_messenger import SlackMessenger
-from bot.tracking.worker import build_tracking, run_worker, utc_now
+from bot.slack.messenger import SlackMessenger
+from bot.tracking.process.worker import build_tracking, run_worker, utc_now
+from bot.wiring.metastudio import build_jobs_client
 from tests.fakes.slack import FakeSlack
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 from tests.tracking.helpers import ctx, subscribe

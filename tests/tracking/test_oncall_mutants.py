@@ -1,4 +1,4 @@
-"""The on-call tables (bot/tracking/oncall.py) on SQLite and PostgreSQL: every query's
+"""The on-call tables (bot/tracking/delivery/oncall.py) on SQLite and PostgreSQL: every query's
 channel, job and subscription filter, what a DM row carries, when a mute or a burst is
 over (bench/MUTATION.md lists the mutants these kill)."""
 
@@ -9,8 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from bot.metastudio.models import Job
-from bot.tracking.models import channel_settings, job_mutes, job_watchers
-from bot.tracking.oncall import (
+from bot.tracking.delivery.oncall import (
     BURST,
     DIRECT,
     ChannelNoise,
@@ -21,8 +20,9 @@ from bot.tracking.oncall import (
     enqueue_direct_messages,
     subscription_extras,
 )
-from bot.tracking.outbox import Outbox
-from bot.tracking.store import Store
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import channel_settings, job_mutes, job_watchers
 from tests.fixtures.tracking import T0
 from tests.tracking import fast_store
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.tracking.outbox import Outbox
-from bot.tracking.store import Store
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.store.database import Store
 from tests.fixtures.tracking import T0
 
 LEASE = timedelta(minutes=2)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from bot.tracking.models import delivery_state
-from bot.tracking.models import outbox as table
-from bot.tracking.outbox import Notification, Outbox, subscription_key, track_key
-from bot.tracking.store import Store
+from bot.tracking.delivery.outbox import Notification, Outbox, subscription_key, track_key
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import delivery_state
+from bot.tracking.store.tables import outbox as table
 from tests.fixtures.tracking import T0
 
 LEASE = timedelta(minutes=2)

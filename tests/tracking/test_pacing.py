@@ -1,4 +1,4 @@
-"""The per-channel token bucket (bot/tracking/pacing.py) on exact numbers: the sender's
+"""The per-channel token bucket (bot/tracking/delivery/pacing.py) on exact numbers: the sender's
 scenarios only see whole posts, so these pin the arithmetic (bench/MUTATION.md lists the
 mutants they kill)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.tracking.pacing import GUARD_SECONDS, ChannelPacer
+from bot.tracking.delivery.pacing import GUARD_SECONDS, ChannelPacer
 
 
 def test_the_guard_is_ten_milliseconds() -> None:

@@ -1,4 +1,4 @@
-"""The workspace-wide pause (bot/tracking/pause.py) step by step: the probe schedule, what
+"""The workspace-wide pause (bot/tracking/delivery/pause.py) step by step: the probe schedule, what
 is logged and when, the shared record in the database, and the gauge. The delivery
 scenarios (test_delivery_faults.py) see the pause from outside; these pin its rules
 (bench/MUTATION.md lists the mutants they kill). ``auth.test`` goes to the fake Slack
@@ -13,10 +13,10 @@ import pytest
 from prometheus_client import REGISTRY
 from slack_sdk import WebClient
 
-from bot.slack_messenger import SlackMessenger
-from bot.tracking.outbox import Outbox
-from bot.tracking.pause import WorkspacePause
-from bot.tracking.store import Store
+from bot.slack.messenger import SlackMessenger
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.delivery.pause import WorkspacePause
+from bot.tracking.store.database import Store
 from tests.fakes.slack import FakeSlack
 from tests.fixtures.tracking import T0
 
@@ -42,7 +42,7 @@ def _waiting(store: Store, outbox: Outbox, n: int) -> None:
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "bot.tracking.pause" and r.levelno == logging.ERROR]
+            if r.name == "bot.tracking.delivery.pause" and r.levelno == logging.ERROR]
 
 
 def _probes(fake_slack: FakeSlack) -> int:
@@ -67,7 +67,7 @@ def test_start_records_the_pause_for_every_sender_and_says_so_once(
     store: Store, outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.pause")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.pause")
     _waiting(store, outbox, 3)
     pause = _pause(outbox, slack_client)
     pause.start("token_revoked", T0)
@@ -88,7 +88,7 @@ def test_a_refused_probe_doubles_the_wait_up_to_the_cap_and_keeps_the_newest_rea
     outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.pause")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.pause")
     pause = _pause(outbox, slack_client)
     pause.start("token_revoked", T0)
     fake_slack.token_error = "invalid_auth"
@@ -111,7 +111,7 @@ def test_a_probe_slack_does_not_answer_keeps_the_pause_quietly(
     outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.pause")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.pause")
     pause = _pause(outbox, slack_client)
     pause.start("token_revoked", T0)
     fake_slack.outage = 503
@@ -131,7 +131,7 @@ def test_a_working_token_lifts_the_pause_everywhere(
     store: Store, outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.pause")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.pause")
     _waiting(store, outbox, 2)
     pause = _pause(outbox, slack_client)
     pause.start("token_revoked", T0)
@@ -148,7 +148,7 @@ def test_a_pause_another_process_recorded_is_checked_at_once_with_its_reason(
     outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.pause")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.pause")
     outbox.pause_workspace("account_inactive", now=T0)
     fake_slack.token_error = "account_inactive"
     pause = _pause(outbox, slack_client)
@@ -186,7 +186,7 @@ def test_the_log_never_shows_a_negative_wait(
     outbox: Outbox, slack_client: WebClient, fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.pause")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.pause")
     pause = _pause(outbox, slack_client)
     pause.start("token_revoked", T0)
     assert pause.state is not None

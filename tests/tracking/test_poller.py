@@ -13,10 +13,10 @@ import pytest
 from bot.metastudio.client import JobIdsSupport, MetaStudioClient
 from bot.metastudio.query import format_time
 from bot.simulator import RecordedRequest, Simulator
-from bot.tracking.outbox import Outbox
-from bot.tracking.poller import Poller
-from bot.tracking.store import Store
-from bot.tracking.watermark import DISCOVERY, PollState
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.polling.poller import Poller
+from bot.tracking.polling.watermark import DISCOVERY, PollState
+from bot.tracking.store.database import Store
 from tests.fixtures.tracking import (
     AK,
     FAST_RETRY,

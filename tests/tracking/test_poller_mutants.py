@@ -1,4 +1,4 @@
-"""What mutation testing of ``bot/tracking/poller.py`` found unchecked (bench/MUTATION.md,
+"""What mutation testing of ``bot/tracking/polling/poller.py`` found unchecked (bench/MUTATION.md,
 "session 3"): the exact queries each step sends, the counts a cycle reports, where the
 watermark lands, what a script filter learns and keeps, the sweep's paging and fall
 backs, and the small matching rules. Every scenario runs against the simulator over
@@ -19,9 +19,9 @@ from bot.metastudio.client import Found, MetaStudioClient, lookup_since
 from bot.metastudio.models import Job, JobState, JobType
 from bot.metastudio.paging import Page
 from bot.metastudio.query import QueryJobType, format_time
-from bot.tracking.active import ActiveSet
-from bot.tracking.outbox import subscription_key, track_key
-from bot.tracking.poller import (
+from bot.tracking.delivery.outbox import subscription_key, track_key
+from bot.tracking.polling.active import ActiveSet
+from bot.tracking.polling.poller import (
     ENDED_MARGIN,
     OUTCOME_STATES,
     Poller,
@@ -31,8 +31,8 @@ from bot.tracking.poller import (
     _script_of,
     _type_of,
 )
-from bot.tracking.store import Subscription
-from bot.tracking.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
+from bot.tracking.polling.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
+from bot.tracking.store.database import Subscription
 from tests.fixtures.tracking import PROJECT_ID, T0, UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track, tracking_message
 
@@ -223,10 +223,10 @@ def test_every_failed_cycle_is_counted_logged_and_reported(
 ) -> None:
     track(world, world.running())
     world.sim.faults.fail_next(**UPSTREAM_DOWN)
-    with caplog.at_level(logging.WARNING, logger="bot.tracking.poller"):
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.poller"):
         first = world.tracking.poller.poll()
     assert first.error and "503" in first.error
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.poller"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.polling.poller"] == [
         f"poll cycle failed, retrying next cycle: {first.error}"]
     world.sim.faults.fail_next(**UPSTREAM_DOWN)
     assert world.tracking.poller.poll().error
@@ -515,7 +515,7 @@ def test_a_watched_job_gone_upstream_is_forgotten_and_the_others_kept(
                 create_time=world.clock() - timedelta(seconds=60))
     with world.tracking.store.begin() as conn:
         active.watch(conn, ghost, world.clock())
-    with caplog.at_level(logging.INFO, logger="bot.tracking.poller"):
+    with caplog.at_level(logging.INFO, logger="bot.tracking.polling.poller"):
         _poll(world)
     assert [r.job_id for r in active.all()] == [kept]
     assert "watched job deleted-job no longer exists upstream; forgetting it" in [
@@ -763,10 +763,10 @@ def test_a_callback_is_recorded_up_to_the_default_retention_of_seven_days(
     world.clock.advance(7 * 86_400)
     assert poller.observe(jobs[0]) == 1  # ended exactly seven days ago
     world.clock.advance(1)
-    with caplog.at_level(logging.INFO, logger="bot.tracking.poller"):
+    with caplog.at_level(logging.INFO, logger="bot.tracking.polling.poller"):
         assert poller.observe(jobs[1]) == 0
     ended = world.clock() - timedelta(days=7, seconds=1)
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.poller"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.polling.poller"] == [
         f"callback about job {jobs[1]} that ended {ended}: older than the retention, ignored"]
 
 

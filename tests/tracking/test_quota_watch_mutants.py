@@ -1,4 +1,4 @@
-"""The worker's video-minutes check (bot/tracking/quota_watch.py) against the simulator
+"""The worker's video-minutes check (bot/tracking/watches/quota.py) against the simulator
 over HTTP: asked only while a digest could form, at most every ten minutes, and a failed
 call keeps the last answer (bench/MUTATION.md lists the mutants these kill)."""
 
@@ -13,8 +13,8 @@ from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.errors import MetaStudioError
 from bot.metastudio.operations import JobOperations
 from bot.simulator import Simulator
-from bot.tracking import quota_watch
-from bot.tracking.quota_watch import QuotaWatch, current_warning
+from bot.tracking.watches import quota as quota_watch
+from bot.tracking.watches.quota import QuotaWatch, current_warning
 from bot.views.quota import warning_line
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock
 
@@ -106,9 +106,9 @@ def test_a_failed_call_keeps_the_last_answer_and_waits_like_a_good_one(
     assert line is not None
     clock.advance(600)
     tracking_simulator.faults.fail_next(**UPSTREAM_DOWN)
-    with caplog.at_level("INFO", logger="bot.tracking.quota_watch"):
+    with caplog.at_level("INFO", logger="bot.tracking.watches.quota"):
         assert watch.run_once(10) == line
-    [record] = [r for r in caplog.records if r.name == "bot.tracking.quota_watch"]
+    [record] = [r for r in caplog.records if r.name == "bot.tracking.watches.quota"]
     assert record.getMessage().startswith("resources usage unavailable, keeping the last answer")
     [error] = record.args  # type: ignore[misc]
     assert isinstance(error, MetaStudioError) and str(error) in record.getMessage()

@@ -15,15 +15,15 @@ import pytest
 
 from bot.commands.reports import ReportCommands
 from bot.commands.types import Context, ListReports, ScheduleReport, Track, Unreport
-from bot.tracking.outbox import Outbox
-from bot.tracking.reports import (
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.store.database import Store
+from bot.tracking.watches.reports import (
     REPORT_KIND,
     ReportScheduler,
     ReportStore,
     Schedule,
     report_key,
 )
-from bot.tracking.store import Store
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock, TrackingWorld
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,4 +1,4 @@
-"""Scheduled reports below the commands (bot/tracking/reports.py), on SQLite and
+"""Scheduled reports below the commands (bot/tracking/watches/reports.py), on SQLite and
 PostgreSQL: the table's queries and filters, when an occurrence is due, and what its
 outbox row carries (bench/MUTATION.md lists the mutants these kill)."""
 
@@ -10,16 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bot.commands.stats import collect, error_groups, summarize
+from bot.domain.reply import Reply
+from bot.domain.stats import collect, error_groups, summarize
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.models import JobState
 from bot.metastudio.query import JobQuery, SortKey
-from bot.reply import Reply
 from bot.simulator import Simulator
-from bot.tracking.models import outbox as outbox_table
-from bot.tracking.models import reports as reports_table
-from bot.tracking.outbox import Outbox
-from bot.tracking.reports import (
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import outbox as outbox_table
+from bot.tracking.store.tables import reports as reports_table
+from bot.tracking.watches.reports import (
     REPORT_KIND,
     Due,
     Report,
@@ -29,7 +30,6 @@ from bot.tracking.reports import (
     Schedule,
     report_key,
 )
-from bot.tracking.store import Store
 from bot.views.reports import ReportWindow, failed_report, summary_report
 from tests.fixtures.tracking import FakeClock
 from tests.tracking import fast_store
@@ -169,9 +169,9 @@ def test_an_unreadable_zone_skips_that_report_only(store: Store,
         conn.execute(reports_table.update().where(reports_table.c.id == broken.id)
                      .values(tz="Mars/Olympus"))
     scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 10)))
-    with caplog.at_level("WARNING", logger="bot.tracking.reports"):
+    with caplog.at_level("WARNING", logger="bot.tracking.watches.reports"):
         assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 10))] == [good.id]
-    [message] = [r.getMessage() for r in caplog.records if r.name == "bot.tracking.reports"]
+    [message] = [r.getMessage() for r in caplog.records if r.name == "bot.tracking.watches.reports"]
     assert message.startswith(f"report #{broken.id} skipped: time zone 'Mars/Olympus': ")
     assert "Mars/Olympus'" in message.split(": ", 1)[1].split("'Mars/Olympus': ", 1)[1]
 
@@ -183,9 +183,9 @@ def test_an_occurrence_is_enqueued_with_its_window_and_recorded(
     scheduler = ReportScheduler(store, Outbox(store), clock=clock)
     report = _add(store, cadence="weekly", weekday=2, minute=9 * 60, tz=BERLIN, kind="summary")
     other = _add(store, "C2", minute=23 * 60, now=clock())
-    with caplog.at_level("INFO", logger="bot.tracking.reports"):
+    with caplog.at_level("INFO", logger="bot.tracking.watches.reports"):
         assert scheduler.run_due() == 1
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.reports"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.watches.reports"] == [
         f"report #{report.id} for C1 enqueued (2025-03-05T08:00:00+00:00)"]
     [row] = Outbox(store).rows()
     occurrence = utc(2025, 3, 5, 8)

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe, Untrack
-from bot.tracking.models import job_watchers
 from bot.tracking.service import INVITE_HINT, NOT_SAVED, TrackingService
+from bot.tracking.store.tables import job_watchers
 from tests.fixtures.tracking import PROMO_VIDEO, TrackingWorld
 from tests.tracking.helpers import asset, ctx, subscribe, track, tracking_message
 

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from bot.tracking.models import callback_receipts, outbox, subscriptions, tracked_jobs
-from bot.tracking.outbox import Outbox, track_key
-from bot.tracking.retention import prune
-from bot.tracking.store import MIGRATIONS, Store
-from bot.tracking.watermark import DISCOVERY, PollState
+from bot.tracking.delivery.outbox import Outbox, track_key
+from bot.tracking.polling.watermark import DISCOVERY, PollState
+from bot.tracking.store.database import MIGRATIONS, Store
+from bot.tracking.store.retention import prune
+from bot.tracking.store.tables import callback_receipts, outbox, subscriptions, tracked_jobs
 from tests.fixtures.tracking import T0
 
 

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.tracking.models import subscriptions, tracked_jobs
-from bot.tracking.store import (
+from bot.tracking.store.database import (
     _PG_CONNECT_ARGS,
     CONNECT_TIMEOUT,
     POOL_TIMEOUT,
@@ -20,6 +19,7 @@ from bot.tracking.store import (
     Subscription,
     TrackedJob,
 )
+from bot.tracking.store.tables import subscriptions, tracked_jobs
 from tests.fixtures.tracking import T0
 from tests.tracking import fast_store
 
@@ -360,7 +360,7 @@ def _locked_database(tmp_path: Any) -> tuple[Any, Any]:
 def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bot.tracking import store as store_module
+    from bot.tracking.store import database as store_module
 
     holder, starter = _locked_database(tmp_path)
     waits: list[float] = []
@@ -383,7 +383,7 @@ def test_the_wal_switch_gives_up_after_thirty_seconds(
 ) -> None:
     import sqlite3
 
-    from bot.tracking import store as store_module
+    from bot.tracking.store import database as store_module
 
     holder, starter = _locked_database(tmp_path)
     now = [1000.0]
@@ -407,7 +407,7 @@ def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from bot.tracking import store as store_module
+    from bot.tracking.store import database as store_module
 
     path = tmp_path / "readonly.sqlite3"
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
@@ -427,7 +427,7 @@ def test_a_postgres_migration_waits_for_another_one_in_the_same_schema(
     import threading
     import time
 
-    from bot.tracking.store import MIGRATION_LOCK
+    from bot.tracking.store.database import MIGRATION_LOCK
 
     holder = Store(postgres_url)
     starter = Store(postgres_url)

@@ -1,4 +1,4 @@
-"""``subscribe stuck`` below the service (bot/tracking/stuck_watch.py): the watcher
+"""``subscribe stuck`` below the service (bot/tracking/watches/stuck.py): the watcher
 against the simulator over HTTP, its outbox rows read directly. Which channel is told
 what, once, with which payload; the check's interval; ends, and jobs gone upstream
 (bench/MUTATION.md lists the mutants these kill)."""
@@ -10,16 +10,16 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from bot.commands import stuck as stuck_module
+from bot.domain import stuck as stuck_module
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.errors import MetaStudioError
 from bot.metastudio.query import QueryJobType
 from bot.simulator import Simulator
-from bot.tracking.models import stuck_announced
-from bot.tracking.oncall import OnCallStore
-from bot.tracking.outbox import Notification, Outbox
-from bot.tracking.store import Store
-from bot.tracking.stuck_watch import MAX_NAMED, STUCK, STUCK_END, StuckWatch, StuckWatcher
+from bot.tracking.delivery.oncall import OnCallStore
+from bot.tracking.delivery.outbox import Notification, Outbox
+from bot.tracking.store.database import Store
+from bot.tracking.store.tables import stuck_announced
+from bot.tracking.watches.stuck import MAX_NAMED, STUCK, STUCK_END, StuckWatch, StuckWatcher
 from tests.fixtures.simulator import add_past_waits
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock
 from tests.tracking import fast_store
@@ -211,9 +211,9 @@ def test_an_upstream_failure_is_retried_next_cycle(
     job = _late(tracking_simulator, clock)
     watcher.watch("C1", job_type=None, group_id=None, created_by="U1", now=clock())
     tracking_simulator.faults.fail_next(**UPSTREAM_DOWN)
-    with caplog.at_level("WARNING", logger="bot.tracking.stuck_watch"):
+    with caplog.at_level("WARNING", logger="bot.tracking.watches.stuck"):
         assert watcher.run_once() == 0
-    [record] = [r for r in caplog.records if r.name == "bot.tracking.stuck_watch"]
+    [record] = [r for r in caplog.records if r.name == "bot.tracking.watches.stuck"]
     assert record.getMessage().startswith("stuck check failed, retrying next cycle: ")
     [error] = record.args  # type: ignore[misc]
     assert isinstance(error, MetaStudioError) and str(error) in record.getMessage()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.tracking.supervisor import Supervisor, exit_text, tracking_health
+from bot.tracking.process.supervisor import Supervisor, exit_text, tracking_health
 
 
 def test_a_dying_child_is_restarted_with_growing_waits_and_each_death_logged(
@@ -28,7 +28,7 @@ def test_a_dying_child_is_restarted_with_growing_waits_and_each_death_logged(
                             status_path=status, backoff=0.05, max_backoff=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=supervisor.run, args=(stop,))
-    with caplog.at_level(logging.ERROR, "bot.tracking.supervisor"):
+    with caplog.at_level(logging.ERROR, "bot.tracking.process.supervisor"):
         thread.start()
         deadline = time.monotonic() + 30
         while supervisor.restarts < 4 and time.monotonic() < deadline:
@@ -98,7 +98,7 @@ def test_a_child_that_ran_a_minute_is_restarted_after_the_first_wait_again(
                             status_path=tmp_path / "tracking.json", backoff=0.05,
                             max_backoff=0.4, monotonic=lambda: next(readings, 1000.0))
     stop = threading.Event()
-    with caplog.at_level(logging.ERROR, "bot.tracking.supervisor"):
+    with caplog.at_level(logging.ERROR, "bot.tracking.process.supervisor"):
         thread = _run_in_thread(supervisor, stop)
         assert _until(lambda: supervisor.restarts >= 4)
         stop.set()

@@ -12,15 +12,12 @@ import pytest
 import sqlalchemy as sa
 from slack_sdk.models.blocks import SectionBlock
 
-from bot.demo import ConsoleMessenger
 from bot.metastudio.models import Job
-from bot.slack_messenger import SlackMessenger
-from bot.tracking.active import ActiveSet, WatchedJob
-from bot.tracking.marking import MarkedMessenger, UnmarkedMessenger, as_marked
-from bot.tracking.models import callback_receipts, outbox, seen_outcomes, tracked_jobs
-from bot.tracking.outbox import Outbox
-from bot.tracking.retention import BATCH, RECEIPT_KEEP, Pruned, prune
-from bot.tracking.sizing import (
+from bot.serve.demo import ConsoleMessenger
+from bot.slack.messenger import SlackMessenger
+from bot.tracking.delivery.marking import MarkedMessenger, UnmarkedMessenger, as_marked
+from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.delivery.sizing import (
     BLOCK_TEXT_BUDGET,
     MAX_BLOCKS,
     TEXT_PART,
@@ -31,8 +28,11 @@ from bot.tracking.sizing import (
     text_chars,
     text_parts,
 )
-from bot.tracking.store import Store
-from bot.tracking.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
+from bot.tracking.polling.active import ActiveSet, WatchedJob
+from bot.tracking.polling.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
+from bot.tracking.store.database import Store
+from bot.tracking.store.retention import BATCH, RECEIPT_KEEP, Pruned, prune
+from bot.tracking.store.tables import callback_receipts, outbox, seen_outcomes, tracked_jobs
 from tests.fakes.slack import FakeSlack
 from tests.fixtures.tracking import T0
 
@@ -308,12 +308,12 @@ def test_retention_deletes_in_batches_and_logs_only_when_it_did(
             deletes.append(statement)
 
     sa.event.listen(store.engine, "before_cursor_execute", count)
-    with caplog.at_level(logging.INFO, logger="bot.tracking.retention"):
+    with caplog.at_level(logging.INFO, logger="bot.tracking.store.retention"):
         assert prune(store, now=T0, retention=WEEK, batch=3).outbox == 7
         assert prune(store, now=T0, retention=WEEK, batch=3) == Pruned()
     sa.event.remove(store.engine, "before_cursor_execute", count)
     assert len(deletes) == 3  # 3 + 3 + 1 rows, each batch its own statement
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.retention"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.store.retention"] == [
         "retention: pruned 7 outbox, 0 tracked, 0 seen, 0 callback rows"]
     for i in range(3):
         _sent(store, f"again{i}", CUT - timedelta(days=1))

@@ -14,7 +14,7 @@ from itertools import pairwise
 import pytest
 
 from bot.metastudio.cache import CachedJobsClient
-from bot.tracking.worker import build_tracking, run_worker, sender_policy
+from bot.tracking.process.worker import build_tracking, run_worker, sender_policy
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 
@@ -22,7 +22,7 @@ from tests.tracking.helpers import track, tracking_message
 def test_the_loop_survives_a_failing_cycle_and_stops_when_told(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.worker")
+    caplog.set_level(logging.INFO, "bot.tracking.process.worker")
     world.tracking.interval = 0.05
     job = world.running()
     track(world, job)
@@ -45,7 +45,7 @@ def test_the_loop_survives_a_failing_cycle_and_stops_when_told(
     assert len(world.slack.thread("C1", tracking_message(world).ts)) == 1
     assert world.tracking.sender.stopping is stop  # a pass pacing its posts stops too
     logged = [(r.levelname, r.getMessage()) for r in caplog.records
-              if r.name == "bot.tracking.worker"]
+              if r.name == "bot.tracking.process.worker"]
     assert logged == [("INFO", "tracking worker started (every 0.05 s)"),
                       ("ERROR", "tracking cycle failed; trying again next cycle"),
                       ("INFO", "tracking worker stopped")]
@@ -124,7 +124,7 @@ def test_the_poller_takes_the_cached_client_as_it_is(world: TrackingWorld) -> No
 def test_the_retention_pass_runs_at_most_hourly(world: TrackingWorld) -> None:
     runs = []
     world.tracking.prune_every = timedelta(hours=1)
-    import bot.tracking.worker as worker
+    import bot.tracking.process.worker as worker
 
     real = worker.prune
     worker.prune = lambda *a, **kw: runs.append(kw["now"]) or real(*a, **kw)

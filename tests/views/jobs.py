@@ -7,8 +7,8 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.domain.reply import Reply
 from bot.metastudio.models import Job
-from bot.reply import Reply
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -1,10 +1,9 @@
 import pytest
 
-from bot.reply import Reply
+from bot.domain.reply import Reply
 from bot.views import actions
 from bot.views.cards import job_card, status_reply
-
-from .jobs import (
+from tests.views.jobs import (
     BERLIN,
     BLOCKED,
     CANCELED,

@@ -1,7 +1,6 @@
 from bot.metastudio.errors import AuthError, MetaStudioError, UnavailableError
 from bot.views.errors import upstream_error_reply
-
-from .jobs import blocks_of
+from tests.views.jobs import blocks_of
 
 
 def test_an_upstream_refusal_shows_status_code_message_and_request_id_with_the_hint():

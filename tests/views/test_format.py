@@ -14,8 +14,7 @@ from bot.views.format import (
     state_label,
     truncate,
 )
-
-from .jobs import FAILED, NEW_YORK, SHANGHAI, SURPRISING, job
+from tests.views.jobs import FAILED, NEW_YORK, SHANGHAI, SURPRISING, job
 
 
 def test_every_known_state_has_its_emoji():

@@ -4,8 +4,7 @@ from pathlib import Path
 import pytest
 
 from bot.views.help import USAGE_HINT, help_reply, invalid_reply, notice_reply
-
-from .jobs import assert_within_slack_limits, blocks_of, everything, texts
+from tests.views.jobs import assert_within_slack_limits, blocks_of, everything, texts
 
 COMMANDS = ["help", "status", "failed", "waiting", "processing", "succeeded", "canceled",
             "blocked", "list", "summary", "track", "untrack", "tracked", "subscribe",

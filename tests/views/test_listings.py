@@ -1,7 +1,6 @@
 from bot.views import actions
 from bot.views.listings import ErrorGroup, listing_reply
-
-from .jobs import (
+from tests.views.jobs import (
     BERLIN,
     FAILED,
     PINGING,

@@ -1,8 +1,7 @@
 from bot.views import actions
 from bot.views.listings import ErrorGroup
 from bot.views.summary import SummaryStats, summary_reply
-
-from .jobs import blocks_of, buttons_of, everything
+from tests.views.jobs import blocks_of, buttons_of, everything
 
 COUNTS = {"SUCCEED": 12, "FAILED": 3, "WAITING": 1, "PROCESSING": 2, "CANCELED": 1,
           "BLOCK": 0, "ARCHIVED": 4}

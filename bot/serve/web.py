@@ -1,0 +1,202 @@
+"""HTTP mode: a WSGI app for ``POST /slack/events``, ``GET /healthz``, ``GET /metrics``
+and, with ``METASTUDIO_CALLBACK_KEY``, ``POST /metastudio/callback``, served by gunicorn
+(``videojobs-bot http``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from prometheus_client import make_wsgi_app as make_metrics_app
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..settings import Settings
+from ..slack.app import create_app
+from ..slack.request_front import SlackRequestGate, refuse
+from ..telemetry.metrics import metrics_registry
+from ..tracking.polling.callbacks import PATH as CALLBACK_PATH
+from ..tracking.polling.callbacks import build_receiver, wsgi_handler
+from ..tracking.process.supervisor import tracking_health
+from ..wiring.services import Services, build_services
+from .health import Health, HealthCheck, probe_database
+from .logging_setup import RedactingFilter, install_filter, secret_values
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+#: Whether the tracking loop runs where it should, and what /healthz says of it.
+TrackingCheck = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def tracking_elsewhere() -> tuple[bool, dict[str, Any]]:
+    """``http --no-worker``: a separate ``videojobs-bot worker`` runs tracking."""
+    return True, {"status": "elsewhere"}
+
+
+def make_wsgi_app(
+    services: Services, settings: Settings, tracking: TrackingCheck | None = None
+) -> WSGIApp:
+    """``/slack/events`` goes through the front (:mod:`bot.slack.request_front`: body cap,
+    signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
+    request gets 4xx before anything runs) and then to Bolt; this adds the health check
+    and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
+    tells ``/healthz`` whether the tracking loop this server is meant to run is running."""
+    secret = settings.slack_signing_secret
+    gate = SlackRequestGate(secret.get_secret_value() if secret else "")
+    slack = SlackRequestHandler(create_app(settings, services, verified_in_front=True))
+    metrics = make_metrics_app(metrics_registry())
+    health = HealthCheck(lambda: _health_probe(services, tracking))
+    receiver = build_receiver(settings, services.tracking)
+    callback = wsgi_handler(receiver) if receiver is not None else None
+
+    def application(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            healthy, report = health()
+            body = json.dumps(report).encode()
+            start_response("200 OK" if healthy else "503 Service Unavailable",
+                           [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            answer: Iterable[bytes] = metrics(environ, start_response)
+            return answer
+        if path == CALLBACK_PATH and callback is not None:
+            return callback(environ, start_response)  # MetaStudio's job callbacks
+        if path == "/slack/events" and method == "POST":
+            refusal = gate.admit(environ)
+            if refusal is not None:
+                return refuse(refusal, environ, start_response)
+        return slack(environ, start_response)
+
+    return application
+
+
+def _health_probe(services: Services, tracking: TrackingCheck | None) -> Health:
+    """The database probe, then delivery and tracking (docs/delivery.md): ``delivery``
+    while Slack refuses the token (still 200: restarting this server would not fix
+    it), and 503 with the reason when the tracking loop this server should run is not
+    running."""
+    healthy, report = probe_database(services.tracking)
+    if not healthy:
+        return healthy, report
+    try:
+        paused = services.tracking.outbox.workspace_pause()
+    except SQLAlchemyError as e:
+        log.warning("health check: the database did not answer (%s)", type(e).__name__)
+        return False, {"status": "error", "database": "unreachable"}
+    if paused is not None:
+        report["status"] = "degraded"
+        report["delivery"] = {"paused": paused[0], "since": paused[1].isoformat(),
+                              "fix": "SLACK_BOT_TOKEN"}
+    if tracking is not None:
+        running, report["tracking"] = tracking()
+        if not running:
+            report["status"] = "error"
+            return False, report
+    return True, report
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn embedded, so the process reads its settings once like every other mode."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any],
+                 tracking: TrackingCheck | None = None):
+        self.settings = settings
+        self.options = options
+        self.tracking = tracking
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> WSGIApp:
+        # Runs in each worker, after gunicorn set up its own (non-propagating) loggers.
+        gunicorn_loggers = (logging.getLogger(f"gunicorn.{name}") for name in ("error", "access"))
+        install_filter(RedactingFilter(secret_values(self.settings)), *gunicorn_loggers)
+        services = build_services(self.settings)
+        if self.settings.videojobs_answer_process:
+            from .answer_process import AnswerProcess
+
+            services = replace(services, answer_process=AnswerProcess(self.settings))
+        return make_wsgi_app(services, self.settings, self.tracking)
+
+
+def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = True) -> None:
+    """Run gunicorn's threaded workers on ``$PORT`` until stopped, and with ``tracking``
+    the poller/notifier beside them as ``videojobs-bot worker``.
+
+    Each worker builds its own services: the MetaStudio cache, the timezone cache and the
+    Prometheus counters are per process, so one worker with many threads is the default.
+    """
+    options: dict[str, Any] = {
+        "bind": f"0.0.0.0:{settings.port}",
+        "worker_class": "gthread",
+        "workers": workers,
+        "threads": threads,
+        "loglevel": settings.log_level.lower(),
+    }
+    check: TrackingCheck = tracking_elsewhere
+    if tracking:
+        process = _TrackingProcess(Path(tempfile.mkdtemp(prefix="videojobs-")) / "tracking.json")
+        options.update(process.hooks())
+        check = process.health
+    _Gunicorn(settings, options, check).run()
+
+
+class _TrackingProcess:
+    """The supervised tracking loop (``videojobs-bot worker --supervise``, which runs
+    and restarts ``videojobs-bot worker``) as a child of gunicorn's master. Started and
+    stopped by master-only hooks: code around ``run()`` would also run in every forked
+    worker, and a poller thread in the master would be forked mid-lock. Several pollers
+    on one database are safe (the outbox leases rows), so a separate worker dyno is
+    optional. The supervisor writes its state to ``status_path``; every gunicorn worker
+    reads it for ``/healthz`` (:func:`bot.tracking.process.supervisor.tracking_health`)."""
+
+    def __init__(self, status_path: Path) -> None:
+        self.status_path = status_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def hooks(self) -> dict[str, Any]:
+        return {"when_ready": self.start, "on_exit": self.stop}
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return tracking_health(self.status_path)
+
+    def start(self, server: Any) -> None:
+        # Settings come from the same environment and .env, read once by the child.
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and a temp path)
+            [sys.executable, "-m", "bot", "worker", "--supervise",
+             "--status-file", str(self.status_path)])
+        # Until the supervisor writes its own state: starting counts as running.
+        try:
+            with self.status_path.open("x") as status:
+                json.dump({"state": "starting", "supervisor_pid": self.process.pid,
+                           "restarts": 0}, status)
+        except FileExistsError:
+            pass  # the supervisor was quicker
+
+    def stop(self, server: Any) -> None:
+        try:
+            if self.process is None or self.process.poll() is not None:
+                return
+            self.process.terminate()  # SIGTERM: the supervisor stops the loop, then itself
+            try:
+                self.process.wait(timeout=45)  # longer than the supervisor waits for the loop
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        finally:
+            shutil.rmtree(self.status_path.parent, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""What the command and action listeners share: the answer to give, as plain data, and
+the code that gives it.
+
+A listener acks at once and hands a :class:`Work` to :func:`dispatch`, which queues it on
+the bot's bounded executor in this process (:mod:`bot.slack.answer_queue`) or, under
+``videojobs-bot http``, sends it to the answering process (:mod:`bot.serve.answer_process`),
+so the acks keep a core to themselves. Either way :func:`perform` gives the answer. The
+router turns every failure into a Reply (upstream errors with their request id, bugs
+with a reference to quote), so this only sends what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+
+from ...commands.types import Context
+from ...domain.reply import Reply
+from ...views.blocks import without_images
+from ...wiring.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One answer to give: a command's text, or a click's action and value, with who
+    asked, where, and the response_url to answer at. Plain data, so it can cross to the
+    answering process."""
+
+    response_url: str | None
+    user_id: str
+    channel_id: str
+    team_id: str | None
+    channel_name: str | None
+    text: str = ""
+    #: Set for a button click; None for a slash command.
+    action_id: str | None = None
+    value: str = ""
+
+    @classmethod
+    def command(cls, command: dict[str, Any], context: BoltContext) -> Work:
+        return cls(response_url=command.get("response_url"), user_id=context.user_id or "",
+                   channel_id=context.channel_id or "", team_id=context.team_id,
+                   channel_name=command.get("channel_name"), text=command.get("text") or "")
+
+    @classmethod
+    def action(cls, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Work:
+        return cls(response_url=body.get("response_url"), user_id=context.user_id or "",
+                   channel_id=context.channel_id or "", team_id=context.team_id,
+                   channel_name=(body.get("channel") or {}).get("name"),
+                   action_id=action["action_id"], value=action.get("value") or "")
+
+
+def dispatch(services: Services, work: Work) -> bool:
+    """Queue ``work`` to be answered; False (nothing queued) when the bot is too busy."""
+    if services.answer_process is not None:
+        return services.answer_process.submit(work)
+    return services.answers.submit(perform, services, work)
+
+
+def perform(services: Services, work: Work) -> None:
+    """Route ``work`` and answer at its response_url (users.info first, for the
+    timezone: only ever after the ack)."""
+    ctx = Context(user_id=work.user_id, channel_id=work.channel_id,
+                  tz=services.timezones.resolve(work.user_id), team_id=work.team_id,
+                  channel_name=work.channel_name)
+    if work.action_id is None:
+        reply: Reply | None = services.router.handle(work.text, ctx)
+    else:
+        reply = services.router.handle_action(work.action_id, work.value, ctx)
+    if reply is not None:
+        send(services, work.response_url, reply)
+
+
+def ack_now(ack: Ack) -> None:
+    """The ack half of the listeners that still use Bolt's lazy listeners (Home,
+    shortcuts): Slack drops an interaction not acknowledged within 3 seconds, so nothing
+    else may happen before it. Commands and clicks queue their answer instead
+    (:func:`dispatch`)."""
+    ack()
+
+
+def send(services: Services, response_url: str | None, reply: Reply) -> None:
+    """Answer at ``response_url``; if Slack refuses the message because it could not
+    download a cover thumbnail, answer again with links instead of images."""
+    posted = services.response_urls.post(response_url, reply.to_payload())
+    if posted.status_code == 200 or "invalid_blocks" not in posted.body:
+        if posted.status_code != 200:
+            log.warning("response_url refused the answer: %s %s", posted.status_code,
+                        posted.body[:200])
+        return
+    log.info("Slack could not fetch an image; answering without images")
+    reply.blocks = without_images(reply.blocks)
+    services.response_urls.post(response_url, reply.to_payload())

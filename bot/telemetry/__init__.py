@@ -1,0 +1,1 @@
+"""Observability shared by every layer: the Prometheus metrics, defined once."""

@@ -1,0 +1,664 @@
+"""The sender: delivers due outbox rows to Slack, exactly once as far as the channel sees.
+
+A pass leases channels (oldest waiting first, a bounded number), then each channel's due
+rows (more than ``digest_threshold`` fresh ones become one digest whose thread holds the
+details). It posts round-robin across its channels, each paced by a token bucket at
+Slack's ~1 message per second, so a flooded channel never delays the others. Right
+before every post both leases (channel and row) are checked, and renewed in the
+database unless just claimed: a sender that lost them posts nothing. What Slack
+answers decides the rest:
+
+- :class:`RateLimited`: the whole channel is held until ``Retry-After``, in the database,
+  so every sender honours it, for rows claimed or not.
+- :class:`ImageRejected`: sent again at once with a link in place of the cover image.
+- :class:`MessageTooLong`: split in two and each part sent with its own marker; a size
+  refusal is never the end of a notification.
+- :class:`ChannelUnavailable`: the channel's tracking and subscriptions are paused with
+  the reason, its waiting rows fail; nothing is retried forever.
+- :class:`WorkspaceUnavailable`: the token itself is refused. Delivery pauses for every
+  sender (rows stay pending, untouched), the log names SLACK_BOT_TOKEN, and ``auth.test``
+  is probed at a capped interval until it works again.
+- :class:`TransientDeliveryError`: capped exponential backoff with jitter, the channel
+  held meanwhile; given up only after ``give_up_after`` (hours, not tries).
+
+Idempotence: a claimed row whose earlier attempt may have posted (``in_doubt``) is first
+looked for by its marker (:mod:`bot.tracking.delivery.marking`); a found message is recorded, not
+posted again. The tracking-message edit that follows a post is idempotent by nature.
+The design, in prose: ``docs/delivery.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ...domain.messaging import (
+    Blocks,
+    ChannelUnavailable,
+    DeliveryError,
+    ImageRejected,
+    MessageTooLong,
+    RateLimited,
+    TransientDeliveryError,
+    WorkspaceUnavailable,
+)
+from ...metastudio.errors import MetaStudioError
+from ...metastudio.models import Job, JobState
+from ...telemetry.metrics import NOTIFICATIONS, OUTBOX_DEPTH
+from ...views import notifications as messages
+from ..store.database import Store
+from . import sizing
+from .covers import CoverUploader, cover_refused, with_slack_file
+from .marking import MarkedMessenger
+from .oncall import broadcast_failures
+from .outbox import Notification, Outbox
+from .pacing import ChannelPacer
+from .pause import WorkspacePause
+
+log = logging.getLogger(__name__)
+
+#: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
+Renderer = Callable[[Notification], Any]
+
+#: What a pause reason tells the channel (``tracked`` shows it).
+PAUSE_HINT = "the bot cannot post here; invite it with /invite @videojobs and track again"
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+#: Parts deep a refused message is split before the sender stops trying (2**12 parts).
+MAX_SPLIT_DEPTH = 12
+
+#: A row's delivery, step by step: it yields right before each post (the sender renews
+#: the leases and takes a pacing token, then resumes it) and returns the message ts.
+Steps = Generator[None, None, str]
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class SenderPolicy:
+    broadcast_failures: bool = True
+    digest_threshold: int = 5
+    #: Renewed before every post, so it only has to outlast one Slack call (whose
+    #: timeout is shorter, see ``bot.slack.messenger.CALL_TIMEOUT``); a dead sender's
+    #: rows wait this long.
+    lease: timedelta = timedelta(seconds=60)
+    #: Channels one pass leases, and rows per channel: a flood in one channel cannot
+    #: crowd the others out of a pass.
+    channels_per_pass: int = 50
+    rows_per_channel: int = 500
+    #: How long a pass may wait on pacing before it gives its remaining rows back.
+    pass_budget: timedelta = timedelta(seconds=30)
+    #: Posts per second per channel (Slack: about one).
+    channel_rate: float = 1.0
+    backoff: timedelta = timedelta(seconds=5)
+    max_backoff: timedelta = timedelta(minutes=5)
+    #: Transient failures are retried this long after the notification was written.
+    give_up_after: timedelta = timedelta(hours=24)
+    #: While the workspace refuses the token: first ``auth.test`` probe after
+    #: ``probe_every``, doubling up to ``max_probe_every``; the ERROR is repeated every
+    #: ``pause_log_every``.
+    probe_every: timedelta = timedelta(seconds=5)
+    max_probe_every: timedelta = timedelta(minutes=5)
+    pause_log_every: timedelta = timedelta(minutes=15)
+
+
+@dataclass
+class _Turn:
+    """One leased channel during a pass: its rows and the one being delivered."""
+
+    channel: str
+    rows: deque[Notification]
+    row: Notification | None = None
+    steps: Steps | None = None
+    started: bool = False
+    stopped: bool = False
+    #: A post of ``row`` was under way when the pass was cut short (a crash, a
+    #: database error): it may be in Slack.
+    in_flight: bool = False
+    #: Until when this sender's leases on the channel and on the rows in ``fresh``
+    #: (claimed or renewed together) are known to hold.
+    leased_until: datetime = _NEVER
+    fresh: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _DigestPlan:
+    members: list[Notification]
+    jobs: list[Job]
+    chunks: list[list[Job]]
+
+
+class _StopPass(Exception):
+    """The workspace refused the token: the whole pass stops."""
+
+
+class Sender:
+    """Delivers the outbox. ``owner`` names this process in leases; ``clock`` returns
+    aware UTC datetimes and ``sleep`` waits on the same timeline (tests inject both);
+    ``rng`` draws the backoff jitter in [0, 1)."""
+
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        messenger: MarkedMessenger,
+        *,
+        owner: str,
+        clock: Callable[[], datetime],
+        policy: SenderPolicy = SenderPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        renderers: Mapping[str, Renderer] | None = None,
+        covers: CoverUploader | None = None,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.messenger = messenger
+        self.owner = owner
+        self.clock = clock
+        self.policy = policy
+        #: Row kinds whose message is built at delivery time (scheduled reports).
+        self.renderers = dict(renderers or {})
+        #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
+        self.covers = covers
+        self.sleep = sleep
+        self.rng = rng
+        self.pacer = ChannelPacer(policy.channel_rate)
+        #: Set when the process is stopping (``run_worker`` sets it): pacing waits on it
+        #: instead of ``sleep``, and a pass ends at once, giving its rows back.
+        self.stopping: threading.Event | None = None
+        self.workspace = WorkspacePause(
+            outbox, getattr(messenger, "probe", None), probe_every=policy.probe_every,
+            max_probe_every=policy.max_probe_every, log_every=policy.pause_log_every)
+        #: Markers posted during the current pass: whether a row has posted anything.
+        self._posted: set[str] = set()
+        #: Digests being delivered by this sender, by row id (see _digest_plan).
+        self._plans: dict[int, _DigestPlan] = {}
+
+    # -- a pass -------------------------------------------------------------------------
+
+    def send_due(self) -> SendResult:
+        """One pass over the rows due now."""
+        result = SendResult()
+        self._posted.clear()
+        if len(self._plans) > 100:  # digests another sender finished
+            self._plans.clear()
+        if not self.workspace.allows_delivery(self.clock()):
+            return result
+        now = self.clock()
+        turns: list[_Turn] = []
+        channels = self.outbox.claim_channels(self.owner, now=now, lease=self.policy.lease,
+                                              limit=self.policy.channels_per_pass)
+        try:
+            for channel in channels:
+                rows = self.outbox.claim(self.owner, now=now, lease=self.policy.lease,
+                                         limit=self.policy.rows_per_channel, channel=channel)
+                batch = self._with_digest(rows, now)
+                turns.append(_Turn(channel, deque(batch), leased_until=now + self.policy.lease,
+                                   fresh={r.id for r in batch}))
+            self._run(turns, now + self.policy.pass_budget, result)
+        except _StopPass:
+            pass
+        finally:
+            # Also after a database error: give back what can be given back, so the
+            # rows do not wait for their leases to run out (best effort: the database
+            # may still be away, and then the short leases expire by themselves).
+            self._finish(turns, channels)
+        OUTBOX_DEPTH.set(self.outbox.depth())
+        return result
+
+    def _run(self, turns: list[_Turn], deadline: datetime, result: SendResult) -> None:
+        while True:
+            active = [t for t in turns if not t.stopped and (t.steps is not None or t.rows)]
+            if not active:
+                return
+            now = self.clock()
+            stamp = now.timestamp()
+            turn = min(active, key=lambda t: self.pacer.ready_at(t.channel, stamp))
+            wait = self.pacer.ready_at(turn.channel, stamp) - stamp
+            if wait >= 0.001:  # below a millisecond is float rounding, not a wait
+                if now + timedelta(seconds=wait) > deadline:
+                    return  # _finish gives the rest back for the next pass
+                if self.stopping is not None:
+                    if self.stopping.wait(wait):
+                        return  # the process is stopping: give the rest back now
+                    continue
+                self.sleep(wait)
+                if self.clock() <= now:
+                    log.error("sleep(%g) did not move the sender's clock; pass ended", wait)
+                    return
+                continue
+            if turn.steps is None:
+                # Rows are started only when their channel's turn comes: what comes
+                # before the post (marker look-ups, a cover upload) then happens under
+                # fresh leases, not after the other channels' work.
+                if not self._hold_leases(turn, now, turn.rows[0]):
+                    self._lost(turn, turn.rows[0])
+                    continue
+                self._next_row(turn, result)
+                if turn.steps is None:
+                    continue  # nothing left to post (found by its marker, or failed)
+                now = self.clock()
+            assert turn.row is not None
+            if not self._hold_leases(turn, now, turn.row):
+                self._lost(turn, turn.row)
+                continue
+            self._resume(turn, result)
+            # Paced from the answer, not the request: Slack counts a post when it
+            # arrives, somewhere in between, so only this spacing is safe from 429s.
+            self.pacer.take(turn.channel, self.clock().timestamp())
+
+    def _lost(self, turn: _Turn, row: Notification) -> None:
+        log.warning("lease on %s lost before posting; leaving %s to its new owner",
+                    row.dedupe_key, turn.channel)
+        self._abandon(turn)
+
+    def _hold_leases(self, turn: _Turn, now: datetime, row: Notification) -> bool:
+        """Before a post (and before the work that leads to it): True while this sender
+        holds the channel's and ``row``'s leases. Renewed in the database (which
+        re-checks the owner) unless the last claim or renewal, moments ago, left more
+        than half the lease: nobody can take a lease before it runs out, so the
+        database could only answer yes."""
+        if row.id in turn.fresh and now + self.policy.lease / 2 < turn.leased_until:
+            return True
+        if not self.outbox.renew(self.owner, turn.channel, [row.id], now=now,
+                                 lease=self.policy.lease):
+            return False
+        turn.leased_until, turn.fresh = now + self.policy.lease, {row.id}
+        return True
+
+    def _next_row(self, turn: _Turn, result: SendResult) -> None:
+        """Start the channel's next rows until one has a post to make (or none is left)."""
+        while turn.steps is None and turn.rows and not turn.stopped:
+            turn.row = turn.rows.popleft()
+            turn.steps, turn.started = self._deliver(turn.row), False
+            self._resume(turn, result)
+
+    def _resume(self, turn: _Turn, result: SendResult) -> None:
+        """Run the current row up to its next post, or to its end, and act on the end."""
+        row, steps = turn.row, turn.steps
+        assert row is not None and steps is not None
+        first = not turn.started
+        turn.started = True
+        turn.in_flight = not first
+        try:
+            next(steps) if first else steps.send(None)
+        except StopIteration as done:
+            turn.steps = None
+            self._sent(row, done.value, result)
+        except RateLimited as e:
+            turn.steps = None
+            self._rate_limited(turn, row, e, result)
+        except ChannelUnavailable as e:
+            turn.steps = None
+            reason = f"{e.error or e}: {PAUSE_HINT}"
+            log.warning("pausing channel %s: %s", turn.channel, reason)
+            self.outbox.pause_channel(turn.channel, reason)
+            NOTIFICATIONS.labels(result="paused").inc(1 + len(turn.rows))
+            result.failed += 1 + len(turn.rows)
+            turn.rows.clear()
+            turn.stopped = True
+        except WorkspaceUnavailable as e:
+            turn.steps, turn.row, turn.in_flight = None, None, False
+            self._pause_workspace(e, row)
+            raise _StopPass from e
+        except TransientDeliveryError as e:
+            turn.steps = None
+            self._backoff(turn, row, e, result)
+        except DeliveryError as e:
+            turn.steps = None
+            log.error("notification %s refused by Slack, giving up: %s", row.dedupe_key, e)
+            self.outbox.fail(row, self.owner, str(e))
+            NOTIFICATIONS.labels(result="failed").inc()
+            result.failed += 1
+        else:
+            turn.in_flight = False
+            return  # paused right before its next post
+        turn.in_flight = False
+        turn.row = None
+
+    def _sent(self, row: Notification, ts: str, result: SendResult) -> None:
+        if self.outbox.mark_sent(row, self.owner, ts, now=self.clock()):
+            NOTIFICATIONS.labels(result="sent").inc()
+            result.sent += 1
+        else:
+            log.warning("lease on %s expired before it was marked sent", row.dedupe_key)
+
+    def _rate_limited(
+        self, turn: _Turn, row: Notification, e: RateLimited, result: SendResult
+    ) -> None:
+        # Slack's Retry-After holds for the whole channel: every pending row of it, in
+        # this pass or not, and rows written meanwhile (the hold is in the database).
+        at = self.clock() + timedelta(seconds=e.retry_after)
+        waiting = [row, *turn.rows]
+        log.info("Slack rate-limits %s: its notifications wait %.0f s", turn.channel,
+                 e.retry_after)
+        self.outbox.hold_channel(turn.channel, at, f"Retry-After: {e}")
+        for held in waiting:
+            # Refused or never tried: not an attempt, so no marker look-up next time
+            # (unless part of the row was posted before the 429).
+            self.outbox.reschedule(held, self.owner, at=at, error=str(e), failure=False,
+                                   attempted=self._has_posted(held))
+        NOTIFICATIONS.labels(result="retried").inc(len(waiting))
+        result.retried += len(waiting)
+        turn.rows.clear()
+        turn.stopped = True
+
+    def _backoff(
+        self, turn: _Turn, row: Notification, error: Exception, result: SendResult
+    ) -> None:
+        now = self.clock()
+        if now - row.created_at >= self.policy.give_up_after:
+            log.error("notification %s still failing after %s, giving up: %s",
+                      row.dedupe_key, now - row.created_at, error)
+            self.outbox.fail(row, self.owner, f"gave up after {row.failures + 1} attempts "
+                                              f"over {now - row.created_at}: {error}")
+            NOTIFICATIONS.labels(result="failed").inc()
+            result.failed += 1
+            return
+        delay = self.backoff_delay(row.failures + 1)
+        log.warning("notification %s: %s; retrying in %s", row.dedupe_key, error, delay)
+        self.outbox.reschedule(row, self.owner, at=now + delay, error=str(error), failure=True)
+        # The channel's other rows would only meet the same failure: they wait as long.
+        self.outbox.hold_channel(turn.channel, now + delay, f"backoff: {error}")
+        self.outbox.release(list(turn.rows), self.owner)
+        turn.rows.clear()
+        turn.stopped = True
+        NOTIFICATIONS.labels(result="retried").inc()
+        result.retried += 1
+
+    def backoff_delay(self, failures: int) -> timedelta:
+        """The wait after the ``failures``-th transient failure in a row: doubling from
+        ``backoff``, capped at ``max_backoff``, the upper half drawn at random so senders
+        that failed together do not all come back together."""
+        base = self.policy.backoff.total_seconds()
+        cap = self.policy.max_backoff.total_seconds()
+        delay = min(cap, base * 2 ** min(failures - 1, 62))
+        return timedelta(seconds=delay / 2 + delay / 2 * self.rng())
+
+    def _abandon(self, turn: _Turn) -> None:
+        """The leases are gone: stop without touching rows that are someone else's."""
+        if turn.steps is not None:
+            turn.steps.close()
+        turn.steps, turn.row = None, None
+        turn.rows.clear()
+        turn.stopped = True
+
+    def _finish(self, turns: list[_Turn], channels: list[str]) -> None:
+        """Give back unsent rows and let go of the channels, leaving each held until its
+        pacing allows the next post."""
+        try:
+            for turn in turns:
+                if turn.row is not None:  # cut short while delivering it
+                    if turn.steps is not None:
+                        turn.steps.close()
+                    if turn.in_flight or self._has_posted(turn.row):
+                        # It may be (partly) in Slack: due again, in doubt, so its
+                        # markers are looked for before anything is posted again.
+                        self.outbox.reschedule(turn.row, self.owner, at=self.clock(),
+                                               error="pass ended", failure=False)
+                    else:
+                        turn.rows.appendleft(turn.row)
+                    turn.steps = None
+                self.outbox.release(list(turn.rows), self.owner)
+                turn.rows.clear()
+            now = self.clock().timestamp()
+            for channel in channels:
+                free = self.pacer.next_free(channel, now)
+                hold = None if free is None else datetime.fromtimestamp(free, self.clock().tzinfo)
+                self.outbox.release_channel(channel, self.owner, hold_until=hold)
+        except Exception:
+            log.warning("could not give back this pass's notifications; their leases "
+                        "(%s) will run out", self.policy.lease, exc_info=True)
+
+    # -- the workspace-wide pause (bot/tracking/delivery/pause.py) ---------------------------------
+
+    def _has_posted(self, row: Notification) -> bool:
+        """Whether this pass posted anything of ``row`` (a part, a digest's summary)."""
+        return row.posted_ts is not None or any(
+            m == row.dedupe_key or m.startswith((row.dedupe_key + "/", row.dedupe_key + "#"))
+            for m in self._posted)
+
+    def _pause_workspace(self, error: WorkspaceUnavailable, row: Notification) -> None:
+        """Pause every sender; the row that met the refusal goes back untouched (its
+        attempt not counted) unless part of it was posted."""
+        now = self.clock()
+        reason = str(error.error or error)
+        if not self._has_posted(row):
+            self.outbox.release([row], self.owner)
+        else:
+            self.outbox.reschedule(row, self.owner, at=now, error=reason, failure=False)
+        self.workspace.start(reason, now)
+
+    # -- digests ----------------------------------------------------------------------------
+
+    def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
+        """Fold a burst of fresh rows into one digest. Only first attempts are folded: a
+        retried row may already be in the channel on its own."""
+        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.renderers
+                 and r.attempts == 1]
+        if len(fresh) <= self.policy.digest_threshold:
+            return group
+        digest = self.outbox.form_digest(self.owner, fresh, now=now, lease=self.policy.lease)
+        folded = {r.id for r in fresh}
+        rest = [r for r in group if r.id not in folded]
+        if digest is None:
+            return rest
+        # The digest goes where its oldest member was (the group is oldest first): a digest
+        # or retry still owed from before this burst is posted first.
+        at = group.index(fresh[0])
+        return [*rest[:at], digest, *rest[at:]]
+
+    # -- one row ------------------------------------------------------------------------------
+
+    def _deliver(self, row: Notification) -> Steps:
+        """Post what ``row`` says unless it is already in Slack; returns the ts."""
+        if row.kind == "digest":
+            return (yield from self._deliver_digest(row))
+        if row.kind in self.renderers:
+            return (yield from self._deliver_rendered(row))
+        job = Job.model_validate(row.payload["job"])
+        thread_ts = row.payload.get("thread_ts")
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, thread_ts=thread_ts,
+                                          oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            broadcast = bool(thread_ts) and job.state == JobState.FAILED and \
+                broadcast_failures(self.store, row.channel,
+                                   default=self.policy.broadcast_failures, now=self.clock())
+            ts = yield from self._post_outcome(row, job, thread_ts, broadcast, found)
+        if ts != row.posted_ts:
+            self.outbox.mark_posted(row, self.owner, ts)
+        if thread_ts and row.kind == "track":
+            self._refresh_tracking_message(row.channel, thread_ts)
+        return ts
+
+    def _post_outcome(
+        self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
+        found: dict[str, str],
+    ) -> Steps:
+        message = messages.notification(row.payload)
+        # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
+        # before, the URL image, then a link. Each goes through _post: paced, leases
+        # checked, split if too long, and found again by its marker after a crash.
+        file_id = self.covers.slack_file(job) if self.covers is not None else None
+        if file_id is not None:
+            try:
+                return (yield from self._post(
+                    row.channel, message.text, with_slack_file(message.blocks, file_id),
+                    thread_ts=thread_ts, broadcast=broadcast, marker=row.dedupe_key,
+                    found=found))
+            except DeliveryError as e:
+                if not cover_refused(e):
+                    raise
+                log.info("Slack refused the uploaded cover %s of %s (%s); using its URL",
+                         file_id, job.job_id, e)
+                NOTIFICATIONS.labels(result="cover_refused").inc()
+        try:
+            return (yield from self._post(row.channel, message.text, message.blocks,
+                                          thread_ts=thread_ts, broadcast=broadcast,
+                                          marker=row.dedupe_key, found=found))
+        except ImageRejected:
+            # A broken thumbnail never costs the notification: link the cover instead.
+            log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
+            NOTIFICATIONS.labels(result="image_fallback").inc()
+            message = messages.notification(row.payload, with_image=False)
+            return (yield from self._post(row.channel, message.text, message.blocks,
+                                          thread_ts=thread_ts, broadcast=broadcast,
+                                          marker=row.dedupe_key, found=found))
+
+    def _deliver_rendered(self, row: Notification) -> Steps:
+        """A row whose message its renderer builds now (upstream calls included)."""
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            try:
+                message = self.renderers[row.kind](row)
+            except MetaStudioError as e:
+                # Upstream trouble is retried with the backoff, like Slack's.
+                raise TransientDeliveryError(f"{row.kind}: {e}") from e
+            except Exception as e:
+                # A row that cannot be built is given up (logged, listed by ``tracked``)
+                # rather than stopping every other notification behind it.
+                log.exception("%s %s could not be built", row.kind, row.dedupe_key)
+                raise DeliveryError(f"{row.kind} could not be built: {e!r}") from e
+            ts = yield from self._post(row.channel, message.text, message.blocks,
+                                       marker=row.dedupe_key, found=found)
+        return ts
+
+    def _digest_plan(self, row: Notification) -> _DigestPlan:
+        """A digest's members, jobs and detail chunks; kept while it is being delivered
+        (members never change once folded), so a digest resumed by the next pass does
+        not load and lay out 500 jobs again."""
+        plan = self._plans.get(row.id)
+        if plan is None:
+            members = self.outbox.members(row.id)
+            jobs = [Job.model_validate(m.payload["job"]) for m in members]
+            # Chunked by job count, blocks and characters, so Slack's limits are met
+            # before it has to refuse anything (sizing.py); the chunks are the same on
+            # every try, so their markers match what an earlier attempt posted.
+            chunks = sizing.pack(jobs, lambda j: messages.outcome(j, with_image=False).blocks,
+                                 max_items=messages.DIGEST_CHUNK)
+            plan = self._plans[row.id] = _DigestPlan(members, jobs, chunks)
+        return plan
+
+    def _deliver_digest(self, row: Notification) -> Steps:
+        plan = self._digest_plan(row)
+        members, jobs, chunks = plan.members, plan.jobs, plan.chunks
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            summary = messages.digest_summary(jobs)
+            ts = yield from self._post(row.channel, summary.text, summary.blocks,
+                                       marker=row.dedupe_key, found=found)
+        if ts != row.posted_ts:
+            self.outbox.mark_posted(row, self.owner, ts)
+        posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
+        for index, chunk in enumerate(chunks):
+            details = messages.digest_details(chunk)
+            yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
+                                  marker=f"{row.dedupe_key}#{index}", found=posted)
+        for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
+                                         if m.kind == "track"):
+            if tracking_ts:
+                self._refresh_tracking_message(row.channel, tracking_ts)
+        self._plans.pop(row.id, None)
+        return ts
+
+    def _post(
+        self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
+        found: dict[str, str], thread_ts: str | None = None, broadcast: bool = False,
+    ) -> Steps:
+        """Post one message marked ``marker``, or, when Slack refuses it for its size, its
+        halves marked ``marker/0`` and ``marker/1`` (recursively); returns the ts of the
+        first part. Parts already in ``found`` (an earlier attempt's) are not posted
+        again, and a part found split is split the same way."""
+        if marker in found:
+            return found[marker]
+        split = any(key.startswith(marker + "/") for key in found)
+        if not split:
+            def post(text: str) -> str:
+                ts = self.messenger.post(channel, text=text, blocks=blocks,
+                                         thread_ts=thread_ts, reply_broadcast=broadcast,
+                                         marker=marker)
+                self._posted.add(marker)
+                return ts
+
+            yield  # the sender renews the leases and waits for a pacing token
+            try:
+                return post(text)
+            except MessageTooLong as e:
+                if e.error == "msg_too_long" and len(text) > sizing.TEXT_PART:
+                    # Only the fallback text is too long: shorten it (it was not posted).
+                    text = text[: sizing.TEXT_PART - 1] + "…"
+                    yield
+                    try:
+                        return post(text)
+                    except MessageTooLong:
+                        pass
+                if marker.count("/") >= MAX_SPLIT_DEPTH:
+                    raise DeliveryError(f"refused for its size even in small parts: {e}",
+                                        error=e.error) from e
+                log.info("Slack refused %s for its size (%s); sending it in parts",
+                         marker, e.error)
+        return (yield from self._post_parts(channel, text, blocks, marker=marker, found=found,
+                                            thread_ts=thread_ts, broadcast=broadcast))
+
+    def _post_parts(
+        self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
+        found: dict[str, str], thread_ts: str | None, broadcast: bool,
+    ) -> Steps:
+        parts: list[tuple[str, Blocks | None]]
+        if blocks and len(blocks) > 1:
+            first, second = sizing.halves(list(blocks))
+            parts = [(text, first), (text, second)]
+        else:
+            # One block alone is too much, or plain text is: its text in plain parts.
+            body = sizing.plain_text(list(blocks)) if blocks else text
+            parts = [(piece, None) for piece in sizing.text_parts(body)]
+            if len(parts) == 1 and not blocks:
+                parts = [(p, None) for p in sizing.text_parts(body, len(body) // 2 or 1)]
+        tss: list[str] = []
+        for index, (part_text, part_blocks) in enumerate(parts):
+            tss.append((yield from self._post(
+                channel, part_text, part_blocks, marker=f"{marker}/{index}", found=found,
+                thread_ts=thread_ts, broadcast=broadcast and index == 0)))
+        return tss[0]
+
+    def _refresh_tracking_message(self, channel: str, tracking_ts: str) -> None:
+        """Show the jobs' current states in the tracking message (``chat.update``). The
+        notification is already posted, so only failures worth a retry (rate limit,
+        Slack down, token refused) count; a message deleted meanwhile does not."""
+        jobs = self.store.in_message(channel, tracking_ts)
+        if not jobs:
+            return
+        message = messages.tracking_message(jobs)
+        try:
+            self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
+        except (RateLimited, TransientDeliveryError, WorkspaceUnavailable):
+            raise
+        except DeliveryError as e:
+            log.warning("tracking message %s in %s not updated: %s", tracking_ts, channel, e)
+

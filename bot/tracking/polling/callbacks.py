@@ -1,0 +1,236 @@
+"""``POST /metastudio/callback``: MetaStudio's job callbacks, for an announcement within
+about a second of a job's end (docs/polling.md, "Push").
+
+MetaStudio calls the ``callback_url`` of a job's ``callback_config`` when the job ends.
+With ``auth_type`` MSS_A it appends ``time_stamp`` (hex epoch seconds) and
+``secret = hex hmac_sha256(key, callback_url + time_stamp)`` to that URL. Here:
+
+- the signature is recomputed over the configured public URL
+  (``METASTUDIO_CALLBACK_URL``, or the URL the request arrived at) and compared in
+  constant time with ``METASTUDIO_CALLBACK_KEY``; a forged, stale (more than 5 minutes
+  off) or replayed (same signature, same job) callback gets 401, is logged, and nothing
+  else happens;
+- the body is never trusted for the state: the job is looked up, and its end recorded
+  by the poller's own code (:meth:`bot.tracking.polling.poller.Poller.observe`), so a callback
+  and a poll seeing the same end announce it once;
+- a lost callback costs only latency: polling reconciles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from ...metastudio.errors import MetaStudioError
+from ...metastudio.query import valid_job_id
+from ...settings import Settings
+from ..process.worker import Tracking
+from ..store.database import Store
+from ..store.tables import callback_receipts
+from .poller import Poller
+
+log = logging.getLogger(__name__)
+
+PATH = "/metastudio/callback"
+#: A callback's time stamp may be this far from our clock (like Slack's 5 minutes).
+MAX_SKEW = timedelta(minutes=5)
+#: Bodies are three short fields; anything larger is not MetaStudio's.
+MAX_BODY = 4096
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def expected_secret(key: str, callback_url: str, time_stamp: str) -> str:
+    """MSS_A's ``secret`` for ``callback_url`` (as configured, without the two added
+    parameters) at ``time_stamp`` (hex)."""
+    return hmac.new(key.encode(), (callback_url + time_stamp).encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _time_stamp(value: str) -> datetime | None:
+    """``time_stamp`` is hex epoch seconds; a value too large for seconds is read as
+    milliseconds (the unit is not documented)."""
+    try:
+        number = int(value, 16)
+    except ValueError:
+        return None
+    if number > 10**11:
+        number //= 1000
+    try:
+        return datetime.fromtimestamp(number, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+class CallbackReceiver:
+    """Verifies and handles callbacks. ``public_url``: the callback URL exactly as given
+    to MetaStudio (what it signs), e.g. ``https://bot.example.com/metastudio/callback``;
+    None: the URL of the request as it arrived (right only without a proxy in front).
+    ``wake`` is called after a notification was enqueued (a send pass, so the post does
+    not wait for the worker's next cycle)."""
+
+    def __init__(
+        self,
+        key: str,
+        store: Store,
+        poller: Poller,
+        *,
+        public_url: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.key = key
+        self.store = store
+        self.poller = poller
+        self.public_url = public_url
+        self.clock = clock
+        self.wake = wake
+
+    def handle(self, arrived_url: str, query: str, body: bytes) -> Answer:
+        """One request: ``arrived_url`` is scheme://host/path as received, ``query`` its
+        raw query string."""
+        pairs = parse_qsl(query, keep_blank_values=True)
+        refusal = self._verify(arrived_url, pairs)
+        if refusal is not None:
+            log.warning("MetaStudio callback refused: %s", refusal)
+            return Answer(401, {"error": "invalid callback signature", "reason": refusal})
+        try:
+            payload = json.loads(body)
+            job_id = payload["job_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("MetaStudio callback with a malformed body (%d bytes)", len(body))
+            return Answer(400, {"error": "expected JSON with job_id"})
+        if not isinstance(job_id, str) or not valid_job_id(job_id):
+            return Answer(400, {"error": "job_id is not a job id"})
+        if not self._first_time(pairs, job_id):
+            log.warning("MetaStudio callback refused: replayed (job %s)", job_id)
+            return Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
+        try:
+            enqueued = self.poller.observe(job_id)
+        except MetaStudioError as e:
+            # Accepted all the same: the next poll reconciles, nothing is lost.
+            log.warning("callback for job %s: look-up failed (%s); polling will catch up",
+                        job_id, e)
+            return Answer(202, {"ok": True, "looked_up": False})
+        if enqueued and self.wake is not None:
+            self.wake()
+        log.info("callback for job %s: %d notification(s) enqueued", job_id, enqueued)
+        return Answer(200, {"ok": True, "enqueued": enqueued})
+
+    def _verify(self, arrived_url: str, pairs: list[tuple[str, str]]) -> str | None:
+        """None when the callback is genuine, fresh and new; else why not."""
+        stamps = [v for k, v in pairs if k == "time_stamp"]
+        secrets = [v for k, v in pairs if k == "secret"]
+        if len(stamps) != 1 or len(secrets) != 1:
+            return "time_stamp and secret must each appear once"
+        time_stamp, secret = stamps[0], secrets[0]
+        # MetaStudio appended the two parameters to the URL it was given: take them
+        # off what arrived, keeping any parameters of the configured URL.
+        own = [(k, v) for k, v in pairs if k not in ("time_stamp", "secret")]
+        url = self.public_url or (arrived_url + (f"?{urlencode(own)}" if own else ""))
+        expected = expected_secret(self.key, url, time_stamp)
+        if not hmac.compare_digest(expected.encode(), secret.lower().encode()):
+            return "signature mismatch"
+        when = _time_stamp(time_stamp)
+        if when is None or abs(self.clock() - when) > MAX_SKEW:
+            return "stale time stamp"
+        return None
+
+    def _first_time(self, pairs: list[tuple[str, str]], job_id: str) -> bool:
+        """Record this (signature, job) and say whether it is new. The signature covers
+        only the URL and the time stamp, not the body: two jobs ending in the same
+        second share it, so a replay is the same signature for the same job."""
+        secret = next(v for k, v in pairs if k == "secret").lower()
+        receipt = hashlib.sha256(f"{secret}:{job_id}".encode()).hexdigest()
+        with self.store.begin() as conn:
+            return self.store.insert_ignore(conn, callback_receipts,
+                                            {"secret": receipt, "received_at": self.clock()})
+
+
+def wsgi_handler(receiver: CallbackReceiver) -> Callable[..., list[bytes]]:
+    """The WSGI endpoint for ``POST /metastudio/callback`` (mounted by :mod:`bot.serve.web`)."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _respond(start_response, Answer(405, {"error": "POST only"}))
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            return _respond(start_response, Answer(413, {"error": "body too large"}))
+        body = environ["wsgi.input"].read(length) if length else b""
+        answer = receiver.handle(_arrived_url(environ), environ.get("QUERY_STRING", ""), body)
+        return _respond(start_response, answer)
+
+    return application
+
+
+def _arrived_url(environ: dict[str, Any]) -> str:
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+
+
+def _respond(start_response: Callable[..., Any], answer: Answer) -> list[bytes]:
+    data = json.dumps(answer.body).encode()
+    reasons = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+               405: "Method Not Allowed", 413: "Payload Too Large"}
+    start_response(f"{answer.status} {reasons.get(answer.status, '')}".strip(),
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class SendSoon:
+    """A ``wake`` for :class:`CallbackReceiver`: one send pass in a background thread,
+    at most one running and one waiting (a burst of callbacks makes two passes, not one
+    per callback). Senders in several processes are safe: the outbox leases rows."""
+
+    def __init__(self, send: Callable[[], object]) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._pending = False
+        self._running = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._running:
+                self._pending = True
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="callback-send", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._send()
+            except Exception:
+                log.exception("send pass after a callback failed; the worker retries")
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                self._pending = False
+
+
+def build_receiver(settings: Settings, tracking: Tracking) -> CallbackReceiver | None:
+    """The receiver for ``settings`` (None without ``METASTUDIO_CALLBACK_KEY``)."""
+    if settings.metastudio_callback_key is None:
+        return None
+    return CallbackReceiver(
+        settings.metastudio_callback_key.get_secret_value(), tracking.store, tracking.poller,
+        public_url=settings.metastudio_callback_url,
+        wake=SendSoon(tracking.sender.send_due),
+    )

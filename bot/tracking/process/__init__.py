@@ -1,0 +1,1 @@
+"""The tracking loop (``worker``) and the supervisor that restarts it (``supervisor``)."""

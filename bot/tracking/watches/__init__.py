@@ -1,0 +1,1 @@
+"""What is checked on a schedule: stuck jobs, video minutes left, scheduled reports."""

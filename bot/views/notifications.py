@@ -1,0 +1,275 @@
+"""Block Kit for tracking: the tracking message, end-state replies, digests, and the
+command answers. Pure functions of their arguments; each returns a :class:`Message`
+(``text`` is the notification/fallback text Slack requires next to blocks)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ContextBlock,
+    ImageBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from ..domain import cancel
+from ..metastudio.models import Job, JobState
+from ..tracking.delivery.oncall import ChannelNoise
+from ..tracking.store.database import Subscription, TrackedJob
+from ..tracking.watches.quota import current_warning
+from .blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
+from .blocks import pack_lines
+from .cards import cancel_button
+from .format import (
+    NONE,
+    code,
+    duration_text,
+    escape,
+    link,
+    short_duration,
+    state_emoji,
+    state_label,
+)
+from .hints import next_step
+
+#: Jobs per digest thread reply: one section each, so 25 stay well inside Slack's 50
+#: blocks, and a 500-job burst needs 20 replies at ~1 message/s, not 50.
+DIGEST_CHUNK = 25
+#: Slack: an actions block holds at most 25 elements.
+_MAX_CANCEL_BUTTONS = 25
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def emoji(state: str | None) -> str:
+    return state_emoji(state)
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text[:SECTION_LIMIT])
+
+
+def _sections(lines: Sequence[str]) -> list[Block]:
+    """Lines packed into sections of at most 3000 characters."""
+    return [SectionBlock(text=_md(chunk)) for chunk in pack_lines(lines)]
+
+
+# -- the tracking message ------------------------------------------------------------------
+
+def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
+    """The channel message a ``track`` posts; edited in place as its jobs end."""
+    done = [j for j in jobs if j.closed]
+    who = jobs[0].requested_by if jobs else None
+    head = f"Tracking {len(jobs)} job{'s' * (len(jobs) != 1)}"
+    if who:
+        head += f" for <@{who}>"
+    ended = Counter(emoji(j.last_state) for j in done)
+    tally = " ".join(f"{n} {mark}" for mark, n in ended.most_common())
+    if jobs and len(done) == len(jobs):
+        head += f": all finished, {tally}"
+        foot = "All jobs ended; each one's outcome is in this thread."
+    else:
+        if done:
+            head += f": {len(done)} finished, {tally}"
+        foot = "I reply in this thread when a job ends."
+    lines = [f"{emoji(j.last_state)} {code(j.job_id)} {_state(j.last_state)}" for j in jobs]
+    return Message(
+        text=f"{head}. {foot}",
+        blocks=[SectionBlock(text=_md(f"*{head}*")), *_sections(lines),
+                *_cancel_buttons(jobs), ContextBlock(elements=[_md(foot)])],
+    )
+
+
+def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
+    """Cancel for each job still waiting, when someone may press it (CANCEL_ALLOWED)."""
+    if not cancel.current().enabled:
+        return []
+    waiting = [j for j in jobs if not j.closed and j.last_state == JobState.WAITING]
+    buttons = [cancel_button(job.job_id, f"Cancel {job.job_id[:12]}")
+               for job in waiting[:_MAX_CANCEL_BUTTONS]]
+    return [ActionsBlock(elements=buttons)] if buttons else []
+
+
+# -- end-state notifications ---------------------------------------------------------------
+
+def notification(payload: Mapping[str, Any], *, with_image: bool = True) -> Message:
+    """The message for an outbox row's payload: the job's :func:`outcome`, addressed to
+    whoever the row names (the person who tracked it, a user group on failures, or the
+    person themselves in a DM)."""
+    if payload.get("stuck_jobs"):
+        return stuck_announcement(payload)
+    job = Job.model_validate(payload["job"])
+    if payload.get("stuck_since"):
+        ended = outcome(job, with_image=False)
+        note = "Announced as stuck earlier; it has ended now."
+        return Message(text=f"{ended.text} (was stuck)",
+                       blocks=[*ended.blocks, ContextBlock(elements=[_md(note)])])
+    return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
+                   mention_group=payload.get("mention_group"),
+                   direct=bool(payload.get("direct")))
+
+
+def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = None,
+            mention_group: str | None = None, direct: bool = False) -> Message:
+    """A job's end: cover image, asset, duration and preview link on success; error code,
+    message and the runbook's next step on failure. ``with_image=False`` links the cover
+    instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
+    reaches the person who tracked the job); ``mention_group`` (a user group id) is
+    mentioned; ``direct`` words it for a DM to ``requested_by``."""
+    # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
+    # least of all in a failure that is broadcast to the channel.
+    state = job.state_name
+    head = f"{emoji(state)} {code(job.job_id)} {_verb(state)}"
+    fields = []
+    if job.asset_name:
+        fields.append(f"*Asset:* {escape(job.asset_name)}")
+    # The same names as the status card: the video's length is not the time it took.
+    for name, seconds in (("Video length", job.duration), ("Run time", job.run_seconds)):
+        if duration_text(seconds) != NONE:
+            fields.append(f"*{name}:* {duration_text(seconds)}")
+    if state == JobState.FAILED and job.error_info:
+        error_code = code(job.error_info.error_code or "no error code")
+        fields.append(f"*Error:* {error_code} {escape(job.error_info.error_msg or '')}".rstrip())
+        step = next_step(job.error_info.error_code)
+        if step:
+            fields.append(step)
+    if job.preview_video_url:
+        # Upstream: preview_video_url is valid for 24 hours after the answer.
+        fields.append(f"{link(job.preview_video_url, 'Preview')} (link valid for 24 h)")
+    if job.cover_url and not with_image:
+        fields.append(link(job.cover_url, "Cover image"))
+    address = _address(requested_by, mention_group, direct)
+    shown_head = f"{address} *{head}*" if address else f"*{head}*"
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join([shown_head, *fields])))]
+    if job.cover_url and with_image and state == JobState.SUCCEED:
+        blocks.append(ImageBlock(image_url=job.cover_url,
+                                 alt_text=f"Cover of {job.asset_name or job.job_id}"))
+    error = job.error_info.error_code if state == JobState.FAILED and job.error_info else None
+    text = head + (f": {escape(error)}" if error else "")
+    return Message(text=f"{address} {text}" if address else text, blocks=blocks)
+
+
+def stuck_announcement(payload: Mapping[str, Any]) -> Message:
+    """``🐢 2 jobs are stuck``: newly stuck jobs of a channel, with how long each has
+    waited or run and the line it passed."""
+    rows = []
+    for item in payload["stuck_jobs"]:
+        job = Job.model_validate(item["job"])
+        asset = f" {escape(job.asset_name)}" if job.asset_name else ""
+        rows.append(f"{emoji(job.state_name)} {code(job.job_id)}{asset} · *{item['phase']} "
+                    f"{short_duration(item['age'])}* (line {short_duration(item['line'])})")
+    more = int(payload.get("stuck_more") or 0)
+    if more:
+        rows.append(f"_and {more} more: `/videojobs stuck` lists them_")
+    count = len(payload["stuck_jobs"]) + more
+    head = f"🐢 {count} job{'s are' if count != 1 else ' is'} stuck"
+    group = payload.get("mention_group")
+    shown = f"<!subteam^{group}> *{head}*" if group else f"*{head}*"
+    foot = "I say again here when each one ends. `/videojobs unsubscribe stuck` stops this."
+    return Message(text=f"<!subteam^{group}> {head}" if group else head,
+                   blocks=[SectionBlock(text=_md(shown)), *_sections(rows),
+                           ContextBlock(elements=[_md(foot)])])
+
+
+def _address(requested_by: str | None, mention_group: str | None, direct: bool) -> str:
+    """Who the notification is for, as mentions (ids only: they come from Slack)."""
+    if direct:
+        return "You asked me to tell you:"
+    parts = []
+    if mention_group:  # the poller names a group on failures only (tracking/oncall.py)
+        parts.append(f"<!subteam^{mention_group}>")
+    if requested_by:
+        parts.append(f"<@{requested_by}>")
+    return " ".join(parts)
+
+
+def _verb(state: str) -> str:
+    verbs: dict[str, str] = {
+        JobState.SUCCEED: "succeeded", JobState.FAILED: "failed",
+        JobState.CANCELED: "was canceled", JobState.BLOCK: "was blocked (frozen)",
+    }
+    return verbs.get(state, f"ended as {escape(state)}")
+
+
+def _state(state: str | None) -> str:
+    """``Succeeded``, like every other message; an unknown state as upstream spelled it."""
+    return escape(state_label(state).split(" ", 1)[-1]) if state else "Unknown"
+
+
+# -- digests -------------------------------------------------------------------------------
+
+def digest_summary(jobs: Sequence[Job]) -> Message:
+    """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one channel, with the low-minutes
+    warning (:mod:`bot.tracking.watches.quota`) when some of them failed."""
+    counts = Counter(job.state_name for job in jobs)
+    parts = " ".join(f"{n} {emoji(state)}" for state, n in counts.most_common())
+    text = f"{len(jobs)} jobs finished: {parts}"
+    blocks: list[Block] = [SectionBlock(text=_md(f"*{text}*"))]
+    # Failures while video minutes run low are often the minutes running out.
+    warning = current_warning() if counts.get(JobState.FAILED) else None
+    if warning:
+        blocks.append(SectionBlock(text=_md(warning)))
+    blocks.append(ContextBlock(elements=[_md("Details in the thread.")]))
+    return Message(text=text, blocks=blocks)
+
+
+def digest_details(jobs: Sequence[Job]) -> Message:
+    """One digest thread reply: a short section per job (no images: a thread of covers
+    is noise, and each job's card is one ``status`` away)."""
+    blocks: list[Block] = []
+    for job in jobs:
+        blocks.extend(outcome(job, with_image=False).blocks)
+    return Message(text=f"Details of {len(jobs)} jobs", blocks=blocks)
+
+
+# -- command answers -----------------------------------------------------------------------
+
+def lines_reply(title: str, lines: Sequence[str]) -> Message:
+    """A bold title and one line per item."""
+    return Message(text=title, blocks=[SectionBlock(text=_md(f"*{title}*")), *_sections(lines)]
+                   if lines else [SectionBlock(text=_md(title))])
+
+
+def tracked_line(job: TrackedJob) -> str:
+    line = f"{emoji(job.last_state)} {code(job.job_id)} {_state(job.last_state)}"
+    if job.paused_reason:
+        line += f" ⏸️ paused: {job.paused_reason}"
+    return line
+
+
+def subscription_line(sub: Subscription, mention_group: str | None = None) -> str:
+    filters = [f"{name}={escape(value)}" for name, value in (
+        ("type", sub.job_type), ("asset", sub.asset_name), ("script", sub.script_id)) if value]
+    line = f"#{sub.id} {sub.outcome}" + (f" ({', '.join(filters)})" if filters else "")
+    line += f", by <@{sub.created_by}>"
+    if mention_group:
+        line += f", pages <!subteam^{mention_group}> on failures"
+    if sub.paused_reason:
+        line += f" ⏸️ paused: {sub.paused_reason}"
+    return line
+
+
+def settings_reply(noise: ChannelNoise, *, default_broadcast: bool, changed: bool) -> Message:
+    """``settings``: what this channel broadcasts and what is muted."""
+    if noise.broadcast_failures is None:
+        broadcast = f"{'on' if default_broadcast else 'off'} (the bot's default)"
+    else:
+        broadcast = f"{'on' if noise.broadcast_failures else 'off'} (set for this channel)"
+    lines = [f"*Failures broadcast to the channel:* {broadcast}"]
+    if noise.muted_until:
+        lines.append(f"🔕 All subscription announcements muted until "
+                     f"{noise.muted_until:%Y-%m-%d %H:%M} UTC")
+    lines += [f"🔕 {code(job_id)} muted until {until:%Y-%m-%d %H:%M} UTC"
+              for job_id, until in sorted(noise.muted_jobs.items())]
+    title = "Settings saved" if changed else "Settings of this channel"
+    return lines_reply(title, lines)
