@@ -14,7 +14,7 @@ from tests.tracking.helpers import asset, block_types, ctx, subscribe, track, tr
 def test_a_succeeded_job_gets_a_thread_reply_with_cover_and_preview(
     world: TrackingWorld,
 ) -> None:
-    world = world.restart(cover_upload=False)  # uploaded covers: tests/tracking/test_covers.py
+    world = world.restart(cover_upload=False)  # uploaded covers: delivery/test_covers.py
     job = world.running(**PROMO_VIDEO)
     track(world, job)
     parent = tracking_message(world)

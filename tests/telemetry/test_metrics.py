@@ -20,9 +20,9 @@ from tests.fakes.slack import FakeSlack
 from tests.fixtures.app import SIGNING_SECRET, SlackSender, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 from tests.fixtures.simulator import SIM_AK, SIM_PROJECT, SIM_SK, SIM_TOKEN
-from tests.test_web import free_port, wait_until_up
+from tests.serve.test_web import free_port, wait_until_up
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def readme_metrics() -> list[str]:
