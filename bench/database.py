@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from bot.settings import Settings
 from bot.simulator import SimClock, Simulator
-from bot.tracking.process.worker import build_tracking
 from bot.tracking.store.tables import metadata
 from bot.wiring.metastudio import build_jobs_client
+from bot.wiring.tracking import build_tracking
 
 from .common import PROJECT_ID, Row
 

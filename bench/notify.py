@@ -29,8 +29,9 @@ from slack_sdk import WebClient
 
 from bot.commands.types import Context, Track
 from bot.slack.messenger import SlackMessenger
-from bot.tracking.process.worker import build_tracking, run_worker
+from bot.tracking.process.worker import run_worker
 from bot.wiring.metastudio import build_jobs_client
+from bot.wiring.tracking import build_tracking
 
 from .common import Row, fake_slack, median, percentile, settings_for, simulator, wait_for
 

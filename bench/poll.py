@@ -26,8 +26,9 @@ from slack_sdk import WebClient
 from bot.settings import Settings
 from bot.simulator import SimClock, Simulator
 from bot.slack.messenger import SlackMessenger
-from bot.tracking.process.worker import Tracking, build_tracking
+from bot.tracking.process.worker import Tracking
 from bot.wiring.metastudio import build_jobs_client
+from bot.wiring.tracking import build_tracking
 
 from .common import PROJECT_ID, Row, fake_slack
 

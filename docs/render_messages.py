@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.commands.router import Router
 from bot.commands.types import Context
+from bot.domain.records import Subscription, TrackedJob
 from bot.metastudio.auth import TokenAuth
 from bot.metastudio.cache import CachedJobsClient
 from bot.metastudio.client import MetaStudioClient
@@ -36,7 +37,6 @@ from bot.metastudio.models import JobState
 from bot.metastudio.query import JobQuery
 from bot.simulator import SimClock, Simulator
 from bot.slack.home import simple_stuck
-from bot.tracking.store.database import Subscription, TrackedJob
 from bot.tracking.watches.reports import error_groups
 from bot.views.home import HomeData, home_view
 from bot.views.notifications import outcome, tracking_message

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from ..domain import stats, stuck
 from ..domain.cancel import CancelPolicy
 from ..domain.reply import Reply
+from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
@@ -35,7 +36,6 @@ from ..views.summary import summary_reply
 from . import canceling
 from .buttons import Bounds, decode, encode
 from .parse import job_ids_problem, parse
-from .reports import ReportCommands
 from .types import (
     ChannelSettings,
     Command,
@@ -46,6 +46,7 @@ from .types import (
     ListReports,
     Mute,
     Quota,
+    ReportCommandsAPI,
     ScheduleReport,
     Status,
     Stuck,
@@ -89,7 +90,8 @@ class Router:
         operations: Operations | None = None,
         cancel_policy: CancelPolicy | None = None,
         quota_warn_percent: float = 10.0,
-        reports: ReportCommands | None = None,
+        reports: ReportCommandsAPI | None = None,
+        runbook: Runbook = DEFAULT,
     ) -> None:
         self.jobs = jobs
         self.tracking = tracking
@@ -100,6 +102,8 @@ class Router:
         self.operations = operations
         self.cancel_policy = cancel_policy or CancelPolicy(())
         self.quota_warn_percent = quota_warn_percent
+        #: The next step shown for an error code (RUNBOOK_FILE over the built-in hints).
+        self.runbook = runbook
 
     # -- entry points ----------------------------------------------------------------
 
@@ -183,7 +187,8 @@ class Router:
         jobs = [found[i] for i in command.job_ids if i in found]
         missing = [i for i in command.job_ids if i not in found]
         return status_reply(jobs, missing, ctx.tz, post_value=post_value, now=self.clock(),
-                            can_cancel=self.cancel_policy.enabled and self.operations is not None)
+                            can_cancel=self.cancel_policy.enabled and self.operations is not None,
+                            runbook=self.runbook)
 
     def _listing(self, command: Listing, ctx: Context, text: str, *,
                  bounds: Bounds | None = None, for_channel: bool = False,
@@ -251,6 +256,7 @@ class Router:
             post_value=post,
             now=now,
             code_buttons=code_buttons,
+            runbook=self.runbook,
         )
 
     def _summary(self, command: Summary, ctx: Context, *, post_value: str | None) -> Reply:

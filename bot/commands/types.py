@@ -197,6 +197,13 @@ class Context:
     channel_name: str | None = None
 
 
+class ReportCommandsAPI(Protocol):
+    """The report side of the router (``bot.tracking.report_service`` implements it)."""
+
+    def handle(self, command: ScheduleReport | ListReports | Unreport, ctx: Context,
+               now: datetime) -> Reply: ...
+
+
 class TrackingCommands(Protocol):
     """The tracking side of the router (``bot.tracking.service`` implements it)."""
 

@@ -1,26 +1,14 @@
 """Who may press Cancel: the Slack user IDs and user group IDs of ``CANCEL_ALLOWED``.
-Group membership comes from ``usergroups.users.list`` (scope ``usergroups:read``),
-cached for a few minutes; a Slack error counts as "not a member" (refuse, never allow
-by accident).
+Group membership is asked of ``group_members`` (:class:`bot.slack.usergroups.GroupMembers`
+in Slack modes).
 
-Views ask :func:`current` whether to show Cancel buttons at all; entry points call
-:func:`install` once with the configured policy.
+The composition root builds the policy once and hands it to the router (who may press)
+and to tracking (whether tracking messages show Cancel at all).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Iterable
-
-from cachetools import TTLCache
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
-log = logging.getLogger(__name__)
-
-#: Seconds a group's member list is trusted.
-GROUP_TTL = 300.0
 
 
 class CancelPolicy:
@@ -47,40 +35,3 @@ class CancelPolicy:
         """The allowed people and groups as mentions, for a refusal."""
         return ", ".join([*(f"<@{u}>" for u in sorted(self.users)),
                           *(f"<!subteam^{g}>" for g in sorted(self.groups))])
-
-
-class GroupMembers:
-    """``usergroups.users.list``, cached per group for :data:`GROUP_TTL` seconds."""
-
-    def __init__(self, client: WebClient, *, ttl: float = GROUP_TTL) -> None:
-        self._client = client
-        self._cache: TTLCache[str, frozenset[str]] = TTLCache(maxsize=256, ttl=ttl)
-        self._lock = threading.Lock()
-
-    def __call__(self, group_id: str) -> frozenset[str]:
-        with self._lock:
-            cached = self._cache.get(group_id)
-        if cached is not None:
-            return cached
-        try:
-            users = self._client.usergroups_users_list(usergroup=group_id).get("users") or []
-            members = frozenset(u for u in users if isinstance(u, str))
-        except (SlackApiError, OSError) as e:
-            log.warning("usergroups.users.list failed for %s: %s", group_id, e)
-            return frozenset()  # not cached: the next press asks again
-        with self._lock:
-            self._cache[group_id] = members
-        return members
-
-
-_current = CancelPolicy(())
-
-
-def install(policy: CancelPolicy) -> None:
-    """Make ``policy`` the one views and the router use (entry points, once)."""
-    global _current
-    _current = policy
-
-
-def current() -> CancelPolicy:
-    return _current

@@ -3,8 +3,9 @@
 codes; ``RUNBOOK_FILE`` (the same YAML shape: code -> hint and link) adds codes and
 overrides the built-in ones entry by entry.
 
-Views ask :func:`current`; entry points call :func:`install` once with the configured
-file, so a runbook travels with the process, not through every view's signature.
+The composition root loads the configured one once (:func:`load`) and hands it to
+whoever draws failures (router, sender, report renderer); views take it as an argument.
+:data:`DEFAULT` is the built-in runbook alone.
 """
 
 from __future__ import annotations
@@ -78,14 +79,5 @@ def _read(path: Path) -> dict[str, Entry]:
     return entries
 
 
-_current = load()
-
-
-def install(runbook: Runbook) -> None:
-    """Make ``runbook`` the one views use (entry points, once, from RUNBOOK_FILE)."""
-    global _current
-    _current = runbook
-
-
-def current() -> Runbook:
-    return _current
+#: The built-in hints alone (no RUNBOOK_FILE).
+DEFAULT = load()

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import FINISHED_STATES, Job, JobPage, JobState
 from ..metastudio.query import JobQuery, SortKey
-from ..views.listings import ErrorGroup
-from ..views.summary import SummaryStats
 
 #: A summary reads every job of its window up to this many, else counts per state.
 SUMMARY_FULL_READ = 500
@@ -19,6 +19,36 @@ SUMMARY_FULL_READ = 500
 SAMPLE_SIZE = 200
 #: The API's largest page (docs/metastudio-api.md).
 PAGE = 100
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """How many jobs failed with one ``error_code`` / ``error_msg``."""
+
+    error_code: str | None
+    error_msg: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class SummaryStats:
+    """What the router counted for one window."""
+
+    window_label: str
+    #: State name -> count: all six states, plus any unknown one upstream sent.
+    counts: dict[str, int]
+    #: failed / finished; None when nothing finished.
+    failure_rate: float | None
+    top_errors: list[ErrorGroup]
+    mean_succeeded_seconds: float | None
+    #: When error codes and durations came from a capped sample: its size.
+    sampled: int | None = None
+    #: The oldest job still WAITING (any window: a stuck queue may predate this one),
+    #: and the instant the summary was made, for its age.
+    oldest_waiting: Job | None = None
+    now: datetime | None = None
+    #: ``quota`` warning line when video minutes run low.
+    quota_warning: str | None = None
 
 
 def collect(jobs: JobsAPI, query: JobQuery, cap: int, *,

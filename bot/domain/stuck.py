@@ -7,12 +7,12 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job, JobState
 from ..metastudio.query import JobQuery, SortKey
-from ..views.stuck import StuckJob
 from . import stats
 
 #: Finished jobs learnt from: the last week, newest first, at most this many.
@@ -24,6 +24,16 @@ UNFINISHED_CAP = 1000
 MIN_SAMPLES = 20
 #: The line is never below these: a queue of quick jobs must not page anyone at 3 min.
 FLOOR = {"waiting": 30 * 60, "running": 60 * 60}
+
+
+@dataclass(frozen=True)
+class StuckJob:
+    """An unfinished job past its line: how long it has waited or run, and the line."""
+
+    job: Job
+    phase: str  # waiting | running
+    age: float
+    line: float
 
 
 def kind(job: Job) -> str:

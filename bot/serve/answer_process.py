@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from ..settings import Settings
     from ..slack.listeners.answer import Work
-    from ..wiring.services import Services
+    from ..slack.services import Services
 
 log = logging.getLogger(__name__)
 

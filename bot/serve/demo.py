@@ -20,20 +20,15 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from ..commands.reports import ReportCommands
 from ..commands.router import Router
 from ..commands.types import Context
-from ..domain import cancel, runbook
-from ..domain.cancel import CancelPolicy
 from ..domain.messaging import Blocks
 from ..domain.reply import Reply
-from ..metastudio.operations import JobOperations
 from ..settings import Settings
 from ..simulator import Simulator
-from ..tracking.process.worker import build_tracking, run_worker
-from ..tracking.watches.reports import ReportStore
+from ..tracking.process.worker import run_worker
 from ..views.text import mrkdwn_to_text, render_blocks, render_text
-from ..wiring.metastudio import build_jobs_client
+from ..wiring.services import build_core
 
 SEED_JOBS = 120
 #: Seeded unfinished jobs end over the next few minutes; poll often enough to show it
@@ -176,17 +171,12 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
             "database_url": f"sqlite:///{tmp}/demo.sqlite3",
             "poll_interval_seconds": poll,
         })
-        jobs = build_jobs_client(demo)
-        # Tracking and the router read the simulated clock: a subscription's baseline is
-        # then the simulator's "now", and jobs that ended before it are not news.
-        tracking = build_tracking(demo, jobs, ConsoleMessenger(console), clock=sim.now)
-        # The demo's user may press Cancel (a real workspace names them in CANCEL_ALLOWED).
-        policy = CancelPolicy(demo.cancel_allowed_ids | {USER})
-        cancel.install(policy)
-        runbook.install(runbook.load(demo.runbook_file))
-        router = Router(jobs, tracking=tracking.service, clock=sim.now,
-                        operations=JobOperations.of(jobs), cancel_policy=policy,
-                        quota_warn_percent=demo.quota_warn_percent)
+        # The same core as in Slack, around the console: tracking and the router read
+        # the simulated clock (a subscription's baseline is then the simulator's "now",
+        # and jobs that ended before it are not news), and the demo's user may press
+        # Cancel (a real workspace names them in CANCEL_ALLOWED).
+        core = build_core(demo, ConsoleMessenger(console), also_allowed={USER}, clock=sim.now)
+        tracking, router = core.tracking, core.router
         stop = threading.Event()
         loop = threading.Thread(target=run_worker, args=(tracking, stop), name="tracking")
         loop.start()
@@ -197,8 +187,6 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
         )
         try:
             ctx = Context(USER, CHANNEL, settings.timezone, channel_name=CHANNEL_NAME)
-            router.reports = ReportCommands(ReportStore(tracking.store),
-                                            tracking.service.messenger)
             console.run(router, ctx, stdin)
         except KeyboardInterrupt:
             pass

@@ -25,6 +25,7 @@ from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from ..settings import Settings
 from ..slack.app import create_app
+from ..slack.listeners.answer import AnswerHere
 from ..tracking.process.worker import run_worker
 from ..wiring.services import build_services
 
@@ -67,7 +68,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         socket_mode_handler(
-            create_app(settings, services), settings.slack_app_token.get_secret_value()
+            create_app(services, AnswerHere(services)), settings.slack_app_token.get_secret_value()
         ).start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..settings import Settings
 from ..slack.app import create_app
+from ..slack.listeners.answer import AnswerHere, Dispatcher
 from ..slack.request_front import SlackRequestGate, refuse
+from ..slack.services import Services
 from ..telemetry.metrics import metrics_registry
 from ..tracking.polling.callbacks import PATH as CALLBACK_PATH
-from ..tracking.polling.callbacks import build_receiver, wsgi_handler
+from ..tracking.polling.callbacks import wsgi_handler
 from ..tracking.process.supervisor import tracking_health
-from ..wiring.services import Services, build_services
+from ..wiring.services import build_services
+from ..wiring.tracking import build_receiver
 from .health import Health, HealthCheck, probe_database
 from .logging_setup import RedactingFilter, install_filter, secret_values
 
@@ -44,16 +46,19 @@ def tracking_elsewhere() -> tuple[bool, dict[str, Any]]:
 
 
 def make_wsgi_app(
-    services: Services, settings: Settings, tracking: TrackingCheck | None = None
+    services: Services, settings: Settings, tracking: TrackingCheck | None = None,
+    answers: Dispatcher | None = None,
 ) -> WSGIApp:
     """``/slack/events`` goes through the front (:mod:`bot.slack.request_front`: body cap,
     signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
     request gets 4xx before anything runs) and then to Bolt; this adds the health check
     and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
-    tells ``/healthz`` whether the tracking loop this server is meant to run is running."""
+    tells ``/healthz`` whether the tracking loop this server is meant to run is running.
+    ``answers`` answers commands after their ack (by default in this process)."""
     secret = settings.slack_signing_secret
     gate = SlackRequestGate(secret.get_secret_value() if secret else "")
-    slack = SlackRequestHandler(create_app(settings, services, verified_in_front=True))
+    slack = SlackRequestHandler(create_app(services, answers or AnswerHere(services),
+                                           verified_in_front=True))
     metrics = make_metrics_app(metrics_registry())
     health = HealthCheck(lambda: _health_probe(services, tracking))
     receiver = build_receiver(settings, services.tracking)
@@ -128,11 +133,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
         gunicorn_loggers = (logging.getLogger(f"gunicorn.{name}") for name in ("error", "access"))
         install_filter(RedactingFilter(secret_values(self.settings)), *gunicorn_loggers)
         services = build_services(self.settings)
+        answers: Dispatcher = AnswerHere(services)
         if self.settings.videojobs_answer_process:
             from .answer_process import AnswerProcess
 
-            services = replace(services, answer_process=AnswerProcess(self.settings))
-        return make_wsgi_app(services, self.settings, self.tracking)
+            answers = AnswerProcess(self.settings)
+        return make_wsgi_app(services, self.settings, self.tracking, answers)
 
 
 def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = True) -> None:

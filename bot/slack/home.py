@@ -21,13 +21,14 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from ..domain.records import Subscription, TrackedJob
 from ..domain.stats import error_groups
 from ..domain.stuck import LearnedStuck
 from ..metastudio.api import JobsAPI
 from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metastudio.query import JobQuery
-from ..tracking.store.database import Store, Subscription, TrackedJob
+from ..tracking.store.database import Store
 from ..tracking.store.tables import subscriptions, tracked_jobs
 from ..views.errors import upstream_error_reply
 from ..views.home import HomeData, home_view

@@ -12,14 +12,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..commands.parse import job_ids_problem
 from ..commands.types import ChannelSettings, Context, Mute, Subscribe, Track, Unsubscribe, Untrack
 from ..domain.messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
+from ..domain.records import Subscription, TrackedJob
 from ..domain.reply import Reply
+from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job
 from ..views import notifications as messages
 from ..views.format import short_duration
 from .delivery.oncall import OnCallStore
 from .delivery.outbox import Outbox
-from .store.database import Store, Subscription, TrackedJob
+from .store.database import Store
 from .watches.stuck import StuckWatcher
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ class TrackingService:
     """
 
     def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
-                 *, broadcast_default: bool, stuck: StuckWatcher | None = None):
+                 *, broadcast_default: bool, stuck: StuckWatcher | None = None,
+                 runbook: Runbook = DEFAULT, can_cancel: bool = False):
         self.store = store
         self.outbox = outbox
         self.jobs = jobs
@@ -47,6 +50,9 @@ class TrackingService:
         self.broadcast_default = broadcast_default
         #: ``subscribe stuck``; None where no stuck check runs.
         self.stuck = stuck
+        #: How failures are explained, and whether tracking messages offer Cancel.
+        self.runbook = runbook
+        self.can_cancel = can_cancel
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply:
         """Post a tracking message for the unfinished jobs among ``command.job_ids``;
@@ -79,14 +85,15 @@ class TrackingService:
         watching = [j.job_id for j in todo] + already if command.notify_me else []
         for job_id in watching:
             self.oncall.add_watcher(job_id, ctx.user_id, now)
-        return _track_reply(todo, already, ended, unknown, watching=watching)
+        return _track_reply(todo, already, ended, unknown, watching=watching,
+                            runbook=self.runbook)
 
     def _post_tracking(self, ctx: Context, jobs: list[Job], now: datetime) -> list[str]:
         preview = [TrackedJob(
             id=0, channel=ctx.channel_id, job_id=j.job_id, message_ts="",
             requested_by=ctx.user_id, last_state=j.state_name, job_created_at=j.create_time,
             created_at=now, paused_reason=None, closed=False) for j in jobs]
-        message = messages.tracking_message(preview)
+        message = messages.tracking_message(preview, can_cancel=self.can_cancel)
         ts = self.messenger.post(ctx.channel_id, text=message.text, blocks=message.blocks)
         try:
             return self.store.add_tracked(
@@ -258,7 +265,7 @@ def _post_refused(error: DeliveryError, what: str) -> str:
 
 def _track_reply(
     todo: list[Job], already: list[str], ended: list[Job], unknown: list[str], *,
-    watching: Sequence[str] = (),
+    watching: Sequence[str] = (), runbook: Runbook = DEFAULT,
 ) -> Reply:
     blocks = []
     texts = []
@@ -272,7 +279,7 @@ def _track_reply(
         texts.append(line)
         blocks += messages.lines_reply(line, []).blocks
     for job in ended:
-        message = messages.outcome(job, with_image=False)
+        message = messages.outcome(job, with_image=False, runbook=runbook)
         texts.append(f"Already finished: {message.text}")
         blocks += message.blocks
     if watching:

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from ..domain.reply import Reply
+from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
 from . import actions
 from .blocks import (
@@ -50,7 +51,8 @@ _ASSET_LIMIT = 200
 
 
 def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None,
-             now: datetime | None = None, can_cancel: bool = False) -> list[Block]:
+             now: datetime | None = None, can_cancel: bool = False,
+             runbook: Runbook = DEFAULT) -> list[Block]:
     """A job's card: state, id, type, asset, times in ``tz``, durations, cover thumbnail,
     preview link (photo jobs), error when failed, and Track / Refresh buttons.
 
@@ -66,7 +68,7 @@ def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None,
     ]
     if job.state == JobState.FAILED:
         lines.append(_error_line(job))
-        step = next_step(job.error_info.error_code if job.error_info else None)
+        step = next_step(job.error_info.error_code if job.error_info else None, runbook)
         if step:
             lines.append(step)
     if job.is_photo and job.preview_video_url:
@@ -128,7 +130,7 @@ def _error_line(job: Job) -> str:
 
 def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
                  post_value: str | None, now: datetime | None = None,
-                 can_cancel: bool = False) -> Reply:
+                 can_cancel: bool = False, runbook: Runbook = DEFAULT) -> Reply:
     """Cards for ``jobs`` (dividers between), a plain "No job `x` found." line per
     missing id, and a "Post to channel" button when ``post_value`` is given."""
     tail: list[Block] = [section(text) for text in
@@ -146,7 +148,8 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
     body: list[Block] = []
     shown = 0
     for job in jobs:
-        card = job_card(job, tz, refresh_value=refresh_value, now=now, can_cancel=can_cancel)
+        card = job_card(job, tz, refresh_value=refresh_value, now=now, can_cancel=can_cancel,
+                        runbook=runbook)
         card = ([DividerBlock()] if body else []) + card
         if len(body) + len(card) > budget:
             break

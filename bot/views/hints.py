@@ -3,13 +3,13 @@ block and failure notifications all show the same words)."""
 
 from __future__ import annotations
 
-from ..domain import runbook
+from ..domain.runbook import DEFAULT, Runbook
 from .format import escape, link
 
 
-def next_step(error_code: str | None) -> str | None:
+def next_step(error_code: str | None, runbook: Runbook = DEFAULT) -> str | None:
     """``*Next step:* …`` with the runbook's link, or None for a code it lacks."""
-    entry = runbook.current().get(error_code)
+    entry = runbook.get(error_code)
     if entry is None:
         return None
     line = f"*Next step:* {escape(entry.hint)}"

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 
+from ..domain.records import Subscription, TrackedJob
+from ..domain.stats import ErrorGroup
 from ..metastudio.models import Job
-from ..tracking.store.database import Subscription, TrackedJob
 from . import actions
 from .blocks import actions_block, button, context, pack_lines, section
 from .format import code, duration_text, escape, local_time, state_emoji, state_label, truncate
-from .listings import ErrorGroup, error_group_line
+from .listings import error_group_line
 
 #: Re-render the whole tab (button value: unused).
 HOME_REFRESH = "videojobs_home_refresh"

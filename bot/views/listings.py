@@ -4,13 +4,14 @@ triage summary (jobs grouped by error code) on top of failed listings."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
 from ..domain.reply import Reply
+from ..domain.runbook import DEFAULT, Runbook
+from ..domain.stats import ErrorGroup
 from ..metastudio.models import Job, JobState
 from . import actions
 from .blocks import MAX_BLOCKS, actions_block, button, context, pack_lines, post_button, section
@@ -36,15 +37,6 @@ _ERROR_MSG_LIMIT = 80
 #: Error groups on top of a failed listing: the top ones are what on-call acts on, and
 #: capping them keeps the rows in view (fits one 3000-character section).
 _TOP_GROUPS = 15
-
-
-@dataclass(frozen=True)
-class ErrorGroup:
-    """How many jobs failed with one ``error_code`` / ``error_msg``."""
-
-    error_code: str | None
-    error_msg: str | None
-    count: int
 
 
 def listing_title(states: Sequence[JobState], total: int, window_label: str, *,
@@ -111,7 +103,7 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
                   error_groups: list[ErrorGroup] | None = None, groups_capped: bool = False,
                   more_value: str | None = None, post_value: str | None = None,
                   now: datetime | None = None, code_buttons: dict[str, str] | None = None,
-                  ) -> Reply:
+                  runbook: Runbook = DEFAULT) -> Reply:
     """A page of a listing: ``title`` as the header (the router words it, e.g. "❌ 7 failed
     jobs · today (Europe/Berlin)"), the triage summary when ``error_groups`` is given
     (pass it, even empty, for failed listings), one row per job, "Show more" while
@@ -125,7 +117,7 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
 
     if error_groups:
         ranked = sorted(error_groups, key=lambda g: g.count, reverse=True)
-        head += _triage(ranked[:_TOP_GROUPS], code_buttons or {})
+        head += _triage(ranked[:_TOP_GROUPS], code_buttons or {}, runbook)
         if len(ranked) > _TOP_GROUPS:
             head.append(context(f"_and {len(ranked) - _TOP_GROUPS} more error codes_"))
         if groups_capped:
@@ -154,13 +146,14 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
     )
 
 
-def _triage(groups: list[ErrorGroup], code_buttons: dict[str, str]) -> list[Block]:
+def _triage(groups: list[ErrorGroup], code_buttons: dict[str, str],
+            runbook: Runbook) -> list[Block]:
     """The triage block: one section per error code with the runbook's next step and,
     when ``code_buttons`` has a value for the code, a button listing all its jobs."""
     blocks: list[Block] = [section("*By error code*")]
     for group in groups:
         lines = [error_group_line(group)]
-        step = next_step(group.error_code)
+        step = next_step(group.error_code, runbook)
         if step:
             lines.append(f"↳ {step}")
         value = code_buttons.get(group.error_code or "")

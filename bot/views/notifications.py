@@ -18,11 +18,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from ..domain import cancel
+from ..domain.records import ChannelNoise, Subscription, TrackedJob
+from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
-from ..tracking.delivery.oncall import ChannelNoise
-from ..tracking.store.database import Subscription, TrackedJob
-from ..tracking.watches.quota import current_warning
 from .blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from .blocks import pack_lines
 from .cards import cancel_button
@@ -66,8 +64,9 @@ def _sections(lines: Sequence[str]) -> list[Block]:
 
 # -- the tracking message ------------------------------------------------------------------
 
-def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
-    """The channel message a ``track`` posts; edited in place as its jobs end."""
+def tracking_message(jobs: Sequence[TrackedJob], *, can_cancel: bool = False) -> Message:
+    """The channel message a ``track`` posts; edited in place as its jobs end.
+    ``can_cancel``: someone may press Cancel (CANCEL_ALLOWED), so waiting jobs get one."""
     done = [j for j in jobs if j.closed]
     who = jobs[0].requested_by if jobs else None
     head = f"Tracking {len(jobs)} job{'s' * (len(jobs) != 1)}"
@@ -86,14 +85,12 @@ def tracking_message(jobs: Sequence[TrackedJob]) -> Message:
     return Message(
         text=f"{head}. {foot}",
         blocks=[SectionBlock(text=_md(f"*{head}*")), *_sections(lines),
-                *_cancel_buttons(jobs), ContextBlock(elements=[_md(foot)])],
+                *(_cancel_buttons(jobs) if can_cancel else []), ContextBlock(elements=[_md(foot)])],
     )
 
 
 def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
-    """Cancel for each job still waiting, when someone may press it (CANCEL_ALLOWED)."""
-    if not cancel.current().enabled:
-        return []
+    """Cancel for each job still waiting."""
     waiting = [j for j in jobs if not j.closed and j.last_state == JobState.WAITING]
     buttons = [cancel_button(job.job_id, f"Cancel {job.job_id[:12]}")
                for job in waiting[:_MAX_CANCEL_BUTTONS]]
@@ -102,7 +99,8 @@ def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
 
 # -- end-state notifications ---------------------------------------------------------------
 
-def notification(payload: Mapping[str, Any], *, with_image: bool = True) -> Message:
+def notification(payload: Mapping[str, Any], *, with_image: bool = True,
+                 runbook: Runbook = DEFAULT) -> Message:
     """The message for an outbox row's payload: the job's :func:`outcome`, addressed to
     whoever the row names (the person who tracked it, a user group on failures, or the
     person themselves in a DM)."""
@@ -110,17 +108,18 @@ def notification(payload: Mapping[str, Any], *, with_image: bool = True) -> Mess
         return stuck_announcement(payload)
     job = Job.model_validate(payload["job"])
     if payload.get("stuck_since"):
-        ended = outcome(job, with_image=False)
+        ended = outcome(job, with_image=False, runbook=runbook)
         note = "Announced as stuck earlier; it has ended now."
         return Message(text=f"{ended.text} (was stuck)",
                        blocks=[*ended.blocks, ContextBlock(elements=[_md(note)])])
     return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
                    mention_group=payload.get("mention_group"),
-                   direct=bool(payload.get("direct")))
+                   direct=bool(payload.get("direct")), runbook=runbook)
 
 
 def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = None,
-            mention_group: str | None = None, direct: bool = False) -> Message:
+            mention_group: str | None = None, direct: bool = False,
+            runbook: Runbook = DEFAULT) -> Message:
     """A job's end: cover image, asset, duration and preview link on success; error code,
     message and the runbook's next step on failure. ``with_image=False`` links the cover
     instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
@@ -140,7 +139,7 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
     if state == JobState.FAILED and job.error_info:
         error_code = code(job.error_info.error_code or "no error code")
         fields.append(f"*Error:* {error_code} {escape(job.error_info.error_msg or '')}".rstrip())
-        step = next_step(job.error_info.error_code)
+        step = next_step(job.error_info.error_code, runbook)
         if step:
             fields.append(step)
     if job.preview_video_url:
@@ -208,27 +207,28 @@ def _state(state: str | None) -> str:
 
 # -- digests -------------------------------------------------------------------------------
 
-def digest_summary(jobs: Sequence[Job]) -> Message:
+def digest_summary(jobs: Sequence[Job], *, quota_warning: str | None = None) -> Message:
     """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one channel, with the low-minutes
-    warning (:mod:`bot.tracking.watches.quota`) when some of them failed."""
+    warning (``quota_warning``, from :mod:`bot.tracking.watches.quota`) when some of them
+    failed."""
     counts = Counter(job.state_name for job in jobs)
     parts = " ".join(f"{n} {emoji(state)}" for state, n in counts.most_common())
     text = f"{len(jobs)} jobs finished: {parts}"
     blocks: list[Block] = [SectionBlock(text=_md(f"*{text}*"))]
     # Failures while video minutes run low are often the minutes running out.
-    warning = current_warning() if counts.get(JobState.FAILED) else None
+    warning = quota_warning if counts.get(JobState.FAILED) else None
     if warning:
         blocks.append(SectionBlock(text=_md(warning)))
     blocks.append(ContextBlock(elements=[_md("Details in the thread.")]))
     return Message(text=text, blocks=blocks)
 
 
-def digest_details(jobs: Sequence[Job]) -> Message:
+def digest_details(jobs: Sequence[Job], *, runbook: Runbook = DEFAULT) -> Message:
     """One digest thread reply: a short section per job (no images: a thread of covers
     is noise, and each job's card is one ``status`` away)."""
     blocks: list[Block] = []
     for job in jobs:
-        blocks.extend(outcome(job, with_image=False).blocks)
+        blocks.extend(outcome(job, with_image=False, runbook=runbook).blocks)
     return Message(text=f"Details of {len(jobs)} jobs", blocks=blocks)
 
 

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.blocks import Block
 
 from ..domain.reply import Reply
+from ..domain.runbook import DEFAULT, Runbook
+from ..domain.stats import ErrorGroup, SummaryStats
 from ..metastudio.models import Job
 from .blocks import context
 from .format import local_time
-from .listings import ErrorGroup, listing_reply
-from .summary import SummaryStats, summary_reply
+from .listings import listing_reply
+from .summary import summary_reply
 
 #: Failed jobs listed one per row under the error-code groups; the rest are one
 #: ``/videojobs failed`` away.
@@ -36,12 +38,12 @@ class ReportWindow:
 
 
 def failed_report(window: ReportWindow, total: int, failures: list[Job],
-                  groups: list[ErrorGroup]) -> Reply:
+                  groups: list[ErrorGroup], *, runbook: Runbook = DEFAULT) -> Reply:
     """Failures of the window grouped by error code, then the newest ones."""
     title = f"❌ {window.cadence.capitalize()} report: {total} failed job" \
             f"{'s' * (total != 1)} · {window.label}"
     reply = listing_reply(title, failures[:ROWS], total, window.tz, error_groups=groups,
-                          groups_capped=total > len(failures))
+                          groups_capped=total > len(failures), runbook=runbook)
     reply.blocks.append(_footer(window))
     return reply
 

@@ -3,28 +3,16 @@ waited or run and where the line was."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
 from ..domain.reply import Reply
-from ..metastudio.models import Job
+from ..domain.stuck import StuckJob
 from .blocks import MAX_BLOCKS, actions_block, context, pack_lines, post_button, section
 from .format import short_duration
 from .listings import job_row
-
-
-@dataclass(frozen=True)
-class StuckJob:
-    """An unfinished job past its line: how long it has waited or run, and the line."""
-
-    job: Job
-    phase: str  # waiting | running
-    age: float
-    line: float
-
 
 #: Rows shown; the rest are counted.
 MAX_ROWS = 40

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from slack_sdk.models.blocks import Block, HeaderBlock
 
 from ..domain.reply import Reply
-from ..metastudio.models import Job, JobState
+from ..domain.stats import SummaryStats
+from ..metastudio.models import JobState
 from .blocks import actions_block, context, pack_lines, post_button, section
 from .format import age_text, code, duration_text, escape, state_label, truncate
-from .listings import ErrorGroup, error_group_line
+from .listings import error_group_line
 
 #: Known states in reading order: outcomes first, then what is still under way.
 _ORDER = (JobState.SUCCEED, JobState.FAILED, JobState.CANCELED, JobState.BLOCK,
@@ -20,27 +18,6 @@ _ORDER = (JobState.SUCCEED, JobState.FAILED, JobState.CANCELED, JobState.BLOCK,
 _TOP_ERRORS = 10
 #: Slack: a header's text holds at most 150 characters.
 _HEADER_LIMIT = 150
-
-
-@dataclass(frozen=True)
-class SummaryStats:
-    """What the router counted for one window."""
-
-    window_label: str
-    #: State name -> count: all six states, plus any unknown one upstream sent.
-    counts: dict[str, int]
-    #: failed / finished; None when nothing finished.
-    failure_rate: float | None
-    top_errors: list[ErrorGroup]
-    mean_succeeded_seconds: float | None
-    #: When error codes and durations came from a capped sample: its size.
-    sampled: int | None = None
-    #: The oldest job still WAITING (any window: a stuck queue may predate this one),
-    #: and the instant the summary was made, for its age.
-    oldest_waiting: Job | None = None
-    now: datetime | None = None
-    #: ``quota`` warning line when video minutes run low.
-    quota_warning: str | None = None
 
 
 def summary_reply(stats: SummaryStats, *, post_value: str | None) -> Reply:

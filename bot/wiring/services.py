@@ -1,14 +1,18 @@
-"""Everything a Slack entry point needs, built once from :class:`Settings`.
+"""Everything the entry points run, built once from :class:`Settings`.
 
-``videojobs-bot http`` and ``socket`` build one :class:`Services` per process and hand it
-to :func:`bot.slack.app.create_app`; tests build it against the simulator and the fake Slack.
-The tracking stack (SQLAlchemy, Alembic) is imported only by :func:`build_services`, so
-``videojobs-bot check``, which needs only :func:`build_slack_client`, starts quickly.
+``videojobs-bot http`` and ``socket`` build one :class:`~bot.slack.services.Services` per
+process (:func:`build_services`) and hand it to :func:`bot.slack.app.create_app`; the
+console demo builds the same core (:func:`build_core`) around its own messenger; tests
+build both against the simulator and the fake Slack. The tracking stack (SQLAlchemy,
+Alembic) is imported only when a core is built, so ``videojobs-bot check``, which needs
+only :func:`build_slack_client`, starts quickly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
@@ -18,36 +22,17 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from ..domain.cancel import CancelPolicy
+from ..domain.messaging import Messenger
+from ..domain.runbook import Runbook, load
 from ..settings import Settings
 from ..slack.response_url import ResponseUrls
+from ..slack.services import Services
 
 if TYPE_CHECKING:
     from ..commands.router import Router
-    from ..domain.cancel import CancelPolicy
-    from ..serve.answer_process import AnswerProcess
-    from ..slack.answer_queue import AnswerQueue
-    from ..slack.home_publisher import HomePublisher
-    from ..slack.users import TimezoneResolver
+    from ..metastudio.cache import CachedJobsClient
     from ..tracking.process.worker import Tracking
-
-
-@dataclass(frozen=True)
-class Services:
-    slack: WebClient
-    router: Router
-    timezones: TimezoneResolver
-    #: The store, poller and sender; ``videojobs-bot worker`` (and Socket Mode) run its
-    #: loop, the router uses its commands.
-    tracking: Tracking
-    #: The bounded executor that answers commands and clicks (bot.slack.answer_queue).
-    answers: AnswerQueue
-    #: Publishes App Home tabs (bot/slack/home.py); None where there is no Slack.
-    home: HomePublisher | None = None
-    #: Under ``videojobs-bot http``, the process that answers instead of ``answers``
-    #: (bot.serve.answer_process), so the acks keep a core of their own.
-    answer_process: AnswerProcess | None = None
-    #: Posts answers at response_urls over kept-alive connections (bot/slack/response_url.py).
-    response_urls: ResponseUrls = field(default_factory=ResponseUrls)
 
 
 def build_slack_client(settings: Settings) -> WebClient:
@@ -69,45 +54,61 @@ def build_slack_client(settings: Settings) -> WebClient:
     )
 
 
-def install_oncall(settings: Settings, slack: WebClient | None) -> CancelPolicy:
-    """The process-wide runbook (RUNBOOK_FILE over the built-in hints) and Cancel policy
-    (CANCEL_ALLOWED; group members from ``slack``), which messages built anywhere use."""
-    from ..domain import cancel, runbook
-    from ..domain.cancel import CancelPolicy, GroupMembers
+@dataclass(frozen=True)
+class Core:
+    """What every mode shares: the MetaStudio client, tracking, and the router on top."""
 
-    runbook.install(runbook.load(settings.runbook_file))
-    policy = CancelPolicy(settings.cancel_allowed_ids,
-                          GroupMembers(slack) if slack is not None else None)
-    cancel.install(policy)
-    return policy
+    jobs: CachedJobsClient
+    tracking: Tracking
+    router: Router
+    runbook: Runbook
+    cancel_policy: CancelPolicy
+
+
+def build_core(settings: Settings, messenger: Messenger, *,
+               group_members: Callable[[str], frozenset[str]] | None = None,
+               also_allowed: Iterable[str] = (),
+               clock: Callable[[], datetime] | None = None) -> Core:
+    """Open (and migrate) the database named by ``DATABASE_URL`` and build the client,
+    tracking and router. ``group_members`` resolves CANCEL_ALLOWED's user groups;
+    ``also_allowed`` adds people who may cancel (the demo's user); ``clock`` replaces
+    the wall clock (the demo runs on the simulator's)."""
+    from ..commands.router import Router
+    from ..metastudio.operations import JobOperations
+    from ..tracking.process.worker import utc_now
+    from ..tracking.report_service import ReportCommands
+    from ..tracking.watches.reports import ReportStore
+    from .metastudio import build_jobs_client
+    from .tracking import build_tracking
+
+    runbook = load(settings.runbook_file)
+    policy = CancelPolicy(settings.cancel_allowed_ids | set(also_allowed), group_members)
+    jobs = build_jobs_client(settings)
+    clock = clock or utc_now
+    tracking = build_tracking(settings, jobs, messenger, runbook=runbook,
+                              can_cancel=policy.enabled, clock=clock)
+    router = Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
+                    cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
+                    reports=ReportCommands(ReportStore(tracking.store), messenger),
+                    runbook=runbook, clock=clock)
+    return Core(jobs, tracking, router, runbook, policy)
 
 
 def build_services(settings: Settings) -> Services:
-    """Opens (and migrates) the database named by ``DATABASE_URL``."""
-    from ..commands.reports import ReportCommands
-    from ..commands.router import Router
-    from ..metastudio.operations import JobOperations
-    from ..slack.answer_queue import AnswerQueue
+    """The core with Slack around it: the messenger, user groups, timezones and Home."""
     from ..slack.home import build_home
     from ..slack.messenger import SlackMessenger
+    from ..slack.usergroups import GroupMembers
     from ..slack.users import TimezoneResolver
-    from ..tracking.process.worker import build_tracking
-    from ..tracking.watches.reports import ReportStore
-    from .metastudio import build_jobs_client
 
     slack = build_slack_client(settings)
-    jobs = build_jobs_client(settings)
-    tracking = build_tracking(settings, jobs, SlackMessenger(slack))
-    policy = install_oncall(settings, slack)
+    core = build_core(settings, SlackMessenger(slack), group_members=GroupMembers(slack))
     return Services(
         slack=slack,
-        router=Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
-                      cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
-                      reports=ReportCommands(ReportStore(tracking.store),
-                                             tracking.service.messenger)),
+        router=core.router,
         timezones=TimezoneResolver(slack, settings.timezone),
-        tracking=tracking,
-        answers=AnswerQueue(settings.videojobs_answer_threads),
+        tracking=core.tracking,
         response_urls=ResponseUrls(pool_size=settings.videojobs_answer_threads),
-        home=build_home(jobs, tracking.store, slack),
+        home=build_home(core.jobs, core.tracking.store, slack),
+        answer_threads=settings.videojobs_answer_threads,
     )

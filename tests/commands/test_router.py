@@ -360,7 +360,7 @@ def test_track_explains_upstream_errors_like_every_command(simulator, jobs_clien
                                                           fake_slack, slack_client):
     from bot.settings import Settings
     from bot.slack.messenger import SlackMessenger
-    from bot.tracking.process.worker import build_tracking
+    from bot.wiring.tracking import build_tracking
 
     settings = Settings(_env_file=None, database_url=sqlite_url)
     tracking = build_tracking(settings, jobs_client, SlackMessenger(slack_client))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from bot.domain.cancel import CancelPolicy, GroupMembers
+from bot.domain.cancel import CancelPolicy
 from bot.settings import Settings
+from bot.slack.usergroups import GroupMembers
 
 
 def test_users_and_groups_are_told_apart():

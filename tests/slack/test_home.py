@@ -12,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.messaging import RateLimited
+from bot.domain.records import TrackedJob
 from bot.metastudio.models import Job
 from bot.slack.home import simple_stuck
 from bot.slack.home_publisher import HomePublisher
-from bot.tracking.store.database import TrackedJob
 from bot.views.home import HomeData, home_view
 
 UTC_ZONE = ZoneInfo("UTC")

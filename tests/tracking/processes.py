@@ -26,8 +26,9 @@ from slack_sdk import WebClient
 from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.slack.messenger import SlackMessenger
-from bot.tracking.process.worker import Tracking, build_tracking, utc_now
+from bot.tracking.process.worker import Tracking, utc_now
 from bot.wiring.metastudio import build_jobs_client
+from bot.wiring.tracking import build_tracking
 from tests.fakes.slack import FakeSlack, Message
 from tests.fixtures.app import SIGNING_SECRET, bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK

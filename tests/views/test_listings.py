@@ -1,5 +1,6 @@
+from bot.domain.stats import ErrorGroup
 from bot.views import actions
-from bot.views.listings import ErrorGroup, listing_reply
+from bot.views.listings import listing_reply
 from tests.views.jobs import (
     BERLIN,
     FAILED,

@@ -3,18 +3,13 @@ the channel's settings (pure functions of their arguments: no Slack, no database
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from bot.domain import cancel
-from bot.domain.cancel import CancelPolicy
+from bot.domain.records import ChannelNoise, Subscription, TrackedJob
 from bot.metastudio.models import Job
-from bot.tracking.delivery.oncall import ChannelNoise
-from bot.tracking.store.database import Subscription, TrackedJob
-from bot.tracking.watches import quota as quota_watch
 from bot.views.hints import next_step
 from bot.views.notifications import (
     Message,
@@ -143,24 +138,17 @@ def test_digest_details_link_covers_instead_of_showing_them() -> None:
     assert "<https://obs.example/cover.png|Cover image>" in blocks[0]["text"]["text"]
 
 
-@pytest.fixture
-def low_minutes() -> Iterator[str]:
-    warning = "⚠️ 4 % of the video minutes are left"
-    quota_watch._set(warning)  # the module keeps the last answer for the whole process
-    yield warning
-    quota_watch._set(None)
-
-
-def test_a_digest_warns_of_low_minutes_only_when_some_jobs_failed(low_minutes: str) -> None:
+def test_a_digest_warns_of_low_minutes_only_when_some_jobs_failed() -> None:
+    low_minutes = "⚠️ 4 % of the video minutes are left"
     succeeded = Job.model_validate(SUCCEEDED)
     failed = Job.model_validate({"job_id": "job-10", "state": "FAILED"})
-    calm = digest_summary([succeeded, succeeded])
+    calm = digest_summary([succeeded, succeeded], quota_warning=low_minutes)
     assert calm.text == "2 jobs finished: 2 ✅"
     assert _texts(calm) == [
         {"type": "section", "text": {"type": "mrkdwn", "text": "*2 jobs finished: 2 ✅*"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "Details in the thread."}]},
     ]
-    warned = digest_summary([failed, succeeded, failed])
+    warned = digest_summary([failed, succeeded, failed], quota_warning=low_minutes)
     assert warned.text == "3 jobs finished: 2 ❌ 1 ✅"
     assert _texts(warned)[1] == {"type": "section",
                                  "text": {"type": "mrkdwn", "text": low_minutes}}
@@ -285,23 +273,16 @@ def test_a_state_word_with_spaces_is_shown_whole() -> None:
     assert tracked_line(_tracked("ON HOLD")) == "❔ `job-7` ON HOLD"
 
 
-@pytest.fixture
-def cancel_allowed() -> Iterator[None]:
-    cancel.install(CancelPolicy(["U1"]))
-    yield
-    cancel.install(CancelPolicy(()))  # the process-wide policy, back to "nobody"
-
-
-def test_waiting_jobs_get_a_cancel_button_when_someone_may_press_it(
-    cancel_allowed: None,
-) -> None:
+def test_waiting_jobs_get_a_cancel_button_when_someone_may_press_it() -> None:
     jobs = [_tracked_job("job-waiting-for-long", "WAITING", False),
             _tracked_job("job-2", "PROCESSING", False),
             _tracked_job("job-3", "WAITING", True)]  # closed: nothing to cancel
-    blocks = _texts(tracking_message(jobs))
+    blocks = _texts(tracking_message(jobs, can_cancel=True))
     [actions] = [b for b in blocks if b["type"] == "actions"]
     [button] = actions["elements"]
     assert button["text"]["text"] == "Cancel job-waiting-"  # the id's first 12 characters
     assert button["value"] == "job-waiting-for-long"
-    assert not any(b["type"] == "actions"
-                   for b in _texts(tracking_message([_tracked_job("job-2", "SUCCEED", True)])))
+    assert not any(b["type"] == "actions" for b in _texts(tracking_message(
+        [_tracked_job("job-2", "SUCCEED", True)], can_cancel=True)))
+    # Nobody may press Cancel (CANCEL_ALLOWED unset): no button even on a waiting job.
+    assert not any(b["type"] == "actions" for b in _texts(tracking_message(jobs)))

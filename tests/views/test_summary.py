@@ -1,6 +1,6 @@
+from bot.domain.stats import ErrorGroup, SummaryStats
 from bot.views import actions
-from bot.views.listings import ErrorGroup
-from bot.views.summary import SummaryStats, summary_reply
+from bot.views.summary import summary_reply
 from tests.views.jobs import blocks_of, buttons_of, everything
 
 COUNTS = {"SUCCEED": 12, "FAILED": 3, "WAITING": 1, "PROCESSING": 2, "CANCELED": 1,

@@ -1,12 +1,13 @@
 """The console demo prints every reply through render_text."""
 
 from bot.domain.reply import Reply
+from bot.domain.stats import ErrorGroup, SummaryStats
 from bot.metastudio.errors import NotFoundError
 from bot.views.cards import status_reply
 from bot.views.errors import upstream_error_reply
 from bot.views.help import help_reply, notice_reply
-from bot.views.listings import ErrorGroup, listing_reply
-from bot.views.summary import SummaryStats, summary_reply
+from bot.views.listings import listing_reply
+from bot.views.summary import summary_reply
 from bot.views.text import mrkdwn_to_text, render_text
 from tests.views.jobs import (
     BERLIN,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from ...wiring.services import Services
+from ..services import Services
 from . import actions, commands, home, shortcuts
+from .answer import Dispatcher
 
 
-def register(app: App, services: Services) -> None:
-    commands.register(app, services)
+def register(app: App, services: Services, answers: Dispatcher) -> None:
+    commands.register(app, answers)
     # Before actions: clicks on the Home tab have no response_url (see home.py).
     home.register(app, services)
-    actions.register(app, services)
+    actions.register(app, answers)
     shortcuts.register(app, services)

@@ -5,7 +5,7 @@ Every block action is acknowledged, including ones the router does not own (a li
 button still sends one, and Slack shows an error for any unacknowledged click). The
 router decides the answer: ``replace_original`` for Refresh, ``in_channel`` for Post to
 channel, or nothing at all. Like commands, the answer is handed over
-(:func:`.answer.dispatch`).
+(:class:`.answer.Dispatcher`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from ...telemetry.metrics import COMMANDS
-from ...wiring.services import Services
 from ..answer_queue import BUSY_TEXT
-from .answer import Work, dispatch
+from .answer import Dispatcher, Work
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, answers: Dispatcher) -> None:
     def on_action(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext,
                   respond: Respond) -> None:
         ack()
-        if not dispatch(services, Work.action(body, action, context)):
+        if not answers.submit(Work.action(body, action, context)):
             # A click's ack cannot carry text; the response_url can.
             COMMANDS.labels(command="any", outcome="busy").inc()
             respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False)

@@ -1,10 +1,11 @@
 """What the command and action listeners share: the answer to give, as plain data, and
 the code that gives it.
 
-A listener acks at once and hands a :class:`Work` to :func:`dispatch`, which queues it on
-the bot's bounded executor in this process (:mod:`bot.slack.answer_queue`) or, under
-``videojobs-bot http``, sends it to the answering process (:mod:`bot.serve.answer_process`),
-so the acks keep a core to themselves. Either way :func:`perform` gives the answer. The
+A listener acks at once and hands a :class:`Work` to a :class:`Dispatcher`: here
+:class:`AnswerHere`, the bot's bounded executor in this process
+(:mod:`bot.slack.answer_queue`), or under ``videojobs-bot http`` the answering process
+(:mod:`bot.serve.answer_process`), so the acks keep a core to themselves. Either way
+:func:`perform` gives the answer. The
 router turns every failure into a Reply (upstream errors with their request id, bugs
 with a reference to quote), so this only sends what it returns.
 """
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import Ack, BoltContext
 
 from ...commands.types import Context
 from ...domain.reply import Reply
 from ...views.blocks import without_images
-from ...wiring.services import Services
+from ..answer_queue import AnswerQueue
+from ..services import Services
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,22 @@ class Work:
                    action_id=action["action_id"], value=action.get("value") or "")
 
 
-def dispatch(services: Services, work: Work) -> bool:
-    """Queue ``work`` to be answered; False (nothing queued) when the bot is too busy."""
-    if services.answer_process is not None:
-        return services.answer_process.submit(work)
-    return services.answers.submit(perform, services, work)
+class Dispatcher(Protocol):
+    """Who answers: ``submit`` queues ``work`` to be answered, or returns False at once
+    (nothing queued) when the bot is too busy, so the ack can say so."""
+
+    def submit(self, work: Work) -> bool: ...
+
+
+class AnswerHere:
+    """Answers in this process, on ``threads`` threads of a bounded queue."""
+
+    def __init__(self, services: Services, threads: int | None = None) -> None:
+        self.services = services
+        self.queue = AnswerQueue(threads or services.answer_threads)
+
+    def submit(self, work: Work) -> bool:
+        return self.queue.submit(perform, self.services, work)
 
 
 def perform(services: Services, work: Work) -> None:

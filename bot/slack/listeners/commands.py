@@ -2,7 +2,7 @@
 
 Slack drops a slash command not acknowledged within 3 seconds, and a MetaStudio call may
 take longer than that on its own. The listener runs in the request's thread (the app
-sets ``process_before_response``): it hands the answer over (:func:`.answer.dispatch`:
+sets ``process_before_response``): it hands the answer over (:class:`.answer.Dispatcher`:
 the bot's bounded queue, or the answering process under ``videojobs-bot http``) and acks
 with an empty 200, or, when every place is taken, acks with "busy" so the user knows at
 once. The same works in HTTP mode (the ack is the HTTP response) and in Socket Mode (the
@@ -16,14 +16,13 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from ...telemetry.metrics import COMMANDS
-from ...wiring.services import Services
 from ..answer_queue import BUSY_TEXT
-from .answer import Work, dispatch
+from .answer import Dispatcher, Work
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, answers: Dispatcher) -> None:
     def on_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
-        if dispatch(services, Work.command(command, context)):
+        if answers.submit(Work.command(command, context)):
             ack()
         else:
             COMMANDS.labels(command="any", outcome="busy").inc()

@@ -23,7 +23,7 @@ from ...metastudio.query import valid_job_id
 from ...views import actions
 from ...views.errors import upstream_error_reply
 from ...views.home import HOME_REFRESH
-from ...wiring.services import Services
+from ..services import Services
 from .answer import ack_now
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from ...metastudio.models import Job
 from ...tracking.service import TrackingService
 from ...views import notifications as messages
 from ...views.errors import upstream_error_reply
-from ...wiring.services import Services
+from ..services import Services
 from .answer import ack_now
 
 log = logging.getLogger(__name__)

@@ -49,6 +49,7 @@ from ...domain.messaging import (
     TransientDeliveryError,
     WorkspaceUnavailable,
 )
+from ...domain.runbook import DEFAULT, Runbook
 from ...metastudio.errors import MetaStudioError
 from ...metastudio.models import Job, JobState
 from ...telemetry.metrics import NOTIFICATIONS, OUTBOX_DEPTH
@@ -163,6 +164,9 @@ class Sender:
         rng: Callable[[], float] = random.random,
         renderers: Mapping[str, Renderer] | None = None,
         covers: CoverUploader | None = None,
+        runbook: Runbook = DEFAULT,
+        quota_warning: Callable[[], str | None] = lambda: None,
+        can_cancel: bool = False,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -174,6 +178,12 @@ class Sender:
         self.renderers = dict(renderers or {})
         #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
         self.covers = covers
+        #: How failures are explained (RUNBOOK_FILE over the built-in hints).
+        self.runbook = runbook
+        #: The low-minutes line a digest with failures carries (watches/quota.py).
+        self.quota_warning = quota_warning
+        #: Tracking messages show Cancel on waiting jobs (CANCEL_ALLOWED is set).
+        self.can_cancel = can_cancel
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)
@@ -493,7 +503,7 @@ class Sender:
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
         found: dict[str, str],
     ) -> Steps:
-        message = messages.notification(row.payload)
+        message = messages.notification(row.payload, runbook=self.runbook)
         # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
         # before, the URL image, then a link. Each goes through _post: paced, leases
         # checked, split if too long, and found again by its marker after a crash.
@@ -518,7 +528,8 @@ class Sender:
             # A broken thumbnail never costs the notification: link the cover instead.
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
-            message = messages.notification(row.payload, with_image=False)
+            message = messages.notification(row.payload, with_image=False,
+                                            runbook=self.runbook)
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
                                           marker=row.dedupe_key, found=found))
@@ -556,7 +567,8 @@ class Sender:
             # Chunked by job count, blocks and characters, so Slack's limits are met
             # before it has to refuse anything (sizing.py); the chunks are the same on
             # every try, so their markers match what an earlier attempt posted.
-            chunks = sizing.pack(jobs, lambda j: messages.outcome(j, with_image=False).blocks,
+            chunks = sizing.pack(jobs, lambda j: messages.outcome(
+                j, with_image=False, runbook=self.runbook).blocks,
                                  max_items=messages.DIGEST_CHUNK)
             plan = self._plans[row.id] = _DigestPlan(members, jobs, chunks)
         return plan
@@ -570,14 +582,14 @@ class Sender:
             found = self.messenger.marked(row.channel, oldest=row.created_at)
             ts = found.get(row.dedupe_key)
         if ts is None:
-            summary = messages.digest_summary(jobs)
+            summary = messages.digest_summary(jobs, quota_warning=self.quota_warning())
             ts = yield from self._post(row.channel, summary.text, summary.blocks,
                                        marker=row.dedupe_key, found=found)
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
         for index, chunk in enumerate(chunks):
-            details = messages.digest_details(chunk)
+            details = messages.digest_details(chunk, runbook=self.runbook)
             yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
                                   marker=f"{row.dedupe_key}#{index}", found=posted)
         for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
@@ -654,7 +666,7 @@ class Sender:
         jobs = self.store.in_message(channel, tracking_ts)
         if not jobs:
             return
-        message = messages.tracking_message(jobs)
+        message = messages.tracking_message(jobs, can_cancel=self.can_cancel)
         try:
             self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
         except (RateLimited, TransientDeliveryError, WorkspaceUnavailable):

@@ -7,12 +7,12 @@ the transaction that records a job's end, so a DM or a mention commits with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from ...domain.records import ChannelNoise
 from ...metastudio.models import Job, JobState
 from ..store.database import Store
 from ..store.tables import (
@@ -35,17 +35,6 @@ BURST = timedelta(minutes=10)
 
 def direct_key(user_id: str, job_id: str, state: str) -> str:
     return f"dm:{user_id}:{job_id}:{state}"
-
-
-@dataclass(frozen=True)
-class ChannelNoise:
-    """A channel's noise settings now."""
-
-    #: None: the global BROADCAST_FAILURES applies.
-    broadcast_failures: bool | None
-    muted_until: datetime | None
-    #: job id -> until, for mutes still running.
-    muted_jobs: dict[str, datetime]
 
 
 class OnCallStore:

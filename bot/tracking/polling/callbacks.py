@@ -31,8 +31,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from ...metastudio.errors import MetaStudioError
 from ...metastudio.query import valid_job_id
-from ...settings import Settings
-from ..process.worker import Tracking
 from ..store.database import Store
 from ..store.tables import callback_receipts
 from .poller import Poller
@@ -223,14 +221,3 @@ class SendSoon:
                     self._running = False
                     return
                 self._pending = False
-
-
-def build_receiver(settings: Settings, tracking: Tracking) -> CallbackReceiver | None:
-    """The receiver for ``settings`` (None without ``METASTUDIO_CALLBACK_KEY``)."""
-    if settings.metastudio_callback_key is None:
-        return None
-    return CallbackReceiver(
-        settings.metastudio_callback_key.get_secret_value(), tracking.store, tracking.poller,
-        public_url=settings.metastudio_callback_url,
-        wake=SendSoon(tracking.sender.send_due),
-    )

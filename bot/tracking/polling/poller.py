@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ...domain.records import Subscription, TrackedJob
 from ...metastudio.api import JobsAPI
 from ...metastudio.client import lookup_since
 from ...metastudio.errors import MetaStudioError
@@ -39,7 +40,7 @@ from ...metastudio.query import MAX_LIMIT, JobQuery, QueryJobType, SortKey
 from ...telemetry.metrics import POLL_CYCLE, POLL_UPSTREAM_CALLS
 from ..delivery.oncall import enqueue_direct_messages, subscription_extras
 from ..delivery.outbox import Outbox, subscription_key, track_key
-from ..store.database import Store, Subscription, TrackedJob
+from ..store.database import Store
 from ..store.tables import seen_outcomes
 from .active import ActiveSet, WatchedJob
 from .watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery

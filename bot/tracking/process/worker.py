@@ -9,22 +9,12 @@ notification is delivered by one of them.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ...domain.messaging import Messenger
-from ...metastudio.api import JobsAPI
-from ...metastudio.operations import JobOperations
-from ...settings import Settings
-from ..delivery.covers import build_covers
-from ..delivery.marking import MarkedMessenger, as_marked
-from ..delivery.notifier import Sender, SenderPolicy
+from ..delivery.notifier import Sender
 from ..delivery.outbox import Outbox
 from ..polling.poller import Poller
 from ..polling.watermark import PRUNED, PollState
@@ -32,7 +22,7 @@ from ..service import TrackingService
 from ..store.database import Store
 from ..store.retention import prune
 from ..watches.quota import QuotaWatch
-from ..watches.reports import REPORT_KIND, ReportRenderer, ReportScheduler
+from ..watches.reports import ReportScheduler
 from ..watches.stuck import StuckWatcher
 
 log = logging.getLogger(__name__)
@@ -83,65 +73,6 @@ class Tracking:
             return
         state.advance(PRUNED, now)
         prune(self.store, now=now, retention=self.retention)
-
-
-def build_tracking(
-    settings: Settings,
-    jobs: JobsAPI,
-    messenger: Messenger | MarkedMessenger,
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    owner: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Tracking:
-    """Open and migrate the database named by ``settings.database_url`` and build the
-    tracking parts.
-
-    ``jobs`` is the bot's client, plain or cached: the poller uses only its fresh reads
-    (which feed the cache what they saw).
-    ``messenger`` is :class:`bot.slack.messenger.SlackMessenger` in Slack modes.
-    ``sleep`` waits on ``clock``'s timeline (the sender paces posts with it).
-    """
-    store = Store(settings.database_url)
-    store.migrate()
-    outbox = Outbox(store)
-    retention = timedelta(days=settings.retention_days)
-    poller = Poller(store, outbox, jobs, clock=clock, retention=retention)
-    sender = Sender(
-        store, outbox, as_marked(messenger), clock=clock, sleep=sleep,
-        owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        policy=sender_policy(settings),
-        renderers={REPORT_KIND: ReportRenderer(jobs)},
-        covers=build_covers(settings.cover_upload, messenger, store),
-    )
-    stuck = StuckWatcher(store, outbox, jobs, clock=clock)
-    service = TrackingService(store, outbox, jobs, messenger,
-                              broadcast_default=settings.broadcast_failures, stuck=stuck)
-    operations = JobOperations.of(jobs)
-    quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
-                        digest_threshold=settings.digest_threshold, clock=clock)
-             if operations is not None else None)
-    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
-                    retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
-                    stuck=stuck, quota=quota)
-
-
-def sender_policy(settings: Settings) -> SenderPolicy:
-    """The sender's policy from the ``DELIVERY_*`` settings (docs/delivery.md). A pass
-    paces posts for up to one poll interval (at least 10 s, so a pass can post several
-    messages to one channel even with a very short interval)."""
-    return SenderPolicy(
-        broadcast_failures=settings.broadcast_failures,
-        digest_threshold=settings.digest_threshold,
-        lease=timedelta(seconds=settings.delivery_lease_seconds),
-        pass_budget=timedelta(seconds=max(settings.poll_interval_seconds, 10.0)),
-        channel_rate=settings.delivery_channel_rate,
-        backoff=timedelta(seconds=settings.delivery_backoff_seconds),
-        max_backoff=timedelta(seconds=settings.delivery_max_backoff_seconds),
-        give_up_after=timedelta(hours=settings.delivery_give_up_hours),
-        probe_every=timedelta(seconds=settings.delivery_probe_seconds),
-        max_probe_every=timedelta(seconds=settings.delivery_probe_max_seconds),
-    )
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:

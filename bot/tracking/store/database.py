@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ...domain.records import Subscription, TrackedJob
 from .tables import seen_outcomes, subscriptions, tracked_jobs
 
 log = logging.getLogger(__name__)
@@ -32,35 +32,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 #: First key of the PostgreSQL advisory lock that serialises migrations (the second is
 #: the schema's hash, so apps in other schemas of one database do not wait on each other).
 MIGRATION_LOCK = 0x766A6273  # "vjbs"
-
-
-@dataclass(frozen=True)
-class TrackedJob:
-    id: int
-    channel: str
-    job_id: str
-    message_ts: str
-    requested_by: str
-    last_state: str | None
-    job_created_at: datetime | None
-    created_at: datetime
-    paused_reason: str | None
-    closed: bool
-    closed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Subscription:
-    id: int
-    channel: str
-    outcome: str
-    job_type: str | None
-    asset_name: str | None
-    script_id: str | None
-    created_by: str
-    created_at: datetime
-    paused_reason: str | None
-    swept_at: datetime | None
 
 
 #: Seconds to wait for a pooled connection, and (PostgreSQL) to connect: a lost

@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
-from ...domain.stats import collect, error_groups, summarize
+from ...domain.runbook import DEFAULT, Runbook
+from ...domain.stats import SummaryStats, collect, error_groups, summarize
 from ...metastudio.api import JobsAPI
 from ...metastudio.models import JobState
 from ...metastudio.query import JobQuery
 from ...views.reports import ReportWindow, failed_report, summary_report
-from ...views.summary import SummaryStats
 from ..delivery.outbox import Notification, Outbox
 from ..store.database import Store
 from ..store.tables import outbox, reports
@@ -244,8 +244,9 @@ class ReportRenderer:
     """Builds a report occurrence's message at delivery time (upstream calls happen
     here, inside the sender's lease, so one process does them)."""
 
-    def __init__(self, jobs: JobsAPI) -> None:
+    def __init__(self, jobs: JobsAPI, *, runbook: Runbook = DEFAULT) -> None:
         self.jobs = jobs
+        self.runbook = runbook
 
     def __call__(self, row: Notification) -> Any:
         payload = row.payload
@@ -261,7 +262,8 @@ class ReportRenderer:
         total, failures = collect(self.jobs, JobQuery(
             states=(JobState.FAILED,), create_since=window.since, create_until=window.until,
             sort_key="create_time", sort_dir="desc"), FAILED_CAP)
-        return failed_report(window, total, failures, error_groups(failures))
+        return failed_report(window, total, failures, error_groups(failures),
+                             runbook=self.runbook)
 
     def summary_stats(self, window: ReportWindow) -> SummaryStats:
         """The same statistics as ``/videojobs summary`` for the report's window."""

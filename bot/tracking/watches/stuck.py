@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from ...domain import stuck
+from ...domain.stuck import StuckJob
 from ...metastudio.api import JobsAPI
 from ...metastudio.errors import MetaStudioError
 from ...metastudio.query import QueryJobType
-from ...views.stuck import StuckJob
 from ..delivery.oncall import channel_noise
 from ..delivery.outbox import Outbox
 from ..store.database import Store

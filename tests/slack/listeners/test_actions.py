@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from bot.domain import cancel
-from bot.domain.cancel import CancelPolicy
 from bot.views import actions
 from tests.fixtures.app import SlackSender
 
@@ -94,8 +92,7 @@ def test_a_forged_click_runs_nothing(slack: SlackSender, simulator) -> None:
 @pytest.fixture
 def bot_settings(bot_settings):
     """The app with Cancel allowed to U1 directly and to the members of S0ONCALL."""
-    yield bot_settings.model_copy(update={"cancel_allowed": "U1, S0ONCALL"})
-    cancel.install(CancelPolicy(()))  # the process-wide policy, back to "nobody"
+    return bot_settings.model_copy(update={"cancel_allowed": "U1, S0ONCALL"})
 
 
 def test_cancel_in_a_tracking_thread_says_who_pressed_it(slack: SlackSender, simulator) -> None:

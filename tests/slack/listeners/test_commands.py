@@ -142,10 +142,10 @@ def test_track_posts_a_tracking_message_in_the_channel(slack: SlackSender, simul
     assert job_id in str(message.blocks)
 
 
-def test_a_full_answer_queue_answers_busy_at_once(slack: SlackSender, services) -> None:
+def test_a_full_answer_queue_answers_busy_at_once(slack: SlackSender, answers) -> None:
     release = threading.Event()
-    for _ in range(services.answers.capacity):  # every thread busy, every place taken
-        assert services.answers.submit(release.wait, 10)
+    for _ in range(answers.queue.capacity):  # every thread busy, every place taken
+        assert answers.queue.submit(release.wait, 10)
 
     sent = slack.command("failed today")
 
@@ -154,7 +154,7 @@ def test_a_full_answer_queue_answers_busy_at_once(slack: SlackSender, services) 
         assert "busy" in sent.body, sent.body
     finally:
         release.set()
-    services.answers.shutdown()
+    answers.queue.shutdown()
     assert not slack.fake.responses.get("r1")  # nothing was queued for it
 
 

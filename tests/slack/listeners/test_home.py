@@ -17,9 +17,10 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.settings import Settings
 from bot.slack.home import build_home
+from bot.slack.services import Services
 from bot.views import actions
 from bot.views.home import HOME_REFRESH
-from bot.wiring.services import Services, build_services
+from bot.wiring.services import build_services
 from tests.fixtures.app import SIGNING_SECRET, SlackSender
 
 

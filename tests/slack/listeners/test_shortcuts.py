@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bot.slack.listeners.shortcuts import CALLBACK_ID, find_job_ids
-from bot.wiring.services import Services
+from bot.slack.services import Services
 from tests.fakes.slack import Message
 from tests.fixtures.app import Sent, SlackSender
 

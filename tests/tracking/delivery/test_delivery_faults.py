@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.tracking.process.worker import build_tracking
 from bot.tracking.service import NOT_SAVED
+from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import CrashAfter, ctx, track, tracking_message
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.domain.messaging import RateLimited
-from bot.tracking.process.worker import build_tracking
 from bot.views import notifications as messages
+from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 

@@ -20,8 +20,9 @@ from slack_sdk import WebClient
 from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.slack.messenger import SlackMessenger
-from bot.tracking.process.worker import build_tracking, run_worker, utc_now
+from bot.tracking.process.worker import run_worker, utc_now
 from bot.wiring.metastudio import build_jobs_client
+from bot.wiring.tracking import build_tracking
 from tests.fakes.slack import FakeSlack
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 from tests.tracking.helpers import ctx, subscribe

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.tracking.process.worker import build_tracking
+from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import PROMO_VIDEO, RENDER_FAILURE, TrackingWorld
 from tests.tracking.helpers import asset, block_types, ctx, subscribe, track, tracking_message
 

@@ -18,10 +18,10 @@ from sqlalchemy.exc import OperationalError
 
 from bot.metastudio.errors import MetaStudioError
 from bot.tracking.delivery.notifier import PAUSE_HINT, SendResult
-from bot.tracking.process.worker import build_tracking
 from bot.tracking.store.tables import outbox as outbox_table
 from bot.tracking.store.tables import outbox_channels
 from bot.views.notifications import Message
+from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import CrashAfter, track, tracking_message
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from bot.domain.records import ChannelNoise
 from bot.metastudio.models import Job
 from bot.tracking.delivery.oncall import (
     BURST,
     DIRECT,
-    ChannelNoise,
     OnCallStore,
     broadcast_failures,
     channel_noise,

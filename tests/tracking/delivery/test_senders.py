@@ -9,7 +9,7 @@ from collections import Counter
 from itertools import pairwise
 from typing import Any
 
-from bot.tracking.process.worker import build_tracking
+from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 

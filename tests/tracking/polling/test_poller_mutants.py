@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bot.commands.types import Unsubscribe
+from bot.domain.records import Subscription
 from bot.metastudio.client import Found, MetaStudioClient, lookup_since
 from bot.metastudio.models import Job, JobState, JobType
 from bot.metastudio.paging import Page
@@ -32,7 +33,6 @@ from bot.tracking.polling.poller import (
     _type_of,
 )
 from bot.tracking.polling.watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
-from bot.tracking.store.database import Subscription
 from tests.fixtures.tracking import PROJECT_ID, T0, UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track, tracking_message
 

@@ -14,7 +14,8 @@ from itertools import pairwise
 import pytest
 
 from bot.metastudio.cache import CachedJobsClient
-from bot.tracking.process.worker import build_tracking, run_worker, sender_policy
+from bot.tracking.process.worker import run_worker
+from bot.wiring.tracking import build_tracking, sender_policy
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track, tracking_message
 

@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bot.domain.records import Subscription, TrackedJob
 from bot.tracking.store.database import (
     _PG_CONNECT_ARGS,
     CONNECT_TIMEOUT,
     POOL_TIMEOUT,
     STATEMENT_TIMEOUT_MS,
     Store,
-    Subscription,
-    TrackedJob,
 )
 from bot.tracking.store.tables import subscriptions, tracked_jobs
 from tests.fixtures.tracking import T0

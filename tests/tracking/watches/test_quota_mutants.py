@@ -4,7 +4,6 @@ call keeps the last answer (bench/MUTATION.md lists the mutants these kill)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,20 +12,12 @@ from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.errors import MetaStudioError
 from bot.metastudio.operations import JobOperations
 from bot.simulator import Simulator
-from bot.tracking.watches import quota as quota_watch
-from bot.tracking.watches.quota import QuotaWatch, current_warning
+from bot.tracking.watches.quota import QuotaWatch
 from bot.views.quota import warning_line
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock
 
 LOW = [{"business_type": "VIDEO_2D", "amount": 100, "usage": 95, "unit": "MIN"}]
 PLENTY = [{"business_type": "VIDEO_2D", "amount": 100, "usage": 10, "unit": "MIN"}]
-
-
-@pytest.fixture(autouse=True)
-def _no_warning() -> Iterator[None]:
-    quota_watch._set(None)  # the module keeps the last answer for the whole process
-    yield
-    quota_watch._set(None)
 
 
 def _calls(sim: Simulator) -> int:
@@ -51,7 +42,7 @@ def test_asked_only_when_more_than_the_digest_threshold_waits(
     assert _calls(tracking_simulator) == 1
     expected = warning_line(JobOperations.of(tracking_client).resources_usage(), 10.0)
     assert line is not None and line == expected and "under 10%" in line
-    assert current_warning() == line
+    assert watch.current() == line
     # Below the threshold again: no call, and the last answer stands.
     clock.advance(3600)
     before = _calls(tracking_simulator)

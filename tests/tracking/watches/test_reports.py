@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands.reports import ReportCommands
 from bot.commands.types import Context, ListReports, ScheduleReport, Track, Unreport
 from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.report_service import ReportCommands
 from bot.tracking.store.database import Store
 from bot.tracking.watches.reports import (
     REPORT_KIND,

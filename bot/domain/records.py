@@ -1,0 +1,47 @@
+"""What the tracking store hands to commands and views: a tracked job, a subscription,
+a channel's noise settings. Plain values, so views draw them without knowing the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class TrackedJob:
+    id: int
+    channel: str
+    job_id: str
+    message_ts: str
+    requested_by: str
+    last_state: str | None
+    job_created_at: datetime | None
+    created_at: datetime
+    paused_reason: str | None
+    closed: bool
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    channel: str
+    outcome: str
+    job_type: str | None
+    asset_name: str | None
+    script_id: str | None
+    created_by: str
+    created_at: datetime
+    paused_reason: str | None
+    swept_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChannelNoise:
+    """A channel's noise settings now."""
+
+    #: None: the global BROADCAST_FAILURES applies.
+    broadcast_failures: bool | None
+    muted_until: datetime | None
+    #: job id -> until, for mutes still running.
+    muted_jobs: dict[str, datetime]

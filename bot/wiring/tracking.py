@@ -1,0 +1,107 @@
+"""The tracking parts from settings: store, poller, sender, watches and the command
+service (:func:`build_tracking`), and the receiver of MetaStudio's callbacks
+(:func:`build_receiver`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from ..domain.messaging import Messenger
+from ..domain.runbook import DEFAULT, Runbook
+from ..metastudio.api import JobsAPI
+from ..metastudio.operations import JobOperations
+from ..settings import Settings
+from ..tracking.delivery.covers import build_covers
+from ..tracking.delivery.marking import MarkedMessenger, as_marked
+from ..tracking.delivery.notifier import Sender, SenderPolicy
+from ..tracking.delivery.outbox import Outbox
+from ..tracking.polling.callbacks import CallbackReceiver, SendSoon
+from ..tracking.polling.poller import Poller
+from ..tracking.process.worker import Tracking, utc_now
+from ..tracking.service import TrackingService
+from ..tracking.store.database import Store
+from ..tracking.watches.quota import QuotaWatch
+from ..tracking.watches.reports import REPORT_KIND, ReportRenderer, ReportScheduler
+from ..tracking.watches.stuck import StuckWatcher
+
+
+def build_tracking(
+    settings: Settings,
+    jobs: JobsAPI,
+    messenger: Messenger | MarkedMessenger,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    owner: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    runbook: Runbook = DEFAULT,
+    can_cancel: bool = False,
+) -> Tracking:
+    """Open and migrate the database named by ``settings.database_url`` and build the
+    tracking parts.
+
+    ``jobs`` is the bot's client, plain or cached: the poller uses only its fresh reads
+    (which feed the cache what they saw).
+    ``messenger`` is :class:`bot.slack.messenger.SlackMessenger` in Slack modes.
+    ``sleep`` waits on ``clock``'s timeline (the sender paces posts with it).
+    ``runbook`` explains failures; ``can_cancel`` (CANCEL_ALLOWED is set) puts Cancel
+    buttons on tracking messages.
+    """
+    store = Store(settings.database_url)
+    store.migrate()
+    outbox = Outbox(store)
+    retention = timedelta(days=settings.retention_days)
+    poller = Poller(store, outbox, jobs, clock=clock, retention=retention)
+    operations = JobOperations.of(jobs)
+    quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
+                        digest_threshold=settings.digest_threshold, clock=clock)
+             if operations is not None else None)
+    sender = Sender(
+        store, outbox, as_marked(messenger), clock=clock, sleep=sleep,
+        owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        policy=sender_policy(settings),
+        renderers={REPORT_KIND: ReportRenderer(jobs, runbook=runbook)},
+        covers=build_covers(settings.cover_upload, messenger, store),
+        runbook=runbook, can_cancel=can_cancel,
+        quota_warning=quota.current if quota is not None else lambda: None,
+    )
+    stuck = StuckWatcher(store, outbox, jobs, clock=clock)
+    service = TrackingService(store, outbox, jobs, messenger,
+                              broadcast_default=settings.broadcast_failures, stuck=stuck,
+                              runbook=runbook, can_cancel=can_cancel)
+    return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
+                    retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
+                    stuck=stuck, quota=quota)
+
+
+def sender_policy(settings: Settings) -> SenderPolicy:
+    """The sender's policy from the ``DELIVERY_*`` settings (docs/delivery.md). A pass
+    paces posts for up to one poll interval (at least 10 s, so a pass can post several
+    messages to one channel even with a very short interval)."""
+    return SenderPolicy(
+        broadcast_failures=settings.broadcast_failures,
+        digest_threshold=settings.digest_threshold,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        pass_budget=timedelta(seconds=max(settings.poll_interval_seconds, 10.0)),
+        channel_rate=settings.delivery_channel_rate,
+        backoff=timedelta(seconds=settings.delivery_backoff_seconds),
+        max_backoff=timedelta(seconds=settings.delivery_max_backoff_seconds),
+        give_up_after=timedelta(hours=settings.delivery_give_up_hours),
+        probe_every=timedelta(seconds=settings.delivery_probe_seconds),
+        max_probe_every=timedelta(seconds=settings.delivery_probe_max_seconds),
+    )
+
+
+def build_receiver(settings: Settings, tracking: Tracking) -> CallbackReceiver | None:
+    """The receiver for ``settings`` (None without ``METASTUDIO_CALLBACK_KEY``)."""
+    if settings.metastudio_callback_key is None:
+        return None
+    return CallbackReceiver(
+        settings.metastudio_callback_key.get_secret_value(), tracking.store, tracking.poller,
+        public_url=settings.metastudio_callback_url,
+        wake=SendSoon(tracking.sender.send_due),
+    )
