@@ -18,8 +18,8 @@ from ..metastudio.operations import JobOperations
 from ..settings import Settings
 from ..tracking.delivery.covers import build_covers
 from ..tracking.delivery.marking import MarkedMessenger, as_marked
-from ..tracking.delivery.notifier import Sender, SenderPolicy
 from ..tracking.delivery.outbox import Outbox
+from ..tracking.delivery.sender import Sender, SenderPolicy
 from ..tracking.polling.callbacks import CallbackReceiver, SendSoon
 from ..tracking.polling.poller import Poller
 from ..tracking.process.worker import Tracking, utc_now

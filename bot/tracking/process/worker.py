@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..delivery.notifier import Sender
 from ..delivery.outbox import Outbox
+from ..delivery.sender import Sender
 from ..polling.poller import Poller
 from ..polling.watermark import PRUNED, PollState
 from ..service import TrackingService

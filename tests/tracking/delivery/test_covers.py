@@ -109,7 +109,7 @@ def test_upload_failed_and_url_unfetchable_leaves_a_link(world: TrackingWorld,
     job = finished(world)
     cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
     fallbacks = _notifications("image_fallback")
-    with caplog.at_level(logging.INFO, "bot.tracking.delivery.notifier"):
+    with caplog.at_level(logging.INFO, "bot.tracking.delivery.sender"):
         world.cycle()
 
     reply = reply_in(world)
@@ -130,7 +130,7 @@ def test_slack_refusing_the_uploaded_file_falls_back_to_the_url(
     job = finished(world)
     cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
     refused = _notifications("cover_refused")
-    with caplog.at_level(logging.INFO, "bot.tracking.delivery.notifier"):
+    with caplog.at_level(logging.INFO, "bot.tracking.delivery.sender"):
         world.cycle()
     assert reply_in(world).blocks[1]["image_url"] == cover
     [file_id] = world.slack.files

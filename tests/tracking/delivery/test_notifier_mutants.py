@@ -1,4 +1,4 @@
-"""What the sender (bot/tracking/delivery/notifier.py) counts, records and says for each answer
+"""What the sender (bot/tracking/delivery/sender.py) counts, records and says for each answer
 Slack gives, pinned on exact values: the delivery scenarios check that notifications
 arrive once, these check the pass's result, the metrics, the rows' fields, the channel
 holds and the backoff arithmetic (bench/MUTATION.md lists the mutants they kill). Slack
@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
 from bot.metastudio.errors import MetaStudioError
-from bot.tracking.delivery.notifier import PAUSE_HINT, SendResult
+from bot.tracking.delivery.sender import PAUSE_HINT, SendResult
 from bot.tracking.store.tables import outbox as outbox_table
 from bot.tracking.store.tables import outbox_channels
 from bot.views.notifications import Message
@@ -89,7 +89,7 @@ def test_a_pass_counts_what_it_sent(world: TrackingWorld) -> None:
 def test_a_rate_limit_counts_every_held_row_as_retried(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     world = world.restart(digest_threshold=100)
     _ended(world, 3)
     world.slack.rate_limit("chat.postMessage", retry_after=30)
@@ -110,7 +110,7 @@ def test_a_rate_limit_counts_every_held_row_as_retried(
 def test_a_channel_the_bot_cannot_post_in_fails_all_its_rows(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     world = world.restart(digest_threshold=100)
     _ended(world, 3)
     world.slack.channel_errors["C1"] = "is_archived"
@@ -147,7 +147,7 @@ def test_a_refusal_fails_one_row_with_slacks_words(
 def test_a_transient_failure_reschedules_the_row_and_holds_the_channel(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     world = world.restart(digest_threshold=100, delivery_backoff_seconds=8)
     _ended(world, 3)
     world.tracking.sender.rng = lambda: 0.5  # 6 s of the first 8 s step
@@ -173,7 +173,7 @@ def test_a_transient_failure_reschedules_the_row_and_holds_the_channel(
 def test_a_row_is_given_up_exactly_when_give_up_after_has_passed(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     world = world.restart(delivery_give_up_hours=1, delivery_backoff_seconds=0.5)
     _ended(world, 1)
     world.slack.fail("chat.postMessage", "internal_error", status=500, times=2)
@@ -265,7 +265,7 @@ def test_a_pass_that_cannot_give_its_rows_back_says_the_leases_will_run_out(
     outbox.release_channel = down  # type: ignore[method-assign]
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING
-                and r.name == "bot.tracking.delivery.notifier"]
+                and r.name == "bot.tracking.delivery.sender"]
     assert record.getMessage() == ("could not give back this pass's notifications; their "
                                    "leases (0:01:00) will run out")
     assert record.exc_info is not None and record.exc_info[0] is OperationalError
@@ -318,7 +318,7 @@ def _marked(world: TrackingWorld) -> list[tuple[str, Message]]:
 def test_a_text_over_slacks_limit_is_shortened_once_and_keeps_its_blocks(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     blocks = [_section("the details")]
     _note(world, Message("x" * 45_000, blocks))
     assert world.tracking.sender.send_due() == SendResult(sent=1)
@@ -336,7 +336,7 @@ def test_a_text_over_slacks_limit_is_shortened_once_and_keeps_its_blocks(
 def test_blocks_over_slacks_limit_are_halved_with_the_whole_text_each(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     world.slack.block_text_limit = 150
     blocks = [_section("a" * 100), _section("b" * 100)]
     _note(world, Message("t" * 5_000, blocks))  # long, yet under the text limit
@@ -420,7 +420,7 @@ def test_a_row_that_cannot_be_built_is_given_up_with_the_reason(
     assert row.status == "failed"
     assert row.last_error == "note could not be built: ValueError('no such report')"
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR
-                and r.name == "bot.tracking.delivery.notifier" and r.exc_info]
+                and r.name == "bot.tracking.delivery.sender" and r.exc_info]
     assert record.getMessage() == "note note:1 could not be built"
 
 
@@ -1108,7 +1108,7 @@ def _c1_taken_at_the_first_wait(world: TrackingWorld) -> None:
 def test_a_channel_lost_mid_pass_leaves_the_other_channels_to_go_on(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.notifier")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
     world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
     _ended(world, 2, channel="C1")
     _ended(world, 2, channel="C2")
