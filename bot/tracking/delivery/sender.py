@@ -10,9 +10,8 @@ answers decides the rest:
 
 - :class:`RateLimited`: the whole channel is held until ``Retry-After``, in the database,
   so every sender honours it, for rows claimed or not.
-- :class:`ImageRejected`: sent again at once with a link in place of the cover image.
-- :class:`MessageTooLong`: split in two and each part sent with its own marker; a size
-  refusal is never the end of a notification.
+- :class:`ImageRejected` and :class:`MessageTooLong` never reach the sender: the row's
+  delivery (:mod:`.rows`) sends the cover as a link, or the message in parts.
 - :class:`ChannelUnavailable`: the channel's tracking and subscriptions are paused with
   the reason, its waiting rows fail; nothing is retried forever.
 - :class:`WorkspaceUnavailable`: the token itself is refused. Delivery pauses for every
@@ -22,8 +21,8 @@ answers decides the rest:
   held meanwhile; given up only after ``give_up_after`` (hours, not tries).
 
 Idempotence: a claimed row whose earlier attempt may have posted (``in_doubt``) is first
-looked for by its marker (:mod:`bot.tracking.delivery.marking`); a found message is recorded, not
-posted again. The tracking-message edit that follows a post is idempotent by nature.
+looked for by its marker (:mod:`.marking`); a found message is recorded, not posted
+again. The tracking-message edit that follows a post is idempotent by nature.
 The design, in prose: ``docs/delivery.md``.
 """
 
@@ -34,51 +33,33 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from ...domain.messaging import (
-    Blocks,
     ChannelUnavailable,
     DeliveryError,
-    ImageRejected,
-    MessageTooLong,
     RateLimited,
     TransientDeliveryError,
     WorkspaceUnavailable,
 )
 from ...domain.runbook import DEFAULT, Runbook
-from ...metastudio.errors import MetaStudioError
-from ...metastudio.models import Job, JobState
 from ...telemetry.metrics import NOTIFICATIONS, OUTBOX_DEPTH
-from ...views import notifications as messages
 from ..store.database import Store
-from . import sizing
-from .covers import CoverUploader, cover_refused, with_slack_file
+from .covers import CoverUploader
 from .marking import MarkedMessenger
-from .oncall import broadcast_failures
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
 from .pause import WorkspacePause
+from .rows import Renderer, RowDelivery, Steps
 
 log = logging.getLogger(__name__)
-
-#: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
-Renderer = Callable[[Notification], Any]
 
 #: What a pause reason tells the channel (``tracked`` shows it).
 PAUSE_HINT = "the bot cannot post here; invite it with /invite @videojobs and track again"
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
-
-#: Parts deep a refused message is split before the sender stops trying (2**12 parts).
-MAX_SPLIT_DEPTH = 12
-
-#: A row's delivery, step by step: it yields right before each post (the sender renews
-#: the leases and takes a pacing token, then resumes it) and returns the message ts.
-Steps = Generator[None, None, str]
 
 
 @dataclass
@@ -135,13 +116,6 @@ class _Turn:
     fresh: set[int] = field(default_factory=set)
 
 
-@dataclass(frozen=True)
-class _DigestPlan:
-    members: list[Notification]
-    jobs: list[Job]
-    chunks: list[list[Job]]
-
-
 class _StopPass(Exception):
     """The workspace refused the token: the whole pass stops."""
 
@@ -174,16 +148,11 @@ class Sender:
         self.owner = owner
         self.clock = clock
         self.policy = policy
-        #: Row kinds whose message is built at delivery time (scheduled reports).
-        self.renderers = dict(renderers or {})
-        #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
-        self.covers = covers
-        #: How failures are explained (RUNBOOK_FILE over the built-in hints).
-        self.runbook = runbook
-        #: The low-minutes line a digest with failures carries (watches/quota.py).
-        self.quota_warning = quota_warning
-        #: Tracking messages show Cancel on waiting jobs (CANCEL_ALLOWED is set).
-        self.can_cancel = can_cancel
+        #: What each row posts (.rows); the sender only decides when, and in what order.
+        self.rows = RowDelivery(
+            store, outbox, messenger, owner=owner, clock=clock,
+            broadcast_default=policy.broadcast_failures, renderers=renderers, covers=covers,
+            runbook=runbook, quota_warning=quota_warning, can_cancel=can_cancel)
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)
@@ -193,19 +162,13 @@ class Sender:
         self.workspace = WorkspacePause(
             outbox, getattr(messenger, "probe", None), probe_every=policy.probe_every,
             max_probe_every=policy.max_probe_every, log_every=policy.pause_log_every)
-        #: Markers posted during the current pass: whether a row has posted anything.
-        self._posted: set[str] = set()
-        #: Digests being delivered by this sender, by row id (see _digest_plan).
-        self._plans: dict[int, _DigestPlan] = {}
 
     # -- a pass -------------------------------------------------------------------------
 
     def send_due(self) -> SendResult:
         """One pass over the rows due now."""
         result = SendResult()
-        self._posted.clear()
-        if len(self._plans) > 100:  # digests another sender finished
-            self._plans.clear()
+        self.rows.new_pass()
         if not self.workspace.allows_delivery(self.clock()):
             return result
         now = self.clock()
@@ -294,7 +257,7 @@ class Sender:
         """Start the channel's next rows until one has a post to make (or none is left)."""
         while turn.steps is None and turn.rows and not turn.stopped:
             turn.row = turn.rows.popleft()
-            turn.steps, turn.started = self._deliver(turn.row), False
+            turn.steps, turn.started = self.rows.deliver(turn.row), False
             self._resume(turn, result)
 
     def _resume(self, turn: _Turn, result: SendResult) -> None:
@@ -361,7 +324,7 @@ class Sender:
             # Refused or never tried: not an attempt, so no marker look-up next time
             # (unless part of the row was posted before the 429).
             self.outbox.reschedule(held, self.owner, at=at, error=str(e), failure=False,
-                                   attempted=self._has_posted(held))
+                                   attempted=self.rows.has_posted(held))
         NOTIFICATIONS.labels(result="retried").inc(len(waiting))
         result.retried += len(waiting)
         turn.rows.clear()
@@ -415,7 +378,7 @@ class Sender:
                 if turn.row is not None:  # cut short while delivering it
                     if turn.steps is not None:
                         turn.steps.close()
-                    if turn.in_flight or self._has_posted(turn.row):
+                    if turn.in_flight or self.rows.has_posted(turn.row):
                         # It may be (partly) in Slack: due again, in doubt, so its
                         # markers are looked for before anything is posted again.
                         self.outbox.reschedule(turn.row, self.owner, at=self.clock(),
@@ -436,18 +399,12 @@ class Sender:
 
     # -- the workspace-wide pause (bot/tracking/delivery/pause.py) ---------------------------------
 
-    def _has_posted(self, row: Notification) -> bool:
-        """Whether this pass posted anything of ``row`` (a part, a digest's summary)."""
-        return row.posted_ts is not None or any(
-            m == row.dedupe_key or m.startswith((row.dedupe_key + "/", row.dedupe_key + "#"))
-            for m in self._posted)
-
     def _pause_workspace(self, error: WorkspaceUnavailable, row: Notification) -> None:
         """Pause every sender; the row that met the refusal goes back untouched (its
         attempt not counted) unless part of it was posted."""
         now = self.clock()
         reason = str(error.error or error)
-        if not self._has_posted(row):
+        if not self.rows.has_posted(row):
             self.outbox.release([row], self.owner)
         else:
             self.outbox.reschedule(row, self.owner, at=now, error=reason, failure=False)
@@ -458,7 +415,7 @@ class Sender:
     def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
         """Fold a burst of fresh rows into one digest. Only first attempts are folded: a
         retried row may already be in the channel on its own."""
-        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.renderers
+        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.rows.renderers
                  and r.attempts == 1]
         if len(fresh) <= self.policy.digest_threshold:
             return group
@@ -471,206 +428,3 @@ class Sender:
         # or retry still owed from before this burst is posted first.
         at = group.index(fresh[0])
         return [*rest[:at], digest, *rest[at:]]
-
-    # -- one row ------------------------------------------------------------------------------
-
-    def _deliver(self, row: Notification) -> Steps:
-        """Post what ``row`` says unless it is already in Slack; returns the ts."""
-        if row.kind == "digest":
-            return (yield from self._deliver_digest(row))
-        if row.kind in self.renderers:
-            return (yield from self._deliver_rendered(row))
-        job = Job.model_validate(row.payload["job"])
-        thread_ts = row.payload.get("thread_ts")
-        ts = row.posted_ts
-        found: dict[str, str] = {}
-        if ts is None and row.in_doubt:
-            found = self.messenger.marked(row.channel, thread_ts=thread_ts,
-                                          oldest=row.created_at)
-            ts = found.get(row.dedupe_key)
-        if ts is None:
-            broadcast = bool(thread_ts) and job.state == JobState.FAILED and \
-                broadcast_failures(self.store, row.channel,
-                                   default=self.policy.broadcast_failures, now=self.clock())
-            ts = yield from self._post_outcome(row, job, thread_ts, broadcast, found)
-        if ts != row.posted_ts:
-            self.outbox.mark_posted(row, self.owner, ts)
-        if thread_ts and row.kind == "track":
-            self._refresh_tracking_message(row.channel, thread_ts)
-        return ts
-
-    def _post_outcome(
-        self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
-        found: dict[str, str],
-    ) -> Steps:
-        message = messages.notification(row.payload, runbook=self.runbook)
-        # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
-        # before, the URL image, then a link. Each goes through _post: paced, leases
-        # checked, split if too long, and found again by its marker after a crash.
-        file_id = self.covers.slack_file(job) if self.covers is not None else None
-        if file_id is not None:
-            try:
-                return (yield from self._post(
-                    row.channel, message.text, with_slack_file(message.blocks, file_id),
-                    thread_ts=thread_ts, broadcast=broadcast, marker=row.dedupe_key,
-                    found=found))
-            except DeliveryError as e:
-                if not cover_refused(e):
-                    raise
-                log.info("Slack refused the uploaded cover %s of %s (%s); using its URL",
-                         file_id, job.job_id, e)
-                NOTIFICATIONS.labels(result="cover_refused").inc()
-        try:
-            return (yield from self._post(row.channel, message.text, message.blocks,
-                                          thread_ts=thread_ts, broadcast=broadcast,
-                                          marker=row.dedupe_key, found=found))
-        except ImageRejected:
-            # A broken thumbnail never costs the notification: link the cover instead.
-            log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
-            NOTIFICATIONS.labels(result="image_fallback").inc()
-            message = messages.notification(row.payload, with_image=False,
-                                            runbook=self.runbook)
-            return (yield from self._post(row.channel, message.text, message.blocks,
-                                          thread_ts=thread_ts, broadcast=broadcast,
-                                          marker=row.dedupe_key, found=found))
-
-    def _deliver_rendered(self, row: Notification) -> Steps:
-        """A row whose message its renderer builds now (upstream calls included)."""
-        ts = row.posted_ts
-        found: dict[str, str] = {}
-        if ts is None and row.in_doubt:
-            found = self.messenger.marked(row.channel, oldest=row.created_at)
-            ts = found.get(row.dedupe_key)
-        if ts is None:
-            try:
-                message = self.renderers[row.kind](row)
-            except MetaStudioError as e:
-                # Upstream trouble is retried with the backoff, like Slack's.
-                raise TransientDeliveryError(f"{row.kind}: {e}") from e
-            except Exception as e:
-                # A row that cannot be built is given up (logged, listed by ``tracked``)
-                # rather than stopping every other notification behind it.
-                log.exception("%s %s could not be built", row.kind, row.dedupe_key)
-                raise DeliveryError(f"{row.kind} could not be built: {e!r}") from e
-            ts = yield from self._post(row.channel, message.text, message.blocks,
-                                       marker=row.dedupe_key, found=found)
-        return ts
-
-    def _digest_plan(self, row: Notification) -> _DigestPlan:
-        """A digest's members, jobs and detail chunks; kept while it is being delivered
-        (members never change once folded), so a digest resumed by the next pass does
-        not load and lay out 500 jobs again."""
-        plan = self._plans.get(row.id)
-        if plan is None:
-            members = self.outbox.members(row.id)
-            jobs = [Job.model_validate(m.payload["job"]) for m in members]
-            # Chunked by job count, blocks and characters, so Slack's limits are met
-            # before it has to refuse anything (sizing.py); the chunks are the same on
-            # every try, so their markers match what an earlier attempt posted.
-            chunks = sizing.pack(jobs, lambda j: messages.outcome(
-                j, with_image=False, runbook=self.runbook).blocks,
-                                 max_items=messages.DIGEST_CHUNK)
-            plan = self._plans[row.id] = _DigestPlan(members, jobs, chunks)
-        return plan
-
-    def _deliver_digest(self, row: Notification) -> Steps:
-        plan = self._digest_plan(row)
-        members, jobs, chunks = plan.members, plan.jobs, plan.chunks
-        ts = row.posted_ts
-        found: dict[str, str] = {}
-        if ts is None and row.in_doubt:
-            found = self.messenger.marked(row.channel, oldest=row.created_at)
-            ts = found.get(row.dedupe_key)
-        if ts is None:
-            summary = messages.digest_summary(jobs, quota_warning=self.quota_warning())
-            ts = yield from self._post(row.channel, summary.text, summary.blocks,
-                                       marker=row.dedupe_key, found=found)
-        if ts != row.posted_ts:
-            self.outbox.mark_posted(row, self.owner, ts)
-        posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
-        for index, chunk in enumerate(chunks):
-            details = messages.digest_details(chunk, runbook=self.runbook)
-            yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
-                                  marker=f"{row.dedupe_key}#{index}", found=posted)
-        for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
-                                         if m.kind == "track"):
-            if tracking_ts:
-                self._refresh_tracking_message(row.channel, tracking_ts)
-        self._plans.pop(row.id, None)
-        return ts
-
-    def _post(
-        self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
-        found: dict[str, str], thread_ts: str | None = None, broadcast: bool = False,
-    ) -> Steps:
-        """Post one message marked ``marker``, or, when Slack refuses it for its size, its
-        halves marked ``marker/0`` and ``marker/1`` (recursively); returns the ts of the
-        first part. Parts already in ``found`` (an earlier attempt's) are not posted
-        again, and a part found split is split the same way."""
-        if marker in found:
-            return found[marker]
-        split = any(key.startswith(marker + "/") for key in found)
-        if not split:
-            def post(text: str) -> str:
-                ts = self.messenger.post(channel, text=text, blocks=blocks,
-                                         thread_ts=thread_ts, reply_broadcast=broadcast,
-                                         marker=marker)
-                self._posted.add(marker)
-                return ts
-
-            yield  # the sender renews the leases and waits for a pacing token
-            try:
-                return post(text)
-            except MessageTooLong as e:
-                if e.error == "msg_too_long" and len(text) > sizing.TEXT_PART:
-                    # Only the fallback text is too long: shorten it (it was not posted).
-                    text = text[: sizing.TEXT_PART - 1] + "…"
-                    yield
-                    try:
-                        return post(text)
-                    except MessageTooLong:
-                        pass
-                if marker.count("/") >= MAX_SPLIT_DEPTH:
-                    raise DeliveryError(f"refused for its size even in small parts: {e}",
-                                        error=e.error) from e
-                log.info("Slack refused %s for its size (%s); sending it in parts",
-                         marker, e.error)
-        return (yield from self._post_parts(channel, text, blocks, marker=marker, found=found,
-                                            thread_ts=thread_ts, broadcast=broadcast))
-
-    def _post_parts(
-        self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
-        found: dict[str, str], thread_ts: str | None, broadcast: bool,
-    ) -> Steps:
-        parts: list[tuple[str, Blocks | None]]
-        if blocks and len(blocks) > 1:
-            first, second = sizing.halves(list(blocks))
-            parts = [(text, first), (text, second)]
-        else:
-            # One block alone is too much, or plain text is: its text in plain parts.
-            body = sizing.plain_text(list(blocks)) if blocks else text
-            parts = [(piece, None) for piece in sizing.text_parts(body)]
-            if len(parts) == 1 and not blocks:
-                parts = [(p, None) for p in sizing.text_parts(body, len(body) // 2 or 1)]
-        tss: list[str] = []
-        for index, (part_text, part_blocks) in enumerate(parts):
-            tss.append((yield from self._post(
-                channel, part_text, part_blocks, marker=f"{marker}/{index}", found=found,
-                thread_ts=thread_ts, broadcast=broadcast and index == 0)))
-        return tss[0]
-
-    def _refresh_tracking_message(self, channel: str, tracking_ts: str) -> None:
-        """Show the jobs' current states in the tracking message (``chat.update``). The
-        notification is already posted, so only failures worth a retry (rate limit,
-        Slack down, token refused) count; a message deleted meanwhile does not."""
-        jobs = self.store.in_message(channel, tracking_ts)
-        if not jobs:
-            return
-        message = messages.tracking_message(jobs, can_cancel=self.can_cancel)
-        try:
-            self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
-        except (RateLimited, TransientDeliveryError, WorkspaceUnavailable):
-            raise
-        except DeliveryError as e:
-            log.warning("tracking message %s in %s not updated: %s", tracking_ts, channel, e)
-

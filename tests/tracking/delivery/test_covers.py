@@ -109,7 +109,7 @@ def test_upload_failed_and_url_unfetchable_leaves_a_link(world: TrackingWorld,
     job = finished(world)
     cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
     fallbacks = _notifications("image_fallback")
-    with caplog.at_level(logging.INFO, "bot.tracking.delivery.sender"):
+    with caplog.at_level(logging.INFO, "bot.tracking.delivery"):
         world.cycle()
 
     reply = reply_in(world)
@@ -130,7 +130,7 @@ def test_slack_refusing_the_uploaded_file_falls_back_to_the_url(
     job = finished(world)
     cover = asset(world, job)["cover_url"]  # signed now; the second post waits its turn
     refused = _notifications("cover_refused")
-    with caplog.at_level(logging.INFO, "bot.tracking.delivery.sender"):
+    with caplog.at_level(logging.INFO, "bot.tracking.delivery"):
         world.cycle()
     assert reply_in(world).blocks[1]["image_url"] == cover
     [file_id] = world.slack.files
@@ -171,7 +171,7 @@ def test_failed_jobs_upload_nothing(world: TrackingWorld):
 def test_only_a_succeeded_jobs_image_cover_is_uploaded(world: TrackingWorld):
     job_id = finished(world)
     job = world.client.get_jobs([job_id])[job_id]
-    uploader = world.tracking.sender.covers
+    uploader = world.tracking.sender.rows.covers
     assert uploader is not None
     failed = job.model_copy(update={"state": JobState.FAILED})
     assert uploader.slack_file(failed) is None

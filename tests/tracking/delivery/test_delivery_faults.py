@@ -107,7 +107,7 @@ def test_a_crash_between_parts_leaves_each_part_once(world: TrackingWorld) -> No
 def test_a_revoked_token_pauses_everything_and_resumes_when_it_works(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     jobs = [world.running() for _ in range(3)]
     track(world, *jobs[:2])
     track(world, jobs[2], channel="C2")

@@ -89,7 +89,7 @@ def test_a_pass_counts_what_it_sent(world: TrackingWorld) -> None:
 def test_a_rate_limit_counts_every_held_row_as_retried(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     world = world.restart(digest_threshold=100)
     _ended(world, 3)
     world.slack.rate_limit("chat.postMessage", retry_after=30)
@@ -110,7 +110,7 @@ def test_a_rate_limit_counts_every_held_row_as_retried(
 def test_a_channel_the_bot_cannot_post_in_fails_all_its_rows(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     world = world.restart(digest_threshold=100)
     _ended(world, 3)
     world.slack.channel_errors["C1"] = "is_archived"
@@ -147,7 +147,7 @@ def test_a_refusal_fails_one_row_with_slacks_words(
 def test_a_transient_failure_reschedules_the_row_and_holds_the_channel(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     world = world.restart(digest_threshold=100, delivery_backoff_seconds=8)
     _ended(world, 3)
     world.tracking.sender.rng = lambda: 0.5  # 6 s of the first 8 s step
@@ -173,7 +173,7 @@ def test_a_transient_failure_reschedules_the_row_and_holds_the_channel(
 def test_a_row_is_given_up_exactly_when_give_up_after_has_passed(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     world = world.restart(delivery_give_up_hours=1, delivery_backoff_seconds=0.5)
     _ended(world, 1)
     world.slack.fail("chat.postMessage", "internal_error", status=500, times=2)
@@ -276,12 +276,12 @@ def test_digest_plans_other_senders_finished_are_dropped_past_a_hundred(
 ) -> None:
     sender = world.tracking.sender
     plan = object()
-    sender._plans = {i: plan for i in range(100)}  # type: ignore[misc]
+    sender.rows._plans = {i: plan for i in range(100)}  # type: ignore[misc]
     sender.send_due()
-    assert len(sender._plans) == 100
-    sender._plans[100] = plan  # type: ignore[assignment]
+    assert len(sender.rows._plans) == 100
+    sender.rows._plans[100] = plan  # type: ignore[assignment]
     sender.send_due()
-    assert sender._plans == {}
+    assert sender.rows._plans == {}
 
 
 # -- messages Slack refuses for their size (rows built at delivery, like reports) -------------
@@ -297,7 +297,7 @@ def _note(world: TrackingWorld, message: Message, key: str = "note:1",
     built = getattr(world, "notes", {})
     built[key] = message
     world.notes = built  # type: ignore[attr-defined]
-    world.tracking.sender.renderers["note"] = lambda row: built[row.dedupe_key]
+    world.tracking.sender.rows.renderers["note"] = lambda row: built[row.dedupe_key]
     with world.tracking.store.begin() as conn:
         world.tracking.outbox.enqueue(conn, kind="note", channel=channel, dedupe_key=key,
                                       payload={}, now=world.clock())
@@ -318,7 +318,7 @@ def _marked(world: TrackingWorld) -> list[tuple[str, Message]]:
 def test_a_text_over_slacks_limit_is_shortened_once_and_keeps_its_blocks(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     blocks = [_section("the details")]
     _note(world, Message("x" * 45_000, blocks))
     assert world.tracking.sender.send_due() == SendResult(sent=1)
@@ -336,7 +336,7 @@ def test_a_text_over_slacks_limit_is_shortened_once_and_keeps_its_blocks(
 def test_blocks_over_slacks_limit_are_halved_with_the_whole_text_each(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     world.slack.block_text_limit = 150
     blocks = [_section("a" * 100), _section("b" * 100)]
     _note(world, Message("t" * 5_000, blocks))  # long, yet under the text limit
@@ -398,7 +398,7 @@ def test_an_upstream_error_while_building_a_row_is_retried_with_the_backoff(
         raise MetaStudioError("MetaStudio is unreachable")
 
     _note(world, Message("unused", []))
-    world.tracking.sender.renderers["note"] = upstream_down
+    world.tracking.sender.rows.renderers["note"] = upstream_down
     assert world.tracking.sender.send_due() == SendResult(retried=1)
     [row] = world.tracking.outbox.rows()
     assert (row.status, row.failures) == ("pending", 1)
@@ -414,26 +414,26 @@ def test_a_row_that_cannot_be_built_is_given_up_with_the_reason(
         raise ValueError("no such report")
 
     _note(world, Message("unused", []))
-    world.tracking.sender.renderers["note"] = broken
+    world.tracking.sender.rows.renderers["note"] = broken
     assert world.tracking.sender.send_due() == SendResult(failed=1)
     [row] = world.tracking.outbox.rows()
     assert row.status == "failed"
     assert row.last_error == "note could not be built: ValueError('no such report')"
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR
-                and r.name == "bot.tracking.delivery.sender" and r.exc_info]
+                and r.name == "bot.tracking.delivery.rows" and r.exc_info]
     assert record.getMessage() == "note note:1 could not be built"
 
 
 def test_a_built_row_found_by_its_marker_is_not_built_or_posted_again(
     world: TrackingWorld,
 ) -> None:
-    world.tracking.sender.renderers["note"] = lambda row: Message("hello", [])
+    world.tracking.sender.rows.renderers["note"] = lambda row: Message("hello", [])
     posted = world.tracking.sender.messenger.post("C1", text="hello", marker="note:1")
     with world.tracking.store.begin() as conn:
         world.tracking.outbox.enqueue(conn, kind="note", channel="C1", dedupe_key="note:1",
                                       payload={}, now=world.clock())
     built: list[object] = []
-    world.tracking.sender.renderers["note"] = lambda row: built.append(row) or Message("x", [])
+    world.tracking.sender.rows.renderers["note"] = lambda row: built.append(row) or Message("x", [])
     outbox = world.tracking.outbox
     outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1))  # a first attempt
     world.clock.advance(2)
@@ -689,7 +689,7 @@ def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
     assert all(job in str(details.blocks) for job in first + second)
     messages = [m for m in world.slack.posts("C1") if m.metadata is None]
     assert len(messages) == 2 and all("all finished" in m.text for m in messages)
-    assert world.tracking.sender._plans == {}
+    assert world.tracking.sender.rows._plans == {}
     rows = world.tracking.outbox.rows()
     assert {(r.status, r.posted_ts) for r in rows} == {("sent", summary.ts)}
 
@@ -825,7 +825,7 @@ def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(world: TrackingWorl
     world.clock.advance(5)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     assert len(loads) == 1  # members loaded and laid out once
-    assert world.tracking.sender._plans == {}
+    assert world.tracking.sender.rows._plans == {}
     assert len(_marked(world)) == 3  # summary and two details, each once
 
 
@@ -1108,7 +1108,7 @@ def _c1_taken_at_the_first_wait(world: TrackingWorld) -> None:
 def test_a_channel_lost_mid_pass_leaves_the_other_channels_to_go_on(
     world: TrackingWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.tracking.delivery.sender")
+    caplog.set_level(logging.INFO, "bot.tracking.delivery")
     world = world.restart(digest_threshold=100, delivery_lease_seconds=5)
     _ended(world, 2, channel="C1")
     _ended(world, 2, channel="C2")

@@ -412,7 +412,7 @@ def test_a_report_row_that_cannot_be_built_fails_alone(world: TrackingWorld):
     with world.tracking.store.begin() as conn:  # as if a newer version wrote the row
         conn.exec_driver_sql("UPDATE reports SET last_occurrence = NULL")
         conn.exec_driver_sql("DELETE FROM outbox")
-    world.tracking.sender.renderers[REPORT_KIND] = lambda row: 1 / 0
+    world.tracking.sender.rows.renderers[REPORT_KIND] = lambda row: 1 / 0
     job = world.running()
     world.tracking.service.track(berlin_ctx(), Track((job,)), world.clock())
     world.sim.set_state(job, "SUCCEED")

@@ -1,0 +1,311 @@
+"""One outbox row's delivery, step by step: what it posts (a job's outcome with its
+cover, a rendered report, a digest and its details) and how (split in parts when Slack
+refuses it for its size, found again by its markers after a crash).
+
+A row's delivery is a generator (:data:`Steps`): it yields right before each post, and the
+sender (:mod:`.sender`) renews the leases and waits for a pacing token before resuming
+it. Nothing here knows about passes, leases or pacing; the sender knows nothing about
+what a row says. docs/delivery.md tells the whole design.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ...domain.messaging import (
+    Blocks,
+    DeliveryError,
+    ImageRejected,
+    MessageTooLong,
+    RateLimited,
+    TransientDeliveryError,
+    WorkspaceUnavailable,
+)
+from ...domain.runbook import DEFAULT, Runbook
+from ...metastudio.errors import MetaStudioError
+from ...metastudio.models import Job, JobState
+from ...telemetry.metrics import NOTIFICATIONS
+from ...views import notifications as messages
+from ..store.database import Store
+from . import sizing
+from .covers import CoverUploader, cover_refused, with_slack_file
+from .marking import MarkedMessenger
+from .oncall import broadcast_failures
+from .outbox import Notification, Outbox
+
+log = logging.getLogger(__name__)
+
+#: Builds a row's message (``.text``, ``.blocks``) when it is delivered.
+Renderer = Callable[[Notification], Any]
+
+#: Parts deep a refused message is split before the sender stops trying (2**12 parts).
+MAX_SPLIT_DEPTH = 12
+
+#: A row's delivery, step by step: it yields right before each post (the sender renews
+#: the leases and takes a pacing token, then resumes it) and returns the message ts.
+Steps = Generator[None, None, str]
+
+
+@dataclass(frozen=True)
+class _DigestPlan:
+    members: list[Notification]
+    jobs: list[Job]
+    chunks: list[list[Job]]
+
+
+class RowDelivery:
+    """Delivers rows for the sender that owns them (``owner`` in the outbox's leases)."""
+
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        messenger: MarkedMessenger,
+        *,
+        owner: str,
+        clock: Callable[[], datetime],
+        broadcast_default: bool = True,
+        renderers: Mapping[str, Renderer] | None = None,
+        covers: CoverUploader | None = None,
+        runbook: Runbook = DEFAULT,
+        quota_warning: Callable[[], str | None] = lambda: None,
+        can_cancel: bool = False,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.messenger = messenger
+        self.owner = owner
+        self.clock = clock
+        #: BROADCAST_FAILURES where a channel has no setting of its own.
+        self.broadcast_default = broadcast_default
+        #: Row kinds whose message is built at delivery time (scheduled reports).
+        self.renderers = dict(renderers or {})
+        #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
+        self.covers = covers
+        #: How failures are explained (RUNBOOK_FILE over the built-in hints).
+        self.runbook = runbook
+        #: The low-minutes line a digest with failures carries (watches/quota.py).
+        self.quota_warning = quota_warning
+        #: Tracking messages show Cancel on waiting jobs (CANCEL_ALLOWED is set).
+        self.can_cancel = can_cancel
+        #: Markers posted during the current pass: whether a row has posted anything.
+        self.posted: set[str] = set()
+        #: Digests being delivered, by row id (see _digest_plan).
+        self._plans: dict[int, _DigestPlan] = {}
+
+    def new_pass(self) -> None:
+        """Forget what the last pass posted (and digests another sender finished)."""
+        self.posted.clear()
+        if len(self._plans) > 100:
+            self._plans.clear()
+
+    def has_posted(self, row: Notification) -> bool:
+        """Whether this pass posted anything of ``row`` (a part, a digest's summary)."""
+        return row.posted_ts is not None or any(
+            m == row.dedupe_key or m.startswith((row.dedupe_key + "/", row.dedupe_key + "#"))
+            for m in self.posted)
+
+    def deliver(self, row: Notification) -> Steps:
+        """Post what ``row`` says unless it is already in Slack; returns the ts."""
+        if row.kind == "digest":
+            return (yield from self._deliver_digest(row))
+        if row.kind in self.renderers:
+            return (yield from self._deliver_rendered(row))
+        job = Job.model_validate(row.payload["job"])
+        thread_ts = row.payload.get("thread_ts")
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, thread_ts=thread_ts,
+                                          oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            broadcast = bool(thread_ts) and job.state == JobState.FAILED and \
+                broadcast_failures(self.store, row.channel,
+                                   default=self.broadcast_default, now=self.clock())
+            ts = yield from self._post_outcome(row, job, thread_ts, broadcast, found)
+        if ts != row.posted_ts:
+            self.outbox.mark_posted(row, self.owner, ts)
+        if thread_ts and row.kind == "track":
+            self._refresh_tracking_message(row.channel, thread_ts)
+        return ts
+
+    def _post_outcome(
+        self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
+        found: dict[str, str],
+    ) -> Steps:
+        message = messages.notification(row.payload, runbook=self.runbook)
+        # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
+        # before, the URL image, then a link. Each goes through _post: paced, leases
+        # checked, split if too long, and found again by its marker after a crash.
+        file_id = self.covers.slack_file(job) if self.covers is not None else None
+        if file_id is not None:
+            try:
+                return (yield from self._post(
+                    row.channel, message.text, with_slack_file(message.blocks, file_id),
+                    thread_ts=thread_ts, broadcast=broadcast, marker=row.dedupe_key,
+                    found=found))
+            except DeliveryError as e:
+                if not cover_refused(e):
+                    raise
+                log.info("Slack refused the uploaded cover %s of %s (%s); using its URL",
+                         file_id, job.job_id, e)
+                NOTIFICATIONS.labels(result="cover_refused").inc()
+        try:
+            return (yield from self._post(row.channel, message.text, message.blocks,
+                                          thread_ts=thread_ts, broadcast=broadcast,
+                                          marker=row.dedupe_key, found=found))
+        except ImageRejected:
+            # A broken thumbnail never costs the notification: link the cover instead.
+            log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
+            NOTIFICATIONS.labels(result="image_fallback").inc()
+            message = messages.notification(row.payload, with_image=False,
+                                            runbook=self.runbook)
+            return (yield from self._post(row.channel, message.text, message.blocks,
+                                          thread_ts=thread_ts, broadcast=broadcast,
+                                          marker=row.dedupe_key, found=found))
+
+    def _deliver_rendered(self, row: Notification) -> Steps:
+        """A row whose message its renderer builds now (upstream calls included)."""
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            try:
+                message = self.renderers[row.kind](row)
+            except MetaStudioError as e:
+                # Upstream trouble is retried with the backoff, like Slack's.
+                raise TransientDeliveryError(f"{row.kind}: {e}") from e
+            except Exception as e:
+                # A row that cannot be built is given up (logged, listed by ``tracked``)
+                # rather than stopping every other notification behind it.
+                log.exception("%s %s could not be built", row.kind, row.dedupe_key)
+                raise DeliveryError(f"{row.kind} could not be built: {e!r}") from e
+            ts = yield from self._post(row.channel, message.text, message.blocks,
+                                       marker=row.dedupe_key, found=found)
+        return ts
+
+    def _digest_plan(self, row: Notification) -> _DigestPlan:
+        """A digest's members, jobs and detail chunks; kept while it is being delivered
+        (members never change once folded), so a digest resumed by the next pass does
+        not load and lay out 500 jobs again."""
+        plan = self._plans.get(row.id)
+        if plan is None:
+            members = self.outbox.members(row.id)
+            jobs = [Job.model_validate(m.payload["job"]) for m in members]
+            # Chunked by job count, blocks and characters, so Slack's limits are met
+            # before it has to refuse anything (sizing.py); the chunks are the same on
+            # every try, so their markers match what an earlier attempt posted.
+            chunks = sizing.pack(jobs, lambda j: messages.outcome(
+                j, with_image=False, runbook=self.runbook).blocks,
+                                 max_items=messages.DIGEST_CHUNK)
+            plan = self._plans[row.id] = _DigestPlan(members, jobs, chunks)
+        return plan
+
+    def _deliver_digest(self, row: Notification) -> Steps:
+        plan = self._digest_plan(row)
+        members, jobs, chunks = plan.members, plan.jobs, plan.chunks
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            summary = messages.digest_summary(jobs, quota_warning=self.quota_warning())
+            ts = yield from self._post(row.channel, summary.text, summary.blocks,
+                                       marker=row.dedupe_key, found=found)
+        if ts != row.posted_ts:
+            self.outbox.mark_posted(row, self.owner, ts)
+        posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
+        for index, chunk in enumerate(chunks):
+            details = messages.digest_details(chunk, runbook=self.runbook)
+            yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
+                                  marker=f"{row.dedupe_key}#{index}", found=posted)
+        for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
+                                         if m.kind == "track"):
+            if tracking_ts:
+                self._refresh_tracking_message(row.channel, tracking_ts)
+        self._plans.pop(row.id, None)
+        return ts
+
+    def _post(
+        self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
+        found: dict[str, str], thread_ts: str | None = None, broadcast: bool = False,
+    ) -> Steps:
+        """Post one message marked ``marker``, or, when Slack refuses it for its size, its
+        halves marked ``marker/0`` and ``marker/1`` (recursively); returns the ts of the
+        first part. Parts already in ``found`` (an earlier attempt's) are not posted
+        again, and a part found split is split the same way."""
+        if marker in found:
+            return found[marker]
+        split = any(key.startswith(marker + "/") for key in found)
+        if not split:
+            def post(text: str) -> str:
+                ts = self.messenger.post(channel, text=text, blocks=blocks,
+                                         thread_ts=thread_ts, reply_broadcast=broadcast,
+                                         marker=marker)
+                self.posted.add(marker)
+                return ts
+
+            yield  # the sender renews the leases and waits for a pacing token
+            try:
+                return post(text)
+            except MessageTooLong as e:
+                if e.error == "msg_too_long" and len(text) > sizing.TEXT_PART:
+                    # Only the fallback text is too long: shorten it (it was not posted).
+                    text = text[: sizing.TEXT_PART - 1] + "…"
+                    yield
+                    try:
+                        return post(text)
+                    except MessageTooLong:
+                        pass
+                if marker.count("/") >= MAX_SPLIT_DEPTH:
+                    raise DeliveryError(f"refused for its size even in small parts: {e}",
+                                        error=e.error) from e
+                log.info("Slack refused %s for its size (%s); sending it in parts",
+                         marker, e.error)
+        return (yield from self._post_parts(channel, text, blocks, marker=marker, found=found,
+                                            thread_ts=thread_ts, broadcast=broadcast))
+
+    def _post_parts(
+        self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
+        found: dict[str, str], thread_ts: str | None, broadcast: bool,
+    ) -> Steps:
+        parts: list[tuple[str, Blocks | None]]
+        if blocks and len(blocks) > 1:
+            first, second = sizing.halves(list(blocks))
+            parts = [(text, first), (text, second)]
+        else:
+            # One block alone is too much, or plain text is: its text in plain parts.
+            body = sizing.plain_text(list(blocks)) if blocks else text
+            parts = [(piece, None) for piece in sizing.text_parts(body)]
+            if len(parts) == 1 and not blocks:
+                parts = [(p, None) for p in sizing.text_parts(body, len(body) // 2 or 1)]
+        tss: list[str] = []
+        for index, (part_text, part_blocks) in enumerate(parts):
+            tss.append((yield from self._post(
+                channel, part_text, part_blocks, marker=f"{marker}/{index}", found=found,
+                thread_ts=thread_ts, broadcast=broadcast and index == 0)))
+        return tss[0]
+
+    def _refresh_tracking_message(self, channel: str, tracking_ts: str) -> None:
+        """Show the jobs' current states in the tracking message (``chat.update``). The
+        notification is already posted, so only failures worth a retry (rate limit,
+        Slack down, token refused) count; a message deleted meanwhile does not."""
+        jobs = self.store.in_message(channel, tracking_ts)
+        if not jobs:
+            return
+        message = messages.tracking_message(jobs, can_cancel=self.can_cancel)
+        try:
+            self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)
+        except (RateLimited, TransientDeliveryError, WorkspaceUnavailable):
+            raise
+        except DeliveryError as e:
+            log.warning("tracking message %s in %s not updated: %s", tracking_ts, channel, e)
+
