@@ -16,8 +16,10 @@ from ..domain.records import Subscription, TrackedJob
 from ..domain.reply import Reply
 from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.api import JobsAPI
+from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job
 from ..views import notifications as messages
+from ..views.errors import upstream_error_reply
 from ..views.format import short_duration
 from .delivery.oncall import OnCallStore
 from .delivery.outbox import Outbox
@@ -27,6 +29,9 @@ from .watches.stuck import StuckWatcher
 log = logging.getLogger(__name__)
 
 INVITE_HINT = "Invite me with `/invite @videojobs`, then try again."
+#: Ids tracked from one message by the shortcut (the answer lists each; Block Kit's 50
+#: blocks bound it).
+MAX_IDS = 20
 #: What a tracking message says when its tracking could not be saved.
 NOT_SAVED = "⚠️ Not tracking these jobs: the bot could not save this. Run the track again."
 
@@ -87,6 +92,50 @@ class TrackingService:
             self.oncall.add_watcher(job_id, ctx.user_id, now)
         return _track_reply(todo, already, ended, unknown, watching=watching,
                             runbook=self.runbook)
+
+    def track_under(self, ctx: Context, job_ids: list[str], root_ts: str,
+                    now: datetime) -> str | None:
+        """Track ``job_ids`` in ``ctx.channel_id`` with ``root_ts`` as their thread, and
+        answer in that thread. Returns an ephemeral line for the person when the answer
+        could not be posted (or None)."""
+        extra = len(job_ids) - MAX_IDS
+        ids = job_ids[:MAX_IDS]
+        tracked = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
+        already = [i for i in ids if i in tracked]
+        rest = [i for i in ids if i not in tracked]
+        try:
+            found = self.jobs.get_jobs(rest) if rest else {}
+        except MetaStudioError as e:
+            return upstream_error_reply(e, doing="look up the jobs to track").text
+        todo = [found[i] for i in rest if i in found and not found[i].is_finished]
+        ended = [found[i] for i in rest if i in found and found[i].is_finished]
+        unknown = [i for i in rest if i not in found]
+        message = messages.track_under_answer(ctx.user_id, todo, already, ended, unknown, extra,
+                                              limit=MAX_IDS, runbook=self.runbook)
+        try:
+            answer_ts = self.messenger.post(ctx.channel_id, text=message.text,
+                                            blocks=message.blocks, thread_ts=root_ts)
+        except ChannelUnavailable as e:
+            return (f"I can't post in this channel (`{e.error}`). "
+                    "Invite me with `/invite @videojobs`, then try again.")
+        except DeliveryError as e:
+            log.warning("shortcut answer not posted in %s: %s", ctx.channel_id, e)
+            return f"Slack refused my answer (`{e.error or e}`); try again in a moment."
+        if todo:
+            try:
+                self.store.add_tracked(
+                    ctx.channel_id, [(j.job_id, j.state_name, j.create_time) for j in todo],
+                    message_ts=root_ts, requested_by=ctx.user_id, now=now)
+            except SQLAlchemyError:
+                # The answer promises replies that would never come: take the promise back.
+                log.exception("tracking under %s in %s not saved", root_ts, ctx.channel_id)
+                try:
+                    self.messenger.update(ctx.channel_id, answer_ts, text=NOT_SAVED, blocks=[])
+                except DeliveryError as e:
+                    log.warning("shortcut answer %s not marked as unsaved: %s", answer_ts, e)
+                return ("I couldn't save the tracking (the database did not answer), so "
+                        "nothing will be posted for these jobs. Try again in a moment.")
+        return None
 
     def _post_tracking(self, ctx: Context, jobs: list[Job], now: datetime) -> list[str]:
         preview = [TrackedJob(

@@ -232,6 +232,32 @@ def digest_details(jobs: Sequence[Job], *, runbook: Runbook = DEFAULT) -> Messag
     return Message(text=f"Details of {len(jobs)} jobs", blocks=blocks)
 
 
+def track_under_answer(user: str, todo: Sequence[Job], already: Sequence[str],
+                       ended: Sequence[Job], unknown: Sequence[str], extra: int, *,
+                       limit: int, runbook: Runbook = DEFAULT) -> Message:
+    """The answer of the "Track jobs in this message" shortcut, in that message's thread:
+    what is tracked now, already, or cannot be; ``extra`` ids past ``limit`` left out."""
+    lines: list[str] = []
+    blocks: list[Block] = []
+    if todo:
+        lines.append(f"👀 <@{user}> is tracking "
+                     + ", ".join(f"{emoji(j.state_name)} `{j.job_id}`" for j in todo)
+                     + ": I reply in this thread when each one ends.")
+    if already:
+        lines.append("Already tracked here: " + ", ".join(f"`{i}`" for i in already))
+    if unknown:
+        lines.append("No such job: " + ", ".join(f"`{i}`" for i in unknown))
+    if extra > 0:
+        lines.append(f"{extra} more job IDs left out: I track {limit} from one message.")
+    if lines:
+        blocks += lines_reply("\n".join(lines), []).blocks
+    for job in ended:
+        ended_job = outcome(job, with_image=False, runbook=runbook)
+        lines.append(f"Already finished: {ended_job.text}")
+        blocks += ended_job.blocks
+    return Message(text="\n".join(lines), blocks=blocks[:50])
+
+
 # -- command answers -----------------------------------------------------------------------
 
 def lines_reply(title: str, lines: Sequence[str]) -> Message:

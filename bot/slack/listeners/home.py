@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ...commands.types import Context, Track
-from ...metastudio.errors import MetaStudioError
+from ...commands.types import Context
 from ...metastudio.query import valid_job_id
 from ...views import actions
-from ...views.errors import upstream_error_reply
 from ...views.home import HOME_REFRESH
 from ..services import Services
 from .answer import ack_now
@@ -73,9 +70,7 @@ def _track_in_messages(services: Services, client: WebClient, user: str, job_id:
     except (SlackApiError, KeyError, TypeError) as e:
         log.warning("conversations.open for %s failed: %s", user, e)
         return "I could not open our direct messages to track that job; try again."
+    # The same path as a card's Track button: the router, which explains every failure.
     ctx = Context(user_id=user, channel_id=dm, tz=tz)
-    try:
-        reply = services.tracking.service.track(ctx, Track((job_id,)), datetime.now(UTC))
-    except MetaStudioError as e:
-        reply = upstream_error_reply(e, doing="look up the job to track")
-    return reply.text.splitlines()[0] if reply.text else f"Tracking `{job_id}`."
+    reply = services.router.handle_action(actions.TRACK, job_id, ctx)
+    return reply.text.splitlines()[0] if reply and reply.text else f"Tracking `{job_id}`."

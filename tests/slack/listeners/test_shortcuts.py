@@ -108,3 +108,24 @@ def test_finding_job_ids():
     assert find_job_ids("26f06524-… and x26f06524-4f75-4a1b-9c7e-0123456789ab") == []
     assert find_job_ids("a" * 32 + " " + "b" * 33) == ["a" * 32]
     assert find_job_ids("") == []
+
+
+def test_a_database_that_does_not_answer_takes_the_shortcuts_promise_back(
+        slack: SlackSender, simulator, services: Services, mocker) -> None:
+    """The shortcut goes through the tracking service, with its database-error handling:
+    the answer in the thread no longer promises replies, and the person is told why."""
+    from sqlalchemy.exc import OperationalError
+
+    running = simulator.add_job(state="PROCESSING")
+    question = slack.fake.say("C1", f"is {running} done?")
+    mocker.patch.object(services.tracking.store, "add_tracked",
+                        side_effect=OperationalError("INSERT", {}, Exception("db away")))
+
+    use_shortcut(slack, question)
+
+    assert slack.fake.wait_for(lambda f: f.responses.get("shortcut"))
+    [told] = slack.fake.responses["shortcut"]
+    assert "couldn't save the tracking" in told["text"]
+    [answer] = slack.fake.thread("C1", question.ts)
+    assert answer.text.startswith("⚠️ Not tracking these jobs")
+    assert services.tracking.store.channel_tracked("C1") == []
