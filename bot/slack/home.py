@@ -21,7 +21,6 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ..domain.records import Subscription, TrackedJob
 from ..domain.stats import error_groups
 from ..domain.stuck import LearnedStuck
 from ..metastudio.api import JobsAPI
@@ -29,7 +28,6 @@ from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job, JobState
 from ..metastudio.query import JobQuery
 from ..tracking.store.database import Store
-from ..tracking.store.tables import subscriptions, tracked_jobs
 from ..views.errors import upstream_error_reply
 from ..views.home import HomeData, home_view
 from .home_publisher import HomePublisher, ThreadTimer, slack_publish
@@ -105,9 +103,9 @@ class HomeBuilder:
 
     def data(self, user_id: str, tz: ZoneInfo, notice: str | None = None) -> HomeData:
         now = self.clock()
-        tracked = self._tracked(user_id)
+        tracked = self.store.tracked_by(user_id, limit=MAX_TRACKED)
         channels = self.memberships.channels_of(user_id)
-        subs = self._subscriptions(channels)
+        subs = self.store.subscriptions_in(channels)
         midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tzinfo=tz)
         failed_query = JobQuery(states=(JobState.FAILED,), create_since=midnight,
                                 sort_key="create_time", sort_dir="desc", limit=100)
@@ -138,20 +136,6 @@ class HomeBuilder:
             stuck=self.stuck(list(open_jobs.jobs), now),
         )
 
-    def _tracked(self, user_id: str) -> list[TrackedJob]:
-        query = tracked_jobs.select().where(
-            tracked_jobs.c.requested_by == user_id, tracked_jobs.c.closed.is_(False)
-        ).order_by(tracked_jobs.c.id.desc()).limit(MAX_TRACKED)
-        with self.store.begin() as conn:
-            return [TrackedJob(**row._mapping) for row in conn.execute(query)]
-
-    def _subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
-        if not channels:
-            return []
-        query = subscriptions.select().where(subscriptions.c.channel.in_(list(channels)))
-        with self.store.begin() as conn:
-            rows = conn.execute(query.order_by(subscriptions.c.id))
-            return [Subscription(**row._mapping) for row in rows]
 
 
 def build_home(jobs: JobsAPI, store: Store, client: WebClient, **pacing: Any) -> HomePublisher:

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-import sqlalchemy as sa
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -31,7 +30,6 @@ from ...domain.messaging import Blocks, DeliveryError, ImageRejected
 from ...metastudio.models import Job, JobState
 from ...telemetry.metrics import NOTIFICATIONS
 from ..store.database import Store
-from ..store.tables import slack_covers
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +62,7 @@ class CoverUploader:
     def slack_file(self, job: Job) -> str | None:
         if not job.cover_url or job.state != JobState.SUCCEED or not job.job_id:
             return None
-        known = self._known(job.job_id)
+        known = self.store.cover_file(job.job_id)
         if known is not None:
             return known
         try:
@@ -75,17 +73,10 @@ class CoverUploader:
             log.info("cover of %s not uploaded (%s); using its URL", job.job_id, _why(e))
             NOTIFICATIONS.labels(result="cover_upload_failed").inc()
             return None
-        with self.store.begin() as conn:
-            self.store.insert_ignore(conn, slack_covers, dict(
-                job_id=job.job_id, file_id=file_id, uploaded_at=self.clock()))
+        self.store.add_cover_file(job.job_id, file_id, self.clock())
         # Another process may have uploaded it meanwhile: everyone uses the first one.
-        return self._known(job.job_id) or file_id
+        return self.store.cover_file(job.job_id) or file_id
 
-    def _known(self, job_id: str) -> str | None:
-        with self.store.begin() as conn:
-            found = conn.execute(sa.select(slack_covers.c.file_id).where(
-                slack_covers.c.job_id == job_id)).scalar()
-        return str(found) if found else None
 
     def _fetch(self, url: str) -> bytes:
         with self.session.get(url, timeout=FETCH_TIMEOUT, stream=True) as response:

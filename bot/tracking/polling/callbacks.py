@@ -32,7 +32,6 @@ from urllib.parse import parse_qsl, urlencode
 from ...metastudio.errors import MetaStudioError
 from ...metastudio.query import valid_job_id
 from ..store.database import Store
-from ..store.tables import callback_receipts
 from .poller import Poller
 
 log = logging.getLogger(__name__)
@@ -152,9 +151,7 @@ class CallbackReceiver:
         second share it, so a replay is the same signature for the same job."""
         secret = next(v for k, v in pairs if k == "secret").lower()
         receipt = hashlib.sha256(f"{secret}:{job_id}".encode()).hexdigest()
-        with self.store.begin() as conn:
-            return self.store.insert_ignore(conn, callback_receipts,
-                                            {"secret": receipt, "received_at": self.clock()})
+        return self.store.first_receipt(receipt, self.clock())
 
 
 def wsgi_handler(receiver: CallbackReceiver) -> Callable[..., list[bytes]]:

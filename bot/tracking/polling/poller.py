@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,6 @@ from ...telemetry.metrics import POLL_CYCLE, POLL_UPSTREAM_CALLS
 from ..delivery.oncall import enqueue_direct_messages, subscription_extras
 from ..delivery.outbox import Outbox, subscription_key, track_key
 from ..store.database import Store
-from ..store.tables import seen_outcomes
 from .active import ActiveSet, WatchedJob
 from .watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
 
@@ -434,7 +433,7 @@ class Poller:
         if not wanted:
             return 0
         tracking = self.store.tracked_channels(conn, job.job_id)
-        seen = _seen(conn, [s.id for s in wanted], job.job_id)
+        seen = self.store.seen_by(conn, [s.id for s in wanted], job.job_id)
         announced = 0
         for sub in wanted:
             if sub.channel in tracking or (sub.id, state) in seen:
@@ -528,12 +527,6 @@ def _after_baseline(sub: Subscription, job: Job) -> bool:
         # baseline. Compare whole seconds, so it is not lost as history.
         return ended >= sub.created_at.replace(microsecond=0)
     return sub.swept_at is not None
-
-
-def _seen(conn: sa.Connection, sub_ids: Iterable[int], job_id: str) -> set[tuple[int, str]]:
-    query = sa.select(seen_outcomes.c.subscription_id, seen_outcomes.c.outcome).where(
-        seen_outcomes.c.subscription_id.in_(list(sub_ids)), seen_outcomes.c.job_id == job_id)
-    return {(row.subscription_id, row.outcome) for row in conn.execute(query)}
 
 
 def _script_of(job: Job | None) -> str | None:

@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.records import Subscription, TrackedJob
-from .tables import seen_outcomes, subscriptions, tracked_jobs
+from .tables import callback_receipts, seen_outcomes, slack_covers, subscriptions, tracked_jobs
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +285,12 @@ class Store:
         query = sa.select(tracked_jobs.c.channel).where(tracked_jobs.c.job_id == job_id)
         return set(conn.execute(query).scalars())
 
+    def tracked_by(self, user_id: str, *, limit: int) -> list[TrackedJob]:
+        """The person's unfinished tracked jobs, newest first (their Home tab)."""
+        return self._tracked(tracked_jobs.select().where(
+            tracked_jobs.c.requested_by == user_id, tracked_jobs.c.closed.is_(False)
+        ).order_by(tracked_jobs.c.id.desc()).limit(limit))
+
     def _tracked(self, query: sa.Select[Any]) -> list[TrackedJob]:
         with self.begin() as conn:
             return [TrackedJob(**row._mapping) for row in conn.execute(query)]
@@ -352,6 +358,15 @@ class Store:
         with self.begin() as conn:
             return {tuple(row) for row in conn.execute(query)}
 
+    def seen_by(self, conn: sa.Connection, subscription_ids: Iterable[int],
+                job_id: str) -> set[tuple[int, str]]:
+        """(subscription id, outcome) already announced for ``job_id``, inside the
+        caller's transaction."""
+        query = sa.select(seen_outcomes.c.subscription_id, seen_outcomes.c.outcome).where(
+            seen_outcomes.c.subscription_id.in_(list(subscription_ids)),
+            seen_outcomes.c.job_id == job_id)
+        return {(row.subscription_id, row.outcome) for row in conn.execute(query)}
+
     def mark_seen(
         self, conn: sa.Connection, subscription_id: int, job_id: str, outcome: str,
         now: datetime,
@@ -369,6 +384,14 @@ class Store:
             conn.execute(subscriptions.update().where(
                 subscriptions.c.id.in_(ids), subscriptions.c.swept_at.is_(None)
             ).values(swept_at=now))
+
+    def subscriptions_in(self, channels: Iterable[str]) -> list[Subscription]:
+        """The subscriptions of these channels (a person's Home tab)."""
+        wanted = list(channels)
+        if not wanted:
+            return []
+        return self._subscriptions(subscriptions.select().where(
+            subscriptions.c.channel.in_(wanted)))
 
     def _subscriptions(self, query: sa.Select[Any]) -> list[Subscription]:
         with self.begin() as conn:
@@ -394,3 +417,24 @@ class Store:
             conn.execute(table.update().where(
                 table.c.channel == channel, table.c.paused_reason.is_not(None)
             ).values(paused_reason=None))
+
+    # -- callbacks and covers -----------------------------------------------------------
+
+    def first_receipt(self, receipt: str, now: datetime) -> bool:
+        """Record a MetaStudio callback's receipt; False if it was seen before (a replay)."""
+        with self.begin() as conn:
+            return self.insert_ignore(conn, callback_receipts,
+                                      {"secret": receipt, "received_at": now})
+
+    def cover_file(self, job_id: str) -> str | None:
+        """The Slack file a job's cover was uploaded as, if any."""
+        with self.begin() as conn:
+            found = conn.execute(sa.select(slack_covers.c.file_id).where(
+                slack_covers.c.job_id == job_id)).scalar()
+        return str(found) if found else None
+
+    def add_cover_file(self, job_id: str, file_id: str, now: datetime) -> None:
+        """Remember an uploaded cover (the first upload of a job stays the one)."""
+        with self.begin() as conn:
+            self.insert_ignore(conn, slack_covers,
+                               {"job_id": job_id, "file_id": file_id, "uploaded_at": now})
