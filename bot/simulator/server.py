@@ -41,7 +41,16 @@ IAM_PATH = "/v3/auth/tokens"
 Answer = tuple[int, Any, dict[str, str]]
 
 
+#: Connections the kernel queues before they are accepted. socketserver's default of 5
+#: made 20 concurrent clients on a busy machine wait out 1 s connect timeouts (SYNs past
+#: the backlog are dropped and retried); a real server's backlog is hundreds (gunicorn
+#: 2048, nginx 511).
+BACKLOG = 1024
+
+
 class _Server(ThreadingHTTPServer):
+    request_queue_size = BACKLOG
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (its timeout under a latency fault) is no simulator
         # error: skip the traceback socketserver prints for it. Anything else is one.

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.simulator.server import BACKLOG
+
 #: Slack's limits (https://api.slack.com/reference/block-kit/blocks,
 #: https://api.slack.com/methods/chat.postMessage#truncating); the block text limit is
 #: undocumented, reported at about 12,000 (https://github.com/slackapi/bolt-js/issues/2509).
@@ -151,6 +153,8 @@ class FakeSlack:
                 pass
 
         class Server(ThreadingHTTPServer):
+            request_queue_size = BACKLOG  # as the simulator's, for the same reason
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a dropped connection ("reset" outage) is the point, not news
 

@@ -48,3 +48,24 @@ def test_hundreds_of_concurrent_requests_over_10000_jobs(serve_simulator):
 
     assert all(answer == (200, 100) for answer in answers)
     assert elapsed < BUDGET_SECONDS
+
+
+def test_connections_beyond_socketservers_default_backlog_wait_to_be_accepted() -> None:
+    """The simulator's listening socket queues hundreds of connections, as a real
+    server's does: with socketserver's default backlog of 5, clients on a busy machine
+    hit connect timeouts (tests/metastudio/test_iam.py once failed so)."""
+    import socket
+
+    from bot.simulator import Simulator
+
+    handle = Simulator("backlog").serve()
+    handle._server.shutdown()  # nothing accepts now: only the backlog holds connections
+    held: list[socket.socket] = []
+    try:
+        for _ in range(64):
+            held.append(socket.create_connection((handle.host, handle.port), timeout=1.0))
+    finally:
+        for sock in held:
+            sock.close()
+        handle._server.server_close()
+    assert len(held) == 64
