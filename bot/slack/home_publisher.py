@@ -9,7 +9,6 @@ blocked thread. docs/surfaces.md has the whole story.
 
 from __future__ import annotations
 
-import copy
 import heapq
 import itertools
 import logging
@@ -26,6 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ..domain.messaging import RateLimited
+from .messenger import delivery_error, without_retries
 
 log = logging.getLogger(__name__)
 
@@ -187,18 +187,15 @@ class HomePublisher:
 def slack_publish(client: WebClient) -> Callable[[str, dict[str, Any]], None]:
     """``views.publish`` with a 429 turned into :class:`RateLimited` (no retry handlers:
     the publisher's timer waits, not the thread)."""
-    plain = copy.copy(client)
-    plain.retry_handlers = []
+    plain = without_retries(client)
 
     def publish(user_id: str, view: dict[str, Any]) -> None:
         try:
             plain.views_publish(user_id=user_id, view=view)
         except SlackApiError as e:
-            if e.response.status_code == 429:
-                header = e.response.headers.get("Retry-After") or e.response.headers.get(
-                    "retry-after") or "1"
-                raise RateLimited("views.publish rate limited",
-                                  retry_after=float(header)) from e
+            error = delivery_error("views.publish", e)
+            if isinstance(error, RateLimited):
+                raise error from e
             raise
 
     return publish

@@ -68,9 +68,7 @@ class SlackMessenger:
     """
 
     def __init__(self, client: WebClient, *, timeout: float = CALL_TIMEOUT) -> None:
-        self.client = copy.copy(client)
-        self.client.retry_handlers = []
-        self.client.timeout = min(self.client.timeout, int(timeout)) or 1
+        self.client = without_retries(client, timeout=timeout)
 
     def post(
         self,
@@ -141,13 +139,24 @@ class SlackMessenger:
         try:
             return getattr(self.client, method)(**args)
         except SlackApiError as e:
-            raise _delivery_error(method, e) from e
+            raise delivery_error(method, e) from e
         except (OSError, ValueError) as e:
             # urllib's URLError, timeouts, resets (OSError); an unparsable 5xx body.
             raise TransientDeliveryError(f"{method}: {e!r}") from e
 
 
-def _delivery_error(method: str, e: SlackApiError) -> DeliveryError:
+def without_retries(client: WebClient, *, timeout: float | None = None) -> WebClient:
+    """A copy of ``client`` that never retries by itself (a 429 or 5xx comes back to the
+    caller at once, for its own scheduling) and, with ``timeout``, never waits longer."""
+    plain = copy.copy(client)
+    plain.retry_handlers = []
+    if timeout is not None:
+        plain.timeout = min(plain.timeout, int(timeout)) or 1
+    return plain
+
+
+def delivery_error(method: str, e: SlackApiError) -> DeliveryError:
+    """Slack's refusal of a ``method`` call as an error of :mod:`bot.domain.messaging`."""
     response = e.response
     status = response.status_code
     data = response.data if isinstance(response.data, dict) else {}

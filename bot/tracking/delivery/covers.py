@@ -16,7 +16,6 @@ then to a link. docs/surfaces.md has the details.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from ...domain.messaging import Blocks, DeliveryError, ImageRejected
+from ...domain.messaging import DeliveryError, ImageRejected
 from ...metastudio.models import Job, JobState
 from ...telemetry.metrics import NOTIFICATIONS
 from ..store.database import Store
@@ -51,10 +50,10 @@ class CoverUploader:
         session: requests.Session | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        # No retry handlers: a rate-limited upload falls back to the URL image now
-        # rather than holding the sender's thread for Retry-After seconds.
-        self.client = copy.copy(client)
-        self.client.retry_handlers = []
+        # A client without retry handlers (the messenger's, see build_covers): a
+        # rate-limited upload falls back to the URL image now rather than holding the
+        # sender's thread for Retry-After seconds.
+        self.client = client
         self.store = store
         self.session = session or requests.Session()
         self.clock = clock
@@ -124,29 +123,10 @@ def cover_refused(error: DeliveryError) -> bool:
         type(error) is DeliveryError and error.error == "invalid_blocks")
 
 
-def post_with_cover(
-    post: Callable[[Blocks], str], blocks: Sequence[Any], job: Job,
-    covers: CoverUploader | None,
-) -> str | None:
-    """Post ``blocks`` with ``job``'s uploaded cover; None when there is no uploaded
-    cover or Slack refused it (the caller then posts as without uploads)."""
-    file_id = covers.slack_file(job) if covers is not None else None
-    if file_id is None:
-        return None
-    try:
-        return post(with_slack_file(blocks, file_id))
-    except DeliveryError as e:
-        if not cover_refused(e):
-            raise
-        log.info("Slack refused the uploaded cover %s of %s (%s); using its URL",
-                 file_id, job.job_id, e)
-        NOTIFICATIONS.labels(result="cover_refused").inc()
-        return None
-
-
 def build_covers(enabled: bool, messenger: object, store: Store) -> CoverUploader | None:
     """The uploader when ``COVER_UPLOAD`` is on and messages go to Slack (the console
-    demo's messenger has no Slack to upload to)."""
+    demo's messenger has no Slack to upload to). It shares the messenger's client, which
+    has no retry handlers (bot/slack/messenger.py)."""
     client = getattr(messenger, "client", None)
     if not enabled or not isinstance(client, WebClient):
         return None
