@@ -94,7 +94,7 @@ def _tracked(data: HomeData) -> list[Block]:
     if not data.tracked:
         return [*_title("Jobs you track"),
                 context("None. `/videojobs track <job_id>`, or the message shortcut "
-                        "*Track jobs in this message*, tracks one.")]
+                        "*Track jobs in message*, tracks one.")]
     blocks = _title(f"Jobs you track ({len(data.tracked)})")
     for tracked, job in data.tracked:
         state = job.state_name if job is not None else tracked.last_state

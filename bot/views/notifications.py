@@ -235,7 +235,7 @@ def digest_details(jobs: Sequence[Job], *, runbook: Runbook = DEFAULT) -> Messag
 def track_under_answer(user: str, todo: Sequence[Job], already: Sequence[str],
                        ended: Sequence[Job], unknown: Sequence[str], extra: int, *,
                        limit: int, runbook: Runbook = DEFAULT) -> Message:
-    """The answer of the "Track jobs in this message" shortcut, in that message's thread:
+    """The answer of the "Track jobs in message" shortcut, in that message's thread:
     what is tracked now, already, or cannot be; ``extra`` ids past ``limit`` left out."""
     lines: list[str] = []
     blocks: list[Block] = []

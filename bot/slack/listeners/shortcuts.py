@@ -1,4 +1,4 @@
-"""Message shortcut "Track jobs in this message": the job ids in a message's text are
+"""Message shortcut "Track jobs in message": the job ids in a message's text are
 tracked in its channel, and the answer, then each job's end, is threaded under that very
 message (a colleague's "is 26f06524-… done?" gets its answer in its own thread).
 

@@ -1,4 +1,4 @@
-"""The "Track jobs in this message" shortcut end to end: a signed ``message_action`` in,
+"""The "Track jobs in message" shortcut end to end: a signed ``message_action`` in,
 the answer and later the job's end threaded under that very message."""
 
 from __future__ import annotations
