@@ -113,18 +113,18 @@ def notification(payload: Mapping[str, Any], *, with_image: bool = True,
         return Message(text=f"{ended.text} (was stuck)",
                        blocks=[*ended.blocks, ContextBlock(elements=[_md(note)])])
     return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
-                   mention_group=payload.get("mention_group"),
+                   mention_groups=groups_of(payload),
                    direct=bool(payload.get("direct")), runbook=runbook)
 
 
 def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = None,
-            mention_group: str | None = None, direct: bool = False,
+            mention_groups: Sequence[str] = (), direct: bool = False,
             runbook: Runbook = DEFAULT) -> Message:
     """A job's end: cover image, asset, duration and preview link on success; error code,
     message and the runbook's next step on failure. ``with_image=False`` links the cover
     instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
-    reaches the person who tracked the job); ``mention_group`` (a user group id) is
-    mentioned; ``direct`` words it for a DM to ``requested_by``."""
+    reaches the person who tracked the job); ``mention_groups`` (user group ids) are
+    paged; ``direct`` words it for a DM to ``requested_by``."""
     # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
     # least of all in a failure that is broadcast to the channel.
     state = job.state_name
@@ -147,7 +147,7 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
         fields.append(f"{link(job.preview_video_url, 'Preview')} (link valid for 24 h)")
     if job.cover_url and not with_image:
         fields.append(link(job.cover_url, "Cover image"))
-    address = _address(requested_by, mention_group, direct)
+    address = _address([requested_by] if requested_by else [], mention_groups, direct)
     shown_head = f"{address} *{head}*" if address else f"*{head}*"
     blocks: list[Block] = [SectionBlock(text=_md("\n".join([shown_head, *fields])))]
     if job.cover_url and with_image and state == JobState.SUCCEED:
@@ -172,23 +172,31 @@ def stuck_announcement(payload: Mapping[str, Any]) -> Message:
         rows.append(f"_and {more} more: `/videojobs stuck` lists them_")
     count = len(payload["stuck_jobs"]) + more
     head = f"🐢 {count} job{'s are' if count != 1 else ' is'} stuck"
-    group = payload.get("mention_group")
-    shown = f"<!subteam^{group}> *{head}*" if group else f"*{head}*"
+    address = _address([], groups_of(payload), False)
+    shown = f"{address} *{head}*" if address else f"*{head}*"
     foot = "I say again here when each one ends. `/videojobs unsubscribe stuck` stops this."
-    return Message(text=f"<!subteam^{group}> {head}" if group else head,
+    return Message(text=f"{address} {head}" if address else head,
                    blocks=[SectionBlock(text=_md(shown)), *_sections(rows),
                            ContextBlock(elements=[_md(foot)])])
 
 
-def _address(requested_by: str | None, mention_group: str | None, direct: bool) -> str:
-    """Who the notification is for, as mentions (ids only: they come from Slack)."""
+def groups_of(payload: Mapping[str, Any]) -> list[str]:
+    """The user groups a row's payload pages (``mention_group``: a row written before
+    audiences were merged)."""
+    groups = payload.get("mention_groups")
+    if groups is None:
+        single = payload.get("mention_group")
+        groups = [single] if single else []
+    return [g for g in groups if isinstance(g, str)]
+
+
+def _address(people: Sequence[str], groups: Sequence[str], direct: bool) -> str:
+    """Who the notification is for, as mentions, each once (ids only: they come from
+    Slack). The poller names groups on the states that need a human only."""
     if direct:
         return "You asked me to tell you:"
-    parts = []
-    if mention_group:  # the poller names a group on failures only (tracking/oncall.py)
-        parts.append(f"<!subteam^{mention_group}>")
-    if requested_by:
-        parts.append(f"<@{requested_by}>")
+    parts = [f"<!subteam^{g}>" for g in dict.fromkeys(groups)]
+    parts += [f"<@{p}>" for p in dict.fromkeys(people)]
     return " ".join(parts)
 
 
@@ -207,19 +215,27 @@ def _state(state: str | None) -> str:
 
 # -- digests -------------------------------------------------------------------------------
 
-def digest_summary(jobs: Sequence[Job], *, quota_warning: str | None = None) -> Message:
-    """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one channel, with the low-minutes
-    warning (``quota_warning``, from :mod:`bot.tracking.watches.quota`) when some of them
-    failed."""
+def digest_summary(jobs: Sequence[Job], *, quota_warning: str | None = None,
+                   people: Sequence[str] = (), groups: Sequence[str] = (),
+                   direct: bool = False, in_thread: bool = False) -> Message:
+    """``12 jobs finished: 9 ✅ 3 ❌`` for a burst to one destination, addressed to its
+    audience (``people`` who tracked them, ``groups`` their failures page, or the person
+    of a DM), with the low-minutes warning (``quota_warning``, from
+    :mod:`bot.tracking.watches.quota`) when some of them failed. ``in_thread``: the
+    digest is itself a reply in a tracking thread, and its details follow it there."""
     counts = Counter(job.state_name for job in jobs)
     parts = " ".join(f"{n} {emoji(state)}" for state, n in counts.most_common())
     text = f"{len(jobs)} jobs finished: {parts}"
-    blocks: list[Block] = [SectionBlock(text=_md(f"*{text}*"))]
+    address = _address(people, groups, direct)
+    head = f"{address} *{text}*" if address else f"*{text}*"
+    text = f"{address} {text}" if address else text
+    blocks: list[Block] = [SectionBlock(text=_md(head))]
     # Failures while video minutes run low are often the minutes running out.
     warning = quota_warning if counts.get(JobState.FAILED) else None
     if warning:
         blocks.append(SectionBlock(text=_md(warning)))
-    blocks.append(ContextBlock(elements=[_md("Details in the thread.")]))
+    where = "Details follow in this thread." if in_thread else "Details in the thread."
+    blocks.append(ContextBlock(elements=[_md(where)]))
     return Message(text=text, blocks=blocks)
 
 

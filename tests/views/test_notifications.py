@@ -199,7 +199,7 @@ def test_a_success_shows_asset_length_run_time_preview_and_cover() -> None:
 def test_a_failure_shows_its_error_and_the_runbooks_next_step() -> None:
     job = _job(state="FAILED", error_info={"error_code": "MSS.00000001",
                                            "error_msg": "bad <input>"})
-    message = outcome(job, mention_group="S0ONCALL", requested_by="U1")
+    message = outcome(job, mention_groups=["S0ONCALL"], requested_by="U1")
     assert message.text == "<!subteam^S0ONCALL> <@U1> ❌ `job-9` failed: MSS.00000001"
     lines = _section(message).split("\n")
     assert lines[:2] == ["<!subteam^S0ONCALL> <@U1> *❌ `job-9` failed*",
@@ -286,3 +286,30 @@ def test_waiting_jobs_get_a_cancel_button_when_someone_may_press_it() -> None:
         [_tracked_job("job-2", "SUCCEED", True)], can_cancel=True)))
     # Nobody may press Cancel (CANCEL_ALLOWED unset): no button even on a waiting job.
     assert not any(b["type"] == "actions" for b in _texts(tracking_message(jobs)))
+
+
+def test_every_group_of_an_audience_is_paged_once() -> None:
+    job = _job(state="FAILED", error_info={"error_code": "MSS.00000001"})
+    message = outcome(job, mention_groups=["S0ONCALL", "S0LEADS", "S0ONCALL"],
+                      requested_by="U1")
+    assert message.text.startswith("<!subteam^S0ONCALL> <!subteam^S0LEADS> <@U1> ❌")
+
+
+def test_a_row_written_before_audiences_were_merged_still_pages_its_group() -> None:
+    from bot.views.notifications import groups_of, notification
+
+    old = {"job": {"job_id": "job-9", "state": "FAILED"}, "mention_group": "S0ONCALL"}
+    assert groups_of(old) == ["S0ONCALL"]
+    assert notification(old).text.startswith("<!subteam^S0ONCALL> ❌")
+    assert groups_of({"mention_groups": ["S1", "S2"]}) == ["S1", "S2"]
+    assert groups_of({}) == []
+
+
+def test_a_digest_is_addressed_to_its_whole_audience() -> None:
+    failed = Job.model_validate({"job_id": "job-10", "state": "FAILED"})
+    in_thread = digest_summary([failed] * 6, people=["U1", "U2"], groups=["S0ONCALL"],
+                               in_thread=True)
+    assert in_thread.text == "<!subteam^S0ONCALL> <@U1> <@U2> 6 jobs finished: 6 ❌"
+    assert _texts(in_thread)[-1]["elements"][0]["text"] == "Details follow in this thread."
+    dm = digest_summary([failed] * 6, people=["U1"], direct=True)
+    assert dm.text.startswith("You asked me to tell you: 6 jobs finished")

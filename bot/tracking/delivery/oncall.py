@@ -1,8 +1,9 @@
-"""On-call state beside tracking: people to DM when a job ends, the user group a
-subscription mentions, and each channel's noise settings (broadcast override, mutes).
+"""On-call state beside tracking, and who hears of a job's end (docs/delivery.md, "Who
+hears what"): people to DM when a job ends, the user groups a channel's subscriptions
+page, and each channel's noise settings (broadcast override, mutes).
 
-The poller calls :func:`enqueue_direct_messages` and :func:`subscription_extras` inside
-the transaction that records a job's end, so a DM or a mention commits with it.
+The poller calls :func:`enqueue_direct_messages` and :func:`channel_groups` inside the
+transaction that records a job's end, so a DM or a page commits with it.
 """
 
 from __future__ import annotations
@@ -169,16 +170,18 @@ def enqueue_direct_messages(outbox: Outbox, conn: sa.Connection, job: Job, now: 
     return queued
 
 
-def subscription_extras(
-    conn: sa.Connection, subscription_id: int, channel: str, job: Job, now: datetime
-) -> dict[str, Any] | None:
-    """What a subscription's notification of ``job`` carries beyond the job (the user
-    group to mention on failures), or None when the channel muted it."""
+def channel_groups(
+    conn: sa.Connection, subscription_ids: list[int], channel: str, job: Job, now: datetime
+) -> list[str] | None:
+    """The user groups to page in ``channel`` for ``job``'s end: the union of the groups
+    of every matching subscription (``subscription_ids``), sorted, on the states that
+    need a human; None when the channel muted the job (or everything)."""
     noise = channel_noise(conn, channel, now)
     if noise.muted_until is not None or (job.job_id or "") in noise.muted_jobs:
         return None
-    if job.state not in PAGED_STATES:
-        return {}
-    group = conn.execute(sa.select(subscription_mentions.c.group_id).where(
-        subscription_mentions.c.subscription_id == subscription_id)).scalar()
-    return {"mention_group": group} if group else {}
+    if job.state not in PAGED_STATES or not subscription_ids:
+        return []
+    groups = conn.execute(sa.select(subscription_mentions.c.group_id).where(
+        subscription_mentions.c.subscription_id.in_(subscription_ids))).scalars()
+    return sorted(set(groups))
+

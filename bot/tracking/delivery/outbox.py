@@ -23,6 +23,9 @@ from ..store.database import Store
 from ..store.tables import UtcDateTime, delivery_state, outbox, outbox_channels
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+#: A follow-up that pages groups a notification already on its way did not name
+#: (:meth:`Outbox.enqueue_merging_groups`); posted in that notification's thread.
+CC = "cc"
 #: ``delivery_state`` name of the workspace-wide pause.
 WORKSPACE = "workspace"
 
@@ -91,6 +94,54 @@ class Outbox:
             kind=kind, channel=channel, dedupe_key=dedupe_key, payload=payload,
             status=PENDING, attempts=0, failures=0, next_attempt_at=now, created_at=now,
         ))
+
+    def enqueue_merging_groups(
+        self,
+        conn: sa.Connection,
+        *,
+        kind: str,
+        channel: str,
+        dedupe_key: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """:meth:`enqueue` a notification that pages ``payload["mention_groups"]``. When
+        the destination already has it (another reason to tell it came first), its
+        audience grows instead of being lost: a row nobody has claimed yet gets the new
+        groups in its payload; one already claimed, folded or sent is followed by a
+        :data:`CC` row that pages just the new groups in its thread. True if something
+        was written."""
+        if self.enqueue(conn, kind=kind, channel=channel, dedupe_key=dedupe_key,
+                        payload=payload, now=now):
+            return True
+        return self.add_groups(conn, dedupe_key, payload.get("mention_groups") or [],
+                               now=now)
+
+    def add_groups(self, conn: sa.Connection, dedupe_key: str, groups: list[str], *,
+                   now: datetime) -> bool:
+        """Page ``groups`` too on the notification ``dedupe_key`` (see
+        :meth:`enqueue_merging_groups`); nothing when it does not exist (yet)."""
+        wanted = [g for g in groups if isinstance(g, str)]
+        row = conn.execute(outbox.select().where(outbox.c.dedupe_key == dedupe_key)).first()
+        if not wanted or row is None:
+            return False
+        channel = row.channel
+        had = row.payload.get("mention_groups") or (
+            [row.payload["mention_group"]] if row.payload.get("mention_group") else [])
+        new = sorted(set(wanted) - set(had))
+        if not new:
+            return False
+        merged = {**row.payload, "mention_groups": sorted({*had, *new})}
+        updated = conn.execute(outbox.update().where(
+            outbox.c.id == row.id, outbox.c.status == PENDING,
+            outbox.c.lease_owner.is_(None), outbox.c.digest_id.is_(None),
+        ).values(payload=merged)).rowcount
+        if updated:
+            return True
+        return self.enqueue(
+            conn, kind=CC, channel=channel, dedupe_key=f"{dedupe_key}+{','.join(new)}",
+            payload={"job": row.payload.get("job"), "of": row.id, "mention_groups": new},
+            now=now)
 
     # -- senders ----------------------------------------------------------------------
 
@@ -269,24 +320,27 @@ class Outbox:
             return [Notification(**row._mapping) for row in rows]
 
     def form_digest(
-        self, owner: str, members: list[Notification], *, now: datetime, lease: timedelta
+        self, owner: str, members: list[Notification], *, now: datetime, lease: timedelta,
+        payload: dict[str, Any] | None = None,
     ) -> Notification | None:
-        """Fold ``members`` (leased by ``owner``, all one channel) into a new digest row,
-        leased by ``owner`` too. None if the lease on any of them was lost meanwhile."""
+        """Fold ``members`` (leased by ``owner``, all one destination) into a new digest
+        row, leased by ``owner`` too, carrying ``payload`` (where it goes and whom it
+        addresses). None if the lease on any of them was lost meanwhile."""
         ids = [m.id for m in members]
         try:
-            return self._fold(owner, ids, now=now, lease=lease)
+            return self._fold(owner, ids, now=now, lease=lease, payload=payload or {})
         except _LeaseLost:
             return None
 
     def _fold(
-        self, owner: str, ids: list[int], *, now: datetime, lease: timedelta
+        self, owner: str, ids: list[int], *, now: datetime, lease: timedelta,
+        payload: dict[str, Any],
     ) -> Notification:
         with self.store.begin() as conn:
             channel = conn.execute(sa.select(outbox.c.channel).where(outbox.c.id == ids[0])
                                    ).scalar_one()
             inserted = conn.execute(outbox.insert().values(
-                kind="digest", channel=channel, payload={"count": len(ids)},
+                kind="digest", channel=channel, payload={"count": len(ids), **payload},
                 dedupe_key=f"digest:{channel}:{min(ids)}", status=PENDING,
                 attempts=1, failures=0, next_attempt_at=now, created_at=now,
                 lease_owner=owner, lease_until=now + lease,
@@ -301,6 +355,19 @@ class Outbox:
                 raise _LeaseLost  # rolls the digest row back with the transaction
             row = conn.execute(outbox.select().where(outbox.c.id == digest_id)).one()
         return Notification(**row._mapping)
+
+    def thread_of(self, row_id: int) -> str | None:
+        """Where a follow-up to row ``row_id`` goes: the ts of its message, or of the
+        digest it was folded into; None while neither is posted."""
+        with self.store.begin() as conn:
+            row = conn.execute(sa.select(outbox.c.posted_ts, outbox.c.digest_id).where(
+                outbox.c.id == row_id)).first()
+            if row is None:
+                return None
+            if row.posted_ts is None and row.digest_id is not None:
+                return conn.execute(sa.select(outbox.c.posted_ts).where(
+                    outbox.c.id == row.digest_id)).scalar()
+            return str(row.posted_ts) if row.posted_ts else None
 
     def members(self, digest_id: int) -> list[Notification]:
         """The notifications a digest summarises, oldest first."""
@@ -369,6 +436,36 @@ class Outbox:
                      lease_owner=None, lease_until=None))
 
     # -- reading ------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment a pending row could be sent: its own time, or its
+        channel's hold (pacing, Retry-After, backoff) if later; None when nothing waits.
+        Rows leased by a sender count from their lease's end."""
+        oc = outbox_channels
+        ready = sa.func.coalesce(outbox.c.lease_until, outbox.c.next_attempt_at)
+        start = sa.case((outbox.c.next_attempt_at > ready, outbox.c.next_attempt_at),
+                        else_=ready)
+        when = sa.case((sa.and_(oc.c.hold_until.is_not(None), oc.c.hold_until > start),
+                        oc.c.hold_until), else_=start)
+        with self.store.begin() as conn:
+            found: datetime | None = conn.execute(
+                sa.select(sa.func.min(when, type_=UtcDateTime()))
+                .select_from(outbox.outerjoin(oc, oc.c.channel == outbox.c.channel))
+                .where(outbox.c.status == PENDING, outbox.c.digest_id.is_(None))
+            ).scalar()
+        return found
+
+    def pending_keys(self, keys: list[str], *, besides: set[int]) -> set[str]:
+        """Which of these notifications (by dedupe key) are still to be posted, apart
+        from rows ``besides`` (the ones just posted)."""
+        if not keys:
+            return set()
+        with self.store.begin() as conn:
+            rows = conn.execute(sa.select(outbox.c.id, outbox.c.dedupe_key, outbox.c.digest_id)
+                                .where(outbox.c.dedupe_key.in_(keys),
+                                       outbox.c.status == PENDING))
+            return {key for row_id, key, digest in rows
+                    if row_id not in besides and digest not in besides}
 
     def depth(self) -> int:
         """Notifications waiting to be delivered (digest members count once each)."""

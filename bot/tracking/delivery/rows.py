@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,8 @@ from ..store.database import Store
 from . import sizing
 from .covers import CoverUploader, cover_refused, with_slack_file
 from .marking import MarkedMessenger
-from .oncall import broadcast_failures
-from .outbox import Notification, Outbox
+from .oncall import DIRECT, broadcast_failures
+from .outbox import CC, Notification, Outbox, track_key
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,28 @@ MAX_SPLIT_DEPTH = 12
 #: A row's delivery, step by step: it yields right before each post (the sender renews
 #: the leases and takes a pacing token, then resumes it) and returns the message ts.
 Steps = Generator[None, None, str]
+
+
+#: Row kinds that are one job's end, and fold into a digest in a burst.
+FOLDABLE = frozenset({"track", "sub", DIRECT})
+
+
+def destination(row: Notification) -> tuple[str, str | None]:
+    """Where a row goes: its channel (or the person, for a DM), and the tracking thread
+    for a tracked job's end. A burst folds per destination, never across them."""
+    return row.channel, row.payload.get("thread_ts") if row.kind == "track" else None
+
+
+def digest_payload(members: list[Notification]) -> dict[str, Any]:
+    """What a digest of ``members`` (one destination) carries: its thread, and its
+    audience, each once: who tracked the jobs, every group their failures page, or the
+    person of a DM."""
+    _, thread_ts = destination(members[0])
+    people = sorted({m.payload["requested_by"] for m in members
+                     if m.kind == "track" and m.payload.get("requested_by")})
+    groups = sorted({g for m in members for g in messages.groups_of(m.payload)})
+    return {"thread_ts": thread_ts, "people": people, "mention_groups": groups,
+            "direct": members[0].kind == DIRECT}
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,8 @@ class RowDelivery:
         """Post what ``row`` says unless it is already in Slack; returns the ts."""
         if row.kind == "digest":
             return (yield from self._deliver_digest(row))
+        if row.kind == CC:
+            return (yield from self._deliver_cc(row))
         if row.kind in self.renderers:
             return (yield from self._deliver_rendered(row))
         job = Job.model_validate(row.payload["job"])
@@ -131,7 +155,7 @@ class RowDelivery:
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         if thread_ts and row.kind == "track":
-            self._refresh_tracking_message(row.channel, thread_ts)
+            self._refresh_tracking_message(row.channel, thread_ts, posted={row.id})
         return ts
 
     def _post_outcome(
@@ -209,29 +233,68 @@ class RowDelivery:
         return plan
 
     def _deliver_digest(self, row: Notification) -> Steps:
+        """A burst to one destination: its summary (addressed to the burst's audience),
+        then the details. A channel's or a person's digest is a message with the details
+        in its thread; a tracking message's digest is a reply in that thread, with the
+        details following it there."""
         plan = self._digest_plan(row)
         members, jobs, chunks = plan.members, plan.jobs, plan.chunks
+        thread_ts = row.payload.get("thread_ts")
         ts = row.posted_ts
         found: dict[str, str] = {}
         if ts is None and row.in_doubt:
-            found = self.messenger.marked(row.channel, oldest=row.created_at)
+            found = self.messenger.marked(row.channel, thread_ts=thread_ts,
+                                          oldest=row.created_at)
             ts = found.get(row.dedupe_key)
         if ts is None:
-            summary = messages.digest_summary(jobs, quota_warning=self.quota_warning())
+            summary = messages.digest_summary(
+                jobs, quota_warning=self.quota_warning(), people=row.payload.get("people", ()),
+                groups=messages.groups_of(row.payload), direct=bool(row.payload.get("direct")),
+                in_thread=bool(thread_ts))
+            failed = any(job.state == JobState.FAILED for job in jobs)
+            broadcast = bool(thread_ts) and failed and broadcast_failures(
+                self.store, row.channel, default=self.broadcast_default, now=self.clock())
             ts = yield from self._post(row.channel, summary.text, summary.blocks,
+                                       thread_ts=thread_ts, broadcast=broadcast,
                                        marker=row.dedupe_key, found=found)
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
-        posted = self.messenger.marked(row.channel, thread_ts=ts) if row.in_doubt else {}
+        details_in = thread_ts or ts
+        posted = (self.messenger.marked(row.channel, thread_ts=details_in)
+                  if row.in_doubt else {})
         for index, chunk in enumerate(chunks):
             details = messages.digest_details(chunk, runbook=self.runbook)
-            yield from self._post(row.channel, details.text, details.blocks, thread_ts=ts,
-                                  marker=f"{row.dedupe_key}#{index}", found=posted)
+            yield from self._post(row.channel, details.text, details.blocks,
+                                  thread_ts=details_in, marker=f"{row.dedupe_key}#{index}",
+                                  found=posted)
+        done = {row.id, *(m.id for m in members)}
         for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
                                          if m.kind == "track"):
             if tracking_ts:
-                self._refresh_tracking_message(row.channel, tracking_ts)
+                self._refresh_tracking_message(row.channel, tracking_ts, posted=done)
         self._plans.pop(row.id, None)
+        return ts
+
+    def _deliver_cc(self, row: Notification) -> Steps:
+        """Groups a notification did not page when it was claimed (a second reason to
+        tell its destination came later): paged in that notification's thread."""
+        original = int(row.payload["of"])
+        thread_ts = self.outbox.thread_of(original)
+        if thread_ts is None:
+            raise TransientDeliveryError(f"cc of row {original}: not posted yet")
+        ts = row.posted_ts
+        found: dict[str, str] = {}
+        if ts is None and row.in_doubt:
+            found = self.messenger.marked(row.channel, thread_ts=thread_ts,
+                                          oldest=row.created_at)
+            ts = found.get(row.dedupe_key)
+        if ts is None:
+            job = Job.model_validate(row.payload["job"])
+            message = messages.outcome(job, with_image=False,
+                                       mention_groups=messages.groups_of(row.payload),
+                                       runbook=self.runbook)
+            ts = yield from self._post(row.channel, message.text, message.blocks,
+                                       thread_ts=thread_ts, marker=row.dedupe_key, found=found)
         return ts
 
     def _post(
@@ -294,13 +357,21 @@ class RowDelivery:
                 thread_ts=thread_ts, broadcast=broadcast and index == 0)))
         return tss[0]
 
-    def _refresh_tracking_message(self, channel: str, tracking_ts: str) -> None:
-        """Show the jobs' current states in the tracking message (``chat.update``). The
-        notification is already posted, so only failures worth a retry (rate limit,
-        Slack down, token refused) count; a message deleted meanwhile does not."""
+    def _refresh_tracking_message(self, channel: str, tracking_ts: str, *,
+                                  posted: set[int]) -> None:
+        """Show the jobs' current states in the tracking message (``chat.update``). A
+        job whose reply is not in the thread yet (a burst still being posted) is shown
+        as still running, so the message says "all finished" only once the last reply
+        (rows ``posted`` just now) is there. The notification is already posted, so
+        only failures worth a retry (rate limit, Slack down, token refused) count; a
+        message deleted meanwhile does not."""
         jobs = self.store.in_message(channel, tracking_ts)
         if not jobs:
             return
+        keys = {track_key(channel, j.job_id, j.last_state or ""): j.job_id
+                for j in jobs if j.closed}
+        waiting = {keys[k] for k in self.outbox.pending_keys(list(keys), besides=posted)}
+        jobs = [replace(j, closed=False) if j.job_id in waiting else j for j in jobs]
         message = messages.tracking_message(jobs, can_cancel=self.can_cancel)
         try:
             self.messenger.update(channel, tracking_ts, text=message.text, blocks=message.blocks)

@@ -52,7 +52,7 @@ from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
 from .pause import WorkspacePause
-from .rows import Renderer, RowDelivery, Steps
+from .rows import FOLDABLE, Renderer, RowDelivery, Steps, destination, digest_payload
 
 log = logging.getLogger(__name__)
 
@@ -413,18 +413,27 @@ class Sender:
     # -- digests ----------------------------------------------------------------------------
 
     def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
-        """Fold a burst of fresh rows into one digest. Only first attempts are folded: a
-        retried row may already be in the channel on its own."""
-        fresh = [r for r in group if r.kind != "digest" and r.kind not in self.rows.renderers
-                 and r.attempts == 1]
-        if len(fresh) <= self.policy.digest_threshold:
-            return group
-        digest = self.outbox.form_digest(self.owner, fresh, now=now, lease=self.policy.lease)
-        folded = {r.id for r in fresh}
-        rest = [r for r in group if r.id not in folded]
-        if digest is None:
-            return rest
-        # The digest goes where its oldest member was (the group is oldest first): a digest
-        # or retry still owed from before this burst is posted first.
-        at = group.index(fresh[0])
-        return [*rest[:at], digest, *rest[at:]]
+        """Fold a burst into one digest per destination: the ends of one tracking
+        message become one reply in its thread, a channel's announcements one channel
+        digest, a person's DMs one DM (docs/delivery.md, "Who hears what"). Only first
+        attempts of job ends are folded: a retried row may already be in Slack on its
+        own."""
+        fresh = [r for r in group if r.kind in FOLDABLE and r.attempts == 1]
+        bursts: dict[tuple[str, str | None], list[Notification]] = {}
+        for row in fresh:
+            bursts.setdefault(destination(row), []).append(row)
+        out = list(group)
+        for members in bursts.values():
+            if len(members) <= self.policy.digest_threshold:
+                continue
+            # The digest goes where its oldest member was (the group is oldest first): a
+            # digest or retry still owed from before this burst is posted first.
+            at = out.index(members[0])
+            digest = self.outbox.form_digest(self.owner, members, now=now,
+                                             lease=self.policy.lease,
+                                             payload=digest_payload(members))
+            folded = {r.id for r in members}
+            out = [r for r in out if r.id not in folded]
+            if digest is not None:
+                out.insert(at, digest)
+        return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +38,7 @@ from ...metastudio.errors import MetaStudioError
 from ...metastudio.models import FINISHED_STATES, UNFINISHED_STATES, Job, JobState, JobType
 from ...metastudio.query import MAX_LIMIT, JobQuery, QueryJobType, SortKey
 from ...telemetry.metrics import POLL_CYCLE, POLL_UPSTREAM_CALLS
-from ..delivery.oncall import enqueue_direct_messages, subscription_extras
+from ..delivery.oncall import channel_groups, enqueue_direct_messages
 from ..delivery.outbox import Outbox, subscription_key, track_key
 from ..store.database import Store
 from .active import ActiveSet, WatchedJob
@@ -259,7 +259,8 @@ class Poller:
         def record(jobs: dict[str, Job]) -> None:
             if not jobs:
                 return
-            result.finished += self._apply_tracked(self.store.pollable_for(jobs), jobs, now)
+            result.finished += self._apply_tracked(self.store.pollable_for(jobs), jobs, now,
+                                                   subs)
             result.announced += self._apply_watched(
                 self.active.get_many(jobs), jobs, set(), subs, now)
 
@@ -350,7 +351,8 @@ class Poller:
     # -- recording ------------------------------------------------------------------------
 
     def _apply_tracked(
-        self, tracked: list[TrackedJob], jobs: dict[str, Job], now: datetime
+        self, tracked: list[TrackedJob], jobs: dict[str, Job], now: datetime,
+        subs: Sequence[Subscription] = (),
     ) -> int:
         finished = 0
         ended = [(row, jobs[row.job_id]) for row in tracked
@@ -361,7 +363,7 @@ class Poller:
         for start in range(0, len(ended), END_CHUNK):
             with self.store.begin() as conn:
                 for row, job in ended[start : start + END_CHUNK]:
-                    finished += self._finish_tracked(conn, row, job, now)
+                    finished += self._finish_tracked(conn, row, job, now, subs)
         for row in tracked:
             current = jobs.get(row.job_id)
             if current and not current.is_finished and current.state_name != row.last_state:
@@ -369,16 +371,23 @@ class Poller:
         return finished
 
     def _finish_tracked(
-        self, conn: sa.Connection, row: TrackedJob, job: Job, now: datetime
+        self, conn: sa.Connection, row: TrackedJob, job: Job, now: datetime,
+        subs: Sequence[Subscription] = (),
     ) -> int:
+        """Close a tracked job with one reply in its tracking thread, mentioning who
+        tracked it and, on a failure, paging the groups of every subscription of that
+        channel the end matches (the thread is where that channel hears of the job)."""
         # The close and its notification commit together, or neither does.
         if not self.store.finish_tracked(conn, row.id, job.state_name, now):
             return 0
-        self.outbox.enqueue(
+        here = [s.id for s in _announcing(subs, job, script_id=None) if s.channel == row.channel]
+        # A mute snoozes the page; the person who tracked the job still hears of it.
+        groups = channel_groups(conn, here, row.channel, job, now) or []
+        self.outbox.enqueue_merging_groups(
             conn, kind="track", channel=row.channel,
             dedupe_key=track_key(row.channel, row.job_id, job.state_name),
             payload={"job": job.model_dump(mode="json"), "thread_ts": row.message_ts,
-                     "requested_by": row.requested_by},
+                     "requested_by": row.requested_by, "mention_groups": groups},
             now=now,
         )
         enqueue_direct_messages(self.outbox, conn, job, now)
@@ -424,30 +433,43 @@ class Poller:
         self, conn: sa.Connection, job: Job, subs: Sequence[Subscription], now: datetime,
         *, script_id: str | None,
     ) -> int:
-        """Enqueue ``job``'s end for each subscription that announces it, once per
-        (subscription, job, state) and once per channel; a channel tracking the job is
-        told in its tracking thread instead."""
+        """Enqueue ``job``'s end once per channel whose subscriptions announce it,
+        paging the union of their groups (docs/delivery.md, "Who hears what"); each
+        (subscription, job, state) is considered once. A channel tracking the job hears
+        of it in its tracking thread instead, whose reply pages the same groups."""
         state = job.state_name
-        wanted = [s for s in subs if job.state in OUTCOME_STATES[s.outcome]
-                  and _matches_filters(s, job, script_id) and _after_baseline(s, job)]
+        wanted = _announcing(subs, job, script_id=script_id)
         if not wanted:
             return 0
         tracking = self.store.tracked_channels(conn, job.job_id)
         seen = self.store.seen_by(conn, [s.id for s in wanted], job.job_id)
-        announced = 0
+        by_channel: dict[str, list[Subscription]] = {}
         for sub in wanted:
-            if sub.channel in tracking or (sub.id, state) in seen:
+            by_channel.setdefault(sub.channel, []).append(sub)
+        announced = 0
+        for channel, here in by_channel.items():
+            new = [s for s in here if (s.id, state) not in seen
+                   and self.store.mark_seen(conn, s.id, job.job_id, state, now)]
+            if not new:
                 continue
             # None: the channel muted it (seen all the same, so never announced late).
-            extras = subscription_extras(conn, sub.id, sub.channel, job, now)
-            if self.store.mark_seen(conn, sub.id, job.job_id, state, now) and extras is not None:
-                announced += self.outbox.enqueue(
-                    conn, kind="sub", channel=sub.channel,
-                    dedupe_key=subscription_key(sub.channel, job.job_id, state),
-                    payload={"job": job.model_dump(mode="json"), "subscription": sub.id,
-                             **extras},
-                    now=now,
-                )
+            groups = channel_groups(conn, [s.id for s in here], channel, job, now)
+            if channel in tracking:
+                # A subscription adopted after the tracking reply was written: page its
+                # groups there too (no row yet: the reply, when written, pages them).
+                if groups:
+                    self.outbox.add_groups(conn, track_key(channel, job.job_id, state),
+                                           groups, now=now)
+                continue
+            if groups is None:
+                continue
+            announced += self.outbox.enqueue_merging_groups(
+                conn, kind="sub", channel=channel,
+                dedupe_key=subscription_key(channel, job.job_id, state),
+                payload={"job": job.model_dump(mode="json"),
+                         "subscriptions": [s.id for s in here], "mention_groups": groups},
+                now=now,
+            )
         return announced
 
     # -- push -----------------------------------------------------------------------------
@@ -477,7 +499,7 @@ class Poller:
         enqueued = 0
         with self.store.begin() as conn:
             for tracked in self.store.open_tracked(conn, job_id):
-                enqueued += self._finish_tracked(conn, tracked, job, now)
+                enqueued += self._finish_tracked(conn, tracked, job, now, subs)
             if row is not None:
                 self.active.forget(conn, job_id)
             matching = [s for s in subs if s.swept_at is not None
@@ -514,6 +536,14 @@ def _matches_filters(sub: Subscription, job: Job, script_id: str | None) -> bool
             return job.is_photo
         return job.job_type == JobType.VIDEO_2D
     return True
+
+
+def _announcing(subs: Iterable[Subscription], job: Job, *,
+                script_id: str | None) -> list[Subscription]:
+    """The subscriptions that announce ``job``'s end: its outcome, its filters, and an
+    end after the subscription was made."""
+    return [s for s in subs if job.state in OUTCOME_STATES[s.outcome]
+            and _matches_filters(s, job, script_id) and _after_baseline(s, job)]
 
 
 def _after_baseline(sub: Subscription, job: Job) -> bool:

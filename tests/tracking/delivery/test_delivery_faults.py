@@ -49,8 +49,10 @@ def test_digest_details_are_packed_under_slacks_character_limit(world: TrackingW
     assert set(_told(world, ids).values()) == {1}
     calls = world.slack.calls_to("chat.postMessage")
     assert len(calls) == len(world.slack.posts())  # Slack refused nothing
-    [digest] = [m for m in world.slack.posts("C1") if m.metadata and m.thread_ts is None]
-    assert len(world.slack.thread("C1", digest.ts)) >= 2  # 30 jobs, ~15,000 characters
+    thread = world.slack.thread("C1", tracking_message(world).ts)
+    [digest] = [m for m in thread if "jobs finished" in m.text]  # in the tracking thread
+    details = [m for m in thread if m.text.startswith("Details of")]
+    assert len(details) >= 2  # 30 jobs, ~15,000 characters
     assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
 
 

@@ -66,8 +66,11 @@ def test_a_burst_of_long_failures_reaches_the_digest_thread_whole(
 
     assert deploy.delivered(ids, timeout=90), bot.output
     deploy.assert_exactly_once(ids)
-    [digest] = [m for m in deploy.notifications() if m.thread_ts is None]
-    replies = deploy.slack.thread("C1", digest.ts)
+    # One digest reply in the tracking thread, its details after it in that thread.
+    [tracking] = [m for m in deploy.slack.posts("C1") if m.thread_ts is None
+                  and not m.metadata]
+    replies = deploy.slack.thread("C1", tracking.ts)
+    assert len([r for r in replies if "jobs finished" in r.text]) == 1
     assert sum(str(r.blocks).count("MSS.00000004") for r in replies) == 30
     refused = len(deploy.slack.calls_to("chat.postMessage")) - len(deploy.slack.posts())
     assert (refused > 0) is (slack_limit < 10_000)  # refused only by the stricter Slack

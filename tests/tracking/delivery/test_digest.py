@@ -1,4 +1,6 @@
-"""A burst of endings to one channel becomes one digest with the details in its thread."""
+"""A burst of endings becomes one digest per destination: the jobs of one tracking
+message become one reply in its thread, addressed to who tracked them, with the details
+following it there (docs/delivery.md, "Who hears what")."""
 
 from __future__ import annotations
 
@@ -21,20 +23,30 @@ def _burst(world: TrackingWorld) -> list[str]:
 
 
 def _digests(world: TrackingWorld):
-    return [m for m in world.slack.posts("C1") if m.thread_ts is None
-            and "jobs finished" in m.text]
+    return [m for m in world.slack.thread("C1", tracking_message(world).ts)
+            if "jobs finished" in m.text]
 
 
-def test_a_burst_becomes_one_digest(world: TrackingWorld) -> None:
+def _details(world: TrackingWorld):
+    return [m for m in world.slack.thread("C1", tracking_message(world).ts)
+            if m.text.startswith("Details of")]
+
+
+def test_a_burst_becomes_one_digest_in_its_tracking_thread(world: TrackingWorld) -> None:
     ids = _burst(world)
     world.cycle()
     [digest] = _digests(world)
     failed = len(range(0, BURST, 4))
-    assert digest.text == f"{BURST} jobs finished: {BURST - failed} ✅ {failed} ❌"
-    details = world.slack.thread("C1", digest.ts)
+    # Addressed to who tracked the jobs, as each single reply would have been.
+    assert digest.text == f"<@U1> {BURST} jobs finished: {BURST - failed} ✅ {failed} ❌"
+    assert digest.reply_broadcast  # it holds failures: shown in the channel, once
+    details = _details(world)
     assert len(details) == 2  # DIGEST_CHUNK jobs a message
     assert all(job in str([d.blocks for d in details]) for job in ids)
-    assert world.slack.thread("C1", tracking_message(world).ts) == []
+    thread = world.slack.thread("C1", tracking_message(world).ts)
+    assert thread == [digest, *details]  # the summary first, then its details
+    assert [m for m in world.slack.posts("C1") if m.thread_ts is None] == \
+        [tracking_message(world)]  # nothing outside the thread but the tracking message
     assert "all finished" in tracking_message(world).text
     rows = [r for r in world.tracking.outbox.rows() if r.kind == "track"]
     assert len(rows) == BURST and {(r.status, r.posted_ts) for r in rows} == {("sent", digest.ts)}
@@ -79,11 +91,13 @@ def test_a_digest_interrupted_by_a_rate_limit_resumes_without_repeating(
                              sleep=world.clock.sleep)
     limited.sender.send_due()  # the summary and the first details, then 429
     [digest] = _digests(world)
-    assert len(world.slack.thread("C1", digest.ts)) == 1
+    assert len(_details(world)) == 1
+    assert "all finished" not in tracking_message(world).text  # replies still owed
 
     world.clock.advance(3)
     world.cycle()
     assert len(_digests(world)) == 1
-    assert len(world.slack.thread("C1", digest.ts)) == 2
+    assert len(_details(world)) == 2
+    assert "all finished" in tracking_message(world).text
     assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
     limited.store.close()
