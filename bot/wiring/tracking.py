@@ -103,5 +103,5 @@ def build_receiver(settings: Settings, tracking: Tracking) -> CallbackReceiver |
     return CallbackReceiver(
         settings.metastudio_callback_key.get_secret_value(), tracking.store, tracking.poller,
         public_url=settings.metastudio_callback_url,
-        wake=SendSoon(tracking.sender.send_due),
+        wake=SendSoon(tracking.sender.send_due, tracking.sender.next_due_in),
     )

@@ -440,13 +440,16 @@ class Outbox:
     def next_due(self) -> datetime | None:
         """The earliest moment a pending row could be sent: its own time, or its
         channel's hold (pacing, Retry-After, backoff) if later; None when nothing waits.
-        Rows leased by a sender count from their lease's end."""
+        Rows and channels leased by a sender count from their lease's end."""
         oc = outbox_channels
         ready = sa.func.coalesce(outbox.c.lease_until, outbox.c.next_attempt_at)
         start = sa.case((outbox.c.next_attempt_at > ready, outbox.c.next_attempt_at),
                         else_=ready)
-        when = sa.case((sa.and_(oc.c.hold_until.is_not(None), oc.c.hold_until > start),
+        held = sa.case((sa.and_(oc.c.hold_until.is_not(None), oc.c.hold_until > start),
                         oc.c.hold_until), else_=start)
+        # A channel another sender holds is its business until that lease ends.
+        when = sa.case((sa.and_(oc.c.lease_until.is_not(None), oc.c.lease_until > held),
+                        oc.c.lease_until), else_=held)
         with self.store.begin() as conn:
             found: datetime | None = conn.execute(
                 sa.select(sa.func.min(when, type_=UtcDateTime()))

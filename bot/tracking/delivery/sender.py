@@ -193,6 +193,17 @@ class Sender:
         OUTBOX_DEPTH.set(self.outbox.depth())
         return result
 
+    def next_due_in(self) -> float | None:
+        """Seconds until a pending notification may be posted (0 if one may now); None
+        when nothing waits or delivery is paused. A held channel (pacing, Retry-After)
+        is due when its hold ends, so whoever runs the sender can wake then instead of
+        at the next poll (docs/delivery.md, "Waking at the earliest hold")."""
+        now = self.clock()
+        if not self.workspace.allows_delivery(now):
+            return None
+        due = self.outbox.next_due()
+        return None if due is None else max(0.0, (due - now).total_seconds())
+
     def _run(self, turns: list[_Turn], deadline: datetime, result: SendResult) -> None:
         while True:
             active = [t for t in turns if not t.stopped and (t.steps is not None or t.rows)]

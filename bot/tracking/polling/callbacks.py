@@ -191,13 +191,23 @@ def _respond(start_response: Callable[..., Any], answer: Answer) -> list[bytes]:
 class SendSoon:
     """A ``wake`` for :class:`CallbackReceiver`: one send pass in a background thread,
     at most one running and one waiting (a burst of callbacks makes two passes, not one
-    per callback). Senders in several processes are safe: the outbox leases rows."""
+    per callback). Senders in several processes are safe: the outbox leases rows.
 
-    def __init__(self, send: Callable[[], object]) -> None:
+    After a pass, when ``next_due_in`` says a notification is held (the channel's
+    one-a-second pace, a Retry-After) for at most ``horizon`` seconds, another pass runs
+    when the hold ends: jobs of one channel ending moments apart are each posted as
+    soon as Slack's pace allows, not at the next poll."""
+
+    def __init__(self, send: Callable[[], object],
+                 next_due_in: Callable[[], float | None] = lambda: None, *,
+                 horizon: float = 60.0) -> None:
         self._send = send
+        self._next_due_in = next_due_in
+        self.horizon = horizon
         self._lock = threading.Lock()
         self._pending = False
         self._running = False
+        self._timer: threading.Timer | None = None
 
     def __call__(self) -> None:
         with self._lock:
@@ -216,5 +226,33 @@ class SendSoon:
             with self._lock:
                 if not self._pending:
                     self._running = False
-                    return
+                    break
                 self._pending = False
+        self._wake_when_due()
+
+    def _wake_when_due(self) -> None:
+        try:
+            due = self._next_due_in()
+        except Exception:
+            log.warning("could not tell when the next notification is due", exc_info=True)
+            return
+        if due is None or due > self.horizon:
+            return  # the tracking loop's next cycle is soon enough
+        with self._lock:
+            if self._timer is not None:
+                return  # one wake is already set; its pass sets the next
+            self._timer = threading.Timer(max(due, 0.05), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        """Drop a wake that is set (the process is stopping)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+        self()

@@ -28,6 +28,11 @@ from ..watches.stuck import StuckWatcher
 log = logging.getLogger(__name__)
 
 
+#: The shortest wait between two send passes woken by a hold's end (no spinning when
+#: a due row cannot be sent, e.g. another process holds its channel).
+MIN_WAKE_SECONDS = 0.05
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -76,8 +81,9 @@ class Tracking:
 
 
 def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
-    """Poll and send every ``interval`` seconds until ``stop_event`` is set. A set event
-    lets the current cycle finish; an unexpected error is logged and the loop goes on."""
+    """Poll and send every ``interval`` seconds until ``stop_event`` is set, and between
+    cycles send again as soon as a held notification is due. A set event lets the
+    current cycle finish; an unexpected error is logged and the loop goes on."""
     tracking.sender.stopping = stop_event  # a pass pacing its posts stops with the loop
     log.info("tracking worker started (every %g s)", tracking.interval)
     while not stop_event.is_set():
@@ -88,5 +94,29 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
             log.exception("tracking cycle failed; trying again next cycle")
         # Cycles start every ``interval`` (not ``interval`` after the last one ended), so
         # a job that ends is announced within one interval (README.md, "How fast").
-        stop_event.wait(max(0.0, tracking.interval - (time.monotonic() - started)))
+        send_when_due(tracking.sender, stop_event, until=started + tracking.interval)
     log.info("tracking worker stopped")
+
+
+def send_when_due(sender: Sender, stop_event: threading.Event, *, until: float) -> None:
+    """Until the monotonic time ``until``: whenever a notification held by pacing or
+    Retry-After comes due, send it then, not at the next cycle (a reply held one
+    second by Slack's pace waits one second, not one poll interval)."""
+    while not stop_event.is_set():
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            due = sender.next_due_in()
+        except Exception:
+            log.warning("could not tell when the next notification is due", exc_info=True)
+            due = None
+        if due is None or due >= left:
+            stop_event.wait(left)
+            return
+        if stop_event.wait(max(due, MIN_WAKE_SECONDS)):
+            return
+        try:
+            sender.send_due()
+        except Exception:
+            log.exception("send pass failed; trying again next cycle")
