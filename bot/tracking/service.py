@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,6 +23,7 @@ from ..views.errors import upstream_error_reply
 from ..views.format import short_duration
 from .delivery.oncall import OnCallStore
 from .delivery.outbox import Outbox
+from .polling.active import ActiveSet
 from .store.database import Store
 from .watches.stuck import StuckWatcher
 
@@ -159,10 +160,39 @@ class TrackingService:
             raise
 
     def untrack(self, ctx: Context, command: Untrack) -> Reply:
-        """Stop tracking one job in this channel."""
-        if self.store.untrack(ctx.channel_id, command.job_id):
-            return Reply(text=f"Stopped tracking `{command.job_id}` here.")
-        return Reply(text=f"This channel is not tracking `{command.job_id}`.")
+        """Stop tracking one job in this channel. Its tracking message stops promising
+        a reply for it; a DM someone asked for (``notify=me``) still comes."""
+        job_id = command.job_id
+        message_ts = self.store.tracking_message_of(ctx.channel_id, job_id)
+        if message_ts is None or not self.store.untrack(ctx.channel_id, job_id):
+            return Reply(text=f"This channel is not tracking `{job_id}`.")
+        self._redraw_tracking_message(ctx, message_ts)
+        if not self.oncall.watchers(job_id) or self.store.open_channels(job_id):
+            return Reply(text=f"Stopped tracking `{job_id}` here.")
+        # Nothing else follows the job now: watch it, so the DM it owes still goes out.
+        try:
+            found = self.jobs.get_jobs([job_id]).get(job_id)
+        except MetaStudioError:
+            found = None
+        if found is not None and not found.is_finished:
+            with self.store.begin() as conn:
+                ActiveSet(self.store).watch(conn, found, now=datetime.now(UTC))
+            return Reply(text=f"Stopped tracking `{job_id}` here. The DM asked for "
+                              "(`notify=me`) still comes when it ends.")
+        return Reply(text=f"Stopped tracking `{job_id}` here. MetaStudio could not be "
+                          "asked about it just now, so the DM asked for may not come.")
+
+    def _redraw_tracking_message(self, ctx: Context, message_ts: str) -> None:
+        """The tracking message without the untracked job; with none left, it says it
+        tracks nothing any more instead of promising a reply."""
+        left = self.store.in_message(ctx.channel_id, message_ts)
+        message = (messages.tracking_message(left, can_cancel=self.can_cancel) if left
+                   else messages.untracked_message(ctx.user_id))
+        try:
+            self.messenger.update(ctx.channel_id, message_ts, text=message.text,
+                                  blocks=message.blocks)
+        except DeliveryError as e:
+            log.warning("tracking message %s not redrawn after untrack: %s", message_ts, e)
 
     def tracked(self, ctx: Context) -> Reply:
         """The channel's unfinished tracked jobs (with pause reasons) and the

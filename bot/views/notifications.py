@@ -89,6 +89,12 @@ def tracking_message(jobs: Sequence[TrackedJob], *, can_cancel: bool = False) ->
     )
 
 
+def untracked_message(user: str) -> Message:
+    """A tracking message whose every job was untracked: no reply is coming."""
+    text = f"No longer tracking these jobs (untracked by <@{user}>)."
+    return Message(text=text, blocks=[SectionBlock(text=_md(f"_{text}_"))])
+
+
 def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
     """Cancel for each job still waiting."""
     waiting = [j for j in jobs if not j.closed and j.last_state == JobState.WAITING]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.types import Untrack
+from bot.commands.types import Track, Untrack
 from bot.metastudio.errors import UnavailableError
 from tests.fixtures.tracking import UPSTREAM_DOWN, TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track, tracking_message
@@ -76,3 +76,30 @@ def test_tracking_again_after_a_pause_resumes_the_channel(world: TrackingWorld) 
     second = world.running()
     track(world, second)
     assert [j.job_id for j in world.tracking.store.pollable()] == [second]
+
+
+def test_untracking_redraws_the_tracking_message(world: TrackingWorld) -> None:
+    """Issue #21, 9: the message stops promising a reply for an untracked job, and with
+    none left says it tracks nothing."""
+    first, second = world.running(), world.running()
+    track(world, first, second)
+    world.tracking.service.untrack(ctx(), Untrack(first))
+    message = tracking_message(world)
+    assert first not in str(message.blocks) and second in str(message.blocks)
+    assert message.text.startswith("Tracking 1 job")
+    world.tracking.service.untrack(ctx(), Untrack(second))
+    assert tracking_message(world).text == "No longer tracking these jobs (untracked by <@U1>)."
+
+
+def test_a_dm_asked_for_still_comes_after_untrack(world: TrackingWorld) -> None:
+    """The person asked for a DM (``notify=me``); untracking the channel's thread does
+    not silently drop it: the job is watched until it ends."""
+    job = world.running()
+    world.tracking.service.track(ctx(), Track((job,), notify_me=True), world.clock())
+    answer = world.tracking.service.untrack(ctx(), Untrack(job)).text
+    assert "DM asked for" in answer and "still comes" in answer
+    world.sim.set_state(job, "FAILED")
+    world.cycle()
+    [dm] = world.slack.posts("U1")
+    assert job in dm.text and dm.text.startswith("You asked me to tell you:")
+    assert world.slack.thread("C1", tracking_message(world).ts) == []

@@ -50,6 +50,12 @@ class OnCallStore:
             return self.store.insert_ignore(conn, job_watchers, dict(
                 job_id=job_id, user_id=user_id, created_at=now))
 
+    def watchers(self, job_id: str) -> list[str]:
+        """Who asked for a DM when ``job_id`` ends."""
+        with self.store.begin() as conn:
+            return list(conn.execute(sa.select(job_watchers.c.user_id).where(
+                job_watchers.c.job_id == job_id)).scalars())
+
     def tracking_ts(self, channel: str, job_id: str) -> str | None:
         """The tracking message (its ts) a job has in ``channel``, if it is tracked there."""
         with self.store.begin() as conn:

@@ -427,6 +427,8 @@ class Poller:
         # forget it still tries to announce, and the UNIQUE keys make that a no-op.
         self.active.forget(conn, row.job_id)
         matching = [s for s in subs if _matches_filters(s, job, row.script_id)]
+        # A job watched only for a DM (its tracking was untracked) still owes it.
+        enqueue_direct_messages(self.outbox, conn, job, now)
         return self._announce(conn, job, matching, now, script_id=row.script_id)
 
     def _announce(
@@ -502,6 +504,7 @@ class Poller:
                 enqueued += self._finish_tracked(conn, tracked, job, now, subs)
             if row is not None:
                 self.active.forget(conn, job_id)
+            enqueue_direct_messages(self.outbox, conn, job, now)
             matching = [s for s in subs if s.swept_at is not None
                         and _matches_filters(s, job, script_id)]
             enqueued += self._announce(conn, job, matching, now, script_id=script_id)

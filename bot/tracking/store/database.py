@@ -285,6 +285,19 @@ class Store:
         query = sa.select(tracked_jobs.c.channel).where(tracked_jobs.c.job_id == job_id)
         return set(conn.execute(query).scalars())
 
+    def tracking_message_of(self, channel: str, job_id: str) -> str | None:
+        """The ts of the message that tracks ``job_id`` in ``channel`` (open), if any."""
+        with self.begin() as conn:
+            return conn.execute(sa.select(tracked_jobs.c.message_ts).where(
+                tracked_jobs.c.channel == channel, tracked_jobs.c.job_id == job_id,
+                tracked_jobs.c.closed.is_(False))).scalar()
+
+    def open_channels(self, job_id: str) -> list[str]:
+        """Channels still tracking ``job_id`` (unfinished there)."""
+        with self.begin() as conn:
+            return list(conn.execute(sa.select(tracked_jobs.c.channel).where(
+                tracked_jobs.c.job_id == job_id, tracked_jobs.c.closed.is_(False))).scalars())
+
     def tracked_by(self, user_id: str, *, limit: int) -> list[TrackedJob]:
         """The person's unfinished tracked jobs, newest first (their Home tab)."""
         return self._tracked(tracked_jobs.select().where(
