@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from pytest_mock import MockerFixture
 
 from bot.metastudio.cache import CachedJobsClient, CacheStats
 from bot.metastudio.client import Found
@@ -393,7 +394,7 @@ def test_different_listings_are_different_entries() -> None:
 # -- a second look after a miss ---------------------------------------------------------
 
 
-def test_a_job_remembered_after_the_miss_is_not_fetched_again() -> None:
+def test_a_job_remembered_after_the_miss_is_not_fetched_again(mocker: MockerFixture) -> None:
     # Another flight (here: a remember) stores the job between this call's miss and
     # its own flight: the flight looks again and serves it from memory.
     clock = Clock()
@@ -405,7 +406,7 @@ def test_a_job_remembered_after_the_miss_is_not_fetched_again() -> None:
         count(**kw)
         client.remember([job("a", "SUCCEED")])
 
-    client._count = count_then_remember  # type: ignore[method-assign]
+    mocker.patch.object(client, "_count", side_effect=count_then_remember)
     assert client.get_jobs(["a"])["a"].state == "SUCCEED"
     assert inner.calls == []
     # With refresh, memory is not looked at, not even the second time.
@@ -413,7 +414,7 @@ def test_a_job_remembered_after_the_miss_is_not_fetched_again() -> None:
     assert inner.calls == [("get_jobs", ("a",))]
 
 
-def test_a_listing_stored_after_the_miss_is_not_fetched_again() -> None:
+def test_a_listing_stored_after_the_miss_is_not_fetched_again(mocker: MockerFixture) -> None:
     clock = Clock()
     inner = RecordingJobs(job("a"))
     client = cached_by_default(inner, clock)
@@ -427,7 +428,7 @@ def test_a_listing_stored_after_the_miss_is_not_fetched_again() -> None:
             started.set()
             nested.append(client.list_jobs(JobQuery()))  # another caller's flight
 
-    client._count = count_then_list  # type: ignore[method-assign]
+    mocker.patch.object(client, "_count", side_effect=count_then_list)
     page = client.list_jobs(JobQuery())
 
     assert page is nested[0]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pytest_mock import MockerFixture
 from sqlalchemy.exc import OperationalError
 
 from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe, Untrack
@@ -237,12 +238,12 @@ def test_a_refused_tracking_message_is_explained(
 
 
 def test_a_tracking_the_database_cannot_save_is_marked_in_its_message(
-    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    world: TrackingWorld, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
     def down(*args: object, **kw: object) -> list[str]:
         raise OperationalError("INSERT INTO tracked_jobs", {}, Exception("database is down"))
 
-    monkeypatch.setattr(world.tracking.store, "add_tracked", down)
+    mocker.patch.object(world.tracking.store, "add_tracked", side_effect=down)
     job = world.running()
     reply = track(world, job)
     assert reply.text == ("I couldn't save the tracking (the database did not answer), so "
@@ -254,12 +255,12 @@ def test_a_tracking_the_database_cannot_save_is_marked_in_its_message(
 
 
 def test_a_mark_slack_refuses_is_logged_and_the_answer_stays(
-    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    world: TrackingWorld, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
     def down(*args: object, **kw: object) -> list[str]:
         raise OperationalError("INSERT INTO tracked_jobs", {}, Exception("database is down"))
 
-    monkeypatch.setattr(world.tracking.store, "add_tracked", down)
+    mocker.patch.object(world.tracking.store, "add_tracked", side_effect=down)
     world.slack.fail("chat.update", "cant_update_message")
     reply = track(world, world.running())
     assert reply.text.startswith("I couldn't save the tracking")

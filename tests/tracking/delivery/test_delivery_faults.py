@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 from sqlalchemy.exc import OperationalError
 
 from bot.tracking.delivery.sender import SendResult
@@ -216,7 +217,7 @@ def test_digest_details_are_packed_as_they_are_shown_without_images(
 
 
 def test_a_rate_limit_after_part_of_a_row_was_posted_keeps_it_in_doubt(
-    world: TrackingWorld,
+    world: TrackingWorld, mocker: MockerFixture,
 ) -> None:
     world.slack.block_text_limit = 150
     note(world, Message("text", [_section("a" * 100), _section("b" * 100)]))
@@ -229,9 +230,9 @@ def test_a_rate_limit_after_part_of_a_row_was_posted_keeps_it_in_doubt(
         world.slack.rate_limit("chat.postMessage", retry_after=20)
         return ts
 
-    messenger.post = limited_after_one_part  # type: ignore[method-assign]
+    limited = mocker.patch.object(messenger, "post", side_effect=limited_after_one_part)
     assert world.tracking.sender.send_due() == SendResult(retried=2)
-    messenger.post = post  # type: ignore[method-assign]
+    mocker.stop(limited)
     first, second = sorted(world.tracking.outbox.rows(), key=lambda r: r.id)
     assert (first.attempts, second.attempts) == (1, 0)  # only the first can be in Slack
     assert first.failures == second.failures == 0
@@ -315,7 +316,7 @@ def test_a_pause_seen_by_another_process_is_honoured_and_checked_at_once(
 
 
 def test_a_token_refused_after_part_of_a_row_was_posted_keeps_it_in_doubt(
-    world: TrackingWorld,
+    world: TrackingWorld, mocker: MockerFixture,
 ) -> None:
     world.slack.block_text_limit = 150
     note(world, Message("text", [_section("a" * 100), _section("b" * 100)]))
@@ -327,7 +328,7 @@ def test_a_token_refused_after_part_of_a_row_was_posted_keeps_it_in_doubt(
         world.slack.token_error = "token_revoked"  # Slack refuses the token from now on
         return ts
 
-    messenger.post = revoked_after_one_part  # type: ignore[method-assign]
+    revoked = mocker.patch.object(messenger, "post", side_effect=revoked_after_one_part)
     assert world.tracking.sender.send_due() == SendResult()
     now = world.clock()  # when the second part met the refusal (after pacing)
     assert [marker for marker, _ in marked(world)] == ["note:1/0"]
@@ -341,7 +342,7 @@ def test_a_token_refused_after_part_of_a_row_was_posted_keeps_it_in_doubt(
     assert world.tracking.sender.workspace.state.reason == "token_revoked"
 
     world.slack.token_error = None
-    messenger.post = post  # type: ignore[method-assign]
+    mocker.stop(revoked)
     world.clock.advance(5)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     assert [marker for marker, _ in marked(world)] == ["note:1/0", "note:1/1"]
@@ -362,7 +363,9 @@ def test_a_token_refused_before_anything_was_posted_gives_the_row_back_untouched
 # -- the database failing mid-send ---------------------------------------------------------
 
 
-def test_a_database_error_mid_send_gives_the_rest_back_at_once(world: TrackingWorld) -> None:
+def test_a_database_error_mid_send_gives_the_rest_back_at_once(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     world = world.restart(digest_threshold=100, delivery_channel_rate=1000)
     jobs = [world.running() for _ in range(4)]
     track(world, *jobs)
@@ -377,7 +380,7 @@ def test_a_database_error_mid_send_gives_the_rest_back_at_once(world: TrackingWo
             raise OperationalError("UPDATE outbox", {}, Exception("server closed the connection"))
         return real(*args, **kw)
 
-    outbox.mark_sent = flaky  # type: ignore[method-assign]
+    mocker.patch.object(outbox, "mark_sent", side_effect=flaky)
     with pytest.raises(OperationalError):
         world.cycle()
     leased = [r for r in outbox.rows() if r.lease_owner is not None]
@@ -390,12 +393,12 @@ def test_a_database_error_mid_send_gives_the_rest_back_at_once(world: TrackingWo
 
 
 def test_a_track_the_database_cannot_save_leaves_no_orphan_message(
-    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch
+    world: TrackingWorld, mocker: MockerFixture
 ) -> None:
     def down(*args: Any, **kw: Any) -> list[str]:
         raise OperationalError("INSERT INTO tracked_jobs", {}, Exception("database is down"))
 
-    monkeypatch.setattr(world.tracking.store, "add_tracked", down)
+    mocker.patch.object(world.tracking.store, "add_tracked", side_effect=down)
     job = world.running()
     reply = track(world, job)
     assert "couldn't save" in reply.text
@@ -404,7 +407,9 @@ def test_a_track_the_database_cannot_save_leaves_no_orphan_message(
     assert world.tracking.service.tracked(ctx()).text.startswith("This channel tracks no")
 
 
-def test_a_row_cut_short_after_its_post_is_due_again_in_doubt(world: TrackingWorld) -> None:
+def test_a_row_cut_short_after_its_post_is_due_again_in_doubt(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     world = world.restart(digest_threshold=100)
     ended(world, 3)
     outbox = world.tracking.outbox
@@ -412,7 +417,7 @@ def test_a_row_cut_short_after_its_post_is_due_again_in_doubt(world: TrackingWor
     def down(*args: object, **kw: object) -> bool:
         raise OperationalError("UPDATE outbox", {}, Exception("server closed the connection"))
 
-    outbox.mark_sent = down  # type: ignore[method-assign]
+    mocker.patch.object(outbox, "mark_sent", side_effect=down)
     with pytest.raises(OperationalError):
         world.tracking.sender.send_due()
     first, *rest = sorted(outbox.rows(), key=lambda r: r.id)
@@ -425,7 +430,7 @@ def test_a_row_cut_short_after_its_post_is_due_again_in_doubt(world: TrackingWor
 
 
 def test_a_pass_that_cannot_give_its_rows_back_says_the_leases_will_run_out(
-    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture, mocker: MockerFixture
 ) -> None:
     ended(world, 1)
     outbox = world.tracking.outbox
@@ -433,7 +438,7 @@ def test_a_pass_that_cannot_give_its_rows_back_says_the_leases_will_run_out(
     def down(*args: object, **kw: object) -> None:
         raise OperationalError("UPDATE outbox_channels", {}, Exception("database is away"))
 
-    outbox.release_channel = down  # type: ignore[method-assign]
+    mocker.patch.object(outbox, "release_channel", side_effect=down)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING
                 and r.name == "bot.tracking.delivery.sender"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_mock import MockerFixture
+
 from bot.tracking.delivery.sender import SendResult
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.delivery.helpers import dies_at, ended_burst, look_ups, marked
@@ -37,7 +39,9 @@ def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
     assert {(r.status, r.posted_ts) for r in rows} == {("sent", summary.ts)}
 
 
-def test_a_digest_records_its_summary_before_posting_the_details(world: TrackingWorld) -> None:
+def test_a_digest_records_its_summary_before_posting_the_details(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     ended_burst(world)
     messenger = world.tracking.sender.messenger
     post, recorded = messenger.post, []
@@ -48,7 +52,7 @@ def test_a_digest_records_its_summary_before_posting_the_details(world: Tracking
             recorded.append(digest.posted_ts)
         return post(channel, **kw)
 
-    messenger.post = details_post  # type: ignore[method-assign]
+    mocker.patch.object(messenger, "post", side_effect=details_post)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     [(_, summary), (_, details)] = marked(world)
     assert recorded == [summary.ts]
@@ -81,16 +85,11 @@ def test_a_digest_whose_summary_was_recorded_only_looks_up_its_thread(
     assert len(world.slack.calls_to("conversations.replies")) == 1
 
 
-def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(world: TrackingWorld) -> None:
+def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     ended_burst(world, 30)
-    outbox = world.tracking.outbox
-    members, loads = outbox.members, []
-
-    def counted(digest_id: int) -> list[Any]:
-        loads.append(digest_id)
-        return members(digest_id)
-
-    outbox.members = counted  # type: ignore[method-assign]
+    members = mocker.spy(world.tracking.outbox, "members")
     messenger = world.tracking.sender.messenger
     post, posts = messenger.post, []
 
@@ -100,10 +99,11 @@ def test_a_digest_resumed_by_the_same_sender_reuses_its_plan(world: TrackingWorl
             world.slack.rate_limit("chat.postMessage", retry_after=5)
         return post(channel, **kw)
 
-    messenger.post = limited_at_the_third  # type: ignore[method-assign]
+    mocker.patch.object(messenger, "post", side_effect=limited_at_the_third)
     assert world.tracking.sender.send_due() == SendResult(retried=1)
     world.clock.advance(5)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
+    loads = members.call_args_list
     assert len(loads) == 1  # members loaded and laid out once
     assert world.tracking.sender.rows._plans == {}
     assert len(marked(world)) == 3  # summary and two details, each once

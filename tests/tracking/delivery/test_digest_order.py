@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+from pytest_mock import MockerFixture
 
 from bot.tracking.delivery.sender import SendResult
 from bot.tracking.store.tables import outbox as outbox_table
@@ -82,7 +82,7 @@ def test_a_row_in_doubt_is_never_folded_into_a_new_bursts_digest(world: Tracking
 
 
 def test_a_burst_whose_lease_was_lost_while_folding_is_left_and_the_rest_goes_on(
-    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch
+    world: TrackingWorld, mocker: MockerFixture
 ) -> None:
     first, second = _digest_owed_then_a_new_burst(world)
     outbox = world.tracking.outbox
@@ -94,7 +94,7 @@ def test_a_burst_whose_lease_was_lost_while_folding_is_left_and_the_rest_goes_on
                          .values(lease_owner="B"))
         return form_digest(owner, members, **kw)
 
-    monkeypatch.setattr(outbox, "form_digest", taken_while_folding)
+    mocker.patch.object(outbox, "form_digest", side_effect=taken_while_folding)
     assert world.tracking.sender.send_due() == SendResult(sent=1)  # the owed digest
     [(_, _), (_, details)] = marked(world)
     assert all(job in str(details.blocks) for job in first)

@@ -12,6 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from bot.tracking.delivery.sender import SendResult
 from bot.views.notifications import Message
@@ -67,7 +68,7 @@ def test_a_sleep_that_does_not_move_the_clock_ends_the_pass(
 # -- pacing ------------------------------------------------------------------------------
 
 
-def _post_times(world: TrackingWorld) -> list[float]:
+def _post_times(world: TrackingWorld, mocker: MockerFixture) -> list[float]:
     times: list[float] = []
     messenger = world.tracking.sender.messenger
     post = messenger.post
@@ -76,14 +77,16 @@ def _post_times(world: TrackingWorld) -> list[float]:
         times.append(world.clock().timestamp())
         return post(channel, **kw)
 
-    messenger.post = timed  # type: ignore[method-assign]
+    mocker.patch.object(messenger, "post", side_effect=timed)
     return times
 
 
-def test_posts_are_spaced_by_a_pace_shorter_than_a_second(world: TrackingWorld) -> None:
+def test_posts_are_spaced_by_a_pace_shorter_than_a_second(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     world = world.restart(digest_threshold=100, delivery_channel_rate=2)  # 0.51 s apart
     ended(world, 3)
-    times = _post_times(world)
+    times = _post_times(world, mocker)
     assert world.tracking.sender.send_due() == SendResult(sent=3)
     gaps = [b - a for a, b in pairwise(times)]
     assert gaps == pytest.approx([0.51, 0.51], abs=1e-3)

@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from bot.tracking.delivery.sender import SendResult
 from bot.tracking.store.tables import outbox as outbox_table
@@ -163,7 +164,9 @@ def test_a_flooded_channel_does_not_delay_the_others(world: TrackingWorld) -> No
     assert len(posted) == 11
 
 
-def test_posts_to_one_channel_are_spaced_by_the_pace(world: TrackingWorld) -> None:
+def test_posts_to_one_channel_are_spaced_by_the_pace(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     world = world.restart(digest_threshold=100)
     times: list[float] = []
     post = world.messenger.post
@@ -174,7 +177,7 @@ def test_posts_to_one_channel_are_spaced_by_the_pace(world: TrackingWorld) -> No
 
     ids = [world.running() for _ in range(4)]
     track(world, *ids)
-    world.tracking.sender.messenger.post = timed  # type: ignore[method-assign]
+    mocker.patch.object(world.tracking.sender.messenger, "post", side_effect=timed)
     for job in ids:
         world.sim.set_state(job, "SUCCEED")
     world.cycle()
@@ -288,7 +291,7 @@ def test_a_pass_longer_than_half_its_lease_renews_the_leases_and_goes_on(
 
 
 def test_a_lease_is_renewed_before_a_post_that_could_outlast_its_remainder(
-    world: TrackingWorld,
+    world: TrackingWorld, mocker: MockerFixture,
 ) -> None:
     # Lease 6 s; the fourth post (at 3.03 s) finds less than half the lease left, so it
     # renews first. That post then takes 3.5 s in Slack: without the renewal the leases
@@ -307,14 +310,14 @@ def test_a_lease_is_renewed_before_a_post_that_could_outlast_its_remainder(
             meanwhile.append(b.send_due())
         return post(channel, **kw)
 
-    messenger.post = slow_fourth  # type: ignore[method-assign]
+    mocker.patch.object(messenger, "post", side_effect=slow_fourth)
     assert world.tracking.sender.send_due() == SendResult(sent=4)
     assert meanwhile == [SendResult()]  # B found the channel leased
     assert len([m for m in world.slack.posts("C1") if m.metadata]) == 4
 
 
 def test_rows_being_posted_are_leased_in_the_senders_own_name(
-    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch
+    world: TrackingWorld, mocker: MockerFixture
 ) -> None:
     ended(world, 2)
     messenger = world.tracking.sender.messenger
@@ -326,14 +329,14 @@ def test_rows_being_posted_are_leased_in_the_senders_own_name(
                       if r.status == "pending")
         return post(*args, **kwargs)
 
-    monkeypatch.setattr(messenger, "post", watched_post)
+    mocker.patch.object(messenger, "post", side_effect=watched_post)
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert owners and all(isinstance(o, str) and o for o in owners)
     assert [r.lease_owner for r in world.tracking.outbox.rows()] == [None, None]  # let go
 
 
 def test_a_row_whose_lease_was_taken_during_its_post_is_left_to_the_new_owner(
-    world: TrackingWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    world: TrackingWorld, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
     world = world.restart(digest_threshold=100)
     ended(world, 1)
@@ -346,7 +349,7 @@ def test_a_row_whose_lease_was_taken_during_its_post_is_left_to_the_new_owner(
             conn.execute(outbox_table.update().values(lease_owner="B"))
         return ts
 
-    monkeypatch.setattr(messenger, "post", slow_post)
+    mocker.patch.object(messenger, "post", side_effect=slow_post)
     assert world.tracking.sender.send_due() == SendResult()
     [row] = world.tracking.outbox.rows()
     assert (row.status, row.lease_owner) == ("pending", "B")

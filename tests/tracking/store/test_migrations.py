@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from pytest_mock import MockerFixture
 
 from bot.tracking.store.database import MIGRATIONS, Store
 
@@ -69,7 +70,7 @@ def test_processes_migrating_one_fresh_database_at_once_all_succeed(database_url
 
 
 def test_switching_to_wal_waits_for_a_process_holding_the_lock(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Any, mocker: MockerFixture
 ) -> None:
     import sqlite3
     import threading
@@ -87,7 +88,7 @@ def test_switching_to_wal_waits_for_a_process_holding_the_lock(
         retried.set()  # the switch met "database is locked" and backs off
         real_sleep(min(seconds, 0.01))
 
-    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    mocker.patch.object(store_module.time, "sleep", side_effect=sleep)
     starter = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     errors: list[BaseException] = []
 
@@ -123,7 +124,7 @@ def _locked_database(tmp_path: Any) -> tuple[Any, Any]:
 
 
 def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any, mocker: MockerFixture,
 ) -> None:
     from bot.tracking.store import database as store_module
 
@@ -135,7 +136,7 @@ def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
         if len(waits) == 9:
             holder.execute("COMMIT")  # the other process lets go
 
-    monkeypatch.setattr(store_module.time, "sleep", sleep)
+    mocker.patch.object(store_module.time, "sleep", side_effect=sleep)
     store_module._ensure_wal(starter)
     assert waits == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5, 0.5])
     assert starter.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -144,7 +145,7 @@ def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
 
 
 def test_the_wal_switch_gives_up_after_thirty_seconds(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any, mocker: MockerFixture,
 ) -> None:
     import sqlite3
 
@@ -158,8 +159,8 @@ def test_the_wal_switch_gives_up_after_thirty_seconds(
         waits.append(seconds)
         now[0] += seconds
 
-    monkeypatch.setattr(store_module.time, "sleep", sleep)
-    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])
+    mocker.patch.object(store_module.time, "sleep", side_effect=sleep)
+    mocker.patch.object(store_module.time, "monotonic", side_effect=lambda: now[0])
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         store_module._ensure_wal(starter)
     # It tried until the deadline had passed, not once more.
@@ -169,7 +170,7 @@ def test_the_wal_switch_gives_up_after_thirty_seconds(
 
 
 def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    mocker: MockerFixture) -> None:
     import sqlite3
 
     from bot.tracking.store import database as store_module
@@ -178,7 +179,7 @@ def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
     readonly = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     waits: list[float] = []
-    monkeypatch.setattr(store_module.time, "sleep", waits.append)
+    mocker.patch.object(store_module.time, "sleep", side_effect=waits.append)
     with pytest.raises(sqlite3.OperationalError):
         store_module._ensure_wal(readonly)
     assert waits == []
