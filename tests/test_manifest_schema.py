@@ -133,7 +133,8 @@ def problems(value: Any, rule: Any, where: str = "") -> list[str]:
     if isinstance(rule, Items):
         if not isinstance(value, list):
             return [f"{where}: not a list"]
-        found = [p for i, item in enumerate(value) for p in problems(item, rule.item, f"{where}[{i}]")]
+        found = [p for i, item in enumerate(value)
+                 for p in problems(item, rule.item, f"{where}[{i}]")]
         if len(value) < rule.min or (rule.max is not None and len(value) > rule.max):
             found.append(f"{where}: {len(value)} items, allowed {rule.min}..{rule.max}")
         if rule.unique and len({repr(v) for v in value}) != len(value):

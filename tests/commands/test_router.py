@@ -346,11 +346,11 @@ def test_upstream_errors_are_explained_with_status_and_request_id(
     assert "Traceback" not in text
 
 
-def test_an_unexpected_failure_gives_a_reference_not_a_traceback(router, monkeypatch, caplog):
+def test_an_unexpected_failure_gives_a_reference_not_a_traceback(router, mocker, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(router.jobs, "get_jobs", broken)
+    mocker.patch.object(router.jobs, "get_jobs", side_effect=broken)
     reply = router.handle("status j1", UTC_USER)
     assert "reference" in reply.text and "RuntimeError" not in reply.text
     assert "bug" in caplog.text

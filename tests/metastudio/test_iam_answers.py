@@ -134,16 +134,10 @@ def test_no_iam_at_all_is_unavailable_and_names_the_url():
     assert raised.value.message == "cannot reach IAM at http://127.0.0.1:9/v3/auth/tokens"
 
 
-def test_a_slow_iam_times_out_after_the_given_timeout(iam, monkeypatch):
-    seen: list[object] = []
-    real_post = requests.Session.post
-
-    def post(session, url, **kwargs):
-        seen.append(kwargs.get("timeout"))
-        return real_post(session, url, **kwargs)
-
-    monkeypatch.setattr(requests.Session, "post", post)
+def test_a_slow_iam_times_out_after_the_given_timeout(iam, mocker):
+    post = mocker.spy(requests.Session, "post")
     auth_for(iam, timeout=(1.5, 4.0)).token()
+    seen = [call.kwargs.get("timeout") for call in post.call_args_list]
     assert seen == [(1.5, 4.0)]
 
 

@@ -1,9 +1,19 @@
-"""Cancel and resources usage against the simulator over real HTTP, AK/SK signed."""
+"""Cancel and resources usage: against the simulator over real HTTP, AK/SK signed, and
+in detail against tests/fakes/raw_http.py for answers the simulator never gives: the
+exact paths and parameters sent, what a redirect, a 300, a stalled or missing server
+give, the metrics and log lines each cancel leaves, and every field of a resource row."""
 
 from __future__ import annotations
 
-import pytest
+import logging
+import threading
+import time
+from types import SimpleNamespace
 
+import pytest
+from prometheus_client import REGISTRY
+
+from bot.metastudio.auth import TokenAuth
 from bot.metastudio.errors import (
     AuthError,
     BadRequestError,
@@ -13,6 +23,11 @@ from bot.metastudio.errors import (
     UnavailableError,
 )
 from bot.metastudio.operations import JobOperations, Resource
+from bot.metastudio.transport import RetryPolicy, Timeouts, Transport
+from tests.fakes import raw_http
+from tests.fixtures.metastudio import PROJECT_ID, TOKEN
+
+NO_RETRY = RetryPolicy(retries=0, budget=0)
 
 
 @pytest.fixture
@@ -20,6 +35,18 @@ def operations(jobs_client) -> JobOperations:
     found = JobOperations.of(jobs_client)  # through the cache, like the bot
     assert found is not None
     return found
+
+
+def raw_operations(url: str, project: str = PROJECT_ID, *, read: float = 2.0) -> JobOperations:
+    """Operations over a plain transport with no retries (for tests/fakes/raw_http.py)."""
+    transport = Transport(url, TokenAuth(TOKEN), retry=NO_RETRY,
+                          timeouts=Timeouts(connect=1.0, read=read, deadline=5.0))
+    return JobOperations(transport, project)
+
+
+def requests_total(status: str) -> float:
+    return REGISTRY.get_sample_value("videojobs_upstream_requests_total",
+                                     {"status": status}) or 0.0
 
 
 def test_a_job_canceled_while_waiting_never_started(simulator, operations, sim_api):
@@ -96,3 +123,153 @@ def test_an_unreachable_metastudio(simulator, operations):
 
 def test_only_a_real_client_has_operations():
     assert JobOperations.of(object()) is None
+
+
+def test_the_project_and_the_job_are_one_encoded_path_segment_each(server) -> None:
+    server.behaviour = raw_http.ok({"resources": []})
+    ops = raw_operations(server.url, "a/b c")
+
+    ops.cancel("x/y z", photo=False)
+    ops.resources_usage()
+
+    assert server.requests == [
+        "POST /v1/a%2Fb%20c/2d-digital-human-videos/x%2Fy%20z/cancel HTTP/1.1",
+        "GET /v1/a%2Fb%20c/tenants/resources-usage?business=VIDEO_2D%2CPICTURE_2D HTTP/1.1",
+    ]
+
+
+def test_the_resources_request_names_both_business_types(simulator, jobs_client) -> None:
+    ops = JobOperations.of(jobs_client)
+    assert ops is not None
+
+    ops.resources_usage()
+
+    [request] = simulator.requests
+    assert request.params == [("business", "VIDEO_2D,PICTURE_2D")]
+
+
+def test_the_plain_client_has_operations_too(metastudio_client) -> None:
+    ops = JobOperations.of(metastudio_client)
+
+    assert ops is not None and ops.transport is metastudio_client.transport
+
+
+def test_no_operations_without_a_transport_and_a_project_id(metastudio_client) -> None:
+    transport = metastudio_client.transport
+    assert JobOperations.of(SimpleNamespace(transport=transport, project_id=None)) is None
+    assert JobOperations.of(SimpleNamespace(transport=None, project_id="p")) is None
+
+
+def test_a_redirect_is_not_followed(server) -> None:
+    def redirect(conn) -> None:
+        conn.sendall(raw_http._head(302, 0, Location=f"{server.url}/elsewhere"))
+
+    server.behaviour = redirect
+
+    with pytest.raises(MetaStudioError) as raised:
+        raw_operations(server.url).cancel("job-1", photo=False)
+
+    assert raised.value.status == 302
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [300, 199])
+def test_only_a_2xx_is_a_cancel(server, status) -> None:
+    server.behaviour = raw_http.ok({}, status=status)
+
+    with pytest.raises(MetaStudioError) as raised:
+        raw_operations(server.url).cancel("job-1", photo=True)
+
+    assert raised.value.status == status
+
+
+def test_a_2xx_cancel_answers_its_request_id_and_is_counted(server, caplog) -> None:
+    server.behaviour = raw_http.ok({}, status=204)
+    before = requests_total("204")
+
+    with caplog.at_level(logging.DEBUG, logger="bot.metastudio.transport"):
+        assert raw_operations(server.url).cancel("job-1", photo=False) == "req-raw-1"
+
+    assert requests_total("204") == before + 1
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
+    path = f"/v1/{PROJECT_ID}/2d-digital-human-videos/job-1/cancel"
+    assert record.getMessage().startswith(f"MetaStudio POST {path} -> 204 in ")
+    assert record.getMessage().endswith("(request id req-raw-1)")
+
+
+def test_a_refused_cancel_keeps_its_request_id_and_is_logged(simulator, jobs_client,
+                                                            caplog) -> None:
+    ops = JobOperations.of(jobs_client)
+    assert ops is not None
+    job_id = simulator.add_job(state="PROCESSING")
+    before = requests_total("400")
+
+    with caplog.at_level(logging.INFO, logger="bot.metastudio.transport"), \
+            pytest.raises(MetaStudioError) as raised:
+        ops.cancel(job_id, photo=False)
+
+    assert raised.value.request_id and len(raised.value.request_id) == 32
+    assert requests_total("400") == before + 1
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert f"MetaStudio POST /v1/{PROJECT_ID}/2d-digital-human-videos/{job_id}/cancel -> 400" \
+        in record.getMessage()
+    assert raised.value.request_id in record.getMessage()
+
+
+def test_an_unreachable_server_is_named_counted_and_logged(server, caplog) -> None:
+    url = server.url
+    server.close()
+    before = requests_total("error")
+
+    with caplog.at_level(logging.INFO, logger="bot.metastudio.transport"), \
+            pytest.raises(UnavailableError) as raised:
+        raw_operations(url).cancel("job-1", photo=False)
+
+    assert str(raised.value) == f"cannot reach MetaStudio at {url}"
+    assert requests_total("error") == before + 1
+    [record] = caplog.records
+    assert f"POST /v1/{PROJECT_ID}/2d-digital-human-videos/job-1/cancel -> error" in (
+        record.getMessage())
+
+
+def test_a_stalled_cancel_ends_at_the_read_timeout(server) -> None:
+    release = threading.Event()
+    server.behaviour = raw_http.hold(release, raw_http.ok({}))
+    try:
+        started = time.monotonic()
+        with pytest.raises(UnavailableError):
+            raw_operations(server.url, read=0.2).cancel("job-1", photo=False)
+        assert time.monotonic() - started < 2.0
+    finally:
+        release.set()
+
+
+def test_a_resources_answer_without_a_list_says_so_with_its_request_id(server) -> None:
+    server.behaviour = raw_http.ok({"resources": {"VIDEO_2D": 1}})
+
+    with pytest.raises(BadResponseError) as raised:
+        raw_operations(server.url).resources_usage()
+
+    e = raised.value
+    assert e.message == "MetaStudio's resources answer has no `resources` list"
+    # BadResponseError drops a 2xx status (bot/metastudio/errors.py).
+    assert (e.status, e.request_id) == (None, "req-raw-1")
+
+
+def test_every_field_of_a_resource_row(simulator, jobs_client) -> None:
+    simulator.resources = [
+        {"business_type": "VIDEO_2D", "resource_type": "PACKAGE", "amount": "60",
+         "usage": 0, "unit": "MIN", "charging_mode": "PRE_PAID"},
+        {"amount": True, "usage": False, "unit": None, "resource_type": 7},
+    ]
+    ops = JobOperations.of(jobs_client)
+    assert ops is not None
+
+    full, odd = ops.resources_usage()
+
+    assert full == Resource("VIDEO_2D", "PACKAGE", 60.0, 0.0, "MIN", "PRE_PAID")
+    assert full.left == 60.0 and full.left_share == 1.0
+    # A boolean is no number; a missing business type reads "unknown".
+    assert odd == Resource("unknown", "7", None, None, None, None)

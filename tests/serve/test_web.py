@@ -36,11 +36,11 @@ def test_healthz(bot_url: str) -> None:
     assert answer.json() == {"status": "ok", "outbox_depth": 0}
 
 
-def test_healthz_is_503_when_the_database_does_not_answer(bot_url: str, services, monkeypatch):
+def test_healthz_is_503_when_the_database_does_not_answer(bot_url: str, services, mocker):
     def unreachable() -> int:
         raise OperationalError("SELECT count(*)", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(services.tracking.outbox, "depth", unreachable)
+    mocker.patch.object(services.tracking.outbox, "depth", side_effect=unreachable)
 
     answer = requests.get(f"{bot_url}/healthz", timeout=5)
 
@@ -48,12 +48,12 @@ def test_healthz_is_503_when_the_database_does_not_answer(bot_url: str, services
     assert answer.json() == {"status": "error", "database": "unreachable"}
 
 
-def test_healthz_is_503_when_sqlite_cannot_be_written(bot_url, services, sqlite_url, monkeypatch):
+def test_healthz_is_503_when_sqlite_cannot_be_written(bot_url, services, sqlite_url, mocker):
     # The same file, opened read-only: reads work, so only a write probe notices (as
     # with a full disk).
     read_only = Store(f"sqlite:///file:{sqlite_url.removeprefix('sqlite:///')}?mode=ro&uri=true")
-    monkeypatch.setattr(services.tracking, "store", read_only)
-    monkeypatch.setattr(services.tracking, "outbox", Outbox(read_only))
+    mocker.patch.object(services.tracking, "store", read_only)
+    mocker.patch.object(services.tracking, "outbox", Outbox(read_only))
 
     answer = requests.get(f"{bot_url}/healthz", timeout=5)
 
@@ -62,12 +62,12 @@ def test_healthz_is_503_when_sqlite_cannot_be_written(bot_url, services, sqlite_
 
 
 def test_healthz_answers_503_within_a_second_when_postgres_drops_packets(
-    bot_url, services, monkeypatch, slack, simulator
+    bot_url, services, mocker, slack, simulator
 ):
     listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
     lost = Store(f"postgresql+psycopg://bot@127.0.0.1:{listener.getsockname()[1]}/videojobs")
-    monkeypatch.setattr(services.tracking, "store", lost)
-    monkeypatch.setattr(services.tracking, "outbox", Outbox(lost))
+    mocker.patch.object(services.tracking, "store", lost)
+    mocker.patch.object(services.tracking, "outbox", Outbox(lost))
     try:
         with ThreadPoolExecutor(10) as pool:
             started = time.monotonic()

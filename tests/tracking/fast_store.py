@@ -1,7 +1,8 @@
-"""A faster ``store`` fixture for the *_mutants.py test files, which mutation runs
-execute hundreds of times: on SQLite each test gets a copy of one database migrated once
-per module, instead of running every migration again (the migrations themselves are
-tested in test_store.py and test_migrations.py). PostgreSQL migrates as usual.
+"""A faster ``store`` fixture for the store-level test files (test_store_queries.py and
+the like), which mutation runs (bench/MUTATION.md) execute hundreds of times: on SQLite
+each test gets a copy of one database migrated once per module, instead of running every
+migration again (the migrations themselves are tested in test_store.py and
+test_migrations.py). PostgreSQL migrates as usual.
 
 Use: ``from tests.tracking.fast_store import migrated_sqlite, store  # noqa: F401``
 """

@@ -35,7 +35,7 @@ def _details(world: TrackingWorld):
 def test_a_burst_becomes_one_digest_in_its_tracking_thread(world: TrackingWorld) -> None:
     ids = _burst(world)
     world.cycle()
-    [digest] = _digests(world)
+    assert len(_digests(world)) == 1
     failed = len(range(0, BURST, 4))
     # Addressed to who tracked the jobs, as each single reply would have been.
     assert digest.text == f"<@U1> {BURST} jobs finished: {BURST - failed} ✅ {failed} ❌"
@@ -90,7 +90,7 @@ def test_a_digest_interrupted_by_a_rate_limit_resumes_without_repeating(
                              _RateLimitedAfter(world.messenger, 2), clock=world.clock,
                              sleep=world.clock.sleep)
     limited.sender.send_due()  # the summary and the first details, then 429
-    [digest] = _digests(world)
+    assert len(_digests(world)) == 1
     assert len(_details(world)) == 1
     assert "all finished" not in tracking_message(world).text  # replies still owed
 

@@ -1,4 +1,6 @@
-"""Tracked jobs ending: what the channel sees, and that it sees it once."""
+"""Tracked jobs ending: what the channel sees, and that it sees it once; the tracking
+message's edit that follows (its jobs, a refusal for good logged, a rate limit retried
+without posting the reply again)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.tracking.delivery.sender import SendResult
 from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import PROMO_VIDEO, RENDER_FAILURE, TrackingWorld
+from tests.tracking.delivery.helpers import ended, look_ups
 from tests.tracking.helpers import asset, block_types, ctx, subscribe, track, tracking_message
 
 
@@ -263,3 +267,47 @@ def test_a_transient_failure_holds_the_rest_of_the_channel(world: TrackingWorld)
     world.clock.advance(1)
     world.cycle()
     assert len(world.slack.thread("C1", tracking_message(world).ts)) == 3
+
+
+# -- the tracking message's edit ---------------------------------------------------------
+
+
+def test_an_edit_slack_refuses_for_good_is_logged_and_the_row_is_sent(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    ended(world, 1)
+    parent = tracking_message(world)
+    world.slack.fail("chat.update", "cant_update_message")
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert (f"tracking message {parent.ts} in C1 not updated: chat_update: "
+            "cant_update_message") in caplog.messages
+    assert world.slack.message("C1", parent.ts).edits == []  # type: ignore[union-attr]
+    assert [r.status for r in world.tracking.outbox.rows()] == ["sent"]
+
+
+def test_the_edit_shows_the_jobs_of_that_message_in_that_channel(world: TrackingWorld) -> None:
+    [job] = ended(world, 1)
+    parent = tracking_message(world)
+    text_before = parent.text
+    world.tracking.sender.send_due()
+    edited = world.slack.message("C1", parent.ts)
+    assert edited is not None and edited.edits and edited.text != text_before
+    assert job in edited.text + str(edited.blocks) and "all finished" in edited.text
+    assert edited.blocks  # the edit carries the blocks, not only the text
+
+
+def test_a_rate_limited_edit_retries_the_row_without_posting_it_again(
+    world: TrackingWorld,
+) -> None:
+    ended(world, 1)
+    parent = tracking_message(world)
+    world.slack.rate_limit("chat.update", retry_after=7)
+    assert world.tracking.sender.send_due() == SendResult(retried=1)
+    [row] = world.tracking.outbox.rows()
+    [reply] = world.slack.thread("C1", parent.ts)
+    assert (row.status, row.posted_ts, row.attempts) == ("pending", reply.ts, 1)
+    world.clock.advance(7)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert len(world.slack.thread("C1", parent.ts)) == 1  # not posted twice
+    assert look_ups(world) == 0  # its ts was recorded: nothing to look for
+    assert "all finished" in tracking_message(world).text

@@ -1,8 +1,13 @@
 """MetaStudio's job callbacks: signed by the simulator as MetaStudio signs them, sent over
-real HTTP to the receiver on loopback, and announced through the same outbox as polls."""
+real HTTP to the receiver on loopback, and announced through the same outbox as polls.
+What a callback records (the poller's ``observe``): only within the retention, with the
+fewest requests (a watched job's detail, a script learnt only when a filter needs it),
+every tracking closed, each subscription's filters checked, and nothing for a job not
+yet ended or a subscription not yet adopted."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +21,8 @@ import requests
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from bot.metastudio.models import Job, JobState
+from bot.metastudio.query import QueryJobType
 from bot.simulator.callbacks import sign_callback_url
 from bot.tracking.polling.callbacks import (
     PATH,
@@ -24,9 +31,11 @@ from bot.tracking.polling.callbacks import (
     expected_secret,
     wsgi_handler,
 )
+from bot.tracking.polling.poller import Poller
 from bot.tracking.store.tables import callback_receipts
-from tests.fixtures.tracking import TrackingWorld
+from tests.fixtures.tracking import PROJECT_ID, TrackingWorld
 from tests.tracking.helpers import subscribe, track
+from tests.tracking.polling.helpers import NoUpdateTimes
 
 KEY = "callback-key-0123456789"
 
@@ -265,3 +274,189 @@ def test_the_callback_settings_are_checked_at_start_up() -> None:
     settings = load_settings("demo", metastudio_callback_key="k-secret-4711",
                              metastudio_callback_url="https://bot.example.com/cb")
     assert "k-secret-4711" not in repr(settings)  # a secret, like the other keys
+
+
+# -- what a callback records (Poller.observe) --------------------------------------------
+
+
+def test_a_callback_is_recorded_up_to_the_default_retention_of_seven_days(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture,
+) -> None:
+    poller = Poller(world.tracking.store, world.tracking.outbox, world.client,
+                    clock=world.clock)
+    subscribe(world, "failed")
+    world.cycle()
+    world.clock.advance(10)
+    jobs = [world.running(), world.running()]
+    for job in jobs:
+        world.sim.set_state(job, "FAILED")
+    world.clock.advance(7 * 86_400)
+    assert poller.observe(jobs[0]) == 1  # ended exactly seven days ago
+    world.clock.advance(1)
+    with caplog.at_level(logging.INFO, logger="bot.tracking.polling.poller"):
+        assert poller.observe(jobs[1]) == 0
+    ended = world.clock() - timedelta(days=7, seconds=1)
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.polling.poller"] == [
+        f"callback about job {jobs[1]} that ended {ended}: older than the retention, ignored"]
+
+
+def _paths(world: TrackingWorld, since: int) -> list[str]:
+    return [r.path.removeprefix(f"/v1/{PROJECT_ID}/") for r in world.sim.requests[since:]]
+
+
+def test_a_callbacks_age_is_its_end_time_when_the_answer_has_no_update_time(
+    world: TrackingWorld,
+) -> None:
+    poller = Poller(world.tracking.store, world.tracking.outbox,
+                    NoUpdateTimes(world.client),  # type: ignore[arg-type]
+                    clock=world.clock)
+    subscribe(world, "failed")
+    world.cycle()
+    world.clock.advance(10)
+    job = world.running()
+    world.sim.set_state(job, "FAILED")
+    world.clock.advance(8 * 86_400)
+    assert poller.observe(job) == 0
+    assert world.tracking.outbox.rows() == []
+
+
+def test_a_callback_about_a_watched_job_reads_its_detail_and_forgets_it(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(script_id="s1", job_type="PHOTO_DIGITAL_HUMAN_VIDEO",
+                        create_time=world.clock() - timedelta(seconds=5))
+    world.cycle()
+    [row] = world.tracking.poller.active.all()
+    assert (row.script_id, row.job_type) == ("s1", "PHOTO_DIGITAL_HUMAN_VIDEO")
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    # The watched row knows the type: one detail request, no listing.
+    assert _paths(world, mark) == [f"photo-digital-human-videos/{job}"]
+    assert world.tracking.poller.active.count() == 0
+    assert world.tracking.poller.observe(job) == 0  # said once
+    [sent] = world.tracking.outbox.rows()
+    assert (sent.kind, sent.channel, sent.payload["job"]["job_id"]) == ("sub", "C1", job)
+
+
+def test_a_callback_about_a_watched_job_of_unknown_type_keeps_the_rows_script(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(hours=1))
+    # Watched from an answer that did not say the job's type.
+    with world.tracking.store.begin() as conn:
+        world.tracking.poller.active.watch(conn, Job(job_id=job, state=JobState.PROCESSING),
+                                           world.clock(), script_id="s1")
+    world.clock.advance(30)
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    assert _paths(world, mark) == ["digital-human-videos"]  # the list's look-up only
+
+
+def test_a_callback_about_an_unwatched_job_learns_its_script_when_a_filter_needs_it(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    subscribe(world, "all", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    # Listed late (created an hour ago): no listing has seen it, nothing watches it.
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(hours=1))
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 2
+    assert _paths(world, mark) == ["digital-human-videos", f"2d-digital-human-videos/{job}"]
+    assert sorted(r.channel for r in world.tracking.outbox.rows()) == ["C1", "C2"]
+
+
+def test_a_callback_about_a_job_only_its_detail_finds_uses_the_details_script(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(days=40))
+    world.sim.faults.list_month_only = True
+    world.sim.set_state(job, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    # The listing misses it; the detail answer already names the script: no second one.
+    assert _paths(world, mark) == ["digital-human-videos", f"2d-digital-human-videos/{job}"]
+
+
+def test_a_callback_checks_the_subscriptions_filters_against_the_job(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "failed", asset_name="promo")
+    subscribe(world, "failed", channel="C2", job_type=QueryJobType.PHOTO)
+    world.cycle()
+    world.clock.advance(30)
+    promo = world.running(asset_name="promo")
+    other = world.running(asset_name="other")
+    for job in (promo, other):
+        world.sim.set_state(job, "FAILED")
+    assert world.tracking.poller.observe(promo) == 1
+    assert world.tracking.poller.observe(other) == 0
+    assert [(r.channel, r.payload["job"]["job_id"]) for r in world.tracking.outbox.rows()] == [
+        ("C1", promo)]
+
+
+def test_a_callback_without_script_filters_costs_one_request(world: TrackingWorld) -> None:
+    subscribe(world, "failed", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(script_id="s1", create_time=world.clock() - timedelta(hours=1))
+    other = world.running(script_id="s2", create_time=world.clock() - timedelta(hours=1))
+    world.sim.set_state(job, "FAILED")
+    world.sim.set_state(other, "FAILED")
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(job) == 1
+    assert _paths(world, mark) == ["digital-human-videos"]
+    world.clock.advance(10)
+    subscribe(world, "failed", script_id="s1")
+    world.cycle()  # adopted
+    # Now the detail tells the script: s2, not for the s1 filter.
+    mark = len(world.sim.requests)
+    assert world.tracking.poller.observe(other) == 1
+    assert _paths(world, mark) == ["digital-human-videos", f"2d-digital-human-videos/{other}"]
+    assert [r.channel for r in world.tracking.outbox.rows()] == ["C2", "C2"]
+
+
+def test_a_callback_closes_every_tracking_of_the_job(world: TrackingWorld) -> None:
+    job = world.running()
+    track(world, job)
+    track(world, job, channel="C2")
+    world.sim.set_state(job, "SUCCEED")
+    assert world.tracking.poller.observe(job) == 2
+    assert world.tracking.store.pollable() == []
+    assert sorted((r.kind, r.channel) for r in world.tracking.outbox.rows()) == [
+        ("track", "C1"), ("track", "C2")]
+
+
+def test_a_callback_leaves_a_subscription_not_yet_adopted_to_its_adoption(
+    world: TrackingWorld,
+) -> None:
+    job = world.running()
+    subscribe(world, "all")
+    world.clock.advance(10)
+    world.sim.set_state(job, "SUCCEED")
+    assert world.tracking.poller.observe(job) == 0
+    assert world.tracking.poller.poll().announced == 1
+
+
+def test_a_callback_about_an_unfinished_or_unknown_job_records_nothing(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "all")
+    world.cycle()
+    job = world.running()
+    track(world, job)
+    assert world.tracking.poller.observe(job) == 0
+    assert world.tracking.poller.observe("no-such-job") == 0
+    assert world.tracking.outbox.rows() == [] and len(world.tracking.store.pollable()) == 1

@@ -1,19 +1,24 @@
 """Poll cycles cost what changed: ceil(new/100) to discover, ceil(active/100) to watch,
-and each end is recorded once. Jobs are created at different times, as in a project."""
+and each end is recorded once. Jobs are created at different times, as in a project.
+What a cycle reports: its requests and duration (and their metrics), a failed cycle
+counted and logged, what it discovered, finished and announced, and the row each end
+leaves for its message."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bot.metastudio.client import JobIdsSupport, MetaStudioClient
 from bot.metastudio.query import format_time
 from bot.simulator import RecordedRequest, Simulator
-from bot.tracking.delivery.outbox import Outbox
+from bot.tracking.delivery.outbox import Outbox, subscription_key, track_key
 from bot.tracking.polling.poller import Poller
 from bot.tracking.polling.watermark import DISCOVERY, PollState
 from bot.tracking.store.database import Store
@@ -28,6 +33,7 @@ from tests.fixtures.tracking import (
     TrackingWorld,
 )
 from tests.tracking.helpers import subscribe, track, tracking_message
+from tests.tracking.polling.helpers import checked_poll, track_created
 
 
 def _track_many(world: TrackingWorld, n: int, channel: str = "C1") -> list[str]:
@@ -303,3 +309,112 @@ def test_discovery_resumes_from_the_watermark_after_a_restart(world: TrackingWor
     restarted.cycle()
     discovery = next(r for r in world.list_requests(mark) if _param(r, "state") is None)
     assert _param(discovery, "create_since") == format_time(newest - timedelta(minutes=2))
+
+
+# -- one cycle's report ------------------------------------------------------------------
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_every_failed_cycle_is_counted_logged_and_reported(
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture,
+) -> None:
+    track(world, world.running())
+    world.sim.faults.fail_next(**UPSTREAM_DOWN)
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.poller"):
+        first = world.tracking.poller.poll()
+    assert first.error and "503" in first.error
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.tracking.polling.poller"] == [
+        f"poll cycle failed, retrying next cycle: {first.error}"]
+    world.sim.faults.fail_next(**UPSTREAM_DOWN)
+    assert world.tracking.poller.poll().error
+    assert world.tracking.poller.failed_cycles == 2
+    assert world.tracking.poller.poll().error is None
+    assert world.tracking.poller.failed_cycles == 2
+
+
+def test_a_cycle_records_its_requests_and_duration(world: TrackingWorld) -> None:
+    track(world, world.running(), world.running())
+    calls = (_sample("videojobs_poll_upstream_calls_sum"),
+             _sample("videojobs_poll_upstream_calls_count"))
+    cycles = (_sample("videojobs_poll_cycle_seconds_sum"),
+              _sample("videojobs_poll_cycle_seconds_count"))
+    result = checked_poll(world)
+    assert result.upstream_calls == 1
+    assert _sample("videojobs_poll_upstream_calls_sum") == calls[0] + 1
+    assert _sample("videojobs_poll_upstream_calls_count") == calls[1] + 1
+    assert _sample("videojobs_poll_cycle_seconds_count") == cycles[1] + 1
+    took = _sample("videojobs_poll_cycle_seconds_sum") - cycles[0]
+    assert 0 < took < 30
+
+
+def test_a_cycle_reports_what_it_discovered_finished_and_announced(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "all")
+    subscribe(world, "failed", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    new = [world.running(create_time=world.clock() - timedelta(seconds=20 - i // 10))
+           for i in range(120)]
+    result = checked_poll(world)
+    assert (result.discovered, result.finished, result.announced) == (120, 0, 0)
+    tracked = new[:110]
+    track_created(world, tracked, channel="C3")
+    world.clock.advance(30)
+    for job in new:
+        world.sim.set_state(job, "FAILED")
+    result = checked_poll(world)
+    # The overlap lists the jobs again; every tracked end is recorded (two chunks), and
+    # every watched end is announced in both channels.
+    assert (result.discovered, result.finished, result.announced) == (120, 110, 240)
+    assert world.tracking.poller.active.count() == 0
+
+
+def test_each_end_is_recorded_with_what_its_message_needs(world: TrackingWorld) -> None:
+    subscribe(world, "failed", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    tracked = world.running(create_time=world.clock() - timedelta(seconds=20))
+    watched = world.running(create_time=world.clock() - timedelta(seconds=10))
+    track(world, tracked)
+    thread = tracking_message(world).ts
+    world.cycle()
+    world.clock.advance(30)
+    for job in (tracked, watched):
+        world.sim.set_state(job, "FAILED")
+    world.tracking.poller.poll()
+    rows = {(r.kind, r.payload["job"]["job_id"]): r for r in world.tracking.outbox.rows()}
+    # The C2 subscription also hears of the job tracked in C1.
+    assert sorted(rows) == sorted([("track", tracked), ("sub", tracked), ("sub", watched)])
+    mine, news = rows["track", tracked], rows["sub", watched]
+    assert (mine.kind, mine.channel, mine.dedupe_key) == (
+        "track", "C1", track_key("C1", tracked, "FAILED"))
+    assert (mine.payload["thread_ts"], mine.payload["requested_by"]) == (thread, "U1")
+    assert mine.payload["job"]["state"] == "FAILED" and mine.created_at == world.clock()
+    [closed] = world.tracking.store.in_message("C1", thread)
+    # Closed now (retention counts from it) at the end state.
+    assert (closed.closed, closed.closed_at, closed.last_state) == (True, world.clock(), "FAILED")
+    [sub] = world.tracking.store.channel_subscriptions("C2")
+    assert (news.kind, news.channel, news.dedupe_key) == (
+        "sub", "C2", subscription_key("C2", watched, "FAILED"))
+    assert news.payload["subscription"] == sub.id and news.created_at == world.clock()
+    assert news.payload["job"]["state"] == "FAILED"
+
+
+def test_a_channel_tracking_the_job_is_skipped_and_the_next_channel_still_told(
+    world: TrackingWorld,
+) -> None:
+    subscribe(world, "all", channel="C1")
+    subscribe(world, "all", channel="C2")
+    world.cycle()
+    world.clock.advance(30)
+    job = world.running(create_time=world.clock() - timedelta(seconds=5))
+    track(world, job, channel="C1")
+    world.cycle()
+    world.sim.set_state(job, "SUCCEED")
+    assert checked_poll(world).announced == 1
+    assert sorted((r.kind, r.channel) for r in world.tracking.outbox.rows()) == [
+        ("sub", "C2"), ("track", "C1")]

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from pytest_mock import MockerFixture
 
 from bot.tracking.process.supervisor import Supervisor, exit_text, tracking_health
 
@@ -192,7 +193,7 @@ def test_the_supervisor_stops_its_child_when_its_own_parent_is_gone(tmp_path: Pa
 
 
 def test_a_child_that_ignores_sigterm_is_killed(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                mocker: MockerFixture) -> None:
     supervisor = Supervisor(
         [sys.executable, "-c",
          "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -208,7 +209,7 @@ def test_a_child_that_ignores_sigterm_is_killed(tmp_path: Path,
         waits.append(timeout)
         return real_wait(process, timeout=None if timeout is None else 0.3)
 
-    monkeypatch.setattr(subprocess.Popen, "wait", short_wait)
+    mocker.patch.object(subprocess.Popen, "wait", autospec=True, side_effect=short_wait)
     supervisor._stop_child()
     assert supervisor.process.returncode == -signal.SIGKILL
     assert waits == [30, None]  # 30 s for SIGTERM, then SIGKILL and a wait without limit
@@ -322,11 +323,11 @@ def test_a_supervisor_stopped_while_its_child_runs_returns_0(tmp_path: Path) -> 
 
 
 def test_a_process_of_another_user_counts_as_alive(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   mocker: MockerFixture) -> None:
     def refused(pid: int, signum: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(os, "kill", refused)
+    mocker.patch.object(os, "kill", side_effect=refused)
     assert tracking_health(_status(tmp_path / "tracking.json", state="running", pid=1,
                                    supervisor_pid=1)) == (
         True, {"status": "running", "pid": 1, "restarts": 2})

@@ -12,6 +12,7 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
+from pytest_mock import MockerFixture
 
 from bot.metastudio.cache import CachedJobsClient
 from bot.tracking.process.worker import run_worker
@@ -21,7 +22,7 @@ from tests.tracking.helpers import track, tracking_message
 
 
 def test_the_loop_survives_a_failing_cycle_and_stops_when_told(
-    world: TrackingWorld, caplog: pytest.LogCaptureFixture
+    world: TrackingWorld, caplog: pytest.LogCaptureFixture, mocker: MockerFixture
 ) -> None:
     caplog.set_level(logging.INFO, "bot.tracking.process.worker")
     world.tracking.interval = 0.05
@@ -38,7 +39,7 @@ def test_the_loop_survives_a_failing_cycle_and_stops_when_told(
         stop.set()  # the cycle in progress still completes
         return real_send()
 
-    world.tracking.sender.send_due = send_due
+    mocker.patch.object(world.tracking.sender, "send_due", side_effect=send_due)
     loop = threading.Thread(target=run_worker, args=(world.tracking, stop))
     loop.start()
     loop.join(timeout=10)
@@ -98,7 +99,9 @@ def test_the_poller_reads_fresh_states_and_feeds_the_cache(world: TrackingWorld)
     tracking.store.close()
 
 
-def test_cycles_start_every_interval_however_long_each_takes(world: TrackingWorld) -> None:
+def test_cycles_start_every_interval_however_long_each_takes(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     world.tracking.interval = 0.3
     stop, starts = threading.Event(), []
 
@@ -108,7 +111,7 @@ def test_cycles_start_every_interval_however_long_each_takes(world: TrackingWorl
         if len(starts) == 4:
             stop.set()
 
-    world.tracking.run_once = slow_cycle
+    mocker.patch.object(world.tracking, "run_once", side_effect=slow_cycle)
     run_worker(world.tracking, stop)
 
     gaps = [b - a for a, b in pairwise(starts)]
@@ -122,23 +125,21 @@ def test_the_poller_takes_the_cached_client_as_it_is(world: TrackingWorld) -> No
     tracking.store.close()
 
 
-def test_the_retention_pass_runs_at_most_hourly(world: TrackingWorld) -> None:
-    runs = []
+def test_the_retention_pass_runs_at_most_hourly(
+    world: TrackingWorld, mocker: MockerFixture
+) -> None:
     world.tracking.prune_every = timedelta(hours=1)
     import bot.tracking.process.worker as worker
 
-    real = worker.prune
-    worker.prune = lambda *a, **kw: runs.append(kw["now"]) or real(*a, **kw)
-    try:
-        world.cycle()
-        world.clock.advance(1800)
-        world.cycle()
-        world.clock.advance(1800)  # exactly an hour after the first run: due
-        world.cycle()
-        restarted = world.restart()  # the last run is in the database, not the process
-        restarted.cycle()
-    finally:
-        worker.prune = real
+    prune = mocker.spy(worker, "prune")
+    world.cycle()
+    world.clock.advance(1800)
+    world.cycle()
+    world.clock.advance(1800)  # exactly an hour after the first run: due
+    world.cycle()
+    restarted = world.restart()  # the last run is in the database, not the process
+    restarted.cycle()
+    runs = [call.kwargs["now"] for call in prune.call_args_list]
     assert len(runs) == 2 and runs[1] - runs[0] == timedelta(hours=1)
 
 

@@ -1,5 +1,6 @@
-"""Scheduled reports: local-time occurrences across DST changes, one post per occurrence
-across restarts and racing processes, one post after an outage, and what a report says.
+"""Scheduled reports: local-time occurrences across DST changes (and the same on a server
+in another time zone), keyed in UTC to the minute, one post per occurrence across
+restarts and racing processes, one post after an outage, and what a report says.
 
 Driven by the injected clock through the real worker cycle (simulator + fake Slack)."""
 
@@ -19,6 +20,7 @@ from bot.tracking.report_service import ReportCommands
 from bot.tracking.store.database import Store
 from bot.tracking.watches.reports import (
     REPORT_KIND,
+    Report,
     ReportScheduler,
     ReportStore,
     Schedule,
@@ -27,6 +29,7 @@ from bot.tracking.watches.reports import (
 from tests.fixtures.tracking import UPSTREAM_DOWN, FakeClock, TrackingWorld
 
 BERLIN = ZoneInfo("Europe/Berlin")
+UTC_ZONE = ZoneInfo("UTC")
 
 
 def utc(*args: int) -> datetime:
@@ -69,6 +72,77 @@ def test_latest_and_next_occurrence_of_a_weekly_report():
     assert monday.next_after(utc(2025, 3, 10, 13, 0)) == utc(2025, 3, 17, 13)
     since, until = monday.window(date(2025, 3, 10))
     assert until - since == timedelta(days=7, hours=-1)
+
+
+def test_the_key_is_the_occurrence_in_utc_to_the_minute() -> None:
+    local = datetime(2025, 3, 1, 9, 0, 59, tzinfo=BERLIN)
+    assert report_key(7, local) == "report:7:2025-03-01T08:00Z"
+
+
+def test_a_daily_schedule_runs_every_day_a_weekly_one_on_its_day() -> None:
+    daily, weekly = Schedule("daily", 0, UTC_ZONE), Schedule("weekly", 0, UTC_ZONE, weekday=2)
+    assert (daily.period_days, weekly.period_days) == (1, 7)
+    assert all(daily.runs_on(date(2025, 3, d)) for d in range(1, 8))
+    assert [d for d in range(1, 8) if weekly.runs_on(date(2025, 3, d))] == [5]  # Wednesday
+    assert Schedule("daily", 9 * 60 + 15, UTC_ZONE).at(date(2025, 3, 1)) == utc(2025, 3, 1, 9, 15)
+    assert weekly.window(date(2025, 3, 5)) == (utc(2025, 2, 26), utc(2025, 3, 5))
+    assert daily.window(date(2025, 3, 5)) == (utc(2025, 3, 4), utc(2025, 3, 5))
+
+
+def test_latest_is_at_or_before_now_and_next_after_is_after() -> None:
+    nine = Schedule("daily", 9 * 60, UTC_ZONE)
+    assert nine.latest(utc(2025, 3, 1, 9)) == (date(2025, 3, 1), utc(2025, 3, 1, 9))
+    assert nine.latest(utc(2025, 3, 1, 8, 59)) == (date(2025, 2, 28), utc(2025, 2, 28, 9))
+    assert nine.next_after(utc(2025, 3, 1, 9)) == utc(2025, 3, 2, 9)
+    assert nine.next_after(utc(2025, 3, 1, 8, 59)) == utc(2025, 3, 1, 9)
+    # A weekly report eight days back is still found; the day after it too.
+    sunday = Schedule("weekly", 23 * 60 + 59, UTC_ZONE, weekday=6)
+    assert sunday.latest(utc(2025, 3, 9, 23, 58)) == (date(2025, 3, 2), utc(2025, 3, 2, 23, 59))
+    assert sunday.next_after(utc(2025, 3, 2, 23, 59)) == utc(2025, 3, 9, 23, 59)
+    # Late on a local day whose UTC date is already the next one.
+    tokyo = Schedule("daily", 8 * 60, ZoneInfo("Asia/Tokyo"))
+    assert tokyo.latest(utc(2025, 3, 1, 23, 30)) == (date(2025, 3, 2), utc(2025, 3, 1, 23))
+    assert tokyo.next_after(utc(2025, 3, 1, 22, 59)) == utc(2025, 3, 1, 23)
+
+
+def test_a_reports_schedule_comes_from_its_row() -> None:
+    row = dict(id=1, channel="C1", minute_of_day=90, tz="Europe/Berlin", kind="failed",
+               created_by="U1", created_at=utc(2025, 3, 1), last_occurrence=None)
+    weekly = Report(cadence="weekly", weekday=3, **row).schedule
+    assert weekly == Schedule("weekly", 90, BERLIN, 3)
+    assert Report(cadence="daily", weekday=None, **row).schedule == Schedule("daily", 90, BERLIN)
+    assert Report(cadence="odd", weekday=None, **row).schedule.cadence == "daily"
+
+
+def test_the_key_is_utc_on_a_server_in_another_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert report_key(7, datetime(2025, 3, 1, 9, 0, tzinfo=BERLIN)) == (
+            "report:7:2025-03-01T08:00Z")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_schedules_are_the_same_on_a_server_in_another_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        nine = Schedule("daily", 9 * 60, BERLIN)
+        at = nine.at(date(2025, 3, 1))
+        assert at == utc(2025, 3, 1, 8) and at.utcoffset() == timedelta(0)
+        assert nine.latest(utc(2025, 3, 1, 23, 30)) == (date(2025, 3, 1), utc(2025, 3, 1, 8))
+        assert nine.next_after(utc(2025, 3, 1, 23, 30)) == utc(2025, 3, 2, 8)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 # -- through the worker ----------------------------------------------------------------------

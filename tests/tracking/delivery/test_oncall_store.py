@@ -1,6 +1,7 @@
-"""The on-call tables (bot/tracking/delivery/oncall.py) on SQLite and PostgreSQL: every query's
-channel, job and subscription filter, what a DM row carries, when a mute or a burst is
-over (bench/MUTATION.md lists the mutants these kill)."""
+"""The on-call tables (bot/tracking/delivery/oncall.py) on SQLite and PostgreSQL: watchers
+and the DM rows they get, mentions per subscription, mutes and when they are over, the
+broadcast setting and one broadcast per burst, and every query's channel, job and
+subscription filter."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Scheduled reports below the commands (bot/tracking/watches/reports.py), on SQLite and
-PostgreSQL: the table's queries and filters, when an occurrence is due, and what its
-outbox row carries (bench/MUTATION.md lists the mutants these kill)."""
+PostgreSQL: the reports table's rows and filters, which occurrence is due (and that a
+report never run or newer than its occurrence holds up no other), what an occurrence's
+outbox row carries and records, and what a report says when it is built at delivery,
+against the simulator over HTTP."""
 
 from __future__ import annotations
 
@@ -46,46 +48,6 @@ def utc(*args: int) -> datetime:
 
 
 CREATED = utc(2025, 3, 1, 7)
-
-
-def test_the_key_is_the_occurrence_in_utc_to_the_minute() -> None:
-    local = datetime(2025, 3, 1, 9, 0, 59, tzinfo=BERLIN)
-    assert report_key(7, local) == "report:7:2025-03-01T08:00Z"
-
-
-def test_a_daily_schedule_runs_every_day_a_weekly_one_on_its_day() -> None:
-    daily, weekly = Schedule("daily", 0, UTC_ZONE), Schedule("weekly", 0, UTC_ZONE, weekday=2)
-    assert (daily.period_days, weekly.period_days) == (1, 7)
-    assert all(daily.runs_on(date(2025, 3, d)) for d in range(1, 8))
-    assert [d for d in range(1, 8) if weekly.runs_on(date(2025, 3, d))] == [5]  # Wednesday
-    assert Schedule("daily", 9 * 60 + 15, UTC_ZONE).at(date(2025, 3, 1)) == utc(2025, 3, 1, 9, 15)
-    assert weekly.window(date(2025, 3, 5)) == (utc(2025, 2, 26), utc(2025, 3, 5))
-    assert daily.window(date(2025, 3, 5)) == (utc(2025, 3, 4), utc(2025, 3, 5))
-
-
-def test_latest_is_at_or_before_now_and_next_after_is_after() -> None:
-    nine = Schedule("daily", 9 * 60, UTC_ZONE)
-    assert nine.latest(utc(2025, 3, 1, 9)) == (date(2025, 3, 1), utc(2025, 3, 1, 9))
-    assert nine.latest(utc(2025, 3, 1, 8, 59)) == (date(2025, 2, 28), utc(2025, 2, 28, 9))
-    assert nine.next_after(utc(2025, 3, 1, 9)) == utc(2025, 3, 2, 9)
-    assert nine.next_after(utc(2025, 3, 1, 8, 59)) == utc(2025, 3, 1, 9)
-    # A weekly report eight days back is still found; the day after it too.
-    sunday = Schedule("weekly", 23 * 60 + 59, UTC_ZONE, weekday=6)
-    assert sunday.latest(utc(2025, 3, 9, 23, 58)) == (date(2025, 3, 2), utc(2025, 3, 2, 23, 59))
-    assert sunday.next_after(utc(2025, 3, 2, 23, 59)) == utc(2025, 3, 9, 23, 59)
-    # Late on a local day whose UTC date is already the next one.
-    tokyo = Schedule("daily", 8 * 60, ZoneInfo("Asia/Tokyo"))
-    assert tokyo.latest(utc(2025, 3, 1, 23, 30)) == (date(2025, 3, 2), utc(2025, 3, 1, 23))
-    assert tokyo.next_after(utc(2025, 3, 1, 22, 59)) == utc(2025, 3, 1, 23)
-
-
-def test_a_reports_schedule_comes_from_its_row() -> None:
-    row = dict(id=1, channel="C1", minute_of_day=90, tz="Europe/Berlin", kind="failed",
-               created_by="U1", created_at=utc(2025, 3, 1), last_occurrence=None)
-    weekly = Report(cadence="weekly", weekday=3, **row).schedule
-    assert weekly == Schedule("weekly", 90, BERLIN, 3)
-    assert Report(cadence="daily", weekday=None, **row).schedule == Schedule("daily", 90, BERLIN)
-    assert Report(cadence="odd", weekday=None, **row).schedule.cadence == "daily"
 
 
 def _add(store: Store, channel: str = "C1", *, minute: int = 9 * 60, kind: str = "failed",
@@ -219,17 +181,21 @@ def test_recording_an_occurrence_never_moves_it_back(store: Store) -> None:
     assert keys == {report_key(report.id, d.occurrence) for d in (old, new, newest)}
 
 
-def test_the_key_is_utc_on_a_server_in_another_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
+def test_a_report_newer_than_its_occurrence_does_not_hold_up_the_next(store: Store) -> None:
+    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
+    _add(store, minute=9 * 60)  # created 07:00: yesterday's 09:00 is older than it
+    early = _add(store, "C2", minute=8 * 60)  # 08:00 today: due
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [early.id]
 
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    try:
-        assert report_key(7, datetime(2025, 3, 1, 9, 0, tzinfo=BERLIN)) == (
-            "report:7:2025-03-01T08:00Z")
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+
+def test_a_report_that_never_runs_does_not_hold_up_the_others(store: Store) -> None:
+    odd = _add(store, cadence="weekly", weekday=1)
+    with store.begin() as conn:  # a row no command writes: no such weekday
+        conn.execute(reports_table.update().where(reports_table.c.id == odd.id)
+                     .values(weekday=7))
+    good = _add(store, "C2", minute=8 * 60)
+    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
+    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [good.id]
 
 
 # -- rendering at delivery time, against the simulator over HTTP ------------------------
@@ -297,38 +263,3 @@ def test_a_summary_report_covers_the_window(
     assert reply.text == expected.text and reply.text.startswith("Weekly report. ")
     assert str(reply.blocks) == str(expected.blocks)
     assert WINDOW.label in str(reply.blocks)
-
-
-def test_a_report_newer_than_its_occurrence_does_not_hold_up_the_next(store: Store) -> None:
-    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
-    _add(store, minute=9 * 60)  # created 07:00: yesterday's 09:00 is older than it
-    early = _add(store, "C2", minute=8 * 60)  # 08:00 today: due
-    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [early.id]
-
-
-def test_a_report_that_never_runs_does_not_hold_up_the_others(store: Store) -> None:
-    odd = _add(store, cadence="weekly", weekday=1)
-    with store.begin() as conn:  # a row no command writes: no such weekday
-        conn.execute(reports_table.update().where(reports_table.c.id == odd.id)
-                     .values(weekday=7))
-    good = _add(store, "C2", minute=8 * 60)
-    scheduler = ReportScheduler(store, Outbox(store), clock=FakeClock(utc(2025, 3, 1, 8, 30)))
-    assert [d.report.id for d in scheduler.due(utc(2025, 3, 1, 8, 30))] == [good.id]
-
-
-def test_schedules_are_the_same_on_a_server_in_another_time_zone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import time
-
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    try:
-        nine = Schedule("daily", 9 * 60, BERLIN)
-        at = nine.at(date(2025, 3, 1))
-        assert at == utc(2025, 3, 1, 8) and at.utcoffset() == timedelta(0)
-        assert nine.latest(utc(2025, 3, 1, 23, 30)) == (date(2025, 3, 1), utc(2025, 3, 1, 8))
-        assert nine.next_after(utc(2025, 3, 1, 23, 30)) == utc(2025, 3, 2, 8)
-    finally:
-        monkeypatch.undo()
-        time.tzset()

@@ -1,6 +1,7 @@
-"""Store rules the tracking scenarios leave implicit, each pinned on SQLite and
-PostgreSQL: every filter of every query (channel, closed, paused, ids), what a new row
-records, and the engine options (bench/MUTATION.md lists the mutants these kill)."""
+"""The store's queries, each pinned on SQLite and PostgreSQL: every filter of every query
+of tracked jobs and subscriptions (channel, closed, paused, ids), what a new row records,
+what ``insert_ignore`` reports, and rows written behind the store's back read back
+whole. The tracking scenarios leave these implicit."""
 
 from __future__ import annotations
 
@@ -8,16 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from bot.domain.records import Subscription, TrackedJob
-from bot.tracking.store.database import (
-    _PG_CONNECT_ARGS,
-    CONNECT_TIMEOUT,
-    POOL_TIMEOUT,
-    STATEMENT_TIMEOUT_MS,
-    Store,
-)
+from bot.tracking.store.database import Store
 from bot.tracking.store.tables import subscriptions, tracked_jobs
 from tests.fixtures.tracking import T0
 from tests.tracking import fast_store
@@ -273,7 +267,7 @@ def test_removing_a_subscription_returns_whether_it_was_there(store: Store) -> N
     assert store.seen([a.id, b.id], ["j1"]) == {(b.id, "j1", "FAILED")}
 
 
-# -- the engine -----------------------------------------------------------------------
+# -- rows written directly -----------------------------------------------------------
 
 
 def test_insert_ignore_reports_whether_it_inserted(store: Store) -> None:
@@ -286,51 +280,6 @@ def test_insert_ignore_reports_whether_it_inserted(store: Store) -> None:
     assert row.message_ts == "1.1"
 
 
-def test_a_sqlite_store_enforces_foreign_keys_and_waits_for_the_lock(sqlite_url: str) -> None:
-    store = Store(sqlite_url)
-    seen: list[dict[str, Any]] = []
-    sa.event.listen(store.engine, "do_connect",
-                    lambda _d, _r, _a, kwargs: seen.append(dict(kwargs)))
-    store.migrate()
-    assert store.url == sqlite_url and store.dialect == "sqlite"
-    assert seen and seen[0]["timeout"] == 30
-    assert store.engine.pool.timeout() == POOL_TIMEOUT
-    with store.begin() as conn:
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        with pytest.raises(sa.exc.IntegrityError):
-            conn.execute(sa.text("INSERT INTO seen_outcomes (subscription_id, job_id,"
-                                 " outcome, seen_at) VALUES (999, 'j', 'FAILED', :t)"),
-                         {"t": T0.replace(tzinfo=None)})
-    store.close()
-
-
-@pytest.mark.postgres
-def test_a_postgres_store_keeps_the_urls_options_and_adds_its_limits(postgres_url: str) -> None:
-    store = Store(postgres_url)
-    seen: list[dict[str, Any]] = []
-    sa.event.listen(store.engine, "do_connect",
-                    lambda _d, _r, _a, kwargs: seen.append(dict(kwargs)))
-    store.migrate()
-    assert store.dialect == "postgresql"
-    kwargs = seen[0]
-    for key, value in _PG_CONNECT_ARGS.items():
-        assert kwargs[key] == value, key
-    assert kwargs["connect_timeout"] == CONNECT_TIMEOUT
-    assert store.engine.pool.timeout() == POOL_TIMEOUT
-    assert store.engine.pool._pre_ping
-    with store.begin() as conn:
-        # The keepalives are the client's socket options (checked above); the statement
-        # timeout is the server's, sent in the startup packet.
-        timeout = conn.execute(sa.text("SHOW statement_timeout")).scalar()
-        schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
-        tables = set(sa.inspect(conn).get_table_names())
-    assert timeout == f"{STATEMENT_TIMEOUT_MS // 1000}s"
-    # The URL's own search_path survives: the tables are in the test's schema.
-    assert schema is not None and schema.startswith("t_") and "subscriptions" in tables
-    store.close()
-
-
 def test_subscriptions_table_rows_read_back_through_the_store(store: Store) -> None:
     """A row written behind the store's back (an older process) reads back whole."""
     with store.begin() as conn:
@@ -340,149 +289,3 @@ def test_subscriptions_table_rows_read_back_through_the_store(store: Store) -> N
     [sub] = store.channel_subscriptions("C1")
     assert (sub.paused_reason, sub.swept_at) == ("x", T1)
     assert store.active_subscriptions() == []
-
-
-# -- switching SQLite to WAL (a real second connection holds the lock) ----------------
-
-
-def _locked_database(tmp_path: Any) -> tuple[Any, Any]:
-    import sqlite3
-
-    path = tmp_path / "locked.sqlite3"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN EXCLUSIVE")  # another process, mid-transaction
-    starter = sqlite3.connect(path, timeout=0, isolation_level=None)
-    return holder, starter
-
-
-def test_the_wal_switch_backs_off_doubling_up_to_half_a_second(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from bot.tracking.store import database as store_module
-
-    holder, starter = _locked_database(tmp_path)
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:  # the test's clock: no real wait
-        waits.append(seconds)
-        if len(waits) == 9:
-            holder.execute("COMMIT")  # the other process lets go
-
-    monkeypatch.setattr(store_module.time, "sleep", sleep)
-    store_module._ensure_wal(starter)
-    assert waits == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5, 0.5])
-    assert starter.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    starter.close()
-    holder.close()
-
-
-def test_the_wal_switch_gives_up_after_thirty_seconds(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import sqlite3
-
-    from bot.tracking.store import database as store_module
-
-    holder, starter = _locked_database(tmp_path)
-    now = [1000.0]
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        now[0] += seconds
-
-    monkeypatch.setattr(store_module.time, "sleep", sleep)
-    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
-        store_module._ensure_wal(starter)
-    # It tried until the deadline had passed, not once more.
-    assert sum(waits[:-1]) < store_module.WAL_SWITCH_SECONDS <= sum(waits)
-    starter.close()
-    holder.close()
-
-
-def test_the_wal_switch_raises_other_errors_at_once(tmp_path: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import sqlite3
-
-    from bot.tracking.store import database as store_module
-
-    path = tmp_path / "readonly.sqlite3"
-    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
-    readonly = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-    waits: list[float] = []
-    monkeypatch.setattr(store_module.time, "sleep", waits.append)
-    with pytest.raises(sqlite3.OperationalError):
-        store_module._ensure_wal(readonly)
-    assert waits == []
-    readonly.close()
-
-
-@pytest.mark.postgres
-def test_a_postgres_migration_waits_for_another_one_in_the_same_schema(
-    postgres_url: str,
-) -> None:
-    import threading
-    import time
-
-    from bot.tracking.store.database import MIGRATION_LOCK
-
-    holder = Store(postgres_url)
-    starter = Store(postgres_url)
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def migrate() -> None:
-        try:
-            starter.migrate()
-        except BaseException as e:
-            errors.append(e)
-        done.set()
-
-    try:
-        with holder.begin() as conn:  # another process migrating this schema
-            conn.execute(sa.text(
-                "SELECT pg_advisory_xact_lock(:app, hashtext(coalesce(current_schema(), '')))"
-            ), {"app": MIGRATION_LOCK})
-            thread = threading.Thread(target=migrate)
-            thread.start()
-            waiting = False
-            deadline = time.monotonic() + 20
-            while not (waiting or done.is_set()) and time.monotonic() < deadline:
-                # Polls a condition (another session queued behind the lock), no ordering.
-                waiting = bool(conn.execute(sa.text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                    " AND NOT granted AND classid = :app"), {"app": MIGRATION_LOCK}).scalar())
-            assert waiting and not done.is_set()
-        thread.join(timeout=30)
-        assert done.is_set() and errors == []
-        assert starter.channel_tracked("C1") == []  # migrated once the lock was free
-    finally:
-        holder.close()
-        starter.close()
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("extra", [None, "-cwork_mem=5MB"])
-def test_a_postgres_url_with_no_or_several_options_gets_the_statement_timeout(
-    postgres_url: str, extra: str | None,
-) -> None:
-    from tests.fixtures.database import POSTGRES_URL
-
-    if extra is None:
-        url = POSTGRES_URL  # no options of its own
-    else:
-        url = sa.engine.make_url(postgres_url).update_query_pairs(
-            [("options", extra)], append=True).render_as_string(hide_password=False)
-    store = Store(url)
-    try:
-        with store.begin() as conn:
-            settings = {name: conn.execute(sa.text(f"SHOW {name}")).scalar()
-                        for name in ("statement_timeout", "work_mem", "search_path")}
-    finally:
-        store.close()
-    assert settings["statement_timeout"] == f"{STATEMENT_TIMEOUT_MS // 1000}s"
-    if extra is not None:  # both of the URL's own options kept
-        assert settings["work_mem"] == "5MB"
-        assert str(settings["search_path"]).startswith("t_")

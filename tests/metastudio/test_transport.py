@@ -1,8 +1,9 @@
-"""The transport in detail (mutation testing, bench/MUTATION.md): the exact error each
-kind of answer or failure gives (message, status, request id), the answer-size limits
-at their edges, compressed answers, the deadline on an injected clock, the retry
-configuration and its time budget, and the metric and log line of every request.
-tests/fakes/raw_http.py scripts the answers over loopback; timeouts are small."""
+"""The transport (bot/metastudio/transport.py): the exact error each kind of answer or
+failure gives (message, status, request id), the answer-size limits at their edges,
+compressed answers, the deadline on an injected clock, the connection pool and the
+concurrency limit, the retry configuration and its time budget, and the metric and log
+line of every request. tests/fakes/raw_http.py scripts the answers over loopback;
+timeouts are small. (test_transport_faults.py drives the byte-by-byte failures.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``subscribe stuck`` below the service (bot/tracking/watches/stuck.py): the watcher
 against the simulator over HTTP, its outbox rows read directly. Which channel is told
-what, once, with which payload; the check's interval; ends, and jobs gone upstream
-(bench/MUTATION.md lists the mutants these kill)."""
+what, once, with which payload; the check's interval; ends, jobs gone upstream, mutes,
+and the line learnt from the week's history."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The worker's video-minutes check (bot/tracking/watches/quota.py) against the simulator
-over HTTP: asked only while a digest could form, at most every ten minutes, and a failed
-call keeps the last answer (bench/MUTATION.md lists the mutants these kill)."""
+over HTTP: asked only while a digest could form, at most every ten minutes (or the
+interval given), the warn percent deciding what is low, and a failed call keeping the
+last answer."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""The paging primitive's stopping rules, exactly (bench/MUTATION.md lists the mutants
-these kill). ``fetch`` is the primitive's own seam (the client passes its ``list_jobs``):
-here it serves scripted servers, including ones the simulator does not play (one that
-ignores ``offset``, one that never ends), and records every query it was asked."""
+"""Paging (bot/metastudio/paging.py): how a walk pages from the query's offset, and its
+stopping rules, exactly: the count, an empty page, ``max_jobs``, the page ceiling, a
+server that ignores ``offset``, and jobs repeated from the last pages. ``fetch`` is the
+primitive's own seam (the client passes its ``list_jobs``): here it serves scripted
+servers, including ones the simulator does not play (one that ignores ``offset``, one
+that never ends), and records every query it was asked."""
 
 from __future__ import annotations
 
