@@ -260,8 +260,12 @@ class RowDelivery:
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         details_in = thread_ts or ts
-        posted = (self.messenger.marked(row.channel, thread_ts=details_in)
-                  if row.in_doubt else {})
+        if not row.in_doubt:
+            posted: dict[str, str] = {}
+        elif thread_ts and row.posted_ts is None:
+            posted = found  # the tracking thread was just read for the summary
+        else:
+            posted = self.messenger.marked(row.channel, thread_ts=details_in)
         for index, chunk in enumerate(chunks):
             details = messages.digest_details(chunk, runbook=self.runbook)
             yield from self._post(row.channel, details.text, details.blocks,

@@ -15,9 +15,35 @@ from tests.tracking.delivery.helpers import dies_at, ended_burst, look_ups, mark
 from tests.tracking.helpers import track
 
 
-def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
+def test_a_fresh_digest_looks_nothing_up_and_edits_its_tracking_message(
     world: TrackingWorld,
 ) -> None:
+    jobs = [world.running() for _ in range(6)]
+    track(world, *jobs)
+    for job in jobs:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert look_ups(world) == 0
+    [tracking] = [m for m in world.slack.posts("C1") if m.metadata is None]
+    [(summary_key, summary), (details_key, details)] = marked(world)
+    # One reply in the tracking thread, addressed to who tracked the jobs; the
+    # details follow it in that same thread.
+    assert summary.text == "<@U1> 6 jobs finished: 6 ✅" and summary.thread_ts == tracking.ts
+    assert details_key == f"{summary_key}#0" and details.thread_ts == tracking.ts
+    assert not summary.reply_broadcast and not details.reply_broadcast  # no failures
+    assert all(job in str(details.blocks) for job in jobs)
+    assert "all finished" in tracking.text
+    assert world.tracking.sender.rows._plans == {}
+    rows = world.tracking.outbox.rows()
+    assert {(r.status, r.posted_ts) for r in rows} == {("sent", summary.ts)}
+
+
+def test_ends_of_two_tracking_messages_stay_in_their_own_threads(
+    world: TrackingWorld,
+) -> None:
+    """Six ends in one channel, three under each of two tracking messages: two
+    destinations of three, so each job replies in its own thread (no channel digest)."""
     first = [world.running() for _ in range(3)]
     second = [world.running() for _ in range(3)]
     track(world, *first)
@@ -25,18 +51,11 @@ def test_a_fresh_digest_looks_nothing_up_and_edits_each_tracking_message(
     for job in first + second:
         world.sim.set_state(job, "SUCCEED")
     world.tracking.poller.poll()
-    assert world.tracking.sender.send_due() == SendResult(sent=1)
-    assert look_ups(world) == 0
-    [(summary_key, summary), (details_key, details)] = marked(world)
-    assert summary.text == "6 jobs finished: 6 ✅" and summary.thread_ts is None
-    assert details_key == f"{summary_key}#0" and details.thread_ts == summary.ts
-    assert not details.reply_broadcast  # the thread's details stay in the thread
-    assert all(job in str(details.blocks) for job in first + second)
-    messages = [m for m in world.slack.posts("C1") if m.metadata is None]
-    assert len(messages) == 2 and all("all finished" in m.text for m in messages)
-    assert world.tracking.sender.rows._plans == {}
-    rows = world.tracking.outbox.rows()
-    assert {(r.status, r.posted_ts) for r in rows} == {("sent", summary.ts)}
+    assert world.tracking.sender.send_due() == SendResult(sent=6)
+    one, two = [m for m in world.slack.posts("C1") if m.metadata is None]
+    assert [j for j in first if j in str(world.slack.thread("C1", one.ts))] == first
+    assert [j for j in second if j in str(world.slack.thread("C1", two.ts))] == second
+    assert all("all finished" in m.text for m in (one, two))
 
 
 def test_a_digest_records_its_summary_before_posting_the_details(
@@ -47,7 +66,7 @@ def test_a_digest_records_its_summary_before_posting_the_details(
     post, recorded = messenger.post, []
 
     def details_post(channel: str, **kw: Any) -> str:
-        if kw.get("thread_ts"):
+        if "#" in kw.get("marker", ""):
             [digest] = [r for r in world.tracking.outbox.rows() if r.kind == "digest"]
             recorded.append(digest.posted_ts)
         return post(channel, **kw)
@@ -66,11 +85,14 @@ def test_a_digest_whose_summary_a_dead_sender_posted_is_found_not_posted_again(
     dies_at(world, 1)  # the summary is in Slack, not recorded
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     [(summary_key, summary), (details_key, details)] = marked(world)
-    assert details.thread_ts == summary.ts and details_key == f"{summary_key}#0"
+    assert details.thread_ts == summary.thread_ts and details_key == f"{summary_key}#0"
     assert all(job in str(details.blocks) for job in ids)
-    [look_up] = world.slack.calls_to("conversations.history")
+    # Looked for in the tracking thread it was posted in, once for the summary and its
+    # details alike.
+    [look_up] = world.slack.calls_to("conversations.replies")
+    assert look_up.args["ts"] == summary.thread_ts
+    assert world.slack.calls_to("conversations.history") == []
     [digest] = [r for r in world.tracking.outbox.rows() if r.kind == "digest"]
-    assert look_up.args["oldest"] == f"{digest.created_at.timestamp():.6f}"
     assert (digest.status, digest.posted_ts) == ("sent", summary.ts)
 
 

@@ -35,7 +35,7 @@ def test_a_digest_owed_from_before_a_new_burst_goes_first_and_is_never_folded(
     first, second = _digest_owed_then_a_new_burst(world)
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     [(_, summary1), (_, details1), (_, summary2), (_, details2)] = marked(world)
-    assert summary1.text == summary2.text == "6 jobs finished: 6 ✅"
+    assert summary1.text == summary2.text == "<@U1> 6 jobs finished: 6 ✅"
     assert all(job in str(details1.blocks) and job not in str(details2.blocks)
                for job in first)
     assert all(job in str(details2.blocks) for job in second)
@@ -48,7 +48,7 @@ def test_a_note_written_after_a_burst_is_posted_after_the_bursts_digest(
     note(world, Message(text="a later note"))
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert [m.text for _, m in marked(world)] == [
-        "6 jobs finished: 6 ✅", "Details of 6 jobs", "a later note"]
+        "<@U1> 6 jobs finished: 6 ✅", "Details of 6 jobs", "a later note"]
 
 
 def test_a_digest_stands_where_its_oldest_member_stood(world: TrackingWorld) -> None:
@@ -65,7 +65,7 @@ def test_a_digest_stands_where_its_oldest_member_stood(world: TrackingWorld) -> 
     world.tracking.poller.poll()
     assert world.tracking.sender.send_due() == SendResult(sent=3)
     texts = [m.text for _, m in marked(world)]
-    assert texts == ["6 jobs finished: 6 ✅", "Details of 6 jobs"] * 2 + [
+    assert texts == ["<@U1> 6 jobs finished: 6 ✅", "Details of 6 jobs"] * 2 + [
         "a note written meanwhile"]
 
 
@@ -77,7 +77,7 @@ def test_a_row_in_doubt_is_never_folded_into_a_new_bursts_digest(world: Tracking
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     [(key, own), (_, summary), (_, details)] = marked(world)
     assert alone in own.text and key.startswith("track:")
-    assert summary.text == "6 jobs finished: 6 ✅"
+    assert summary.text == "<@U1> 6 jobs finished: 6 ✅"
     assert all(job in str(details.blocks) for job in burst) and alone not in str(details.blocks)
 
 

@@ -16,10 +16,10 @@ from bot.tracking.delivery.oncall import (
     DIRECT,
     OnCallStore,
     broadcast_failures,
+    channel_groups,
     channel_noise,
     direct_key,
     enqueue_direct_messages,
-    subscription_extras,
 )
 from bot.tracking.delivery.outbox import Outbox
 from bot.tracking.store.database import Store
@@ -193,28 +193,30 @@ def test_one_broadcast_per_burst_per_channel(store: Store) -> None:
     assert moments == {"C1": T0 + 3 * BURST, "C2": T0 + timedelta(minutes=1), "C3": T0}
 
 
-def test_subscription_extras(store: Store) -> None:
+def test_channel_groups(store: Store) -> None:
     calls = OnCallStore(store)
     a, b = _sub_id(store, outcome="failed"), _sub_id(store, outcome="all")
     calls.set_mention(a, "S1")
     with store.begin() as conn:
-        assert subscription_extras(conn, a, "C1", _job("j1", "FAILED"), T0) == {
-            "mention_group": "S1"}
-        assert subscription_extras(conn, a, "C1", _job("j1", "BLOCK"), T0) == {
-            "mention_group": "S1"}
-        assert subscription_extras(conn, a, "C1", _job("j1", "SUCCEED"), T0) == {}
-        assert subscription_extras(conn, a, "C1", _job("j1", "CANCELED"), T0) == {}
-        assert subscription_extras(conn, b, "C1", _job("j1", "FAILED"), T0) == {}
+        assert channel_groups(conn, [a], "C1", _job("j1", "FAILED"), T0) == ["S1"]
+        assert channel_groups(conn, [a], "C1", _job("j1", "BLOCK"), T0) == ["S1"]
+        assert channel_groups(conn, [a], "C1", _job("j1", "SUCCEED"), T0) == []
+        assert channel_groups(conn, [a], "C1", _job("j1", "CANCELED"), T0) == []
+        assert channel_groups(conn, [b], "C1", _job("j1", "FAILED"), T0) == []
+        assert channel_groups(conn, [], "C1", _job("j1", "FAILED"), T0) == []
+    calls.set_mention(b, "S0")
+    with store.begin() as conn:  # the union of every matching subscription's, sorted
+        assert channel_groups(conn, [a, b], "C1", _job("j1", "FAILED"), T0) == ["S0", "S1"]
+    calls.set_mention(b, "S1")
+    with store.begin() as conn:  # each group once
+        assert channel_groups(conn, [a, b], "C1", _job("j1", "FAILED"), T0) == ["S1"]
     calls.mute("C1", "j1", T0 + HOUR)
     with store.begin() as conn:
-        assert subscription_extras(conn, a, "C1", _job("j1", "FAILED"), T0) is None
-        assert subscription_extras(conn, a, "C1", _job("j2", "FAILED"), T0) == {
-            "mention_group": "S1"}
-        assert subscription_extras(conn, a, "C2", _job("j1", "FAILED"), T0) == {
-            "mention_group": "S1"}
+        assert channel_groups(conn, [a], "C1", _job("j1", "FAILED"), T0) is None
+        assert channel_groups(conn, [a], "C1", _job("j2", "FAILED"), T0) == ["S1"]
+        assert channel_groups(conn, [a], "C2", _job("j1", "FAILED"), T0) == ["S1"]
     calls.mute("C1", None, T0 + HOUR)
     with store.begin() as conn:
-        assert subscription_extras(conn, a, "C1", _job("j2", "SUCCEED"), T0) is None
-        assert subscription_extras(conn, a, "C1", _job("j2", "FAILED"), T0 + HOUR) == {
-            "mention_group": "S1"}
+        assert channel_groups(conn, [a], "C1", _job("j2", "SUCCEED"), T0) is None
+        assert channel_groups(conn, [a], "C1", _job("j2", "FAILED"), T0 + HOUR) == ["S1"]
         assert channel_noise(conn, "C1", T0).muted_until == T0 + HOUR

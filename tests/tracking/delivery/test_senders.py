@@ -401,6 +401,6 @@ def test_a_channel_lost_between_two_posts_of_a_row_leaves_the_other_channels_to_
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert sorted(r.channel for r in world.tracking.outbox.rows() if r.status == "sent") == [
         "C2", "C2"]
-    assert [m.text for _, m in marked(world)][:1] == ["6 jobs finished: 6 ✅"]
+    assert [m.text for _, m in marked(world)][:1] == ["<@U1> 6 jobs finished: 6 ✅"]
     assert "Details of 6 jobs" not in [m.text for _, m in marked(world)]
     assert any(m.endswith("leaving C1 to its new owner") for m in caplog.messages)

@@ -400,8 +400,9 @@ def test_each_end_is_recorded_with_what_its_message_needs(world: TrackingWorld) 
     [sub] = world.tracking.store.channel_subscriptions("C2")
     assert (news.kind, news.channel, news.dedupe_key) == (
         "sub", "C2", subscription_key("C2", watched, "FAILED"))
-    assert news.payload["subscription"] == sub.id and news.created_at == world.clock()
+    assert news.payload["subscriptions"] == [sub.id] and news.created_at == world.clock()
     assert news.payload["job"]["state"] == "FAILED"
+    assert news.payload["mention_groups"] == [] and mine.payload["mention_groups"] == []
 
 
 def test_a_channel_tracking_the_job_is_skipped_and_the_next_channel_still_told(
