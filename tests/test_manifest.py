@@ -24,6 +24,7 @@ SCOPES_OF_METHOD = {
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "usergroups.users.list": {"usergroups:read"},
+    "usergroups.list": {"usergroups:read"},
     # One scope per kind of conversation the bot may have posted in.
     "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},

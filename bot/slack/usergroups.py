@@ -1,6 +1,8 @@
-"""Members of a Slack user group, for the people CANCEL_ALLOWED names by group
-(``usergroups.users.list``, scope ``usergroups:read``), cached for a few minutes. A Slack
-error counts as "not a member": refuse, never allow by accident."""
+"""Slack's user groups: the members of one, for the people CANCEL_ALLOWED names by group
+(``usergroups.users.list``), and whether one exists, for ``notify=@group``
+(``usergroups.list``); both scope ``usergroups:read``, cached for a few minutes. A Slack
+error counts as "not a member" (refuse, never allow by accident) and as "cannot tell"
+for existence."""
 
 from __future__ import annotations
 
@@ -39,3 +41,28 @@ class GroupMembers:
         with self._lock:
             self._cache[group_id] = members
         return members
+
+
+class UserGroupDirectory:
+    """``known(group_id)``: True when the workspace has that user group, False when it
+    does not, None when Slack cannot be asked (``usergroups.list``, cached)."""
+
+    def __init__(self, client: WebClient, *, ttl: float = GROUP_TTL) -> None:
+        self._client = client
+        self._cache: TTLCache[str, frozenset[str]] = TTLCache(maxsize=1, ttl=ttl)
+        self._lock = threading.Lock()
+
+    def known(self, group_id: str) -> bool | None:
+        with self._lock:
+            ids = self._cache.get("ids")
+        if ids is None or group_id not in ids:  # a group made a minute ago: ask again
+            try:
+                groups = self._client.usergroups_list().get("usergroups") or []
+            except (SlackApiError, OSError) as e:
+                log.warning("usergroups.list failed: %s", e)
+                return None
+            ids = frozenset(g["id"] for g in groups if isinstance(g, dict)
+                            and isinstance(g.get("id"), str) and not g.get("date_delete"))
+            with self._lock:
+                self._cache["ids"] = ids
+        return group_id in ids

@@ -37,11 +37,18 @@ class ReportCommands:
     def schedule(self, ctx: Context, command: ScheduleReport, now: datetime) -> Reply:
         """Add the report and say so in the channel (which also proves the bot can post
         there: a channel it cannot post to gets no report)."""
-        if len(self.store.channel_reports(ctx.channel_id)) >= MAX_PER_CHANNEL:
-            return Reply(text=f"This channel already has {MAX_PER_CHANNEL} reports; "
-                              "`/videojobs unreport ID` one first.")
+        existing = self.store.channel_reports(ctx.channel_id)
         tz = ZoneInfo(command.tz) if command.tz else ctx.tz
         schedule = Schedule(command.cadence, command.minute_of_day, tz, command.weekday)
+        for report in existing:
+            if report.kind == command.kind and report.schedule == schedule:
+                when = schedule_text(report.cadence, report.weekday, report.minute_of_day,
+                                     report.tz)
+                return Reply(text=f"That report is already scheduled as #{report.id} "
+                                  f"({report.kind}, {when}); nothing added.")
+        if len(existing) >= MAX_PER_CHANNEL:
+            return Reply(text=f"This channel already has {MAX_PER_CHANNEL} reports; "
+                              "`/videojobs unreport ID` one first.")
         report = self.store.add(ctx.channel_id, schedule=schedule, kind=command.kind,
                                 created_by=ctx.user_id, now=now)
         when = schedule_text(report.cadence, report.weekday, report.minute_of_day, report.tz)

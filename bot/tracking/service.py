@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,7 +25,7 @@ from .delivery.oncall import OnCallStore
 from .delivery.outbox import Outbox
 from .polling.active import ActiveSet
 from .store.database import Store
-from .watches.stuck import StuckWatcher
+from .watches.stuck import StuckWatch, StuckWatcher
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class TrackingService:
 
     def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
                  *, broadcast_default: bool, stuck: StuckWatcher | None = None,
-                 runbook: Runbook = DEFAULT, can_cancel: bool = False):
+                 runbook: Runbook = DEFAULT, can_cancel: bool = False,
+                 group_known: Callable[[str], bool | None] | None = None):
         self.store = store
         self.outbox = outbox
         self.jobs = jobs
@@ -59,6 +60,8 @@ class TrackingService:
         #: How failures are explained, and whether tracking messages offer Cancel.
         self.runbook = runbook
         self.can_cancel = can_cancel
+        #: Whether a ``notify=`` group exists (usergroups.list); None: nobody to ask.
+        self.group_known = group_known
 
     def track(self, ctx: Context, command: Track, now: datetime) -> Reply:
         """Post a tracking message for the unfinished jobs among ``command.job_ids``;
@@ -210,20 +213,42 @@ class TrackingService:
     def subscribe(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
         """Subscribe the channel; a confirmation is posted in it, which also checks that
         the bot can post there."""
-        if command.outcome == "stuck":
-            return self._subscribe_stuck(ctx, command, now)
+        unchecked = ""
+        if command.notify_group and self.group_known is not None:
+            known = self.group_known(command.notify_group)
+            if known is False:
+                return Reply(text=f"`{command.notify_group}` is not a user group of this "
+                                  "workspace, so it would page nobody. Pick the group from "
+                                  "Slack's @ list: `notify=@oncall`.")
+            if known is None:
+                unchecked = (f" (Slack could not be asked whether `{command.notify_group}` "
+                             "is a user group just now: check that it pages.)")
+        reply = (self._subscribe_stuck(ctx, command, now) if command.outcome == "stuck"
+                 else self._subscribe_outcome(ctx, command, now))
+        reply.text += unchecked
+        return reply
+
+    def _subscribe_outcome(self, ctx: Context, command: Subscribe, now: datetime) -> Reply:
         sub, new = self.store.add_subscription(
             ctx.channel_id, outcome=command.outcome,
             job_type=str(command.job_type) if command.job_type else None,
             asset_name=command.asset_name, script_id=command.script_id,
             created_by=ctx.user_id, now=now,
         )
+        before = self.oncall.mentions([sub.id]).get(sub.id)
         if command.notify_group:
             # Saying notify= again changes whom an existing subscription pages.
             self.oncall.set_mention(sub.id, command.notify_group)
-        line = messages.subscription_line(sub, self.oncall.mentions([sub.id]).get(sub.id))
+        after = self.oncall.mentions([sub.id]).get(sub.id)
+        line = messages.subscription_line(sub, after)
         if not new:
-            return Reply(text=f"This channel already has that subscription: {line}")
+            if after != before:
+                was = f"<!subteam^{before}>" if before else "nobody"
+                return Reply(text=f"Updated subscription #{sub.id}: its failures now page "
+                                  f"<!subteam^{after}> (was {was}); its outcome and filters "
+                                  f"stay as they were: {line}")
+            return Reply(text=f"This channel already has that subscription, unchanged: "
+                              f"{line}")
         try:
             self.messenger.post(ctx.channel_id, text=(
                 f"📣 <@{ctx.user_id}> subscribed this channel to {sub.outcome} jobs "
@@ -240,6 +265,7 @@ class TrackingService:
         if self.stuck is None:
             return Reply(text="Stuck-job announcements are not available in this bot.")
         kind = str(command.job_type) if command.job_type else None
+        before = self.stuck.watch_of(ctx.channel_id)
         new = self.stuck.watch(ctx.channel_id, job_type=kind, group_id=command.notify_group,
                                created_by=ctx.user_id, now=now)
         if new:
@@ -253,9 +279,12 @@ class TrackingService:
                 return Reply(text=_post_refused(e, "post in this channel"))
             except DeliveryError as e:
                 log.warning("stuck subscription confirmation not posted: %s", e)
-        what = "Subscribed" if new else "Updated"
-        return Reply(text=f"{what}: stuck jobs in this channel. "
-                          "`/videojobs unsubscribe stuck` stops it.")
+        if new:
+            return Reply(text="Subscribed: stuck jobs in this channel. "
+                              "`/videojobs unsubscribe stuck` stops it.")
+        after = self.stuck.watch_of(ctx.channel_id)
+        assert before is not None and after is not None  # it existed, and still does
+        return Reply(text=_stuck_changes(before, after))
 
     def unsubscribe(self, ctx: Context, command: Unsubscribe) -> Reply:
         """Remove a subscription by id, or the channel's only one."""
@@ -332,6 +361,28 @@ class TrackingService:
         noise = self.oncall.noise(ctx.channel_id, now)
         return _reply(messages.settings_reply(noise, default_broadcast=self.broadcast_default,
                                               changed=command.broadcast is not None))
+
+
+def _stuck_changes(before: StuckWatch, after: StuckWatch) -> str:
+    """What ``subscribe stuck`` changed of the channel's stuck subscription, and what
+    stayed."""
+    def kind(value: str | None) -> str:
+        return f"`{value}` jobs" if value else "every job type"
+
+    def group(value: str | None) -> str:
+        return f"<!subteam^{value}>" if value else "nobody"
+
+    changed: list[str] = []
+    kept: list[str] = []
+    for name, old, new, show in (("for", before.job_type, after.job_type, kind),
+                                 ("paging", before.group_id, after.group_id, group)):
+        (changed if old != new else kept).append(
+            f"{name} {show(new)} (was {show(old)})" if old != new else f"{name} {show(new)}")
+    if not changed:
+        return ("This channel already has that stuck subscription, unchanged ("
+                + ", ".join(kept) + ").")
+    return ("Updated the stuck subscription: " + ", ".join(changed)
+            + (". Kept: " + ", ".join(kept) if kept else "") + ".")
 
 
 def _post_refused(error: DeliveryError, what: str) -> str:

@@ -67,10 +67,12 @@ class Core:
 
 def build_core(settings: Settings, messenger: Messenger, *,
                group_members: Callable[[str], frozenset[str]] | None = None,
+               group_known: Callable[[str], bool | None] | None = None,
                also_allowed: Iterable[str] = (),
                clock: Callable[[], datetime] | None = None) -> Core:
     """Open (and migrate) the database named by ``DATABASE_URL`` and build the client,
-    tracking and router. ``group_members`` resolves CANCEL_ALLOWED's user groups;
+    tracking and router. ``group_members`` resolves CANCEL_ALLOWED's user groups and
+    ``group_known`` says whether a ``notify=`` group exists;
     ``also_allowed`` adds people who may cancel (the demo's user); ``clock`` replaces
     the wall clock (the demo runs on the simulator's)."""
     from ..commands.router import Router
@@ -86,7 +88,7 @@ def build_core(settings: Settings, messenger: Messenger, *,
     jobs = build_jobs_client(settings)
     clock = clock or utc_now
     tracking = build_tracking(settings, jobs, messenger, runbook=runbook,
-                              can_cancel=policy.enabled, clock=clock)
+                              can_cancel=policy.enabled, clock=clock, group_known=group_known)
     router = Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
                     cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
                     reports=ReportCommands(ReportStore(tracking.store), messenger),
@@ -98,11 +100,12 @@ def build_services(settings: Settings) -> Services:
     """The core with Slack around it: the messenger, user groups, timezones and Home."""
     from ..slack.home import build_home
     from ..slack.messenger import SlackMessenger
-    from ..slack.usergroups import GroupMembers
+    from ..slack.usergroups import GroupMembers, UserGroupDirectory
     from ..slack.users import TimezoneResolver
 
     slack = build_slack_client(settings)
-    core = build_core(settings, SlackMessenger(slack), group_members=GroupMembers(slack))
+    core = build_core(settings, SlackMessenger(slack), group_members=GroupMembers(slack),
+                      group_known=UserGroupDirectory(slack).known)
     return Services(
         slack=slack,
         router=core.router,

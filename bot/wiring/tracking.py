@@ -40,6 +40,7 @@ def build_tracking(
     sleep: Callable[[float], None] = time.sleep,
     runbook: Runbook = DEFAULT,
     can_cancel: bool = False,
+    group_known: Callable[[str], bool | None] | None = None,
 ) -> Tracking:
     """Open and migrate the database named by ``settings.database_url`` and build the
     tracking parts.
@@ -72,7 +73,8 @@ def build_tracking(
     stuck = StuckWatcher(store, outbox, jobs, clock=clock)
     service = TrackingService(store, outbox, jobs, messenger,
                               broadcast_default=settings.broadcast_failures, stuck=stuck,
-                              runbook=runbook, can_cancel=can_cancel)
+                              runbook=runbook, can_cancel=can_cancel,
+                              group_known=group_known)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
                     retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
                     stuck=stuck, quota=quota)

@@ -349,6 +349,12 @@ class FakeSlack:
             return 200, {"ok": False, "error": "no_such_subteam"}, {}
         return 200, {"ok": True, "users": list(members)}, {}
 
+    def _api_usergroups_list(self, args):
+        # Slack: the workspace's user groups (enabled ones unless include_disabled).
+        groups = [{"id": group, "handle": group.lower(), "name": group,
+                   "date_delete": 0} for group in sorted(self.usergroups)]
+        return 200, {"ok": True, "usergroups": groups}, {}
+
     def _channel_check(self, channel: str):
         if not channel:  # Slack: a post or edit that names no channel
             return 200, {"ok": False, "error": "channel_not_found"}, {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.commands.types import Unsubscribe
+from bot.commands.types import Subscribe, Unsubscribe
 from bot.metastudio.query import QueryJobType
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import ctx, subscribe, track
@@ -247,3 +247,35 @@ def test_a_script_filter_is_checked_when_a_job_is_watched_for_another_channel(
     assert sorted(t.split("`")[1] for t in _top_level(world, "C1")[1:]) == sorted([other, mine])
     news = _top_level(world, "C2")[1:]
     assert len(news) == 1 and mine in news[0]
+
+
+def test_subscribing_stuck_again_keeps_the_options_not_mentioned(world: TrackingWorld) -> None:
+    """Issue #21, 5: ``subscribe stuck type=2d notify=@oncall`` then ``subscribe stuck``
+    keeps the filter and the group, and says nothing changed."""
+    first = world.tracking.service.subscribe(
+        ctx(), Subscribe("stuck", job_type=QueryJobType.VIDEO_2D, notify_group="S0ONCALL"),
+        world.clock())
+    assert first.text.startswith("Subscribed: stuck jobs")
+    again = world.tracking.service.subscribe(ctx(), Subscribe("stuck"), world.clock())
+    assert again.text == ("This channel already has that stuck subscription, unchanged "
+                          "(for `2D_DIGITAL_HUMAN_VIDEO` jobs, paging <!subteam^S0ONCALL>).")
+    watch = world.tracking.stuck.watch_of("C1")
+    assert (watch.job_type, watch.group_id) == ("2D_DIGITAL_HUMAN_VIDEO", "S0ONCALL")
+    moved = world.tracking.service.subscribe(ctx(), Subscribe("stuck", notify_group="S0LEADS"),
+                                             world.clock())
+    assert moved.text == ("Updated the stuck subscription: paging <!subteam^S0LEADS> (was "
+                          "<!subteam^S0ONCALL>). Kept: for `2D_DIGITAL_HUMAN_VIDEO` jobs.")
+
+
+def test_adding_a_group_to_a_subscription_says_it_was_updated(world: TrackingWorld) -> None:
+    """Issue #21, 5: it did add the group, so it must not answer "already has"."""
+    subscribe(world, "failed")
+    updated = world.tracking.service.subscribe(
+        ctx(), Subscribe("failed", notify_group="S0ONCALL"), world.clock())
+    [sub] = world.tracking.store.channel_subscriptions("C1")
+    assert updated.text.startswith(f"Updated subscription #{sub.id}: its failures now page "
+                                   "<!subteam^S0ONCALL> (was nobody)")
+    assert world.tracking.service.oncall.mentions([sub.id]) == {sub.id: "S0ONCALL"}
+    same = world.tracking.service.subscribe(
+        ctx(), Subscribe("failed", notify_group="S0ONCALL"), world.clock())
+    assert same.text.startswith("This channel already has that subscription, unchanged")

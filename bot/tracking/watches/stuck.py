@@ -61,14 +61,19 @@ class StuckWatcher:
 
     def watch(self, channel: str, *, job_type: str | None, group_id: str | None,
               created_by: str, now: datetime) -> bool:
-        """Subscribe ``channel``; False if it already was (its filters are replaced)."""
+        """Subscribe ``channel``; False if it already was. An option given replaces the
+        existing one; one not given (None) keeps it, so ``subscribe stuck`` again never
+        erases a type filter or a group said before."""
         values = dict(job_type=job_type, group_id=group_id, created_by=created_by,
                       created_at=now)
         with self.store.begin() as conn:
             if self.store.insert_ignore(conn, stuck_watches, dict(channel=channel, **values)):
                 return True
-            conn.execute(stuck_watches.update().where(stuck_watches.c.channel == channel)
-                         .values(job_type=job_type, group_id=group_id))
+            given = {k: v for k, v in (("job_type", job_type), ("group_id", group_id))
+                     if v is not None}
+            if given:
+                conn.execute(stuck_watches.update()
+                             .where(stuck_watches.c.channel == channel).values(**given))
             return False
 
     def unwatch(self, channel: str) -> bool:

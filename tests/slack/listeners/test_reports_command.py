@@ -33,3 +33,16 @@ def test_a_bad_report_command_is_one_line_and_schedules_nothing(slack: SlackSend
     [answer] = slack.answers()
     assert "`9am` is not a time of day" in answer["text"]
     assert slack.fake.posts() == []
+
+
+def test_the_same_report_twice_is_scheduled_once(slack: SlackSender):
+    """Issue #21, 6: an identical ``report`` names the one already scheduled."""
+    slack.command("report daily 09:00 failed", response="one")
+    assert "Scheduled report #1" in slack.answers("one")[0]["text"]
+    slack.command("report daily 09:00 failed", response="two")
+    assert slack.answers("two")[0]["text"] == (
+        "That report is already scheduled as #1 (failed, daily at 09:00 (UTC)); "
+        "nothing added.")
+    slack.command("report daily 09:00 summary", response="other")  # another kind: a new one
+    assert "Scheduled report #2" in slack.answers("other")[0]["text"]
+    assert len(slack.fake.posts("C1")) == 2  # one confirmation each, none for the repeat
