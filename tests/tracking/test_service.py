@@ -322,7 +322,8 @@ def test_subscribe_posts_a_confirmation_and_answers_with_the_line(world: Trackin
     again = _service(world).subscribe(
         ctx(), Subscribe("all", job_type="PHOTO_DIGITAL_HUMAN_VIDEO", asset_name="intro",
                          script_id="s-1", notify_group="S0ONCALL"), world.clock())
-    assert again.text == ("This channel already has that subscription: "
+    assert again.text == ("Updated subscription #1: its failures now page <!subteam^S0ONCALL> "
+                          "(was nobody); its outcome and filters stay as they were: "
                           f"{line}, pages <!subteam^S0ONCALL> on failures")
     assert len(world.slack.posts("C1")) == 1
 
@@ -413,8 +414,8 @@ def test_subscribe_and_unsubscribe_stuck(world: TrackingWorld) -> None:
         "runs longer than usual for its type is announced once, and again when it ends.")
     again = service.subscribe(ctx(), Subscribe("stuck", job_type="PHOTO_DIGITAL_HUMAN_VIDEO",
                                                notify_group="S1"), world.clock())
-    assert again.text == ("Updated: stuck jobs in this channel. "
-                          "`/videojobs unsubscribe stuck` stops it.")
+    assert again.text == ("Updated the stuck subscription: for `PHOTO_DIGITAL_HUMAN_VIDEO` "
+                          "jobs (was every job type), paging <!subteam^S1> (was nobody).")
     assert len(world.slack.posts("C1")) == 1
     watch = world.tracking.stuck.watch_of("C1")  # type: ignore[union-attr]
     assert watch is not None

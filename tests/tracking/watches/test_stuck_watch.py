@@ -54,7 +54,7 @@ def _announced(store: Store) -> set[tuple[str, str, bool]]:
             stuck_announced.c.channel, stuck_announced.c.job_id, stuck_announced.c.ended))}
 
 
-def test_watch_records_a_channel_once_and_replaces_its_filters(
+def test_watch_records_a_channel_once_and_replaces_only_the_filters_given(
     watcher: StuckWatcher, clock: FakeClock,
 ) -> None:
     t0 = clock()
@@ -66,8 +66,9 @@ def test_watch_records_a_channel_once_and_replaces_its_filters(
     later = t0 + timedelta(hours=1)
     assert not watcher.watch("C1", job_type="2D_DIGITAL_HUMAN_VIDEO", group_id=None,
                              created_by="U9", now=later)
-    # New filters; who subscribed and when stay.
-    assert watcher.watch_of("C1") == StuckWatch("C1", "2D_DIGITAL_HUMAN_VIDEO", None, "U1", t0)
+    # The type given replaces the old one; the group not given stays (issue #21, 5); who
+    # subscribed and when stay.
+    assert watcher.watch_of("C1") == StuckWatch("C1", "2D_DIGITAL_HUMAN_VIDEO", "S1", "U1", t0)
     assert watcher.watch_of("C2") == StuckWatch("C2", "PHOTO_DIGITAL_HUMAN_VIDEO", None,
                                                 "U2", t0)
 
