@@ -148,8 +148,11 @@ def _command(word: str, args: list[str]) -> Command:
     if word == "mute":
         return _mute(args)
     if word == "unmute":
-        _no_args(args, "unmute")
-        return Unmute()
+        if not args:
+            return Unmute()
+        if len(args) > 1 or job_ids_problem(args, "unmute"):
+            raise _Refused("`unmute` lifts every mute, or one job's: `unmute JOB_ID`.")
+        return Unmute(args[0])
     if word == "settings":
         return _settings(args)
     if word in REPORT_WORDS:

@@ -220,7 +220,7 @@ class Router:
             _, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
             rows = [j for j in failures if j.error_info and j.error_info.error_code == error_code]
             total = len(rows)
-            rows = rows[: self.page_size]
+            rows = rows[command.offset : command.offset + self.page_size]
         elif command.states == (JobState.FAILED,) and command.offset == 0:
             # On-call triage: group every failure of the window, not just this page.
             total, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
@@ -240,10 +240,11 @@ class Router:
                               script_id=command.script_id)
         if error_code is not None:
             title = f"{title} · {error_code}"
-            more = post = None
-        else:
-            more = None if for_channel or shown >= total else encode(text, shown, pinned)
-            post = None if for_channel else encode(text, command.offset, pinned)
+        # A code's listing pages and posts like any other, its code carried along.
+        more = None if for_channel or shown >= total else encode(text, shown, pinned,
+                                                                 error_code=error_code)
+        post = None if for_channel else encode(text, command.offset, pinned,
+                                               error_code=error_code)
         return listing_reply(
             title,
             rows,
@@ -317,7 +318,7 @@ class Router:
             case Mute():
                 return self.tracking.mute(ctx, command, now)
             case Unmute():
-                return self.tracking.unmute(ctx)
+                return self.tracking.unmute(ctx, command)
             case ChannelSettings():
                 return self.tracking.settings(ctx, command, now)
         raise AssertionError(f"unrouted command {command!r}")
@@ -371,18 +372,20 @@ class Router:
 
     def _show_more(self, value: str, ctx: Context) -> Reply:
         decoded = decode(value)
-        if decoded is None or not isinstance(decoded.command, Listing) or decoded.error_code:
+        if decoded is None or not isinstance(decoded.command, Listing):
             return invalid_reply("That button is out of date; run the command again.")
-        return self._listing(decoded.command, ctx, decoded.text, bounds=decoded.bounds)
+        return self._listing(decoded.command, ctx, decoded.text, bounds=decoded.bounds,
+                             error_code=decoded.error_code)
 
     def _post_to_channel(self, value: str, ctx: Context) -> Reply:
         decoded = decode(value)
         if decoded is None:
             return invalid_reply("That button is out of date; run the command again.")
-        command, text, bounds, _ = decoded
+        command, text, bounds, error_code = decoded
         match command:
             case Listing():
-                reply = self._listing(command, ctx, text, bounds=bounds, for_channel=True)
+                reply = self._listing(command, ctx, text, bounds=bounds, for_channel=True,
+                                      error_code=error_code)
             case Status():
                 reply = self._status(command, ctx, post_value=None)
             case Summary():

@@ -10,7 +10,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..commands.parse import job_ids_problem
-from ..commands.types import ChannelSettings, Context, Mute, Subscribe, Track, Unsubscribe, Untrack
+from ..commands.types import (
+    ChannelSettings,
+    Context,
+    Mute,
+    Subscribe,
+    Track,
+    Unmute,
+    Unsubscribe,
+    Untrack,
+)
 from ..domain.messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
 from ..domain.records import Subscription, TrackedJob
 from ..domain.reply import Reply
@@ -295,12 +304,16 @@ class TrackingService:
         sub_id = command.subscription_id
         if sub_id is None:
             subs = self.store.channel_subscriptions(ctx.channel_id)
-            if not subs:
+            stuck_line = self._stuck_line(ctx.channel_id)
+            if not subs and not stuck_line:
                 return Reply(text="This channel has no subscriptions.")
-            if len(subs) > 1:
+            if len(subs) + bool(stuck_line) > 1:
+                lines = self._subscription_lines(subs) + ([stuck_line] if stuck_line else [])
                 return _reply(messages.lines_reply(
-                    "Which one? `/videojobs unsubscribe <id>`",
-                    self._subscription_lines(subs)))
+                    "Which one? `/videojobs unsubscribe <id>` (or `unsubscribe stuck`)",
+                    lines))
+            if not subs:
+                return self.unsubscribe(ctx, Unsubscribe(stuck=True))
             sub_id = subs[0].id
         if self.store.remove_subscription(ctx.channel_id, sub_id):
             return Reply(text=f"Unsubscribed #{sub_id}.")
@@ -340,15 +353,31 @@ class TrackingService:
     # -- noise controls -----------------------------------------------------------------
 
     def mute(self, ctx: Context, command: Mute, now: datetime) -> Reply:
-        """Snooze the channel's subscription announcements (one job's, or all)."""
+        """Snooze the channel's subscription announcements (one job's, or all). A job
+        must be one this channel would hear of: tracked here, or one MetaStudio knows
+        (a subscription may announce it); a typo mutes nothing."""
         until = now + timedelta(seconds=command.seconds)
+        job_id = command.job_id
+        tracked_here = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
+        # A MetaStudioError goes up to the router, which explains it.
+        if job_id is not None and job_id not in tracked_here \
+                and job_id not in self.jobs.get_jobs([job_id]):
+            return Reply(text=f"No job `{job_id}` found: nothing muted. "
+                              "`/videojobs mute JOB_ID 2h` takes the id of a job, "
+                              "`mute all 2h` every announcement.")
         self.oncall.mute(ctx.channel_id, command.job_id, until)
         what = f"`{command.job_id}`" if command.job_id else "all subscription announcements"
         return Reply(text=f"🔕 Muted {what} in this channel for "
                           f"{short_duration(command.seconds)}. Tracked jobs still reply in "
                           "their threads. `/videojobs unmute` lifts it.")
 
-    def unmute(self, ctx: Context) -> Reply:
+    def unmute(self, ctx: Context, command: Unmute) -> Reply:
+        """Lift every mute of the channel, or one job's."""
+        if command.job_id is not None:
+            if self.oncall.unmute_job(ctx.channel_id, command.job_id):
+                return Reply(text=f"🔔 Unmuted `{command.job_id}`: its end is announced "
+                                  "here again.")
+            return Reply(text=f"`{command.job_id}` is not muted in this channel.")
         if self.oncall.unmute(ctx.channel_id):
             return Reply(text="🔔 Unmuted: subscriptions announce here again.")
         return Reply(text="Nothing is muted in this channel.")

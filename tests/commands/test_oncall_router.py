@@ -286,3 +286,30 @@ def test_a_listing_header_names_the_type_like_its_rows(simulator, router):
     simulator.add_job(state="FAILED", job_type="PHOTO_DIGITAL_HUMAN_VIDEO")
     header = shown(router.handle("failed type=photo", USER)).splitlines()[0]
     assert header.endswith("· Photo avatar video") and "PHOTO_DIGITAL" not in header
+
+
+def test_a_codes_listing_pages_and_posts_like_any_listing(simulator, jobs_client):
+    """Issue #21, 9: **List jobs** of one code had no Post to channel and no paging."""
+    router = Router(jobs_client, page_size=2)
+    for _ in range(5):
+        simulator.add_job(state="FAILED", error_code="MSS.10001006", error_msg="boom")
+    simulator.add_job(state="FAILED", error_code="MSS.00000004", error_msg="other")
+    [value] = [v for v in buttons(router.handle("failed", USER))[actions.JOBS_WITH_CODE]
+               if json.loads(v)["c"] == "MSS.10001006"]
+    seen: list[str] = []
+    page = router.handle_action(actions.JOBS_WITH_CODE, value, USER)
+    while True:
+        rows = [line for line in shown(page).splitlines()
+                if line.startswith("❌ ") and " · created " in line]  # rows, not the header
+        assert rows and all("MSS.10001006" in row for row in rows)
+        seen += rows
+        assert actions.POST_TO_CHANNEL in buttons(page)
+        more = buttons(page).get(actions.SHOW_MORE)
+        if not more:
+            break
+        page = router.handle_action(actions.SHOW_MORE, more[0], USER)
+    assert len(seen) == 5 and len(set(seen)) == 5  # every job of the code, once
+    [post] = buttons(page)[actions.POST_TO_CHANNEL]
+    posted = router.handle_action(actions.POST_TO_CHANNEL, post, USER)
+    assert posted.response_type == "in_channel" and "· MSS.10001006" in shown(posted)
+    assert not {actions.SHOW_MORE, actions.POST_TO_CHANNEL} & set(buttons(posted))

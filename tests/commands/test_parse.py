@@ -239,6 +239,7 @@ def test_a_quoted_newline_is_echoed_on_one_line():
         ("mute all 2h", Mute(None, 7200)),
         ("mute job-1 1d", Mute("job-1", 86400)),
         ("unmute", Unmute()),
+        ("unmute job-1", Unmute("job-1")),
         ("settings", ChannelSettings()),
         ("settings broadcast=OFF", ChannelSettings("off")),
         ("subscribe stuck type=photo", Subscribe("stuck", job_type=QueryJobType.PHOTO)),

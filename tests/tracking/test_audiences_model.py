@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from slack_sdk import WebClient
 
-from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe, Untrack
+from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unmute, Unsubscribe, Untrack
 from bot.metastudio.auth import AkSkAuth
 from bot.metastudio.client import MetaStudioClient
 from bot.metastudio.query import QueryJobType
@@ -281,7 +281,7 @@ class Audiences(RuleBasedStateMachine):
 
     @rule(channel=st.sampled_from(CHANNELS))
     def unmute(self, channel: str) -> None:
-        self.tracking.service.unmute(ctx(channel))
+        self.tracking.service.unmute(ctx(channel), Unmute())
         self.model.muted_all.discard(channel)
         self.model.muted_jobs = {(c, j) for c, j in self.model.muted_jobs if c != channel}
         self._tick()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pytest_mock import MockerFixture
 from sqlalchemy.exc import OperationalError
 
-from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe, Untrack
+from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unmute, Unsubscribe, Untrack
 from bot.metastudio.errors import UnavailableError
 from bot.tracking.service import INVITE_HINT, NOT_SAVED, TrackingService
 from bot.tracking.store.tables import job_watchers
@@ -485,8 +485,8 @@ def test_mute_and_unmute_answers(world: TrackingWorld) -> None:
     noise = world.tracking.service.oncall.noise("C1", world.clock())
     assert noise.muted_until == world.clock() + timedelta(seconds=600)
     assert noise.muted_jobs == {"job-1": world.clock() + timedelta(seconds=3600)}
-    assert service.unmute(ctx()).text == "🔔 Unmuted: subscriptions announce here again."
-    assert service.unmute(ctx()).text == "Nothing is muted in this channel."
+    assert service.unmute(ctx(), Unmute()).text == "🔔 Unmuted: subscriptions announce here again."
+    assert service.unmute(ctx(), Unmute()).text == "Nothing is muted in this channel."
 
 
 @pytest.mark.parametrize(("value", "stored", "shown"), [

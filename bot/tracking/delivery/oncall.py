@@ -106,6 +106,12 @@ class OnCallStore:
                 channel_settings.c.muted_until.is_not(None)).values(muted_until=None))
             return bool(jobs.rowcount or whole.rowcount)
 
+    def unmute_job(self, channel: str, job_id: str) -> bool:
+        """Lift one job's mute; False if it had none."""
+        with self.store.begin() as conn:
+            return bool(conn.execute(job_mutes.delete().where(
+                job_mutes.c.channel == channel, job_mutes.c.job_id == job_id)).rowcount)
+
     def noise(self, channel: str, now: datetime) -> ChannelNoise:
         with self.store.begin() as conn:
             return channel_noise(conn, channel, now)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unsubscribe
+from bot.commands.types import ChannelSettings, Mute, Subscribe, Track, Unmute, Unsubscribe
 from bot.metastudio.query import QueryJobType
 from tests.fixtures.tracking import RENDER_FAILURE, TrackingWorld
-from tests.tracking.helpers import ctx, track, tracking_message
+from tests.tracking.helpers import ctx, subscribe, track, tracking_message
 
 
 def _subscribe(world: TrackingWorld, **kw) -> None:
@@ -82,8 +82,8 @@ def test_mute_all_silences_subscriptions_until_unmuted(world: TrackingWorld) -> 
     world.cycle()
     assert not any(muted in m.text for m in world.slack.posts("C1"))
 
-    assert "Unmuted" in service.unmute(ctx()).text
-    assert "Nothing is muted" in service.unmute(ctx()).text
+    assert "Unmuted" in service.unmute(ctx(), Unmute()).text
+    assert "Nothing is muted" in service.unmute(ctx(), Unmute()).text
     heard = world.running()
     world.sim.set_state(heard, "FAILED")
     world.cycle()
@@ -300,3 +300,32 @@ def test_a_muted_job_is_left_out_of_stuck_announcements(world: TrackingWorld) ->
     world.cycle()
     [told] = [m for m in world.slack.posts("C1") if "is stuck" in m.text]
     assert loud in str(told.blocks) and quiet not in str(told.blocks)
+
+
+def test_mute_takes_a_job_that_exists_and_unmute_lifts_one(world: TrackingWorld) -> None:
+    """Issue #21, 9: ``mute nope 30m`` mutes nothing; ``unmute ID`` lifts that job's."""
+    service = world.tracking.service
+    refused = service.mute(ctx(), Mute("nope", 1800), world.clock())
+    assert refused.text.startswith("No job `nope` found: nothing muted.")
+    assert service.oncall.noise("C1", world.clock()).muted_jobs == {}
+    first, second = world.running(), world.running()  # known to MetaStudio, not tracked
+    service.mute(ctx(), Mute(first, 1800), world.clock())
+    service.mute(ctx(), Mute(second, 1800), world.clock())
+    assert service.unmute(ctx(), Unmute(first)).text == (
+        f"🔔 Unmuted `{first}`: its end is announced here again.")
+    assert set(service.oncall.noise("C1", world.clock()).muted_jobs) == {second}
+    assert service.unmute(ctx(), Unmute(first)).text == (
+        f"`{first}` is not muted in this channel.")
+
+
+def test_unsubscribe_without_an_id_counts_the_stuck_subscription(world: TrackingWorld) -> None:
+    """Issue #21, 9: with a subscription and a stuck one, it asks which (both listed);
+    with only the stuck one, it removes that."""
+    service = world.tracking.service
+    subscribe(world, "failed")
+    service.subscribe(ctx(), Subscribe("stuck"), world.clock())
+    which = service.unsubscribe(ctx(), Unsubscribe())
+    assert which.text.startswith("Which one?") and "unsubscribe stuck" in str(which.blocks)
+    [sub] = world.tracking.store.channel_subscriptions("C1")
+    service.unsubscribe(ctx(), Unsubscribe(sub.id))
+    assert service.unsubscribe(ctx(), Unsubscribe()).text == "Unsubscribed from stuck jobs."
