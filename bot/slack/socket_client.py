@@ -294,7 +294,9 @@ class SocketModeClient(BaseSocketModeClient):
         try:
             message = json.loads(raw)
         except ValueError:
-            self.logger.warning("Socket Mode: not JSON, ignored: %.100r", raw)
+            message = None
+        if not isinstance(message, dict):
+            self.logger.warning("Socket Mode: not a JSON object, ignored: %.100r", raw)
             return
         kind = message.get("type")
         if kind == "hello":

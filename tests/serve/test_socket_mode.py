@@ -226,6 +226,17 @@ def test_an_envelope_slack_delivers_twice_is_acked_twice_and_handled_once(
     assert len(web.responses["once"]) == 1
 
 
+def test_a_message_that_is_not_an_envelope_is_ignored(socket_slack, socket_client) -> None:
+    endpoint, web = socket_slack
+    first = endpoint.connections[0]
+    for junk in ("[]", "not json", '"text"'):
+        first.ws.send(junk)
+
+    envelope_id = _answered(endpoint, web, "still-reading")
+
+    assert envelope_id in first.acks and len(endpoint.connections) == 1
+
+
 #: The soak, one after another: 20 of Slack's disconnects (``refresh_requested``,
 #: ``warning``, and a ``warning`` then a ``refresh_requested`` on the same connection, in
 #: turn), 4 abrupt drops, and 3 more behind a slow edge (handshakes answered after 1 s).
