@@ -7,8 +7,9 @@ issued, is refused); each connection gets ``hello`` first; the test pushes envel
 envelope again as Slack redelivers one. It asks the client to reconnect (``disconnect``,
 ``refresh_requested`` or ``warning``) and, as Slack does, closes that connection itself
 ``close_after_disconnect`` seconds later (None: never); it drops a socket without a word
-(an abrupt close, as a load balancer or a network path does); and it can be slow to
-accept (``accept_delay``: seconds before the websocket handshake is answered).
+(an abrupt close, as a load balancer or a network path does); it can be slow to accept
+(``accept_delay``: seconds before the websocket handshake is answered); and ``via_port``
+sends connections through a proxy (tests/fakes/blackhole.py) that can go silent.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class FakeSocketMode:
         #: Seconds after a ``disconnect`` message before this server closes that
         #: connection, as Slack does; None leaves it to the client.
         self.close_after_disconnect = close_after_disconnect
+        #: URLs issued while this is set point at this port instead: a proxy in front.
+        self.via_port: int | None = None
         self.connections: list[Connection] = []
         self.tickets: list[str] = []
         #: Tickets a connection was opened with (each is good once).
@@ -93,7 +96,7 @@ class FakeSocketMode:
         ticket = uuid.uuid4().hex
         with self._changed:
             self.tickets.append(ticket)
-        return f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id=A1"
+        return f"ws://127.0.0.1:{self.via_port or self.port}/link/?ticket={ticket}&app_id=A1"
 
     # -- the protocol --------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from bot.slack.app import create_app
 from bot.slack.listeners.answer import AnswerHere
 from bot.slack.socket_client import SocketModeClient
 from bot.wiring.services import build_services
+from tests.fakes.blackhole import BlackholeProxy
 from tests.fakes.socket_mode import Connection, FakeSocketMode, SocketModeSlack
 from tests.fixtures.app import bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
@@ -224,6 +225,26 @@ def test_an_envelope_slack_delivers_twice_is_acked_twice_and_handled_once(
 
     assert envelope_id in old.acks
     assert len(web.responses["once"]) == 1
+
+
+def test_a_connection_that_goes_silent_is_replaced(socket_slack, socket_app: App) -> None:
+    endpoint, web = socket_slack
+    proxy = BlackholeProxy(("127.0.0.1", endpoint.port))
+    endpoint.via_port = proxy.port  # the first connection goes through a proxy...
+    client = socket_mode_client(socket_app, APP_TOKEN, ping_interval=0.2)
+    try:
+        client.connect()
+        assert endpoint.wait_for_connections(1)
+        endpoint.via_port = None
+        _answered(endpoint, web, "before")
+        proxy.blackhole()  # ...that goes silent: no close, no reset, no pong
+
+        assert endpoint.wait_for_connections(2, timeout=5), "the silent one was kept"
+        _answered(endpoint, web, "after")
+        assert len(web.calls_to("apps.connections.open")) == 2
+    finally:
+        client.close()
+        proxy.close()
 
 
 def test_a_message_that_is_not_an_envelope_is_ignored(socket_slack, socket_client) -> None:
