@@ -1,59 +1,47 @@
 """Socket Mode (``videojobs-bot socket``): the same Bolt app over a websocket, no public URL.
 
-Uses slack_sdk's client on the ``websocket-client`` library: when the socket drops
-without Slack's ``disconnect`` message (a load balancer, a network path), its close
-callback reconnects at once, where slack_sdk's built-in client believed it was still
-connected until its ping check noticed, seconds later. Needs the app-level token
-(``xapp-…``, scope ``connections:write``). A Socket Mode bot is usually its one and
-only process, so it also runs the tracking loop (what ``videojobs-bot worker`` runs
+Needs the app-level token (``xapp-…``, scope ``connections:write``). The connections are
+:mod:`bot.slack.socket_client`'s: one per refresh Slack asks for, the old one handled
+until it closes, a dropped one replaced at once. A Socket Mode bot is usually its one
+and only process, so it also runs the tracking loop (what ``videojobs-bot worker`` runs
 alone); further processes on the same database are safe.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import signal
-import socket
 import sys
 import threading
+import time
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+from slack_bolt.util.utils import get_boot_message
 from slack_sdk.errors import SlackApiError
-from slack_sdk.socket_mode.websocket_client import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 from ..settings import Settings
 from ..slack.app import create_app
 from ..slack.listeners.answer import AnswerHere
+from ..slack.socket_client import SocketModeClient
 from ..tracking.process.worker import run_worker
 from ..wiring.services import build_services
 
 
-class _PromptSocketModeClient(SocketModeClient):
-    """Replacing a session (after Slack's ``disconnect``) used to close the old socket
-    from another thread, which does not wake the thread waiting on it in ``select``: it
-    stayed there and the new session never started. Here the old socket is only shut
-    down; the waiting thread wakes at once, closes it itself and runs the new session."""
+def socket_mode_client(app: App, app_token: str, **options: Any) -> SocketModeClient:
+    """A client that hands each envelope to ``app`` and acks with Bolt's answer (what
+    Bolt's own ``SocketModeHandler.handle`` does); ``options`` go to the client."""
 
-    def connect(self) -> None:
-        old = getattr(getattr(self.current_session, "sock", None), "sock", None)
-        if old is not None:
-            self.current_session = None  # so that super() does not close it from here
-            with contextlib.suppress(OSError):
-                old.shutdown(socket.SHUT_RDWR)
-        super().connect()
+    def handle(client: BaseSocketModeClient, request: SocketModeRequest) -> None:
+        send_response(client, request, run_bolt_app(app, request), time.time())
 
-
-def socket_mode_handler(app: App, app_token: str, **client_options: Any) -> SocketModeHandler:
-    """Bolt's websocket-client handler with :class:`_PromptSocketModeClient` under it."""
-    handler = SocketModeHandler(app, app_token)
-    handler.client.close()  # the handler's own client; never connected
-    handler.client = _PromptSocketModeClient(
-        app_token=app_token, logger=app.logger, web_client=app.client, **client_options
-    )
-    handler.client.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type]
-    return handler
+    # Ours: slack_sdk's clients drop the old connection on a refresh (docs/slack-platform.md)
+    client = SocketModeClient(app_token, web_client=app.client, logger=app.logger, **options)
+    client.socket_mode_request_listeners.append(handle)
+    return client
 
 
 def serve(settings: Settings) -> int:
@@ -66,10 +54,16 @@ def serve(settings: Settings) -> int:
     # SIGTERM (a platform stopping the process) exits through ``finally``: the tracking
     # loop finishes its cycle, so nothing is left half-sent.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = create_app(services, AnswerHere(services))
+    client = socket_mode_client(app, settings.slack_app_token.get_secret_value())
     try:
-        socket_mode_handler(
-            create_app(services, AnswerHere(services)), settings.slack_app_token.get_secret_value()
-        ).start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+        client.connect()
+        # What Bolt's own handler says once connected: on stdout unless logs show it.
+        if app.logger.level > logging.INFO:
+            print(get_boot_message())
+        else:
+            app.logger.info(get_boot_message())
+        threading.Event().wait()
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None
         print(
@@ -79,6 +73,7 @@ def serve(settings: Settings) -> int:
         )
         return 1
     finally:
+        client.close()
         stop.set()
         loop.join()
     return 0

@@ -1,18 +1,30 @@
 """``videojobs-bot socket``: a refused connection is one line, not a traceback; against a
-local Socket Mode endpoint it acks and answers, and reconnects at once after a drop."""
+local Socket Mode endpoint it acks and answers, reconnects at once after a drop, and lives
+through Slack's refreshes: one ``apps.connections.open`` per connection, the old connection
+handled until it closes, an envelope handled once, nothing leaked (the soak)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from slack_bolt import App
 
-from tests.fakes.socket_mode import FakeSocketMode, SocketModeSlack
+from bot.serve.socket_mode import socket_mode_client
+from bot.settings import Settings
+from bot.slack.app import create_app
+from bot.slack.listeners.answer import AnswerHere
+from bot.slack.socket_client import SocketModeClient
+from bot.wiring.services import build_services
+from tests.fakes.blackhole import BlackholeProxy
+from tests.fakes.socket_mode import Connection, FakeSocketMode, SocketModeSlack
 from tests.fixtures.app import bot_env
 from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 
@@ -102,13 +114,15 @@ def test_socket_mode_reconnects_at_once_after_an_abrupt_close(socket_slack, sock
     _command(endpoint, web, "help", "after")
 
 
-def test_socket_mode_reconnects_when_slack_says_disconnect(socket_slack, socket_bot) -> None:
+def test_socket_mode_reconnects_after_every_refresh_slack_asks_for(socket_slack, socket_bot):
     endpoint, web = socket_slack
 
-    endpoint.disconnect()
+    for n in range(2, 5):  # the second refresh is the one that used to go unanswered
+        endpoint.disconnect("refresh_requested")
+        assert endpoint.wait_for_connections(n, timeout=10), "".join(socket_bot[-40:])
+        _command(endpoint, web, "help", f"after-{n - 1}")
 
-    assert endpoint.wait_for_connections(2, timeout=10), "".join(socket_bot[-40:])
-    _command(endpoint, web, "help", "after")
+    assert len(web.calls_to("apps.connections.open")) == len(endpoint.connections) == 4
 
 
 def test_the_socket_mode_ticket_never_reaches_the_log(socket_slack, socket_bot) -> None:
@@ -118,3 +132,180 @@ def test_the_socket_mode_ticket_never_reaches_the_log(socket_slack, socket_bot) 
     output = "".join(socket_bot)
     assert "apps.connections.open" in output or "wss" in output or "ws://" in output
     assert endpoint.tickets and not any(t in output for t in endpoint.tickets)
+
+
+# -- in this process: the client serve() runs, with short timings ---------------------------
+
+#: A connection Slack asked to replace but never closed is closed this long after its
+#: successor opened (serve() keeps the client's 30 s).
+RETIRE_AFTER = 2.0
+
+
+@pytest.fixture
+def socket_app(socket_slack, bot_settings: Settings) -> App:
+    """The bot's Bolt app against the fake Web API, answering on one thread (in order)."""
+    _, web = socket_slack
+    services = build_services(bot_settings.model_copy(update={
+        "slack_api_url": web.url, "slack_bot_token": SecretStr(web.token)}))
+    return create_app(services, AnswerHere(services, threads=1))
+
+
+@pytest.fixture
+def socket_client(socket_slack, socket_app: App) -> Iterator[SocketModeClient]:
+    endpoint, _ = socket_slack
+    client = socket_mode_client(socket_app, APP_TOKEN, retire_after=RETIRE_AFTER)
+    client.connect()
+    assert endpoint.wait_for_connections(1, timeout=10)
+    yield client
+    client.close()
+
+
+def _answered(endpoint: FakeSocketMode, web: SocketModeSlack, name: str,
+              on: Connection | None = None) -> str:
+    """``/videojobs help`` pushed (on ``on``, or the newest connection) is acked within
+    a second and answered at its response_url; its envelope id."""
+    envelope_id = endpoint.slash_command("help", response_url=web.response_url(name), on=on)
+    assert endpoint.wait_for_ack(envelope_id, timeout=5) is not None, f"{name}: not acked"
+    assert (endpoint.ack_seconds(envelope_id) or 0) < 1.0, f"{name}: acked late"
+    assert web.wait_for(lambda f: f.responses.get(name), timeout=10), f"{name}: not answered"
+    return envelope_id
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_one_apps_connections_open_per_connection(socket_slack, socket_client) -> None:
+    endpoint, web = socket_slack
+
+    old = endpoint.disconnect("warning")
+    endpoint.disconnect("refresh_requested", on=old)  # the same connection: one new one
+    assert endpoint.wait_for_connections(2)
+    endpoint.drop()
+    assert endpoint.wait_for_connections(3)
+    _answered(endpoint, web, "after")
+
+    assert len(web.calls_to("apps.connections.open")) == len(endpoint.connections) == 3
+    assert endpoint.used_tickets == set(endpoint.tickets) and not endpoint.refused
+
+
+def test_the_old_connection_is_handled_until_it_closes(socket_slack, socket_client) -> None:
+    endpoint, web = socket_slack
+    old = endpoint.disconnect("refresh_requested")
+    assert endpoint.wait_for_connections(2)
+
+    envelope_id = _answered(endpoint, web, "old-one", on=old)  # Slack may still use it
+    _answered(endpoint, web, "new-one")
+    assert envelope_id in old.acks, "acked on the connection the envelope came on"
+
+    # Slack never closed it: the client does, RETIRE_AFTER later, and opens nothing more.
+    assert old.closed.wait(RETIRE_AFTER + 5)
+    assert endpoint.open_connections() == [endpoint.connections[1]]
+    assert len(web.calls_to("apps.connections.open")) == 2
+
+
+def test_an_envelope_slack_delivers_twice_is_acked_twice_and_handled_once(
+    socket_slack, socket_client
+) -> None:
+    endpoint, web = socket_slack
+    envelope_id = endpoint.slash_command("help", response_url=web.response_url("once"))
+    assert endpoint.wait_for_ack(envelope_id)
+    old = endpoint.disconnect("refresh_requested")
+    assert endpoint.wait_for_connections(2)
+
+    endpoint.redeliver(envelope_id)  # on the new connection, as after a lost ack
+    new = endpoint.connections[1]
+    assert _until(lambda: envelope_id in new.acks), "the redelivery was not acked"
+    _answered(endpoint, web, "after")  # answers go in order (one thread): "once" is done
+
+    assert envelope_id in old.acks
+    assert len(web.responses["once"]) == 1
+
+
+def test_a_connection_that_goes_silent_is_replaced(socket_slack, socket_app: App) -> None:
+    endpoint, web = socket_slack
+    proxy = BlackholeProxy(("127.0.0.1", endpoint.port))
+    endpoint.via_port = proxy.port  # the first connection goes through a proxy...
+    client = socket_mode_client(socket_app, APP_TOKEN, ping_interval=0.2)
+    try:
+        client.connect()
+        assert endpoint.wait_for_connections(1)
+        endpoint.via_port = None
+        _answered(endpoint, web, "before")
+        proxy.blackhole()  # ...that goes silent: no close, no reset, no pong
+
+        assert endpoint.wait_for_connections(2, timeout=5), "the silent one was kept"
+        _answered(endpoint, web, "after")
+        assert len(web.calls_to("apps.connections.open")) == 2
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_a_message_that_is_not_an_envelope_is_ignored(socket_slack, socket_client) -> None:
+    endpoint, web = socket_slack
+    first = endpoint.connections[0]
+    for junk in ("[]", "not json", '"text"'):
+        first.ws.send(junk)
+
+    envelope_id = _answered(endpoint, web, "still-reading")
+
+    assert envelope_id in first.acks and len(endpoint.connections) == 1
+
+
+#: The soak, one after another: 20 of Slack's disconnects (``refresh_requested``,
+#: ``warning``, and a ``warning`` then a ``refresh_requested`` on the same connection, in
+#: turn), 4 abrupt drops, and 3 more behind a slow edge (handshakes answered after 1 s).
+SOAK: list[str] = []
+for _i in range(20):
+    SOAK.append(("refresh_requested", "warning", "warning, refresh_requested")[_i % 3])
+    if _i % 5 == 4:
+        SOAK.append("drop")
+    if _i % 7 == 3:
+        SOAK.append("slow " + ("drop" if _i == 10 else "refresh_requested"))
+
+
+def _threads() -> int:
+    return len(threading.enumerate())
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_soak_refreshes_drops_and_a_slow_edge(socket_slack, socket_client) -> None:
+    endpoint, web = socket_slack
+    endpoint.close_after_disconnect = 0.5  # Slack closes a connection it asked to replace
+    started = time.monotonic()
+    _answered(endpoint, web, "warm-up")
+    threads, fds = _threads(), _fds()
+
+    for n, step in enumerate(SOAK, start=1):
+        old = endpoint.connections[-1]
+        endpoint.accept_delay = 1.0 if step.startswith("slow ") else 0.0
+        kind = step.removeprefix("slow ")
+        if kind == "drop":
+            endpoint.drop()
+        else:
+            for reason in kind.split(", "):
+                endpoint.disconnect(reason, on=old)
+            _answered(endpoint, web, f"{n}-old", on=old)
+        assert endpoint.wait_for_connections(n + 1, timeout=5), f"{n} {step}: no new connection"
+        _answered(endpoint, web, f"{n}-new")
+    endpoint.accept_delay = 0.0
+
+    assert len(endpoint.connections) == 1 + len(SOAK)
+    assert len(web.calls_to("apps.connections.open")) == len(endpoint.connections)
+    assert endpoint.used_tickets == set(endpoint.tickets) and not endpoint.refused
+    # Old connections close (Slack closes them), and with them their threads and sockets.
+    assert endpoint.wait_for_open_connections(1, timeout=10)
+    assert _until(lambda: _threads() <= threads + 2 and _fds() <= fds + 4), (
+        f"threads {threads} -> {_threads()}, fds {fds} -> {_fds()}")
+    print(f"\nsoak: {len(SOAK)} disruptions, {len(endpoint.connections)} connections, "
+          f"{len(web.calls_to('apps.connections.open'))} opens, threads {threads} -> "
+          f"{_threads()}, fds {fds} -> {_fds()}, {time.monotonic() - started:.1f} s")
