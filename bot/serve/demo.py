@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
+from ..commands.parse import COMMANDS
 from ..commands.router import Router
 from ..commands.types import Context
 from ..domain.messaging import Blocks
@@ -93,7 +94,10 @@ class Console:
             text = line.strip().removeprefix("/videojobs").strip()
             if text.lower() in QUIT:
                 return
-            button = self._button(text)
+            # A command word is the command, even when a button's label says the same
+            # (``failed`` after a "Run `/videojobs failed`" button, ``stuck``…).
+            words = text.split()
+            button = None if words and words[0].lower() in COMMANDS else self._button(text)
             if button:
                 reply = router.handle_action(button.action_id, button.value, ctx)
             else:
