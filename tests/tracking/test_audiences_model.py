@@ -444,3 +444,20 @@ def test_tracked_jobs_ending_together_stay_in_their_thread() -> None:
         assert dm.text.startswith("You asked me to tell you: 26 jobs finished")
     finally:
         machine.teardown()
+
+
+def test_a_tracked_failure_pages_its_channels_subscribed_group_in_the_thread() -> None:
+    """A channel that tracks a job hears of it in the tracking thread, never also as an
+    announcement; that reply pages the groups the announcement would have paged."""
+    machine = Audiences()
+    try:
+        machine.subscribe("C1", "failed", None, "S0ONCALL")
+        machine.new_job("2d")
+        machine.track(_Data([machine.jobs[0]]), "C1", "U2", False)
+        machine.burst(_Data(1), "FAILED", False)
+        machine.slack_holds_exactly_the_models_deliveries()
+        [reply] = [m for m in machine.slack.posts("C1") if m.metadata]
+        assert reply.thread_ts is not None  # in the tracking thread, not an announcement
+        assert reply.text.startswith("<!subteam^S0ONCALL> <@U2> ❌")
+    finally:
+        machine.teardown()
