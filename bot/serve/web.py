@@ -55,8 +55,13 @@ def make_wsgi_app(
     and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
     tells ``/healthz`` whether the tracking loop this server is meant to run is running.
     ``answers`` answers commands after their ack (by default in this process)."""
-    secret = settings.slack_signing_secret
-    gate = SlackRequestGate(secret.get_secret_value() if secret else "")
+    given = settings.slack_signing_secret
+    secret = given.get_secret_value() if given is not None else ""
+    if not secret:
+        # load_settings("http") refuses to start without it; built anyway, the front
+        # refuses every request rather than let an unsigned one through.
+        log.error("SLACK_SIGNING_SECRET is not set: every request to /slack/events is refused")
+    gate = SlackRequestGate(secret)
     slack = SlackRequestHandler(create_app(services, answers or AnswerHere(services),
                                            verified_in_front=True))
     metrics = make_metrics_app(metrics_registry())

@@ -49,7 +49,8 @@ def _refused(status: str, reason: str) -> Refusal:
 
 class SlackRequestGate:
     """Checks one request's environ; :meth:`admit` returns a refusal, or None after
-    replacing ``wsgi.input`` with the (already read) body for Bolt to read again."""
+    replacing ``wsgi.input`` with the (already read) body for Bolt to read again. Built
+    with an empty ``signing_secret`` it refuses every request."""
 
     def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time,
                  max_body: int = MAX_BODY_BYTES) -> None:
@@ -58,6 +59,9 @@ class SlackRequestGate:
         self.max_body = max_body
 
     def admit(self, environ: dict[str, Any]) -> Refusal | None:
+        if not self._secret:
+            # Nothing can be verified: an HMAC keyed with "" is anyone's to compute.
+            return _refused("401 Unauthorized", "no signing secret: every request is refused")
         length = _content_length(environ)
         if length is None:
             return _refused("411 Length Required", "no or malformed Content-Length")
@@ -74,7 +78,7 @@ class SlackRequestGate:
         body = _read(environ, length)
         if len(body) != length:
             return _refused("400 Bad Request", "body shorter than its Content-Length")
-        if not self._secret or not _signed(self._secret, timestamp, body, signature):
+        if not _signed(self._secret, timestamp, body, signature):
             return _refused("401 Unauthorized", "invalid signature")
         # Signed by someone holding the secret, yet not something Bolt can parse.
         problem = _unparseable(body, environ.get("CONTENT_TYPE"))
