@@ -15,8 +15,9 @@ one of them of the wrong type (``event`` null, ``event.user`` a number, ``author
 a string) was an exception inside Bolt: a 500, which Slack retries. :func:`shape_problem`
 checks those fields' types (pydantic, strict) and the front answers 400 with
 ``X-Slack-No-Retry: 1``, logging the field's name, never the body. Unknown event types
-and fields pass: the check is about what is read, not about what Slack may add.
-See docs/operations.md.
+and fields pass: the check is about what is read, not about what Slack may add. Bolt
+then reads the body as checked, re-encoded as JSON, so the two never parse it
+differently. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _refused(status: str, reason: str) -> Refusal:
 
 class SlackRequestGate:
     """Checks one request's environ; :meth:`admit` returns a refusal, or None after
-    replacing ``wsgi.input`` with the (already read) body for Bolt to read again. Built
+    replacing ``wsgi.input`` with the body as checked (JSON) for Bolt to read. Built
     with an empty ``signing_secret`` it refuses every request."""
 
     def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time,
@@ -115,8 +116,13 @@ class SlackRequestGate:
         problem = shape_problem(parsed)
         if problem is not None:
             return _refused("400 Bad Request", f"signed body of the wrong shape: {problem}")
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(length)
+        # Bolt parses the body again, and takes any form with "payload" anywhere in its
+        # text for an interactive payload: a command saying "payload" became an empty
+        # body (404). It gets what was checked here instead, as JSON.
+        checked = json.dumps(parsed).encode()
+        environ["wsgi.input"] = io.BytesIO(checked)
+        environ["CONTENT_LENGTH"] = str(len(checked))
+        environ["CONTENT_TYPE"] = "application/json"
         return None
 
 

@@ -27,7 +27,7 @@ from bot.settings import Settings
 from bot.slack.listeners.answer import AnswerHere
 from bot.slack.request_front import SlackRequestGate
 from bot.slack.services import Services
-from tests.fixtures.app import SIGNING_SECRET, _QuietHandler, _ThreadingWSGIServer
+from tests.fixtures.app import SIGNING_SECRET, SlackSender, _QuietHandler, _ThreadingWSGIServer
 
 
 @contextmanager
@@ -491,3 +491,20 @@ def test_whatever_a_signed_body_holds_the_answer_is_never_a_5xx(
 
     assert answer.status_code in (200, 400, 404), _case(name, path, value)
     assert _no_marker_logged(caplog.records, marker)
+
+
+# -- what Bolt reads is what the front checked ---------------------------------------------
+
+@pytest.mark.parametrize(("text", "channel_name"), [("status payload", "video-ops"),
+                                                    ("help", "payload-team")])
+def test_a_command_saying_payload_is_answered(slack: SlackSender, text: str,
+                                              channel_name: str) -> None:
+    # Bolt takes any form with "payload" in its text for an interactive payload and,
+    # finding no such field, for an empty body: no listener, 404, "dispatch_failed".
+    sent = slack.post(urlencode({
+        "command": "/videojobs", "text": text, "user_id": "U1", "channel_id": "C1",
+        "channel_name": channel_name, "team_id": slack.fake.team_id,
+        "response_url": slack.fake.response_url("r1"), "trigger_id": "1.2.3"}))
+
+    assert sent.status == 200, sent.body
+    assert slack.answers()[0]["response_type"] == "ephemeral"
