@@ -6,28 +6,42 @@ callback reconnects at once, where slack_sdk's built-in client believed it was s
 connected until its ping check noticed, seconds later. Needs the app-level token
 (``xapp-…``, scope ``connections:write``). A Socket Mode bot is usually its one and
 only process, so it also runs the tracking loop (what ``videojobs-bot worker`` runs
-alone); further processes on the same database are safe.
+alone); further processes on the same database are safe. Envelopes pass the same checks
+as HTTP's front first (:func:`screened`): a malformed payload or a retried event is acked
+and dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from ..settings import Settings
 from ..slack.app import create_app
 from ..slack.listeners.answer import AnswerHere
+from ..slack.request_front import already_let_through, event_id, shape_problem
 from ..tracking.process.worker import run_worker
 from ..wiring.services import build_services
+from ..wiring.tracking import first_time_events
+
+log = logging.getLogger(__name__)
+
+#: Envelopes that carry a payload for Bolt (the others are hello, disconnect…).
+_PAYLOADS = ("events_api", "interactive", "slash_commands")
 
 
 class _PromptSocketModeClient(SocketModeClient):
@@ -45,15 +59,53 @@ class _PromptSocketModeClient(SocketModeClient):
         super().connect()
 
 
-def socket_mode_handler(app: App, app_token: str, **client_options: Any) -> SocketModeHandler:
-    """Bolt's websocket-client handler with :class:`_PromptSocketModeClient` under it."""
+def socket_mode_handler(app: App, app_token: str, *,
+                        first_time: Callable[[str], bool] | None = None,
+                        **client_options: Any) -> SocketModeHandler:
+    """Bolt's websocket-client handler with :class:`_PromptSocketModeClient` under it,
+    behind the same checks as HTTP's front (:func:`screened`)."""
     handler = SocketModeHandler(app, app_token)
     handler.client.close()  # the handler's own client; never connected
     handler.client = _PromptSocketModeClient(
         app_token=app_token, logger=app.logger, web_client=app.client, **client_options
     )
-    handler.client.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type]
+    handler.client.socket_mode_request_listeners.append(
+        screened(handler.handle, first_time))  # type: ignore[arg-type]
     return handler
+
+
+def screened(
+    handle: Callable[[BaseSocketModeClient, SocketModeRequest], None],
+    first_time: Callable[[str], bool] | None,
+) -> Callable[[BaseSocketModeClient, SocketModeRequest], None]:
+    """``handle`` (Bolt's), except for an envelope whose payload has the wrong shape
+    (:func:`bot.slack.request_front.shape_problem`: Bolt would fail on it and never ack,
+    so Slack would send it again) or is an event Slack retries (``retry_attempt``, the
+    same ``event_id``) that was already let through: those are acked and dropped, the
+    reason logged without the payload."""
+
+    def listener(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
+        skip = _why_skip(req, first_time) if req.type in _PAYLOADS else None
+        if skip is not None:
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            log.info("acked a Socket Mode %s envelope without handling it: %s", req.type, skip)
+            return
+        handle(client, req)
+
+    return listener
+
+
+def _why_skip(req: SocketModeRequest, first_time: Callable[[str], bool] | None) -> str | None:
+    payload = req.payload
+    if not isinstance(payload, dict):
+        return "payload of the wrong shape: not an object"
+    problem = shape_problem(payload)
+    if problem is not None:
+        return f"payload of the wrong shape: {problem}"
+    event = event_id(payload)
+    if event is not None and already_let_through(first_time, event):
+        return f"event {event} already let through (Slack's retry {req.retry_attempt})"
+    return None
 
 
 def serve(settings: Settings) -> int:
@@ -68,7 +120,8 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         socket_mode_handler(
-            create_app(services, AnswerHere(services)), settings.slack_app_token.get_secret_value()
+            create_app(services, AnswerHere(services)), settings.slack_app_token.get_secret_value(),
+            first_time=first_time_events(services.tracking.store),
         ).start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None

@@ -1,5 +1,6 @@
 """The gate in front of Bolt for ``POST /slack/events``: size, signature, timestamp and
-shape are checked on the raw bytes before anything else runs.
+shape are checked on the raw bytes before anything else runs, and an Events API event
+Slack retries is let through once.
 
 Bolt's own WSGI adapter decodes and parses the body before it verifies the signature,
 so a stranger's malformed body (invalid UTF-8, ``{x``, a timestamp of ``yesterday``)
@@ -17,7 +18,13 @@ checks those fields' types (pydantic, strict) and the front answers 400 with
 ``X-Slack-No-Retry: 1``, logging the field's name, never the body. Unknown event types
 and fields pass: the check is about what is read, not about what Slack may add. Bolt
 then reads the body as checked, re-encoded as JSON, so the two never parse it
-differently. See docs/operations.md.
+differently.
+
+Slack retries an event it believes was not acknowledged (no 200 within 3 seconds, or a
+5xx), up to three times, with ``X-Slack-Retry-Num`` and the same ``event_id``. The front
+asks ``first_time(event_id)`` (the tracking database, shared by every process and
+deployment, given by the composition root) and acks a retry of an event already let
+through with an empty 200 at once, without Bolt. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -59,6 +66,9 @@ _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class Refusal:
+    """What the front answers instead of Bolt: a 4xx, or a 200 for an event Slack
+    retries that was already let through."""
+
     status: str
     reason: str
 
@@ -77,9 +87,13 @@ class SlackRequestGate:
     replacing ``wsgi.input`` with the body as checked (JSON) for Bolt to read. Built
     with an empty ``signing_secret`` it refuses every request."""
 
-    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, signing_secret: str, *,
+                 first_time: Callable[[str], bool] | None = None,
+                 clock: Callable[[], float] = time.time, max_body: int = MAX_BODY_BYTES) -> None:
+        """``first_time(event_id)`` records an event id and says whether it is new (None:
+        every event is new)."""
         self._secret = signing_secret.encode()
+        self._first_time = first_time
         self._clock = clock
         self.max_body = max_body
 
@@ -116,6 +130,11 @@ class SlackRequestGate:
         problem = shape_problem(parsed)
         if problem is not None:
             return _refused("400 Bad Request", f"signed body of the wrong shape: {problem}")
+        event = event_id(parsed)
+        if event is not None and already_let_through(self._first_time, event):
+            retry = environ.get("HTTP_X_SLACK_RETRY_NUM", "")
+            return _refused("200 OK", f"event {event} already let through (Slack's retry "
+                                      f"{retry if retry in ('1', '2', '3') else '?'})")
         # Bolt parses the body again, and takes any form with "payload" anywhere in its
         # text for an interactive payload: a command saying "payload" became an empty
         # body (404). It gets what was checked here instead, as JSON.
@@ -128,7 +147,13 @@ class SlackRequestGate:
 
 def refuse(refusal: Refusal, environ: dict[str, Any],
            start_response: Callable[..., Any]) -> list[bytes]:
-    """Answer ``refusal`` with a one-line JSON body; log the reason, never the body."""
+    """Answer ``refusal`` with a one-line JSON body (a 200: an empty one); log the
+    reason, never the body."""
+    if refusal.status.startswith("2"):
+        log.info("acked %s %s without handling it: %s", environ.get("REQUEST_METHOD"),
+                 environ.get("PATH_INFO"), refusal.reason)
+        start_response(refusal.status, [("Content-Length", "0")])
+        return [b""]
     log.info("refused %s %s: %s (%s)", environ.get("REQUEST_METHOD"),
              environ.get("PATH_INFO"), refusal.status, refusal.reason)
     body = json.dumps({"error": refusal.status.split(" ", 1)[1]}).encode()
@@ -449,6 +474,20 @@ def event_id(body: dict[str, Any]) -> str | None:
         return None
     found = body.get("event_id")
     return found if isinstance(found, str) else None
+
+
+def already_let_through(first_time: Callable[[str], bool] | None, event: str) -> bool:
+    """Whether ``event`` was let through before (by any process ``first_time`` asks);
+    recorded now if not. When that cannot be told (the database is away) it is let
+    through: handled twice at worst, never lost."""
+    if first_time is None:
+        return False
+    try:
+        return not first_time(event)
+    except Exception as e:
+        log.warning("could not tell whether Slack event %s is a retry (%s); handling it",
+                    event, type(e).__name__)
+        return False
 
 
 def _content_length(environ: dict[str, Any]) -> int | None:

@@ -508,3 +508,103 @@ def test_a_command_saying_payload_is_answered(slack: SlackSender, text: str,
 
     assert sent.status == 200, sent.body
     assert slack.answers()[0]["response_type"] == "ephemeral"
+
+
+# -- Slack's retries of an event: acked at once, handled once ------------------------------
+
+def _home_opened(team: str, event: str, user: str = "U1") -> bytes:
+    return json.dumps({
+        "token": "MARKER", "team_id": team, "api_app_id": "A1", "type": "event_callback",
+        "event_id": event, "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home",
+                  "event_ts": f"{time.time():.6f}"}}).encode()
+
+
+def _retry(num: int, reason: str = "http_timeout") -> dict[str, str]:
+    return {"X-Slack-Retry-Num": str(num), "X-Slack-Retry-Reason": reason}
+
+
+def test_an_event_slack_retries_is_acked_at_once_and_handled_once(
+    bot_url: str, services: Services, fake_slack, mocker, caplog,
+) -> None:
+    caplog.set_level(logging.INFO)
+    opened = mocker.spy(services.home, "opened")
+    body = _home_opened(fake_slack.team_id, "Ev0RETRY01")
+
+    first = post(bot_url, body, content_type="application/json")
+    assert first.status_code == 200
+    assert fake_slack.wait_for(lambda f: opened.call_count == 1, timeout=5)
+    for num in (1, 2, 3):
+        started = time.monotonic()
+        retry = post(bot_url, body, content_type="application/json", **_retry(num))
+
+        assert retry.status_code == 200 and retry.content == b""
+        assert time.monotonic() - started < 1.0
+
+    time.sleep(1.0)  # a second handling would be queued by now
+    assert opened.call_count == 1
+    assert "event Ev0RETRY01 already let through (Slack's retry 3)" in caplog.text
+    assert "MARKER" not in caplog.text
+    # Another event of the same person is its own.
+    assert post(bot_url, _home_opened(fake_slack.team_id, "Ev0RETRY02"),
+                content_type="application/json").status_code == 200
+    assert fake_slack.wait_for(lambda f: opened.call_count == 2, timeout=5)
+
+
+def test_a_retry_whose_first_delivery_never_arrived_is_handled(
+    bot_url: str, services: Services, fake_slack, mocker,
+) -> None:
+    opened = mocker.spy(services.home, "opened")
+    body = _home_opened(fake_slack.team_id, "Ev0LOST001")
+
+    assert post(bot_url, body, content_type="application/json",
+                **_retry(1, "http_error")).status_code == 200
+    assert fake_slack.wait_for(lambda f: opened.call_count == 1, timeout=5)
+    assert post(bot_url, body, content_type="application/json", **_retry(2)).status_code == 200
+    time.sleep(0.5)
+    assert opened.call_count == 1
+
+
+@pytest.mark.postgres
+def test_retries_reaching_other_processes_are_handled_once(
+    bot_settings: Settings, postgres_url: str, fake_slack, mocker,
+) -> None:
+    from bot.wiring.services import build_services
+
+    shared = bot_settings.model_copy(update={"database_url": postgres_url})
+    processes = [build_services(shared) for _ in range(2)]
+    spies = [mocker.spy(each.home, "opened") for each in processes]
+    apps = [make_wsgi_app(each, shared, answers=AnswerHere(each)) for each in processes]
+    body = _home_opened(fake_slack.team_id, "Ev0SHARED1")
+    try:
+        with serving(apps[0]) as one, serving(apps[1]) as other:
+            assert post(one, body, content_type="application/json").status_code == 200
+            for num, url in ((1, other), (2, one), (3, other)):
+                assert post(url, body, content_type="application/json",
+                            **_retry(num)).status_code == 200
+            assert fake_slack.wait_for(lambda f: sum(s.call_count for s in spies) >= 1, 5)
+            time.sleep(1.0)
+    finally:
+        for each in processes:
+            each.tracking.store.close()
+    assert [s.call_count for s in spies] == [1, 0]
+
+
+def test_when_the_database_cannot_tell_the_event_is_handled_not_lost(
+    bot_url: str, services: Services, fake_slack, mocker, monkeypatch, caplog,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def unreachable(event_id: str, now: Any) -> bool:
+        raise OperationalError("INSERT INTO event_receipts", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(services.tracking.store, "first_event", unreachable)
+    opened = mocker.spy(services.home, "opened")
+
+    answer = post(bot_url, _home_opened(fake_slack.team_id, "Ev0NODB001"),
+                  content_type="application/json", **_retry(1))
+
+    assert answer.status_code == 200
+    assert fake_slack.wait_for(lambda f: opened.call_count == 1, timeout=5)
+    assert "could not tell whether Slack event Ev0NODB001 is a retry (OperationalError)" in (
+        caplog.text)
