@@ -87,8 +87,8 @@ def screened(
     def listener(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
         skip = _why_skip(req, first_time) if req.type in _PAYLOADS else None
         if skip is not None:
+            log.info("acking a Socket Mode %s envelope without handling it: %s", req.type, skip)
             client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-            log.info("acked a Socket Mode %s envelope without handling it: %s", req.type, skip)
             return
         handle(client, req)
 
