@@ -138,7 +138,10 @@ class SlackRequestGate:
         # Bolt parses the body again, and takes any form with "payload" anywhere in its
         # text for an interactive payload: a command saying "payload" became an empty
         # body (404). It gets what was checked here instead, as JSON.
-        checked = json.dumps(parsed).encode()
+        try:
+            checked = json.dumps(parsed).encode()
+        except (ValueError, RecursionError):  # nested just as deep as parsing allowed
+            return _refused("400 Bad Request", "signed body is not Slack's format")
         environ["wsgi.input"] = io.BytesIO(checked)
         environ["CONTENT_LENGTH"] = str(len(checked))
         environ["CONTENT_TYPE"] = "application/json"

@@ -539,7 +539,7 @@ def test_an_event_slack_retries_is_acked_at_once_and_handled_once(
         retry = post(bot_url, body, content_type="application/json", **_retry(num))
 
         assert retry.status_code == 200 and retry.content == b""
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.5  # well inside Slack's 3 s, on a busy machine
 
     time.sleep(1.0)  # a second handling would be queued by now
     assert opened.call_count == 1
