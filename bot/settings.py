@@ -240,7 +240,11 @@ class Settings(BaseSettings):
         if mode in ("http", "socket", "worker", "check"):
             _need(self.slack_bot_token, "SLACK_BOT_TOKEN", "the bot token (xoxb-...)")
         if mode == "http":
-            _need(self.slack_signing_secret, "SLACK_SIGNING_SECRET", "the app's signing secret")
+            # Without it no request to /slack/events can be verified (the front refuses
+            # them all); blank counts as unset. Socket Mode needs no signing secret.
+            secret = self.slack_signing_secret
+            if secret is None or not secret.get_secret_value().strip():
+                raise SettingsError("SLACK_SIGNING_SECRET: required (the app's signing secret)")
         if mode == "socket":
             _need(self.slack_app_token, "SLACK_APP_TOKEN", "an app-level token (xapp-...)")
         token = self.slack_bot_token.get_secret_value() if self.slack_bot_token else ""

@@ -31,6 +31,17 @@ def test_missing_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_http_without_the_signing_secret_does_not_start(tmp_path: Path) -> None:
+    result = run_bot("http", cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-1",
+                     METASTUDIO_REGION="cn-north-4", METASTUDIO_PROJECT_ID="p",
+                     METASTUDIO_AUTH_TOKEN="t")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "videojobs-bot: SLACK_SIGNING_SECRET: required (the app's signing secret)\n")
+    assert result.stdout == ""
+
+
 def test_malformed_setting_names_the_variable(tmp_path: Path) -> None:
     result = run_bot("demo", cwd=tmp_path, VIDEOJOBS_TIMEZONE="Mars/Olympus_Mons")
 

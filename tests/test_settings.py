@@ -95,3 +95,18 @@ def test_demo_needs_nothing(env):
 def test_tests_build_settings_directly():
     settings = Settings(poll_interval_seconds=0.5, _env_file=None)
     assert settings.poll_interval_seconds == 0.5
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_http_mode_refuses_to_start_without_the_signing_secret(env, value):
+    env(**{k: v for k, v in HTTP_ENV.items() if k != "SLACK_SIGNING_SECRET"})
+    if value is not None:
+        env(SLACK_SIGNING_SECRET=value)
+    with pytest.raises(SettingsError, match=r"^SLACK_SIGNING_SECRET: required"):
+        load_settings("http")
+
+
+def test_socket_mode_needs_no_signing_secret(env):
+    env(**{k: v for k, v in HTTP_ENV.items() if k != "SLACK_SIGNING_SECRET"},
+        SLACK_APP_TOKEN="xapp-1-A1-token")
+    assert load_settings("socket").slack_signing_secret is None

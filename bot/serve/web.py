@@ -29,7 +29,7 @@ from ..tracking.polling.callbacks import PATH as CALLBACK_PATH
 from ..tracking.polling.callbacks import wsgi_handler
 from ..tracking.process.supervisor import tracking_health
 from ..wiring.services import build_services
-from ..wiring.tracking import build_receiver
+from ..wiring.tracking import build_receiver, first_time_events
 from .health import Health, HealthCheck, probe_database
 from .logging_setup import RedactingFilter, install_filter, secret_values
 
@@ -51,12 +51,19 @@ def make_wsgi_app(
 ) -> WSGIApp:
     """``/slack/events`` goes through the front (:mod:`bot.slack.request_front`: body cap,
     signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
-    request gets 4xx before anything runs) and then to Bolt; this adds the health check
+    request gets 4xx before anything runs, and an event Slack retries after it was let
+    through an empty 200) and then to Bolt; this adds the health check
     and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
     tells ``/healthz`` whether the tracking loop this server is meant to run is running.
     ``answers`` answers commands after their ack (by default in this process)."""
-    secret = settings.slack_signing_secret
-    gate = SlackRequestGate(secret.get_secret_value() if secret else "")
+    given = settings.slack_signing_secret
+    secret = given.get_secret_value() if given is not None else ""
+    if not secret:
+        # load_settings("http") refuses to start without it; built anyway, the front
+        # refuses every request rather than let an unsigned one through.
+        log.error("SLACK_SIGNING_SECRET is not set: every request to /slack/events is refused")
+    # Slack retries an event to whichever process answers: the shared database tells.
+    gate = SlackRequestGate(secret, first_time=first_time_events(services.tracking.store))
     slack = SlackRequestHandler(create_app(services, answers or AnswerHere(services),
                                            verified_in_front=True))
     metrics = make_metrics_app(metrics_registry())

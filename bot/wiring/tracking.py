@@ -1,6 +1,7 @@
 """The tracking parts from settings: store, poller, sender, watches and the command
-service (:func:`build_tracking`), and the receiver of MetaStudio's callbacks
-(:func:`build_receiver`)."""
+service (:func:`build_tracking`), the receiver of MetaStudio's callbacks
+(:func:`build_receiver`) and the record of Slack events let through
+(:func:`first_time_events`)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,18 @@ def sender_policy(settings: Settings) -> SenderPolicy:
         probe_every=timedelta(seconds=settings.delivery_probe_seconds),
         max_probe_every=timedelta(seconds=settings.delivery_probe_max_seconds),
     )
+
+
+def first_time_events(store: Store,
+                      clock: Callable[[], datetime] = utc_now) -> Callable[[str], bool]:
+    """``first_time(event_id)`` for the Slack front (bot/slack/request_front.py) and
+    Socket Mode: records a Slack event id in the tracking database and says whether no
+    process on it had seen the id (Slack retries an event to whichever process answers)."""
+
+    def first_time(event_id: str) -> bool:
+        return store.first_event(event_id, clock())
+
+    return first_time
 
 
 def build_receiver(settings: Settings, tracking: Tracking) -> CallbackReceiver | None:

@@ -5,13 +5,17 @@ handled until it closes, an envelope handled once, nothing leaked (the soak)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -309,3 +313,74 @@ def test_soak_refreshes_drops_and_a_slow_edge(socket_slack, socket_client) -> No
     print(f"\nsoak: {len(SOAK)} disruptions, {len(endpoint.connections)} connections, "
           f"{len(web.calls_to('apps.connections.open'))} opens, threads {threads} -> "
           f"{_threads()}, fds {fds} -> {_fds()}, {time.monotonic() - started:.1f} s")
+
+
+# -- the same checks as HTTP's front, in process -------------------------------------------
+
+@pytest.fixture
+def screened_app(socket_slack, bot_settings) -> Iterator[tuple[FakeSocketMode, Any]]:
+    """The Bolt app of ``videojobs-bot socket``, connected to the fake endpoint; yields
+    the endpoint and the services (to spy on)."""
+    from bot.slack.app import create_app
+    from bot.slack.listeners.answer import AnswerHere
+    from bot.wiring.services import build_services
+    from bot.wiring.tracking import first_time_events
+
+    endpoint, web = socket_slack
+    settings = bot_settings.model_copy(update={"slack_api_url": web.url})
+    services = build_services(settings)
+    client = socket_mode_client(create_app(services, AnswerHere(services)), APP_TOKEN,
+                                first_time=first_time_events(services.tracking.store))
+    client.connect()
+    try:
+        assert endpoint.wait_for_connections(1, timeout=10)
+        yield endpoint, services
+    finally:
+        client.close()
+        services.tracking.store.close()
+
+
+def _envelope(endpoint: FakeSocketMode, payload: Any, retry: int = 0) -> str:
+    envelope_id = uuid.uuid4().hex
+    endpoint.connections[-1].ws.send(json.dumps({
+        "envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
+        "retry_attempt": retry, "retry_reason": "timeout" if retry else "", "payload": payload}))
+    return envelope_id
+
+
+def _home_opened(event_id: str) -> dict[str, Any]:
+    return {"token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+            "event_id": event_id, "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home",
+                      "event_ts": f"{time.time():.6f}"}}
+
+
+def test_an_event_envelope_slack_retries_is_acked_and_handled_once(screened_app, mocker) -> None:
+    endpoint, services = screened_app
+    opened = mocker.spy(services.home, "opened")
+
+    assert endpoint.wait_for_ack(_envelope(endpoint, _home_opened("Ev0SOCKET1")), timeout=5)
+    deadline = time.monotonic() + 5
+    while opened.call_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for retry in (1, 2, 3):
+        envelope_id = _envelope(endpoint, _home_opened("Ev0SOCKET1"), retry)
+        assert endpoint.wait_for_ack(envelope_id, timeout=5) is not None, f"retry {retry}"
+
+    time.sleep(1.0)  # a second handling would have started by now
+    assert opened.call_count == 1
+
+
+@pytest.mark.parametrize("event", [None, "app_home_opened", [1], {"type": "app_home_opened",
+                                                                    "user": 5}])
+def test_an_envelope_of_the_wrong_shape_is_acked_and_dropped(screened_app, mocker, caplog,
+                                                             event: Any) -> None:
+    caplog.set_level(logging.INFO)
+    endpoint, services = screened_app
+    opened = mocker.spy(services.home, "opened")
+    payload = {**_home_opened("Ev0SOCKET2"), "event": event, "token": "MARKER"}
+
+    # Bolt failed on it (500) and never acked: Slack would send it again and again.
+    assert endpoint.wait_for_ack(_envelope(endpoint, payload), timeout=5) is not None
+    assert "wrong shape" in caplog.text and "MARKER" not in caplog.text
+    assert opened.call_count == 0

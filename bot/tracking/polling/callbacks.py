@@ -8,8 +8,13 @@ With ``auth_type`` MSS_A it appends ``time_stamp`` (hex epoch seconds) and
 - the signature is recomputed over the configured public URL
   (``METASTUDIO_CALLBACK_URL``, or the URL the request arrived at) and compared in
   constant time with ``METASTUDIO_CALLBACK_KEY``; a forged, stale (more than 5 minutes
-  off) or replayed (same signature, same job) callback gets 401, is logged, and nothing
-  else happens;
+  old, or more than a minute ahead of our clock) or replayed (the same request again, or
+  the same signature for the same job) callback gets 401, is logged, and nothing else
+  happens;
+- the URL is checked before the body is read, and a replay of the same request before
+  the body is parsed; the body is read up to 4 KiB, must be UTF-8 JSON, an object with a
+  job id: anything else (nested, huge, not JSON, not UTF-8) is 4xx, logged by its size
+  only;
 - the body is never trusted for the state: the job is looked up, and its end recorded
   by the poller's own code (:meth:`bot.tracking.polling.poller.Poller.observe`), so a callback
   and a poll seeing the same end announce it once;
@@ -37,8 +42,14 @@ from .poller import Poller
 log = logging.getLogger(__name__)
 
 PATH = "/metastudio/callback"
-#: A callback's time stamp may be this far from our clock (like Slack's 5 minutes).
+#: A callback's time stamp may be this old (like Slack's 5 minutes: delivery, retries).
 MAX_SKEW = timedelta(minutes=5)
+#: ...and this far ahead of our clock. MetaStudio stamps a callback as it sends it, so
+#: only disagreeing clocks put a genuine one ahead: NTP keeps two clouds' clocks within
+#: milliseconds, and a minute also covers a badly kept one. More would only lengthen the
+#: life of a captured URL, whose receipt must outlive it (retention.RECEIPT_KEEP, 10
+#: minutes, against 5 + 1).
+MAX_AHEAD = timedelta(minutes=1)
 #: Bodies are three short fields; anything larger is not MetaStudio's.
 MAX_BODY = 4096
 
@@ -97,20 +108,31 @@ class CallbackReceiver:
 
     def handle(self, arrived_url: str, query: str, body: bytes) -> Answer:
         """One request: ``arrived_url`` is scheme://host/path as received, ``query`` its
-        raw query string."""
+        raw query string. :func:`wsgi_handler` runs the two halves itself, so that a
+        refused URL's body is never read."""
+        return self.verify(arrived_url, query) or self.accept(query, body)
+
+    def verify(self, arrived_url: str, query: str) -> Answer | None:
+        """The URL's checks (signature, age), before anything of the body: a refusal,
+        or None."""
+        refusal = self._verify(arrived_url, parse_qsl(query, keep_blank_values=True))
+        if refusal is None:
+            return None
+        log.warning("MetaStudio callback refused: %s", refusal)
+        return Answer(401, {"error": "invalid callback signature", "reason": refusal})
+
+    def accept(self, query: str, body: bytes) -> Answer:
+        """A verified request's body (at most ``MAX_BODY`` bytes): a replay of the same
+        request is refused before the body is parsed; then the job it names is looked
+        at."""
         pairs = parse_qsl(query, keep_blank_values=True)
-        refusal = self._verify(arrived_url, pairs)
-        if refusal is not None:
-            log.warning("MetaStudio callback refused: %s", refusal)
-            return Answer(401, {"error": "invalid callback signature", "reason": refusal})
-        try:
-            payload = json.loads(body)
-            job_id = payload["job_id"]
-        except (ValueError, KeyError, TypeError):
+        if not self._first_time(pairs, "request:" + hashlib.sha256(body).hexdigest()):
+            log.warning("MetaStudio callback refused: replayed (the same request again)")
+            return Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
+        job_id = _job_id(body)
+        if job_id is None:
             log.warning("MetaStudio callback with a malformed body (%d bytes)", len(body))
-            return Answer(400, {"error": "expected JSON with job_id"})
-        if not isinstance(job_id, str) or not valid_job_id(job_id):
-            return Answer(400, {"error": "job_id is not a job id"})
+            return Answer(400, {"error": "expected UTF-8 JSON with a job_id"})
         if not self._first_time(pairs, job_id):
             log.warning("MetaStudio callback refused: replayed (job %s)", job_id)
             return Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
@@ -141,17 +163,35 @@ class CallbackReceiver:
         if not hmac.compare_digest(expected.encode(), secret.lower().encode()):
             return "signature mismatch"
         when = _time_stamp(time_stamp)
-        if when is None or abs(self.clock() - when) > MAX_SKEW:
+        if when is None:
+            return "malformed time stamp"
+        now = self.clock()
+        if now - when > MAX_SKEW:
             return "stale time stamp"
+        if when - now > MAX_AHEAD:
+            return "time stamp in the future"
         return None
 
-    def _first_time(self, pairs: list[tuple[str, str]], job_id: str) -> bool:
-        """Record this (signature, job) and say whether it is new. The signature covers
-        only the URL and the time stamp, not the body: two jobs ending in the same
-        second share it, so a replay is the same signature for the same job."""
+    def _first_time(self, pairs: list[tuple[str, str]], what: str) -> bool:
+        """Record this (signature, ``what``) and say whether it is new. The signature
+        covers only the URL and the time stamp, not the body: two jobs ending in the same
+        second share it, so a replay is the same signature for the same request (its
+        body's digest), or for the same job."""
         secret = next(v for k, v in pairs if k == "secret").lower()
-        receipt = hashlib.sha256(f"{secret}:{job_id}".encode()).hexdigest()
+        receipt = hashlib.sha256(f"{secret}:{what}".encode()).hexdigest()
         return self.store.first_receipt(receipt, self.clock())
+
+
+def _job_id(body: bytes) -> str | None:
+    """The job id of a callback body: UTF-8 JSON (not the UTF-16 or -32 ``json.loads``
+    would also take), an object whose ``job_id`` is a job id. None for anything else,
+    nested ten thousand deep included."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    return job_id if isinstance(job_id, str) and valid_job_id(job_id) else None
 
 
 def wsgi_handler(receiver: CallbackReceiver) -> Callable[..., list[bytes]]:
@@ -160,14 +200,24 @@ def wsgi_handler(receiver: CallbackReceiver) -> Callable[..., list[bytes]]:
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return _respond(start_response, Answer(405, {"error": "POST only"}))
+        query = environ.get("QUERY_STRING", "")
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
-            return _respond(start_response, Answer(413, {"error": "body too large"}))
-        body = environ["wsgi.input"].read(length) if length else b""
-        answer = receiver.handle(_arrived_url(environ), environ.get("QUERY_STRING", ""), body)
+            # The URL first: a forged or stale callback's body is never read.
+            answer = receiver.verify(_arrived_url(environ), query)
+            if answer is None:
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0 or length > MAX_BODY:
+                    return _respond(start_response, Answer(413, {"error": "body too large"}))
+                body = environ["wsgi.input"].read(length) if length else b""
+                answer = receiver.accept(query, body)
+        except Exception:
+            # The database or a bug, not the request: MetaStudio may try again, and
+            # polling reconciles anyway. The traceback is logged, never the body.
+            log.exception("MetaStudio callback could not be handled")
+            answer = Answer(503, {"error": "try again later"})
         return _respond(start_response, answer)
 
     return application
@@ -182,7 +232,8 @@ def _arrived_url(environ: dict[str, Any]) -> str:
 def _respond(start_response: Callable[..., Any], answer: Answer) -> list[bytes]:
     data = json.dumps(answer.body).encode()
     reasons = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
-               405: "Method Not Allowed", 413: "Payload Too Large"}
+               405: "Method Not Allowed", 413: "Payload Too Large",
+               503: "Service Unavailable"}
     start_response(f"{answer.status} {reasons.get(answer.status, '')}".strip(),
                    [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]

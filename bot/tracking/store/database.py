@@ -24,7 +24,14 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.records import Subscription, TrackedJob
-from .tables import callback_receipts, seen_outcomes, slack_covers, subscriptions, tracked_jobs
+from .tables import (
+    callback_receipts,
+    event_receipts,
+    seen_outcomes,
+    slack_covers,
+    subscriptions,
+    tracked_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -438,6 +445,13 @@ class Store:
         with self.begin() as conn:
             return self.insert_ignore(conn, callback_receipts,
                                       {"secret": receipt, "received_at": now})
+
+    def first_event(self, event_id: str, now: datetime) -> bool:
+        """Record a Slack event's id; False if it was recorded before (Slack retrying
+        it, to this process or another one on the same database)."""
+        with self.begin() as conn:
+            return self.insert_ignore(conn, event_receipts,
+                                      {"event_id": event_id, "received_at": now})
 
     def cover_file(self, job_id: str) -> str | None:
         """The Slack file a job's cover was uploaded as, if any."""

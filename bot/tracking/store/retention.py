@@ -9,7 +9,8 @@ Pruned once older than the retention period (``RETENTION_DAYS``):
 - seen outcomes (a job's end is re-read only within minutes of it: the discovery
   overlap, a callback's 5 minutes; docs/polling.md says why that keeps exactly-once);
 - accepted callback signatures older than a callback may be (replays of older ones are
-  refused as stale).
+  refused as stale);
+- Slack event ids older than Slack's retries of an event come (``EVENT_KEEP``).
 
 Deletes run in batches, each its own short transaction, so a large backlog never holds
 a long lock. Every query here uses an index (revision 0004).
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from .database import Store
-from .tables import callback_receipts, outbox, seen_outcomes, tracked_jobs
+from .tables import callback_receipts, event_receipts, outbox, seen_outcomes, tracked_jobs
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ BATCH = 5_000
 #: A callback's time stamp may be this old (tracking/polling/callbacks.py); receipts
 #: older are useless.
 RECEIPT_KEEP = timedelta(minutes=10)
+#: Slack retries an event it thinks failed three times: at once, after a minute and
+#: after five (https://api.slack.com/apis/events-api#retries); ids are kept past the
+#: last retry, with room to spare.
+EVENT_KEEP = timedelta(minutes=10)
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Pruned:
     tracked: int = 0
     seen: int = 0
     receipts: int = 0
+    #: Slack event ids (not counted in ``total``: they are the front's, not tracking's).
+    events: int = 0
 
     @property
     def total(self) -> int:
@@ -77,9 +84,13 @@ def prune(store: Store, *, now: datetime, retention: timedelta, batch: int = BAT
             seen_outcomes.c.seen_at < cut)).rowcount
         done.receipts += conn.execute(callback_receipts.delete().where(
             callback_receipts.c.received_at < now - RECEIPT_KEEP)).rowcount
+        done.events += conn.execute(event_receipts.delete().where(
+            event_receipts.c.received_at < now - EVENT_KEEP)).rowcount
     if done.total:
         log.info("retention: pruned %d outbox, %d tracked, %d seen, %d callback rows",
                  done.outbox, done.tracked, done.seen, done.receipts)
+    if done.events:
+        log.info("retention: pruned %d Slack event ids", done.events)
     return done
 
 

@@ -283,3 +283,15 @@ delivery_state = sa.Table(
     sa.Column("since", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# -- Slack's Events API retries (revision 0007) --------------------------------
+
+#: Events let through to Bolt, by Slack's ``event_id``: a retry of one is acked and
+#: dropped (bot/slack/request_front.py). Pruned after ``retention.EVENT_KEEP``.
+event_receipts = sa.Table(
+    "event_receipts",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Index("ix_event_receipts_received_at", "received_at"),
+)

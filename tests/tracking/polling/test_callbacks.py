@@ -7,24 +7,31 @@ yet ended or a subscription not yet adopted."""
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from bot.metastudio.models import Job, JobState
 from bot.metastudio.query import QueryJobType
 from bot.simulator.callbacks import sign_callback_url
 from bot.tracking.polling.callbacks import (
+    MAX_AHEAD,
+    MAX_BODY,
     PATH,
     CallbackReceiver,
     SendSoon,
@@ -460,3 +467,157 @@ def test_a_callback_about_an_unfinished_or_unknown_job_records_nothing(
     assert world.tracking.poller.observe(job) == 0
     assert world.tracking.poller.observe("no-such-job") == 0
     assert world.tracking.outbox.rows() == [] and len(world.tracking.store.pollable()) == 1
+
+
+# -- hostile bodies, time stamps ahead, the order of the checks ----------------------------
+
+def _utf16(job: str) -> bytes:
+    return json.dumps({"result": "FAILED", "asset_id": "a", "job_id": job}).encode("utf-16")
+
+
+#: Each a signed, fresh callback whose body is not MetaStudio's: 4xx, never 500.
+HOSTILE: dict[str, Callable[[str], bytes]] = {
+    "2,000 [": lambda job: b"[" * 2000,
+    "4,000 [ inside the job id": lambda job: b'{"job_id": ' + b"[" * 4000 + b"}",
+    "objects nested 800 deep": lambda job: b'{"a":' * 800 + b"1" + b"}" * 800,
+    "over 4 KiB": lambda job: json.dumps({"job_id": job, "MARKER": "x" * 5000}).encode(),
+    "not JSON": lambda job: b"{MARKER",
+    "not UTF-8": lambda job: b'{"job_id": "MARKER\xff\xfe"}',
+    "UTF-16 JSON": _utf16,
+    "UTF-32 JSON": lambda job: json.dumps({"job_id": job}).encode("utf-32"),
+    "an array": lambda job: json.dumps([job, "MARKER"]).encode(),
+    "a string": lambda job: b'"MARKER"',
+    "null": lambda job: b"null",
+    "empty": lambda job: b"",
+    "a number of 4,000 digits": lambda job: b'{"job_id": ' + b"9" * 4000 + b"}",
+    "NaN": lambda job: b'{"job_id": NaN, "MARKER": 1}',
+    "job_id a number": lambda job: b'{"job_id": 5, "MARKER": 1}',
+    "job_id a list": lambda job: json.dumps({"job_id": [job], "MARKER": 1}).encode(),
+    "job_id an object": lambda job: json.dumps({"job_id": {"id": job}, "MARKER": 1}).encode(),
+    "job_id not a job id": lambda job: b'{"job_id": "MARKER; DROP TABLE"}',
+}
+
+
+def test_hostile_bodies_are_4xx_never_500_and_never_logged(push: Push, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    job = push.job()
+    track(push.world, job)
+    push.world.sim.set_state(job, "FAILED")
+    wrong = []
+    for name, body in HOSTILE.items():
+        caplog.clear()
+        push.world.clock.advance(1)  # a fresh signature for each
+        url = sign_callback_url(push.url, KEY, push.world.clock())
+
+        answer = requests.post(url, data=body(job), timeout=10)
+
+        logged = caplog.text
+        if not 400 <= answer.status_code < 500:
+            wrong.append(f"{name}: {answer.status_code}")
+        elif "MARKER" in logged or "[[[[" in logged or "ERROR" in logged:
+            wrong.append(f"{name}: logged {logged!r}")
+    assert wrong == []
+    assert push.world.tracking.outbox.rows() == []  # the job was never looked at
+
+
+@pytest.mark.parametrize(("ahead", "status"), [
+    (timedelta(seconds=30), 200), (MAX_AHEAD, 200),  # clocks that disagree a little
+    (MAX_AHEAD + timedelta(seconds=1), 401), (timedelta(minutes=4), 401),
+    (timedelta(days=365), 401),
+])
+def test_a_time_stamp_ahead_of_our_clock_is_refused_beyond_a_small_skew(
+    push: Push, ahead: timedelta, status: int,
+) -> None:
+    world = push.world
+    job = push.job()
+    world.sim.set_state(job, "FAILED")
+    requests_before, receipts_before = len(world.sim.requests), push.receipts()
+    url = sign_callback_url(push.url, KEY, world.clock() + ahead)
+
+    answer = requests.post(url, json={"result": "FAILED", "asset_id": "a", "job_id": job},
+                           timeout=10)
+
+    assert answer.status_code == status
+    if status == 401:
+        assert answer.json()["reason"] == "time stamp in the future"
+        assert len(world.sim.requests) == requests_before  # not even a look-up
+        assert push.receipts() == receipts_before
+
+
+def test_the_same_request_again_is_refused_as_a_replay_before_its_body_is_parsed(
+    push: Push, mocker,
+) -> None:
+    from bot.tracking.polling import callbacks
+
+    parsed = mocker.spy(callbacks, "_job_id")
+    url = sign_callback_url(push.url, KEY, push.world.clock())
+    assert requests.post(url, data=b"{x", timeout=10).status_code == 400
+
+    again = requests.post(url, data=b"{x", timeout=10)
+
+    assert again.status_code == 401 and again.json()["reason"] == "replayed"
+    assert parsed.call_count == 1  # the first time only
+
+
+@pytest.mark.parametrize("case", ["unsigned", "forged", "stale", "ahead"])
+def test_a_refused_callbacks_body_is_never_read(push: Push, case: str) -> None:
+    """A client that announces 4 KiB and sends none of it gets its 401 at once: the
+    receiver does not wait for a body it will not use."""
+    clock = push.world.clock()
+    url = {"unsigned": push.url,
+           "forged": sign_callback_url(push.url, "not-the-key", clock),
+           "stale": sign_callback_url(push.url, KEY, clock - timedelta(minutes=6)),
+           "ahead": sign_callback_url(push.url, KEY, clock + timedelta(minutes=2))}[case]
+    target = urlsplit(url)
+    with socket.create_connection((target.hostname, target.port), timeout=3) as conn:
+        conn.sendall(f"POST {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {MAX_BODY}\r\n\r\n"
+                     .encode())
+        answer = conn.recv(1024)  # times out (3 s) if the receiver waits for the body
+
+    assert answer.startswith(b"HTTP/1.0 401") or answer.startswith(b"HTTP/1.1 401"), answer
+
+
+def test_a_database_failure_is_503_not_500(push: Push, monkeypatch, caplog) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def lost(receipt: str, now: Any) -> bool:
+        raise OperationalError("INSERT INTO callback_receipts", {}, Exception("gone"))
+
+    monkeypatch.setattr(push.world.tracking.store, "first_receipt", lost)
+    job = push.job()
+    url = sign_callback_url(push.url, KEY, push.world.clock())
+
+    answer = requests.post(url, json={"job_id": job, "MARKER": 1}, timeout=10)
+
+    assert answer.status_code == 503
+    assert "could not be handled" in caplog.text and "MARKER" not in caplog.text
+
+
+_BODIES = st.one_of(
+    st.binary(max_size=MAX_BODY + 100),
+    st.integers(0, MAX_BODY).map(lambda n: b"[" * n),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.sampled_from(["job_id", "result", "asset_id", "x"]),
+                                   inner, max_size=3),
+                 max_leaves=8).map(lambda value: json.dumps(value).encode()),
+)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=_BODIES)
+def test_whatever_a_signed_callback_carries_the_answer_is_never_a_5xx(
+    push: Push, caplog, body: bytes,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    push.world.clock.advance(1)
+    url = sign_callback_url(push.url, KEY, push.world.clock())
+
+    answer = requests.post(url, data=body, timeout=10)
+
+    assert answer.status_code in (200, 202, 400, 401, 413)
+    if len(body) >= 16:
+        assert body.decode("utf-8", "replace") not in caplog.text

@@ -157,3 +157,51 @@ def test_another_channel_cannot_unsubscribe_or_forget_what_a_subscription_saw(
     assert store.seen([sub.id], ["job-1"]) == {(sub.id, "job-1", "FAILED")}
     assert store.remove_subscription("C1", sub.id)
     assert store.seen([sub.id], ["job-1"]) == set()
+
+
+# -- Slack event ids (revision 0007) --------------------------------------------------
+
+def test_upgrading_from_0006_adds_the_event_receipts(database_url: str) -> None:
+    store = Store(database_url)
+    store.migrate_to("0006")
+    assert "event_receipts" not in sa.inspect(store.engine).get_table_names()
+
+    store.migrate()
+
+    assert "event_receipts" in sa.inspect(store.engine).get_table_names()
+    assert store.first_event("Ev0PV52K21", T0)
+    store.close()
+
+
+def test_an_event_id_is_first_once(store: Store) -> None:
+    assert store.first_event("Ev0PV52K21", T0)
+    assert not store.first_event("Ev0PV52K21", T0 + timedelta(minutes=1))  # Slack's retry
+    assert store.first_event("Ev0PV52K22", T0)
+
+
+def test_processes_racing_on_one_event_id_let_exactly_one_through(database_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    Store(database_url).migrate()
+    stores = [Store(database_url) for _ in range(8)]  # each its own engine, as a process's
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            firsts = list(pool.map(lambda s: s.first_event("Ev0RACE", T0), stores))
+    finally:
+        for each in stores:
+            each.close()
+    assert sorted(firsts) == [False] * 7 + [True]
+
+
+def test_retention_prunes_event_ids_once_slack_has_stopped_retrying(store: Store) -> None:
+    from bot.tracking.store.retention import EVENT_KEEP
+
+    store.first_event("EvOLD", T0 - EVENT_KEEP - timedelta(seconds=1))
+    store.first_event("EvRECENT", T0 - timedelta(minutes=6))  # Slack's last retry is due
+
+    pruned = prune(store, now=T0, retention=timedelta(days=7))
+
+    assert pruned.events == 1
+    assert not store.first_event("EvRECENT", T0)
+    assert store.first_event("EvOLD", T0)
+    assert timedelta(minutes=6) <= EVENT_KEEP  # at once, 1 min, 5 min later: all covered
