@@ -122,12 +122,19 @@ class Settings(BaseSettings):
     #: Slack user (U…/W…) and user group (S…) IDs allowed to press Cancel, separated by
     #: commas or spaces; empty: no Cancel button.
     cancel_allowed: str = ""
+    #: The same for re-creating a failed job (Retry, ``retry ID``); empty: no Retry.
+    retry_allowed: str = ""
+    #: An unacknowledged page is repeated in its thread after this many minutes, and
+    #: escalated to the channel's escalation group after as many more.
+    escalate_after_minutes: float = Field(15.0, gt=0)
+    #: Failures of one error code and job type this close together are one incident.
+    incident_window_minutes: float = Field(60.0, gt=0)
     #: YAML file of error code -> {hint, link}, over the built-in runbook.
     runbook_file: str | None = None
     #: Warn when less than this share of a package's video minutes is left.
     quota_warn_percent: float = Field(10.0, ge=0, le=100)
 
-    @field_validator("cancel_allowed")
+    @field_validator("cancel_allowed", "retry_allowed")
     @classmethod
     def _slack_ids(cls, value: str) -> str:
         for item in value.replace(",", " ").split():
@@ -145,6 +152,10 @@ class Settings(BaseSettings):
     @property
     def cancel_allowed_ids(self) -> frozenset[str]:
         return frozenset(self.cancel_allowed.replace(",", " ").split())
+
+    @property
+    def retry_allowed_ids(self) -> frozenset[str]:
+        return frozenset(self.retry_allowed.replace(",", " ").split())
 
     @field_validator("videojobs_timezone")
     @classmethod

@@ -31,9 +31,13 @@ ThreadNote = Callable[[Context, str, str], None]
 
 def cancel(jobs: JobsAPI, operations: Operations | None, policy: CancelPolicy,
            job_id: str, ctx: Context, *, fresh: Callable[[str], Job | None],
-           note: ThreadNote | None) -> Reply:
+           note: ThreadNote | None,
+           claim: Callable[[str], str | None] | None = None,
+           release: Callable[[str], None] | None = None) -> Reply:
     """Cancel ``job_id`` for ``ctx.user_id`` and answer them; the result and who pressed
-    it also go into the job's tracking thread (``note``)."""
+    it also go into the job's tracking thread (``note``). ``claim`` makes presses at the
+    same moment one cancel: the one who claimed it first sends the POST, the others are
+    told who does (``release`` gives the claim back when MetaStudio could not be asked)."""
     if not policy.enabled or operations is None:
         return notice_reply("Canceling from Slack is off for this bot (`CANCEL_ALLOWED`).")
     if not policy.allows(ctx.user_id):
@@ -44,10 +48,16 @@ def cancel(jobs: JobsAPI, operations: Operations | None, policy: CancelPolicy,
     if job.state != JobState.WAITING:
         return _answer(job, ctx, f"Nothing canceled: {code(job_id)} is "
                                  f"{_state(job)} now, and MetaStudio cancels only waiting jobs.")
+    key = f"cancel:{job_id}"
+    holder = claim(key) if claim is not None else None
+    if holder is not None and holder != ctx.user_id:
+        return _line(f"<@{holder}> is canceling {code(job_id)} right now; it is sent once.")
     try:
         operations.cancel(job_id, photo=job.is_photo)
     except MetaStudioError as e:
         if e.status is None or e.status >= 500 or e.status in (401, 403, 429):
+            if release is not None:
+                release(key)  # not sent (or not known to be): a press may try again
             raise  # the router explains upstream failures with their request id
         log.info("MetaStudio refused to cancel %s: %s", job_id, e)
         after = fresh(job_id) or job

@@ -18,6 +18,7 @@ from ..metastudio.query import QueryJobType, valid_job_id
 from .reports import WORDS as REPORT_WORDS
 from .reports import parse_report
 from .types import (
+    Audit,
     ChannelSettings,
     Command,
     Help,
@@ -25,6 +26,7 @@ from .types import (
     Listing,
     Mute,
     Quota,
+    Retry,
     Status,
     Stuck,
     Subscribe,
@@ -52,10 +54,10 @@ EXAMPLE_ID = "26f06524-4f75-4b3a-a853-b649a21aaf66"
 COMMANDS = (
     "help", "status", *STATE_COMMANDS, "list", "summary", "track", "untrack", "tracked",
     "subscribe", "unsubscribe", "subscriptions", "stuck", "quota", "mute", "unmute",
-    "settings", *REPORT_WORDS,
+    "settings", "retry", "audit", *REPORT_WORDS,
 )
 LIST_KEYS = ("state", "type", "asset", "script", "sort")
-SUBSCRIBE_KEYS = ("type", "asset", "script", "notify")
+SUBSCRIBE_KEYS = ("type", "asset", "script", "notify", "escalate")
 OUTCOMES = ("failed", "finished", "all", "stuck")
 # Slack clients turn straight double quotes, which group words, into typographic ones.
 # Single quotes group nothing, so a typographic apostrophe (Ana’s) stays as typed.
@@ -155,6 +157,12 @@ def _command(word: str, args: list[str]) -> Command:
         return Unmute(args[0])
     if word == "settings":
         return _settings(args)
+    if word == "retry":
+        if len(args) != 1:
+            raise _Refused("`retry` takes one job id: `retry JOB_ID`.")
+        return Retry(_job_ids(args, "retry")[0])
+    if word == "audit":
+        return Audit(_window(args, "audit"))
     if word in REPORT_WORDS:
         return parse_report(word, args)
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
@@ -311,13 +319,18 @@ def _subscribe(args: list[str]) -> Subscribe:
             "or `stuck`."
         )
     if rest and rest[0].lower() == "stuck" and ("asset" in filters or "script" in filters):
-        raise _Refused("`subscribe stuck` takes `type=` and `notify=` only.")
+        raise _Refused("`subscribe stuck` takes `type=`, `notify=` and `escalate=` only.")
+    if "escalate" in filters and "notify" not in filters:
+        raise _Refused("`escalate=@group` pages that group when `notify=@group`'s page stays "
+                       "unacknowledged: give both, e.g. `notify=@oncall escalate=@leads`.")
     return Subscribe(
         outcome=rest[0].lower() if rest else "failed",  # type: ignore[arg-type]
         job_type=_job_type(filters.get("type")),
         asset_name=_text(filters.get("asset"), "asset"),
         script_id=_text(filters.get("script"), "script"),
         notify_group=_group(filters["notify"]) if "notify" in filters else None,
+        escalate_group=(_group(filters["escalate"], "escalate") if "escalate" in filters
+                        else None),
     )
 
 
@@ -326,14 +339,14 @@ def _subscribe(args: list[str]) -> Subscribe:
 _GROUP = re.compile(r"^(?:<!subteam\^([A-Z0-9]{2,32})(?:\|[^<>]*)?>|([S][A-Z0-9]{2,31}))$")
 
 
-def _group(text: str) -> str:
+def _group(text: str, key: str = "notify") -> str:
     m = _GROUP.match(text)
     if m:
         return m[1] or m[2]
     if text.startswith("@"):
         raise _Refused(f"`{_shown(text)}` is not a user group Slack knows; type `@` and pick "
                        "the group from Slack's list, so Slack sends its id.")
-    raise _Refused(f"`notify={_shown(text)}` is not a user group; use `notify=@group`.")
+    raise _Refused(f"`{key}={_shown(text)}` is not a user group; use `{key}=@group`.")
 
 
 def _duration(text: str) -> int:

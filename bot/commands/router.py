@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from ..domain import stats, stuck
@@ -37,6 +37,7 @@ from . import canceling
 from .buttons import Bounds, decode, encode
 from .parse import job_ids_problem, parse
 from .types import (
+    Audit,
     ChannelSettings,
     Command,
     Context,
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 
 #: Jobs per listing message: 20 rows stay far inside Slack's 50 blocks / 3000 characters.
 PAGE_SIZE = 20
+#: What ``audit`` shows without a window.
+AUDIT_DEFAULT = timedelta(days=7)
 #: Failures read to group by error code; past this the triage block says it is a sample.
 TRIAGE_CAP = 1000
 
@@ -127,6 +130,8 @@ class Router:
             actions.RUN: self._run_button,
             actions.JOBS_WITH_CODE: self._jobs_with_code,
             actions.CANCEL: self._cancel_button,
+            actions.ACKNOWLEDGE: self._acknowledge_button,
+            actions.SNOOZE: self._snooze_button,
         }
         handler = handlers.get(action_id)
         if handler is None:
@@ -321,6 +326,10 @@ class Router:
                 return self.tracking.unmute(ctx, command)
             case ChannelSettings():
                 return self.tracking.settings(ctx, command, now)
+            case Audit():
+                since, until = (resolve(command.window, ctx.tz, now) if command.window
+                                else (now - AUDIT_DEFAULT, None))
+                return self.tracking.audit(ctx, since, until)
         raise AssertionError(f"unrouted command {command!r}")
 
     # -- buttons ---------------------------------------------------------------------------
@@ -359,10 +368,25 @@ class Router:
     def _cancel_button(self, value: str, ctx: Context) -> Reply:
         if not valid_job_id(value):
             return invalid_reply("That button no longer points at a job.")
-        tracking = self.tracking
-        return canceling.cancel(
+        tracking, now = self.tracking, self.clock()
+        reply = canceling.cancel(
             self.jobs, self.operations, self.cancel_policy, value, ctx,
-            fresh=self._fresh, note=tracking.note_in_thread if tracking else None)
+            fresh=self._fresh, note=tracking.note_in_thread if tracking else None,
+            claim=(lambda key: tracking.claim(key, ctx.user_id, now)) if tracking else None,
+            release=(lambda key: tracking.release(key, ctx.user_id)) if tracking else None)
+        if tracking is not None and reply.text:
+            tracking.record(ctx, "cancel", value, reply.text.splitlines()[0][:200], now)
+        return reply
+
+    def _acknowledge_button(self, value: str, ctx: Context) -> Reply:
+        if self.tracking is None or not value:
+            return invalid_reply("That button no longer points at a page.")
+        return self.tracking.acknowledge(ctx, value, self.clock())
+
+    def _snooze_button(self, value: str, ctx: Context) -> Reply:
+        if self.tracking is None or not value:
+            return invalid_reply("That button no longer points at a page.")
+        return self.tracking.snooze(ctx, value, self.clock())
 
     def _fresh(self, job_id: str) -> Job | None:
         """The job as MetaStudio shows it now (the cache's entry dropped first)."""

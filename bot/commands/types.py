@@ -83,6 +83,8 @@ class Subscribe:
     script_id: str | None = None
     #: ``notify=@group``: the Slack user group (id) mentioned on failures.
     notify_group: str | None = None
+    #: ``escalate=@group``: paged when a page stays unacknowledged (docs/oncall.md).
+    escalate_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,20 @@ class Stuck:
 @dataclass(frozen=True)
 class Quota:
     pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    """``retry ID``: re-create a failed job from its own parameters (asks first)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Audit:
+    """``audit [WINDOW]``: who canceled, retried, acknowledged or muted what."""
+
+    window: Window | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,8 @@ Command = (
     | Subscriptions
     | Stuck
     | Quota
+    | Retry
+    | Audit
     | Mute
     | Unmute
     | ChannelSettings
@@ -219,3 +237,10 @@ class TrackingCommands(Protocol):
     def unmute(self, ctx: Context, command: Unmute) -> Reply: ...
     def settings(self, ctx: Context, command: ChannelSettings, now: datetime) -> Reply: ...
     def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None: ...
+    def acknowledge(self, ctx: Context, page_key: str, now: datetime) -> Reply: ...
+    def snooze(self, ctx: Context, page_key: str, now: datetime) -> Reply: ...
+    def audit(self, ctx: Context, since: datetime | None, until: datetime | None) -> Reply: ...
+    def record(self, ctx: Context, action: str, target: str, result: str,
+               now: datetime) -> None: ...
+    def claim(self, key: str, user_id: str, now: datetime) -> str | None: ...
+    def release(self, key: str, user_id: str) -> None: ...

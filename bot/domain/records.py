@@ -45,3 +45,15 @@ class ChannelNoise:
     muted_until: datetime | None
     #: job id -> until, for mutes still running.
     muted_jobs: dict[str, datetime]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded action: who did what to what, where, and how it went."""
+
+    at: datetime
+    user_id: str
+    channel: str
+    action: str  # cancel | retry | acknowledge | snooze | mute | unmute
+    target: str
+    result: str

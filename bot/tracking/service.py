@@ -29,9 +29,10 @@ from ..metastudio.errors import MetaStudioError
 from ..metastudio.models import Job
 from ..views import notifications as messages
 from ..views.errors import upstream_error_reply
-from ..views.format import short_duration
+from ..views.format import local_time, short_duration
 from .delivery.oncall import OnCallStore
 from .delivery.outbox import Outbox
+from .delivery.pages import Page, PageStore, announcement
 from .polling.active import ActiveSet
 from .store.database import Store
 from .watches.stuck import StuckWatch, StuckWatcher
@@ -39,6 +40,8 @@ from .watches.stuck import StuckWatch, StuckWatcher
 log = logging.getLogger(__name__)
 
 INVITE_HINT = "Invite me with `/invite @videojobs`, then try again."
+#: A Cancel or Retry claim older than this was left by a request that died.
+CLAIM_STALE = timedelta(minutes=2)
 #: Ids tracked from one message by the shortcut (the answer lists each; Block Kit's 50
 #: blocks bound it).
 MAX_IDS = 20
@@ -62,6 +65,7 @@ class TrackingService:
         self.jobs = jobs
         self.messenger = messenger
         self.oncall = OnCallStore(store)
+        self.pages = PageStore(store)
         #: BROADCAST_FAILURES, for ``settings`` to show what "default" means.
         self.broadcast_default = broadcast_default
         #: ``subscribe stuck``; None where no stuck check runs.
@@ -245,17 +249,25 @@ class TrackingService:
             created_by=ctx.user_id, now=now,
         )
         before = self.oncall.mentions([sub.id]).get(sub.id)
+        escalated = self.oncall.escalations([sub.id]).get(sub.id)
         if command.notify_group:
             # Saying notify= again changes whom an existing subscription pages.
-            self.oncall.set_mention(sub.id, command.notify_group)
+            self.oncall.set_mention(sub.id, command.notify_group, command.escalate_group)
         after = self.oncall.mentions([sub.id]).get(sub.id)
-        line = messages.subscription_line(sub, after)
+        escalates = self.oncall.escalations([sub.id]).get(sub.id)
+        line = messages.subscription_line(sub, after, escalates)
         if not new:
+            changes = []
             if after != before:
                 was = f"<!subteam^{before}>" if before else "nobody"
-                return Reply(text=f"Updated subscription #{sub.id}: its failures now page "
-                                  f"<!subteam^{after}> (was {was}); its outcome and filters "
-                                  f"stay as they were: {line}")
+                changes.append(f"its failures now page <!subteam^{after}> (was {was})")
+            if escalates != escalated:
+                was = f"<!subteam^{escalated}>" if escalated else "nobody"
+                changes.append(f"unacknowledged pages escalate to <!subteam^{escalates}> "
+                               f"(was {was})")
+            if changes:
+                return Reply(text=f"Updated subscription #{sub.id}: {'; '.join(changes)}; its "
+                                  f"outcome and filters stay as they were: {line}")
             return Reply(text=f"This channel already has that subscription, unchanged: "
                               f"{line}")
         try:
@@ -332,6 +344,69 @@ class TrackingService:
         return _reply(messages.lines_reply(f"Subscriptions of this channel ({len(lines)})",
                                            lines))
 
+    # -- on-call: pages, claims and the audit log (docs/oncall.md) ---------------------------
+
+    def acknowledge(self, ctx: Context, page_key: str, now: datetime) -> Reply:
+        """``ctx.user_id`` has the page: no more reminders, and its message says who has it
+        since when. Anyone in the channel may press it."""
+        page = self.pages.acknowledge(page_key, ctx.user_id, now)
+        if page is None:
+            return Reply(text="That page is no longer known; nothing to acknowledge.")
+        if page.acked_by != ctx.user_id:
+            return Reply(text=f"<@{page.acked_by}> already has it (since "
+                              f"{local_time(page.acked_at, ctx.tz)}).")
+        self.record(ctx, "acknowledge", page_key, "acknowledged", now)
+        self._redraw_page(page)
+        return Reply(text="✋ You have it: no more reminders for this page.")
+
+    def snooze(self, ctx: Context, page_key: str, now: datetime) -> Reply:
+        """Postpone the page's next reminder by an hour."""
+        page = self.pages.snooze(page_key, ctx.user_id, now)
+        if page is None:
+            return Reply(text="That page is no longer known; nothing to snooze.")
+        if page.acked_by is not None:
+            return Reply(text=f"<@{page.acked_by}> already has it; nothing to snooze.")
+        until = local_time(page.snoozed_until, ctx.tz)
+        self.record(ctx, "snooze", page_key, f"until {until}", now)
+        self._redraw_page(page)
+        return Reply(text=f"😴 Snoozed: the next reminder waits until {until}.")
+
+    def _redraw_page(self, page: Page) -> None:
+        shown = announcement(self.outbox, self.pages, page.page_key, runbook=self.runbook)
+        if shown is None or page.message_ts is None:
+            return
+        try:
+            self.messenger.update(page.channel, page.message_ts, text=shown[0],
+                                  blocks=shown[1])
+        except DeliveryError as e:
+            log.warning("page %s not redrawn: %s", page.page_key, e)
+
+    def record(self, ctx: Context, action: str, target: str, result: str,
+               now: datetime) -> None:
+        """Keep who did what for ``audit``; a database hiccup never fails the action."""
+        try:
+            self.store.record_action(at=now, user_id=ctx.user_id, channel=ctx.channel_id,
+                                     action=action, target=target, result=result)
+        except SQLAlchemyError:
+            log.exception("audit entry not recorded: %s %s by %s", action, target, ctx.user_id)
+
+    def audit(self, ctx: Context, since: datetime | None, until: datetime | None) -> Reply:
+        """Who canceled, retried, acknowledged, snoozed or muted what, newest first."""
+        entries = self.store.actions(since, until)
+        if not entries:
+            return Reply(text="Nothing was canceled, retried, acknowledged, snoozed or muted "
+                              "in that window.")
+        return _reply(messages.lines_reply(
+            f"Audit ({len(entries)}, newest first)",
+            [messages.audit_line(e, ctx.tz) for e in entries]))
+
+    def claim(self, key: str, user_id: str, now: datetime) -> str | None:
+        """Claim a Cancel or Retry press (see :meth:`Store.claim`)."""
+        return self.store.claim(key, user_id, now, stale=CLAIM_STALE)
+
+    def release(self, key: str, user_id: str) -> None:
+        self.store.release(key, user_id)
+
     def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None:
         """Post ``line`` in the job's tracking thread in this channel, if it has one."""
         ts = self.oncall.tracking_ts(ctx.channel_id, job_id)
@@ -339,8 +414,10 @@ class TrackingService:
             self.messenger.post(ctx.channel_id, text=line, thread_ts=ts)
 
     def _subscription_lines(self, subs: list[Subscription]) -> list[str]:
-        mentions = self.oncall.mentions([s.id for s in subs])
-        return [messages.subscription_line(s, mentions.get(s.id)) for s in subs]
+        ids = [s.id for s in subs]
+        mentions, escalations = self.oncall.mentions(ids), self.oncall.escalations(ids)
+        return [messages.subscription_line(s, mentions.get(s.id), escalations.get(s.id))
+                for s in subs]
 
     def _stuck_line(self, channel: str) -> str | None:
         watch = self.stuck.watch_of(channel) if self.stuck is not None else None
@@ -366,6 +443,8 @@ class TrackingService:
                               "`/videojobs mute JOB_ID 2h` takes the id of a job, "
                               "`mute all 2h` every announcement.")
         self.oncall.mute(ctx.channel_id, command.job_id, until)
+        self.record(ctx, "mute", command.job_id or "all", f"for {short_duration(command.seconds)}",
+                    now)
         what = f"`{command.job_id}`" if command.job_id else "all subscription announcements"
         return Reply(text=f"🔕 Muted {what} in this channel for "
                           f"{short_duration(command.seconds)}. Tracked jobs still reply in "

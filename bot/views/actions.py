@@ -17,3 +17,11 @@ RUN = "videojobs_run"
 JOBS_WITH_CODE = "videojobs_code"
 #: Cancel a WAITING job (behind Slack's confirm dialog); value: the job id and its type.
 CANCEL = "videojobs_cancel"
+#: "I have it": stop a page's re-notification; value: the page's key.
+ACKNOWLEDGE = "videojobs_ack"
+#: Postpone a page's re-notification by an hour; value: the page's key.
+SNOOZE = "videojobs_snooze"
+#: Re-create a failed job: shows what it will create and cost; value: the job id.
+RETRY = "videojobs_retry"
+#: Confirm a re-creation shown by Retry; value: the job id.
+RETRY_CONFIRM = "videojobs_retry_confirm"

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -18,7 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from ..domain.records import ChannelNoise, Subscription, TrackedJob
+from ..domain.records import AuditEntry, ChannelNoise, Subscription, TrackedJob
 from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
 from .blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
@@ -30,6 +31,7 @@ from .format import (
     duration_text,
     escape,
     link,
+    local_time,
     short_duration,
     state_emoji,
     state_label,
@@ -295,13 +297,16 @@ def tracked_line(job: TrackedJob) -> str:
     return line
 
 
-def subscription_line(sub: Subscription, mention_group: str | None = None) -> str:
+def subscription_line(sub: Subscription, mention_group: str | None = None,
+                      escalate_group: str | None = None) -> str:
     filters = [f"{name}={escape(value)}" for name, value in (
         ("type", sub.job_type), ("asset", sub.asset_name), ("script", sub.script_id)) if value]
     line = f"#{sub.id} {sub.outcome}" + (f" ({', '.join(filters)})" if filters else "")
     line += f", by <@{sub.created_by}>"
     if mention_group:
         line += f", pages <!subteam^{mention_group}> on failures"
+    if escalate_group:
+        line += f", escalating to <!subteam^{escalate_group}>"
     if sub.paused_reason:
         line += f" ⏸️ paused: {sub.paused_reason}"
     return line
@@ -321,3 +326,13 @@ def settings_reply(noise: ChannelNoise, *, default_broadcast: bool, changed: boo
               for job_id, until in sorted(noise.muted_jobs.items())]
     title = "Settings saved" if changed else "Settings of this channel"
     return lines_reply(title, lines)
+
+
+def audit_line(entry: AuditEntry, tz: ZoneInfo) -> str:
+    """``2026-12-07 14:03 · <@U1> canceled `job` in <#C1>: canceled``."""
+    verbs = {"cancel": "canceled", "retry": "retried", "acknowledge": "acknowledged",
+             "snooze": "snoozed", "mute": "muted", "unmute": "unmuted"}
+    verb = verbs.get(entry.action, escape(entry.action))
+    where = f"<#{entry.channel}>" if entry.channel.startswith(("C", "G")) else "a DM"
+    return (f"{local_time(entry.at, tz)} · <@{entry.user_id}> {verb} {code(entry.target)} "
+            f"in {where}: {escape(entry.result)}")

@@ -26,6 +26,7 @@ from ..tracking.polling.poller import Poller
 from ..tracking.process.worker import Tracking, utc_now
 from ..tracking.service import TrackingService
 from ..tracking.store.database import Store
+from ..tracking.watches.escalation import EscalationWatch
 from ..tracking.watches.quota import QuotaWatch
 from ..tracking.watches.reports import REPORT_KIND, ReportRenderer, ReportScheduler
 from ..tracking.watches.stuck import StuckWatcher
@@ -57,7 +58,9 @@ def build_tracking(
     store.migrate()
     outbox = Outbox(store)
     retention = timedelta(days=settings.retention_days)
-    poller = Poller(store, outbox, jobs, clock=clock, retention=retention)
+    escalate_after = timedelta(minutes=settings.escalate_after_minutes)
+    poller = Poller(store, outbox, jobs, clock=clock, retention=retention,
+                    incident_window=timedelta(minutes=settings.incident_window_minutes))
     operations = JobOperations.of(jobs)
     quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
                         digest_threshold=settings.digest_threshold, clock=clock)
@@ -68,7 +71,7 @@ def build_tracking(
         policy=sender_policy(settings),
         renderers={REPORT_KIND: ReportRenderer(jobs, runbook=runbook)},
         covers=build_covers(settings.cover_upload, messenger, store),
-        runbook=runbook, can_cancel=can_cancel,
+        runbook=runbook, can_cancel=can_cancel, escalate_after=escalate_after,
         quota_warning=quota.current if quota is not None else lambda: None,
     )
     stuck = StuckWatcher(store, outbox, jobs, clock=clock)
@@ -78,7 +81,8 @@ def build_tracking(
                               group_known=group_known)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
                     retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
-                    stuck=stuck, quota=quota)
+                    stuck=stuck, quota=quota,
+                    escalation=EscalationWatch(store, outbox, every=escalate_after, clock=clock))
 
 
 def sender_policy(settings: Settings) -> SenderPolicy:

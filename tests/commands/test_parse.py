@@ -134,7 +134,7 @@ def test_unknown_words_get_help_with_the_closest_command(text, suggestion):
         ("mute all forever", "is not a duration"),
         ("settings broadcast=maybe", "use `on`, `off` or `default`"),
         ("settings loud", "is not a setting"),
-        ("subscribe stuck asset=x", "takes `type=` and `notify=` only"),
+        ("subscribe stuck asset=x", "takes `type=`, `notify=` and `escalate=` only"),
         ("list asset=Safety briefing", 'quote it: `asset="Safety briefing"`'),
         ("failed script=My script 7d", 'quote it: `script="My script"`'),
     ],

@@ -79,12 +79,24 @@ class Model:
     ended: dict[str, str] = field(default_factory=dict)
     expected: dict[tuple[str, str], dict[str, set[str]]] = field(
         default_factory=lambda: defaultdict(dict))
+    #: Open incidents: (channel, cause, job type) -> its id; and each incident's jobs and
+    #: the groups its message pages (docs/oncall.md: one message per cause).
+    incidents: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    incident_jobs: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    incident_groups: dict[int, set[str]] = field(default_factory=dict)
+    incident_channel: dict[int, str] = field(default_factory=dict)
 
     def _matching(self, channel: str, job: str, state: str, at: datetime) -> list[ModelSub]:
         return [s for s in self.subs.values() if s.channel == channel
                 and state in OUTCOMES[s.outcome]
                 and (s.job_type is None or TYPES[s.job_type] == self.job_types[job])
                 and s.created_at.replace(microsecond=0) <= at]
+
+    def _watching(self, channel: str, job: str, at: datetime) -> bool:
+        """A subscription of ``channel`` sees the job, whatever its outcome."""
+        return any(s.channel == channel
+                   and (s.job_type is None or TYPES[s.job_type] == self.job_types[job])
+                   and s.created_at.replace(microsecond=0) <= at for s in self.subs.values())
 
     def _muted(self, channel: str, job: str) -> bool:
         return channel in self.muted_all or (channel, job) in self.muted_jobs
@@ -99,11 +111,29 @@ class Model:
                 groups = {g for s in self._matching(channel, job, state, at) for g in s.groups}
             self.expected[("thread", channel)][job] = {f"@{who}", *groups}
             del self.tracked[(channel, job)]
+        kind = self.job_types[job]
+        if state == "SUCCEED":  # recovers the channel's open incidents of its type
+            for channel in CHANNELS:
+                if self._watching(channel, job, at):
+                    for key in [k for k in self.incidents if k[0] == channel and k[2] == kind]:
+                        del self.incidents[key]
         for channel in CHANNELS:
             matching = self._matching(channel, job, state, at)
             if not matching or (channel, job) in self.ever_tracked or self._muted(channel, job):
                 continue
             groups = {g for s in matching for g in s.groups} if state in PAGED else set()
+            if state in PAGED:
+                # The simulator fails jobs with one code: a cause is the state and type.
+                cause = (channel, "BLOCK" if state == "BLOCK" else "MSS.00000004", kind)
+                incident = self.incidents.get(cause)
+                if incident is None:
+                    incident = self.incidents[cause] = len(self.incident_groups) + 1
+                    self.incident_groups[incident] = set()
+                    self.incident_channel[incident] = channel
+                # Paged once per incident, by its message; its lines mention nobody.
+                self.incident_groups[incident] |= groups
+                self.incident_jobs[incident].append(job)
+                groups = set()
             self.expected[("channel", channel)][job] = groups
         for user, watched in list(self.watchers):
             if watched == job:
@@ -129,6 +159,8 @@ def observed(slack: FakeSlack, jobs: list[str]) -> dict[tuple[str, str], dict[st
     cc: list[tuple[tuple[str, str], str, set[str]]] = []
     for message in notes:
         key = message.metadata["event_payload"]["key"]
+        if key.startswith(("recovered:", "repeat:", "escalate:")):
+            continue  # on-call replies about a job told before, not a job's end
         if message.channel.startswith("U"):
             dest = ("dm", message.channel)
         elif message.thread_ts in tracking:
@@ -347,9 +379,17 @@ class Audiences(RuleBasedStateMachine):
                 assert len(told) == 1, f"{job} told {len(told)} times at {dest}"
                 assert mentions <= told[0], f"{job} at {dest}: {told[0]} lacks {mentions}"
             every = set().union(*jobs.values()) if jobs else set()
+            if dest[0] == "channel":
+                every |= {g for i, c in self.model.incident_channel.items() if c == dest[1]
+                          for g in self.model.incident_groups[i]}
             for job in jobs:
                 assert seen[dest][job][0] <= every, \
                     f"{job} at {dest} mentions {seen[dest][job][0] - every}: nobody asked"
+        for incident, jobs_of in self.model.incident_jobs.items():
+            channel = self.model.incident_channel[incident]
+            told = set().union(*(seen[("channel", channel)][j][0] for j in jobs_of))
+            paged = self.model.incident_groups[incident]
+            assert paged <= told, f"incident {incident} in {channel} never paged {paged}"
         assert not [r for r in self.tracking.outbox.rows() if r.status == "failed"]
 
     @invariant()
@@ -405,8 +445,12 @@ def test_a_burst_of_failures_pages_the_subscribed_group() -> None:
         machine.subscribe("C1", "failed", None, "S0ONCALL")
         machine.burst(_Data(8), "FAILED", False)
         machine.slack_holds_exactly_the_models_deliveries()
-        [digest] = [m for m in machine.slack.posts("C1") if "jobs finished" in m.text]
-        assert digest.text.startswith("<!subteam^S0ONCALL> 8 jobs finished")
+        # One cause: one incident message paging the group once, a line per failure.
+        [incident] = [m for m in machine.slack.posts("C1") if m.metadata
+                      and m.thread_ts is None]
+        assert incident.text.startswith("<!subteam^S0ONCALL> 🔥 Incident: 8 2D")
+        lines = machine.slack.thread("C1", incident.ts)
+        assert len(lines) == 7 and not any("subteam" in m.text for m in lines)
     finally:
         machine.teardown()
 
@@ -422,7 +466,7 @@ def test_a_second_subscription_in_the_channel_adds_its_group() -> None:
         machine.callback(_Data(machine.jobs[0]), "FAILED")
         machine.slack_holds_exactly_the_models_deliveries()
         [told] = [m for m in machine.slack.posts("C1") if m.metadata]
-        assert told.text.startswith("<!subteam^S0ONCALL> ❌")
+        assert told.text.startswith("<!subteam^S0ONCALL> 🔥 Incident: 1 2D")
     finally:
         machine.teardown()
 

@@ -62,15 +62,32 @@ class OnCallStore:
             return conn.execute(sa.select(tracked_jobs.c.message_ts).where(
                 tracked_jobs.c.channel == channel, tracked_jobs.c.job_id == job_id)).scalar()
 
-    def set_mention(self, subscription_id: int, group_id: str | None) -> None:
-        """Mention ``group_id`` (a Slack user group id) on the subscription's failures;
-        None stops mentioning."""
+    def set_mention(self, subscription_id: int, group_id: str | None,
+                    escalate_group_id: str | None = None) -> None:
+        """Mention ``group_id`` (a Slack user group id) on the subscription's failures,
+        and page ``escalate_group_id`` when nobody acknowledges; None stops mentioning
+        (an escalation group not given keeps the one set before)."""
         with self.store.begin() as conn:
+            before = conn.execute(sa.select(subscription_mentions.c.escalate_group_id).where(
+                subscription_mentions.c.subscription_id == subscription_id)).scalar()
             conn.execute(subscription_mentions.delete().where(
                 subscription_mentions.c.subscription_id == subscription_id))
             if group_id:
                 conn.execute(subscription_mentions.insert().values(
-                    subscription_id=subscription_id, group_id=group_id))
+                    subscription_id=subscription_id, group_id=group_id,
+                    escalate_group_id=escalate_group_id or before))
+
+    def escalations(self, subscription_ids: list[int]) -> dict[int, str]:
+        """subscription id -> escalation group id, for the ones that have one."""
+        if not subscription_ids:
+            return {}
+        with self.store.begin() as conn:
+            rows = conn.execute(sa.select(
+                subscription_mentions.c.subscription_id,
+                subscription_mentions.c.escalate_group_id,
+            ).where(subscription_mentions.c.subscription_id.in_(subscription_ids),
+                    subscription_mentions.c.escalate_group_id.is_not(None)))
+            return {sub_id: group for sub_id, group in rows}
 
     def mentions(self, subscription_ids: list[int]) -> dict[int, str]:
         """subscription id -> group id, for the ones that mention a group."""
@@ -196,4 +213,14 @@ def channel_groups(
     groups = conn.execute(sa.select(subscription_mentions.c.group_id).where(
         subscription_mentions.c.subscription_id.in_(subscription_ids))).scalars()
     return sorted(set(groups))
+
+
+def escalation_groups(conn: sa.Connection, subscription_ids: list[int]) -> list[str]:
+    """The union of the escalation groups (``escalate=@group``) of these subscriptions."""
+    if not subscription_ids:
+        return []
+    found = conn.execute(sa.select(subscription_mentions.c.escalate_group_id).where(
+        subscription_mentions.c.subscription_id.in_(subscription_ids),
+        subscription_mentions.c.escalate_group_id.is_not(None))).scalars()
+    return sorted(set(found))
 

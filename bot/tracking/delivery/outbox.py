@@ -356,6 +356,14 @@ class Outbox:
             row = conn.execute(outbox.select().where(outbox.c.id == digest_id)).one()
         return Notification(**row._mapping)
 
+    def by_key(self, dedupe_key: str, conn: sa.Connection | None = None) -> Notification | None:
+        """The notification with this key, if any (inside ``conn``'s transaction if given)."""
+        if conn is None:
+            with self.store.begin() as own:
+                return self.by_key(dedupe_key, own)
+        row = conn.execute(outbox.select().where(outbox.c.dedupe_key == dedupe_key)).first()
+        return Notification(**row._mapping) if row is not None else None
+
     def thread_of(self, row_id: int) -> str | None:
         """Where a follow-up to row ``row_id`` goes: the ts of its message, or of the
         digest it was folded into; None while neither is posted."""

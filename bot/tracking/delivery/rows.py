@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ...domain.messaging import (
@@ -30,12 +30,22 @@ from ...metastudio.errors import MetaStudioError
 from ...metastudio.models import Job, JobState
 from ...telemetry.metrics import NOTIFICATIONS
 from ...views import notifications as messages
+from ...views import oncall
+from ...views.blocks import section
 from ..store.database import Store
 from . import sizing
 from .covers import CoverUploader, cover_refused, with_slack_file
 from .marking import MarkedMessenger
 from .oncall import DIRECT, broadcast_failures
 from .outbox import CC, Notification, Outbox, track_key
+from .pages import (
+    INCIDENT_LINE,
+    INCIDENT_RECOVERED,
+    PAGE_ESCALATE,
+    PAGE_REPEAT,
+    PageStore,
+    announcement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +106,13 @@ class RowDelivery:
         runbook: Runbook = DEFAULT,
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
+        escalate_after: timedelta = timedelta(minutes=15),
     ) -> None:
         self.store = store
+        #: Pages and incidents (docs/oncall.md); a page's first reminder is
+        #: ``escalate_after`` after it was posted.
+        self.pages = PageStore(store)
+        self.escalate_after = escalate_after
         self.outbox = outbox
         self.messenger = messenger
         self.owner = owner
@@ -137,6 +152,12 @@ class RowDelivery:
             return (yield from self._deliver_digest(row))
         if row.kind == CC:
             return (yield from self._deliver_cc(row))
+        if row.kind in (INCIDENT_LINE, INCIDENT_RECOVERED):
+            return (yield from self._deliver_incident_reply(row))
+        if row.kind in (PAGE_REPEAT, PAGE_ESCALATE):
+            return (yield from self._deliver_reminder(row))
+        if row.kind == "sub" and "incident" in row.payload:
+            return (yield from self._deliver_incident(row))
         if row.kind in self.renderers:
             return (yield from self._deliver_rendered(row))
         job = Job.model_validate(row.payload["job"])
@@ -156,13 +177,90 @@ class RowDelivery:
             self.outbox.mark_posted(row, self.owner, ts)
         if thread_ts and row.kind == "track":
             self._refresh_tracking_message(row.channel, thread_ts, posted={row.id})
+        if row.kind == "sub":
+            self.pages.posted(row.dedupe_key, ts, self.clock() + self.escalate_after)
         return ts
+
+    # -- on-call: incidents and the reminders of a page (docs/oncall.md) -------------------
+
+    def _deliver_incident(self, row: Notification) -> Steps:
+        """The first failure of a cause: the incident's message, paging its groups."""
+        ts, found = self._already(row, thread_ts=None)
+        if ts is None:
+            shown = announcement(self.outbox, self.pages, row.dedupe_key, runbook=self.runbook)
+            assert shown is not None  # a "sub" row with its incident
+            text, blocks = shown
+            ts = yield from self._post(row.channel, text, blocks, marker=row.dedupe_key,
+                                       found=found)
+        if ts != row.posted_ts:
+            self.outbox.mark_posted(row, self.owner, ts)
+        self.pages.posted(row.dedupe_key, ts, self.clock() + self.escalate_after)
+        return ts
+
+    def _deliver_incident_reply(self, row: Notification) -> Steps:
+        """A later failure of the incident's cause (a line in its thread), or its
+        recovery; the incident's message then shows the new count, last seen or
+        recovery."""
+        incident = self.pages.incident(int(row.payload["incident"]))
+        announced = self.outbox.by_key(incident.announce_key) if incident else None
+        thread_ts = announced.posted_ts if announced is not None else None
+        if incident is None or announced is None or thread_ts is None:
+            raise TransientDeliveryError(f"{row.dedupe_key}: its incident is not posted yet")
+        ts, found = self._already(row, thread_ts=thread_ts)
+        if ts is None:
+            job = Job.model_validate(row.payload["job"])
+            text = (oncall.incident_line(job) if row.kind == INCIDENT_LINE
+                    else oncall.incident_recovered(job))
+            ts = yield from self._post(row.channel, text, [section(text)], thread_ts=thread_ts,
+                                       marker=row.dedupe_key, found=found)
+        self._redraw_announcement(row.channel, incident.announce_key, thread_ts)
+        return ts
+
+    def _deliver_reminder(self, row: Notification) -> Steps:
+        """The repeat of an unanswered page, or its escalation, in the page's thread."""
+        thread_ts = str(row.payload["thread_ts"])
+        ts, found = self._already(row, thread_ts=thread_ts)
+        if ts is None:
+            groups = messages.groups_of(row.payload)
+            waited = float(row.payload.get("waited") or 0)
+            key = str(row.payload["page"])
+            text, blocks = (oncall.page_repeat(groups, waited, key) if row.kind == PAGE_REPEAT
+                            else oncall.page_escalation(groups, waited,
+                                                        row.payload.get("first") or [], key))
+            ts = yield from self._post(row.channel, text, blocks, thread_ts=thread_ts,
+                                       marker=row.dedupe_key, found=found)
+        return ts
+
+    def _already(self, row: Notification, *, thread_ts: str | None
+                 ) -> tuple[str | None, dict[str, str]]:
+        """The row's message if an earlier attempt posted it (found by its marker)."""
+        if row.posted_ts is not None or not row.in_doubt:
+            return row.posted_ts, {}
+        found = self.messenger.marked(row.channel, thread_ts=thread_ts, oldest=row.created_at)
+        return found.get(row.dedupe_key), found
+
+    def _redraw_announcement(self, channel: str, key: str, ts: str) -> None:
+        """Edit a channel announcement to read as it should now (best effort, like the
+        tracking message's edit: only failures worth a retry count)."""
+        shown = announcement(self.outbox, self.pages, key, runbook=self.runbook)
+        if shown is None:
+            return
+        try:
+            self.messenger.update(channel, ts, text=shown[0], blocks=shown[1])
+        except (RateLimited, TransientDeliveryError, WorkspaceUnavailable):
+            raise
+        except DeliveryError as e:
+            log.warning("announcement %s in %s not redrawn: %s", ts, channel, e)
 
     def _post_outcome(
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
         found: dict[str, str],
     ) -> Steps:
         message = messages.notification(row.payload, runbook=self.runbook)
+        if row.kind == "sub" and messages.groups_of(row.payload):
+            # It pages: Acknowledge and Snooze under it (docs/oncall.md).
+            message = messages.Message(message.text,
+                                       [*message.blocks, *oncall.page_blocks(row.dedupe_key)])
         # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
         # before, the URL image, then a link. Each goes through _post: paced, leases
         # checked, split if too long, and found again by its marker after a crash.

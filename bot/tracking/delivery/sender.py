@@ -141,6 +141,7 @@ class Sender:
         runbook: Runbook = DEFAULT,
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
+        escalate_after: timedelta = timedelta(minutes=15),
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -152,7 +153,8 @@ class Sender:
         self.rows = RowDelivery(
             store, outbox, messenger, owner=owner, clock=clock,
             broadcast_default=policy.broadcast_failures, renderers=renderers, covers=covers,
-            runbook=runbook, quota_warning=quota_warning, can_cancel=can_cancel)
+            runbook=runbook, quota_warning=quota_warning, can_cancel=can_cancel,
+            escalate_after=escalate_after)
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)
@@ -429,7 +431,9 @@ class Sender:
         digest, a person's DMs one DM (docs/delivery.md, "Who hears what"). Only first
         attempts of job ends are folded: a retried row may already be in Slack on its
         own."""
-        fresh = [r for r in group if r.kind in FOLDABLE and r.attempts == 1]
+        # Incidents stand alone: one message per cause, its failures in its thread.
+        fresh = [r for r in group if r.kind in FOLDABLE and r.attempts == 1
+                 and "incident" not in r.payload]
         bursts: dict[tuple[str, str | None], list[Notification]] = {}
         for row in fresh:
             bursts.setdefault(destination(row), []).append(row)

@@ -38,8 +38,14 @@ from ...metastudio.errors import MetaStudioError
 from ...metastudio.models import FINISHED_STATES, UNFINISHED_STATES, Job, JobState, JobType
 from ...metastudio.query import MAX_LIMIT, JobQuery, QueryJobType, SortKey
 from ...telemetry.metrics import POLL_CYCLE, POLL_UPSTREAM_CALLS
-from ..delivery.oncall import channel_groups, enqueue_direct_messages
+from ..delivery.oncall import (
+    PAGED_STATES,
+    channel_groups,
+    enqueue_direct_messages,
+    escalation_groups,
+)
 from ..delivery.outbox import Outbox, subscription_key, track_key
+from ..delivery.pages import INCIDENT_LINE, PageStore
 from ..store.database import Store
 from .active import ActiveSet, WatchedJob
 from .watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
@@ -101,6 +107,7 @@ class Poller:
         *,
         clock: Callable[[], datetime],
         retention: timedelta = timedelta(days=7),
+        incident_window: timedelta = timedelta(hours=1),
         overlap: timedelta = DISCOVERY_OVERLAP,
         discovery_max_pages: int = DISCOVERY_MAX_PAGES,
     ) -> None:
@@ -109,6 +116,9 @@ class Poller:
         self.source = source
         self.clock = clock
         self.retention = retention
+        #: Failures of one cause this close together are one incident (docs/oncall.md).
+        self.incident_window = incident_window
+        self.pages = PageStore(store)
         self.overlap = overlap
         self.discovery_max_pages = discovery_max_pages
         self.state = PollState(store)
@@ -440,6 +450,11 @@ class Poller:
         (subscription, job, state) is considered once. A channel tracking the job hears
         of it in its tracking thread instead, whose reply pages the same groups."""
         state = job.state_name
+        if job.state == JobState.SUCCEED:
+            # A success recovers the open incidents of its job type in every channel
+            # whose subscriptions see the job (any outcome: docs/oncall.md).
+            for channel in dict.fromkeys(s.channel for s in subs if _after_baseline(s, job)):
+                self.pages.recover(conn, self.outbox, channel, job, now)
         wanted = _announcing(subs, job, script_id=script_id)
         if not wanted:
             return 0
@@ -465,14 +480,47 @@ class Poller:
                 continue
             if groups is None:
                 continue
-            announced += self.outbox.enqueue_merging_groups(
-                conn, kind="sub", channel=channel,
-                dedupe_key=subscription_key(channel, job.job_id, state),
-                payload={"job": job.model_dump(mode="json"),
-                         "subscriptions": [s.id for s in here], "mention_groups": groups},
-                now=now,
-            )
+            announced += self._announce_in(conn, channel, here, job, groups, now)
         return announced
+
+    def _announce_in(self, conn: sa.Connection, channel: str, here: list[Subscription],
+                     job: Job, groups: list[str], now: datetime) -> int:
+        """The channel's announcement of ``job``: a failure of a cause already failing
+        there is a line of that incident (it paged once already); the first failure of
+        a cause starts an incident; an announcement that pages is recorded as a page,
+        so it is repeated and escalated while nobody acknowledges it."""
+        key = subscription_key(channel, job.job_id, job.state_name)
+        escalate = escalation_groups(conn, [s.id for s in here])
+        told = self.outbox.by_key(key, conn)
+        if told is not None:
+            # A second reason to tell this channel of this end (another subscription,
+            # adopted later): its groups join the page that told it, never lost.
+            target = told.dedupe_key
+            if told.kind == INCIDENT_LINE:
+                incident = self.pages.incident_of(conn, int(told.payload["incident"]))
+                target = incident.announce_key if incident is not None else target
+            if groups and self.outbox.add_groups(conn, target, groups, now=now):
+                self.pages.open_page(conn, key=target, channel=channel, groups=groups,
+                                     escalate_groups=escalate, summary=target, now=now)
+            return 0
+        payload: dict[str, Any] = {"job": job.model_dump(mode="json"),
+                                   "subscriptions": [s.id for s in here],
+                                   "mention_groups": groups}
+        if job.state in PAGED_STATES:
+            incident = self.pages.open_incident(conn, channel, job, self.incident_window, now)
+            if incident is not None:
+                self.pages.add_failure(conn, incident, job, now)
+                return int(self.outbox.enqueue(
+                    conn, kind=INCIDENT_LINE, channel=channel, dedupe_key=key,
+                    payload={"job": payload["job"], "incident": incident.id}, now=now))
+            payload["incident"] = self.pages.start_incident(conn, channel, job, key, now)
+        announced = self.outbox.enqueue_merging_groups(
+            conn, kind="sub", channel=channel, dedupe_key=key, payload=payload, now=now)
+        if groups:
+            summary = f"{job.state_name} {job.job_id}"
+            self.pages.open_page(conn, key=key, channel=channel, groups=groups,
+                                 escalate_groups=escalate, summary=summary, now=now)
+        return int(announced)
 
     # -- push -----------------------------------------------------------------------------
 

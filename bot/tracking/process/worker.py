@@ -21,6 +21,7 @@ from ..polling.watermark import PRUNED, PollState
 from ..service import TrackingService
 from ..store.database import Store
 from ..store.retention import prune
+from ..watches.escalation import EscalationWatch
 from ..watches.quota import QuotaWatch
 from ..watches.reports import ReportScheduler
 from ..watches.stuck import StuckWatcher
@@ -56,6 +57,8 @@ class Tracking:
     stuck: StuckWatcher | None = None
     #: Video minutes left, for failure digests (bot/tracking/watches/quota.py).
     quota: QuotaWatch | None = None
+    #: Reminders of unanswered pages (bot/tracking/watches/escalation.py).
+    escalation: EscalationWatch | None = None
 
     def run_once(self) -> None:
         """One poll cycle, then one send pass, and the retention pass when it is due
@@ -67,6 +70,8 @@ class Tracking:
             self.quota.run_once(self.outbox.depth())
         if self.reports is not None:
             self.reports.run_due()
+        if self.escalation is not None:
+            self.escalation.run_once()
         self.sender.send_due()
         self.prune_if_due()
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ...domain.records import Subscription, TrackedJob
+from ...domain.records import AuditEntry, Subscription, TrackedJob
 from .tables import (
+    action_claims,
+    audit_log,
     callback_receipts,
     event_receipts,
     seen_outcomes,
@@ -465,3 +467,48 @@ class Store:
         with self.begin() as conn:
             self.insert_ignore(conn, slack_covers,
                                {"job_id": job_id, "file_id": file_id, "uploaded_at": now})
+
+    # -- claims and the audit log (docs/oncall.md) ----------------------------------------
+
+    def claim(self, key: str, user_id: str, now: datetime, *, stale: timedelta) -> str | None:
+        """Claim the action ``key`` (``cancel:JOB``) for ``user_id``: None when it is
+        theirs now, else who holds it. A claim older than ``stale`` (its holder's request
+        died) is taken over."""
+        with self.begin() as conn:
+            if self.insert_ignore(conn, action_claims,
+                                  {"key": key, "user_id": user_id, "claimed_at": now}):
+                return None
+            taken = conn.execute(action_claims.update().where(
+                action_claims.c.key == key, action_claims.c.claimed_at < now - stale,
+            ).values(user_id=user_id, claimed_at=now)).rowcount
+            if taken:
+                return None
+            return str(conn.execute(sa.select(action_claims.c.user_id).where(
+                action_claims.c.key == key)).scalar_one())
+
+    def release(self, key: str, user_id: str) -> None:
+        """Give up a claim (the action failed and may be tried again)."""
+        with self.begin() as conn:
+            conn.execute(action_claims.delete().where(action_claims.c.key == key,
+                                                      action_claims.c.user_id == user_id))
+
+    def record_action(self, *, at: datetime, user_id: str, channel: str, action: str,
+                      target: str, result: str) -> None:
+        with self.begin() as conn:
+            conn.execute(audit_log.insert().values(
+                at=at, user_id=user_id, channel=channel, action=action,
+                target=target[:128], result=result[:1000]))
+
+    def actions(self, since: datetime | None, until: datetime | None, *,
+                limit: int = 200) -> list[AuditEntry]:
+        """Recorded actions in ``[since, until)``, newest first."""
+        query = audit_log.select()
+        if since is not None:
+            query = query.where(audit_log.c.at >= since)
+        if until is not None:
+            query = query.where(audit_log.c.at < until)
+        with self.begin() as conn:
+            rows = conn.execute(query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+                                .limit(limit))
+            return [AuditEntry(**{k: v for k, v in row._mapping.items() if k != "id"})
+                    for row in rows]

@@ -295,3 +295,74 @@ event_receipts = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Index("ix_event_receipts_received_at", "received_at"),
 )
+
+# -- on-call from the failure itself (docs/oncall.md; revision 0008) ----------------
+
+#: A Cancel or Retry press in progress: whoever claimed ``key`` (``cancel:JOB``) first
+#: acts, every other press at the same moment is told who does (one POST upstream).
+action_claims = sa.Table(
+    "action_claims",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("claimed_at", UtcDateTime, nullable=False),
+)
+
+#: Who canceled, retried, acknowledged, snoozed or muted what, and how it went.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Index("ix_audit_log_at", "at"),
+)
+
+#: An announcement that paged user groups, keyed by its outbox key: acknowledged or not,
+#: snoozed until when, and how far its reminders got (0: none, 1: repeated, 2: escalated;
+#: ``next_at`` is when the next one is due).
+pages = sa.Table(
+    "pages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("page_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("escalate_groups", sa.JSON, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("message_ts", sa.String(32)),
+    sa.Column("acked_by", sa.String(32)),
+    sa.Column("acked_at", UtcDateTime),
+    sa.Column("snoozed_by", sa.String(32)),
+    sa.Column("snoozed_until", UtcDateTime),
+    sa.Column("repeats", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_pages_next_at", "next_at"),
+)
+
+#: Failures of one error code and job type in one channel, close together: one live
+#: message (``announce_key`` is its outbox row) instead of one each.
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=False),
+    sa.Column("job_type", sa.String(64), nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+    sa.Column("last_at", UtcDateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("assets", sa.JSON, nullable=False),
+    sa.Column("announce_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("recovered_at", UtcDateTime),
+    sa.Index("ix_incidents_open", "channel", "error_code", "job_type", "recovered_at"),
+)
+
+#: ``escalate=@group``: paged when the subscription's page stays unacknowledged.
+subscription_mentions.append_column(sa.Column("escalate_group_id", sa.String(32)))
+stuck_watches.append_column(sa.Column("escalate_group_id", sa.String(32)))
