@@ -63,6 +63,8 @@ class ConsoleMessenger:
         body = "\n".join(render_blocks(blocks)) if blocks else render_text(Reply(text=text))
         indented = "\n".join(f"      {line}" for line in body.splitlines())
         self._console.write(f"  ↳ {where} in {place}{also}:\n{indented}")
+        # Its buttons (Acknowledge, Snooze, Cancel) can be typed, as the last answer's.
+        self._console.posted_buttons(_buttons([_block_dict(b) for b in blocks or []]))
         return f"{next(self._ts)}.000000"
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
@@ -83,6 +85,15 @@ class Console:
         self._out = out
         self._lock = threading.Lock()
         self._buttons: list[Button] = []
+        #: Buttons of the bot's latest messages in the channel (a page's Acknowledge),
+        #: typed by label when the last answer has no button of that name.
+        self._posted: list[Button] = []
+
+    def posted_buttons(self, buttons: Iterator[Button]) -> None:
+        found = list(buttons)
+        if found:
+            with self._lock:
+                self._posted = (found + self._posted)[:20]
 
     def write(self, text: str) -> None:
         # The tracking loop prints from its own thread.
@@ -129,7 +140,9 @@ class Console:
         last word (``more``, ``post``); a job id after it picks among same-named buttons
         (``refresh <job id>``)."""
         lowered = text.lower()
-        for button in self._buttons:
+        with self._lock:
+            candidates = self._buttons + self._posted
+        for button in candidates:
             label = button.label.lower()
             if lowered in (label, label.split()[0], label.split()[-1]):
                 return button
@@ -200,3 +213,7 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
             tracking.store.close()
             server.stop()
     return 0
+
+
+def _block_dict(block: Any) -> Any:
+    return block.to_dict() if hasattr(block, "to_dict") else block

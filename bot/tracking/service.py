@@ -288,7 +288,8 @@ class TrackingService:
         kind = str(command.job_type) if command.job_type else None
         before = self.stuck.watch_of(ctx.channel_id)
         new = self.stuck.watch(ctx.channel_id, job_type=kind, group_id=command.notify_group,
-                               created_by=ctx.user_id, now=now)
+                               created_by=ctx.user_id, now=now,
+                               escalate_group_id=command.escalate_group)
         if new:
             try:
                 self.messenger.post(ctx.channel_id, text=(

@@ -269,7 +269,7 @@ def announcement(outbox: Outbox, store: PageStore, key: str, *,
     """The channel announcement ``key`` as it should read now: an incident's count, last
     seen and recovery, a page's buttons or who has it. None when ``key`` is not one."""
     row = outbox.by_key(key)
-    if row is None or row.kind != "sub":
+    if row is None or row.kind not in ("sub", "stuck"):
         return None
     job = Job.model_validate(row.payload["job"])
     groups = messages.groups_of(row.payload)

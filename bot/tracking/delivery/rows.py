@@ -60,6 +60,9 @@ MAX_SPLIT_DEPTH = 12
 Steps = Generator[None, None, str]
 
 
+#: Row kinds that may page user groups (Acknowledge, Snooze, reminders): a channel's
+#: announcement, and a stuck-jobs announcement.
+PAGING = frozenset({"sub", "stuck"})
 #: Row kinds that are one job's end, and fold into a digest in a burst.
 FOLDABLE = frozenset({"track", "sub", DIRECT})
 
@@ -177,7 +180,7 @@ class RowDelivery:
             self.outbox.mark_posted(row, self.owner, ts)
         if thread_ts and row.kind == "track":
             self._refresh_tracking_message(row.channel, thread_ts, posted={row.id})
-        if row.kind == "sub":
+        if row.kind in PAGING:
             self.pages.posted(row.dedupe_key, ts, self.clock() + self.escalate_after)
         return ts
 
@@ -257,7 +260,7 @@ class RowDelivery:
         found: dict[str, str],
     ) -> Steps:
         message = messages.notification(row.payload, runbook=self.runbook)
-        if row.kind == "sub" and messages.groups_of(row.payload):
+        if row.kind in PAGING and messages.groups_of(row.payload):
             # It pages: Acknowledge and Snooze under it (docs/oncall.md).
             message = messages.Message(message.text,
                                        [*message.blocks, *oncall.page_blocks(row.dedupe_key)])

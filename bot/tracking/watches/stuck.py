@@ -25,6 +25,7 @@ from ...metastudio.errors import MetaStudioError
 from ...metastudio.query import QueryJobType
 from ..delivery.oncall import channel_noise
 from ..delivery.outbox import Outbox
+from ..delivery.pages import PageStore
 from ..store.database import Store
 from ..store.tables import stuck_announced, stuck_watches
 
@@ -43,6 +44,8 @@ class StuckWatch:
     group_id: str | None
     created_by: str
     created_at: datetime
+    #: ``escalate=@group``: paged when the announcement stays unacknowledged.
+    escalate_group_id: str | None = None
 
 
 class StuckWatcher:
@@ -60,16 +63,17 @@ class StuckWatcher:
     # -- subscriptions ------------------------------------------------------------------
 
     def watch(self, channel: str, *, job_type: str | None, group_id: str | None,
-              created_by: str, now: datetime) -> bool:
+              created_by: str, now: datetime, escalate_group_id: str | None = None) -> bool:
         """Subscribe ``channel``; False if it already was. An option given replaces the
         existing one; one not given (None) keeps it, so ``subscribe stuck`` again never
         erases a type filter or a group said before."""
         values = dict(job_type=job_type, group_id=group_id, created_by=created_by,
-                      created_at=now)
+                      created_at=now, escalate_group_id=escalate_group_id)
         with self.store.begin() as conn:
             if self.store.insert_ignore(conn, stuck_watches, dict(channel=channel, **values)):
                 return True
-            given = {k: v for k, v in (("job_type", job_type), ("group_id", group_id))
+            given = {k: v for k, v in (("job_type", job_type), ("group_id", group_id),
+                                       ("escalate_group_id", escalate_group_id))
                      if v is not None}
             if given:
                 conn.execute(stuck_watches.update()
@@ -136,9 +140,14 @@ class StuckWatcher:
                 "stuck_more": max(0, len(new) - MAX_NAMED),
                 "mention_group": watch.group_id,
             }
-            return int(self.outbox.enqueue(
-                conn, kind=STUCK, channel=watch.channel,
-                dedupe_key=f"stuck:{watch.channel}:{now.isoformat()}", payload=payload, now=now))
+            key = f"stuck:{watch.channel}:{now.isoformat()}"
+            if watch.group_id:  # it pages: Acknowledge, Snooze, reminders (docs/oncall.md)
+                PageStore(self.store).open_page(
+                    conn, key=key, channel=watch.channel, groups=[watch.group_id],
+                    escalate_groups=[watch.escalate_group_id] if watch.escalate_group_id else [],
+                    summary=f"{len(new)} stuck", now=now)
+            return int(self.outbox.enqueue(conn, kind=STUCK, channel=watch.channel,
+                                           dedupe_key=key, payload=payload, now=now))
 
     def _ends(self, open_ids: set[str], now: datetime) -> int:
         """Announced jobs no longer unfinished: look each up, tell its end once."""

@@ -132,3 +132,49 @@ def test_notify_me_tracks_here_and_dms_the_clicker(slack: SlackSender, simulator
     slack.click(actions.NOTIFY_ME, job_id)
     assert "DM you" in slack.answers("click")[0]["text"]
     assert job_id in str(slack.fake.posts("C1")[0].blocks)
+
+
+def test_two_people_pressing_cancel_at_once_send_one_cancel(simulator, services, mocker) -> None:
+    """Issue #21, 8: both see the job waiting, both press; the claim in the database lets
+    one POST through, and the other is told who is canceling it."""
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from bot.commands.types import Context
+
+    slack_users = {"U1": "U1", "U5": "U5"}
+    job_id = simulator.add_job(state="WAITING")
+    router = services.router
+    router.cancel_policy.users = frozenset(slack_users)
+    both_looked = threading.Barrier(2, timeout=10)
+    fresh, seen = router._fresh, threading.local()
+
+    def look_then_wait(job: str):
+        found = fresh(job)
+        if not getattr(seen, "once", False):  # the look before the cancel, not after it
+            seen.once = True
+            both_looked.wait()  # each has seen it WAITING before either claims
+        return found
+
+    mocker.patch.object(router, "_fresh", side_effect=look_then_wait)
+    answers: dict[str, str] = {}
+
+    def press(user: str) -> None:
+        ctx = Context(user_id=user, channel_id="C1", tz=ZoneInfo("UTC"))
+        reply = router.handle_action(actions.CANCEL, job_id, ctx)
+        answers[user] = reply.text if reply else ""
+
+    pressers = [threading.Thread(target=press, args=(u,)) for u in slack_users]
+    for thread in pressers:
+        thread.start()
+    for thread in pressers:
+        thread.join(15)
+
+    posts = [r for r in simulator.requests if r.path.endswith("/cancel")]
+    assert len(posts) == 1, answers
+    winner = next(u for u, text in answers.items() if "canceled" in text)
+    loser = next(u for u in slack_users if u != winner)
+    assert answers[loser] == f"<@{winner}> is canceling `{job_id}` right now; it is sent once."
+    assert simulator.jobs[job_id]["state"] == "CANCELED"
+    audit = services.tracking.store.actions(None, None)
+    assert {(e.user_id, e.action) for e in audit} == {(winner, "cancel"), (loser, "cancel")}

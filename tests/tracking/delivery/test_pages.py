@@ -6,6 +6,8 @@ simulator and fake Slack; time on the test's clock."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.commands.types import Subscribe
 from bot.views import actions
 from tests.fixtures.tracking import TrackingWorld
@@ -155,3 +157,24 @@ def test_failures_of_one_cause_are_one_incident_with_one_page_and_one_recovery(
     # The next failure of that cause is a new incident, paging again.
     _fail(world, "MSS.10001006")
     assert len(_pages(world)) == 3  # incident, the success's announcement, the new incident
+
+
+def test_a_stuck_announcement_that_pages_is_reminded_like_a_failure(world: TrackingWorld):
+    """Every stuck announcement that mentions a group carries Acknowledge and Snooze, and
+    is repeated and escalated the same way."""
+    world.tracking.service.subscribe(
+        ctx(), Subscribe("stuck", notify_group=ONCALL, escalate_group=LEADS), world.clock())
+    world.sim.add_job(state="WAITING", create_time=world.clock() - timedelta(hours=3))
+    world.cycle()
+    [stuck] = [m for m in world.slack.posts("C1") if m.metadata]
+    assert stuck.text.startswith(f"<!subteam^{ONCALL}> 🐢 1 job is stuck")
+    assert set(_buttons(stuck)) == {actions.ACKNOWLEDGE, actions.SNOOZE}
+    world.clock.advance(16 * MINUTE)
+    world.cycle()
+    world.cycle()
+    assert [m.text.split(" ⏰")[0] for m in _thread(world, stuck)] == [f"<!subteam^{ONCALL}>"]
+    key = _buttons(stuck)[actions.ACKNOWLEDGE]
+    world.tracking.service.acknowledge(ctx(user="U7"), key, world.clock())
+    world.clock.advance(30 * MINUTE)
+    world.cycle()
+    assert len(_thread(world, stuck)) == 1  # acknowledged: no escalation
