@@ -36,14 +36,18 @@ _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("/videojobs untrack ID", "stop tracking a job"),
         ("/videojobs tracked", "what this channel tracks"),
         ("/videojobs subscribe [failed|finished|all] [type=…] [asset=…] [script=…] "
-         "[notify=@group]", "every job reaching that outcome, tracked or not; failures "
-         "mention the group — e.g. `/videojobs subscribe failed notify=@oncall`"),
-        ("/videojobs subscribe stuck [type=…] [notify=@group]", "told once when an "
-         "unfinished job gets stuck, and when it ends"),
+         "[notify=@group [escalate=@group]]", "every job reaching that outcome, tracked or "
+         "not; failures of one cause are one incident that pages the group once (anyone "
+         "may press Acknowledge; unanswered, it is repeated, then escalated) — e.g. "
+         "`/videojobs subscribe failed notify=@oncall escalate=@leads`"),
+        ("/videojobs subscribe stuck [type=…] [notify=@group [escalate=@group]]",
+         "told once when an unfinished job gets stuck, and when it ends"),
         ("/videojobs unsubscribe [ID|stuck]", "remove a subscription"),
         ("/videojobs subscriptions", "this channel's subscriptions"),
         ("/videojobs mute ID|all DURATION", "snooze this channel's subscription "
-         "announcements (`mute all 2h`); `/videojobs unmute` lifts it"),
+         "announcements (`mute all 2h`); `/videojobs unmute [ID]` lifts it"),
+        ("/videojobs audit [WINDOW]", "who canceled, retried, acknowledged, snoozed or "
+         "muted what (the last 7 days)"),
         ("/videojobs settings [broadcast=on|off|default]", "whether failures in threads "
          "are also sent to the channel"),
         ("/videojobs report daily|weekly [mon] HH:MM failed|summary [tz=Area/City]",

@@ -122,6 +122,13 @@ def incident_message(incident: IncidentView, groups: Sequence[str], *,
     return text, blocks
 
 
+def incident_note(error_code: str, job_type: str) -> Block:
+    """Under a first failure: where the next ones of its cause go."""
+    cause = "blocked jobs" if error_code == "BLOCK" else f"failures with {code(error_code)}"
+    return context(f"More {cause} of {escape(job_type_label(job_type))} jobs are listed "
+                   "in this thread and counted here, paging nobody again.")
+
+
 def incident_line(job: Job) -> str:
     """One failure of an incident, in its thread."""
     asset = f" {escape(job.asset_name)}" if job.asset_name else ""

@@ -25,7 +25,7 @@ def test_help_shows_every_window_form(window):
 
 def test_help_gives_examples_and_fits_slack():
     reply = help_reply()
-    assert "`/videojobs subscribe failed notify=@oncall`" in everything(reply)
+    assert "`/videojobs subscribe failed notify=@oncall escalate=@leads`" in everything(reply)
     assert_within_slack_limits(reply)
 
 

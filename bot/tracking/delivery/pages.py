@@ -24,7 +24,13 @@ import sqlalchemy as sa
 from ...domain.runbook import DEFAULT, Runbook
 from ...metastudio.models import Job
 from ...views import notifications as messages
-from ...views.oncall import IncidentView, PageState, incident_message, page_blocks
+from ...views.oncall import (
+    IncidentView,
+    PageState,
+    incident_message,
+    incident_note,
+    page_blocks,
+)
 from ..store.database import Store
 from ..store.tables import incidents, pages
 from .outbox import Outbox
@@ -275,12 +281,16 @@ def announcement(outbox: Outbox, store: PageStore, key: str, *,
     groups = messages.groups_of(row.payload)
     page = store.page(key)
     incident = store.incident(int(row.payload["incident"])) if "incident" in row.payload else None
-    if incident is not None:
+    if incident is not None and (incident.count > 1 or incident.recovered_at is not None):
         text, blocks = incident_message(incident_view(incident, job), groups, first=job,
                                         runbook=runbook)
     else:
+        # A single failure reads as one; it becomes the incident's count once another
+        # failure of its cause follows.
         message = messages.notification(row.payload, with_image=False, runbook=runbook)
         text, blocks = message.text, list(message.blocks)
+        if incident is not None:
+            blocks.append(incident_note(incident.error_code, incident.job_type))
     if page is not None and not (incident is not None and incident.recovered_at):
         blocks += page_blocks(key, page_state(page))
     return text, blocks
