@@ -25,6 +25,7 @@ from ..slack.listeners.answer import AnswerHere, Dispatcher
 from ..slack.request_front import SlackRequestGate, refuse
 from ..slack.services import Services
 from ..telemetry.metrics import metrics_registry
+from ..telemetry.processes import forget_process
 from ..tracking.polling.callbacks import PATH as CALLBACK_PATH
 from ..tracking.polling.callbacks import wsgi_handler
 from ..tracking.process.supervisor import tracking_health
@@ -154,6 +155,7 @@ def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = Tr
         "workers": workers,
         "threads": threads,
         "loglevel": settings.log_level.lower(),
+        "child_exit": _worker_exited,
     }
     check: TrackingCheck = tracking_elsewhere
     if tracking:
@@ -161,6 +163,12 @@ def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = Tr
         options.update(process.hooks())
         check = process.health
     _Gunicorn(settings, options, check).run()
+
+
+def _worker_exited(server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook (in the master, once it has reaped a worker): the
+    worker's live gauges leave ``/metrics`` with it (bot/telemetry/processes.py)."""
+    forget_process(worker.pid)
 
 
 class _TrackingProcess:

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ...telemetry.processes import forget_process
+
 log = logging.getLogger(__name__)
 
 #: How often the supervisor looks at its child and its parent.
@@ -78,6 +80,7 @@ class Supervisor:
                 code = self._wait(stop)
                 if code is None:
                     break  # told to stop, or the parent is gone
+                forget_process(self.process.pid)  # its live gauges went with it
                 if self.monotonic() - started >= self.stable:
                     delay = self.backoff
                 self.restarts += 1
@@ -116,6 +119,7 @@ class Supervisor:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        forget_process(process.pid)
 
     def _write(self, state: str, **extra: Any) -> None:
         status = dict(state=state, supervisor_pid=os.getpid(), restarts=self.restarts,
