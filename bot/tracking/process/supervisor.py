@@ -80,7 +80,6 @@ class Supervisor:
                 code = self._wait(stop)
                 if code is None:
                     break  # told to stop, or the parent is gone
-                forget_process(self.process.pid)  # its live gauges went with it
                 if self.monotonic() - started >= self.stable:
                     delay = self.backoff
                 self.restarts += 1
@@ -90,6 +89,7 @@ class Supervisor:
                           "(restart %d)", self.process.pid, exit_text(code), delay,
                           self.restarts)
                 self._write("restarting", restart_at=time.time() + delay)
+                forget_process(self.process.pid)  # its live gauges went with it
                 stop.wait(delay)
                 delay = min(delay * 2, self.max_backoff)
         finally:
