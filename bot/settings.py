@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     #: to the maximum (back to the first wait once it has run a minute).
     tracking_restart_seconds: float = Field(1.0, gt=0)
     tracking_restart_max_seconds: float = Field(60.0, gt=0)
+    #: ``http`` and ``socket`` start without Slack: ``auth.test`` (and Socket Mode's first
+    #: connection) is asked again after this while Slack does not answer, doubling up to
+    #: the maximum.
+    slack_verify_seconds: float = Field(1.0, gt=0)
+    slack_verify_max_seconds: float = Field(60.0, gt=0)
 
     # -- on-call triage ------------------------------------------------------------
     #: Slack user (U…/W…) and user group (S…) IDs allowed to press Cancel, separated by

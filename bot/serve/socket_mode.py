@@ -12,10 +12,12 @@ alone); further processes on the same database are safe.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 from slack_bolt import App
@@ -24,10 +26,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from ..settings import Settings
-from ..slack.app import create_app
+from ..slack.app import TokenCheck, create_app, slack_refused
 from ..slack.listeners.answer import AnswerHere
 from ..tracking.process.worker import run_worker
 from ..wiring.services import build_services
+
+log = logging.getLogger(__name__)
 
 
 class _PromptSocketModeClient(SocketModeClient):
@@ -56,6 +60,28 @@ def socket_mode_handler(app: App, app_token: str, **client_options: Any) -> Sock
     return handler
 
 
+def _first_url(handler: SocketModeHandler, first_wait: float, max_wait: float) -> None:
+    """The first connection's URL (``apps.connections.open``), asked again with backoff
+    while Slack does not answer (5xx, 429, no connection), so a Slack outage at start-up
+    is waited out; a refused app token raises :class:`SlackApiError` at once. Only the
+    start: reconnecting later is the client's own business."""
+    wait = first_wait
+    while True:
+        try:
+            handler.client.wss_uri = handler.client.issue_new_wss_url()
+            return
+        except SlackApiError as e:
+            if slack_refused(e):
+                raise
+            why = f"HTTP {e.response.status_code}"
+        except OSError as e:
+            why = type(e).__name__
+        log.warning("Slack did not answer apps.connections.open (%s): Socket Mode connects "
+                    "once it does; asking again in %g s", why, wait)
+        time.sleep(wait)
+        wait = min(wait * 2, max_wait)
+
+
 def serve(settings: Settings) -> int:
     """Connect and handle requests until the process is stopped; the exit status."""
     assert settings.slack_app_token is not None, "Settings.require('socket') checks it"
@@ -66,10 +92,14 @@ def serve(settings: Settings) -> int:
     # SIGTERM (a platform stopping the process) exits through ``finally``: the tracking
     # loop finishes its cycle, so nothing is left half-sent.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    TokenCheck(services.slack, first_wait=settings.slack_verify_seconds,
+               max_wait=settings.slack_verify_max_seconds).start()
     try:
-        socket_mode_handler(
+        handler = socket_mode_handler(
             create_app(services, AnswerHere(services)), settings.slack_app_token.get_secret_value()
-        ).start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+        )
+        _first_url(handler, settings.slack_verify_seconds, settings.slack_verify_max_seconds)
+        handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     except SlackApiError as e:
         error = e.response.get("error") if e.response else None
         print(

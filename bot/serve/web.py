@@ -20,7 +20,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..settings import Settings
-from ..slack.app import create_app
+from ..slack.app import TokenCheck, create_app
 from ..slack.listeners.answer import AnswerHere, Dispatcher
 from ..slack.request_front import SlackRequestGate, refuse
 from ..slack.services import Services
@@ -48,20 +48,27 @@ def tracking_elsewhere() -> tuple[bool, dict[str, Any]]:
 
 def make_wsgi_app(
     services: Services, settings: Settings, tracking: TrackingCheck | None = None,
-    answers: Dispatcher | None = None,
+    answers: Dispatcher | None = None, token: TokenCheck | None = None,
 ) -> WSGIApp:
     """``/slack/events`` goes through the front (:mod:`bot.slack.request_front`: body cap,
     signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
     request gets 4xx before anything runs) and then to Bolt; this adds the health check
     and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
     tells ``/healthz`` whether the tracking loop this server is meant to run is running.
-    ``answers`` answers commands after their ack (by default in this process)."""
+    ``answers`` answers commands after their ack (by default in this process).
+
+    Slack is not asked anything here: ``token`` (by default a :class:`TokenCheck`
+    started now) verifies ``SLACK_BOT_TOKEN`` in the background, so a Slack outage at
+    start-up leaves the server up, with ``/healthz`` saying so."""
     secret = settings.slack_signing_secret
     gate = SlackRequestGate(secret.get_secret_value() if secret else "")
     slack = SlackRequestHandler(create_app(services, answers or AnswerHere(services),
                                            verified_in_front=True))
+    if token is None:
+        token = TokenCheck(services.slack, first_wait=settings.slack_verify_seconds,
+                           max_wait=settings.slack_verify_max_seconds).start()
     metrics = make_metrics_app(metrics_registry())
-    health = HealthCheck(lambda: _health_probe(services, tracking))
+    health = HealthCheck(lambda: _health_probe(services, tracking, token))
     receiver = build_receiver(settings, services.tracking)
     callback = wsgi_handler(receiver) if receiver is not None else None
 
@@ -90,14 +97,19 @@ def make_wsgi_app(
     return application
 
 
-def _health_probe(services: Services, tracking: TrackingCheck | None) -> Health:
-    """The database probe, then delivery and tracking (docs/delivery.md): ``delivery``
-    while Slack refuses the token (still 200: restarting this server would not fix
-    it), and 503 with the reason when the tracking loop this server should run is not
-    running."""
+def _health_probe(services: Services, tracking: TrackingCheck | None,
+                  token: TokenCheck | None = None) -> Health:
+    """The database probe, then Slack, delivery and tracking (docs/delivery.md):
+    ``slack`` until Slack has accepted the token and ``delivery`` while Slack refuses it
+    (both "degraded", still 200: restarting this server would not fix either), and 503
+    with the reason when the tracking loop this server should run is not running."""
     healthy, report = probe_database(services.tracking)
     if not healthy:
         return healthy, report
+    unverified = token.report() if token is not None else None
+    if unverified is not None:
+        report["status"] = "degraded"
+        report["slack"] = unverified
     try:
         paused = services.tracking.outbox.workspace_pause()
     except SQLAlchemyError as e:
