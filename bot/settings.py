@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     metastudio_sk: SecretStr | None = Field(
         None, validation_alias=AliasChoices("METASTUDIO_SK", "HUAWEICLOUD_SDK_SK")
     )
+    #: With a temporary AK/SK (an ECS/CCE agency's, or IAM's securitytokens): sent, and
+    #: signed, as ``X-Security-Token``; it expires with the AK/SK it came with.
+    metastudio_security_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("METASTUDIO_SECURITY_TOKEN",
+                                            "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    )
     metastudio_auth_token: SecretStr | None = None
     metastudio_iam_user: str | None = None
     metastudio_iam_password: SecretStr | None = None
