@@ -178,8 +178,8 @@ class TokenCheck:
             return False
         self.identity = dict(answer.data) if isinstance(answer.data, dict) else {}
         self.reason, self.refused = None, False
-        log.info("Slack accepts SLACK_BOT_TOKEN (team %s, bot user %s)%s",
-                 self.identity.get("team_id"), self.identity.get("user_id"),
+        log.info("Slack accepts SLACK_BOT_TOKEN (workspace %s, bot @%s)%s",
+                 self.identity.get("team"), self.identity.get("user"),
                  f", after {self.attempts} tries" if self.attempts > 1 else "")
         self._done.set()
         return True

@@ -169,6 +169,8 @@ def test_a_killed_supervisor_is_noticed_restarted_and_loses_nothing(make: Make) 
 def test_tracking_elsewhere_is_said_by_a_web_process_without_a_worker(make: Make) -> None:
     deploy = make()
     bot = deploy.http_without_worker()
+    # Once the worker's first auth.test has come back (until then: "slack", degraded).
+    assert wait(lambda: "slack" not in bot.health()[1], 10), bot.health()
     assert bot.health() == (200, {"status": "ok", "outbox_depth": 0,
                                   "tracking": {"status": "elsewhere"}})
 
