@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     metastudio_sk: SecretStr | None = Field(
         None, validation_alias=AliasChoices("METASTUDIO_SK", "HUAWEICLOUD_SDK_SK")
     )
+    #: With a temporary AK/SK (an ECS/CCE agency's, or IAM's securitytokens): sent, and
+    #: signed, as ``X-Security-Token``; it expires with the AK/SK it came with.
+    metastudio_security_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("METASTUDIO_SECURITY_TOKEN",
+                                            "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    )
     metastudio_auth_token: SecretStr | None = None
     metastudio_iam_user: str | None = None
     metastudio_iam_password: SecretStr | None = None
@@ -117,6 +123,11 @@ class Settings(BaseSettings):
     #: to the maximum (back to the first wait once it has run a minute).
     tracking_restart_seconds: float = Field(1.0, gt=0)
     tracking_restart_max_seconds: float = Field(60.0, gt=0)
+    #: ``http`` and ``socket`` start without Slack: ``auth.test`` (and Socket Mode's first
+    #: connection) is asked again after this while Slack does not answer, doubling up to
+    #: the maximum.
+    slack_verify_seconds: float = Field(1.0, gt=0)
+    slack_verify_max_seconds: float = Field(60.0, gt=0)
 
     # -- on-call triage ------------------------------------------------------------
     #: Slack user (U…/W…) and user group (S…) IDs allowed to press Cancel, separated by

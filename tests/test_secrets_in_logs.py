@@ -40,6 +40,20 @@ def test_aksk_and_slack_secrets_stay_out_of_debug_logs(fake_slack, simulator, tm
         assert secret not in output
 
 
+def test_a_temporary_aksks_security_token_stays_out_of_debug_logs(fake_slack, simulator,
+                                                                 tmp_path):
+    token = "gQpjbi1ub3J0aC00-temporary-security-token-secretvalue"
+    simulator.gatekeeper.security_token = token  # the simulator's AK/SK: a temporary pair
+    output = run_check(tmp_path, **base_env(fake_slack, simulator), HUAWEICLOUD_SDK_AK=AK,
+                       HUAWEICLOUD_SDK_SK=SK, HUAWEICLOUD_SDK_SECURITY_TOKEN=token)
+
+    assert "ok   MetaStudio" in output, output  # sent (and signed), so accepted
+    assert all(r.headers.get("X-Security-Token") == token for r in simulator.requests)
+    assert "DEBUG" in output
+    for secret in (SK, token):
+        assert secret not in output
+
+
 def test_a_refused_signature_is_explained_without_the_secret(fake_slack, simulator, tmp_path):
     output = run_check(tmp_path, **base_env(fake_slack, simulator),
                        METASTUDIO_AK=AK, METASTUDIO_SK="SK-WRONG-secret-value")

@@ -1,6 +1,7 @@
 """Authentication for MetaStudio requests, as ``requests.auth.AuthBase`` objects.
 
-Three ways (docs/metastudio-api.md, "Authentication"): AK/SK signing (:class:`AkSkAuth`), a fixed
+Three ways (docs/metastudio-api.md, "Authentication"): AK/SK signing (:class:`AkSkAuth`, also
+with a temporary AK/SK and its security token), a fixed
 IAM token (:class:`TokenAuth`), or an IAM token fetched with a user's password and renewed
 before it expires (:class:`IamPasswordAuth`). Secrets never appear in a ``repr`` or in
 an exception message.
@@ -43,13 +44,20 @@ class AkSkAuth(AuthBase):
     """Sign each request with SDK-HMAC-SHA256.
 
     Adds ``X-Sdk-Date`` (from ``clock``), ``Host``, ``X-Project-Id`` (when given),
-    ``X-App-UserId`` (when given) and ``Authorization``. The query string is rewritten in
-    its canonical form, as the official SDK sends it, so the server sees exactly what
-    was signed.
+    ``X-App-UserId`` (when given), ``X-Security-Token`` (with a temporary AK/SK's
+    ``security_token``, signed like the rest, as Huawei's SDK does) and
+    ``Authorization``. The query string is rewritten in its canonical form, as the
+    official SDK sends it, so the server sees exactly what was signed.
     """
 
     #: The settings to check when MetaStudio refuses the signature.
     credentials = "METASTUDIO_AK / METASTUDIO_SK"
+    #: ...and with a temporary AK/SK, whose refusal is most likely its expiry (MetaStudio's
+    #: gateway answers 401 ``APIGW.0307`` "The token must be updated", or ``APIGW.0301``
+    #: "...signature expired"): all three come from one grant and are renewed together.
+    TEMPORARY_CREDENTIALS = (
+        "METASTUDIO_SECURITY_TOKEN (temporary credentials expire: refresh it together with "
+        "METASTUDIO_AK / METASTUDIO_SK, from the same grant)")
 
     def __init__(
         self,
@@ -57,15 +65,24 @@ class AkSkAuth(AuthBase):
         sk: str,
         project_id: str | None = None,
         *,
+        security_token: str | None = None,
         app_user_id: str | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.ak = ak
         self._sk = sk
+        self._security_token = security_token or None
         self.project_id = project_id
         self.app_user_id = app_user_id
         #: The local clock that dates signatures; compared with the server's on a 401.
         self.clock = clock
+        if self._security_token:
+            self.credentials = self.TEMPORARY_CREDENTIALS
+
+    @property
+    def temporary(self) -> bool:
+        """True for a temporary AK/SK (one with a security token)."""
+        return self._security_token is not None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         assert request.url is not None  # requests prepares the URL before the auth
@@ -76,6 +93,8 @@ class AkSkAuth(AuthBase):
         if self.project_id:
             request.headers["X-Project-Id"] = self.project_id
         _app_user(request, self.app_user_id)
+        if self._security_token:
+            request.headers[signing.SECURITY_TOKEN_HEADER] = self._security_token
         request.headers.pop("Authorization", None)
         signable = {
             k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED_HEADERS
@@ -88,7 +107,8 @@ class AkSkAuth(AuthBase):
         return request
 
     def __repr__(self) -> str:
-        return f"AkSkAuth(ak={self.ak!r}, project_id={self.project_id!r})"
+        token = ", security_token=***" if self._security_token else ""
+        return f"AkSkAuth(ak={self.ak!r}, project_id={self.project_id!r}{token})"
 
 
 class TokenAuth(AuthBase):

@@ -15,6 +15,10 @@ from urllib.parse import quote, unquote
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
+#: A temporary AK/SK's security token. Huawei's SDK adds it before signing, so like any
+#: header without ``_`` in its name it is signed (``huaweicloudsdkcore``'s
+#: ``Credentials.sign_request``); a gateway can then trust it came with the signature.
+SECURITY_TOKEN_HEADER = "X-Security-Token"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _EMPTY_BODY_HASH = hashlib.sha256(b"").hexdigest()
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from ..slack.answer_queue import BUSY_TEXT, DRAIN_SECONDS, AnswerQueue
 from ..slack.response_url import ResponseUrls
+from ..telemetry.processes import forget_process
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -135,6 +136,8 @@ class AnswerProcess:
         finally:
             if child.process.is_alive():
                 child.process.terminate()
+            if child.process.pid is not None:
+                forget_process(child.process.pid)  # gone, or going: its live gauges too
 
     def _start(self, generation: int) -> _Child:
         todo_read, todo_write = self._context.Pipe(duplex=False)
@@ -175,6 +178,8 @@ class AnswerProcess:
     def _restart(self, dead: _Child) -> None:
         log.error("the answering process (pid %s) exited with code %s; starting another",
                   dead.process.pid, dead.process.exitcode)
+        if dead.process.pid is not None:
+            forget_process(dead.process.pid)
         if time.monotonic() - dead.started > MAX_RESTART_DELAY * 2:
             self._restarts = 0  # it ran for a while: not a child that cannot start
         time.sleep(min(MAX_RESTART_DELAY, 2.0 ** self._restarts) if self._restarts else 0)

@@ -28,7 +28,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from ..settings import Settings
-from ..slack.app import create_app
+from ..slack.app import TokenCheck, create_app
 from ..slack.listeners.answer import AnswerHere
 from ..slack.request_front import already_let_through, event_id, shape_problem
 from ..slack.socket_client import SocketModeClient
@@ -102,6 +102,8 @@ def serve(settings: Settings) -> int:
     # SIGTERM (a platform stopping the process) exits through ``finally``: the tracking
     # loop finishes its cycle, so nothing is left half-sent.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    TokenCheck(services.slack, first_wait=settings.slack_verify_seconds,
+               max_wait=settings.slack_verify_max_seconds).start()
     app = create_app(services, AnswerHere(services))
     client = socket_mode_client(app, settings.slack_app_token.get_secret_value(),
                                 first_time=first_time_events(services.tracking.store))

@@ -10,24 +10,33 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from prometheus_client import make_wsgi_app as make_metrics_app
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..settings import Settings
-from ..slack.app import create_app
+from ..slack.app import TokenCheck, create_app
 from ..slack.listeners.answer import AnswerHere, Dispatcher
 from ..slack.request_front import SlackRequestGate, refuse
 from ..slack.services import Services
 from ..telemetry.metrics import metrics_registry
+from ..telemetry.processes import forget_process
 from ..tracking.polling.callbacks import PATH as CALLBACK_PATH
 from ..tracking.polling.callbacks import wsgi_handler
-from ..tracking.process.supervisor import tracking_health
+from ..tracking.process.supervisor import (
+    SUPERVISOR_DIED,
+    exit_text,
+    read_status,
+    tracking_health,
+    write_status,
+)
 from ..wiring.services import build_services
 from ..wiring.tracking import build_receiver, first_time_events
 from .health import Health, HealthCheck, probe_database
@@ -47,7 +56,7 @@ def tracking_elsewhere() -> tuple[bool, dict[str, Any]]:
 
 def make_wsgi_app(
     services: Services, settings: Settings, tracking: TrackingCheck | None = None,
-    answers: Dispatcher | None = None,
+    answers: Dispatcher | None = None, token: TokenCheck | None = None,
 ) -> WSGIApp:
     """``/slack/events`` goes through the front (:mod:`bot.slack.request_front`: body cap,
     signature and timestamp on the raw bytes; a forged, stale, oversized or malformed
@@ -55,7 +64,11 @@ def make_wsgi_app(
     through an empty 200) and then to Bolt; this adds the health check
     and the Prometheus metrics beside it, and 404 for every other path. ``tracking``
     tells ``/healthz`` whether the tracking loop this server is meant to run is running.
-    ``answers`` answers commands after their ack (by default in this process)."""
+    ``answers`` answers commands after their ack (by default in this process).
+
+    Slack is not asked anything here: ``token`` (by default a :class:`TokenCheck`
+    started now) verifies ``SLACK_BOT_TOKEN`` in the background, so a Slack outage at
+    start-up leaves the server up, with ``/healthz`` saying so."""
     given = settings.slack_signing_secret
     secret = given.get_secret_value() if given is not None else ""
     if not secret:
@@ -66,8 +79,11 @@ def make_wsgi_app(
     gate = SlackRequestGate(secret, first_time=first_time_events(services.tracking.store))
     slack = SlackRequestHandler(create_app(services, answers or AnswerHere(services),
                                            verified_in_front=True))
+    if token is None:
+        token = TokenCheck(services.slack, first_wait=settings.slack_verify_seconds,
+                           max_wait=settings.slack_verify_max_seconds).start()
     metrics = make_metrics_app(metrics_registry())
-    health = HealthCheck(lambda: _health_probe(services, tracking))
+    health = HealthCheck(lambda: _health_probe(services, tracking, token))
     receiver = build_receiver(settings, services.tracking)
     callback = wsgi_handler(receiver) if receiver is not None else None
 
@@ -96,14 +112,19 @@ def make_wsgi_app(
     return application
 
 
-def _health_probe(services: Services, tracking: TrackingCheck | None) -> Health:
-    """The database probe, then delivery and tracking (docs/delivery.md): ``delivery``
-    while Slack refuses the token (still 200: restarting this server would not fix
-    it), and 503 with the reason when the tracking loop this server should run is not
-    running."""
+def _health_probe(services: Services, tracking: TrackingCheck | None,
+                  token: TokenCheck | None = None) -> Health:
+    """The database probe, then Slack, delivery and tracking (docs/delivery.md):
+    ``slack`` until Slack has accepted the token and ``delivery`` while Slack refuses it
+    (both "degraded", still 200: restarting this server would not fix either), and 503
+    with the reason when the tracking loop this server should run is not running."""
     healthy, report = probe_database(services.tracking)
     if not healthy:
         return healthy, report
+    unverified = token.report() if token is not None else None
+    if unverified is not None:
+        report["status"] = "degraded"
+        report["slack"] = unverified
     try:
         paused = services.tracking.outbox.workspace_pause()
     except SQLAlchemyError as e:
@@ -125,11 +146,22 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
     """gunicorn embedded, so the process reads its settings once like every other mode."""
 
     def __init__(self, settings: Settings, options: dict[str, Any],
-                 tracking: TrackingCheck | None = None):
+                 tracking: TrackingCheck | None = None,
+                 tracking_process: _TrackingProcess | None = None):
         self.settings = settings
         self.options = options
         self.tracking = tracking
+        self.tracking_process = tracking_process
         super().__init__()
+
+    def run(self) -> None:
+        """``BaseApplication.run`` with :class:`_Arbiter`, the master that also keeps
+        the tracking supervisor running."""
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as e:
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.exit(1)
 
     def load_config(self) -> None:
         for key, value in self.options.items():
@@ -161,27 +193,84 @@ def serve(settings: Settings, *, workers: int, threads: int, tracking: bool = Tr
         "workers": workers,
         "threads": threads,
         "loglevel": settings.log_level.lower(),
+        "child_exit": _worker_exited,
     }
     check: TrackingCheck = tracking_elsewhere
+    process = None
     if tracking:
-        process = _TrackingProcess(Path(tempfile.mkdtemp(prefix="videojobs-")) / "tracking.json")
+        process = _TrackingProcess(
+            Path(tempfile.mkdtemp(prefix="videojobs-")) / "tracking.json",
+            backoff=settings.tracking_restart_seconds,
+            max_backoff=settings.tracking_restart_max_seconds)
         options.update(process.hooks())
         check = process.health
-    _Gunicorn(settings, options, check).run()
+    _Gunicorn(settings, options, check, process).run()
+
+
+def _worker_exited(server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook (in the master, once it has reaped a worker): the
+    worker's live gauges leave ``/metrics`` with it (bot/telemetry/processes.py)."""
+    forget_process(worker.pid)
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn's master, which also restarts the tracking supervisor when it dies.
+
+    No hook of gunicorn's runs when a child that is not a worker exits, nor now and
+    then: ``child_exit`` is for workers, and the master reaps every other child with
+    ``waitpid(-1)``, its exit status unseen. So this does what gunicorn does for its
+    own extra process (the "dirty arbiter"): on SIGCHLD, reap the supervisor by its pid
+    before gunicorn reaps the rest, and once a loop (at least every second, from
+    ``manage_workers``) start a dead one again after its backoff. Everything runs on
+    the master's one thread, between its own steps: no thread is forked mid-lock."""
+
+    def __init__(self, app: _Gunicorn) -> None:
+        self.tracking_process = app.tracking_process
+        super().__init__(app)
+
+    def handle_chld(self) -> None:
+        if self.tracking_process is not None:
+            self.tracking_process.reap()
+        super().handle_chld()
+
+    handle_cld = handle_chld  # gunicorn names the handler after either signal name
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        if self.tracking_process is not None:
+            self.tracking_process.tend()
 
 
 class _TrackingProcess:
     """The supervised tracking loop (``videojobs-bot worker --supervise``, which runs
     and restarts ``videojobs-bot worker``) as a child of gunicorn's master. Started and
-    stopped by master-only hooks: code around ``run()`` would also run in every forked
-    worker, and a poller thread in the master would be forked mid-lock. Several pollers
-    on one database are safe (the outbox leases rows), so a separate worker dyno is
-    optional. The supervisor writes its state to ``status_path``; every gunicorn worker
-    reads it for ``/healthz`` (:func:`bot.tracking.process.supervisor.tracking_health`)."""
+    stopped by master-only hooks, and restarted by :class:`_Arbiter` when it dies: code
+    around ``run()`` would also run in every forked worker, and a poller thread in the
+    master would be forked mid-lock. Several pollers on one database are safe (the
+    outbox leases rows), so a separate worker dyno is optional. The supervisor writes
+    its state to ``status_path`` every second; every gunicorn worker reads it for
+    ``/healthz`` (:func:`bot.tracking.process.supervisor.tracking_health`), and this
+    writes there too while the supervisor itself is dead.
 
-    def __init__(self, status_path: Path) -> None:
+    A dead supervisor is started again after ``backoff`` seconds, doubling up to
+    ``max_backoff``, back to ``backoff`` once one has run ``stable`` seconds (the
+    settings of the tracking process's own restarts). Its tracking process stops with
+    it (:func:`bot.tracking.process.supervisor.dies_with_parent`)."""
+
+    def __init__(self, status_path: Path, *, backoff: float = 1.0, max_backoff: float = 60.0,
+                 stable: float = 60.0) -> None:
         self.status_path = status_path
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.stable = stable
         self.process: subprocess.Popen[bytes] | None = None
+        #: Supervisors started again after dying.
+        self.restarts = 0
+        self._delay = backoff
+        self._started = 0.0
+        #: ``time.monotonic()`` at which to start a dead supervisor again.
+        self._restart_at: float | None = None
+        self._stopping = False
 
     def hooks(self) -> dict[str, Any]:
         return {"when_ready": self.start, "on_exit": self.stop}
@@ -189,20 +278,50 @@ class _TrackingProcess:
     def health(self) -> tuple[bool, dict[str, Any]]:
         return tracking_health(self.status_path)
 
-    def start(self, server: Any) -> None:
+    def start(self, server: Any = None) -> None:
+        # Written first: a supervisor quick to write its own state is never overwritten.
+        write_status(self.status_path, state="starting", restarts=0)
         # Settings come from the same environment and .env, read once by the child.
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and a temp path)
             [sys.executable, "-m", "bot", "worker", "--supervise",
              "--status-file", str(self.status_path)])
-        # Until the supervisor writes its own state: starting counts as running.
-        try:
-            with self.status_path.open("x") as status:
-                json.dump({"state": "starting", "supervisor_pid": self.process.pid,
-                           "restarts": 0}, status)
-        except FileExistsError:
-            pass  # the supervisor was quicker
+        self._started = time.monotonic()
+        self._restart_at = None
+
+    def reap(self) -> None:
+        """If the supervisor has exited: say so (log, status file), forget its and its
+        child's live gauges, and schedule its restart."""
+        process = self.process
+        if process is None or self._restart_at is not None or self._stopping:
+            return
+        code = process.poll()  # waitpid on its pid; 0 if gunicorn reaped it first
+        if code is None:
+            return
+        if time.monotonic() - self._started >= self.stable:
+            self._delay = self.backoff
+        self.restarts += 1
+        last = read_status(self.status_path) or {}
+        log.error("the tracking supervisor (pid %d) died, %s; restarting it in %g s "
+                  "(restart %d)", process.pid, exit_text(code), self._delay, self.restarts)
+        write_status(self.status_path, state=SUPERVISOR_DIED, last_exit_code=code,
+                     restart_at=time.time() + self._delay,
+                     restarts=last.get("restarts", 0))
+        forget_process(process.pid)
+        if isinstance(last.get("pid"), int):
+            forget_process(last["pid"])  # its tracking process stops with it
+        self._restart_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, self.max_backoff)
+
+    def tend(self) -> None:
+        """From the master's loop: notice a dead supervisor, and start it again once
+        its wait is over."""
+        self.reap()
+        if (self._restart_at is not None and not self._stopping
+                and time.monotonic() >= self._restart_at):
+            self.start()
 
     def stop(self, server: Any) -> None:
+        self._stopping = True
         try:
             if self.process is None or self.process.poll() is not None:
                 return

@@ -1,5 +1,6 @@
 """Request authentication as MetaStudio's gateway does it: a token (fixed, or issued by
-the simulated IAM), or an AK/SK signature, verified with the client's own signing
+the simulated IAM), or an AK/SK signature (with a temporary AK/SK, its signed
+``X-Security-Token`` too), verified with the client's own signing
 functions (``bot.metastudio.signing``, checked byte for byte against Huawei's official
 signer, and here again in tests/simulator against that signer's requests)."""
 
@@ -19,6 +20,10 @@ MAX_SKEW = timedelta(minutes=15)
 #: The gateway's code and wording for a refused AK/SK signature (docs/metastudio-api.md, "Errors").
 GATEWAY_CODE = "APIGW.0301"
 INCORRECT = "Incorrect IAM authentication information"
+#: The gateway's answer to an expired token (Huawei's API Gateway error codes: APIG.0307
+#: "The token must be updated"), here for a temporary AK/SK's expired security token.
+EXPIRED_CODE = "APIGW.0307"
+EXPIRED = "The token must be updated."
 
 Refusal = tuple[int, dict[str, str]]
 
@@ -43,6 +48,10 @@ class Gatekeeper:
     iam_token_ttl: timedelta = timedelta(hours=24)
     #: Login attempts, refused ones included.
     iam_logins: int = 0
+    #: Set: ``ak``/``sk`` are a temporary pair, valid only with this ``X-Security-Token``,
+    #: signed with the rest of the request, until ``security_token_expires``.
+    security_token: str | None = None
+    security_token_expires: datetime | None = None
     _issued: dict[str, datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,6 +98,28 @@ class Gatekeeper:
             )
         if not signing.verify(self.sk, method, path, query, headers):
             return _refuse(GATEWAY_CODE, f"{INCORRECT}: verify aksk signature fail")
+        return self._check_security_token(headers, signed=parsed[1])
+
+    def _check_security_token(self, headers: Mapping[str, str],
+                              signed: list[str]) -> Refusal | None:
+        """A temporary AK/SK needs its security token, signed (else any token could be
+        swapped in under a good signature), matching, and not expired; a permanent
+        AK/SK takes none."""
+        sent = _header(headers, signing.SECURITY_TOKEN_HEADER)
+        if self.security_token is None:
+            if sent is None:
+                return None
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: X-Security-Token with a permanent "
+                                         "access key")
+        if sent is None:
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: a temporary access key needs "
+                                         "X-Security-Token")
+        if signing.SECURITY_TOKEN_HEADER.lower() not in signed:
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: X-Security-Token is not signed")
+        if not secrets.compare_digest(sent, self.security_token):
+            return _refuse(GATEWAY_CODE, f"{INCORRECT}: invalid security token")
+        if self.security_token_expires is not None and self.clock() >= self.security_token_expires:
+            return _refuse(EXPIRED_CODE, EXPIRED)
         return None
 
     def login(self, body: Any) -> tuple[str, datetime] | None:
@@ -119,3 +150,11 @@ class Gatekeeper:
         with self._lock:
             expires = self._issued.get(token)
         return expires is not None and self.clock() < expires
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value whatever the case of its name (a plain dict, or the server's)."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None

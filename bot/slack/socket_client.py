@@ -38,6 +38,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web import WebClient
 from websocket import ABNF, WebSocket, create_connection
 
+from .app import slack_refused
+
 #: Envelope ids remembered, with their acks, to recognise one Slack delivers again.
 REMEMBERED_ENVELOPES = 2000
 #: Seconds a closing handshake may take before the socket is simply closed.
@@ -123,9 +125,9 @@ class SocketModeClient(BaseSocketModeClient):
         try:
             self._install(self._open())
         except SlackApiError as e:
-            if not _rate_limited(e):
-                raise
-            self._failed(e)
+            if slack_refused(e):
+                raise  # the app token itself: nothing to wait for
+            self._failed(e)  # Slack down or busy at start-up: waited out like a drop
         except Exception as e:
             self._failed(e)
         self._connector.start()

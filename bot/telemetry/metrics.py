@@ -7,6 +7,12 @@ Under ``videojobs-bot http`` every gunicorn worker and the tracking child record
 files in ``PROMETHEUS_MULTIPROC_DIR`` (set by :mod:`bot.serve.multiproc` before this module is
 first imported), and ``/metrics`` sums them: prometheus_client's multiprocess mode,
 https://prometheus.github.io/client_python/multiprocess/.
+
+Counters and histograms add up across processes, dead ones included. Each gauge says
+how its processes' values combine (``multiprocess_mode``); the ``live*`` modes leave out
+a process once its parent has marked it dead (:func:`bot.telemetry.processes.forget_process`),
+so a killed process does not keep its last value on ``/metrics``. Without the mode, a
+gauge is one series per pid, and a dead pid's series stays until the server restarts.
 """
 
 from __future__ import annotations
@@ -38,9 +44,12 @@ NOTIFICATIONS = Counter(
     "Notification deliveries, by result",
     ["result"],  # sent, retried, failed, image_fallback, paused
 )
+#: The outbox is shared: the newest reading of a running process is the depth. A
+#: process that died took its reading with it (``livemostrecent``): a stale depth would
+#: look current, where no series says that nobody is looking.
 OUTBOX_DEPTH = Gauge(
     "videojobs_outbox_depth", "Notifications waiting to be delivered",
-    multiprocess_mode="mostrecent",  # the last process to look saw the shared outbox
+    multiprocess_mode="livemostrecent",
 )
 POLL_CYCLE = Histogram(
     "videojobs_poll_cycle_seconds",
@@ -52,10 +61,12 @@ POLL_UPSTREAM_CALLS = Histogram(
     "Upstream requests made by one poll cycle",
     buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100, 200),
 )
-#: 1 while Slack refuses the bot token and delivery is paused (docs/delivery.md).
+#: 1 while Slack refuses the bot token and delivery is paused (docs/delivery.md): 1 if
+#: any running process sees the pause (``livemax``), one series whatever the processes.
 DELIVERY_PAUSED = Gauge(
     "videojobs_delivery_paused",
     "1 while Slack refuses SLACK_BOT_TOKEN and notification delivery is paused",
+    multiprocess_mode="livemax",
 )
 
 

@@ -50,18 +50,26 @@ def build_jobs_client(
 def build_auth(
     settings: Settings, project_id: str, session: requests.Session, timeouts: Timeouts
 ) -> AuthBase:
-    """AK/SK, a fixed token or an IAM login, whichever the settings hold (in that order)."""
+    """AK/SK (with its security token when it is a temporary one), a fixed token or an
+    IAM login, whichever the settings hold (in that order)."""
     app_user_id = settings.metastudio_app_user_id
     if bool(settings.metastudio_ak) != bool(settings.metastudio_sk):
         missing = "METASTUDIO_SK" if settings.metastudio_ak else "METASTUDIO_AK"
         raise SettingsError(f"{missing}: required with the other half of the AK/SK pair")
     method = settings.auth_method
+    security_token = settings.metastudio_security_token
+    if security_token is not None and security_token.get_secret_value() and method != "aksk":
+        raise SettingsError(
+            "METASTUDIO_SECURITY_TOKEN: goes with the temporary METASTUDIO_AK / "
+            "METASTUDIO_SK it was issued with; set them too"
+        )
     if method == "aksk":
         assert settings.metastudio_ak and settings.metastudio_sk
         return AkSkAuth(
             settings.metastudio_ak.get_secret_value(),
             settings.metastudio_sk.get_secret_value(),
             project_id,
+            security_token=security_token.get_secret_value() if security_token else None,
             app_user_id=app_user_id,
         )
     if method == "token":

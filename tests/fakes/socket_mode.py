@@ -248,8 +248,8 @@ class SocketModeSlack(FakeSlack):
         self.socket_mode = socket_mode
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
-        if req.path.split("?")[0] != "/api/apps.connections.open":
-            return super()._handle(req)
+        if req.path.split("?")[0] != "/api/apps.connections.open" or self.outage is not None:
+            return super()._handle(req)  # an outage takes apps.connections.open down too
         length = int(req.headers.get("Content-Length") or 0)
         if length:
             req.rfile.read(length)

@@ -384,3 +384,47 @@ def test_an_envelope_of_the_wrong_shape_is_acked_and_dropped(screened_app, mocke
     assert endpoint.wait_for_ack(_envelope(endpoint, payload), timeout=5) is not None
     assert "wrong shape" in caplog.text and "MARKER" not in caplog.text
     assert opened.call_count == 0
+
+
+def test_socket_mode_waits_out_a_slack_outage_at_start(socket_slack, simulator,
+                                                       tmp_path: Path) -> None:
+    endpoint, web = socket_slack
+    web.outage = 503  # the Web API (auth.test, apps.connections.open) is down
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "socket"], cwd=tmp_path, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=bot_env(
+            SLACK_BOT_TOKEN=web.token, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=web.url,
+            METASTUDIO_ENDPOINT=simulator.url, METASTUDIO_PROJECT_ID=PROJECT_ID,
+            METASTUDIO_AK=AK, METASTUDIO_SK=SK, LOG_LEVEL="INFO",
+            SLACK_VERIFY_SECONDS="0.2", SLACK_VERIFY_MAX_SECONDS="0.5",
+            DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        ),
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(bot.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(web.calls_to("apps.connections.open")) < 3 and time.monotonic() < deadline:
+            assert bot.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        assert len(web.calls_to("apps.connections.open")) >= 3, "".join(lines)
+        assert bot.poll() is None  # still waiting, not given up
+
+        web.outage = None
+
+        assert endpoint.wait_for_connections(1, timeout=30), "".join(lines)
+        _command(endpoint, web, "help", "after")
+        deadline = time.monotonic() + 10  # the token check asks again on its own schedule
+        while "Slack accepts SLACK_BOT_TOKEN" not in "".join(lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        bot.terminate()
+        bot.wait(timeout=30)
+        reader.join(timeout=5)
+    output = "".join(lines)
+    assert "Socket Mode: could not connect (SlackApiError" in output, output
+    assert "Slack did not answer auth.test" in output, output
+    assert "Slack accepts SLACK_BOT_TOKEN" in output, output
+    assert "Traceback" not in output and "will be unused" not in output

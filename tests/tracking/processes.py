@@ -208,7 +208,9 @@ class HttpBot(Bot):
             raise AssertionError(f"the server exited: {self.output}")
         try:
             requests.get(f"{self.url}/healthz", timeout=2)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Refused, or accepted by the master before a worker could answer (a busy
+            # machine): not up yet.
             return False
         return True
 

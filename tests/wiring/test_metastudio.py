@@ -100,6 +100,10 @@ def test_iam_client_logs_in_at_the_regional_iam_endpoint():
             "METASTUDIO_IAM_ENDPOINT",
         ),
         ({}, "METASTUDIO_AK/METASTUDIO_SK"),
+        (
+            {"metastudio_auth_token": "TOKEN", "metastudio_security_token": "ST"},
+            "METASTUDIO_SECURITY_TOKEN",
+        ),
     ],
 )
 def test_impossible_settings_name_the_variable(values, named):
@@ -199,3 +203,23 @@ def test_impossible_settings_say_exactly_what_is_missing(simulator, values, mess
         build_jobs_client(settings_for(simulator, **values))
 
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("variable", ["METASTUDIO_SECURITY_TOKEN",
+                                      "HUAWEICLOUD_SDK_SECURITY_TOKEN"])
+def test_a_temporary_aksk_from_the_environment_signs_with_its_security_token(
+        monkeypatch: pytest.MonkeyPatch, variable: str):
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AK-TEMP")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SK-TEMP")
+    monkeypatch.setenv(variable, "security-token-value")
+
+    auth = build_jobs_client(settings()).inner.transport.auth
+
+    assert isinstance(auth, AkSkAuth) and auth.temporary
+    assert auth.credentials.startswith("METASTUDIO_SECURITY_TOKEN")
+
+
+def test_a_permanent_aksk_has_no_security_token():
+    auth = build_jobs_client(settings(metastudio_ak="AK", metastudio_sk="SK")).inner.transport.auth
+
+    assert isinstance(auth, AkSkAuth) and not auth.temporary

@@ -16,7 +16,7 @@ import pytest
 
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack
-from tests.tracking.processes import Deployment, wait
+from tests.tracking.processes import Deployment, HttpBot, wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -110,9 +110,10 @@ def test_a_killed_tracking_process_is_restarted_and_health_says_so(make: Make) -
 
     os.kill(pid, signal.SIGKILL)
     deploy.end(ids)  # while nobody tracks
+    # 503 at once ("has just exited"), then the supervisor's own word for it.
     assert wait(lambda: bot.health()[0] == 503, 5), bot.health()
+    assert wait(lambda: bot.health()[1]["tracking"]["status"] == "restarting", 5), bot.health()
     health = bot.health()[1]
-    assert health["tracking"]["status"] == "restarting"
     assert "killed by SIGKILL" in health["tracking"]["reason"]
     assert bot.logged("ERROR", timeout=5) and "killed by SIGKILL" in bot.output
     assert not deploy.notifications()
@@ -124,9 +125,55 @@ def test_a_killed_tracking_process_is_restarted_and_health_says_so(make: Make) -
     deploy.assert_exactly_once(ids)
 
 
+def _supervisor_of(bot: HttpBot) -> int:
+    """The pid of ``videojobs-bot worker --supervise``, a child of gunicorn's master."""
+    path = Path(f"/proc/{bot.process.pid}/task/{bot.process.pid}/children")
+    [pid] = [int(p) for p in path.read_text().split()
+             if b"--supervise" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return pid
+
+
+def _running(pid: int) -> bool:
+    try:  # a zombie (exited, not reaped by whoever adopted it) is not running
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_a_killed_supervisor_is_noticed_restarted_and_loses_nothing(make: Make) -> None:
+    """kill -9 of ``worker --supervise`` itself: its tracking process stops with it,
+    /healthz says so at once, and gunicorn's master starts another supervisor."""
+    deploy = make(tracking_restart_seconds=3)
+    bot = deploy.http()
+    worker = bot.tracking_pid()
+    supervisor = _supervisor_of(bot)
+    ids = deploy.track("C1", 3) + deploy.track("C2", 3)
+
+    os.kill(supervisor, signal.SIGKILL)
+    deploy.end(ids)  # while nobody tracks
+
+    assert wait(lambda: bot.health()[1]["tracking"]["status"] == "restarting", 5), bot.health()
+    status, health = bot.health()
+    assert status == 503 and health["status"] == "error"
+    assert health["tracking"]["reason"].startswith(
+        "the tracking supervisor died (killed by SIGKILL); restarting it in ")
+    assert bot.logged("ERROR", timeout=5)
+    assert f"the tracking supervisor (pid {supervisor}) died, killed by SIGKILL" in bot.output
+    assert wait(lambda: not _running(worker), 15), "its tracking process lives on"
+
+    assert wait(lambda: bot.health()[0] == 200, 30), bot.health()
+    assert bot.tracking_pid() != worker
+    assert _supervisor_of(bot) != supervisor
+    assert deploy.delivered(ids, timeout=60), bot.output
+    deploy.assert_exactly_once(ids)
+
+
 def test_tracking_elsewhere_is_said_by_a_web_process_without_a_worker(make: Make) -> None:
     deploy = make()
     bot = deploy.http_without_worker()
+    # Once the worker's first auth.test has come back (until then: "slack", degraded).
+    assert wait(lambda: "slack" not in bot.health()[1], 10), bot.health()
     assert bot.health() == (200, {"status": "ok", "outbox_depth": 0,
                                   "tracking": {"status": "elsewhere"}})
 
@@ -146,7 +193,7 @@ def test_a_revoked_token_pauses_delivery_loudly_and_loses_nothing(
     deploy.end(ids[:3], "FAILED")
     deploy.end(ids[3:])
 
-    assert bot.logged("SLACK_BOT_TOKEN", timeout=30), bot.output
+    assert bot.logged("delivery is paused", timeout=30), bot.output
     assert "token_revoked" in bot.output and "ERROR" in bot.output
     assert wait(lambda: bot.health()[1].get("delivery", {}).get("paused") == "token_revoked",
                 10), bot.health()

@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 from pytest_mock import MockerFixture
 
-from bot.tracking.process.supervisor import Supervisor, exit_text, tracking_health
+from bot.tracking.process.supervisor import (
+    HEARTBEAT_SECONDS,
+    SUPERVISOR_DIED,
+    Supervisor,
+    exit_text,
+    tracking_health,
+)
 
 
 def test_a_dying_child_is_restarted_with_growing_waits_and_each_death_logged(
@@ -46,8 +52,16 @@ def test_a_dying_child_is_restarted_with_growing_waits_and_each_death_logged(
 
 
 def _status(path: Path, **values: object) -> Path:
-    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "restarts": 2, **values}))
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "restarts": 2,
+                                "heartbeat": time.time(), **values}))
     return path
+
+
+def _written(path: Path) -> dict[str, object]:
+    """The status file without its heartbeat (checked on its own: a recent time)."""
+    status = json.loads(path.read_text())
+    assert abs(status.pop("heartbeat") - time.time()) < 5
+    return status
 
 
 def test_health_says_why_tracking_is_not_running(tmp_path: Path) -> None:
@@ -126,7 +140,7 @@ def test_the_status_file_names_the_running_child_then_its_death_then_the_stop(
         # for a moment after the counter moved.
         assert _until(lambda: status.exists() and json.loads(status.read_text())
                       .items() >= {"state": "running", "restarts": 1}.items())
-        running = json.loads(status.read_text())
+        running = _written(status)
         assert supervisor.process is not None
         child = supervisor.process
         assert running == {"state": "running", "pid": child.pid,
@@ -152,7 +166,7 @@ def test_a_fresh_supervisor_writes_no_exit_before_its_first_child_ends(tmp_path:
     try:
         assert _until(lambda: status.exists())
         assert supervisor.process is not None
-        assert json.loads(status.read_text()) == {
+        assert _written(status) == {
             "state": "running", "pid": supervisor.process.pid,
             "supervisor_pid": os.getpid(), "restarts": 0, "last_exit_code": None,
             "last_exit_at": None}
@@ -260,9 +274,42 @@ def test_health_for_each_state_word_for_word(tmp_path: Path, status: dict[str, o
     assert tracking_health(_status(tmp_path / "tracking.json", **status)) == health
 
 
+@pytest.mark.parametrize(("status", "ago", "health"), [
+    # A supervisor that stopped writing (stuck, or its pid taken by another process).
+    ({"state": "running", "pid": os.getpid()}, 60, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor has not reported for 60 s"})),
+    ({"state": "restarting"}, 11, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor has not reported for 11 s"})),
+    ({"state": "starting", "supervisor_pid": None}, 30, (False, {
+        "status": "not running", "restarts": 2,
+        "reason": "the tracking supervisor has not started for 30 s"})),
+    ({"state": "starting", "supervisor_pid": None}, 9, (True, {
+        "status": "starting", "restarts": 2})),
+])
+def test_health_by_the_age_of_the_last_status(tmp_path: Path, status: dict[str, object],
+                                              ago: float,
+                                              health: tuple[bool, dict[str, object]]) -> None:
+    written = _status(tmp_path / "tracking.json", **status, heartbeat=time.time() - ago - 0.2)
+    assert tracking_health(written) == health
+
+
+def test_health_while_gunicorns_master_waits_to_restart_a_dead_supervisor(
+        tmp_path: Path) -> None:
+    # Written by the master once it found the supervisor dead (bot/serve/web.py).
+    written = _status(tmp_path / "tracking.json", state=SUPERVISOR_DIED, supervisor_pid=GONE,
+                      last_exit_code=-9, restart_at=time.time() + 4.4,
+                      heartbeat=time.time() - 60)  # no one beats meanwhile: still said
+    assert tracking_health(written) == (False, {
+        "status": "restarting", "restarts": 2,
+        "reason": "the tracking supervisor died (killed by SIGKILL); restarting it in 4 s"})
+
+
 def test_health_counts_no_restarts_when_the_file_names_none(tmp_path: Path) -> None:
     path = tmp_path / "tracking.json"
-    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "state": "starting"}))
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "state": "starting",
+                                "heartbeat": time.time()}))
     assert tracking_health(path) == (True, {"status": "starting", "restarts": 0})
 
 
@@ -331,3 +378,53 @@ def test_a_process_of_another_user_counts_as_alive(tmp_path: Path,
     assert tracking_health(_status(tmp_path / "tracking.json", state="running", pid=1,
                                    supervisor_pid=1)) == (
         True, {"status": "running", "pid": 1, "restarts": 2})
+
+
+def test_the_status_is_rewritten_every_second_while_nothing_happens(tmp_path: Path) -> None:
+    status = tmp_path / "tracking.json"
+    supervisor = _sleeper(status)
+    stop = threading.Event()
+    thread = _run_in_thread(supervisor, stop)
+    try:
+        assert _until(lambda: status.exists())
+        first = json.loads(status.read_text())
+        assert _until(lambda: json.loads(status.read_text())["heartbeat"]
+                      >= first["heartbeat"] + HEARTBEAT_SECONDS, timeout=10)
+        again = json.loads(status.read_text())
+        assert {**again, "heartbeat": 0} == {**first, "heartbeat": 0}  # only the beat moved
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def _alive_not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_supervisor_killed_with_sigkill_takes_its_child_with_it(tmp_path: Path) -> None:
+    """The supervisor cannot stop its child when it is killed; the kernel does (SIGTERM,
+    which the tracking loop answers by finishing its cycle)."""
+    script = (
+        "import sys, threading\n"
+        "from pathlib import Path\n"
+        "from bot.tracking.process.supervisor import Supervisor\n"
+        f"s = Supervisor([sys.executable, '-c', 'import time; time.sleep(120)'], "
+        f"status_path=Path({str(tmp_path / 'tracking.json')!r}), backoff=1, max_backoff=1)\n"
+        "s.run(threading.Event())\n")
+    supervisor = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        assert _until(lambda: (tmp_path / "tracking.json").exists()
+                      and "pid" in json.loads((tmp_path / "tracking.json").read_text()))
+        child = json.loads((tmp_path / "tracking.json").read_text())["pid"]
+        assert _alive_not_zombie(child)
+
+        supervisor.kill()
+        supervisor.wait()
+
+        assert _until(lambda: not _alive_not_zombie(child), timeout=10), "the child lives on"
+    finally:
+        supervisor.kill()
