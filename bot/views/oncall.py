@@ -129,6 +129,12 @@ def incident_note(error_code: str, job_type: str) -> Block:
                    "in this thread and counted here, paging nobody again.")
 
 
+def recovered_note(job_type: str, at: datetime) -> Block:
+    """Under a single failure whose cause recovered."""
+    return context(f"✅ Recovered: a {escape(job_type_label(job_type))} job succeeded at "
+                   f"{local_time(at, UTC)}.")
+
+
 def incident_line(job: Job) -> str:
     """One failure of an incident, in its thread."""
     asset = f" {escape(job.asset_name)}" if job.asset_name else ""

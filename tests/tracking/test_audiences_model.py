@@ -82,6 +82,7 @@ class Model:
     #: Open incidents: (channel, cause, job type) -> its id; and each incident's jobs and
     #: the groups its message pages (docs/oncall.md: one message per cause).
     incidents: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    incident_last: dict[int, datetime] = field(default_factory=dict)
     incident_jobs: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     incident_groups: dict[int, set[str]] = field(default_factory=dict)
     incident_channel: dict[int, str] = field(default_factory=dict)
@@ -112,10 +113,11 @@ class Model:
             self.expected[("thread", channel)][job] = {f"@{who}", *groups}
             del self.tracked[(channel, job)]
         kind = self.job_types[job]
-        if state == "SUCCEED":  # recovers the channel's open incidents of its type
-            for channel in CHANNELS:
+        if state == "SUCCEED":  # recovers the channel's open incidents of its type that
+            for channel in CHANNELS:  # failed last before it ended (not with it)
                 if self._watching(channel, job, at):
-                    for key in [k for k in self.incidents if k[0] == channel and k[2] == kind]:
+                    for key in [k for k in self.incidents if k[0] == channel and k[2] == kind
+                                and self.incident_last[self.incidents[k]] < at]:
                         del self.incidents[key]
         for channel in CHANNELS:
             matching = self._matching(channel, job, state, at)
@@ -132,6 +134,7 @@ class Model:
                     self.incident_channel[incident] = channel
                 # Paged once per incident, by its message; its lines mention nobody.
                 self.incident_groups[incident] |= groups
+                self.incident_last[incident] = at
                 self.incident_jobs[incident].append(job)
                 groups = set()
             self.expected[("channel", channel)][job] = groups
@@ -466,7 +469,7 @@ def test_a_second_subscription_in_the_channel_adds_its_group() -> None:
         machine.callback(_Data(machine.jobs[0]), "FAILED")
         machine.slack_holds_exactly_the_models_deliveries()
         [told] = [m for m in machine.slack.posts("C1") if m.metadata]
-        assert told.text.startswith("<!subteam^S0ONCALL> 🔥 Incident: 1 2D")
+        assert told.text.startswith("<!subteam^S0ONCALL> ❌")
     finally:
         machine.teardown()
 

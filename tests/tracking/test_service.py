@@ -369,7 +369,7 @@ def test_unsubscribe_answers(world: TrackingWorld) -> None:
     subscribe(world, "failed")
     subscribe(world, "all", notify_group="S0ONCALL")
     which = service.unsubscribe(ctx(), Unsubscribe())
-    assert which.text == "Which one? `/videojobs unsubscribe <id>`"
+    assert which.text == "Which one? `/videojobs unsubscribe <id>` (or `unsubscribe stuck`)"
     assert _lines(which.blocks) == [
         "#1 failed, by <@U1>", "#2 all, by <@U1>, pages <!subteam^S0ONCALL> on failures"]
     assert service.unsubscribe(ctx(), Unsubscribe(1)).text == "Unsubscribed #1."
@@ -476,15 +476,16 @@ def test_a_note_goes_to_the_jobs_tracking_thread_in_that_channel_only(
 
 def test_mute_and_unmute_answers(world: TrackingWorld) -> None:
     service = _service(world)
-    reply = service.mute(ctx(), Mute("job-1", 3600), world.clock())
-    assert reply.text == ("🔕 Muted `job-1` in this channel for 1 h. Tracked jobs still reply "
-                          "in their threads. `/videojobs unmute` lifts it.")
+    job = world.running()  # a job MetaStudio knows (a typo mutes nothing)
+    reply = service.mute(ctx(), Mute(job, 3600), world.clock())
+    assert reply.text == (f"🔕 Muted `{job}` in this channel for 1 h. Tracked jobs still "
+                          "reply in their threads. `/videojobs unmute` lifts it.")
     reply = service.mute(ctx(), Mute(None, 600), world.clock())
     assert reply.text.startswith("🔕 Muted all subscription announcements in this channel "
                                  "for 10 min.")
     noise = world.tracking.service.oncall.noise("C1", world.clock())
     assert noise.muted_until == world.clock() + timedelta(seconds=600)
-    assert noise.muted_jobs == {"job-1": world.clock() + timedelta(seconds=3600)}
+    assert noise.muted_jobs == {job: world.clock() + timedelta(seconds=3600)}
     assert service.unmute(ctx(), Unmute()).text == "🔔 Unmuted: subscriptions announce here again."
     assert service.unmute(ctx(), Unmute()).text == "Nothing is muted in this channel."
 

@@ -219,8 +219,8 @@ def test_a_job_that_becomes_visible_late_is_still_discovered(world: TrackingWorl
     late = world.running(create_time=world.clock() - timedelta(seconds=40))
     world.clock.advance(30)
     world.cycle()
-    for job in (seen_first, late):
-        world.sim.set_state(job, "FAILED")
+    for code, job in enumerate((seen_first, late)):  # two causes: two announcements
+        world.sim.set_state(job, "FAILED", error_code=f"MSS.0000000{code}")
     world.cycle()
     news = _top_level(world)[1:]
     assert sum(late in t for t in news) == 1 and sum(seen_first in t for t in news) == 1
@@ -241,8 +241,8 @@ def test_a_script_filter_is_checked_when_a_job_is_watched_for_another_channel(
     world.running(script_id="script-a")  # newer jobs move the marks past the overlap:
     world.running(script_id="script-b")  # from now on only the watched rows know
     world.cycle()
-    for job in (other, mine):
-        world.sim.set_state(job, "FAILED")
+    for code, job in enumerate((other, mine)):  # two causes: two announcements
+        world.sim.set_state(job, "FAILED", error_code=f"MSS.0000000{code}")
     world.cycle()
     assert sorted(t.split("`")[1] for t in _top_level(world, "C1")[1:]) == sorted([other, mine])
     news = _top_level(world, "C2")[1:]

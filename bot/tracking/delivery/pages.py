@@ -29,6 +29,7 @@ from ...views.oncall import (
     PageState,
     incident_message,
     incident_note,
+    recovered_note,
     page_blocks,
 )
 from ..store.database import Store
@@ -184,20 +185,21 @@ class PageStore:
     def open_incident(self, conn: sa.Connection, channel: str, job: Job,
                       window: timedelta, now: datetime) -> Incident | None:
         """The channel's incident ``job``'s failure belongs to (same code and job type,
-        the last failure within ``window``), or None."""
+        the last failure ending within ``window`` before it), or None."""
         code, kind = _cause(job)
         row = conn.execute(incidents.select().where(
             incidents.c.channel == channel, incidents.c.error_code == code,
             incidents.c.job_type == kind, incidents.c.recovered_at.is_(None),
-            incidents.c.last_at >= now - window,
+            incidents.c.last_at >= _ended(job, now) - window,
         ).order_by(incidents.c.id.desc())).first()
         return Incident(**row._mapping) if row is not None else None
 
     def start_incident(self, conn: sa.Connection, channel: str, job: Job, key: str,
                        now: datetime) -> int:
         code, kind = _cause(job)
+        at = _ended(job, now)
         inserted = conn.execute(incidents.insert().values(
-            channel=channel, error_code=code, job_type=kind, first_at=now, last_at=now,
+            channel=channel, error_code=code, job_type=kind, first_at=at, last_at=at,
             count=1, assets=[job.asset_name] if job.asset_name else [], announce_key=key,
         )).inserted_primary_key
         assert inserted is not None
@@ -208,8 +210,9 @@ class PageStore:
         assets = list(incident.assets)
         if job.asset_name and job.asset_name not in assets:
             assets.append(job.asset_name)
+        at = max(_ended(job, now), incident.last_at)
         conn.execute(incidents.update().where(incidents.c.id == incident.id).values(
-            count=incidents.c.count + 1, last_at=now, assets=assets))
+            count=incidents.c.count + 1, last_at=at, assets=assets))
 
     def incident(self, incident_id: int) -> Incident | None:
         with self.store.begin() as conn:
@@ -224,9 +227,11 @@ class PageStore:
         """A job of this type succeeded in ``channel``'s view: every open incident of
         that type there recovers, with one reply each; how many did."""
         kind = _cause(job)[1]
+        # Only a success that ended after the incident's last failure: one that ended with
+        # it (seen in the same poll) says nothing about the cause being gone.
         rows = conn.execute(incidents.select().where(
             incidents.c.channel == channel, incidents.c.job_type == kind,
-            incidents.c.recovered_at.is_(None), incidents.c.last_at <= now)).all()
+            incidents.c.recovered_at.is_(None), incidents.c.last_at < _ended(job, now))).all()
         recovered = 0
         for row in rows:
             if conn.execute(incidents.update().where(
@@ -239,6 +244,11 @@ class PageStore:
                 dedupe_key=f"recovered:{row.id}",
                 payload={"job": job.model_dump(mode="json"), "incident": row.id}, now=now)
         return recovered
+
+
+def _ended(job: Job, now: datetime) -> datetime:
+    """When MetaStudio says the job ended (``now`` if it does not say)."""
+    return job.end_time or job.lastupdate_time or now
 
 
 def _cause(job: Job) -> tuple[str, str]:
@@ -281,7 +291,7 @@ def announcement(outbox: Outbox, store: PageStore, key: str, *,
     groups = messages.groups_of(row.payload)
     page = store.page(key)
     incident = store.incident(int(row.payload["incident"])) if "incident" in row.payload else None
-    if incident is not None and (incident.count > 1 or incident.recovered_at is not None):
+    if incident is not None and incident.count > 1:
         text, blocks = incident_message(incident_view(incident, job), groups, first=job,
                                         runbook=runbook)
     else:
@@ -289,7 +299,9 @@ def announcement(outbox: Outbox, store: PageStore, key: str, *,
         # failure of its cause follows.
         message = messages.notification(row.payload, with_image=False, runbook=runbook)
         text, blocks = message.text, list(message.blocks)
-        if incident is not None:
+        if incident is not None and incident.recovered_at is not None:
+            blocks.append(recovered_note(incident.job_type, incident.recovered_at))
+        elif incident is not None:
             blocks.append(incident_note(incident.error_code, incident.job_type))
     if page is not None and not (incident is not None and incident.recovered_at):
         blocks += page_blocks(key, page_state(page))

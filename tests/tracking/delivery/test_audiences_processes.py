@@ -42,7 +42,8 @@ def _command(slack: SlackSender, text: str, response: str) -> str:
 
 
 def test_a_burst_of_failures_pages_the_group(deploy: Deployment, sim_clock) -> None:
-    """1: eight failures in one poll were one digest that paged nobody."""
+    """1: eight failures in one poll were one digest that paged nobody; now they are the
+    incident the group exists for (docs/oncall.md)."""
     deploy.slack.usergroups["S0ONCALL"] = ["U7"]
     bot = deploy.http()
     slack = _slack(bot, deploy.slack)
@@ -52,10 +53,12 @@ def test_a_burst_of_failures_pages_the_group(deploy: Deployment, sim_clock) -> N
     time.sleep(1.5)  # the poller sees them running
     sim_clock.advance(60)  # they end after the subscription was made (news, not history)
     deploy.end(ids, "FAILED")
-    assert wait(lambda: [m for m in deploy.slack.posts("C1") if "jobs finished" in m.text],
-                30), bot.output
-    [digest] = [m for m in deploy.slack.posts("C1") if "jobs finished" in m.text]
-    assert digest.text.startswith("<!subteam^S0ONCALL> 8 jobs finished: 8 ❌")
+    # Eight failures of one cause: one incident that pages the group once, a line each.
+    assert deploy.delivered(ids, timeout=60), bot.output
+    [incident] = [m for m in deploy.slack.posts("C1") if m.metadata and m.thread_ts is None]
+    assert incident.text.startswith("<!subteam^S0ONCALL> 🔥 Incident: 8 ")
+    assert len(deploy.slack.thread("C1", incident.ts)) == 7
+    assert sum("<!subteam^S0ONCALL>" in m.text for m in deploy.slack.posts()) == 1
 
 
 def test_a_second_subscription_adds_its_group(deploy: Deployment, sim_clock) -> None:

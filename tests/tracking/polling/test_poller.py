@@ -384,8 +384,8 @@ def test_each_end_is_recorded_with_what_its_message_needs(world: TrackingWorld) 
     thread = tracking_message(world).ts
     world.cycle()
     world.clock.advance(30)
-    for job in (tracked, watched):
-        world.sim.set_state(job, "FAILED")
+    for code, job in enumerate((tracked, watched)):  # two causes: two announcements in C2
+        world.sim.set_state(job, "FAILED", error_code=f"MSS.0000000{code}")
     world.tracking.poller.poll()
     rows = {(r.kind, r.payload["job"]["job_id"]): r for r in world.tracking.outbox.rows()}
     # The C2 subscription also hears of the job tracked in C1.

@@ -320,9 +320,9 @@ def test_a_channel_the_bot_cannot_post_in_gets_no_report(world: TrackingWorld):
 
 
 def test_reports_per_channel_are_capped(world: TrackingWorld):
-    for _ in range(10):
-        schedule(world)
-    assert "already has 10 reports" in schedule(world)
+    for hour in range(10):  # ten different reports (an identical one is refused anyway)
+        schedule(world, minute=hour * 60)
+    assert "already has 10 reports" in schedule(world, minute=23 * 60)
 
 
 # -- exactly once between processes -------------------------------------------------------
