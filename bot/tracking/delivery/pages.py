@@ -29,8 +29,8 @@ from ...views.oncall import (
     PageState,
     incident_message,
     incident_note,
-    recovered_note,
     page_blocks,
+    recovered_note,
 )
 from ..store.database import Store
 from ..store.tables import incidents, pages
