@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .assets import AssetStore, SimAsset
 from .auth import Gatekeeper
 from .callbacks import CallbackSender, Delivery
 from .clock import SimClock
@@ -31,6 +32,8 @@ class RecordedRequest:
     headers: dict[str, str]
     #: The status it was answered with.
     status: int
+    #: The request's body, as sent.
+    body: bytes = b""
 
 
 class Simulator:
@@ -73,6 +76,10 @@ class Simulator:
             ak=ak, sk=sk, token=token, clock=self.clock, project_id=project_id
         )
         self.store = JobStore()
+        #: The asset library (``add_asset``, ``set_asset_state``, ``fail_review``).
+        self.assets = AssetStore()
+        #: At most this many ids in one asset summary (None: no limit, as documented).
+        self.summary_limit: int | None = None
         #: Every request answered, in order (the list only grows; read, don't mutate).
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -90,11 +97,13 @@ class Simulator:
     # -- requests ----------------------------------------------------------------------
 
     def admit(
-        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, project: str
+        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, project: str,
+        body: bytes = b"",
     ) -> tuple[int, Any, dict[str, str]] | None:
-        """What every API route checks first, in MetaStudio's order: credentials, then
-        the project, then an injected fault. None when the request may go on."""
-        refusal = self.gatekeeper.check(method, path, query, headers)
+        """What every API route checks first, in MetaStudio's order: credentials (a
+        signature covers ``body``), then the project, then an injected fault. None when
+        the request may go on."""
+        refusal = self.gatekeeper.check(method, path, query, headers, body)
         if refusal:
             return refusal[0], refusal[1], {}
         if project != self.project_id:
@@ -198,6 +207,56 @@ class Simulator:
                 return None
             return job.to_detail_json(now, self.url)
 
+    # -- assets ------------------------------------------------------------------------
+
+    def add_asset(
+        self,
+        asset_id: str | None = None,
+        *,
+        name: str = "Simulated asset",
+        asset_type: str = "HUMAN_MODEL_2D",
+        state: str = "ACTIVED",
+        block_reason_code: str | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """Add an asset to the library and return its id (32 hex digits unless given).
+        A ``BLOCK`` asset's files are hidden, as MetaStudio hides them."""
+        now = self.now().replace(microsecond=0)
+        asset = SimAsset(asset_id=asset_id or uuid.uuid4().hex, asset_name=name,
+                         asset_type=asset_type, asset_state=state,
+                         block_reason_code=block_reason_code, reason=reason,
+                         create_time=now, update_time=now)
+        self.assets.add(asset)
+        return asset.asset_id
+
+    def set_asset_state(self, asset_id: str, state: str, *,
+                        block_reason_code: str | None = None,
+                        reason: str | None = None) -> None:
+        """Freeze, unfreeze, delete… an asset now (KeyError for an unknown id)."""
+        with self.assets.lock:
+            asset = self._asset(asset_id)
+            asset.asset_state = state
+            asset.block_reason_code = block_reason_code
+            asset.reason = reason
+            asset.update_time = self.now().replace(microsecond=0)
+
+    def fail_review(self, asset_id: str, reason: str, *,
+                    fail_type: str = "MANUAL_REVIEW_REJECT", state: str = "FAILED") -> None:
+        """The asset's main file failed review: file state FAILED with ``reason``, the
+        review's ``fail_type``, the asset in ``state`` (the SDK does not say which state
+        a rejection leaves; FAILED here)."""
+        with self.assets.lock:
+            asset = self._asset(asset_id)
+            asset.main_file_state, asset.file_reason = "FAILED", reason
+            asset.fail_type, asset.asset_state = fail_type, state
+            asset.update_time = self.now().replace(microsecond=0)
+
+    def _asset(self, asset_id: str) -> SimAsset:
+        asset = self.assets.get(asset_id)
+        if asset is None:
+            raise KeyError(asset_id)
+        return asset
+
     def set_state(
         self,
         job_id: str,
@@ -287,10 +346,11 @@ class Simulator:
         params: list[tuple[str, str]],
         headers: dict[str, str],
         status: int,
+        body: bytes = b"",
     ) -> None:
         """Append a request to ``requests`` (used by the server)."""
         with self._requests_lock:
-            self.requests.append(RecordedRequest(method, path, params, headers, status))
+            self.requests.append(RecordedRequest(method, path, params, headers, status, body))
 
     # -- serving -------------------------------------------------------------------------
 
