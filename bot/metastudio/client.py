@@ -17,6 +17,7 @@ import requests
 from pydantic import ValidationError
 from requests.auth import AuthBase
 
+from .assets import summary_path
 from .errors import BadResponseError, NotFoundError
 from .models import Job, JobPage, JobType
 from .paging import MAX_PAGES, Page, walk_jobs, walk_pages
@@ -134,8 +135,10 @@ class MetaStudioClient:
         max_concurrency: int = 64,
     ) -> None:
         self.project_id = project_id
+        # The asset summary is a POST that only reads: retried like a GET (assets.py).
         self.transport = Transport(base_url, auth, session=session, timeouts=timeouts,
-                                   retry=retry, max_concurrency=max_concurrency)
+                                   retry=retry, max_concurrency=max_concurrency,
+                                   retry_posts=(summary_path(project_id),))
         # The project id is one path segment, whatever characters it holds.
         self.project_path = f"/v1/{quote(project_id, safe='')}"
         self.path = f"{self.project_path}/digital-human-videos"

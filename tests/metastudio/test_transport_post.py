@@ -2,7 +2,7 @@
 what became of it, fails as InDoubtError; a connection never made, a 4xx and the
 gateway's 429 are the usual errors. A POST on a path named in ``retry_posts`` (a read,
 like the asset summary) is retried like a GET. tests/fakes/raw_http.py scripts the
-odd answers; the simulator checks the signed body."""
+odd answers (tests/metastudio/test_assets.py signs a body against the simulator)."""
 
 from __future__ import annotations
 
