@@ -54,6 +54,9 @@ class Faults:
     count_offset: int = 0
     #: A broken server: ``offset`` ignored (always the first page), and this ``count``.
     ignore_offset_count: int | None = None
+    #: The strict reading of the API notes (section 2): a job detail holds its
+    #: configuration (model, voice, video, scripts) only when asked ``show_script=true``.
+    show_script_required: bool = False
     _queue: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -118,3 +121,4 @@ class Faults:
         self.list_month_only = False
         self.count_offset = 0
         self.ignore_offset_count = None
+        self.show_script_required = False

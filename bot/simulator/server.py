@@ -148,7 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
         refused = sim.admit("GET", path, query, self.headers, project)
         if refused:
             return refused
-        body = sim.detail(job_id, photo)
+        # The SDK sends a bool as true/false (API notes, section 2).
+        show_script = ("show_script", "true") in query
+        body = sim.detail(job_id, photo, show_script=show_script)
         if body is None:
             return 404, ERROR_BODIES[404], {}
         return 200, body, {}

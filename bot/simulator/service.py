@@ -14,6 +14,7 @@ from .assets import AssetStore, SimAsset
 from .auth import Gatekeeper
 from .callbacks import CallbackSender, Delivery
 from .clock import SimClock
+from .configs import LIBRARY
 from .faults import ERROR_BODIES, Faults
 from .jobs import PHOTO_TYPES, Filters, JobStore, SimJob
 from .project import project_jobs as make_project_jobs
@@ -80,6 +81,9 @@ class Simulator:
         self.assets = AssetStore()
         #: At most this many ids in one asset summary (None: no limit, as documented).
         self.summary_limit: int | None = None
+        for asset_id, name, kind, state, code in LIBRARY:
+            self.add_asset(asset_id, name=name, asset_type=kind, state=state,
+                           block_reason_code=code)
         #: Every request answered, in order (the list only grows; read, don't mutate).
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -197,15 +201,18 @@ class Simulator:
         """Send the callbacks of jobs that have ended since the last call (each once)."""
         return self.callbacks.deliver_due()
 
-    def detail(self, job_id: str, photo: bool) -> dict[str, Any] | None:
+    def detail(self, job_id: str, photo: bool, *,
+               show_script: bool = True) -> dict[str, Any] | None:
         """The per-type detail operation's body, or None (unknown id, or the other
-        type's path)."""
+        type's path). Without ``show_script`` the configuration is left out only under
+        ``faults.show_script_required``."""
         now = self.now()
         with self.store.lock:
             job = self.store.visible(job_id, now)
             if job is None or (job.job_type in PHOTO_TYPES) != photo:
                 return None
-            return job.to_detail_json(now, self.url)
+            return job.to_detail_json(
+                now, self.url, show_script=show_script or not self.faults.show_script_required)
 
     # -- assets ------------------------------------------------------------------------
 
