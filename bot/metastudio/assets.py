@@ -23,7 +23,7 @@ from urllib.parse import quote
 from pydantic import BeforeValidator, Field, ValidationError
 
 from .errors import BadResponseError
-from .models import Time, _open_enum, _Tolerant
+from .models import Text, Time, _lenient_text, _objects, _open_enum, _Tolerant
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -69,23 +69,6 @@ class FileState(StrEnum):
     BLOCK = "BLOCK"
 
 
-def _text(value: Any) -> Any:
-    """A code or id sent as a number is the same code: kept as text."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _objects(value: Any) -> Any:
-    """A list's objects; anything else in it (or a list that is not one) is dropped."""
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, dict)]
-
-
-Text = Annotated[str | None, BeforeValidator(_text)]
 StateOfAsset = Annotated[AssetState | str | None, BeforeValidator(_open_enum(AssetState))]
 StateOfFile = Annotated[FileState | str | None, BeforeValidator(_open_enum(FileState))]
 
@@ -93,7 +76,7 @@ StateOfFile = Annotated[FileState | str | None, BeforeValidator(_open_enum(FileS
 class AssetSummary(_Tolerant):
     """One row of ``asset_list``: the summary's name and state of an asset."""
 
-    asset_id: Annotated[str, BeforeValidator(lambda v: _text(v) or "")] = ""
+    asset_id: Annotated[str, BeforeValidator(lambda v: _lenient_text(v) or "")] = ""
     asset_name: Text = None
     asset_state: StateOfAsset = None
     asset_type: Text = None
@@ -130,7 +113,7 @@ class Asset(_Tolerant):
     """One asset (``ShowAssetResponse``): the summary's fields, the review's verdict and
     the files. A frozen (BLOCK) asset's files are hidden, so ``files`` may be empty."""
 
-    asset_id: Annotated[str, BeforeValidator(lambda v: _text(v) or "")] = ""
+    asset_id: Annotated[str, BeforeValidator(lambda v: _lenient_text(v) or "")] = ""
     asset_name: Text = None
     asset_description: Text = None
     asset_type: Text = None

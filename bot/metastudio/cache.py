@@ -28,7 +28,7 @@ from ..telemetry.metrics import CACHE_LOOKUPS
 from .api import JobsAPI
 from .assets import Asset, AssetLookup, AssetSummary
 from .client import Found
-from .models import Job, JobPage, signed_url_expiry
+from .models import Job, JobDetail, JobPage, signed_url_expiry
 from .paging import MAX_PAGES, Page
 from .query import JobQuery
 
@@ -101,6 +101,9 @@ class CachedJobsClient:
         self._lock = threading.RLock()
         self._lists: TTLCache[Hashable, Any] = TTLCache(maxsize, ttl, timer=clock)
         self._jobs: TLRUCache[str, Job] = TLRUCache(maxsize, self._job_expiry, timer=clock)
+        #: Details (with the configuration) by job id, kept as long as the job would be.
+        self._details: TLRUCache[str, Job] = TLRUCache(maxsize // 4 or 1, self._job_expiry,
+                                                       timer=clock)
         self._flights = _SingleFlight()
         self._hits = 0
         self._misses = 0
@@ -177,6 +180,32 @@ class CachedJobsClient:
     def use_job_ids(self) -> bool:
         return self.inner.use_job_ids()
 
+    def get_detail(self, job_id: str, *, job_type: str | None = None,
+                   refresh: bool = False) -> JobDetail | None:
+        """The inner client's detail (``show_script=true``), kept like a job of its state
+        (a finished job's configuration no longer changes); ``refresh`` asks again. The
+        inner client must provide it (:class:`bot.metastudio.api.DetailsAPI`)."""
+        get_detail = getattr(self.inner, "get_detail", None)
+        if get_detail is None:
+            return None
+        if not refresh:
+            with self._lock:
+                cached = self._details.get(job_id)
+            if isinstance(cached, JobDetail):
+                self._count(hits=1)
+                return cached
+        self._count(misses=1)
+
+        def fetch() -> JobDetail | None:
+            detail = get_detail(job_id, job_type=job_type)
+            if isinstance(detail, JobDetail):
+                with self._lock:
+                    self._details[job_id] = detail
+                return detail
+            return None
+
+        return self._flights.do(("detail", job_id, refresh), fetch)
+
     # -- cache management ----------------------------------------------------------------
 
     def remember(self, jobs: Iterable[Job]) -> None:
@@ -187,13 +216,15 @@ class CachedJobsClient:
                     self._jobs[job.job_id] = job
 
     def invalidate(self, job_id: str | None = None) -> None:
-        """Forget one job, or everything when ``job_id`` is None."""
+        """Forget one job (and its detail), or everything when ``job_id`` is None."""
         with self._lock:
             if job_id is None:
                 self._jobs.clear()
                 self._lists.clear()
+                self._details.clear()
             else:
                 self._jobs.pop(job_id, None)
+                self._details.pop(job_id, None)
 
     def stats(self) -> CacheStats:
         with self._lock:
