@@ -66,6 +66,9 @@ class SimJob:
     #: What the job was created with, as its detail shows it back (:mod:`.configs`);
     #: None: made up from the job's ids.
     config: dict[str, Any] | None = None
+    #: (error_code, error_msg) a BLOCK or CANCELED job shows as its ``error_info``, when a
+    #: test gave one (what MetaStudio shows for those states is not documented).
+    end_note: tuple[str | None, str | None] | None = None
 
     def visible_at(self, now: datetime) -> bool:
         return self.hidden_until is None or self.hidden_until <= now
@@ -113,11 +116,7 @@ class SimJob:
             "end_time": fmt(end),
             "duration": self.video_seconds if state == "SUCCEED" else None,
             "output_asset_config": self._asset(state, now, base_url),
-            "error_info": (
-                {"error_code": self.error_code, "error_msg": self.error_msg}
-                if state == "FAILED"
-                else None
-            ),
+            "error_info": self._error_info(state),
             "create_time": fmt(self.create_time),
             "lastupdate_time": fmt(updated),
         }
@@ -147,6 +146,13 @@ class SimJob:
             detail.setdefault("background_music_config", None)
             detail.setdefault("video_making_type", "MODEL")
         return detail
+
+    def _error_info(self, state: str) -> dict[str, Any] | None:
+        if state == "FAILED":
+            return {"error_code": self.error_code, "error_msg": self.error_msg}
+        if state in ("BLOCK", "CANCELED") and self.end_note is not None:
+            return {"error_code": self.end_note[0], "error_msg": self.end_note[1]}
+        return None
 
     def _asset(self, state: str, now: datetime, base_url: str) -> dict[str, Any]:
         asset: dict[str, Any] = {"asset_id": self.asset_id, "asset_name": self.asset_name}

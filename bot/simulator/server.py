@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import assets, operations
+from . import assets, creation, operations
 from .cover import check_cover, cover_png
 from .faults import ERROR_BODIES
 from .jobs import DEFAULT_HORIZON
@@ -132,6 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
         asset = assets.route(self.simulator, method, path, query, self.headers, body)
         if asset is not None:
             return asset
+        created = creation.route(self.simulator, method, path, query, self.headers, body)
+        if created is not None:
+            return created
         listing = LIST_PATH.fullmatch(path)
         if method == "GET" and listing:
             return self._list(path, unquote(listing["project"]), query)

@@ -14,7 +14,7 @@ from .assets import AssetStore, SimAsset
 from .auth import Gatekeeper
 from .callbacks import CallbackSender, Delivery
 from .clock import SimClock
-from .configs import LIBRARY
+from .configs import LIBRARY, kept
 from .faults import ERROR_BODIES, Faults
 from .jobs import PHOTO_TYPES, Filters, JobStore, SimJob
 from .project import project_jobs as make_project_jobs
@@ -81,6 +81,12 @@ class Simulator:
         self.assets = AssetStore()
         #: At most this many ids in one asset summary (None: no limit, as documented).
         self.summary_limit: int | None = None
+        #: Create requests received (refused ones too), and the jobs they made.
+        self.create_calls = 0
+        self.created: list[str] = []
+        #: How a created job lives: (start_in, finish_in, outcome), as ``add_job`` takes.
+        self.create_schedule: tuple[float, float, str] = (5.0, 60.0, "SUCCEED")
+        self._create_lock = threading.Lock()
         for asset_id, name, kind, state, code in LIBRARY:
             self.add_asset(asset_id, name=name, asset_type=kind, state=state,
                            block_reason_code=code)
@@ -147,6 +153,7 @@ class Simulator:
         callback_url: str | None = None,
         callback_key: str | None = None,
         callback_auth: str = "MSS_A",
+        config: dict[str, Any] | None = None,
     ) -> str:
         """Add a job and return its id (a uuid4 unless given).
 
@@ -157,7 +164,8 @@ class Simulator:
         MSS.00000004 "Internal Error" unless ``error_code``/``error_msg`` say otherwise.
         With ``callback_url`` (the create call's ``callback_config``), the job is called
         back when it succeeds or fails (:meth:`deliver_callbacks`), MSS_A-signed with
-        ``callback_key`` unless ``callback_auth`` is ``NONE``.
+        ``callback_key`` unless ``callback_auth`` is ``NONE``. ``config`` is what its
+        detail shows with ``show_script=true`` (made up when None).
         """
         now = self.now().replace(microsecond=0)
         created = (create_time or now).astimezone(UTC).replace(microsecond=0)
@@ -174,6 +182,7 @@ class Simulator:
             callback_url=callback_url,
             callback_key=callback_key,
             callback_auth=callback_auth,
+            config=config,
         )
         if finish_in is None:
             job.fixed_state, job.fixed_since = state, max(created, now)
@@ -196,6 +205,32 @@ class Simulator:
         for job in jobs:
             self.store.add(job)
         return len(jobs)
+
+    def count_create_call(self) -> None:
+        """One more create request (used by the server)."""
+        with self._create_lock:
+            self.create_calls += 1
+
+    def create_job(self, body: dict[str, Any], *, photo: bool, seconds: float) -> str:
+        """Make the job a valid create ``body`` asks for (used by the server): scheduled
+        by ``create_schedule``, its video ``seconds`` long, called back as its
+        ``callback_config`` says; its detail shows the body back, less what MetaStudio's
+        detail does not return."""
+        start_in, finish_in, outcome = self.create_schedule
+        callback = body.get("callback_config") or {}
+        output = body.get("output_asset_config") or {}
+        job_id = self.add_job(
+            job_type="PHOTO_DIGITAL_HUMAN_VIDEO" if photo else "2D_DIGITAL_HUMAN_VIDEO",
+            asset_name=output.get("asset_name") or "Simulated video",
+            script_id=body.get("script_id"),
+            start_in=start_in, finish_in=finish_in, outcome=outcome, video_seconds=seconds,
+            callback_url=callback.get("callback_url"), callback_key=callback.get("key"),
+            callback_auth=callback.get("auth_type") or "NONE",
+            config=kept(body, photo=photo),
+        )
+        with self._create_lock:
+            self.created.append(job_id)
+        return job_id
 
     def deliver_callbacks(self) -> list[Delivery]:
         """Send the callbacks of jobs that have ended since the last call (each once)."""
@@ -273,7 +308,9 @@ class Simulator:
         error_msg: str | None = None,
     ) -> None:
         """Move a job to ``state`` now; start/end times, duration, cover and preview
-        URLs and error info follow as a real job's would. KeyError for an unknown id."""
+        URLs and error info follow as a real job's would. A BLOCK or CANCELED job given
+        ``error_code``/``error_msg`` shows them as its ``error_info`` (what MetaStudio
+        shows for those states is not documented). KeyError for an unknown id."""
         now = self.now().replace(microsecond=0)
         with self.store.lock:  # no answer sees a job half changed
             job = self.store.get(job_id)
@@ -282,6 +319,8 @@ class Simulator:
             if state == "FAILED":
                 job.error_code = error_code or job.error_code or "MSS.00000004"
                 job.error_msg = error_msg or job.error_msg or "Internal Error"
+            elif state in ("BLOCK", "CANCELED") and (error_code or error_msg):
+                job.end_note = (error_code, error_msg)
             job.fixed_state, job.fixed_since = state, now
             self.store.touch()
 
