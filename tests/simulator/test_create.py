@@ -4,48 +4,17 @@ the body back, the create counter, and a create that times out after making its 
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 
 import pytest
 import requests
 
-from bot.simulator.configs import FROZEN_MODEL, photo_b64
-from tests.fixtures.simulator import SIM_TOKEN
+from bot.simulator.configs import FROZEN_MODEL
+from tests.fixtures.simulator import BODY_2D, BODY_PHOTO, SIM_TOKEN
 
 CREATE_2D = "/v1/proj-1/2d-digital-human-videos"
 CREATE_PHOTO = "/v1/proj-1/photo-digital-human-videos"
-
-BODY_2D = {
-    "script_id": "script-1",
-    "model_asset_id": "sim-model-anna",
-    "voice_config": {"voice_asset_id": "sim-voice-clara", "speed": 100},
-    "video_config": {"clip_mode": "RESIZE", "codec": "H264", "bitrate": 8000,
-                     "width": 1920, "height": 1080, "frame_rate": "25"},
-    "shoot_scripts": [{"sequence_no": 0, "shoot_script": {
-        "script_type": "TEXT", "text_config": {"text": "x" * 250},
-        "background_config": [{"background_type": "IMAGE", "background_asset_id": "bg-1",
-                               "background_image_config": {"dx": 0, "dy": 0, "width": 1920,
-                                                           "height": 1080}}]}}],
-    "output_asset_config": {"asset_name": "Quarterly update (retry)"},
-    "background_music_config": {"music_asset_id": "mu-1", "volume": 50},
-    "review_config": {"no_need_review": False},
-    "action_config": {"action_interval": 255},
-    "callback_config": {"callback_url": "http://127.0.0.1:9/cb", "auth_type": "MSS_A",
-                        "key": "k"},
-}
-BODY_PHOTO = {
-    "human_image": photo_b64(),
-    "voice_config": {"voice_asset_id": "sim-voice-dan"},
-    "video_config": {"codec": "H264", "bitrate": 4000},
-    "shoot_scripts": [{"shoot_script": {"script_type": "TEXT", "text_config": {"text": "Hi"}}}],
-    "output_asset_config": {"asset_name": "Greeting"},
-    "id_card_image1": base64.b64encode(b"card").decode(),
-    "authorize_use_human_image": True,
-    "background_music_config": {"music_asset_id": "mu-1"},
-}
-
 
 def create(sim_api, body, *, path: str = CREATE_2D, token: str | None = SIM_TOKEN,
            timeout: float = 5.0) -> requests.Response:
