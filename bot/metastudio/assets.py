@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from pydantic import BeforeValidator, Field, ValidationError
@@ -156,6 +156,13 @@ class AssetLookup(Protocol):
     def asset(self, asset_id: str) -> Asset:
         """One asset; :class:`~bot.metastudio.errors.NotFoundError` when there is none."""
         ...
+
+
+@runtime_checkable
+class ForgetsAssets(Protocol):
+    """A cached :class:`AssetLookup`: ``refresh`` look-ups drop its entries first."""
+
+    def invalidate(self, asset_id: str | None = None) -> None: ...
 
 
 class AssetsAPI:

@@ -356,6 +356,14 @@ class JobDetail(Job):
         return tuple(ref for ref in self.asset_refs() if ref.role is not AssetRole.OUTPUT)
 
 
+def asset_refs_of(job: Job, detail: JobDetail | None) -> tuple[AssetRef, ...]:
+    """The assets ``job`` names: its detail's, or without one just its output video."""
+    if detail is not None:
+        return detail.asset_refs()
+    output = job.output_asset_config
+    return (AssetRef(AssetRole.OUTPUT, output.asset_id),) if output and output.asset_id else ()
+
+
 def end_reason(job: Job) -> ErrorInfo | None:
     """Why a job ended as it did, where MetaStudio says: its ``error_info``, else a
     ``block_reason`` (documented for live jobs only, read when a video job carries one).
