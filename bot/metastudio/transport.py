@@ -248,8 +248,6 @@ class Transport:
             raise busy
         try:
             return self._send(method, path, params, data, started, deadline)
-        except InDoubtError:
-            raise
         except MetaStudioError as e:
             if write and _in_doubt(e):
                 raise InDoubtError(

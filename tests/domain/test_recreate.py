@@ -303,7 +303,7 @@ def test_minutes_unknown_say_so() -> None:
 
 def test_the_asset_check_leaves_out_the_output_and_lists_the_unchecked() -> None:
     refs = (AssetRef(AssetRole.MODEL, "m1"), AssetRef(AssetRole.VOICE, "system-voice"),
-            AssetRef(AssetRole.OUTPUT, "out"))
+            AssetRef(AssetRole.OUTPUT, "out"), AssetRef(AssetRole.OUTPUT, "out-unlisted"))
     rows = {"m1": AssetSummary(asset_id="m1", asset_state="ACTIVED"),
             "out": AssetSummary(asset_id="out", asset_state="BLOCK")}
 

@@ -78,8 +78,9 @@ def test_a_throttled_create_is_not_repeated_and_made_nothing(simulator, creator)
     assert not isinstance(throttled.value, InDoubtError) and simulator.create_calls == 1
 
 
-def test_an_answer_without_a_job_id_is_in_doubt(server) -> None:
-    server.behaviour = raw_http.ok({"request": "accepted"})
+@pytest.mark.parametrize("body", [{"request": "accepted"}, {"job_id": ""}, {"job_id": 7}])
+def test_an_answer_without_a_job_id_is_in_doubt(server, body) -> None:
+    server.behaviour = raw_http.ok(body)
     creator = JobCreator.of(raw_client(server.url))
     assert creator is not None
 
@@ -176,6 +177,27 @@ def test_an_answer_that_ignored_the_filters_is_checked_here(server) -> None:
 
     assert found is not None and found.job_id == "mine"
     assert len(server.requests) == 1  # one page, however large the count
+
+
+def test_an_older_job_of_the_name_alone_is_not_the_one(server) -> None:
+    """A server that ignores create_since may answer an earlier job of the same name."""
+    server.behaviour = raw_http.ok({"count": 1, "jobs": [
+        {"job_id": "too-old", "output_asset_config": {"asset_name": NAME},
+         "create_time": "2026-03-01T11:44:59Z"}]})
+
+    assert find_created(raw_client(server.url), NAME,
+                        datetime(2026, 3, 1, 12, 0, tzinfo=UTC)) is None
+
+
+def test_a_server_clock_behind_ours_is_allowed_for(simulator, jobs_client, sim_clock) -> None:
+    """MetaStudio stamps create_time with its own clock: a job it made just now may say
+    it was made minutes before the bot sent the request."""
+    sent_at = sim_clock() + timedelta(minutes=10)
+
+    job_id = simulator.add_job(asset_name=NAME)
+
+    found = find_created(jobs_client, NAME, sent_at)
+    assert found is not None and found.job_id == job_id
 
 
 def test_of_finds_the_plain_clients_transport(jobs_client, metastudio_client) -> None:

@@ -240,6 +240,9 @@ def test_the_cached_detail_of_a_finished_job_is_kept(simulator, jobs_client) -> 
     jobs_client.invalidate(job_id)
     jobs_client.get_detail(job_id, job_type="2D_DIGITAL_HUMAN_VIDEO")
     assert len(simulator.requests) == 3
+    jobs_client.invalidate()
+    jobs_client.get_detail(job_id, job_type="2D_DIGITAL_HUMAN_VIDEO")
+    assert len(simulator.requests) == 4
 
 
 def test_the_cached_detail_of_a_running_job_lives_the_short_ttl(simulator, metastudio_client):

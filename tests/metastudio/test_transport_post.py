@@ -10,6 +10,8 @@ import json
 import threading
 
 import pytest
+import requests
+import urllib3
 
 from bot.metastudio.auth import TokenAuth
 from bot.metastudio.errors import (
@@ -21,7 +23,7 @@ from bot.metastudio.errors import (
     ThrottledError,
     UnavailableError,
 )
-from bot.metastudio.transport import RetryPolicy, Timeouts, Transport
+from bot.metastudio.transport import RetryPolicy, Timeouts, Transport, _never_sent
 from tests.fakes import raw_http
 from tests.fixtures.metastudio import PROJECT_ID, TOKEN
 
@@ -161,3 +163,29 @@ def test_a_read_post_that_times_out_is_not_in_doubt(server) -> None:
     e = post_failure(server, READ_PATH, read=0.2, retry_posts=(READ_PATH,))
 
     assert isinstance(e, UnavailableError) and not isinstance(e, InDoubtError)
+
+
+# -- sent or not: each failure requests can report ------------------------------------------
+
+
+def _refused_connection() -> requests.ConnectionError:
+    reason = urllib3.exceptions.NewConnectionError(None, "Connection refused")
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason))
+
+
+def _connect_timeout_after_retries() -> requests.ConnectionError:
+    reason = urllib3.exceptions.ConnectTimeoutError(None, "timed out")
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason))
+
+
+@pytest.mark.parametrize(("error", "never_sent"), [
+    (requests.ConnectTimeout(), True),
+    (_refused_connection(), True),
+    (_connect_timeout_after_retries(), True),
+    (requests.exceptions.MissingSchema(), True),
+    (requests.ReadTimeout(), False),
+    (requests.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted.")), False),
+    (requests.ConnectionError(), False),
+])
+def test_whether_a_failed_request_left(error, never_sent) -> None:
+    assert _never_sent(error) is never_sent
