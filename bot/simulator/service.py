@@ -38,8 +38,9 @@ class RecordedRequest:
 
 
 class Simulator:
-    """MetaStudio's ``GET /v1/{project_id}/digital-human-videos`` (and IAM's
-    ``POST /v3/auth/tokens``, and the cover images) over real HTTP.
+    """MetaStudio's ``GET /v1/{project_id}/digital-human-videos`` (and the jobs' detail,
+    cancel and create operations, the asset library, IAM's ``POST /v3/auth/tokens`` and
+    the cover images) over real HTTP.
 
     ``ak``/``sk``, ``token`` and ``iam_users`` are the credentials accepted; one left
     None is refused, and with none at all every request passes (the demo). ``clock``
@@ -52,6 +53,8 @@ class Simulator:
         job_id = sim.add_job(state="PROCESSING")
         sim.set_state(job_id, "FAILED", error_code="MSS.00000004", error_msg="Internal Error")
         sim.faults.throttle(retry_after=1)
+        model = sim.add_asset(name="Anna", state="BLOCK", block_reason_code="R1")
+        sim.faults.time_out_creates(after=2)   # the next create makes its job, answers late
         server.stop()
     """
 
