@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -104,7 +104,9 @@ class Recreation:
     :meth:`bot.metastudio.creating.JobCreator.create`."""
 
     #: The create body (``Create2DDigitalHumanVideoReq`` or ``CreatePhotoDigitalHumanVideoReq``).
-    body: dict[str, Any]
+    #: Kept out of repr: it holds the callback key (the SDK does not mask it either) and
+    #: a photo job's photo.
+    body: dict[str, Any] = field(repr=False)
     photo: bool
     #: The new job's output asset name (look for it with ``find_created`` after a timeout).
     asset_name: str

@@ -77,9 +77,10 @@ class JobCreator:
         answer = self.transport.post(self.path(photo=photo), body)
         job_id = answer.body.get("job_id")
         if not isinstance(job_id, str) or not job_id:
+            # No status in the error: "HTTP 200" would read as if all were well.
             raise InDoubtError(
                 "MetaStudio accepted the create but its answer holds no job id: the job "
-                "may exist", status=answer.status, request_id=answer.request_id)
+                "may exist", request_id=answer.request_id)
         return Created(job_id, answer.request_id, photo)
 
 

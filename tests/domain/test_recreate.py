@@ -250,6 +250,9 @@ def test_the_bots_callback() -> None:
     with pytest.raises(ValueError, match="needs its key"):
         CallbackConfig("https://bot/cb")
     assert "k-1" not in repr(CALLBACK)
+    recreation = build_recreation(detail_2d(), asset_name="a", callback=CALLBACK)
+    assert recreation.body["callback_config"]["key"] == "k-1"
+    assert "k-1" not in repr(recreation) and "body" not in repr(recreation)
     assert CallbackConfig("https://bot/cb?t=1", auth_type="NONE").to_body() == {
         "callback_url": "https://bot/cb?t=1", "auth_type": "NONE"}
 

@@ -87,6 +87,7 @@ def test_an_answer_without_a_job_id_is_in_doubt(server, body) -> None:
     with pytest.raises(InDoubtError) as doubt:
         creator.create(BODY_2D, photo=False)
     assert doubt.value.request_id == "req-raw-1" and len(server.requests) == 1
+    assert doubt.value.status is None  # not "HTTP 200", as if all were well
 
 
 # -- a create that timed out -----------------------------------------------------------------
