@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     #: Seconds a running job's answer stays cached; finished jobs stay longer.
     cache_ttl_seconds: float = Field(15.0, ge=0)
     cache_finished_ttl_seconds: float = Field(600.0, ge=0)
+    #: Seconds asset look-ups (why a job failed) are reused.
+    cache_asset_ttl_seconds: float = Field(60.0, ge=0)
     #: Broadcast FAILED thread replies to the channel (README.md, "Configuration").
     broadcast_failures: bool = True
     #: Jobs ending in one poll for one channel above this become one digest.

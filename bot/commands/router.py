@@ -17,10 +17,13 @@ from typing import Protocol, runtime_checkable
 
 from ..domain import stats, stuck
 from ..domain.cancel import CancelPolicy
+from ..domain.explain import EXPLAINED, Reason, explain
 from ..domain.reply import Reply
 from ..domain.runbook import DEFAULT, Runbook
-from ..metastudio.api import JobsAPI
+from ..metastudio.api import DetailsAPI, JobsAPI
+from ..metastudio.assets import AssetLookup
 from ..metastudio.errors import MetaStudioError
+from ..metastudio.evidence import gather
 from ..metastudio.models import Job, JobState
 from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
@@ -95,6 +98,7 @@ class Router:
         quota_warn_percent: float = 10.0,
         reports: ReportCommandsAPI | None = None,
         runbook: Runbook = DEFAULT,
+        assets: AssetLookup | None = None,
     ) -> None:
         self.jobs = jobs
         self.tracking = tracking
@@ -107,6 +111,8 @@ class Router:
         self.quota_warn_percent = quota_warn_percent
         #: The next step shown for an error code (RUNBOOK_FILE over the built-in hints).
         self.runbook = runbook
+        #: The asset library (cached), to say why a job failed; None: cards say nothing.
+        self.assets = assets
 
     # -- entry points ----------------------------------------------------------------
 
@@ -193,7 +199,31 @@ class Router:
         missing = [i for i in command.job_ids if i not in found]
         return status_reply(jobs, missing, ctx.tz, post_value=post_value, now=self.clock(),
                             can_cancel=self.cancel_policy.enabled and self.operations is not None,
-                            runbook=self.runbook)
+                            runbook=self.runbook,
+                            explanations=self._explanations(jobs, refresh=refresh))
+
+    def _explanations(self, jobs: list[Job], *, refresh: bool) -> dict[str, tuple[Reason, ...]]:
+        """Why each failed, blocked or canceled job among ``jobs`` ended, from one look-up
+        of their details and assets through the cached clients. Nothing to explain, or
+        no way to look (no asset client), costs no request; a look-up that fails leaves
+        the cards as they were (logged)."""
+        ended = [job for job in jobs if job.state in EXPLAINED and job.job_id]
+        if not ended or self.assets is None or not isinstance(self.jobs, DetailsAPI):
+            return {}
+        try:
+            found = gather(ended, self.jobs, self.assets, refresh=refresh)
+        except MetaStudioError as e:
+            log.info("status: could not look up why %d job(s) ended: %s", len(ended), e)
+            return {}
+        explained = {}
+        for job in ended:
+            evidence = found.get(job.job_id)
+            if evidence is None:
+                continue
+            reasons = explain(job, evidence.detail, evidence.summaries, evidence.assets)
+            if reasons:
+                explained[job.job_id] = reasons
+        return explained
 
     def _listing(self, command: Listing, ctx: Context, text: str, *,
                  bounds: Bounds | None = None, for_channel: bool = False,

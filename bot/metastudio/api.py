@@ -5,9 +5,9 @@ client both provide all of it, so routers, pollers and tests take either. Reads 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .models import Job, JobPage
+from .models import Job, JobDetail, JobPage
 from .paging import MAX_PAGES, Page
 from .query import JobQuery
 
@@ -52,4 +52,16 @@ class JobsAPI(Protocol):
     def use_job_ids(self) -> bool:
         """Whether ``job_ids`` look-ups are worth trying now (see
         :class:`bot.metastudio.client.JobIdsSupport`)."""
+        ...
+
+
+@runtime_checkable
+class DetailsAPI(Protocol):
+    """The job detail with its configuration (``show_script=true``); both clients
+    provide it. Kept apart from :class:`JobsAPI` so a reader that needs only jobs (a
+    test's fake, a benchmark's) need not provide it; callers check with ``isinstance``."""
+
+    def get_detail(self, job_id: str, *, job_type: str | None = None,
+                   refresh: bool = False) -> JobDetail | None:
+        """The job's detail, or None when MetaStudio does not know the job."""
         ...

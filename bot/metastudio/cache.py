@@ -7,6 +7,9 @@
   shows a dead thumbnail or preview link.
 - Concurrent identical misses make one upstream call (single flight); the others wait
   for its result, or its exception. Errors are never cached.
+
+:class:`CachedAssets` is the same layer over the asset library, with a short TTL: an
+announcement or a status reply looks each asset up once.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from cachetools import TLRUCache, TTLCache
 
 from ..telemetry.metrics import CACHE_LOOKUPS
 from .api import JobsAPI
+from .assets import Asset, AssetLookup, AssetSummary
 from .client import Found
-from .models import Job, JobPage, signed_url_expiry
+from .models import Job, JobDetail, JobPage, signed_url_expiry
 from .paging import MAX_PAGES, Page
 from .query import JobQuery
 
@@ -97,6 +101,9 @@ class CachedJobsClient:
         self._lock = threading.RLock()
         self._lists: TTLCache[Hashable, Any] = TTLCache(maxsize, ttl, timer=clock)
         self._jobs: TLRUCache[str, Job] = TLRUCache(maxsize, self._job_expiry, timer=clock)
+        #: Details (with the configuration) by job id, kept as long as the job would be.
+        self._details: TLRUCache[str, Job] = TLRUCache(maxsize // 4 or 1, self._job_expiry,
+                                                       timer=clock)
         self._flights = _SingleFlight()
         self._hits = 0
         self._misses = 0
@@ -173,6 +180,32 @@ class CachedJobsClient:
     def use_job_ids(self) -> bool:
         return self.inner.use_job_ids()
 
+    def get_detail(self, job_id: str, *, job_type: str | None = None,
+                   refresh: bool = False) -> JobDetail | None:
+        """The inner client's detail (``show_script=true``), kept like a job of its state
+        (a finished job's configuration no longer changes); ``refresh`` asks again. The
+        inner client must provide it (:class:`bot.metastudio.api.DetailsAPI`)."""
+        get_detail = getattr(self.inner, "get_detail", None)
+        if get_detail is None:
+            return None
+        if not refresh:
+            with self._lock:
+                cached = self._details.get(job_id)
+            if isinstance(cached, JobDetail):
+                self._count(hits=1)
+                return cached
+        self._count(misses=1)
+
+        def fetch() -> JobDetail | None:
+            detail = get_detail(job_id, job_type=job_type)
+            if isinstance(detail, JobDetail):
+                with self._lock:
+                    self._details[job_id] = detail
+                return detail
+            return None
+
+        return self._flights.do(("detail", job_id, refresh), fetch)
+
     # -- cache management ----------------------------------------------------------------
 
     def remember(self, jobs: Iterable[Job]) -> None:
@@ -183,13 +216,15 @@ class CachedJobsClient:
                     self._jobs[job.job_id] = job
 
     def invalidate(self, job_id: str | None = None) -> None:
-        """Forget one job, or everything when ``job_id`` is None."""
+        """Forget one job (and its detail), or everything when ``job_id`` is None."""
         with self._lock:
             if job_id is None:
                 self._jobs.clear()
                 self._lists.clear()
+                self._details.clear()
             else:
                 self._jobs.pop(job_id, None)
+                self._details.pop(job_id, None)
 
     def stats(self) -> CacheStats:
         with self._lock:
@@ -253,3 +288,91 @@ class CachedJobsClient:
             if expires is not None:
                 keep = min(keep, expires - URL_EXPIRY_MARGIN - wall_now)
         return now + max(0.0, keep.total_seconds())
+
+
+#: Assets change state rarely but matter when they do (a freeze, an unfreeze): a minute
+#: serves one announcement or status reply and the clicks right after it.
+ASSET_TTL = 60.0
+
+
+class CachedAssets:
+    """An :class:`~bot.metastudio.assets.AssetLookup` that remembers for ``ttl`` seconds.
+
+    Summaries are kept one by one, so a batch asks upstream only for the ids it has not
+    seen lately; an id MetaStudio did not return is remembered as absent too (one
+    announcement asks once, not once per job). ``asset`` answers are kept the same way;
+    errors never are. ``clock`` (monotonic seconds) is injected by tests.
+    """
+
+    def __init__(self, inner: AssetLookup, *, ttl: float = ASSET_TTL, maxsize: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._summaries: TTLCache[str, AssetSummary | None] = TTLCache(maxsize, ttl, timer=clock)
+        self._assets: TTLCache[str, Asset] = TTLCache(maxsize, ttl, timer=clock)
+        self._flights = _SingleFlight()
+        self._hits = 0
+        self._misses = 0
+
+    def summaries(self, asset_ids: Iterable[str]) -> dict[str, AssetSummary]:
+        """Summaries by id, from memory when seen within ``ttl``, the rest in one call."""
+        wanted = [asset_id for asset_id in dict.fromkeys(asset_ids) if asset_id]
+        known = self._known(wanted)
+        missing = [asset_id for asset_id in wanted if asset_id not in known]
+        self._count(hits=len(known), misses=len(missing))
+        if missing:
+
+            def fetch() -> dict[str, AssetSummary | None]:
+                fetched = self.inner.summaries(missing)
+                answer = {asset_id: fetched.get(asset_id) for asset_id in missing}
+                with self._lock:
+                    self._summaries.update(answer)
+                return answer
+
+            known.update(self._flights.do(("summaries", frozenset(missing)), fetch))
+        return {asset_id: summary for asset_id in wanted
+                if (summary := known.get(asset_id)) is not None}
+
+    def asset(self, asset_id: str) -> Asset:
+        """One asset, from memory when fetched within ``ttl``."""
+        with self._lock:
+            cached = self._assets.get(asset_id)
+        if cached is not None:
+            self._count(hits=1)
+            return cached
+        self._count(misses=1)
+
+        def fetch() -> Asset:
+            asset = self.inner.asset(asset_id)
+            with self._lock:
+                self._assets[asset_id] = asset
+                self._summaries[asset_id] = asset.summary()
+            return asset
+
+        return self._flights.do(("asset", asset_id), fetch)
+
+    def invalidate(self, asset_id: str | None = None) -> None:
+        """Forget one asset, or all of them."""
+        with self._lock:
+            if asset_id is None:
+                self._summaries.clear()
+                self._assets.clear()
+            else:
+                self._summaries.pop(asset_id, None)
+                self._assets.pop(asset_id, None)
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(hits=self._hits, misses=self._misses)
+
+    def _known(self, asset_ids: Iterable[str]) -> dict[str, AssetSummary | None]:
+        with self._lock:
+            known = {asset_id: self._summaries.get(asset_id, _MISSING) for asset_id in asset_ids}
+        return {asset_id: cast(AssetSummary | None, summary)
+                for asset_id, summary in known.items() if summary is not _MISSING}
+
+    def _count(self, *, hits: int = 0, misses: int = 0) -> None:
+        with self._lock:
+            self._hits += hits
+            self._misses += misses

@@ -17,8 +17,9 @@ import requests
 from pydantic import ValidationError
 from requests.auth import AuthBase
 
+from .assets import summary_path
 from .errors import BadResponseError, NotFoundError
-from .models import Job, JobPage, JobType
+from .models import Job, JobDetail, JobPage, JobType
 from .paging import MAX_PAGES, Page, walk_jobs, walk_pages
 from .query import MAX_LIMIT, JobQuery
 from .shape import page_problem
@@ -134,8 +135,10 @@ class MetaStudioClient:
         max_concurrency: int = 64,
     ) -> None:
         self.project_id = project_id
+        # The asset summary is a POST that only reads: retried like a GET (assets.py).
         self.transport = Transport(base_url, auth, session=session, timeouts=timeouts,
-                                   retry=retry, max_concurrency=max_concurrency)
+                                   retry=retry, max_concurrency=max_concurrency,
+                                   retry_posts=(summary_path(project_id),))
         # The project id is one path segment, whatever characters it holds.
         self.project_path = f"/v1/{quote(project_id, safe='')}"
         self.path = f"{self.project_path}/digital-human-videos"
@@ -228,6 +231,20 @@ class MetaStudioClient:
         """The job from ``GET .../2d-digital-human-videos/{job_id}`` or
         ``.../photo-digital-human-videos/{job_id}`` (only the one for ``job_type`` when
         given): the list's fields plus ``script_id`` and the configuration."""
+        return self._detail(job_id, job_type, [], Job)
+
+    def get_detail(self, job_id: str, *, job_type: str | None = None,
+                   refresh: bool = False) -> JobDetail | None:
+        """The job's detail with its configuration (``show_script=true``): the assets it
+        uses (:meth:`JobDetail.asset_refs`) and what a re-creation can send back
+        (:mod:`bot.domain.recreate`). Asks the detail operation of ``job_type`` when it
+        is known, else the 2D one and then the photo one; None when neither knows the job.
+        Always fresh; ``refresh`` is for the cached client's signature."""
+        found = self._detail(job_id, job_type, [("show_script", "true")], JobDetail)
+        return found.job if isinstance(found.job, JobDetail) else None
+
+    def _detail(self, job_id: str, job_type: str | None, params: list[tuple[str, str]],
+                model: type[Job]) -> Found:
         requests_made = 0
         for segment, kind in DETAIL_PATHS:
             if job_type is not None and (kind == JobType.PHOTO) != _is_photo(job_type):
@@ -235,12 +252,12 @@ class MetaStudioClient:
             requests_made += 1
             try:
                 answer = self.transport.get(
-                    f"{self.project_path}/{segment}/{quote(job_id, safe='')}", [])
+                    f"{self.project_path}/{segment}/{quote(job_id, safe='')}", params)
             except NotFoundError:
                 continue
             body = {"job_id": job_id, "job_type": kind.value, **answer.body}
             try:
-                job = Job.model_validate(body)
+                job = model.model_validate(body)
             except ValidationError as e:
                 raise BadResponseError(
                     "MetaStudio's answer does not look like a job",

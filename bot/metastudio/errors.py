@@ -88,6 +88,19 @@ class ThrottledError(MetaStudioError):
 class UnavailableError(MetaStudioError):
     """5xx after retries, connection failures and timeouts."""
 
+    #: False when the request surely never reached MetaStudio (no connection was made).
+    sent: bool = True
+
+
+class InDoubtError(UnavailableError):
+    """A write (a create) may or may not have been done: it was sent and no answer says
+    what became of it (a read timeout, a connection cut mid-answer, a 5xx, a 2xx without
+    its JSON). MetaStudio takes no idempotency key, so sending it again may do it twice:
+    look first (``bot.metastudio.creating.find_created``)."""
+
+    hint = ("MetaStudio may have done it: look for the job before trying again "
+            "(a second request could make a second job).")
+
 
 class BadResponseError(MetaStudioError):
     """The answer was not the JSON object the endpoint documents. A 2xx status is not

@@ -1,4 +1,5 @@
-"""Response types of GET /v1/{project_id}/digital-human-videos.
+"""Response types of GET /v1/{project_id}/digital-human-videos, and of the per-type
+detail operations (:class:`JobDetail`: the job's configuration and the assets it uses).
 
 Tolerant by design (docs/metastudio-api.md, "Formats"): every
 field is optional, extra fields are kept, and a state or job type the bot does not know
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -170,6 +172,207 @@ class Job(_Tolerant):
         if self.start_time and self.end_time:
             return max(0.0, (self.end_time - self.start_time).total_seconds())
         return None
+
+
+def _object(value: Any) -> Any:
+    """A nested object, or None when the answer holds something else there: one odd
+    configuration field must not cost the whole detail."""
+    return value if isinstance(value, dict | BaseModel) else None
+
+
+def _objects(value: Any) -> Any:
+    """A list's objects; anything else in it (or a list that is not one) is dropped."""
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(item for item in value if isinstance(item, dict | BaseModel))
+
+
+def _lenient_int(value: Any) -> Any:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _lenient_text(value: Any) -> Any:
+    """Ids and codes sent as numbers are the same ids; anything else is no text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+Text = Annotated[str | None, BeforeValidator(_lenient_text)]
+Number = Annotated[float | None, BeforeValidator(_lenient_float)]
+Whole = Annotated[int | None, BeforeValidator(_lenient_int)]
+
+
+class VoiceConfig(_Tolerant):
+    """``voice_config``: the voice asset and how it speaks (speed 100 = normal, about
+    250 characters a minute)."""
+
+    voice_asset_id: Text = None
+    speed: Whole = None
+    pitch: Whole = None
+    volume: Whole = None
+
+
+class VideoConfig(_Tolerant):
+    """``video_config``: the 2D ``VideoConfig`` or the photo ``PhotoVideoConfig`` (codec,
+    bitrate and frame rate only); every other field is kept as it came."""
+
+    codec: Text = None
+    bitrate: Whole = None
+    width: Whole = None
+    height: Whole = None
+    frame_rate: Text = None
+    clip_mode: Text = None
+
+
+class BackgroundMusicConfig(_Tolerant):
+    """``background_music_config`` (2D detail only)."""
+
+    music_asset_id: Text = None
+    volume: Whole = None
+
+
+class TextConfig(_Tolerant):
+    text: Text = None
+
+
+class BackgroundConfig(_Tolerant):
+    """One of a shoot script's ``background_config``: an IMAGE (an asset, or its URL) or
+    a COLOR."""
+
+    background_type: Text = None
+    #: The background's URL (its lifetime is not documented).
+    background_config: Text = None
+    background_asset_id: Text = None
+
+
+class LayerConfig(_Tolerant):
+    """One of a shoot script's ``layer_config``: HUMAN, IMAGE, VIDEO or TEXT."""
+
+    layer_type: Text = None
+    asset_id: Text = None
+
+
+class ShootScript(_Tolerant):
+    """``shoot_script``: what is said (TEXT by TTS, or AUDIO) and what is shown."""
+
+    script_type: Text = None
+    text_config: Annotated[TextConfig | None, BeforeValidator(_object)] = None
+    #: Seconds of an AUDIO script.
+    audio_duration: Number = None
+    background_config: Annotated[tuple[BackgroundConfig, ...],
+                                 BeforeValidator(_objects)] = Field(default_factory=tuple)
+    layer_config: Annotated[tuple[LayerConfig, ...],
+                            BeforeValidator(_objects)] = Field(default_factory=tuple)
+
+
+class ShootScriptItem(_Tolerant):
+    """One of ``shoot_scripts``; ``subtitle_file_info`` is the job's output, kept as it
+    came."""
+
+    sequence_no: Whole = None
+    shoot_script: Annotated[ShootScript | None, BeforeValidator(_object)] = None
+
+
+class AssetRole(StrEnum):
+    """What an asset is to a job."""
+
+    MODEL = "model"
+    VOICE = "voice"
+    MUSIC = "music"
+    BACKGROUND = "background"
+    LAYER = "layer"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """An asset a job uses (or, ``OUTPUT``, makes)."""
+
+    role: AssetRole
+    asset_id: str
+
+
+class JobDetail(Job):
+    """One job from its type's detail operation, read with ``show_script=true``: the
+    list's fields plus the configuration a re-creation needs and the assets a failure
+    may be about (docs/metastudio-api.md, "Job detail"). What the detail does not return
+    (callback and review settings, the action interval, a photo job's ID-card images and
+    background music) is not here either."""
+
+    script_id: Text = None
+    #: 2D jobs: the HUMAN_MODEL_2D asset.
+    model_asset_id: Text = None
+    #: Photo jobs: the photo, Base64 (large: kept out of repr). Deprecated on 2D details.
+    human_image: Annotated[str | None, Field(repr=False), BeforeValidator(_lenient_text)] = None
+    #: 2D details: MODEL or PICTURE (with the deprecated ``human_image``).
+    video_making_type: Text = None
+    voice_config: Annotated[VoiceConfig | None, BeforeValidator(_object)] = None
+    video_config: Annotated[VideoConfig | None, BeforeValidator(_object)] = None
+    background_music_config: Annotated[BackgroundMusicConfig | None,
+                                       BeforeValidator(_object)] = None
+    shoot_scripts: Annotated[tuple[ShootScriptItem, ...],
+                             BeforeValidator(_objects)] = Field(default_factory=tuple)
+
+    @property
+    def scripts(self) -> tuple[ShootScript, ...]:
+        """The shoot scripts themselves, in ``sequence_no`` order."""
+        items = sorted(self.shoot_scripts, key=lambda i: (i.sequence_no is None,
+                                                          i.sequence_no or 0))
+        return tuple(item.shoot_script for item in items if item.shoot_script is not None)
+
+    def asset_refs(self) -> tuple[AssetRef, ...]:
+        """Every asset the job names, each once (its first role): model, voice, music,
+        the scripts' backgrounds and layers, then the output video."""
+        refs: list[AssetRef] = []
+
+        def add(role: AssetRole, asset_id: str | None) -> None:
+            if asset_id and all(ref.asset_id != asset_id for ref in refs):
+                refs.append(AssetRef(role, asset_id))
+
+        add(AssetRole.MODEL, self.model_asset_id)
+        add(AssetRole.VOICE, self.voice_config.voice_asset_id if self.voice_config else None)
+        music = self.background_music_config
+        add(AssetRole.MUSIC, music.music_asset_id if music else None)
+        for script in self.scripts:
+            for background in script.background_config:
+                add(AssetRole.BACKGROUND, background.background_asset_id)
+            for layer in script.layer_config:
+                add(AssetRole.LAYER, layer.asset_id)
+        output = self.output_asset_config
+        add(AssetRole.OUTPUT, output.asset_id if output else None)
+        return tuple(refs)
+
+    @property
+    def input_refs(self) -> tuple[AssetRef, ...]:
+        """The assets the job uses, its output left out."""
+        return tuple(ref for ref in self.asset_refs() if ref.role is not AssetRole.OUTPUT)
+
+
+def asset_refs_of(job: Job, detail: JobDetail | None) -> tuple[AssetRef, ...]:
+    """The assets ``job`` names: its detail's, or without one just its output video."""
+    if detail is not None:
+        return detail.asset_refs()
+    output = job.output_asset_config
+    return (AssetRef(AssetRole.OUTPUT, output.asset_id),) if output and output.asset_id else ()
+
+
+def end_reason(job: Job) -> ErrorInfo | None:
+    """Why a job ended as it did, where MetaStudio says: its ``error_info``, else a
+    ``block_reason`` (documented for live jobs only, read when a video job carries one).
+    None when neither holds anything."""
+    info = job.error_info
+    if info is not None and (info.error_code or info.error_msg):
+        return info
+    block_reason = _lenient_text((job.model_extra or {}).get("block_reason"))
+    return ErrorInfo(error_msg=block_reason) if block_reason else None
 
 
 class JobPage(BaseModel):

@@ -2,6 +2,11 @@
 
 Every answer and every error keeps the ``X-Request-Id`` (what a support ticket needs).
 Nothing here knows the endpoint's parameters; ``client`` does.
+
+GETs are retried (:class:`RetryPolicy`). A POST is retried only when it is a read whose
+path was named in ``retry_posts`` (the asset summary); every other POST is a write, sent
+once, and a write whose outcome no answer settles raises
+:class:`~bot.metastudio.errors.InDoubtError`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -34,6 +39,7 @@ from .errors import (
     AuthError,
     BadResponseError,
     ClockSkewError,
+    InDoubtError,
     MetaStudioError,
     ThrottledError,
     UnavailableError,
@@ -129,10 +135,12 @@ DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_RETRY = RetryPolicy()
 
 
-def build_retry(policy: RetryPolicy) -> Retry:
-    """The urllib3 Retry for ``policy``: GET only, never 401 (docs/metastudio-api.md: several failed
-    signatures in a row lock the AK/SK for minutes), never a read timeout (the request
-    reached the server; waiting again would double the user's wait)."""
+def build_retry(policy: RetryPolicy, *, methods: Iterable[str] = ("GET",)) -> Retry:
+    """The urllib3 Retry for ``policy``: ``methods`` only (GET; the asset summary's adapter
+    adds POST, a read), never 401 (docs/metastudio-api.md: several failed signatures in
+    a row lock the AK/SK for minutes), never a read timeout (the request reached the
+    server; waiting again would double the user's wait). A connection that could not be
+    made is retried whatever the method: nothing was sent on it."""
     retries = max(0, policy.retries)
     return _CappedRetry(
         total=retries,
@@ -141,7 +149,7 @@ def build_retry(policy: RetryPolicy) -> Retry:
         status=retries,
         other=0,
         redirect=0,
-        allowed_methods=frozenset({"GET"}),
+        allowed_methods=frozenset(methods),
         status_forcelist=frozenset({429, 500, 502, 503, 504}),
         backoff_factor=policy.backoff_factor,
         backoff_max=policy.budget / retries if retries else 0,
@@ -163,12 +171,18 @@ class ApiResponse:
 
 
 class Transport:
-    """GET JSON objects from ``base_url`` with ``auth``, retries and timeouts.
+    """GET (and POST) JSON objects from ``base_url`` with ``auth``, retries and timeouts.
 
     The retrying adapter is mounted for ``base_url`` only, so a shared ``session`` (for
     example the one IAM logins use) keeps its other adapters. At most ``max_concurrency``
     requests are in flight at once (a summary fans out threads; the poller shares the
     process), and the connection pool holds as many connections, so none is thrown away.
+
+    ``retry_posts`` are paths (below ``base_url``) whose POSTs only read, like the asset
+    summary: they get an adapter of their own that retries POST as the main one retries
+    GET (requests picks the adapter with the longest matching prefix). Adapters are
+    mounted here, before the session is shared, never later: mounting reorders the
+    session's adapters while other threads may be looking one up.
     """
 
     def __init__(
@@ -182,6 +196,7 @@ class Transport:
         max_concurrency: int = 64,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        retry_posts: Iterable[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
@@ -193,47 +208,90 @@ class Transport:
         self.session.mount(self.base_url + "/", HTTPAdapter(
             max_retries=build_retry(retry), pool_maxsize=max_concurrency,
         ))
+        #: Paths whose POSTs are reads, retried like GETs.
+        self.retry_posts = frozenset(retry_posts)
+        for path in sorted(self.retry_posts):
+            self.session.mount(self.base_url + path, HTTPAdapter(
+                max_retries=build_retry(retry, methods=("GET", "POST")),
+                pool_maxsize=max_concurrency,
+            ))
 
     def get(self, path: str, params: list[tuple[str, str]]) -> ApiResponse:
         """GET ``base_url + path``; raise a :class:`MetaStudioError` subclass on failure,
         at the latest ``timeouts.deadline`` seconds after the call."""
-        url = self.base_url + path
+        return self._request("GET", path, params, None)
+
+    def post(self, path: str, body: Mapping[str, Any], *,
+             params: list[tuple[str, str]] | None = None) -> ApiResponse:
+        """POST ``body`` as JSON to ``base_url + path`` and return the JSON object answered.
+
+        A path in ``retry_posts`` is a read: retried like a GET, failures as for a GET.
+        Any other POST is a write and is sent once (MetaStudio takes no idempotency key):
+        when the request may have reached MetaStudio and no answer says what became of
+        it (a read timeout, a connection cut after sending, an answer still arriving at
+        the deadline, a 5xx, a 2xx that is no JSON object) the error is an
+        :class:`InDoubtError`; a connection that could not be made, a 4xx or a 429 (the
+        gateway's) are the usual errors: nothing was done.
+        """
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        write = path not in self.retry_posts
+        return self._request("POST", path, params or [], data, write=write)
+
+    def _request(self, method: str, path: str, params: list[tuple[str, str]],
+                 data: bytes | None, *, write: bool = False) -> ApiResponse:
         started = self._clock()
         deadline = started + self.timeouts.deadline
         if not self._slots.acquire(timeout=self.timeouts.deadline):
-            self._record("error", started, path, None)
-            raise UnavailableError("too many MetaStudio requests in flight; none finished in time")
+            self._record("error", started, path, None, method)
+            busy = UnavailableError("too many MetaStudio requests in flight; none finished in time")
+            busy.sent = False
+            raise busy
         try:
-            return self._get(url, path, params, started, deadline)
+            return self._send(method, path, params, data, started, deadline)
+        except MetaStudioError as e:
+            if write and _in_doubt(e):
+                raise InDoubtError(
+                    f"{e.message}: MetaStudio may have done it, or not",
+                    status=e.status, error_code=e.error_code, error_msg=e.error_msg,
+                    request_id=e.request_id,
+                ) from e
+            raise
         finally:
             self._slots.release()
 
-    def _get(self, url: str, path: str, params: list[tuple[str, str]], started: float,
-             deadline: float) -> ApiResponse:
+    def _send(self, method: str, path: str, params: list[tuple[str, str]], data: bytes | None,
+              started: float, deadline: float) -> ApiResponse:
+        url = self.base_url + path
         read = max(0.001, min(self.timeouts.read, deadline - self._clock()))
+        headers = {"Content-Type": "application/json;charset=UTF-8"} if data is not None else None
         try:
-            response = self.session.get(
+            response = self.session.request(
+                method,
                 url,
                 # One encoding for every kind of auth: the SDK's canonical query (a space
                 # is %20, never "+"), which AK/SK signing needs anyway.
                 params=signing.canonical_query(params),
+                data=data,
+                headers=headers,
                 auth=self.auth,
                 timeout=(self.timeouts.connect, read),
                 allow_redirects=False,
                 stream=True,
             )
         except requests.RequestException as e:
-            self._record("error", started, path, None)
-            raise _no_answer(e, self.base_url) from e
+            self._record("error", started, path, None, method)
+            error = _no_answer(e, self.base_url)
+            error.sent = not _never_sent(e)
+            raise error from e
         request_id = response.headers.get("X-Request-Id")
         try:
             raw = self._read(response, deadline, request_id)
         except MetaStudioError:
-            self._record("error", started, path, request_id)
+            self._record("error", started, path, request_id, method)
             raise
         finally:
             response.close()
-        self._record(str(response.status_code), started, path, request_id)
+        self._record(str(response.status_code), started, path, request_id, method)
         if not 200 <= response.status_code < 300:
             response._content = raw  # error_fields reads the (complete) body
             raise self._error(response, request_id)
@@ -326,6 +384,29 @@ class Transport:
             )
         cls = error_for_status(status)
         return cls(f"MetaStudio answered HTTP {status}", **fields)
+
+
+def _in_doubt(e: MetaStudioError) -> bool:
+    """Whether a write that failed with ``e`` may still have been done: it may have
+    reached MetaStudio (a 5xx, no answer or a broken one) or was answered 2xx with
+    something other than the JSON object promised."""
+    if isinstance(e, BadResponseError):
+        return True
+    return isinstance(e, UnavailableError) and e.sent
+
+
+def _never_sent(e: requests.RequestException) -> bool:
+    """True when the request surely never left: no connection could be made (refused,
+    unresolvable, a connect timeout) or requests refused it first (a bad URL)."""
+    if isinstance(e, requests.ConnectTimeout):
+        return True
+    if isinstance(e, requests.ReadTimeout):
+        return False
+    if not isinstance(e, requests.ConnectionError):
+        return True
+    reason = getattr(e.args[0], "reason", None) if e.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError
+                      | urllib3.exceptions.ConnectTimeoutError)
 
 
 def _expire(response: requests.Response, expired: threading.Event) -> None:

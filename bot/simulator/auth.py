@@ -60,9 +60,11 @@ class Gatekeeper:
         return not (self.ak or self.token or self.iam_users)
 
     def check(
-        self, method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str]
+        self, method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str],
+        body: bytes = b"",
     ) -> Refusal | None:
-        """None when the request may pass, else (401, error body)."""
+        """None when the request may pass, else (401, error body). A signature covers
+        ``body`` (its SHA-256 is part of the canonical request)."""
         if self.open:
             return None
         token = headers.get("X-Auth-Token")
@@ -73,7 +75,7 @@ class Gatekeeper:
         authorization = headers.get("Authorization")
         if authorization is None:
             return _refuse("MSS.00000001", "Unauthorized: no X-Auth-Token or Authorization")
-        return self._check_signature(method, path, query, headers, authorization)
+        return self._check_signature(method, path, query, headers, authorization, body)
 
     def _check_signature(
         self,
@@ -82,6 +84,7 @@ class Gatekeeper:
         query: list[tuple[str, str]],
         headers: Mapping[str, str],
         authorization: str,
+        body: bytes = b"",
     ) -> Refusal | None:
         parsed = signing.parse_authorization(authorization)
         if parsed is None or self.ak is None or self.sk is None or parsed[0] != self.ak:
@@ -96,7 +99,7 @@ class Gatekeeper:
                 f"{INCORRECT}: request expired, X-Sdk-Date is more than 15 minutes "
                 "from the server time",
             )
-        if not signing.verify(self.sk, method, path, query, headers):
+        if not signing.verify(self.sk, method, path, query, headers, body):
             return _refuse(GATEWAY_CODE, f"{INCORRECT}: verify aksk signature fail")
         return self._check_security_token(headers, signed=parsed[1])
 

@@ -54,8 +54,13 @@ class Faults:
     count_offset: int = 0
     #: A broken server: ``offset`` ignored (always the first page), and this ``count``.
     ignore_offset_count: int | None = None
+    #: The strict reading of the API notes (section 2): a job detail holds its
+    #: configuration (model, voice, video, scripts) only when asked ``show_script=true``.
+    show_script_required: bool = False
     _queue: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Seconds each of the next create calls holds its answer after making its job.
+    _create_delays: list[float] = field(default_factory=list)
 
     def fail_next(
         self,
@@ -81,6 +86,18 @@ class Faults:
     def malformed_json(self, times: int = 1) -> None:
         """200 with a truncated, unparseable body."""
         self.fail_next(200, body=TRUNCATED_BODY, times=times)
+
+    def time_out_creates(self, after: float = 2.0, times: int = 1) -> None:
+        """The next ``times`` create calls make their job, then hold the answer for
+        ``after`` seconds (real time): longer than the client's read timeout, the
+        client sees a timeout although the job exists."""
+        with self._lock:
+            self._create_delays.extend([after] * times)
+
+    def take_create_timeout(self) -> float | None:
+        """The hold due for this create call, if any (used by the server)."""
+        with self._lock:
+            return self._create_delays.pop(0) if self._create_delays else None
 
     def take(self) -> Failure | None:
         """The failure due now, if any (used by the server)."""
@@ -111,6 +128,7 @@ class Faults:
     def reset(self) -> None:
         with self._lock:
             self._queue.clear()
+            self._create_delays.clear()
         self.latency = 0.0
         self.extra_fields = False
         self.ignore_job_ids = False
@@ -118,3 +136,4 @@ class Faults:
         self.list_month_only = False
         self.count_offset = 0
         self.ignore_offset_count = None
+        self.show_script_required = False

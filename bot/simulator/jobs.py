@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import configs
 from .cover import cover_url
 
 FINISHED = ("SUCCEED", "FAILED", "CANCELED", "BLOCK")
@@ -62,6 +63,12 @@ class SimJob:
     callback_auth: str = "MSS_A"
     #: A job a project schedules for later is listed only from this moment on.
     hidden_until: datetime | None = None
+    #: What the job was created with, as its detail shows it back (:mod:`.configs`);
+    #: None: made up from the job's ids.
+    config: dict[str, Any] | None = None
+    #: (error_code, error_msg) a BLOCK or CANCELED job shows as its ``error_info``, when a
+    #: test gave one (what MetaStudio shows for those states is not documented).
+    end_note: tuple[str | None, str | None] | None = None
 
     def visible_at(self, now: datetime) -> bool:
         return self.hidden_until is None or self.hidden_until <= now
@@ -109,30 +116,43 @@ class SimJob:
             "end_time": fmt(end),
             "duration": self.video_seconds if state == "SUCCEED" else None,
             "output_asset_config": self._asset(state, now, base_url),
-            "error_info": (
-                {"error_code": self.error_code, "error_msg": self.error_msg}
-                if state == "FAILED"
-                else None
-            ),
+            "error_info": self._error_info(state),
             "create_time": fmt(self.create_time),
             "lastupdate_time": fmt(updated),
         }
 
-    def to_detail_json(self, now: datetime, base_url: str) -> dict[str, Any]:
-        """What the per-type detail operation answers (docs/metastudio-api.md): the list's fields
-        plus the script and configuration the list does not return."""
+    @property
+    def is_photo(self) -> bool:
+        return self.job_type in PHOTO_TYPES
+
+    def to_detail_json(self, now: datetime, base_url: str, *,
+                       show_script: bool = True) -> dict[str, Any]:
+        """What the per-type detail operation answers (docs/metastudio-api.md): the list's
+        fields plus ``script_id`` and, with ``show_script``, the configuration the job was
+        made with (2D details carry ``background_music_config``, photo details never)."""
         detail = self.to_json(now, base_url)
-        detail.update({
-            "script_id": self.script_id,
-            "model_asset_id": f"model-{self.asset_id[:12]}",
-            "shoot_scripts": [{"sequence_no": 0, "text_config": {
-                "text": f"Script of {self.asset_name or 'a video'}"}}],
-            "voice_config": {"voice_asset_id": f"voice-{self.asset_id[:8]}", "speed": 100},
-            "video_config": {"codec": "H264", "width": 1920, "height": 1080},
-        })
-        if self.job_type not in PHOTO_TYPES:
-            detail["background_music_config"] = None
+        detail["script_id"] = self.script_id
+        if not show_script:
+            return detail
+        config = self.config
+        if config is None:
+            config = configs.made_up(self.asset_id, self.asset_name, photo=self.is_photo,
+                                     frozen=self.outcome == "BLOCK"
+                                     or self.fixed_state == "BLOCK")
+        detail.update(config)
+        if self.is_photo:
+            detail.pop("background_music_config", None)
+        else:
+            detail.setdefault("background_music_config", None)
+            detail.setdefault("video_making_type", "MODEL")
         return detail
+
+    def _error_info(self, state: str) -> dict[str, Any] | None:
+        if state == "FAILED":
+            return {"error_code": self.error_code, "error_msg": self.error_msg}
+        if state in ("BLOCK", "CANCELED") and self.end_note is not None:
+            return {"error_code": self.end_note[0], "error_msg": self.end_note[1]}
+        return None
 
     def _asset(self, state: str, now: datetime, base_url: str) -> dict[str, Any]:
         asset: dict[str, Any] = {"asset_id": self.asset_id, "asset_name": self.asset_name}

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import operations
+from . import assets, creation, operations
 from .cover import check_cover, cover_png
 from .faults import ERROR_BODIES
 from .jobs import DEFAULT_HORIZON
@@ -117,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
             # A simulator bug must reach the test as a 500, not as a dropped connection.
             log.exception("simulator failed on %s %s", self.command, self.path)
             status, payload, headers = 500, ERROR_BODIES[500], {}
-        sim.record(self.command, parts.path, query, dict(self.headers.items()), status)
+        sim.record(self.command, parts.path, query, dict(self.headers.items()), status, body)
         self._send(status, payload, {"X-Request-Id": uuid.uuid4().hex, **headers})
 
     def _route(self, method: str, path: str, query: list[tuple[str, str]], body: bytes) -> Answer:
@@ -129,6 +129,12 @@ class _Handler(BaseHTTPRequestHandler):
         operation = operations.route(self.simulator, method, path, query, self.headers)
         if operation is not None:
             return operation
+        asset = assets.route(self.simulator, method, path, query, self.headers, body)
+        if asset is not None:
+            return asset
+        created = creation.route(self.simulator, method, path, query, self.headers, body)
+        if created is not None:
+            return created
         listing = LIST_PATH.fullmatch(path)
         if method == "GET" and listing:
             return self._list(path, unquote(listing["project"]), query)
@@ -145,7 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         refused = sim.admit("GET", path, query, self.headers, project)
         if refused:
             return refused
-        body = sim.detail(job_id, photo)
+        # The SDK sends a bool as true/false (API notes, section 2).
+        show_script = ("show_script", "true") in query
+        body = sim.detail(job_id, photo, show_script=show_script)
         if body is None:
             return 404, ERROR_BODIES[404], {}
         return 200, body, {}

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .assets import AssetStore, SimAsset
 from .auth import Gatekeeper
 from .callbacks import CallbackSender, Delivery
 from .clock import SimClock
+from .configs import LIBRARY, kept
 from .faults import ERROR_BODIES, Faults
 from .jobs import PHOTO_TYPES, Filters, JobStore, SimJob
 from .project import project_jobs as make_project_jobs
@@ -31,11 +33,14 @@ class RecordedRequest:
     headers: dict[str, str]
     #: The status it was answered with.
     status: int
+    #: The request's body, as sent.
+    body: bytes = b""
 
 
 class Simulator:
-    """MetaStudio's ``GET /v1/{project_id}/digital-human-videos`` (and IAM's
-    ``POST /v3/auth/tokens``, and the cover images) over real HTTP.
+    """MetaStudio's ``GET /v1/{project_id}/digital-human-videos`` (and the jobs' detail,
+    cancel and create operations, the asset library, IAM's ``POST /v3/auth/tokens`` and
+    the cover images) over real HTTP.
 
     ``ak``/``sk``, ``token`` and ``iam_users`` are the credentials accepted; one left
     None is refused, and with none at all every request passes (the demo). ``clock``
@@ -48,6 +53,8 @@ class Simulator:
         job_id = sim.add_job(state="PROCESSING")
         sim.set_state(job_id, "FAILED", error_code="MSS.00000004", error_msg="Internal Error")
         sim.faults.throttle(retry_after=1)
+        model = sim.add_asset(name="Anna", state="BLOCK", block_reason_code="R1")
+        sim.faults.time_out_creates(after=2)   # the next create makes its job, answers late
         server.stop()
     """
 
@@ -73,6 +80,19 @@ class Simulator:
             ak=ak, sk=sk, token=token, clock=self.clock, project_id=project_id
         )
         self.store = JobStore()
+        #: The asset library (``add_asset``, ``set_asset_state``, ``fail_review``).
+        self.assets = AssetStore()
+        #: At most this many ids in one asset summary (None: no limit, as documented).
+        self.summary_limit: int | None = None
+        #: Create requests received (refused ones too), and the jobs they made.
+        self.create_calls = 0
+        self.created: list[str] = []
+        #: How a created job lives: (start_in, finish_in, outcome), as ``add_job`` takes.
+        self.create_schedule: tuple[float, float, str] = (5.0, 60.0, "SUCCEED")
+        self._create_lock = threading.Lock()
+        for asset_id, name, kind, state, code in LIBRARY:
+            self.add_asset(asset_id, name=name, asset_type=kind, state=state,
+                           block_reason_code=code)
         #: Every request answered, in order (the list only grows; read, don't mutate).
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -90,11 +110,13 @@ class Simulator:
     # -- requests ----------------------------------------------------------------------
 
     def admit(
-        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, project: str
+        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, project: str,
+        body: bytes = b"",
     ) -> tuple[int, Any, dict[str, str]] | None:
-        """What every API route checks first, in MetaStudio's order: credentials, then
-        the project, then an injected fault. None when the request may go on."""
-        refusal = self.gatekeeper.check(method, path, query, headers)
+        """What every API route checks first, in MetaStudio's order: credentials (a
+        signature covers ``body``), then the project, then an injected fault. None when
+        the request may go on."""
+        refusal = self.gatekeeper.check(method, path, query, headers, body)
         if refusal:
             return refusal[0], refusal[1], {}
         if project != self.project_id:
@@ -134,6 +156,7 @@ class Simulator:
         callback_url: str | None = None,
         callback_key: str | None = None,
         callback_auth: str = "MSS_A",
+        config: dict[str, Any] | None = None,
     ) -> str:
         """Add a job and return its id (a uuid4 unless given).
 
@@ -144,7 +167,8 @@ class Simulator:
         MSS.00000004 "Internal Error" unless ``error_code``/``error_msg`` say otherwise.
         With ``callback_url`` (the create call's ``callback_config``), the job is called
         back when it succeeds or fails (:meth:`deliver_callbacks`), MSS_A-signed with
-        ``callback_key`` unless ``callback_auth`` is ``NONE``.
+        ``callback_key`` unless ``callback_auth`` is ``NONE``. ``config`` is what its
+        detail shows with ``show_script=true`` (made up when None).
         """
         now = self.now().replace(microsecond=0)
         created = (create_time or now).astimezone(UTC).replace(microsecond=0)
@@ -161,6 +185,7 @@ class Simulator:
             callback_url=callback_url,
             callback_key=callback_key,
             callback_auth=callback_auth,
+            config=config,
         )
         if finish_in is None:
             job.fixed_state, job.fixed_since = state, max(created, now)
@@ -184,19 +209,98 @@ class Simulator:
             self.store.add(job)
         return len(jobs)
 
+    def count_create_call(self) -> None:
+        """One more create request (used by the server)."""
+        with self._create_lock:
+            self.create_calls += 1
+
+    def create_job(self, body: dict[str, Any], *, photo: bool, seconds: float) -> str:
+        """Make the job a valid create ``body`` asks for (used by the server): scheduled
+        by ``create_schedule``, its video ``seconds`` long, called back as its
+        ``callback_config`` says; its detail shows the body back, less what MetaStudio's
+        detail does not return."""
+        start_in, finish_in, outcome = self.create_schedule
+        callback = body.get("callback_config") or {}
+        output = body.get("output_asset_config") or {}
+        job_id = self.add_job(
+            job_type="PHOTO_DIGITAL_HUMAN_VIDEO" if photo else "2D_DIGITAL_HUMAN_VIDEO",
+            asset_name=output.get("asset_name") or "Simulated video",
+            script_id=body.get("script_id"),
+            start_in=start_in, finish_in=finish_in, outcome=outcome, video_seconds=seconds,
+            callback_url=callback.get("callback_url"), callback_key=callback.get("key"),
+            callback_auth=callback.get("auth_type") or "NONE",
+            config=kept(body, photo=photo),
+        )
+        with self._create_lock:
+            self.created.append(job_id)
+        return job_id
+
     def deliver_callbacks(self) -> list[Delivery]:
         """Send the callbacks of jobs that have ended since the last call (each once)."""
         return self.callbacks.deliver_due()
 
-    def detail(self, job_id: str, photo: bool) -> dict[str, Any] | None:
+    def detail(self, job_id: str, photo: bool, *,
+               show_script: bool = True) -> dict[str, Any] | None:
         """The per-type detail operation's body, or None (unknown id, or the other
-        type's path)."""
+        type's path). Without ``show_script`` the configuration is left out only under
+        ``faults.show_script_required``."""
         now = self.now()
         with self.store.lock:
             job = self.store.visible(job_id, now)
             if job is None or (job.job_type in PHOTO_TYPES) != photo:
                 return None
-            return job.to_detail_json(now, self.url)
+            return job.to_detail_json(
+                now, self.url, show_script=show_script or not self.faults.show_script_required)
+
+    # -- assets ------------------------------------------------------------------------
+
+    def add_asset(
+        self,
+        asset_id: str | None = None,
+        *,
+        name: str = "Simulated asset",
+        asset_type: str = "HUMAN_MODEL_2D",
+        state: str = "ACTIVED",
+        block_reason_code: str | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """Add an asset to the library and return its id (32 hex digits unless given).
+        A ``BLOCK`` asset's files are hidden, as MetaStudio hides them."""
+        now = self.now().replace(microsecond=0)
+        asset = SimAsset(asset_id=asset_id or uuid.uuid4().hex, asset_name=name,
+                         asset_type=asset_type, asset_state=state,
+                         block_reason_code=block_reason_code, reason=reason,
+                         create_time=now, update_time=now)
+        self.assets.add(asset)
+        return asset.asset_id
+
+    def set_asset_state(self, asset_id: str, state: str, *,
+                        block_reason_code: str | None = None,
+                        reason: str | None = None) -> None:
+        """Freeze, unfreeze, delete… an asset now (KeyError for an unknown id)."""
+        with self.assets.lock:
+            asset = self._asset(asset_id)
+            asset.asset_state = state
+            asset.block_reason_code = block_reason_code
+            asset.reason = reason
+            asset.update_time = self.now().replace(microsecond=0)
+
+    def fail_review(self, asset_id: str, reason: str, *,
+                    fail_type: str = "MANUAL_REVIEW_REJECT", state: str = "FAILED") -> None:
+        """The asset's main file failed review: file state FAILED with ``reason``, the
+        review's ``fail_type``, the asset in ``state`` (the SDK does not say which state
+        a rejection leaves; FAILED here)."""
+        with self.assets.lock:
+            asset = self._asset(asset_id)
+            asset.main_file_state, asset.file_reason = "FAILED", reason
+            asset.fail_type, asset.asset_state = fail_type, state
+            asset.update_time = self.now().replace(microsecond=0)
+
+    def _asset(self, asset_id: str) -> SimAsset:
+        asset = self.assets.get(asset_id)
+        if asset is None:
+            raise KeyError(asset_id)
+        return asset
 
     def set_state(
         self,
@@ -207,7 +311,9 @@ class Simulator:
         error_msg: str | None = None,
     ) -> None:
         """Move a job to ``state`` now; start/end times, duration, cover and preview
-        URLs and error info follow as a real job's would. KeyError for an unknown id."""
+        URLs and error info follow as a real job's would. A BLOCK or CANCELED job given
+        ``error_code``/``error_msg`` shows them as its ``error_info`` (what MetaStudio
+        shows for those states is not documented). KeyError for an unknown id."""
         now = self.now().replace(microsecond=0)
         with self.store.lock:  # no answer sees a job half changed
             job = self.store.get(job_id)
@@ -216,6 +322,8 @@ class Simulator:
             if state == "FAILED":
                 job.error_code = error_code or job.error_code or "MSS.00000004"
                 job.error_msg = error_msg or job.error_msg or "Internal Error"
+            elif state in ("BLOCK", "CANCELED") and (error_code or error_msg):
+                job.end_note = (error_code, error_msg)
             job.fixed_state, job.fixed_since = state, now
             self.store.touch()
 
@@ -287,10 +395,11 @@ class Simulator:
         params: list[tuple[str, str]],
         headers: dict[str, str],
         status: int,
+        body: bytes = b"",
     ) -> None:
         """Append a request to ``requests`` (used by the server)."""
         with self._requests_lock:
-            self.requests.append(RecordedRequest(method, path, params, headers, status))
+            self.requests.append(RecordedRequest(method, path, params, headers, status, body))
 
     # -- serving -------------------------------------------------------------------------
 

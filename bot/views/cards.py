@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
 )
 
+from ..domain.explain import Reason
 from ..domain.reply import Reply
 from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
@@ -29,6 +31,7 @@ from .blocks import (
     post_button,
     section,
 )
+from .explain import explanation_text
 from .format import (
     NONE,
     age_seconds,
@@ -52,25 +55,33 @@ _ASSET_LIMIT = 200
 
 def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None,
              now: datetime | None = None, can_cancel: bool = False,
-             runbook: Runbook = DEFAULT) -> list[Block]:
+             runbook: Runbook = DEFAULT,
+             explanation: Sequence[Reason] | None = None) -> list[Block]:
     """A job's card: state, id, type, asset, times in ``tz``, durations, cover thumbnail,
     preview link (photo jobs), error when failed, and Track / Refresh buttons.
 
     ``refresh_value`` is the space-separated ids the Refresh button looks up again (the
     whole message it replaces); by default the job's own id. With ``now``, an unfinished
     job says how long it has waited or run. ``can_cancel`` puts a Cancel button (with
-    Slack's confirm dialog) on a ``WAITING`` job."""
+    Slack's confirm dialog) on a ``WAITING`` job. ``explanation`` (from
+    :func:`bot.domain.explain.explain`) adds a "Why:" under the error (under the asset
+    line when there is none)."""
     asset = job.asset_name
     lines = [
         f"*{escape(state_label(job))}* · {code(job.job_id or '(no id)')}",
         f"{escape(job_type_label(job.job_type))} · "
         + (f"*{escape(asset[:_ASSET_LIMIT])}*" if asset else "_no asset name_"),
     ]
+    why = explanation_text(explanation or ())
     if job.state == JobState.FAILED:
         lines.append(_error_line(job))
+        if why:
+            lines.append(why)
         step = next_step(job.error_info.error_code if job.error_info else None, runbook)
         if step:
             lines.append(step)
+    elif why:
+        lines.append(why)
     if job.is_photo and job.preview_video_url:
         # Reference (OutputAssetInfo): preview_video_url is valid for 24 hours.
         lines.append(f"{link(job.preview_video_url, '▶️ Preview video')} "
@@ -130,9 +141,11 @@ def _error_line(job: Job) -> str:
 
 def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
                  post_value: str | None, now: datetime | None = None,
-                 can_cancel: bool = False, runbook: Runbook = DEFAULT) -> Reply:
+                 can_cancel: bool = False, runbook: Runbook = DEFAULT,
+                 explanations: Mapping[str, Sequence[Reason]] | None = None) -> Reply:
     """Cards for ``jobs`` (dividers between), a plain "No job `x` found." line per
-    missing id, and a "Post to channel" button when ``post_value`` is given."""
+    missing id, and a "Post to channel" button when ``post_value`` is given.
+    ``explanations`` (job id -> reasons) explain the cards of ended jobs."""
     tail: list[Block] = [section(text) for text in
                          pack_lines(f"No job {code(job_id)} found." for job_id in missing)]
     # Nothing found: nothing worth posting to the channel.
@@ -149,7 +162,7 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
     shown = 0
     for job in jobs:
         card = job_card(job, tz, refresh_value=refresh_value, now=now, can_cancel=can_cancel,
-                        runbook=runbook)
+                        runbook=runbook, explanation=(explanations or {}).get(job.job_id))
         card = ([DividerBlock()] if body else []) + card
         if len(body) + len(card) > budget:
             break

@@ -6,8 +6,9 @@ from __future__ import annotations
 import requests
 from requests.auth import AuthBase
 
+from ..metastudio.assets import AssetsAPI
 from ..metastudio.auth import AkSkAuth, IamPasswordAuth, TokenAuth
-from ..metastudio.cache import CachedJobsClient
+from ..metastudio.cache import CachedAssets, CachedJobsClient
 from ..metastudio.client import MetaStudioClient
 from ..metastudio.transport import RetryPolicy, Timeouts
 from ..settings import Settings, SettingsError
@@ -45,6 +46,12 @@ def build_jobs_client(
     return CachedJobsClient(
         client, ttl=settings.cache_ttl_seconds, finished_ttl=settings.cache_finished_ttl_seconds
     )
+
+
+def build_assets(settings: Settings, jobs: CachedJobsClient) -> CachedAssets | None:
+    """The cached asset look-ups over ``jobs``' transport (None for a client without one)."""
+    plain = AssetsAPI.of(jobs)
+    return CachedAssets(plain, ttl=settings.cache_asset_ttl_seconds) if plain else None
 
 
 def build_auth(

@@ -80,7 +80,7 @@ def build_core(settings: Settings, messenger: Messenger, *,
     from ..tracking.process.worker import utc_now
     from ..tracking.report_service import ReportCommands
     from ..tracking.watches.reports import ReportStore
-    from .metastudio import build_jobs_client
+    from .metastudio import build_assets, build_jobs_client
     from .tracking import build_tracking
 
     runbook = load(settings.runbook_file)
@@ -92,7 +92,7 @@ def build_core(settings: Settings, messenger: Messenger, *,
     router = Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
                     cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
                     reports=ReportCommands(ReportStore(tracking.store), messenger),
-                    runbook=runbook, clock=clock)
+                    runbook=runbook, clock=clock, assets=build_assets(settings, jobs))
     return Core(jobs, tracking, router, runbook, policy)
 
 

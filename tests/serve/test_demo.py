@@ -136,3 +136,15 @@ def test_a_typed_command_word_is_the_command_even_where_a_button_says_it(
     assert "[List jobs]" in result.stdout
     assert len(listings) >= 2
     assert not any("· MSS." in line for line in listings[1:])  # no code's listing
+
+
+def test_status_of_a_blocked_job_says_why(tmp_path: Path) -> None:
+    listing = demo("blocked 7d\n", tmp_path)
+    ids = re.findall(r"🧊 `([0-9a-f-]{36})` · [^·]+ · 2D avatar video", listing.stdout)
+    assert ids, listing.stdout  # the seeded project always has frozen 2D jobs
+
+    result = demo(f"status {ids[0]}\n", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "*Why:*" in result.stdout
+    assert "Model asset Dora (2D model) (`sim-model-dora`) is frozen (BLOCK)" in result.stdout

@@ -223,3 +223,19 @@ def test_a_permanent_aksk_has_no_security_token():
     auth = build_jobs_client(settings(metastudio_ak="AK", metastudio_sk="SK")).inner.transport.auth
 
     assert isinstance(auth, AkSkAuth) and not auth.temporary
+
+
+def test_the_asset_look_ups_share_the_clients_transport_and_take_their_ttl(simulator):
+    from bot.metastudio.assets import summary_path
+    from bot.wiring.metastudio import build_assets
+
+    jobs = build_jobs_client(settings_for(simulator, metastudio_auth_token=TOKEN,
+                                          cache_asset_ttl_seconds=7))
+
+    assets = build_assets(settings_for(simulator, cache_asset_ttl_seconds=7), jobs)
+
+    assert assets is not None and assets.ttl == 7
+    assert assets.inner.transport is jobs.inner.transport
+    assert summary_path(PROJECT_ID) in jobs.inner.transport.retry_posts
+    model = simulator.add_asset(state="BLOCK")
+    assert not assets.summaries([model])[model].usable
