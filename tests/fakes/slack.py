@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.domain.job_events import marker_of
 from bot.simulator.server import BACKLOG
 
 #: Slack's limits (https://api.slack.com/reference/block-kit/blocks,
@@ -64,6 +65,11 @@ class Message:
     user: str | None = None
     #: ``time.monotonic()`` when it was posted.
     at: float = field(default_factory=time.monotonic)
+
+    @property
+    def marker(self) -> str | None:
+        """The bot's exactly-once marker in the metadata, whichever event carries it."""
+        return marker_of(self.metadata)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ...domain.job_events import Event, job_ended, jobs_ended
 from ...domain.messaging import (
     Blocks,
     DeliveryError,
@@ -163,6 +164,7 @@ class RowDelivery:
         found: dict[str, str],
     ) -> Steps:
         message = messages.notification(row.payload, runbook=self.runbook)
+        event = job_ended(job)  # the job's end as message metadata, for other apps
         # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
         # before, the URL image, then a link. Each goes through _post: paced, leases
         # checked, split if too long, and found again by its marker after a crash.
@@ -172,7 +174,7 @@ class RowDelivery:
                 return (yield from self._post(
                     row.channel, message.text, with_slack_file(message.blocks, file_id),
                     thread_ts=thread_ts, broadcast=broadcast, marker=row.dedupe_key,
-                    found=found))
+                    found=found, event=event))
             except DeliveryError as e:
                 if not cover_refused(e):
                     raise
@@ -182,7 +184,7 @@ class RowDelivery:
         try:
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
-                                          marker=row.dedupe_key, found=found))
+                                          marker=row.dedupe_key, found=found, event=event))
         except ImageRejected:
             # A broken thumbnail never costs the notification: link the cover instead.
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
@@ -191,7 +193,7 @@ class RowDelivery:
                                             runbook=self.runbook)
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
-                                          marker=row.dedupe_key, found=found))
+                                          marker=row.dedupe_key, found=found, event=event))
 
     def _deliver_rendered(self, row: Notification) -> Steps:
         """A row whose message its renderer builds now (upstream calls included)."""
@@ -270,7 +272,7 @@ class RowDelivery:
             details = messages.digest_details(chunk, runbook=self.runbook)
             yield from self._post(row.channel, details.text, details.blocks,
                                   thread_ts=details_in, marker=f"{row.dedupe_key}#{index}",
-                                  found=posted)
+                                  found=posted, event=jobs_ended(chunk))
         done = {row.id, *(m.id for m in members)}
         for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
                                          if m.kind == "track"):
@@ -304,11 +306,13 @@ class RowDelivery:
     def _post(
         self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
         found: dict[str, str], thread_ts: str | None = None, broadcast: bool = False,
+        event: Event | None = None,
     ) -> Steps:
         """Post one message marked ``marker``, or, when Slack refuses it for its size, its
         halves marked ``marker/0`` and ``marker/1`` (recursively); returns the ts of the
         first part. Parts already in ``found`` (an earlier attempt's) are not posted
-        again, and a part found split is split the same way."""
+        again, and a part found split is split the same way. ``event`` (the job end it
+        tells) goes with the first part only, so a split message tells it once."""
         if marker in found:
             return found[marker]
         split = any(key.startswith(marker + "/") for key in found)
@@ -316,7 +320,7 @@ class RowDelivery:
             def post(text: str) -> str:
                 ts = self.messenger.post(channel, text=text, blocks=blocks,
                                          thread_ts=thread_ts, reply_broadcast=broadcast,
-                                         marker=marker)
+                                         marker=marker, event=event)
                 self.posted.add(marker)
                 return ts
 
@@ -338,11 +342,13 @@ class RowDelivery:
                 log.info("Slack refused %s for its size (%s); sending it in parts",
                          marker, e.error)
         return (yield from self._post_parts(channel, text, blocks, marker=marker, found=found,
-                                            thread_ts=thread_ts, broadcast=broadcast))
+                                            thread_ts=thread_ts, broadcast=broadcast,
+                                            event=event))
 
     def _post_parts(
         self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
         found: dict[str, str], thread_ts: str | None, broadcast: bool,
+        event: Event | None = None,
     ) -> Steps:
         parts: list[tuple[str, Blocks | None]]
         if blocks and len(blocks) > 1:
@@ -358,7 +364,8 @@ class RowDelivery:
         for index, (part_text, part_blocks) in enumerate(parts):
             tss.append((yield from self._post(
                 channel, part_text, part_blocks, marker=f"{marker}/{index}", found=found,
-                thread_ts=thread_ts, broadcast=broadcast and index == 0)))
+                thread_ts=thread_ts, broadcast=broadcast and index == 0,
+                event=event if index == 0 else None)))
         return tss[0]
 
     def _refresh_tracking_message(self, channel: str, tracking_ts: str, *,

@@ -120,7 +120,7 @@ def test_two_worker_processes_send_each_notification_once(
             worker.join(timeout=20)
     assert [w.exitcode for w in workers] == [0, 0]
 
-    keys = Counter(m.metadata["event_payload"]["key"] for m in fake_slack.messages
+    keys = Counter(m.marker for m in fake_slack.messages
                    if m.metadata)
     assert len(keys) == len(every) * 2 and set(keys.values()) == {1}
     for channel in CHANNELS:
