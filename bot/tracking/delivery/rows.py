@@ -49,6 +49,8 @@ MAX_SPLIT_DEPTH = 12
 #: A row's delivery, step by step: it yields right before each post (the sender renews
 #: the leases and takes a pacing token, then resumes it) and returns the message ts.
 Steps = Generator[None, None, str]
+#: Delivers a kind of row that is not a message (a workflow step's completion).
+Deliverer = Callable[[Notification], Steps]
 
 
 #: Row kinds that are one job's end, and fold into a digest in a burst.
@@ -97,6 +99,7 @@ class RowDelivery:
         runbook: Runbook = DEFAULT,
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
+        deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -107,6 +110,8 @@ class RowDelivery:
         self.broadcast_default = broadcast_default
         #: Row kinds whose message is built at delivery time (scheduled reports).
         self.renderers = dict(renderers or {})
+        #: Row kinds delivered otherwise (workflow step completions, .completions).
+        self.deliverers = dict(deliverers or {})
         #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
         self.covers = covers
         #: How failures are explained (RUNBOOK_FILE over the built-in hints).
@@ -140,6 +145,8 @@ class RowDelivery:
             return (yield from self._deliver_cc(row))
         if row.kind in self.renderers:
             return (yield from self._deliver_rendered(row))
+        if row.kind in self.deliverers:
+            return (yield from self.deliverers[row.kind](row))
         job = Job.model_validate(row.payload["job"])
         thread_ts = row.payload.get("thread_ts")
         ts = row.posted_ts

@@ -9,7 +9,9 @@ Pruned once older than the retention period (``RETENTION_DAYS``):
 - seen outcomes (a job's end is re-read only within minutes of it: the discovery
   overlap, a callback's 5 minutes; docs/polling.md says why that keeps exactly-once);
 - accepted callback signatures older than a callback may be (replays of older ones are
-  refused as stale).
+  refused as stale);
+- workflow step executions (``step_runs``): a step's token is dead 15 minutes after it
+  started, so by then nothing of it is left to do.
 
 Deletes run in batches, each its own short transaction, so a large backlog never holds
 a long lock. Every query here uses an index (revision 0004).
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from .database import Store
-from .tables import callback_receipts, outbox, seen_outcomes, tracked_jobs
+from .tables import callback_receipts, outbox, seen_outcomes, step_runs, tracked_jobs
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,11 @@ class Pruned:
     tracked: int = 0
     seen: int = 0
     receipts: int = 0
+    steps: int = 0
 
     @property
     def total(self) -> int:
-        return self.outbox + self.tracked + self.seen + self.receipts
+        return self.outbox + self.tracked + self.seen + self.receipts + self.steps
 
 
 def prune(store: Store, *, now: datetime, retention: timedelta, batch: int = BATCH) -> Pruned:
@@ -77,9 +80,12 @@ def prune(store: Store, *, now: datetime, retention: timedelta, batch: int = BAT
             seen_outcomes.c.seen_at < cut)).rowcount
         done.receipts += conn.execute(callback_receipts.delete().where(
             callback_receipts.c.received_at < now - RECEIPT_KEEP)).rowcount
+        done.steps += conn.execute(step_runs.delete().where(
+            step_runs.c.started_at < cut)).rowcount
     if done.total:
-        log.info("retention: pruned %d outbox, %d tracked, %d seen, %d callback rows",
-                 done.outbox, done.tracked, done.seen, done.receipts)
+        log.info("retention: pruned %d outbox, %d tracked, %d seen, %d callback rows%s",
+                 done.outbox, done.tracked, done.seen, done.receipts,
+                 f", {done.steps} step runs" if done.steps else "")
     return done
 
 
