@@ -362,9 +362,9 @@ class Router:
         tracking = self.tracking
         return canceling.cancel(
             self.jobs, self.operations, self.cancel_policy, value, ctx,
-            fresh=self._fresh, note=tracking.note_in_thread if tracking else None)
+            fresh=self.fresh, note=tracking.note_in_thread if tracking else None)
 
-    def _fresh(self, job_id: str) -> Job | None:
+    def fresh(self, job_id: str) -> Job | None:
         """The job as MetaStudio shows it now (the cache's entry dropped first)."""
         if isinstance(self.jobs, Invalidating):
             self.jobs.invalidate(job_id)
