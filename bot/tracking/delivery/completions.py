@@ -12,7 +12,8 @@ All completions go to one destination, :data:`DESTINATION` (the outbox's ``chann
 ``functions.complete*`` are Tier 3 methods of the workspace, not of a channel, so they
 share one pace and one Retry-After. A completion whose earlier attempt may have reached
 Slack (the row is "in doubt") and that Slack now refuses as already completed
-(:class:`~bot.domain.steps.StepGone`) is done: nothing is completed twice.
+(:class:`~bot.domain.steps.StepGone`, or its token revoked, which Slack does when a step
+completes) is done: nothing is completed twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ...domain.messaging import DeliveryError
+from ...domain.messaging import DeliveryError, RateLimited, TransientDeliveryError
 from ...domain.steps import StepCompleter, StepGone
 from ..store.database import Store
 from ..store.tables import step_runs
@@ -73,7 +74,12 @@ class Completions:
                 self.completer.complete(execution_id, token, row.payload["outputs"])
             else:
                 self.completer.fail(execution_id, token, str(row.payload.get("error")))
-        except StepGone as e:
+        except DeliveryError as e:
+            # Slack revokes the token when the step completes, and then refuses it
+            # (``token_revoked``) before it would say the step no longer runs.
+            completed = isinstance(e, StepGone) or e.error == "token_revoked"
+            if not completed or isinstance(e, RateLimited | TransientDeliveryError):
+                raise
             if not row.in_doubt:
                 raise DeliveryError(f"step {execution_id} no longer runs: {e}",
                                     error=e.error) from e

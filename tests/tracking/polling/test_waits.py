@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from bot.domain.messaging import DeliveryError
 from bot.domain.steps import WAIT_FOR_JOB, StepGone
 from bot.metastudio.models import Job, JobState
+from bot.slack.step_completer import SlackStepCompleter
 from bot.tracking.delivery import completions
 from bot.tracking.delivery.outbox import Notification
 from bot.tracking.store.tables import step_runs
@@ -149,6 +150,27 @@ def test_a_token_slack_refuses_fails_that_completion_only(world: TrackingWorld) 
     [row] = [r for r in world.tracking.outbox.rows() if r.kind == completions.KIND]
     assert row.status == "failed" and "token_expired" in (row.last_error or "")
     assert world.tracking.outbox.workspace_pause() is None  # not the workspace's token
+
+
+def test_a_sender_that_died_after_slack_took_the_completion_does_not_repeat_it(
+        world: TrackingWorld) -> None:
+    job = world.running()
+    execution = wait_for(world, job)
+    world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()  # the end is recorded; nothing is sent yet
+    outbox, now = world.tracking.outbox, world.clock()
+    [row] = outbox.claim("dying", now=now, lease=timedelta(seconds=60),
+                         channel=completions.DESTINATION)
+    SlackStepCompleter(world.slack.url).complete(execution.id, execution.token,
+                                                 row.payload["outputs"])
+    # ...and the sender died before recording it. Its lease runs out.
+    world.clock.advance(120)
+
+    world.tracking.sender.send_due()
+
+    assert len(done(world, execution)) == 1
+    [after] = [r for r in outbox.rows() if r.kind == completions.KIND]
+    assert (after.status, after.attempts) == ("sent", 2)
 
 
 class _AlreadyDone:
