@@ -146,13 +146,13 @@ class StepRunner:
     def _wait(self, execution: Execution, ctx: Context) -> StepResult:
         job_id = _job_id(execution.inputs)
         wait = _max_wait(execution.inputs.get("max_wait_minutes"))
-        if self.waits is None:
-            return StepResult(error="Waiting is not enabled for this bot (no tracking).")
         job = self.router.fresh(job_id)
         if job is None:
             return StepResult(error=f"No job `{job_id}` found; there is nothing to wait for.")
         if job.is_finished:
             return StepResult(outputs=ended_outputs(job))
+        if self.waits is None:
+            return StepResult(error="Waiting is not enabled for this bot (no tracking).")
         now = self.router.clock()
         self.waits.wait(execution.execution_id, execution.token, job, deadline=now + wait,
                         timeout_error=words.timed_out(job_id, wait, now), now=now)
