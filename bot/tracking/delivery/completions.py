@@ -27,13 +27,13 @@ from ...domain.messaging import DeliveryError, RateLimited, TransientDeliveryErr
 from ...domain.steps import StepCompleter, StepGone
 from ..store.database import Store
 from ..store.tables import step_runs
-from .outbox import Notification
+from .outbox import STEP, Notification
 from .rows import Steps
 
 log = logging.getLogger(__name__)
 
 #: The outbox's row kind for a step completion.
-KIND = "step"
+KIND = STEP
 #: The outbox's destination (``channel``) of every completion: not a Slack channel.
 DESTINATION = "@workflow-steps"
 

@@ -72,6 +72,7 @@ def test_a_wait_times_out_at_its_deadline_and_a_later_end_changes_nothing(
     assert done(world, execution) == []
     # The sender knows when: the loop wakes at the deadline, not at the next poll.
     assert world.tracking.sender.next_due_in() == pytest.approx(1.0)
+    assert world.tracking.outbox.depth() == 0  # a waiting step is not a notification
 
     world.clock.advance(1)
     world.tracking.sender.send_due()
