@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain.stats import ErrorGroup
 from ..metastudio.models import Job
-from .format import local_time, short_duration, truncate
+from .format import duration_text, local_time, truncate
 
 #: Rows "List failed video jobs" formats; the rest is counted in a last line.
 LIST_ROWS = 20
@@ -62,9 +62,8 @@ def failed_title(total: int, window: str) -> str:
 
 
 def wait_words(wait: timedelta) -> str:
-    """``14 min``, ``30 s``: a step's maximum wait."""
-    seconds = wait.total_seconds()
-    return short_duration(seconds) if seconds >= 60 else f"{round(seconds)} s"
+    """``14 min``, ``2 min 30 s``, ``3 s``: a step's maximum wait."""
+    return duration_text(wait.total_seconds())
 
 
 def timed_out(job_id: str, wait: timedelta, since: datetime) -> str:
