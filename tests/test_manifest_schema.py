@@ -16,7 +16,9 @@ parameters object maps a name to a parameter that needs ``type`` and is open
 (``hermes.types.type``: title, description, is_required, is_hidden, hint known). That
 form allows 50 parameters and any type string; the schema's other form of the same
 functions (``features.functions``, ``slack-functions.parameter``) allows 20 inputs and 20
-outputs and names the types Slack knows. A manifest is held to both, the stricter.
+outputs and names the types Slack knows. A manifest is held to both, the stricter, and
+to what Slack's Bolt custom-step tutorial adds (https://docs.slack.dev/tools/bolt-python/
+tutorial/custom-steps): a callback id of at most 100 characters, a title of at most 255.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Props:
     value: Any
     min: int = 0
     max: int | None = None
+    #: The longest key (a function's callback id).
+    key_max: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,11 +147,13 @@ class Schema:
             "org_deploy_enabled": Bool(),
             "socket_mode_enabled": Bool(),
             "token_rotation_enabled": Bool(),
+            "function_runtime": Text(),
         }),
         "functions": Props(Obj({
-            "title": Text(), "description": Text(),
+            "title": Text(1, 255), "description": Text(),
             "input_parameters": PARAMETERS, "output_parameters": PARAMETERS,
-        }, required=("title", "description", "input_parameters", "output_parameters")), 0, 50),
+        }, required=("title", "description", "input_parameters", "output_parameters")),
+            0, 50, key_max=100),
     }, required=("display_information",)))
 
 
@@ -175,6 +181,8 @@ def problems(value: Any, rule: Any, where: str = "") -> list[str]:
             return [f"{where}: not an object"]
         found = [p for key, item in value.items()
                  for p in problems(item, rule.value, f"{where}.{key}")]
+        found += [f"{where}.{key}: a key of {len(key)} characters, at most {rule.key_max}"
+                  for key in value if rule.key_max is not None and len(key) > rule.key_max]
         if len(value) < rule.min or (rule.max is not None and len(value) > rule.max):
             found.append(f"{where}: {len(value)} properties, allowed {rule.min}..{rule.max}")
         return found
@@ -223,6 +231,9 @@ def test_manifest_yaml_is_inside_every_limit_of_the_schema() -> None:
                                     "output_parameters": {}} for i in range(51)},
      "51 properties"),
     (("functions", "get_video_job", "callback_id"), "get_video_job", "not a key"),
+    (("functions", "s" * 101), {"title": "t", "description": "d", "input_parameters": {},
+                                "output_parameters": {}}, "a key of 101 characters"),
+    (("functions", "get_video_job", "title"), "t" * 256, "at most 255"),
     (("functions", "get_video_job", "input_parameters", "job_id", "type"), "url",
      "not one of"),
     (("functions", "get_video_job", "input_parameters"),
