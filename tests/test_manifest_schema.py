@@ -17,8 +17,9 @@ parameters object maps a name to a parameter that needs ``type`` and is open
 form allows 50 parameters and any type string; the schema's other form of the same
 functions (``features.functions``, ``slack-functions.parameter``) allows 20 inputs and 20
 outputs and names the types Slack knows. A manifest is held to both, the stricter, and
-to what Slack's Bolt custom-step tutorial adds (https://docs.slack.dev/tools/bolt-python/
-tutorial/custom-steps): a callback id of at most 100 characters, a title of at most 255.
+to what Slack's Bolt custom-step tutorial adds (https://docs.slack.dev/tools/bolt-js/
+tutorials/custom-steps, the same for Python): a callback id of at most 100 characters, a
+title of at most 255.
 """
 
 from __future__ import annotations
