@@ -186,7 +186,8 @@ APP_TOKEN = "xapp-1-A1-test-token"
 @pytest.fixture
 def socket_bot(simulator: Simulator, tmp_path: Path) -> Iterator[tuple[FakeSocketMode,
                                                                        SocketModeSlack]]:
-    """``videojobs-bot socket`` (its tracking loop polling every 0.2 s) on the fakes."""
+    """``videojobs-bot socket`` (its tracking loop polling every 0.2 s) on the fakes,
+    logging at DEBUG: no execution's token may show in its output."""
     endpoint = FakeSocketMode(APP_TOKEN).start()
     web = SocketModeSlack(endpoint).start()
     bot = subprocess.Popen(
@@ -196,7 +197,7 @@ def socket_bot(simulator: Simulator, tmp_path: Path) -> Iterator[tuple[FakeSocke
             SLACK_BOT_TOKEN=web.token, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=web.url,
             METASTUDIO_ENDPOINT=simulator.url, METASTUDIO_PROJECT_ID=PROJECT_ID,
             METASTUDIO_AK=AK, METASTUDIO_SK=SK, POLL_INTERVAL_SECONDS="0.2",
-            DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", LOG_LEVEL="INFO"),
+            DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", LOG_LEVEL="DEBUG"),
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(bot.stdout or []), daemon=True)
@@ -210,6 +211,10 @@ def socket_bot(simulator: Simulator, tmp_path: Path) -> Iterator[tuple[FakeSocke
         reader.join(timeout=5)
         web.stop()
         endpoint.stop()
+    output = "".join(lines)
+    assert "functions.completeSuccess" in output  # it did log its calls, verbosely
+    leaked = [e.id for e in web.executions.values() if e.token in output]
+    assert leaked == [], "an execution's token reached the log"
 
 
 def test_steps_over_socket_mode(socket_bot, simulator: Simulator) -> None:
