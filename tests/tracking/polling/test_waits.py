@@ -208,3 +208,18 @@ def test_an_attempt_that_reached_slack_before_a_crash_is_not_repeated(
     with pytest.raises(StopIteration) as finished:
         steps.send(None)
     assert finished.value.value == "completed"
+
+
+def test_retention_deletes_old_step_runs(world: TrackingWorld) -> None:
+    from bot.tracking.store.retention import prune
+
+    old = wait_for(world, world.running())
+    world.clock.advance(timedelta(days=8).total_seconds())
+    new = wait_for(world, world.running())
+
+    done_pruning = prune(world.tracking.store, now=world.clock(), retention=timedelta(days=7))
+
+    assert done_pruning.steps == 1
+    with world.tracking.store.begin() as conn:
+        left = list(conn.execute(sa.select(step_runs.c.execution_id)).scalars())
+    assert left == [new.id] and old.id not in left
