@@ -89,44 +89,44 @@ def test_each_step_completes_once_over_http(deploy: Deployment) -> None:
         e.id for e in (get, listed, refused, waited, again))
 
 
-def test_a_wait_outlives_a_restart_and_ends_by_poll(deploy: Deployment) -> None:
-    job = deploy.sim.add_job(state="PROCESSING")
-    bot = deploy.http()
-    execution = start(bot, deploy.slack, WAIT_FOR_JOB, job_id=job, max_wait_minutes=5)
-    assert wait(lambda: deploy.tracking.poller.waits.ids(deploy.clock()), 20), bot.output
-    assert bot.stop() == 0
-
-    deploy.sim.set_state(job, "FAILED")  # while nothing runs
-    restarted = deploy.http()
-
-    done = completed(deploy.slack, execution, 30, restarted)
-    assert (done.outputs or {})["outcome"] == "failed"
-    time.sleep(0.5)
-    assert len(deploy.slack.completions_of(execution.id)) == 1
+def _callback(bot: HttpBot, job: str) -> None:
+    """MetaStudio's signed callback that ``job`` succeeded."""
+    stamp = format(int(time.time()), "x")
+    url = f"{bot.url}/metastudio/callback"
+    answer = requests.post(
+        f"{url}?time_stamp={stamp}&secret={expected_secret(KEY, url, stamp)}",
+        json={"result": "SUCCEED", "asset_id": "a", "job_id": job}, timeout=10)
+    assert answer.status_code == 200, answer.text
 
 
-def test_a_wait_ends_by_callback_within_seconds(
+def test_waits_outlive_a_restart_and_end_by_poll_and_by_callback(
         simulator: Simulator, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """Polls two minutes apart: the first, at start-up, finds what ended meanwhile; a
+    callback ends the other wait within seconds."""
     deploy = Deployment(simulator, fake_slack, f"sqlite:///{tmp_path / 'v.sqlite3'}",
-                        tmp_path, poll_interval_seconds=120)
+                        tmp_path, poll_interval_seconds=120, metastudio_callback_key=KEY)
     try:
-        job = simulator.add_job(state="PROCESSING")
-        bot = deploy.http(METASTUDIO_CALLBACK_KEY=KEY)
-        execution = start(bot, fake_slack, WAIT_FOR_JOB, job_id=job)
-        assert wait(lambda: deploy.tracking.poller.waits.ids(deploy.clock()), 20), bot.output
+        polled, called = (simulator.add_job(state="PROCESSING") for _ in range(2))
+        bot = deploy.http()
+        by_poll = start(bot, fake_slack, WAIT_FOR_JOB, job_id=polled, max_wait_minutes=5)
+        by_callback = start(bot, fake_slack, WAIT_FOR_JOB, job_id=called)
+        assert wait(lambda: len(deploy.tracking.poller.waits.ids(deploy.clock())) == 2,
+                    20), bot.output
+        assert bot.stop() == 0
 
-        simulator.set_state(job, "SUCCEED")
-        started = time.monotonic()
-        stamp = format(int(time.time()), "x")
-        url = f"{bot.url}/metastudio/callback"
-        answer = requests.post(
-            f"{url}?time_stamp={stamp}&secret={expected_secret(KEY, url, stamp)}",
-            json={"result": "SUCCEED", "asset_id": "a", "job_id": job}, timeout=10)
-        assert answer.status_code == 200, answer.text
+        simulator.set_state(polled, "FAILED")  # while nothing runs
+        restarted = deploy.http()
+        assert (completed(fake_slack, by_poll, 30, restarted).outputs or {})[
+            "outcome"] == "failed"
 
-        done = completed(fake_slack, execution, 20, bot)
-        assert time.monotonic() - started < 5.0  # the poll is two minutes away
+        simulator.set_state(called, "SUCCEED")
+        called_at = time.monotonic()
+        _callback(restarted, called)
+        done = completed(fake_slack, by_callback, 20, restarted)
+        assert time.monotonic() - called_at < 5.0  # the next poll is two minutes away
         assert (done.outputs or {})["succeeded"] is True
+        time.sleep(0.5)
+        assert [len(fake_slack.completions_of(e.id)) for e in (by_poll, by_callback)] == [1, 1]
     finally:
         deploy.close()
 
