@@ -29,6 +29,7 @@ function's declared output parameters (``parameter_validation_failed``).
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
@@ -744,8 +745,9 @@ class Completion:
 _MANIFEST = Path(__file__).parents[2] / "manifest.yaml"
 
 
+@functools.cache
 def manifest_functions() -> dict[str, Any]:
-    """manifest.yaml's ``functions``: what Slack knows of the app's steps."""
+    """manifest.yaml's ``functions``: what Slack knows of the app's steps (read once)."""
     return dict(yaml.safe_load(_MANIFEST.read_text())["functions"])
 
 
