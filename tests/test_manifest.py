@@ -1,5 +1,6 @@
 """manifest.yaml creates the app the code needs: the slash command, interactivity,
-Socket Mode, and exactly the bot scopes of the Web API methods the code calls."""
+Socket Mode, the workflow steps the code runs, and exactly the bot scopes of the Web API
+methods the code calls."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import yaml
 
 from bot.commands.parse import parse
 from bot.commands.types import Help, Invalid
+from bot.domain.steps import STEPS, ended_outputs
+from bot.metastudio.models import Job
 from bot.slack.listeners.shortcuts import CALLBACK_ID
 from bot.views.help import USAGE_HINT
 
@@ -34,6 +37,9 @@ SCOPES_OF_METHOD = {
     # Public and private channels the user is in (the types the Home tab asks for).
     "users.conversations": {"channels:read", "groups:read"},
     "conversations.open": {"im:write"},
+    # A workflow step's completion, with the token of its execution.
+    "functions.completeSuccess": set(),
+    "functions.completeError": set(),
 }
 #: Scopes no method call shows: why each is asked for.
 SCOPES_WITHOUT_A_CALL = {
@@ -43,7 +49,8 @@ SCOPES_WITHOUT_A_CALL = {
     "im:write": "direct messages for `track … notify=me` and the Notify me button",
 }
 # WebClient methods (client.chat_postMessage(...)) and names passed to a call helper.
-FAMILIES = "auth|users|usergroups|chat|conversations|files|reactions|pins|team|bots|views"
+FAMILIES = ("auth|users|usergroups|chat|conversations|files|reactions|pins|team|bots|views"
+            "|functions")
 # ``_v2``: slack_sdk's files_upload_v2 helper; usergroups_users_list: underscores inside.
 CALL = re.compile(
     rf"""\.((?:{FAMILIES})_[A-Za-z0-9_]+)\(|["']((?:{FAMILIES})_[A-Za-z]+(?:_v2)?)["']""")
@@ -108,3 +115,28 @@ def test_every_usage_hint_example_is_a_real_command():
     for example in examples:
         command = parse(example.replace("ID", "26f06524-4f75").strip())
         assert not isinstance(command, Invalid | Help) or example.strip() == "help", example
+
+
+def test_the_workflow_steps_are_the_ones_the_code_runs():
+    functions = MANIFEST["functions"]
+    assert tuple(functions) == STEPS
+    assert "function_executed" in MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+    assert MANIFEST["settings"]["org_deploy_enabled"] is True  # Slack: org-ready apps only
+    # Every input the code reads is declared (and nothing else).
+    code = (ROOT / "bot/commands/steps.py").read_text()
+    read = set(re.findall(r'inputs\.get\("([a-z_]+)"\)', code)) | {"user"}
+    declared = {name for f in functions.values() for name in f["input_parameters"]}
+    assert declared == read
+
+
+def test_a_wait_s_outputs_are_declared_and_the_required_ones_always_there():
+    outputs = MANIFEST["functions"]["wait_for_video_job"]["output_parameters"]
+    full = Job.model_validate({
+        "job_id": "j1", "state": "FAILED", "job_type": "2D_DIGITAL_HUMAN_VIDEO",
+        "duration": 12.5, "create_time": "2026-01-01T10:00:00Z",
+        "end_time": "2026-01-01T10:05:00Z", "error_info": {"error_code": "E", "error_msg": "m"},
+        "output_asset_config": {"asset_name": "a", "cover_url": "https://c",
+                                "preview_video_url": "https://p"}})
+    assert set(ended_outputs(full)) == set(outputs)
+    bare = ended_outputs(Job(job_id="j2", state="SUCCEED"))
+    assert {n for n, p in outputs.items() if p.get("is_required")} <= set(bare)

@@ -12,6 +12,7 @@ import difflib
 import itertools
 import re
 import shlex
+from collections.abc import Sequence
 
 from ..metastudio.models import JobState
 from ..metastudio.query import QueryJobType, valid_job_id
@@ -77,6 +78,18 @@ def parse(text: str) -> Command:
     word, args = tokens[0].lower(), tokens[1:]
     try:
         return _command(word, args)
+    except _Refused as e:
+        return Invalid(str(e))
+
+
+def parse_words(words: Sequence[str]) -> Command:
+    """A command already in words: a workflow step's inputs (``["failed", "7d",
+    "asset=Safety briefing"]``). Nothing is split or unquoted, so a value needs no quotes;
+    the rules and the one-line refusals are the typed command's."""
+    if not words:
+        return Help()
+    try:
+        return _command(words[0].lower(), list(words[1:]))
     except _Refused as e:
         return Invalid(str(e))
 

@@ -401,7 +401,7 @@ class Router:
         tracking, now = self.tracking, self.clock()
         reply = canceling.cancel(
             self.jobs, self.operations, self.cancel_policy, value, ctx,
-            fresh=self._fresh, note=tracking.note_in_thread if tracking else None,
+            fresh=self.fresh, note=tracking.note_in_thread if tracking else None,
             claim=(lambda key: tracking.claim(key, ctx.user_id, now)) if tracking else None,
             release=(lambda key: tracking.release(key, ctx.user_id)) if tracking else None)
         if tracking is not None and reply.text:
@@ -418,7 +418,7 @@ class Router:
             return invalid_reply("That button no longer points at a page.")
         return self.tracking.snooze(ctx, value, self.clock())
 
-    def _fresh(self, job_id: str) -> Job | None:
+    def fresh(self, job_id: str) -> Job | None:
         """The job as MetaStudio shows it now (the cache's entry dropped first)."""
         if isinstance(self.jobs, Invalidating):
             self.jobs.invalidate(job_id)

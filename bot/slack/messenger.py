@@ -18,6 +18,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from ..domain.job_events import Event, marker_of, metadata
 from ..domain.messaging import (
     Blocks,
     ChannelUnavailable,
@@ -52,8 +53,6 @@ SIZE_ERRORS = frozenset({"msg_too_long", "msg_blocks_too_long"})
 _SIZE_DETAILS = ("no more than", "must be less than", "too long", "too many")
 #: Seconds one Web API call may take; the sender's lease is several times longer.
 CALL_TIMEOUT = 15.0
-#: Message metadata event type that carries an outbox marker.
-MARKER_EVENT = "videojobs_notification"
 
 
 class SlackMessenger:
@@ -79,17 +78,20 @@ class SlackMessenger:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
         marker: str | None = None,
+        event: Event | None = None,
     ) -> str:
-        """Post (a thread reply with ``thread_ts``); ``marker`` goes into the message's
-        metadata so :meth:`marked` can find it again. Returns the message ``ts``."""
+        """Post (a thread reply with ``thread_ts``). The message's metadata is ``event``
+        (a job's end, :mod:`bot.domain.job_events`) with ``marker`` in it, so
+        :meth:`marked` can find it again. Returns the message ``ts``."""
         args: dict[str, Any] = {"channel": channel, "text": text}
         if blocks:
             args["blocks"] = [_block_dict(b) for b in blocks]
         if thread_ts:
             args["thread_ts"] = thread_ts
             args["reply_broadcast"] = reply_broadcast
-        if marker:
-            args["metadata"] = {"event_type": MARKER_EVENT, "event_payload": {"key": marker}}
+        found = metadata(event, marker or None)
+        if found is not None:
+            args["metadata"] = found
         response = self._call("chat_postMessage", **args)
         return str(response["ts"])
 
@@ -121,11 +123,10 @@ class SlackMessenger:
             response = self._call(method, channel=channel, include_all_metadata=True,
                                   limit=200, cursor=cursor, **args)
             for message in response.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                if metadata.get("event_type") == MARKER_EVENT:
-                    key = (metadata.get("event_payload") or {}).get("key")
-                    if key:
-                        found[key] = message["ts"]
+                # The marker alone, or inside a job event (bot.domain.job_events).
+                key = marker_of(message.get("metadata"))
+                if key:
+                    found[key] = message["ts"]
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 return found

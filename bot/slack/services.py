@@ -12,6 +12,7 @@ from .response_url import ResponseUrls
 
 if TYPE_CHECKING:
     from ..commands.router import Router
+    from ..commands.steps import StepRunner
     from ..tracking.process.worker import Tracking
     from .home_publisher import HomePublisher
     from .users import TimezoneResolver
@@ -31,3 +32,5 @@ class Services:
     response_urls: ResponseUrls = field(default_factory=ResponseUrls)
     #: Threads answering commands in this process (VIDEOJOBS_ANSWER_THREADS).
     answer_threads: int = 8
+    #: Runs Workflow Builder's custom steps (bot/commands/steps.py); None: no steps.
+    steps: StepRunner | None = None

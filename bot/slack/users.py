@@ -46,6 +46,11 @@ class TimezoneResolver:
         self._lock = threading.Lock()
         self._logged: set[str] = set()
 
+    @property
+    def fallback(self) -> ZoneInfo:
+        """``VIDEOJOBS_TIMEZONE``: the zone of no one in particular."""
+        return self._fallback
+
     def resolve(self, user_id: str) -> ZoneInfo:
         with self._lock:
             cached = self._cache.get(user_id)

@@ -29,10 +29,16 @@ def upstream_error_reply(err: MetaStudioError, *, doing: str) -> Reply:
     """``⚠️ Couldn't <doing>: MetaStudio answered HTTP 500 · MSS.00000004 … · request id
     …`` and what to do about it. The details are what a support ticket needs; never a
     traceback."""
+    line = f"⚠️ {upstream_error_line(err, doing=doing)}"
+    return Reply(text=escape(line), blocks=[section(escape(line)), context(escape(err.hint))])
+
+
+def upstream_error_line(err: MetaStudioError, *, doing: str) -> str:
+    """``Couldn't <doing>: MetaStudio answered HTTP 500 · MSS.00000004 … · request id …``,
+    plain text (a workflow step's error says it so)."""
     details = err.details()
     if err.status is not None:
         what = f"MetaStudio answered {details}"
     else:  # no answer at all: connection failure, timeout, unreadable body
         what = f"{err.message} ({details})" if details else err.message
-    line = f"⚠️ Couldn't {doing}: {what}."
-    return Reply(text=escape(line), blocks=[section(escape(line)), context(escape(err.hint))])
+    return f"Couldn't {doing}: {what}."

@@ -98,6 +98,7 @@ def build_core(settings: Settings, messenger: Messenger, *,
 
 def build_services(settings: Settings) -> Services:
     """The core with Slack around it: the messenger, user groups, timezones and Home."""
+    from ..commands.steps import StepRunner
     from ..slack.home import build_home
     from ..slack.messenger import SlackMessenger
     from ..slack.usergroups import GroupMembers, UserGroupDirectory
@@ -114,4 +115,6 @@ def build_services(settings: Settings) -> Services:
         response_urls=ResponseUrls(pool_size=settings.videojobs_answer_threads),
         home=build_home(core.jobs, core.tracking.store, slack),
         answer_threads=settings.videojobs_answer_threads,
+        # The same router (client, cache, policies, metrics) and the poller's waits.
+        steps=StepRunner(core.router, core.tracking.poller.waits),
     )

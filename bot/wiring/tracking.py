@@ -17,6 +17,8 @@ from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.api import JobsAPI
 from ..metastudio.operations import JobOperations
 from ..settings import Settings
+from ..slack.step_completer import SlackStepCompleter
+from ..tracking.delivery import completions
 from ..tracking.delivery.covers import build_covers
 from ..tracking.delivery.marking import MarkedMessenger, as_marked
 from ..tracking.delivery.outbox import Outbox
@@ -73,6 +75,9 @@ def build_tracking(
         covers=build_covers(settings.cover_upload, messenger, store),
         runbook=runbook, can_cancel=can_cancel, escalate_after=escalate_after,
         quota_warning=quota.current if quota is not None else lambda: None,
+        # Workflow steps' completions (bot/tracking/delivery/completions.py).
+        deliverers={completions.KIND: completions.Completions(
+            store, SlackStepCompleter(settings.slack_api_url)).deliver},
     )
     stuck = StuckWatcher(store, outbox, jobs, clock=clock)
     service = TrackingService(store, outbox, jobs, messenger,

@@ -16,19 +16,34 @@ call takes), ``token_error`` (every call refused, e.g. ``token_revoked``, until 
 drops the connection).
 
 ``response_url`` posts go to ``/response/<name>`` (``response_url(name)`` builds one).
+
+Workflow steps (in their own block below): ``function_executed(callback_id, inputs)``
+builds the event Slack sends when a step of manifest.yaml's ``functions`` runs, with a
+token of its own for that execution; ``functions.completeSuccess`` / ``completeError``
+are recorded in ``completions``. As Slack does, an execution completes once
+(``execution_not_in_running_state`` after), its token is revoked when it completes and
+expires ``function_token_lifetime`` seconds after it was issued (15 minutes:
+https://github.com/slackapi/bolt-python/issues/1075), and outputs must match the
+function's declared output parameters (``parameter_validation_failed``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
+
+from bot.domain.job_events import marker_of
 from bot.simulator.server import BACKLOG
 
 #: Slack's limits (https://api.slack.com/reference/block-kit/blocks,
@@ -64,6 +79,11 @@ class Message:
     user: str | None = None
     #: ``time.monotonic()`` when it was posted.
     at: float = field(default_factory=time.monotonic)
+
+    @property
+    def marker(self) -> str | None:
+        """The bot's exactly-once marker in the metadata, whichever event carries it."""
+        return marker_of(self.metadata)
 
 
 @dataclass
@@ -134,6 +154,13 @@ class FakeSlack:
         self.publish_refusals = 0
         #: users.conversations: user id -> channel ids the user is a member of.
         self.memberships: dict[str, list[str]] = {}
+        # -- workflow steps (state of the block at the end) -----------------------------
+        #: function_execution_id -> the execution Slack started.
+        self.executions: dict[str, FunctionExecution] = {}
+        #: Every functions.completeSuccess / completeError accepted, in order.
+        self.completions: list[Completion] = []
+        #: Seconds an execution's token works after it was issued.
+        self.function_token_lifetime = 15 * 60.0
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -288,7 +315,13 @@ class FakeSlack:
                               content_type="text/html")
         if outage is not None:
             return self._send(req, int(outage), {"ok": False, "error": "service_unavailable"})
-        if headers.get("Authorization") != f"Bearer {self.token}" and "token" not in args:
+        bearer = headers.get("Authorization", "").removeprefix("Bearer ")
+        execution = self._execution_of(bearer)
+        if execution is not None:
+            refused = execution.token_refusal(self.function_token_lifetime)
+            if refused:
+                return self._send(req, 200, {"ok": False, "error": refused})
+        elif bearer != self.token and "token" not in args:
             return self._send(req, 200, {"ok": False, "error": "not_authed"})
         if token_error:
             return self._send(req, 200, {"ok": False, "error": token_error})
@@ -301,6 +334,8 @@ class FakeSlack:
             with self._lock:
                 self.unexpected.append(method)
             return self._send(req, 404, {"ok": False, "error": "unknown_method"})
+        if method.startswith("functions."):
+            args = {**args, "_token": bearer}
         status, body, extra_headers = handler(args)
         self._send(req, status, body, headers=extra_headers)
 
@@ -585,6 +620,165 @@ class FakeSlack:
         if not user.startswith("U") or "," in user:
             return 200, {"ok": False, "error": "invalid_arguments"}, {}
         return 200, {"ok": True, "channel": {"id": "D" + user[1:]}}, {}
+
+
+    # == workflow steps (custom functions) ====================================================
+
+    def function_executed(self, callback_id: str, inputs: dict[str, Any] | None = None,
+                          ) -> tuple[dict[str, Any], FunctionExecution]:
+        """A step of manifest.yaml's ``functions`` starts: the Events API body Slack
+        sends (https://docs.slack.dev/reference/events/function_executed), and the
+        execution, whose token is issued now."""
+        definition = manifest_functions()[callback_id]
+        execution = FunctionExecution(
+            id=f"Fx{uuid.uuid4().hex[:10].upper()}", callback_id=callback_id,
+            inputs=dict(inputs or {}), token=f"xwfp-{uuid.uuid4().hex}")
+        with self._lock:
+            self.executions[execution.id] = execution
+        event = {
+            "type": "function_executed",
+            "function": {
+                "id": f"Fn{abs(hash(callback_id)) % 10**10:010d}", "callback_id": callback_id,
+                "title": definition["title"], "description": definition["description"],
+                "type": "app", "app_id": "A1", "date_created": 1700000000,
+                "date_updated": 1700000000, "date_deleted": 0,
+                "input_parameters": _parameters(definition["input_parameters"]),
+                "output_parameters": _parameters(definition["output_parameters"]),
+            },
+            "inputs": execution.inputs,
+            "function_execution_id": execution.id,
+            "workflow_execution_id": f"Wx{uuid.uuid4().hex[:10].upper()}",
+            "event_ts": f"{time.time():.6f}",
+            "bot_access_token": execution.token,
+        }
+        body = {
+            "token": "legacy-verification-token", "team_id": self.team_id,
+            "api_app_id": "A1", "event": event, "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
+            "authorizations": [{"enterprise_id": None, "team_id": self.team_id,
+                                "user_id": self.bot_user_id, "is_bot": True,
+                                "is_enterprise_install": False}],
+            "is_ext_shared_channel": False,
+        }
+        return body, execution
+
+    def completions_of(self, execution_id: str) -> list[Completion]:
+        with self._lock:
+            return [c for c in self.completions if c.execution_id == execution_id]
+
+    def wait_for_completion(self, execution_id: str, timeout: float = 10.0) -> Completion | None:
+        """The execution's completion, once it came (None after ``timeout``)."""
+        self.wait_for(lambda f: f.completions_of(execution_id), timeout)
+        done = self.completions_of(execution_id)
+        return done[0] if done else None
+
+    def _execution_of(self, token: str) -> FunctionExecution | None:
+        with self._lock:
+            return next((e for e in self.executions.values() if e.token == token), None)
+
+    def _complete(self, args: dict[str, Any], *, outputs: Any = None,
+                  error: str | None = None):
+        with self._lock:
+            execution = self.executions.get(str(args.get("function_execution_id")))
+            if execution is None:
+                return 200, {"ok": False, "error": "function_execution_not_found"}, {}
+            if args.get("_token") != execution.token:
+                # The fake holds the bot to completing with the execution's own token.
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            if execution.completed is not None:
+                return 200, {"ok": False, "error": "execution_not_in_running_state"}, {}
+            if error is None:
+                problem = _output_problem(manifest_functions()[execution.callback_id],
+                                          outputs)
+                if problem:
+                    return 200, {"ok": False, "error": "parameter_validation_failed",
+                                 "errors": [problem]}, {}
+            execution.completed = time.monotonic()
+            self.completions.append(Completion(execution.id, execution.callback_id,
+                                               outputs if error is None else None, error))
+        return 200, {"ok": True}, {}
+
+    def _api_functions_completeSuccess(self, args):
+        outputs = args.get("outputs")
+        if isinstance(outputs, str):
+            outputs = json.loads(outputs)
+        return self._complete(args, outputs=outputs)
+
+    def _api_functions_completeError(self, args):
+        error = args.get("error")
+        if not isinstance(error, str) or not error:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        return self._complete(args, error=error)
+
+
+@dataclass
+class FunctionExecution:
+    """A step Slack started; ``completed`` (monotonic) once it completed."""
+
+    id: str
+    callback_id: str
+    inputs: dict[str, Any]
+    token: str
+    issued: float = field(default_factory=time.monotonic)
+    completed: float | None = None
+
+    def token_refusal(self, lifetime: float) -> str | None:
+        """Why Slack refuses this execution's token now, if it does."""
+        if self.completed is not None:
+            return "token_revoked"
+        if time.monotonic() - self.issued > lifetime:
+            return "token_expired"
+        return None
+
+
+@dataclass
+class Completion:
+    """One accepted completion: ``outputs`` (completeSuccess) or ``error``."""
+
+    execution_id: str
+    callback_id: str
+    outputs: dict[str, Any] | None
+    error: str | None
+    at: float = field(default_factory=time.monotonic)
+
+
+_MANIFEST = Path(__file__).parents[2] / "manifest.yaml"
+
+
+@functools.cache
+def manifest_functions() -> dict[str, Any]:
+    """manifest.yaml's ``functions``: what Slack knows of the app's steps (read once)."""
+    return dict(yaml.safe_load(_MANIFEST.read_text())["functions"])
+
+
+def _parameters(declared: dict[str, Any]) -> list[dict[str, Any]]:
+    """Parameters as the event lists them (a list, each with its name)."""
+    return [{"name": name, "is_required": False, **spec} for name, spec in declared.items()]
+
+
+#: How Slack checks an output value of each declared type.
+_OUTPUT_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "slack#/types/timestamp": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "slack#/types/user_id": lambda v: isinstance(v, str) and v[:1] in ("U", "W"),
+}
+
+
+def _output_problem(definition: dict[str, Any], outputs: Any) -> str | None:
+    declared = definition["output_parameters"]
+    if not isinstance(outputs, dict):
+        return "outputs must be an object"
+    for name, value in outputs.items():
+        spec = declared.get(name)
+        if spec is None:
+            return f"{name}: not an output of this function"
+        if not _OUTPUT_CHECKS.get(spec["type"], lambda v: v is not None)(value):
+            return f"{name}: not a {spec['type']}: {value!r}"
+    missing = [n for n, spec in declared.items() if spec.get("is_required") and n not in outputs]
+    return f"missing required outputs: {missing}" if missing else None
 
 
 @dataclass

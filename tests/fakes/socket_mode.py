@@ -2,7 +2,8 @@
 (https://api.slack.com/apis/socket-mode): ``apps.connections.open`` on a fake Web API
 returns this server's ``ws://`` URL with a one-time ticket (a ticket used once, or never
 issued, is refused); each connection gets ``hello`` first; the test pushes envelopes
-(``slash_commands``) on the newest connection or a given one, reads the acks by
+(``slash_commands``, and ``events_api`` such as a workflow step's ``function_executed``)
+on the newest connection or a given one, reads the acks by
 ``envelope_id`` with how long each took (Slack wants one within 3 s), and can push an
 envelope again as Slack redelivers one. It asks the client to reconnect (``disconnect``,
 ``refresh_requested`` or ``warning``) and, as Slack does, closes that connection itself
@@ -168,6 +169,17 @@ class FakeSocketMode:
                 "api_app_id": "A1", "is_enterprise_install": "false",
                 "response_url": response_url, "trigger_id": "1.2.3",
             },
+        }
+        self._push(self._envelopes[envelope_id], on)
+        return envelope_id
+
+    def events_api(self, body: dict[str, Any], *, on: Connection | None = None) -> str:
+        """Push an Events API body (``FakeSlack.function_executed(…)[0]``); the envelope
+        id."""
+        envelope_id = uuid.uuid4().hex
+        self._envelopes[envelope_id] = {
+            "envelope_id": envelope_id, "type": "events_api",
+            "accepts_response_payload": False, "payload": body,
         }
         self._push(self._envelopes[envelope_id], on)
         return envelope_id

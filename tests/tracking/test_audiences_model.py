@@ -156,12 +156,12 @@ def observed(slack: FakeSlack, jobs: list[str]) -> dict[tuple[str, str], dict[st
     tracking = {m.ts: m.channel for m in posts if m.metadata is None
                 and m.text.startswith("Tracking")}
     notes = [m for m in posts if m.metadata]
-    by_key = {m.metadata["event_payload"]["key"]: m for m in notes}
+    by_key = {m.marker: m for m in notes}
     seen: dict[tuple[str, str], dict[str, list[set[str]]]] = defaultdict(
         lambda: defaultdict(list))
     cc: list[tuple[tuple[str, str], str, set[str]]] = []
     for message in notes:
-        key = message.metadata["event_payload"]["key"]
+        key = message.marker
         if key.startswith(("recovered:", "repeat:", "escalate:")):
             continue  # on-call replies about a job told before, not a job's end
         if message.channel.startswith("U"):

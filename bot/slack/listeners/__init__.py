@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from ..services import Services
-from . import actions, commands, home, shortcuts
+from . import actions, commands, home, shortcuts, steps
 from .answer import Dispatcher
 
 
@@ -15,3 +15,4 @@ def register(app: App, services: Services, answers: Dispatcher) -> None:
     home.register(app, services)
     actions.register(app, answers)
     shortcuts.register(app, services)
+    steps.register(app, services)

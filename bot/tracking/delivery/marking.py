@@ -5,7 +5,9 @@ leaves the row "in doubt". Before posting such a row again, the sender looks for
 marker where the message would be (the thread, or the channel's recent history) and
 records the message it finds instead of posting a second one.
 
-:class:`bot.slack.messenger.SlackMessenger` marks messages with Slack message metadata.
+:class:`bot.slack.messenger.SlackMessenger` marks messages with Slack message metadata: the
+marker rides inside the job event a notification carries (:mod:`bot.domain.job_events`),
+or alone.
 A :class:`~bot.domain.messaging.Messenger` that cannot (the console demo) is wrapped in
 :class:`UnmarkedMessenger`: it finds nothing, so an in-doubt row is posted again, i.e.
 at-least-once for that messenger.
@@ -16,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ...domain.job_events import Event
 from ...domain.messaging import Blocks, Messenger
 
 
@@ -30,8 +33,10 @@ class MarkedMessenger(Protocol):  # pragma: no mutate block (isinstance needs it
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
         marker: str | None = None,
+        event: Event | None = None,
     ) -> str:
-        """Post a message carrying ``marker``; return its ``ts``."""
+        """Post a message carrying ``marker`` (inside ``event``, the job end it tells,
+        when there is one); return its ``ts``."""
         ...
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
@@ -61,6 +66,7 @@ class UnmarkedMessenger:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
         marker: str | None = None,
+        event: Event | None = None,
     ) -> str:
         return self.inner.post(channel, text=text, blocks=blocks, thread_ts=thread_ts,
                                reply_broadcast=reply_broadcast)

@@ -28,6 +28,9 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 CC = "cc"
 #: ``delivery_state`` name of the workspace-wide pause.
 WORKSPACE = "workspace"
+#: A workflow step's completion (:mod:`.completions`): delivered like a notification,
+#: but not one (a waiting step's is due only at its deadline), so not in :meth:`depth`.
+STEP = "step"
 
 
 def track_key(channel: str, job_id: str, state: str) -> str:
@@ -479,10 +482,12 @@ class Outbox:
                     if row_id not in besides and digest not in besides}
 
     def depth(self) -> int:
-        """Notifications waiting to be delivered (digest members count once each)."""
+        """Notifications waiting to be delivered (digest members count once each;
+        workflow steps' completions are not notifications)."""
         with self.store.begin() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(outbox).where(
-                outbox.c.status == PENDING, outbox.c.kind != "digest")).scalar_one()
+                outbox.c.status == PENDING, outbox.c.kind.not_in(("digest", STEP)),
+            )).scalar_one()
 
     def failed(self, channel: str) -> list[Notification]:
         """The channel's notifications that were given up on (``tracked`` shows them)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ...domain.job_events import Event, job_ended, jobs_ended
 from ...domain.messaging import (
     Blocks,
     DeliveryError,
@@ -58,6 +59,8 @@ MAX_SPLIT_DEPTH = 12
 #: A row's delivery, step by step: it yields right before each post (the sender renews
 #: the leases and takes a pacing token, then resumes it) and returns the message ts.
 Steps = Generator[None, None, str]
+#: Delivers a kind of row that is not a message (a workflow step's completion).
+Deliverer = Callable[[Notification], Steps]
 
 
 #: Row kinds that may page user groups (Acknowledge, Snooze, reminders): a channel's
@@ -110,6 +113,7 @@ class RowDelivery:
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
         escalate_after: timedelta = timedelta(minutes=15),
+        deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
         self.store = store
         #: Pages and incidents (docs/oncall.md); a page's first reminder is
@@ -124,6 +128,8 @@ class RowDelivery:
         self.broadcast_default = broadcast_default
         #: Row kinds whose message is built at delivery time (scheduled reports).
         self.renderers = dict(renderers or {})
+        #: Row kinds delivered otherwise (workflow step completions, .completions).
+        self.deliverers = dict(deliverers or {})
         #: Uploads covers to Slack (``COVER_UPLOAD``); None: covers stay URL images.
         self.covers = covers
         #: How failures are explained (RUNBOOK_FILE over the built-in hints).
@@ -163,6 +169,8 @@ class RowDelivery:
             return (yield from self._deliver_incident(row))
         if row.kind in self.renderers:
             return (yield from self._deliver_rendered(row))
+        if row.kind in self.deliverers:
+            return (yield from self.deliverers[row.kind](row))
         job = Job.model_validate(row.payload["job"])
         thread_ts = row.payload.get("thread_ts")
         ts = row.posted_ts
@@ -194,7 +202,8 @@ class RowDelivery:
             assert shown is not None  # a "sub" row with its incident
             text, blocks = shown
             ts = yield from self._post(row.channel, text, blocks, marker=row.dedupe_key,
-                                       found=found)
+                                       found=found,
+                                       event=job_ended(Job.model_validate(row.payload["job"])))
         if ts != row.posted_ts:
             self.outbox.mark_posted(row, self.owner, ts)
         self.pages.posted(row.dedupe_key, ts, self.clock() + self.escalate_after)
@@ -214,8 +223,12 @@ class RowDelivery:
             job = Job.model_validate(row.payload["job"])
             text = (oncall.incident_line(job) if row.kind == INCIDENT_LINE
                     else oncall.incident_recovered(job))
+            # A line tells one job's end (its metadata says so); a recovery is news about
+            # the incident, not an end to announce.
             ts = yield from self._post(row.channel, text, [section(text)], thread_ts=thread_ts,
-                                       marker=row.dedupe_key, found=found)
+                                       marker=row.dedupe_key, found=found,
+                                       event=job_ended(job) if row.kind == INCIDENT_LINE
+                                       else None)
         self._redraw_announcement(row.channel, incident.announce_key, thread_ts)
         return ts
 
@@ -260,10 +273,8 @@ class RowDelivery:
         found: dict[str, str],
     ) -> Steps:
         message = messages.notification(row.payload, runbook=self.runbook)
-        if row.kind in PAGING and messages.groups_of(row.payload):
-            # It pages: Acknowledge and Snooze under it (docs/oncall.md).
-            message = messages.Message(message.text,
-                                       [*message.blocks, *oncall.page_blocks(row.dedupe_key)])
+        message = self._with_page(row, message)
+        event = job_ended(job)  # the job's end as message metadata, for other apps
         # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
         # before, the URL image, then a link. Each goes through _post: paced, leases
         # checked, split if too long, and found again by its marker after a crash.
@@ -273,7 +284,7 @@ class RowDelivery:
                 return (yield from self._post(
                     row.channel, message.text, with_slack_file(message.blocks, file_id),
                     thread_ts=thread_ts, broadcast=broadcast, marker=row.dedupe_key,
-                    found=found))
+                    found=found, event=event))
             except DeliveryError as e:
                 if not cover_refused(e):
                     raise
@@ -283,16 +294,25 @@ class RowDelivery:
         try:
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
-                                          marker=row.dedupe_key, found=found))
+                                          marker=row.dedupe_key, found=found, event=event))
         except ImageRejected:
             # A broken thumbnail never costs the notification: link the cover instead.
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
-            message = messages.notification(row.payload, with_image=False,
-                                            runbook=self.runbook)
+            message = self._with_page(row, messages.notification(
+                row.payload, with_image=False, runbook=self.runbook))
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
-                                          marker=row.dedupe_key, found=found))
+                                          marker=row.dedupe_key, found=found, event=event))
+
+    @staticmethod
+    def _with_page(row: Notification, message: messages.Message) -> messages.Message:
+        """A channel announcement that pages carries Acknowledge and Snooze under it
+        (docs/oncall.md)."""
+        if row.kind in PAGING and messages.groups_of(row.payload):
+            return messages.Message(message.text,
+                                    [*message.blocks, *oncall.page_blocks(row.dedupe_key)])
+        return message
 
     def _deliver_rendered(self, row: Notification) -> Steps:
         """A row whose message its renderer builds now (upstream calls included)."""
@@ -371,7 +391,7 @@ class RowDelivery:
             details = messages.digest_details(chunk, runbook=self.runbook)
             yield from self._post(row.channel, details.text, details.blocks,
                                   thread_ts=details_in, marker=f"{row.dedupe_key}#{index}",
-                                  found=posted)
+                                  found=posted, event=jobs_ended(chunk))
         done = {row.id, *(m.id for m in members)}
         for tracking_ts in dict.fromkeys(m.payload.get("thread_ts") for m in members
                                          if m.kind == "track"):
@@ -405,11 +425,13 @@ class RowDelivery:
     def _post(
         self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
         found: dict[str, str], thread_ts: str | None = None, broadcast: bool = False,
+        event: Event | None = None,
     ) -> Steps:
         """Post one message marked ``marker``, or, when Slack refuses it for its size, its
         halves marked ``marker/0`` and ``marker/1`` (recursively); returns the ts of the
         first part. Parts already in ``found`` (an earlier attempt's) are not posted
-        again, and a part found split is split the same way."""
+        again, and a part found split is split the same way. ``event`` (the job end it
+        tells) goes with the first part only, so a split message tells it once."""
         if marker in found:
             return found[marker]
         split = any(key.startswith(marker + "/") for key in found)
@@ -417,7 +439,7 @@ class RowDelivery:
             def post(text: str) -> str:
                 ts = self.messenger.post(channel, text=text, blocks=blocks,
                                          thread_ts=thread_ts, reply_broadcast=broadcast,
-                                         marker=marker)
+                                         marker=marker, event=event)
                 self.posted.add(marker)
                 return ts
 
@@ -439,11 +461,13 @@ class RowDelivery:
                 log.info("Slack refused %s for its size (%s); sending it in parts",
                          marker, e.error)
         return (yield from self._post_parts(channel, text, blocks, marker=marker, found=found,
-                                            thread_ts=thread_ts, broadcast=broadcast))
+                                            thread_ts=thread_ts, broadcast=broadcast,
+                                            event=event))
 
     def _post_parts(
         self, channel: str, text: str, blocks: Blocks | None, *, marker: str,
         found: dict[str, str], thread_ts: str | None, broadcast: bool,
+        event: Event | None = None,
     ) -> Steps:
         parts: list[tuple[str, Blocks | None]]
         if blocks and len(blocks) > 1:
@@ -459,7 +483,8 @@ class RowDelivery:
         for index, (part_text, part_blocks) in enumerate(parts):
             tss.append((yield from self._post(
                 channel, part_text, part_blocks, marker=f"{marker}/{index}", found=found,
-                thread_ts=thread_ts, broadcast=broadcast and index == 0)))
+                thread_ts=thread_ts, broadcast=broadcast and index == 0,
+                event=event if index == 0 else None)))
         return tss[0]
 
     def _refresh_tracking_message(self, channel: str, tracking_ts: str, *,

@@ -52,7 +52,7 @@ from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
 from .pause import WorkspacePause
-from .rows import FOLDABLE, Renderer, RowDelivery, Steps, destination, digest_payload
+from .rows import FOLDABLE, Deliverer, Renderer, RowDelivery, Steps, destination, digest_payload
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class Sender:
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
         escalate_after: timedelta = timedelta(minutes=15),
+        deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -154,7 +155,7 @@ class Sender:
             store, outbox, messenger, owner=owner, clock=clock,
             broadcast_default=policy.broadcast_failures, renderers=renderers, covers=covers,
             runbook=runbook, quota_warning=quota_warning, can_cancel=can_cancel,
-            escalate_after=escalate_after)
+            escalate_after=escalate_after, deliverers=deliverers)
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)

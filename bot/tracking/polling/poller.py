@@ -8,14 +8,15 @@ docs/polling.md tells the design; in short, one cycle:
    oldest first, streamed page by page; the mark advances with each recorded page).
    Unfinished jobs some subscription could announce join the active set; finished
    ones are announced at once. Cost: ceil(new / 100).
-3. **Checks the active set** (watched and tracked jobs) by id: ``job_ids`` batches of
-   100, ceil(active / 100). When the server ignores ``job_ids``: one
-   ``state=WAITING,PROCESSING`` sweep since the oldest active job; the active jobs
+3. **Checks the active set** (watched and tracked jobs, and the jobs workflow steps wait
+   for) by id: ``job_ids`` batches of 100, ceil(active / 100). When the server ignores
+   ``job_ids``: one ``state=WAITING,PROCESSING`` sweep since the oldest active job; the jobs
    missing from it have ended, and are read from one ``sort_key=update_time`` listing
    of recent ends, or confirmed by id.
 
-Callbacks (:meth:`Poller.observe`) go through the same recording, so a callback and a
-poll seeing one end announce it once (the outbox's and seen outcomes' UNIQUE keys).
+Callbacks (:meth:`Poller.observe`) go through the same recording (waiting steps
+included, :mod:`.waits`), so a callback and a poll seeing one end announce it once
+(the outbox's and seen outcomes' UNIQUE keys).
 Upstream errors end the cycle (logged, counted in ``failed_cycles``); what was recorded
 stays, and the next cycle goes on from there.
 """
@@ -48,6 +49,7 @@ from ..delivery.outbox import Outbox, subscription_key, track_key
 from ..delivery.pages import INCIDENT_LINE, PageStore
 from ..store.database import Store
 from .active import ActiveSet, WatchedJob
+from .waits import StepWaits
 from .watermark import ACTIVE_CHECKED, DISCOVERY, PollState, script_discovery
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,8 @@ class Poller:
         self.discovery_max_pages = discovery_max_pages
         self.state = PollState(store)
         self.active = ActiveSet(store)
+        #: Workflow steps waiting for jobs to end (their jobs join the active set).
+        self.waits = StepWaits(store, outbox)
         self.failed_cycles = 0
 
     # -- a cycle ------------------------------------------------------------------------
@@ -258,7 +262,8 @@ class Poller:
         """Every active job's state, recorded batch by batch: memory holds the active
         ids and one batch of answers and rows, not the whole set's."""
         created: dict[str, datetime | None] = {}
-        for job_id, when in [*self.store.pollable_ids(), *self.active.ids()]:
+        for job_id, when in [*self.store.pollable_ids(), *self.active.ids(),
+                             *self.waits.ids(now)]:
             if created.get(job_id) is None:
                 created[job_id] = when
         if not created:
@@ -273,9 +278,11 @@ class Poller:
                                                    subs)
             result.announced += self._apply_watched(
                 self.active.get_many(jobs), jobs, set(), subs, now)
+            self.waits.ended(jobs, now)
 
         gone = self._fetch_active(created, checked_before, counter, record)
         self._apply_watched(self.active.get_many(gone), {}, gone, subs, now)
+        self.waits.gone(gone, now)
         self.state.advance(ACTIVE_CHECKED, now)
 
     def _fetch_active(
@@ -556,6 +563,7 @@ class Poller:
             matching = [s for s in subs if s.swept_at is not None
                         and _matches_filters(s, job, script_id)]
             enqueued += self._announce(conn, job, matching, now, script_id=script_id)
+            enqueued += self.waits.end(conn, job, now)
         return enqueued
 
 

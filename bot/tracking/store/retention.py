@@ -11,6 +11,8 @@ Pruned once older than the retention period (``RETENTION_DAYS``):
 - accepted callback signatures older than a callback may be (replays of older ones are
   refused as stale);
 - Slack event ids older than Slack's retries of an event come (``EVENT_KEEP``).
+- workflow step executions (``step_runs``): a step's token is dead 15 minutes after it
+  started, so by then nothing of it is left to do.
 
 Deletes run in batches, each its own short transaction, so a large backlog never holds
 a long lock. Every query here uses an index (revision 0004).
@@ -25,7 +27,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from .database import Store
-from .tables import callback_receipts, event_receipts, outbox, seen_outcomes, tracked_jobs
+from .tables import (
+    callback_receipts,
+    event_receipts,
+    outbox,
+    seen_outcomes,
+    step_runs,
+    tracked_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +57,11 @@ class Pruned:
     receipts: int = 0
     #: Slack event ids (not counted in ``total``: they are the front's, not tracking's).
     events: int = 0
+    steps: int = 0
 
     @property
     def total(self) -> int:
-        return self.outbox + self.tracked + self.seen + self.receipts
+        return self.outbox + self.tracked + self.seen + self.receipts + self.steps
 
 
 def prune(store: Store, *, now: datetime, retention: timedelta, batch: int = BATCH) -> Pruned:
@@ -86,9 +96,12 @@ def prune(store: Store, *, now: datetime, retention: timedelta, batch: int = BAT
             callback_receipts.c.received_at < now - RECEIPT_KEEP)).rowcount
         done.events += conn.execute(event_receipts.delete().where(
             event_receipts.c.received_at < now - EVENT_KEEP)).rowcount
+        done.steps += conn.execute(step_runs.delete().where(
+            step_runs.c.started_at < cut)).rowcount
     if done.total:
-        log.info("retention: pruned %d outbox, %d tracked, %d seen, %d callback rows",
-                 done.outbox, done.tracked, done.seen, done.receipts)
+        log.info("retention: pruned %d outbox, %d tracked, %d seen, %d callback rows%s",
+                 done.outbox, done.tracked, done.seen, done.receipts,
+                 f", {done.steps} step runs" if done.steps else "")
     if done.events:
         log.info("retention: pruned %d Slack event ids", done.events)
     return done

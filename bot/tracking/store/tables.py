@@ -366,3 +366,28 @@ incidents = sa.Table(
 #: ``escalate=@group``: paged when the subscription's page stays unacknowledged.
 subscription_mentions.append_column(sa.Column("escalate_group_id", sa.String(32)))
 stuck_watches.append_column(sa.Column("escalate_group_id", sa.String(32)))
+
+# -- Workflow Builder steps (docs/surfaces.md, "Workflow steps"; revision 0009) ------
+
+#: One row per custom step execution (``function_executed``), written before the step
+#: runs: Slack delivering the event twice runs it once. A "Wait for video job to end"
+#: keeps ``job_id``, its ``deadline`` and the execution's token (to complete it with,
+#: https://docs.slack.dev/reference/events/function_executed) until its one completion,
+#: an outbox row keyed ``step:<execution id>``, is decided: ``ended_at``. The token is
+#: dropped once the completion is delivered.
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("execution_id", sa.String(64), primary_key=True),
+    sa.Column("callback_id", sa.String(64), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("job_id", sa.String(64)),
+    #: The job's create_time: the poller's sweep starts at the oldest watched job.
+    sa.Column("job_created_at", UtcDateTime),
+    sa.Column("deadline", UtcDateTime),
+    sa.Column("token", sa.Text),
+    sa.Column("ended_at", UtcDateTime),
+    sa.Index("ix_step_runs_waiting", "ended_at", "deadline"),
+    sa.Index("ix_step_runs_job", "job_id"),
+    sa.Index("ix_step_runs_started", "started_at"),
+)

@@ -147,7 +147,7 @@ def test_two_people_pressing_cancel_at_once_send_one_cancel(simulator, services,
     router = services.router
     router.cancel_policy.users = frozenset(slack_users)
     both_looked = threading.Barrier(2, timeout=10)
-    fresh, seen = router._fresh, threading.local()
+    fresh, seen = router.fresh, threading.local()
 
     def look_then_wait(job: str):
         found = fresh(job)
@@ -156,7 +156,7 @@ def test_two_people_pressing_cancel_at_once_send_one_cancel(simulator, services,
             both_looked.wait()  # each has seen it WAITING before either claims
         return found
 
-    mocker.patch.object(router, "_fresh", side_effect=look_then_wait)
+    mocker.patch.object(router, "fresh", side_effect=look_then_wait)
     answers: dict[str, str] = {}
 
     def press(user: str) -> None:

@@ -59,7 +59,7 @@ def dies_at(world: TrackingWorld, n: int) -> None:
 
 def marked(world: TrackingWorld) -> list[tuple[str, Posted]]:
     """(marker, message) of each post with a marker, in order."""
-    return [(m.metadata["event_payload"]["key"], m) for m in world.slack.posts()
+    return [(m.marker, m) for m in world.slack.posts()
             if m.metadata]
 
 

@@ -35,7 +35,7 @@ def _notifications(result: str) -> float:
 
 
 def _marker(message) -> str:
-    return str((message.metadata or {}).get("event_payload", {}).get("key", ""))
+    return message.marker or ""
 
 
 def uploads(world: TrackingWorld) -> list[int]:

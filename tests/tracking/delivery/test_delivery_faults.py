@@ -74,7 +74,7 @@ def test_a_message_slack_refuses_for_size_is_split_and_sent_in_parts(
         world.clock.advance(10)
     assert set(_told(world, ids).values()) == {1}
     assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
-    markers = [m.metadata["event_payload"]["key"] for m in world.slack.posts() if m.metadata]
+    markers = [m.marker for m in world.slack.posts() if m.metadata]
     assert any("/" in key for key in markers)  # parts carry markers of their own
     assert len(markers) == len(set(markers))
 
@@ -107,7 +107,7 @@ def test_a_crash_between_parts_leaves_each_part_once(world: TrackingWorld) -> No
         world.cycle()
         world.clock.advance(10)
     assert set(_told(world, ids).values()) == {1}
-    markers = [m.metadata["event_payload"]["key"] for m in world.slack.posts() if m.metadata]
+    markers = [m.marker for m in world.slack.posts() if m.metadata]
     assert len(markers) == len(set(markers))
 
 

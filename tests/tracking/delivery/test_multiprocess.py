@@ -104,7 +104,7 @@ def test_two_worker_processes_send_each_notification_once(
         expected = len(every) * 2  # a thread reply in its channel, a post in C9
         delivered = fake_slack.wait_for(
             lambda f: sum(1 for m in f.messages if m.metadata
-                          and not m.metadata["event_payload"]["key"].startswith("recovered:"))
+                          and not m.marker.startswith("recovered:"))
             >= expected, timeout=60)
         if not delivered:
             _print_logs(logs)
@@ -125,8 +125,8 @@ def test_two_worker_processes_send_each_notification_once(
     # Every end once per destination; "recovered" replies (a success after an incident's
     # failures, docs/oncall.md) are about an incident, not an end.
     ends = [m for m in fake_slack.messages if m.metadata
-            and not m.metadata["event_payload"]["key"].startswith("recovered:")]
-    keys = Counter(m.metadata["event_payload"]["key"] for m in ends)
+            and not m.marker.startswith("recovered:")]
+    keys = Counter(m.marker for m in ends)
     assert len(keys) == len(every) * 2 and set(keys.values()) == {1}
     for channel in CHANNELS:
         parent = fake_slack.posts(channel)[0]
