@@ -171,9 +171,10 @@ def _command(word: str, args: list[str]) -> Command:
     if word == "settings":
         return _settings(args)
     if word == "retry":
-        if len(args) != 1:
+        ids = _job_ids(args, "retry")
+        if len(ids) != 1:
             raise _Refused("`retry` takes one job id: `retry JOB_ID`.")
-        return Retry(_job_ids(args, "retry")[0])
+        return Retry(ids[0])
     if word == "audit":
         return Audit(_window(args, "audit"))
     if word in REPORT_WORDS:

@@ -39,6 +39,7 @@ from ..views.summary import summary_reply
 from . import canceling
 from .buttons import Bounds, decode, encode
 from .parse import job_ids_problem, parse
+from .retrying import Retrier, read_confirm_value
 from .types import (
     Audit,
     ChannelSettings,
@@ -51,6 +52,7 @@ from .types import (
     Mute,
     Quota,
     ReportCommandsAPI,
+    Retry,
     ScheduleReport,
     Status,
     Stuck,
@@ -99,6 +101,7 @@ class Router:
         reports: ReportCommandsAPI | None = None,
         runbook: Runbook = DEFAULT,
         assets: AssetLookup | None = None,
+        retrier: Retrier | None = None,
     ) -> None:
         self.jobs = jobs
         self.tracking = tracking
@@ -113,6 +116,8 @@ class Router:
         self.runbook = runbook
         #: The asset library (cached), to say why a job failed; None: cards say nothing.
         self.assets = assets
+        #: Re-creating failed jobs (Retry); None: not available (no create client).
+        self.retrier = retrier
 
     # -- entry points ----------------------------------------------------------------
 
@@ -138,6 +143,9 @@ class Router:
             actions.CANCEL: self._cancel_button,
             actions.ACKNOWLEDGE: self._acknowledge_button,
             actions.SNOOZE: self._snooze_button,
+            actions.RETRY: self._retry_button,
+            actions.RETRY_CONFIRM: self._retry_confirm_button,
+            actions.RETRY_DISMISS: self._retry_dismiss_button,
         }
         handler = handlers.get(action_id)
         if handler is None:
@@ -183,6 +191,8 @@ class Router:
                 return self._stuck(command, ctx, post_value=encode(text, 0))
             case Quota():
                 return self._quota()
+            case Retry(job_id=job_id):
+                return self._retry(job_id, ctx)
             case ScheduleReport() | ListReports() | Unreport():
                 if self.reports is None:
                     return notice_reply("Scheduled reports are not enabled for this bot.")
@@ -200,7 +210,8 @@ class Router:
         return status_reply(jobs, missing, ctx.tz, post_value=post_value, now=self.clock(),
                             can_cancel=self.cancel_policy.enabled and self.operations is not None,
                             runbook=self.runbook,
-                            explanations=self._explanations(jobs, refresh=refresh))
+                            explanations=self._explanations(jobs, refresh=refresh),
+                            can_retry=self.retrier is not None and self.retrier.policy.enabled)
 
     def _explanations(self, jobs: list[Job], *, refresh: bool) -> dict[str, tuple[Reason, ...]]:
         """Why each failed, blocked or canceled job among ``jobs`` ended, from one look-up
@@ -417,6 +428,30 @@ class Router:
         if self.tracking is None or not value:
             return invalid_reply("That button no longer points at a page.")
         return self.tracking.snooze(ctx, value, self.clock())
+
+    def _retry(self, job_id: str, ctx: Context) -> Reply:
+        if self.retrier is None:
+            return notice_reply("Retrying from Slack is off for this bot (`RETRY_ALLOWED`).")
+        return self.retrier.prompt(job_id, ctx)
+
+    def _retry_button(self, value: str, ctx: Context) -> Reply:
+        if not valid_job_id(value):
+            return invalid_reply("That button no longer points at a job.")
+        return self._retry(value, ctx)
+
+    def _retry_confirm_button(self, value: str, ctx: Context) -> Reply:
+        decoded = read_confirm_value(value)
+        if decoded is None:
+            return invalid_reply("That button no longer points at a job.")
+        if self.retrier is None:
+            return notice_reply("Retrying from Slack is off for this bot (`RETRY_ALLOWED`).")
+        job_id, thread_ts = decoded
+        return self.retrier.confirm(job_id, thread_ts, ctx)
+
+    def _retry_dismiss_button(self, value: str, ctx: Context) -> Reply:
+        reply = notice_reply("Nothing was retried.")
+        reply.replace_original = True
+        return reply
 
     def fresh(self, job_id: str) -> Job | None:
         """The job as MetaStudio shows it now (the cache's entry dropped first)."""

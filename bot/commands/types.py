@@ -215,6 +215,9 @@ class Context:
     team_id: str | None = None
     #: Slack channel name, for display only.
     channel_name: str | None = None
+    #: The thread of the channel message a button was pressed on (its root's ts); None
+    #: for typed commands and ephemeral messages, which have no thread to answer in.
+    thread_ts: str | None = None
 
 
 class ReportCommandsAPI(Protocol):
@@ -244,3 +247,5 @@ class TrackingCommands(Protocol):
                now: datetime) -> None: ...
     def claim(self, key: str, user_id: str, now: datetime) -> str | None: ...
     def release(self, key: str, user_id: str) -> None: ...
+    def track_retry(self, ctx: Context, job_id: str, new_job_id: str, thread_ts: str | None,
+                    now: datetime) -> str | None: ...

@@ -20,6 +20,9 @@ class TrackedJob:
     paused_reason: str | None
     closed: bool
     closed_at: datetime | None = None
+    #: Tracked under a message that is not its tracking message (a shortcut's, an
+    #: announcement): never redrawn as one.
+    thread_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,20 @@ class AuditEntry:
     action: str  # cancel | retry | acknowledge | snooze | mute | unmute
     target: str
     result: str
+
+
+@dataclass(frozen=True)
+class RetryRecord:
+    """A failed job someone re-created from Slack (docs/oncall.md, "Retry"): who, where,
+    the attempt's output asset name, when its create was first sent and how it went
+    (``sending``, ``in_doubt``, ``created`` with ``new_job_id``)."""
+
+    job_id: str
+    user_id: str
+    channel: str
+    asset_name: str
+    photo: bool
+    state: str
+    sent_at: datetime
+    new_job_id: str | None
+    updated_at: datetime

@@ -42,9 +42,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..metastudio.assets import AssetSummary
-from ..metastudio.models import AssetRef, AssetRole, Job, JobDetail, ShootScript
+from ..metastudio.models import AssetRef, AssetRole, Job, JobDetail, JobType, ShootScript
 from .explain import Reason, asset_problems
 
+#: The job types MetaStudio's create operations make (2D and photo, both spellings).
+RETRYABLE_TYPES = frozenset({JobType.VIDEO_2D, JobType.PHOTO, JobType.PHOTO_SDK})
 #: ``output_asset_config.asset_name``: at most 256 characters.
 ASSET_NAME_LIMIT = 256
 #: About 250 characters a minute at speed 100 (VoiceConfig in the API notes).

@@ -59,6 +59,7 @@ class TrackingService:
     def __init__(self, store: Store, outbox: Outbox, jobs: JobsAPI, messenger: Messenger,
                  *, broadcast_default: bool, stuck: StuckWatcher | None = None,
                  runbook: Runbook = DEFAULT, can_cancel: bool = False,
+                 can_retry: bool = False,
                  group_known: Callable[[str], bool | None] | None = None):
         self.store = store
         self.outbox = outbox
@@ -73,6 +74,7 @@ class TrackingService:
         #: How failures are explained, and whether tracking messages offer Cancel.
         self.runbook = runbook
         self.can_cancel = can_cancel
+        self.can_retry = can_retry
         #: Whether a ``notify=`` group exists (usergroups.list); None: nobody to ask.
         self.group_known = group_known
 
@@ -111,10 +113,13 @@ class TrackingService:
                             runbook=self.runbook)
 
     def track_under(self, ctx: Context, job_ids: list[str], root_ts: str,
-                    now: datetime) -> str | None:
+                    now: datetime, *, retry_of: str | None = None,
+                    thread_only: bool = True) -> str | None:
         """Track ``job_ids`` in ``ctx.channel_id`` with ``root_ts`` as their thread, and
         answer in that thread. Returns an ephemeral line for the person when the answer
-        could not be posted (or None)."""
+        could not be posted (or None). ``root_ts`` is someone's message (the shortcut's)
+        or an announcement unless ``thread_only`` is False (a tracking message, redrawn
+        as its jobs move); ``retry_of`` words the answer as that job's retry."""
         extra = len(job_ids) - MAX_IDS
         ids = job_ids[:MAX_IDS]
         tracked = {t.job_id for t in self.store.channel_tracked(ctx.channel_id)}
@@ -128,7 +133,8 @@ class TrackingService:
         ended = [found[i] for i in rest if i in found and found[i].is_finished]
         unknown = [i for i in rest if i not in found]
         message = messages.track_under_answer(ctx.user_id, todo, already, ended, unknown, extra,
-                                              limit=MAX_IDS, runbook=self.runbook)
+                                              limit=MAX_IDS, runbook=self.runbook,
+                                              retry_of=retry_of)
         try:
             answer_ts = self.messenger.post(ctx.channel_id, text=message.text,
                                             blocks=message.blocks, thread_ts=root_ts)
@@ -142,7 +148,8 @@ class TrackingService:
             try:
                 self.store.add_tracked(
                     ctx.channel_id, [(j.job_id, j.state_name, j.create_time) for j in todo],
-                    message_ts=root_ts, requested_by=ctx.user_id, now=now)
+                    message_ts=root_ts, requested_by=ctx.user_id, now=now,
+                    thread_only=thread_only)
             except SQLAlchemyError:
                 # The answer promises replies that would never come: take the promise back.
                 log.exception("tracking under %s in %s not saved", root_ts, ctx.channel_id)
@@ -180,9 +187,12 @@ class TrackingService:
         a reply for it; a DM someone asked for (``notify=me``) still comes."""
         job_id = command.job_id
         message_ts = self.store.tracking_message_of(ctx.channel_id, job_id)
+        own = message_ts is not None and any(
+            not t.thread_only for t in self.store.in_message(ctx.channel_id, message_ts))
         if message_ts is None or not self.store.untrack(ctx.channel_id, job_id):
             return Reply(text=f"This channel is not tracking `{job_id}`.")
-        self._redraw_tracking_message(ctx, message_ts)
+        if own:  # a shortcut's message or an announcement is not ours to redraw
+            self._redraw_tracking_message(ctx, message_ts)
         if not self.oncall.watchers(job_id) or self.store.open_channels(job_id):
             return Reply(text=f"Stopped tracking `{job_id}` here.")
         # Nothing else follows the job now: watch it, so the DM it owes still goes out.
@@ -373,7 +383,8 @@ class TrackingService:
         return Reply(text=f"😴 Snoozed: the next reminder waits until {until}.")
 
     def _redraw_page(self, page: Page) -> None:
-        shown = announcement(self.outbox, self.pages, page.page_key, runbook=self.runbook)
+        shown = announcement(self.outbox, self.pages, page.page_key, runbook=self.runbook,
+                             can_retry=self.can_retry)
         if shown is None or page.message_ts is None:
             return
         try:
@@ -407,6 +418,20 @@ class TrackingService:
 
     def release(self, key: str, user_id: str) -> None:
         self.store.release(key, user_id)
+
+    def track_retry(self, ctx: Context, job_id: str, new_job_id: str, thread_ts: str | None,
+                    now: datetime) -> str | None:
+        """Track ``new_job_id``, the retry of ``job_id``, where ``job_id`` was told: its
+        tracking message in this channel, else the thread Retry was pressed in (a failure
+        announcement), else a new tracking message. Returns a line for the person when
+        it could not be tracked (or None)."""
+        own = self.oncall.tracking_ts(ctx.channel_id, job_id)
+        if own is not None or thread_ts is not None:
+            return self.track_under(ctx, [new_job_id], own or thread_ts or "", now,
+                                    retry_of=job_id, thread_only=own is None)
+        reply = self.track(ctx, Track((new_job_id,)), now)
+        tracked = self.oncall.tracking_ts(ctx.channel_id, new_job_id) is not None
+        return None if tracked else reply.text
 
     def note_in_thread(self, ctx: Context, job_id: str, line: str) -> None:
         """Post ``line`` in the job's tracking thread in this channel, if it has one."""

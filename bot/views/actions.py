@@ -23,5 +23,7 @@ ACKNOWLEDGE = "videojobs_ack"
 SNOOZE = "videojobs_snooze"
 #: Re-create a failed job: shows what it will create and cost; value: the job id.
 RETRY = "videojobs_retry"
-#: Confirm a re-creation shown by Retry; value: the job id.
+#: Confirm a re-creation shown by Retry; value: the job id and the thread to track it in (JSON).
 RETRY_CONFIRM = "videojobs_retry_confirm"
+#: Dismiss Retry's confirmation; value: the job id.
+RETRY_DISMISS = "videojobs_retry_dismiss"

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from ..domain.explain import Reason
+from ..domain.recreate import RETRYABLE_TYPES
 from ..domain.reply import Reply
 from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
@@ -56,14 +57,16 @@ _ASSET_LIMIT = 200
 def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None,
              now: datetime | None = None, can_cancel: bool = False,
              runbook: Runbook = DEFAULT,
-             explanation: Sequence[Reason] | None = None) -> list[Block]:
+             explanation: Sequence[Reason] | None = None,
+             can_retry: bool = False) -> list[Block]:
     """A job's card: state, id, type, asset, times in ``tz``, durations, cover thumbnail,
     preview link (photo jobs), error when failed, and Track / Refresh buttons.
 
     ``refresh_value`` is the space-separated ids the Refresh button looks up again (the
     whole message it replaces); by default the job's own id. With ``now``, an unfinished
     job says how long it has waited or run. ``can_cancel`` puts a Cancel button (with
-    Slack's confirm dialog) on a ``WAITING`` job. ``explanation`` (from
+    Slack's confirm dialog) on a ``WAITING`` job, ``can_retry`` a Retry on a failed 2D or
+    photo job. ``explanation`` (from
     :func:`bot.domain.explain.explain`) adds a "Why:" under the error (under the asset
     line when there is none)."""
     asset = job.asset_name
@@ -117,6 +120,8 @@ def job_card(job: Job, tz: ZoneInfo, *, refresh_value: str | None = None,
         buttons.append(button("Refresh", actions.REFRESH, refresh_value or job.job_id))
         if can_cancel and job.state == JobState.WAITING:
             buttons.append(cancel_button(job.job_id))
+        if can_retry and job.state == JobState.FAILED and retryable(job):
+            buttons.append(retry_button(job.job_id))
     return [main, *actions_block(buttons)]
 
 
@@ -132,6 +137,17 @@ def cancel_button(job_id: str, label: str = "Cancel") -> ButtonElement:
     return element
 
 
+def retryable(job: Job) -> bool:
+    """A job MetaStudio's create can make again (2D and photo)."""
+    return job.job_type in RETRYABLE_TYPES
+
+
+def retry_button(job_id: str) -> ButtonElement:
+    """Retry: shows what a re-creation makes and costs before anything is created
+    (bot/commands/retrying.py), so it needs no confirm dialog of its own."""
+    return button("Retry", actions.RETRY, job_id)
+
+
 def _error_line(job: Job) -> str:
     info = job.error_info
     error_code = info.error_code if info and info.error_code else "no error code"
@@ -142,7 +158,8 @@ def _error_line(job: Job) -> str:
 def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
                  post_value: str | None, now: datetime | None = None,
                  can_cancel: bool = False, runbook: Runbook = DEFAULT,
-                 explanations: Mapping[str, Sequence[Reason]] | None = None) -> Reply:
+                 explanations: Mapping[str, Sequence[Reason]] | None = None,
+                 can_retry: bool = False) -> Reply:
     """Cards for ``jobs`` (dividers between), a plain "No job `x` found." line per
     missing id, and a "Post to channel" button when ``post_value`` is given.
     ``explanations`` (job id -> reasons) explain the cards of ended jobs."""
@@ -162,7 +179,8 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
     shown = 0
     for job in jobs:
         card = job_card(job, tz, refresh_value=refresh_value, now=now, can_cancel=can_cancel,
-                        runbook=runbook, explanation=(explanations or {}).get(job.job_id))
+                        runbook=runbook, explanation=(explanations or {}).get(job.job_id),
+                        can_retry=can_retry)
         card = ([DividerBlock()] if body else []) + card
         if len(body) + len(card) > budget:
             break

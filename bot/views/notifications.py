@@ -24,7 +24,7 @@ from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
 from .blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from .blocks import pack_lines
-from .cards import cancel_button
+from .cards import cancel_button, retry_button, retryable
 from .format import (
     NONE,
     code,
@@ -108,7 +108,7 @@ def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
 # -- end-state notifications ---------------------------------------------------------------
 
 def notification(payload: Mapping[str, Any], *, with_image: bool = True,
-                 runbook: Runbook = DEFAULT) -> Message:
+                 runbook: Runbook = DEFAULT, can_retry: bool = False) -> Message:
     """The message for an outbox row's payload: the job's :func:`outcome`, addressed to
     whoever the row names (the person who tracked it, a user group on failures, or the
     person themselves in a DM)."""
@@ -122,17 +122,18 @@ def notification(payload: Mapping[str, Any], *, with_image: bool = True,
                        blocks=[*ended.blocks, ContextBlock(elements=[_md(note)])])
     return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
                    mention_groups=groups_of(payload),
-                   direct=bool(payload.get("direct")), runbook=runbook)
+                   direct=bool(payload.get("direct")), runbook=runbook, can_retry=can_retry)
 
 
 def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = None,
             mention_groups: Sequence[str] = (), direct: bool = False,
-            runbook: Runbook = DEFAULT) -> Message:
+            runbook: Runbook = DEFAULT, can_retry: bool = False) -> Message:
     """A job's end: cover image, asset, duration and preview link on success; error code,
     message and the runbook's next step on failure. ``with_image=False`` links the cover
     instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
     reaches the person who tracked the job); ``mention_groups`` (user group ids) are
-    paged; ``direct`` words it for a DM to ``requested_by``."""
+    paged; ``direct`` words it for a DM to ``requested_by``. ``can_retry`` (RETRY_ALLOWED
+    is set) puts Retry under a failed 2D or photo job."""
     # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
     # least of all in a failure that is broadcast to the channel.
     state = job.state_name
@@ -161,6 +162,8 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
     if job.cover_url and with_image and state == JobState.SUCCEED:
         blocks.append(ImageBlock(image_url=job.cover_url,
                                  alt_text=f"Cover of {job.asset_name or job.job_id}"))
+    if can_retry and state == JobState.FAILED and retryable(job) and job.job_id:
+        blocks.append(ActionsBlock(elements=[retry_button(job.job_id)]))
     error = job.error_info.error_code if state == JobState.FAILED and job.error_info else None
     text = head + (f": {escape(error)}" if error else "")
     return Message(text=f"{address} {text}" if address else text, blocks=blocks)
@@ -258,12 +261,18 @@ def digest_details(jobs: Sequence[Job], *, runbook: Runbook = DEFAULT) -> Messag
 
 def track_under_answer(user: str, todo: Sequence[Job], already: Sequence[str],
                        ended: Sequence[Job], unknown: Sequence[str], extra: int, *,
-                       limit: int, runbook: Runbook = DEFAULT) -> Message:
+                       limit: int, runbook: Runbook = DEFAULT,
+                       retry_of: str | None = None) -> Message:
     """The answer of the "Track jobs in message" shortcut, in that message's thread:
-    what is tracked now, already, or cannot be; ``extra`` ids past ``limit`` left out."""
+    what is tracked now, already, or cannot be; ``extra`` ids past ``limit`` left out.
+    ``retry_of``: the jobs are that job's retry (the Retry button's line instead)."""
     lines: list[str] = []
     blocks: list[Block] = []
-    if todo:
+    if todo and retry_of is not None:
+        lines.append(f"🔁 <@{user}> retried `{retry_of}` as "
+                     + ", ".join(f"{emoji(j.state_name)} `{j.job_id}`" for j in todo)
+                     + ": I reply in this thread when it ends.")
+    elif todo:
         lines.append(f"👀 <@{user}> is tracking "
                      + ", ".join(f"{emoji(j.state_name)} `{j.job_id}`" for j in todo)
                      + ": I reply in this thread when each one ends.")

@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from ..domain.cancel import CancelPolicy
 from ..domain.messaging import Messenger
+from ..domain.recreate import CallbackConfig
 from ..domain.runbook import Runbook, load
 from ..settings import Settings
 from ..slack.response_url import ResponseUrls
@@ -75,25 +76,48 @@ def build_core(settings: Settings, messenger: Messenger, *,
     ``group_known`` says whether a ``notify=`` group exists;
     ``also_allowed`` adds people who may cancel (the demo's user); ``clock`` replaces
     the wall clock (the demo runs on the simulator's)."""
+    from ..commands.retrying import Retrier
     from ..commands.router import Router
+    from ..metastudio.creating import JobCreator
     from ..metastudio.operations import JobOperations
     from ..tracking.process.worker import utc_now
     from ..tracking.report_service import ReportCommands
+    from ..tracking.store.retries import RetryStore
     from ..tracking.watches.reports import ReportStore
     from .metastudio import build_assets, build_jobs_client
     from .tracking import build_tracking
 
     runbook = load(settings.runbook_file)
     policy = CancelPolicy(settings.cancel_allowed_ids | set(also_allowed), group_members)
+    retry_policy = CancelPolicy(settings.retry_allowed_ids | set(also_allowed), group_members)
     jobs = build_jobs_client(settings)
     clock = clock or utc_now
+    creator = JobCreator.of(jobs)
+    can_retry = retry_policy.enabled and creator is not None
     tracking = build_tracking(settings, jobs, messenger, runbook=runbook,
-                              can_cancel=policy.enabled, clock=clock, group_known=group_known)
-    router = Router(jobs, tracking=tracking.service, operations=JobOperations.of(jobs),
+                              can_cancel=policy.enabled, can_retry=can_retry, clock=clock,
+                              group_known=group_known)
+    operations, assets = JobOperations.of(jobs), build_assets(settings, jobs)
+    router = Router(jobs, tracking=tracking.service, operations=operations,
                     cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
                     reports=ReportCommands(ReportStore(tracking.store), messenger),
-                    runbook=runbook, clock=clock, assets=build_assets(settings, jobs))
+                    runbook=runbook, clock=clock, assets=assets)
+    if creator is not None:
+        router.retrier = Retrier(
+            jobs, creator, RetryStore(tracking.store), tracking.service, retry_policy,
+            fresh=router.fresh, clock=clock, assets=assets, operations=operations,
+            callback=callback_config(settings))
     return Core(jobs, tracking, router, runbook, policy)
+
+
+def callback_config(settings: Settings) -> CallbackConfig | None:
+    """The ``callback_config`` a retried job is created with: the bot's own receiver,
+    MSS_A-signed with ``METASTUDIO_CALLBACK_KEY``, when both the public URL and the key
+    are set; else none (the poller still follows the job)."""
+    key = settings.metastudio_callback_key
+    if settings.metastudio_callback_url and key is not None and key.get_secret_value():
+        return CallbackConfig(settings.metastudio_callback_url, key.get_secret_value())
+    return None
 
 
 def build_services(settings: Settings) -> Services:

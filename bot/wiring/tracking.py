@@ -44,6 +44,7 @@ def build_tracking(
     sleep: Callable[[float], None] = time.sleep,
     runbook: Runbook = DEFAULT,
     can_cancel: bool = False,
+    can_retry: bool = False,
     group_known: Callable[[str], bool | None] | None = None,
 ) -> Tracking:
     """Open and migrate the database named by ``settings.database_url`` and build the
@@ -54,7 +55,7 @@ def build_tracking(
     ``messenger`` is :class:`bot.slack.messenger.SlackMessenger` in Slack modes.
     ``sleep`` waits on ``clock``'s timeline (the sender paces posts with it).
     ``runbook`` explains failures; ``can_cancel`` (CANCEL_ALLOWED is set) puts Cancel
-    buttons on tracking messages.
+    buttons on tracking messages, ``can_retry`` (RETRY_ALLOWED) Retry on failures.
     """
     store = Store(settings.database_url)
     store.migrate()
@@ -73,7 +74,8 @@ def build_tracking(
         policy=sender_policy(settings),
         renderers={REPORT_KIND: ReportRenderer(jobs, runbook=runbook)},
         covers=build_covers(settings.cover_upload, messenger, store),
-        runbook=runbook, can_cancel=can_cancel, escalate_after=escalate_after,
+        runbook=runbook, can_cancel=can_cancel, can_retry=can_retry,
+        escalate_after=escalate_after,
         quota_warning=quota.current if quota is not None else lambda: None,
         # Workflow steps' completions (bot/tracking/delivery/completions.py).
         deliverers={completions.KIND: completions.Completions(
@@ -82,7 +84,7 @@ def build_tracking(
     stuck = StuckWatcher(store, outbox, jobs, clock=clock)
     service = TrackingService(store, outbox, jobs, messenger,
                               broadcast_default=settings.broadcast_failures, stuck=stuck,
-                              runbook=runbook, can_cancel=can_cancel,
+                              runbook=runbook, can_cancel=can_cancel, can_retry=can_retry,
                               group_known=group_known)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
                     retention=retention, reports=ReportScheduler(store, outbox, clock=clock),

@@ -519,9 +519,10 @@ class FakeSlack:
 
     # == files, views.publish, users.conversations ===========================================
 
-    def say(self, channel: str, text: str, *, user: str = "U2",
+    def say(self, channel: str, text: str, *, user: str | None = "U2",
             thread_ts: str | None = None) -> Message:
-        """A message a person posts (what a message shortcut is used on)."""
+        """A message a person posts (what a message shortcut is used on); ``user=None``:
+        one of the bot's own, such as an announcement."""
         with self._lock:
             message = Message(channel=channel, ts=self._new_ts(), text=text, blocks=None,
                               thread_ts=thread_ts, user=user)

@@ -42,6 +42,8 @@ class Work:
     #: Set for a button click; None for a slash command.
     action_id: str | None = None
     value: str = ""
+    #: The thread of the (non-ephemeral) message a button was on.
+    thread_ts: str | None = None
 
     @classmethod
     def command(cls, command: dict[str, Any], context: BoltContext) -> Work:
@@ -54,7 +56,19 @@ class Work:
         return cls(response_url=body.get("response_url"), user_id=context.user_id or "",
                    channel_id=context.channel_id or "", team_id=context.team_id,
                    channel_name=(body.get("channel") or {}).get("name"),
-                   action_id=action["action_id"], value=action.get("value") or "")
+                   action_id=action["action_id"], value=action.get("value") or "",
+                   thread_ts=_thread_of(body))
+
+
+def _thread_of(body: dict[str, Any]) -> str | None:
+    """The thread a click's message is in (its own ts when it is a thread's root); None
+    for an ephemeral message, which cannot be replied to."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    if container.get("is_ephemeral") or not isinstance(message, dict):
+        return None
+    ts = message.get("thread_ts") or message.get("ts") or container.get("message_ts")
+    return ts if isinstance(ts, str) else None
 
 
 class Dispatcher(Protocol):
@@ -80,7 +94,7 @@ def perform(services: Services, work: Work) -> None:
     timezone: only ever after the ack)."""
     ctx = Context(user_id=work.user_id, channel_id=work.channel_id,
                   tz=services.timezones.resolve(work.user_id), team_id=work.team_id,
-                  channel_name=work.channel_name)
+                  channel_name=work.channel_name, thread_ts=work.thread_ts)
     if work.action_id is None:
         reply: Reply | None = services.router.handle(work.text, ctx)
     else:

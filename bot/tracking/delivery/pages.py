@@ -281,9 +281,11 @@ def incident_view(incident: Incident, job: Job | None = None) -> IncidentView:
 
 
 def announcement(outbox: Outbox, store: PageStore, key: str, *,
-                 runbook: Runbook = DEFAULT) -> tuple[str, list[Any]] | None:
+                 runbook: Runbook = DEFAULT,
+                 can_retry: bool = False) -> tuple[str, list[Any]] | None:
     """The channel announcement ``key`` as it should read now: an incident's count, last
-    seen and recovery, a page's buttons or who has it. None when ``key`` is not one."""
+    seen and recovery, a page's buttons or who has it. None when ``key`` is not one. A
+    single failure offers Retry when ``can_retry``; an incident's many jobs do not."""
     row = outbox.by_key(key)
     if row is None or row.kind not in ("sub", "stuck"):
         return None
@@ -297,7 +299,8 @@ def announcement(outbox: Outbox, store: PageStore, key: str, *,
     else:
         # A single failure reads as one; it becomes the incident's count once another
         # failure of its cause follows.
-        message = messages.notification(row.payload, with_image=False, runbook=runbook)
+        message = messages.notification(row.payload, with_image=False, runbook=runbook,
+                                        can_retry=can_retry)
         text, blocks = message.text, list(message.blocks)
         if incident is not None and incident.recovered_at is not None:
             blocks.append(recovered_note(incident.job_type, incident.recovered_at))

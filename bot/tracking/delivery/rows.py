@@ -112,6 +112,7 @@ class RowDelivery:
         runbook: Runbook = DEFAULT,
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
+        can_retry: bool = False,
         escalate_after: timedelta = timedelta(minutes=15),
         deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
@@ -138,6 +139,8 @@ class RowDelivery:
         self.quota_warning = quota_warning
         #: Tracking messages show Cancel on waiting jobs (CANCEL_ALLOWED is set).
         self.can_cancel = can_cancel
+        #: Failure messages show Retry on failed 2D and photo jobs (RETRY_ALLOWED is set).
+        self.can_retry = can_retry
         #: Markers posted during the current pass: whether a row has posted anything.
         self.posted: set[str] = set()
         #: Digests being delivered, by row id (see _digest_plan).
@@ -198,7 +201,8 @@ class RowDelivery:
         """The first failure of a cause: the incident's message, paging its groups."""
         ts, found = self._already(row, thread_ts=None)
         if ts is None:
-            shown = announcement(self.outbox, self.pages, row.dedupe_key, runbook=self.runbook)
+            shown = announcement(self.outbox, self.pages, row.dedupe_key, runbook=self.runbook,
+                                 can_retry=self.can_retry)
             assert shown is not None  # a "sub" row with its incident
             text, blocks = shown
             ts = yield from self._post(row.channel, text, blocks, marker=row.dedupe_key,
@@ -258,7 +262,8 @@ class RowDelivery:
     def _redraw_announcement(self, channel: str, key: str, ts: str) -> None:
         """Edit a channel announcement to read as it should now (best effort, like the
         tracking message's edit: only failures worth a retry count)."""
-        shown = announcement(self.outbox, self.pages, key, runbook=self.runbook)
+        shown = announcement(self.outbox, self.pages, key, runbook=self.runbook,
+                             can_retry=self.can_retry)
         if shown is None:
             return
         try:
@@ -272,7 +277,8 @@ class RowDelivery:
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
         found: dict[str, str],
     ) -> Steps:
-        message = messages.notification(row.payload, runbook=self.runbook)
+        message = messages.notification(row.payload, runbook=self.runbook,
+                                        can_retry=self.can_retry)
         message = self._with_page(row, message)
         event = job_ended(job)  # the job's end as message metadata, for other apps
         # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
@@ -300,7 +306,7 @@ class RowDelivery:
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
             message = self._with_page(row, messages.notification(
-                row.payload, with_image=False, runbook=self.runbook))
+                row.payload, with_image=False, runbook=self.runbook, can_retry=self.can_retry))
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
                                           marker=row.dedupe_key, found=found, event=event))
@@ -496,8 +502,8 @@ class RowDelivery:
         only failures worth a retry (rate limit, Slack down, token refused) count; a
         message deleted meanwhile does not."""
         jobs = self.store.in_message(channel, tracking_ts)
-        if not jobs:
-            return
+        if all(j.thread_only for j in jobs):
+            return  # none, or a thread under someone's message or an announcement
         keys = {track_key(channel, j.job_id, j.last_state or ""): j.job_id
                 for j in jobs if j.closed}
         waiting = {keys[k] for k in self.outbox.pending_keys(list(keys), besides=posted)}

@@ -141,6 +141,7 @@ class Sender:
         runbook: Runbook = DEFAULT,
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
+        can_retry: bool = False,
         escalate_after: timedelta = timedelta(minutes=15),
         deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
@@ -155,7 +156,7 @@ class Sender:
             store, outbox, messenger, owner=owner, clock=clock,
             broadcast_default=policy.broadcast_failures, renderers=renderers, covers=covers,
             runbook=runbook, quota_warning=quota_warning, can_cancel=can_cancel,
-            escalate_after=escalate_after, deliverers=deliverers)
+            can_retry=can_retry, escalate_after=escalate_after, deliverers=deliverers)
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)

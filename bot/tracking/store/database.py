@@ -239,10 +239,12 @@ class Store:
         message_ts: str,
         requested_by: str,
         now: datetime,
+        thread_only: bool = False,
     ) -> list[str]:
         """Track ``(job_id, state, create_time)`` under ``message_ts``; returns the ids
         newly tracked (one already tracked here is left as it was). A successful post in
-        the channel proves the bot can post there again, so its pause is lifted."""
+        the channel proves the bot can post there again, so its pause is lifted.
+        ``thread_only``: ``message_ts`` is not a tracking message (never redrawn)."""
         added = []
         with self.begin() as conn:
             self._resume(conn, channel)
@@ -250,7 +252,7 @@ class Store:
                 values = dict(
                     channel=channel, job_id=job_id, message_ts=message_ts,
                     requested_by=requested_by, last_state=state, job_created_at=created,
-                    created_at=now, closed=False,
+                    created_at=now, closed=False, thread_only=thread_only,
                 )
                 if self.insert_ignore(conn, tracked_jobs, values):
                     added.append(job_id)

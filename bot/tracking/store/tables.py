@@ -391,3 +391,29 @@ step_runs = sa.Table(
     sa.Index("ix_step_runs_job", "job_id"),
     sa.Index("ix_step_runs_started", "started_at"),
 )
+
+# -- Retry (docs/oncall.md, "Retry"; revision 0010) -------------------------------------
+
+#: A failed job re-created from Slack: ``state`` is ``sending`` while its create is out,
+#: ``in_doubt`` when it got no clear answer (look for the job by ``asset_name`` and
+#: ``sent_at`` before sending again), ``created`` once ``new_job_id`` is known. A create
+#: MetaStudio refused leaves no row.
+retries = sa.Table(
+    "retries",
+    metadata,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("asset_name", sa.String(256), nullable=False),
+    sa.Column("photo", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.Column("new_job_id", sa.String(64)),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: The job is tracked in the thread of a message that is not a tracking message (the
+#: shortcut's message, a failure announcement): replies go there, but that message is
+#: never redrawn as a tracking message.
+tracked_jobs.append_column(sa.Column("thread_only", sa.Boolean, nullable=False,
+                                     default=False, server_default=sa.false()))
