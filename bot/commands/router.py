@@ -17,13 +17,12 @@ from typing import Protocol, runtime_checkable
 
 from ..domain import stats, stuck
 from ..domain.cancel import CancelPolicy
-from ..domain.explain import EXPLAINED, Reason, explain
+from ..domain.explain import Reason, explain_ended
 from ..domain.reply import Reply
 from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.api import DetailsAPI, JobsAPI
 from ..metastudio.assets import AssetLookup
 from ..metastudio.errors import MetaStudioError
-from ..metastudio.evidence import gather
 from ..metastudio.models import Job, JobState
 from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
@@ -218,23 +217,13 @@ class Router:
         of their details and assets through the cached clients. Nothing to explain, or
         no way to look (no asset client), costs no request; a look-up that fails leaves
         the cards as they were (logged)."""
-        ended = [job for job in jobs if job.state in EXPLAINED and job.job_id]
-        if not ended or self.assets is None or not isinstance(self.jobs, DetailsAPI):
+        if self.assets is None or not isinstance(self.jobs, DetailsAPI):
             return {}
         try:
-            found = gather(ended, self.jobs, self.assets, refresh=refresh)
+            return explain_ended(jobs, self.jobs, self.assets, refresh=refresh)
         except MetaStudioError as e:
-            log.info("status: could not look up why %d job(s) ended: %s", len(ended), e)
+            log.info("status: could not look up why %d job(s) ended: %s", len(jobs), e)
             return {}
-        explained = {}
-        for job in ended:
-            evidence = found.get(job.job_id)
-            if evidence is None:
-                continue
-            reasons = explain(job, evidence.detail, evidence.summaries, evidence.assets)
-            if reasons:
-                explained[job.job_id] = reasons
-        return explained
 
     def _listing(self, command: Listing, ctx: Context, text: str, *,
                  bounds: Bounds | None = None, for_channel: bool = False,

@@ -21,11 +21,13 @@ may not be listed), so nothing is guessed: no reason known, no lines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..metastudio.assets import Asset, AssetState, AssetSummary, FileState
+from ..metastudio.api import DetailsAPI
+from ..metastudio.assets import Asset, AssetLookup, AssetState, AssetSummary, FileState
+from ..metastudio.evidence import gather
 from ..metastudio.models import (
     AssetRef,
     AssetRole,
@@ -182,3 +184,24 @@ def _asset_reasons(ref: AssetRef, summary: AssetSummary | None,
 def _state_reason(ref: AssetRef, name: str | None, state: str, code: str | None,
                   detail: str | None) -> Reason:
     return Reason("asset_state", ref.role, ref.asset_id, name, state, code=code, detail=detail)
+
+
+def explain_ended(jobs: Sequence[Job], details: DetailsAPI, library: AssetLookup, *,
+                  refresh: bool = False) -> dict[str, tuple[Reason, ...]]:
+    """Why each failed, blocked or canceled job among ``jobs`` ended (job id -> reasons,
+    jobs with nothing to say left out), from one look-up of their details and assets
+    (:func:`bot.metastudio.evidence.gather`). Nothing to explain costs no request; a
+    failed look-up raises :class:`~bot.metastudio.errors.MetaStudioError`."""
+    ended = [job for job in jobs if job.state in EXPLAINED and job.job_id]
+    if not ended:
+        return {}
+    found = gather(ended, details, library, refresh=refresh)
+    explained = {}
+    for job in ended:
+        evidence = found.get(job.job_id)
+        if evidence is None:
+            continue
+        reasons = explain(job, evidence.detail, evidence.summaries, evidence.assets)
+        if reasons:
+            explained[job.job_id] = reasons
+    return explained

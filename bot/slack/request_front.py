@@ -366,15 +366,27 @@ class _User(_Ref):
     id: str
 
 
+class _Container(_Shape):
+    """Where a clicked element was: the Retry button reads the message's thread from it."""
+
+    type: str | None = None
+    message_ts: str | None = None
+    thread_ts: str | None = None
+    channel_id: str | None = None
+    view_id: str | None = None
+    is_ephemeral: bool | None = None
+
+
 class _Interactive(_Body):
     """Interactive payloads: this bot's listeners read ``user.id``, ``channel.id`` and
-    ``channel.name``, ``view.type`` as objects' fields."""
+    ``channel.name``, ``view.type`` and ``container.is_ephemeral`` as objects' fields."""
 
     user: _User
     team: _Ref | None = None
     enterprise: _Ref | None = None
     channel: _Ref | None = None
     message: _Ids | None = None
+    container: _Container | None = None
 
 
 class _BlockAction(_Action):
@@ -437,7 +449,7 @@ _KINDS: dict[str, type[_Shape]] = {
 #: Names that may appear in a refusal's reason; anything else of a location (a key of
 #: the body's own, such as a block id in ``view.state.values``) is not logged.
 _MODELS: tuple[type[_Shape], ...] = (*_KINDS.values(), _Body, _Command, _Event, _View, _State,
-                                      _Ref, _ResponseUrl, _FunctionData, _Action)
+                                      _Ref, _ResponseUrl, _FunctionData, _Action, _Container)
 _FIELD_NAMES = frozenset(name for model in _MODELS for name in model.model_fields)
 
 

@@ -20,6 +20,7 @@ from ..commands.types import (
     Unsubscribe,
     Untrack,
 )
+from ..domain.explain import Reason
 from ..domain.messaging import ChannelUnavailable, DeliveryError, Messenger, RateLimited
 from ..domain.records import Subscription, TrackedJob
 from ..domain.reply import Reply
@@ -33,6 +34,7 @@ from ..views.format import local_time, short_duration
 from .delivery.oncall import OnCallStore
 from .delivery.outbox import Outbox
 from .delivery.pages import Page, PageStore, announcement
+from .delivery.reasons import no_reasons
 from .polling.active import ActiveSet
 from .store.database import Store
 from .watches.stuck import StuckWatch, StuckWatcher
@@ -60,6 +62,7 @@ class TrackingService:
                  *, broadcast_default: bool, stuck: StuckWatcher | None = None,
                  runbook: Runbook = DEFAULT, can_cancel: bool = False,
                  can_retry: bool = False,
+                 reasons: Callable[[Job], tuple[Reason, ...]] = no_reasons,
                  group_known: Callable[[str], bool | None] | None = None):
         self.store = store
         self.outbox = outbox
@@ -75,6 +78,7 @@ class TrackingService:
         self.runbook = runbook
         self.can_cancel = can_cancel
         self.can_retry = can_retry
+        self.reasons = reasons
         #: Whether a ``notify=`` group exists (usergroups.list); None: nobody to ask.
         self.group_known = group_known
 
@@ -384,7 +388,7 @@ class TrackingService:
 
     def _redraw_page(self, page: Page) -> None:
         shown = announcement(self.outbox, self.pages, page.page_key, runbook=self.runbook,
-                             can_retry=self.can_retry)
+                             can_retry=self.can_retry, reasons=self.reasons)
         if shown is None or page.message_ts is None:
             return
         try:

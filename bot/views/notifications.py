@@ -19,12 +19,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from ..domain.explain import Reason
 from ..domain.records import AuditEntry, ChannelNoise, Subscription, TrackedJob
 from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.models import Job, JobState
 from .blocks import SECTION_TEXT_LIMIT as SECTION_LIMIT
 from .blocks import pack_lines
 from .cards import cancel_button, retry_button, retryable
+from .explain import explanation_text
 from .format import (
     NONE,
     code,
@@ -108,7 +110,8 @@ def _cancel_buttons(jobs: Sequence[TrackedJob]) -> list[Block]:
 # -- end-state notifications ---------------------------------------------------------------
 
 def notification(payload: Mapping[str, Any], *, with_image: bool = True,
-                 runbook: Runbook = DEFAULT, can_retry: bool = False) -> Message:
+                 runbook: Runbook = DEFAULT, can_retry: bool = False,
+                 explanation: Sequence[Reason] = ()) -> Message:
     """The message for an outbox row's payload: the job's :func:`outcome`, addressed to
     whoever the row names (the person who tracked it, a user group on failures, or the
     person themselves in a DM)."""
@@ -122,18 +125,21 @@ def notification(payload: Mapping[str, Any], *, with_image: bool = True,
                        blocks=[*ended.blocks, ContextBlock(elements=[_md(note)])])
     return outcome(job, with_image=with_image, requested_by=payload.get("requested_by"),
                    mention_groups=groups_of(payload),
-                   direct=bool(payload.get("direct")), runbook=runbook, can_retry=can_retry)
+                   direct=bool(payload.get("direct")), runbook=runbook, can_retry=can_retry,
+                   explanation=explanation)
 
 
 def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = None,
             mention_groups: Sequence[str] = (), direct: bool = False,
-            runbook: Runbook = DEFAULT, can_retry: bool = False) -> Message:
+            runbook: Runbook = DEFAULT, can_retry: bool = False,
+            explanation: Sequence[Reason] = ()) -> Message:
     """A job's end: cover image, asset, duration and preview link on success; error code,
     message and the runbook's next step on failure. ``with_image=False`` links the cover
     instead (Slack refused to fetch it). ``requested_by`` is mentioned (the thread reply
     reaches the person who tracked the job); ``mention_groups`` (user group ids) are
     paged; ``direct`` words it for a DM to ``requested_by``. ``can_retry`` (RETRY_ALLOWED
-    is set) puts Retry under a failed 2D or photo job."""
+    is set) puts Retry under a failed 2D or photo job; ``explanation`` says why it ended
+    (:mod:`bot.tracking.delivery.reasons`)."""
     # Everything from upstream is escaped: an asset named "<!channel>" must ping no one,
     # least of all in a failure that is broadcast to the channel.
     state = job.state_name
@@ -148,6 +154,10 @@ def outcome(job: Job, *, with_image: bool = True, requested_by: str | None = Non
     if state == JobState.FAILED and job.error_info:
         error_code = code(job.error_info.error_code or "no error code")
         fields.append(f"*Error:* {error_code} {escape(job.error_info.error_msg or '')}".rstrip())
+    why = explanation_text(explanation)
+    if why:
+        fields.append(why)
+    if state == JobState.FAILED and job.error_info:
         step = next_step(job.error_info.error_code, runbook)
         if step:
             fields.append(step)

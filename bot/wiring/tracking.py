@@ -12,9 +12,13 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ..domain.explain import Reason
 from ..domain.messaging import Messenger
 from ..domain.runbook import DEFAULT, Runbook
-from ..metastudio.api import JobsAPI
+from ..metastudio.api import DetailsAPI, JobsAPI
+from ..metastudio.assets import AssetsAPI
+from ..metastudio.cache import CachedAssets
+from ..metastudio.models import Job
 from ..metastudio.operations import JobOperations
 from ..settings import Settings
 from ..slack.step_completer import SlackStepCompleter
@@ -22,6 +26,7 @@ from ..tracking.delivery import completions
 from ..tracking.delivery.covers import build_covers
 from ..tracking.delivery.marking import MarkedMessenger, as_marked
 from ..tracking.delivery.outbox import Outbox
+from ..tracking.delivery.reasons import FailureReasons, no_reasons
 from ..tracking.delivery.sender import Sender, SenderPolicy
 from ..tracking.polling.callbacks import CallbackReceiver, SendSoon
 from ..tracking.polling.poller import Poller
@@ -65,6 +70,7 @@ def build_tracking(
     poller = Poller(store, outbox, jobs, clock=clock, retention=retention,
                     incident_window=timedelta(minutes=settings.incident_window_minutes))
     operations = JobOperations.of(jobs)
+    reasons = failure_reasons(settings, jobs)
     quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
                         digest_threshold=settings.digest_threshold, clock=clock)
              if operations is not None else None)
@@ -74,7 +80,7 @@ def build_tracking(
         policy=sender_policy(settings),
         renderers={REPORT_KIND: ReportRenderer(jobs, runbook=runbook)},
         covers=build_covers(settings.cover_upload, messenger, store),
-        runbook=runbook, can_cancel=can_cancel, can_retry=can_retry,
+        runbook=runbook, can_cancel=can_cancel, can_retry=can_retry, reasons=reasons,
         escalate_after=escalate_after,
         quota_warning=quota.current if quota is not None else lambda: None,
         # Workflow steps' completions (bot/tracking/delivery/completions.py).
@@ -85,11 +91,20 @@ def build_tracking(
     service = TrackingService(store, outbox, jobs, messenger,
                               broadcast_default=settings.broadcast_failures, stuck=stuck,
                               runbook=runbook, can_cancel=can_cancel, can_retry=can_retry,
-                              group_known=group_known)
+                              reasons=reasons, group_known=group_known)
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
                     retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
                     stuck=stuck, quota=quota,
                     escalation=EscalationWatch(store, outbox, every=escalate_after, clock=clock))
+
+
+def failure_reasons(settings: Settings, jobs: JobsAPI) -> Callable[[Job], tuple[Reason, ...]]:
+    """Why an announced job failed, from its detail and the (cached) asset library over
+    ``jobs``' transport; nothing where the client has neither (a test's fake reader)."""
+    library = AssetsAPI.of(jobs)
+    if library is None or not isinstance(jobs, DetailsAPI):
+        return no_reasons
+    return FailureReasons(jobs, CachedAssets(library, ttl=settings.cache_asset_ttl_seconds))
 
 
 def sender_policy(settings: Settings) -> SenderPolicy:

@@ -55,7 +55,7 @@ class Work:
     def action(cls, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Work:
         return cls(response_url=body.get("response_url"), user_id=context.user_id or "",
                    channel_id=context.channel_id or "", team_id=context.team_id,
-                   channel_name=(body.get("channel") or {}).get("name"),
+                   channel_name=_dict(body.get("channel")).get("name"),
                    action_id=action["action_id"], value=action.get("value") or "",
                    thread_ts=_thread_of(body))
 
@@ -63,12 +63,16 @@ class Work:
 def _thread_of(body: dict[str, Any]) -> str | None:
     """The thread a click's message is in (its own ts when it is a thread's root); None
     for an ephemeral message, which cannot be replied to."""
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    if container.get("is_ephemeral") or not isinstance(message, dict):
+    container, message = _dict(body.get("container")), _dict(body.get("message"))
+    if container.get("is_ephemeral"):
         return None
     ts = message.get("thread_ts") or message.get("ts") or container.get("message_ts")
     return ts if isinstance(ts, str) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A signed body can still hold any JSON where Slack sends an object."""
+    return value if isinstance(value, dict) else {}
 
 
 class Dispatcher(Protocol):

@@ -15,12 +15,14 @@ recovers it, with one reply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from ...domain.explain import Reason
 from ...domain.runbook import DEFAULT, Runbook
 from ...metastudio.models import Job
 from ...views import notifications as messages
@@ -35,6 +37,7 @@ from ...views.oncall import (
 from ..store.database import Store
 from ..store.tables import incidents, pages
 from .outbox import Outbox
+from .reasons import no_reasons
 
 #: Outbox kinds of the on-call rows, posted in the page's or incident's thread.
 PAGE_REPEAT = "page_repeat"
@@ -282,10 +285,13 @@ def incident_view(incident: Incident, job: Job | None = None) -> IncidentView:
 
 def announcement(outbox: Outbox, store: PageStore, key: str, *,
                  runbook: Runbook = DEFAULT,
-                 can_retry: bool = False) -> tuple[str, list[Any]] | None:
+                 can_retry: bool = False,
+                 reasons: Callable[[Job], tuple[Reason, ...]] = no_reasons,
+                 ) -> tuple[str, list[Any]] | None:
     """The channel announcement ``key`` as it should read now: an incident's count, last
     seen and recovery, a page's buttons or who has it. None when ``key`` is not one. A
-    single failure offers Retry when ``can_retry``; an incident's many jobs do not."""
+    single failure offers Retry when ``can_retry`` and says why it failed (``reasons``);
+    an incident's many jobs do neither (it names their assets)."""
     row = outbox.by_key(key)
     if row is None or row.kind not in ("sub", "stuck"):
         return None
@@ -300,7 +306,7 @@ def announcement(outbox: Outbox, store: PageStore, key: str, *,
         # A single failure reads as one; it becomes the incident's count once another
         # failure of its cause follows.
         message = messages.notification(row.payload, with_image=False, runbook=runbook,
-                                        can_retry=can_retry)
+                                        can_retry=can_retry, explanation=reasons(job))
         text, blocks = message.text, list(message.blocks)
         if incident is not None and incident.recovered_at is not None:
             blocks.append(recovered_note(incident.job_type, incident.recovered_at))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ...domain.explain import Reason
 from ...domain.job_events import Event, job_ended, jobs_ended
 from ...domain.messaging import (
     Blocks,
@@ -47,6 +48,7 @@ from .pages import (
     PageStore,
     announcement,
 )
+from .reasons import no_reasons
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class RowDelivery:
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
         can_retry: bool = False,
+        reasons: Callable[[Job], tuple[Reason, ...]] = no_reasons,
         escalate_after: timedelta = timedelta(minutes=15),
         deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
@@ -141,6 +144,8 @@ class RowDelivery:
         self.can_cancel = can_cancel
         #: Failure messages show Retry on failed 2D and photo jobs (RETRY_ALLOWED is set).
         self.can_retry = can_retry
+        #: Why a failed job failed (.reasons), shown in its reply and announcement.
+        self.reasons = reasons
         #: Markers posted during the current pass: whether a row has posted anything.
         self.posted: set[str] = set()
         #: Digests being delivered, by row id (see _digest_plan).
@@ -202,7 +207,7 @@ class RowDelivery:
         ts, found = self._already(row, thread_ts=None)
         if ts is None:
             shown = announcement(self.outbox, self.pages, row.dedupe_key, runbook=self.runbook,
-                                 can_retry=self.can_retry)
+                                 can_retry=self.can_retry, reasons=self.reasons)
             assert shown is not None  # a "sub" row with its incident
             text, blocks = shown
             ts = yield from self._post(row.channel, text, blocks, marker=row.dedupe_key,
@@ -263,7 +268,7 @@ class RowDelivery:
         """Edit a channel announcement to read as it should now (best effort, like the
         tracking message's edit: only failures worth a retry count)."""
         shown = announcement(self.outbox, self.pages, key, runbook=self.runbook,
-                             can_retry=self.can_retry)
+                             can_retry=self.can_retry, reasons=self.reasons)
         if shown is None:
             return
         try:
@@ -277,8 +282,9 @@ class RowDelivery:
         self, row: Notification, job: Job, thread_ts: str | None, broadcast: bool,
         found: dict[str, str],
     ) -> Steps:
+        why = self.reasons(job)
         message = messages.notification(row.payload, runbook=self.runbook,
-                                        can_retry=self.can_retry)
+                                        can_retry=self.can_retry, explanation=why)
         message = self._with_page(row, message)
         event = job_ended(job)  # the job's end as message metadata, for other apps
         # First the cover uploaded to Slack (tracking/delivery/covers.py); then, as
@@ -306,7 +312,8 @@ class RowDelivery:
             log.info("Slack could not fetch the cover of %s; sending without it", job.job_id)
             NOTIFICATIONS.labels(result="image_fallback").inc()
             message = self._with_page(row, messages.notification(
-                row.payload, with_image=False, runbook=self.runbook, can_retry=self.can_retry))
+                row.payload, with_image=False, runbook=self.runbook, can_retry=self.can_retry,
+                explanation=why))
             return (yield from self._post(row.channel, message.text, message.blocks,
                                           thread_ts=thread_ts, broadcast=broadcast,
                                           marker=row.dedupe_key, found=found, event=event))

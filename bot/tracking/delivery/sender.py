@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ...domain.explain import Reason
 from ...domain.messaging import (
     ChannelUnavailable,
     DeliveryError,
@@ -45,6 +46,7 @@ from ...domain.messaging import (
     WorkspaceUnavailable,
 )
 from ...domain.runbook import DEFAULT, Runbook
+from ...metastudio.models import Job
 from ...telemetry.metrics import NOTIFICATIONS, OUTBOX_DEPTH
 from ..store.database import Store
 from .covers import CoverUploader
@@ -52,6 +54,7 @@ from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
 from .pause import WorkspacePause
+from .reasons import no_reasons
 from .rows import FOLDABLE, Deliverer, Renderer, RowDelivery, Steps, destination, digest_payload
 
 log = logging.getLogger(__name__)
@@ -142,6 +145,7 @@ class Sender:
         quota_warning: Callable[[], str | None] = lambda: None,
         can_cancel: bool = False,
         can_retry: bool = False,
+        reasons: Callable[[Job], tuple[Reason, ...]] = no_reasons,
         escalate_after: timedelta = timedelta(minutes=15),
         deliverers: Mapping[str, Deliverer] | None = None,
     ) -> None:
@@ -156,7 +160,8 @@ class Sender:
             store, outbox, messenger, owner=owner, clock=clock,
             broadcast_default=policy.broadcast_failures, renderers=renderers, covers=covers,
             runbook=runbook, quota_warning=quota_warning, can_cancel=can_cancel,
-            can_retry=can_retry, escalate_after=escalate_after, deliverers=deliverers)
+            can_retry=can_retry, reasons=reasons, escalate_after=escalate_after,
+            deliverers=deliverers)
         self.sleep = sleep
         self.rng = rng
         self.pacer = ChannelPacer(policy.channel_rate)
