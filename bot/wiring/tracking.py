@@ -10,6 +10,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..domain.explain import Reason
@@ -30,9 +31,11 @@ from ..tracking.delivery.reasons import FailureReasons, no_reasons
 from ..tracking.delivery.sender import Sender, SenderPolicy
 from ..tracking.polling.callbacks import CallbackReceiver, SendSoon
 from ..tracking.polling.poller import Poller
+from ..tracking.process.leadership import Leadership
 from ..tracking.process.worker import Tracking, utc_now
 from ..tracking.service import TrackingService
 from ..tracking.store.database import Store
+from ..tracking.store.leases import Leases
 from ..tracking.watches.escalation import EscalationWatch
 from ..tracking.watches.quota import QuotaWatch
 from ..tracking.watches.reports import REPORT_KIND, ReportRenderer, ReportScheduler
@@ -51,6 +54,7 @@ def build_tracking(
     can_cancel: bool = False,
     can_retry: bool = False,
     group_known: Callable[[str], bool | None] | None = None,
+    keep_alive: bool | None = None,
 ) -> Tracking:
     """Open and migrate the database named by ``settings.database_url`` and build the
     tracking parts.
@@ -61,7 +65,15 @@ def build_tracking(
     ``sleep`` waits on ``clock``'s timeline (the sender paces posts with it).
     ``runbook`` explains failures; ``can_cancel`` (CANCEL_ALLOWED is set) puts Cancel
     buttons on tracking messages, ``can_retry`` (RETRY_ALLOWED) Retry on failures.
+    ``keep_alive`` (by default: when ``clock`` is the real one) keeps leases alive on
+    real time: the sender's during its passes, and the poller lease with this process's
+    liveness while :func:`~bot.tracking.process.worker.run_worker` runs, so one process
+    per database polls and the senders share the channels. Tests that drive a clock of
+    their own drive leases by hand (and every such process polls, as before).
     """
+    if keep_alive is None:
+        keep_alive = clock is utc_now
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     store = Store(settings.database_url)
     store.migrate()
     outbox = Outbox(store)
@@ -74,10 +86,11 @@ def build_tracking(
     quota = (QuotaWatch(operations, warn_percent=settings.quota_warn_percent,
                         digest_threshold=settings.digest_threshold, clock=clock)
              if operations is not None else None)
+    leases = Leases(store)
     sender = Sender(
-        store, outbox, as_marked(messenger), clock=clock, sleep=sleep,
-        owner=owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        policy=sender_policy(settings),
+        store, outbox, as_marked(messenger), clock=clock, sleep=sleep, owner=owner,
+        policy=replace(sender_policy(settings), keep_alive=keep_alive),
+        senders=(lambda: leases.live(clock())) if keep_alive else (lambda: 1),
         renderers={REPORT_KIND: ReportRenderer(jobs, runbook=runbook)},
         covers=build_covers(settings.cover_upload, messenger, store),
         runbook=runbook, can_cancel=can_cancel, can_retry=can_retry, reasons=reasons,
@@ -95,7 +108,10 @@ def build_tracking(
     return Tracking(store, outbox, service, poller, sender, settings.poll_interval_seconds,
                     retention=retention, reports=ReportScheduler(store, outbox, clock=clock),
                     stuck=stuck, quota=quota,
-                    escalation=EscalationWatch(store, outbox, every=escalate_after, clock=clock))
+                    escalation=EscalationWatch(store, outbox, every=escalate_after, clock=clock),
+                    leader=Leadership(leases, owner, clock=clock,
+                                      ttl=timedelta(seconds=settings.poll_lease_seconds))
+                    if keep_alive else None)
 
 
 def failure_reasons(settings: Settings, jobs: JobsAPI) -> Callable[[Job], tuple[Reason, ...]]:

@@ -149,11 +149,16 @@ class Outbox:
     # -- senders ----------------------------------------------------------------------
 
     def claim_channels(
-        self, owner: str, *, now: datetime, lease: timedelta, limit: int
+        self, owner: str, *, now: datetime, lease: timedelta, limit: int, senders: int = 1,
     ) -> list[str]:
         """Lease to ``owner`` up to ``limit`` channels that have due rows, are not held
         (Retry-After, pacing, backoff) and are not leased by another sender; the channel
-        waiting longest first. While leased, only ``owner`` sends to them."""
+        waiting longest first. While leased, only ``owner`` sends to them.
+
+        With ``senders`` alive, ``owner`` takes at most its fair share: the channels
+        with rows due now (whoever holds them) divided by ``senders``, rounded up, so a
+        second sender adds capacity rather than standing by (docs/delivery.md,
+        "Sharing the channels")."""
         oc = outbox_channels
         open_channel = sa.and_(
             sa.or_(oc.c.lease_until.is_(None), oc.c.lease_until < now, oc.c.lease_owner == owner),
@@ -161,6 +166,13 @@ class Outbox:
         )
         first = sa.func.min(outbox.c.id).label("first")
         with self.store.begin() as conn:
+            if senders > 1:
+                wanting = conn.execute(
+                    sa.select(sa.func.count(sa.distinct(outbox.c.channel))).where(
+                        outbox.c.status == PENDING, outbox.c.next_attempt_at <= now,
+                        outbox.c.digest_id.is_(None))
+                ).scalar_one()
+                limit = min(limit, -(-int(wanting) // senders))
             candidates = list(conn.execute(
                 sa.select(outbox.c.channel, first)
                 .select_from(outbox.outerjoin(oc, oc.c.channel == outbox.c.channel))
@@ -237,6 +249,20 @@ class Outbox:
         except _LeaseLost:
             return False
         return True
+
+    def keep(self, owner: str, *, now: datetime, lease: timedelta) -> None:
+        """Extend every lease ``owner`` holds, on channels and on pending rows, to
+        ``now + lease``: a sender's keep-alive while its pass runs, so a lease only has
+        to outlast a missed beat, not a Slack call (docs/delivery.md, "Leases kept
+        alive"). A lease another sender took is not touched (the owner is re-checked
+        in the UPDATE)."""
+        until = now + lease
+        with self.store.begin() as conn:
+            conn.execute(outbox_channels.update().where(
+                outbox_channels.c.lease_owner == owner).values(lease_until=until))
+            conn.execute(outbox.update().where(
+                outbox.c.status == PENDING, outbox.c.lease_owner == owner,
+            ).values(lease_until=until))
 
     def release(self, rows: list[Notification], owner: str) -> None:
         """Give back rows ``owner`` claimed but did not try to post: due again at once

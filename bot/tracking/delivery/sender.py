@@ -49,6 +49,7 @@ from ...domain.runbook import DEFAULT, Runbook
 from ...metastudio.models import Job
 from ...telemetry.metrics import NOTIFICATIONS, OUTBOX_DEPTH
 from ..store.database import Store
+from ..store.leases import KeepAlive
 from .covers import CoverUploader
 from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
@@ -76,10 +77,14 @@ class SendResult:
 class SenderPolicy:
     broadcast_failures: bool = True
     digest_threshold: int = 5
-    #: Renewed before every post, so it only has to outlast one Slack call (whose
-    #: timeout is shorter, see ``bot.slack.messenger.CALL_TIMEOUT``); a dead sender's
-    #: rows wait this long.
+    #: Renewed before every post and, with ``keep_alive``, every third of it while a
+    #: pass runs: a dead sender's channels and rows wait this long at most. Without the
+    #: keep-alive it has to outlast one Slack call (whose timeout is shorter, see
+    #: ``bot.slack.messenger.CALL_TIMEOUT``).
     lease: timedelta = timedelta(seconds=60)
+    #: Renew this sender's leases every third of ``lease`` (real time) while a pass
+    #: runs (docs/delivery.md, "Leases kept alive").
+    keep_alive: bool = False
     #: Channels one pass leases, and rows per channel: a flood in one channel cannot
     #: crowd the others out of a pass.
     channels_per_pass: int = 50
@@ -148,8 +153,11 @@ class Sender:
         reasons: Callable[[Job], tuple[Reason, ...]] = no_reasons,
         escalate_after: timedelta = timedelta(minutes=15),
         deliverers: Mapping[str, Deliverer] | None = None,
+        senders: Callable[[], int] = lambda: 1,
     ) -> None:
         self.store = store
+        #: How many senders are alive now: this one claims its fair share of channels.
+        self.senders = senders
         self.outbox = outbox
         self.messenger = messenger
         self.owner = owner
@@ -182,8 +190,15 @@ class Sender:
             return result
         now = self.clock()
         turns: list[_Turn] = []
-        channels = self.outbox.claim_channels(self.owner, now=now, lease=self.policy.lease,
-                                              limit=self.policy.channels_per_pass)
+        keeper = self._keep_alive()
+        try:
+            channels = self.outbox.claim_channels(self.owner, now=now, lease=self.policy.lease,
+                                                  limit=self.policy.channels_per_pass,
+                                                  senders=max(1, self._live()))
+        except BaseException:
+            if keeper is not None:
+                keeper.stop()
+            raise
         try:
             for channel in channels:
                 rows = self.outbox.claim(self.owner, now=now, lease=self.policy.lease,
@@ -199,8 +214,27 @@ class Sender:
             # rows do not wait for their leases to run out (best effort: the database
             # may still be away, and then the short leases expire by themselves).
             self._finish(turns, channels)
+            if keeper is not None:
+                keeper.stop()
         OUTBOX_DEPTH.set(self.outbox.depth())
         return result
+
+    def _keep_alive(self) -> KeepAlive | None:
+        """With ``policy.keep_alive``: a thread renewing this sender's leases every third
+        of the lease until the pass ends, so they outlast a slow Slack call while the
+        process lives and run out a lease after it dies."""
+        if not self.policy.keep_alive:
+            return None
+        lease = self.policy.lease
+        return KeepAlive(lambda: self.outbox.keep(self.owner, now=self.clock(), lease=lease),
+                         lease.total_seconds() / 3, name="sender-leases").start()
+
+    def _live(self) -> int:
+        try:
+            return self.senders()
+        except Exception:
+            log.warning("could not count the live senders; taking any channel", exc_info=True)
+            return 1
 
     def next_due_in(self) -> float | None:
         """Seconds until a pending notification may be posted (0 if one may now); None

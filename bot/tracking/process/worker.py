@@ -1,9 +1,12 @@
 """Wiring and the run loop: :func:`build_tracking` assembles store, service, poller and
 sender from settings; :func:`run_worker` polls and sends every ``poll_interval_seconds``.
 
-Any number of processes may run the loop on one database: pollers that see the same
-change enqueue one row (UNIQUE dedupe key), and senders lease rows, so each
-notification is delivered by one of them.
+Any number of processes may run the loop on one database. With a :class:`Leadership`
+(the wiring gives one to every process on the real clock) one of them at a time polls
+and runs the watches, the others only send (docs/polling.md, "One poller per
+database"); without one, every process polls: pollers that see the same change enqueue
+one row (UNIQUE dedupe key). Senders lease channels and rows, so each notification is
+delivered by one of them.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from ..polling.poller import Poller
 from ..polling.watermark import PRUNED, PollState
 from ..service import TrackingService
 from ..store.database import Store
+from ..store.leases import KeepAlive
 from ..store.retention import prune
 from ..watches.escalation import EscalationWatch
 from ..watches.quota import QuotaWatch
 from ..watches.reports import ReportScheduler
 from ..watches.stuck import StuckWatcher
+from .leadership import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +64,19 @@ class Tracking:
     quota: QuotaWatch | None = None
     #: Reminders of unanswered pages (bot/tracking/watches/escalation.py).
     escalation: EscalationWatch | None = None
+    #: Whether this process is the one that polls (None: it always polls).
+    leader: Leadership | None = None
 
     def run_once(self) -> None:
-        """One poll cycle, then one send pass, and the retention pass when it is due
+        """One poll cycle (if this process is the one that polls), then one send pass
         (what the loop repeats)."""
+        if self.leader is None or self.leader.lead():
+            self.poll_once()
+        self.sender.send_due()
+
+    def poll_once(self) -> None:
+        """Poll, run the watches, and the retention pass when it is due: the work one
+        process per database does (docs/polling.md, "One poller per database")."""
         self.poller.poll()
         if self.stuck is not None:
             self.stuck.run_once()
@@ -72,7 +86,6 @@ class Tracking:
             self.reports.run_due()
         if self.escalation is not None:
             self.escalation.run_once()
-        self.sender.send_due()
         self.prune_if_due()
 
     def prune_if_due(self) -> None:
@@ -91,16 +104,51 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
     current cycle finish; an unexpected error is logged and the loop goes on."""
     tracking.sender.stopping = stop_event  # a pass pacing its posts stops with the loop
     log.info("tracking worker started (every %g s)", tracking.interval)
-    while not stop_event.is_set():
-        started = time.monotonic()
+    leader, keeper = tracking.leader, None
+    if leader is not None:
         try:
-            tracking.run_once()
+            leader.keep()  # alive from the start: senders count this one at once
         except Exception:
-            log.exception("tracking cycle failed; trying again next cycle")
-        # Cycles start every ``interval`` (not ``interval`` after the last one ended), so
-        # a job that ends is announced within one interval (README.md, "How fast").
-        send_when_due(tracking.sender, stop_event, until=started + tracking.interval)
+            log.warning("could not record this process as alive", exc_info=True)
+        keeper = KeepAlive(leader.keep, leader.ttl.total_seconds() / 3,
+                           name="tracking-leases").start()
+    try:
+        while not stop_event.is_set():
+            started = time.monotonic()
+            try:
+                tracking.run_once()
+            except Exception:
+                log.exception("tracking cycle failed; trying again next cycle")
+            # Cycles start every ``interval`` (not ``interval`` after the last one ended),
+            # so a job that ends is announced within one interval (README.md, "How
+            # fast"). A process that does not poll tries again as soon as the poller's
+            # lease runs out, if that comes first: a dead poller is replaced within a
+            # lease, not a lease plus an interval.
+            until = started + tracking.interval
+            chance = _next_chance(leader)
+            if chance is not None:
+                until = min(until, time.monotonic() + chance + MIN_WAKE_SECONDS)
+            send_when_due(tracking.sender, stop_event, until=until)
+    finally:
+        if keeper is not None:
+            keeper.stop()
+        if leader is not None:
+            try:
+                leader.resign()
+            except Exception:
+                log.warning("could not give up the poller lease; it runs out by itself",
+                            exc_info=True)
     log.info("tracking worker stopped")
+
+
+def _next_chance(leader: Leadership | None) -> float | None:
+    if leader is None:
+        return None
+    try:
+        return leader.next_chance()
+    except Exception:
+        log.warning("could not read the poller lease", exc_info=True)
+        return None
 
 
 def send_when_due(sender: Sender, stop_event: threading.Event, *, until: float) -> None:

@@ -417,3 +417,27 @@ retries = sa.Table(
 #: never redrawn as a tracking message.
 tracked_jobs.append_column(sa.Column("thread_only", sa.Boolean, nullable=False,
                                      default=False, server_default=sa.false()))
+
+# -- leases and liveness (docs/delivery.md, docs/polling.md; revision 0011) -------------
+
+#: A piece of work one process at a time does (``poller``: polling MetaStudio and the
+#: watches), held until ``lease_until`` and kept alive while its owner lives; ``taken``
+#: counts the times it changed hands.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("lease_until", UtcDateTime),
+    sa.Column("taken", sa.Integer, nullable=False, default=0, server_default="0"),
+)
+
+#: The tracking processes alive now (each beats every third of its lease): senders
+#: count them to take their fair share of the channels.
+live_processes = sa.Table(
+    "live_processes",
+    metadata,
+    sa.Column("owner", sa.String(128), primary_key=True),
+    sa.Column("alive_until", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+)
