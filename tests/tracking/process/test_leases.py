@@ -1,0 +1,182 @@
+"""One poller per database, take-over within a lease, and senders sharing the channels
+(docs/polling.md, "One poller per database"; docs/delivery.md, "Leases kept alive" and
+"Sharing the channels").
+
+Time is the test's clock: a process "dies" by no longer renewing, and its leases run out
+when the clock passes them. The real processes at the end are killed for real.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.tracking.delivery.outbox import Outbox, track_key
+from bot.tracking.process.leadership import POLLER, Leadership
+from bot.tracking.process.worker import Tracking
+from bot.tracking.store.database import Store
+from bot.tracking.store.leases import Leases
+from bot.wiring.tracking import build_tracking
+from tests.fixtures.tracking import FakeClock, TrackingWorld
+from tests.tracking.helpers import track
+
+TTL = timedelta(seconds=3)
+
+
+def _second(world: TrackingWorld, owner: str) -> Tracking:
+    """Another process's tracking on the world's database, named ``owner``."""
+    return build_tracking(world.settings, world.client, world.messenger, clock=world.clock,
+                          sleep=world.clock.sleep, owner=owner)
+
+
+def _lead(tracking: Tracking, owner: str, clock: FakeClock) -> Leadership:
+    tracking.leader = Leadership(Leases(tracking.store), owner, clock=clock, ttl=TTL)
+    return tracking.leader
+
+
+def _polls(world: TrackingWorld, tracking: Tracking) -> int:
+    """How many MetaStudio list requests one cycle of ``tracking`` made."""
+    before = len(world.sim.requests)
+    tracking.run_once()
+    return len(world.list_requests(before))
+
+
+# -- the poller lease ----------------------------------------------------------------------
+
+
+def test_only_the_lease_holder_polls_and_another_takes_over_once_it_stops_renewing(
+    world: TrackingWorld,
+) -> None:
+    track(world, world.running(), world.running())
+    a, b = world.tracking, _second(world, "B")
+    leader_a, leader_b = _lead(a, "A", world.clock), _lead(b, "B", world.clock)
+
+    assert _polls(world, a) > 0
+    assert _polls(world, b) == 0  # A holds the lease: B only sends
+    world.clock.advance(2)
+    leader_a.keep()  # A is alive: its lease runs 3 s from now
+    world.clock.advance(2)
+    assert _polls(world, b) == 0
+    assert leader_b.next_chance() == 1.0  # when B may try again: A's lease ends then
+
+    world.clock.advance(1.5)  # A died 3.5 s ago without renewing: its lease ran out
+    assert _polls(world, b) > 0
+    assert Leases(b.store).holder(POLLER)[0::2] == ("B", 2)  # changed hands twice
+
+    leader_a.keep()  # A comes back: its renewal changes nothing
+    assert not leader_a.leading
+    assert _polls(world, a) == 0
+    assert Leases(a.store).holder(POLLER)[0] == "B"
+
+    leader_b.resign()  # B stops cleanly: A takes over at once, not a lease later
+    assert _polls(world, a) > 0
+    b.store.close()
+
+
+def test_two_processes_racing_for_the_lease_get_it_once(store: Store, clock: FakeClock) -> None:
+    leases = Leases(store)
+    assert [leases.take(POLLER, o, now=clock(), ttl=TTL) for o in ("A", "B", "A", "B")] == [
+        True, False, True, False]
+    clock.advance(3)  # at the last moment of A's lease it is still A's
+    assert not leases.take(POLLER, "B", now=clock(), ttl=TTL)
+    clock.advance(0.001)
+    assert leases.take(POLLER, "B", now=clock(), ttl=TTL)
+    assert not leases.renew(POLLER, "A", now=clock(), ttl=TTL)
+    leases.release(POLLER, "A")  # a stale owner cannot let go of B's lease either
+    assert leases.holder(POLLER)[0] == "B"
+
+
+def test_liveness_counts_the_processes_that_beat_within_their_lease(
+    store: Store, clock: FakeClock,
+) -> None:
+    leases = Leases(store)
+    leases.beat("A", now=clock(), ttl=TTL)
+    leases.beat("B", now=clock(), ttl=TTL)
+    assert leases.live(clock()) == 2
+    clock.advance(2)
+    leases.beat("A", now=clock(), ttl=TTL)
+    clock.advance(2)
+    assert leases.live(clock()) == 1  # B stopped beating 4 s ago
+    leases.leave("A")
+    assert leases.live(clock()) == 0
+
+
+# -- channel leases ---------------------------------------------------------------------------
+
+
+def _pending(outbox: Outbox, clock: FakeClock, *channels: str) -> None:
+    with outbox.store.begin() as conn:
+        for channel in channels:
+            outbox.enqueue(conn, kind="track", channel=channel,
+                           dedupe_key=track_key(channel, f"job-{channel}", "SUCCEED"),
+                           payload={"job": {"job_id": f"job-{channel}"}}, now=clock())
+
+
+def test_a_dead_senders_channels_are_taken_once_its_leases_run_out_never_while_it_lives(
+    outbox: Outbox, clock: FakeClock,
+) -> None:
+    _pending(outbox, clock, "C1", "C2")
+    claim: dict[str, Any] = dict(lease=TTL, limit=50)
+    assert outbox.claim_channels("A", now=clock(), **claim) == ["C1", "C2"]
+    rows = outbox.claim("A", now=clock(), lease=TTL)
+
+    for _ in range(3):  # alive: kept every 2 s, B never gets in
+        clock.advance(2)
+        outbox.keep("A", now=clock(), lease=TTL)
+        assert outbox.claim_channels("B", now=clock(), **claim) == []
+        assert outbox.claim("B", now=clock(), lease=TTL) == []
+
+    clock.advance(3.5)  # A died: nobody renewed for longer than the lease
+    assert outbox.claim_channels("B", now=clock(), **claim) == ["C1", "C2"]
+    taken = outbox.claim("B", now=clock(), lease=TTL)
+    assert [r.id for r in taken] == [r.id for r in rows]
+    assert all(r.in_doubt for r in taken)  # B looks for A's markers before posting
+
+    # A comes back: none of its writes land, so it posts nothing more.
+    outbox.keep("A", now=clock(), lease=TTL)
+    assert {r.lease_owner for r in outbox.rows()} == {"B"}
+    assert not outbox.renew("A", "C1", [rows[0].id], now=clock(), lease=TTL)
+    assert not outbox.mark_sent(rows[0], "A", "1.1", now=clock())
+    assert outbox.renew("B", "C1", [rows[0].id], now=clock(), lease=TTL)
+    assert outbox.mark_sent(taken[0], "B", "1.2", now=clock())
+
+
+def test_each_sender_claims_its_fair_share_of_the_channels_with_due_rows(
+    outbox: Outbox, clock: FakeClock,
+) -> None:
+    channels = [f"C{i}" for i in range(1, 8)]
+    _pending(outbox, clock, *channels)
+    claim: dict[str, Any] = dict(now=clock(), lease=TTL, limit=50)
+    a = outbox.claim_channels("A", senders=2, **claim)
+    b = outbox.claim_channels("B", senders=2, **claim)
+    assert (len(a), len(b)) == (4, 3)  # ceil(7 / 2), then what is left
+    assert sorted(a + b) == sorted(channels)
+    assert outbox.claim_channels("C", senders=2, **claim) == []
+    # Alone, a sender takes every channel (up to the pass's limit).
+    clock.advance(4)
+    assert len(outbox.claim_channels("A", senders=1, now=clock(), lease=TTL, limit=50)) == 7
+
+
+def test_two_live_senders_each_post_to_their_half_of_the_channels(
+    world: TrackingWorld,
+) -> None:
+    world = world.restart(digest_threshold=100, delivery_channel_rate=1000)
+    ids = {channel: [world.running()] for channel in ("C1", "C2", "C3", "C4")}
+    for channel, jobs in ids.items():
+        track(world, *jobs, channel=channel)
+    for jobs in ids.values():
+        world.sim.set_state(jobs[0], "SUCCEED")
+    world.tracking.poller.poll()
+    leases = Leases(world.tracking.store)
+    for owner in ("A", "B"):
+        leases.beat(owner, now=world.clock(), ttl=TTL)
+    a, b = world.tracking.sender, _second(world, "B").sender
+    a.senders = b.senders = lambda: leases.live(world.clock())
+
+    assert a.send_due().sent == 2
+    told = {m.channel for m in world.slack.posts() if m.metadata}
+    assert len(told) == 2
+    # B's share is of what is due now: half of the two channels left, then the other.
+    assert [b.send_due().sent, b.send_due().sent] == [1, 1]
+    assert {m.channel for m in world.slack.posts() if m.metadata} == set(ids)
+    b.store.close()
