@@ -11,7 +11,8 @@ import time
 
 from .common import Row, table
 
-BENCHMARKS = ("poll", "ack", "cache", "throughput", "notify", "callback", "memory", "database")
+BENCHMARKS = ("poll", "ack", "cache", "throughput", "notify", "callback", "memory", "database",
+              "scaleout")
 
 
 def run(names: list[str], quick: bool) -> list[Row]:
