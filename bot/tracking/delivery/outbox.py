@@ -150,6 +150,7 @@ class Outbox:
 
     def claim_channels(
         self, owner: str, *, now: datetime, lease: timedelta, limit: int, senders: int = 1,
+        holding: int = 0,
     ) -> list[str]:
         """Lease to ``owner`` up to ``limit`` channels that have due rows, are not held
         (Retry-After, pacing, backoff) and are not leased by another sender; the channel
@@ -158,7 +159,7 @@ class Outbox:
         With ``senders`` alive, ``owner`` takes at most its fair share: the channels
         with rows due now (whoever holds them) divided by ``senders``, rounded up, so a
         second sender adds capacity rather than standing by (docs/delivery.md,
-        "Sharing the channels")."""
+        "Sharing the channels"); ``holding`` channels it already has count in it."""
         oc = outbox_channels
         open_channel = sa.and_(
             sa.or_(oc.c.lease_until.is_(None), oc.c.lease_until < now, oc.c.lease_owner == owner),
@@ -172,7 +173,9 @@ class Outbox:
                         outbox.c.status == PENDING, outbox.c.next_attempt_at <= now,
                         outbox.c.digest_id.is_(None))
                 ).scalar_one()
-                limit = min(limit, -(-int(wanting) // senders))
+                limit = min(limit, -(-int(wanting) // senders) - holding)
+            if limit <= 0:
+                return []
             candidates = list(conn.execute(
                 sa.select(outbox.c.channel, first)
                 .select_from(outbox.outerjoin(oc, oc.c.channel == outbox.c.channel))

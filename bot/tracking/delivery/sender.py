@@ -83,7 +83,9 @@ class SenderPolicy:
     #: ``bot.slack.messenger.CALL_TIMEOUT``).
     lease: timedelta = timedelta(seconds=60)
     #: Renew this sender's leases every third of ``lease`` (real time) while a pass
-    #: runs (docs/delivery.md, "Leases kept alive").
+    #: runs (docs/delivery.md, "Leases kept alive"); and every sixth of ``lease`` of a
+    #: pass, take more channels up to this sender's fair share (a dead sender's, once
+    #: their leases ran out), not only at the start of the next pass.
     keep_alive: bool = False
     #: Channels one pass leases, and rows per channel: a flood in one channel cannot
     #: crowd the others out of a pass.
@@ -176,6 +178,9 @@ class Sender:
         #: Set when the process is stopping (``run_worker`` sets it): pacing waits on it
         #: instead of ``sleep``, and a pass ends at once, giving its rows back.
         self.stopping: threading.Event | None = None
+        #: Called between posts every sixth of the lease while a pass runs (the worker
+        #: loop polls there when a poll is due: bot/tracking/process/worker.py).
+        self.meanwhile: Callable[[], None] | None = None
         self.workspace = WorkspacePause(
             outbox, getattr(messenger, "probe", None), probe_every=policy.probe_every,
             max_probe_every=policy.max_probe_every, log_every=policy.pause_log_every)
@@ -206,7 +211,7 @@ class Sender:
                 batch = self._with_digest(rows, now)
                 turns.append(_Turn(channel, deque(batch), leased_until=now + self.policy.lease,
                                    fresh={r.id for r in batch}))
-            self._run(turns, now + self.policy.pass_budget, result)
+            self._run(turns, channels, now + self.policy.pass_budget, result)
         except _StopPass:
             pass
         finally:
@@ -247,12 +252,18 @@ class Sender:
         due = self.outbox.next_due()
         return None if due is None else max(0.0, (due - now).total_seconds())
 
-    def _run(self, turns: list[_Turn], deadline: datetime, result: SendResult) -> None:
+    def _run(self, turns: list[_Turn], channels: list[str], deadline: datetime,
+             result: SendResult) -> None:
+        tick = self.policy.lease / 6  # twice per keep-alive beat
+        top_up_at = self.clock() + tick
         while True:
+            now = self.clock()
+            if now >= top_up_at:
+                top_up_at = now + tick
+                self._between(turns, channels, now)
             active = [t for t in turns if not t.stopped and (t.steps is not None or t.rows)]
             if not active:
                 return
-            now = self.clock()
             stamp = now.timestamp()
             turn = min(active, key=lambda t: self.pacer.ready_at(t.channel, stamp))
             wait = self.pacer.ready_at(turn.channel, stamp) - stamp
@@ -287,6 +298,36 @@ class Sender:
             # Paced from the answer, not the request: Slack counts a post when it
             # arrives, somewhere in between, so only this spacing is safe from 429s.
             self.pacer.take(turn.channel, self.clock().timestamp())
+
+    def _between(self, turns: list[_Turn], channels: list[str], now: datetime) -> None:
+        if self.meanwhile is not None:
+            try:
+                self.meanwhile()
+            except Exception:
+                log.exception("tracking cycle failed; trying again next cycle")
+        if self.policy.keep_alive:
+            self._top_up(turns, channels, self.clock())
+
+    def _top_up(self, turns: list[_Turn], channels: list[str], now: datetime) -> None:
+        """Mid-pass: lease more channels up to this sender's fair share (a dead
+        sender's channels once their leases ran out, or channels that came due), so a
+        long pass does not keep them waiting until it ends."""
+        room = self.policy.channels_per_pass - len(channels)
+        if room <= 0:
+            return
+        more = self.outbox.claim_channels(self.owner, now=now, lease=self.policy.lease,
+                                          limit=room, senders=max(1, self._live()),
+                                          holding=sum(1 for t in turns if not t.stopped
+                                                      and (t.steps is not None or t.rows)))
+        for channel in more:
+            if channel in channels:
+                continue  # already this pass's: its new rows wait for the next pass
+            channels.append(channel)
+            rows = self.outbox.claim(self.owner, now=now, lease=self.policy.lease,
+                                     limit=self.policy.rows_per_channel, channel=channel)
+            batch = self._with_digest(rows, now)
+            turns.append(_Turn(channel, deque(batch), leased_until=now + self.policy.lease,
+                               fresh={r.id for r in batch}))
 
     def _lost(self, turn: _Turn, row: Notification) -> None:
         log.warning("lease on %s lost before posting; leaving %s to its new owner",

@@ -66,13 +66,28 @@ class Tracking:
     escalation: EscalationWatch | None = None
     #: Whether this process is the one that polls (None: it always polls).
     leader: Leadership | None = None
+    #: When the last poll cycle started or was skipped (``time.monotonic``).
+    polled_at: float = float("-inf")
 
     def run_once(self) -> None:
         """One poll cycle (if this process is the one that polls), then one send pass
         (what the loop repeats)."""
+        self.poll()
+        self.sender.send_due()
+
+    def poll(self) -> None:
+        """Poll and run the watches if this process is the one that polls (taking the
+        poller lease when it is free)."""
+        self.polled_at = time.monotonic()
         if self.leader is None or self.leader.lead():
             self.poll_once()
-        self.sender.send_due()
+
+    def poll_if_due(self) -> None:
+        """:meth:`poll` if an interval has passed since the last one: called by a long
+        send pass between its posts (``Sender.meanwhile``), so a burst that keeps the
+        sender busy for many seconds neither delays polling nor a take-over."""
+        if time.monotonic() >= self.polled_at + self.interval:
+            self.poll()
 
     def poll_once(self) -> None:
         """Poll, run the watches, and the retention pass when it is due: the work one
@@ -103,6 +118,7 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
     cycles send again as soon as a held notification is due. A set event lets the
     current cycle finish; an unexpected error is logged and the loop goes on."""
     tracking.sender.stopping = stop_event  # a pass pacing its posts stops with the loop
+    tracking.sender.meanwhile = tracking.poll_if_due
     log.info("tracking worker started (every %g s)", tracking.interval)
     leader, keeper = tracking.leader, None
     if leader is not None:
@@ -124,7 +140,7 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
             # fast"). A process that does not poll tries again as soon as the poller's
             # lease runs out, if that comes first: a dead poller is replaced within a
             # lease, not a lease plus an interval.
-            until = started + tracking.interval
+            until = max(started, tracking.polled_at) + tracking.interval
             chance = _next_chance(leader)
             if chance is not None:
                 until = min(until, time.monotonic() + chance + MIN_WAKE_SECONDS)
