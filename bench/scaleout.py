@@ -191,7 +191,9 @@ def run(quick: bool = False) -> list[Row]:
         deployments = [_Deployment(env, cwd, 1)]
         try:
             deployments[0].wait_up()
-            time.sleep(3 * INTERVAL)  # the first cycles adopt the subscription
+            # The first cycles adopt the subscription and run the stuck and quota
+            # watches (every 5 and 10 minutes after that): steady cycles come after.
+            time.sleep(6 * INTERVAL)
             one = _requests_per_cycle(sim, window)
             slack.latency = 0.2
             started = _end(sim, [j for ids in first.values() for j in ids])
@@ -202,7 +204,7 @@ def run(quick: bool = False) -> list[Row]:
 
             deployments.append(_Deployment(env, cwd, 2))
             deployments[1].wait_up()
-            time.sleep(3 * INTERVAL)
+            time.sleep(6 * INTERVAL)
             two = _requests_per_cycle(sim, window)
 
             slack.latency = 0.2
