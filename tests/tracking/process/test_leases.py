@@ -8,6 +8,7 @@ when the clock passes them. The real processes at the end are killed for real.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -180,3 +181,56 @@ def test_two_live_senders_each_post_to_their_half_of_the_channels(
     assert [b.send_due().sent, b.send_due().sent] == [1, 1]
     assert {m.channel for m in world.slack.posts() if m.metadata} == set(ids)
     b.store.close()
+
+
+def test_a_pass_under_way_takes_a_dead_senders_channel_once_its_lease_runs_out(
+    world: TrackingWorld,
+) -> None:
+    """A's pass paces three posts in C1 (one a second); C2's lease belongs to a sender
+    that died a moment ago. A does not leave C2 for its next pass: it takes it mid-pass,
+    as soon as the dead sender's lease has run out."""
+    world = world.restart(digest_threshold=100, delivery_channel_rate=1)
+    c1 = [world.running() for _ in range(3)]
+    c2 = [world.running()]
+    track(world, *c1, channel="C1")
+    track(world, *c2, channel="C2")
+    for job in c1 + c2:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    outbox, short = world.tracking.outbox, timedelta(seconds=1)
+    assert outbox.claim_channels("dead", now=world.clock(), lease=short, limit=50) == [
+        "C1", "C2"]
+    outbox.claim("dead", now=world.clock(), lease=short, channel="C2")
+    outbox.release_channel("C1", "dead", hold_until=None)  # it died holding C2 only
+    sender = world.tracking.sender
+    sender.policy = replace(sender.policy, keep_alive=True)
+
+    result = sender.send_due()
+
+    assert result.sent == 4  # C2's too, in this pass
+    assert {m.channel for m in world.slack.posts() if m.metadata} == {"C1", "C2"}
+
+
+def test_a_long_pass_polls_when_a_poll_is_due(world: TrackingWorld) -> None:
+    polls: list[float] = []
+    world.tracking.poller.poll = lambda: polls.append(1)  # type: ignore[method-assign]
+    world.tracking.interval = 3600.0
+    world.tracking.poll()
+    world.tracking.poll_if_due()
+    assert len(polls) == 1  # the interval has not passed
+    world.tracking.interval = 0.0
+    world.tracking.poll_if_due()
+    assert len(polls) == 2
+
+
+def test_leases_are_kept_alive_and_shared_on_the_real_clock_only(
+    world: TrackingWorld,
+) -> None:
+    settings = world.settings.model_copy(update={"poll_lease_seconds": 7.0})
+    real = build_tracking(settings, world.client, world.messenger)
+    assert real.sender.policy.keep_alive
+    assert real.leader is not None and real.leader.ttl == timedelta(seconds=7)
+    assert real.leader.owner == real.sender.owner
+    assert world.tracking.leader is None  # the test's clock: leases driven by hand
+    assert not world.tracking.sender.policy.keep_alive
+    real.store.close()
