@@ -70,10 +70,14 @@ class Leases:
     # -- liveness ---------------------------------------------------------------------
 
     def beat(self, owner: str, *, now: datetime, ttl: timedelta) -> None:
-        """``owner`` is alive until ``now + ttl``."""
+        """``owner`` is alive until ``now + ttl``. Its first beat also deletes the rows
+        of processes that stopped beating an hour ago (killed, so they never left)."""
         with self.store.begin() as conn:
-            if not self.store.insert_ignore(conn, live_processes, dict(
+            if self.store.insert_ignore(conn, live_processes, dict(
                     owner=owner, alive_until=now + ttl, started_at=now)):
+                conn.execute(live_processes.delete().where(
+                    live_processes.c.alive_until < now - timedelta(hours=1)))
+            else:
                 conn.execute(live_processes.update().where(live_processes.c.owner == owner)
                              .values(alive_until=now + ttl))
 
@@ -83,11 +87,8 @@ class Leases:
             conn.execute(live_processes.delete().where(live_processes.c.owner == owner))
 
     def live(self, now: datetime) -> int:
-        """How many tracking processes are alive at ``now`` (those that stopped beating
-        long ago are deleted on the way)."""
+        """How many tracking processes are alive at ``now``."""
         with self.store.begin() as conn:
-            conn.execute(live_processes.delete().where(
-                live_processes.c.alive_until < now - timedelta(hours=1)))
             return int(conn.execute(sa.select(sa.func.count()).select_from(live_processes)
                                     .where(live_processes.c.alive_until >= now)).scalar_one())
 

@@ -12,11 +12,14 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.tracking.delivery.outbox import Outbox, track_key
 from bot.tracking.process.leadership import POLLER, Leadership
 from bot.tracking.process.worker import Tracking
 from bot.tracking.store.database import Store
 from bot.tracking.store.leases import Leases
+from bot.tracking.store.tables import live_processes
 from bot.wiring.tracking import build_tracking
 from tests.fixtures.tracking import FakeClock, TrackingWorld
 from tests.tracking.helpers import track
@@ -234,3 +237,15 @@ def test_leases_are_kept_alive_and_shared_on_the_real_clock_only(
     assert world.tracking.leader is None  # the test's clock: leases driven by hand
     assert not world.tracking.sender.policy.keep_alive
     real.store.close()
+
+
+def test_a_process_killed_long_ago_is_forgotten_when_another_starts(
+    store: Store, clock: FakeClock,
+) -> None:
+    leases = Leases(store)
+    leases.beat("killed", now=clock(), ttl=TTL)
+    clock.advance(3600 + 4)
+    leases.beat("new", now=clock(), ttl=TTL)
+    with store.begin() as conn:
+        owners = set(conn.execute(sa.select(live_processes.c.owner)).scalars())
+    assert owners == {"new"}
