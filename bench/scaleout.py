@@ -8,8 +8,8 @@ a fake Slack (each call 0.2 s slow) and the database. The project: 200 tracked j
 - MetaStudio requests per poll cycle, steady (every tracked job still running), with one
   deployment and then with two: one process per database polls (docs/polling.md), so
   the ratio should be 1, not 2;
-- half the jobs end at once with one deployment (the undisturbed burst: time to the
-  last post), then the other half with two, the one that polls killed (SIGKILL of its
+- with two deployments, half the jobs end at once (the undisturbed burst: time to the
+  last post), then the other half with the one that polls killed (SIGKILL of its
   whole process group) 1-7 s into the burst, while it holds channels: how long until
   the survivor polls again (the first list request after the kill) and until it
   posts to a channel the killed one held, against the poll interval and the bound
@@ -195,17 +195,17 @@ def run(quick: bool = False) -> list[Row]:
             # watches (every 5 and 10 minutes after that): steady cycles come after.
             time.sleep(6 * INTERVAL)
             one = _requests_per_cycle(sim, window)
-            slack.latency = 0.2
-            started = _end(sim, [j for ids in first.values() for j in ids])
-            if not wait_for(lambda: _settled(slack, first), timeout=120, step=0.1):
-                raise RuntimeError("the first burst was not delivered")
-            undisturbed = _last_post(slack) - started
-            slack.latency = 0.0
-
             deployments.append(_Deployment(env, cwd, 2))
             deployments[1].wait_up()
-            time.sleep(6 * INTERVAL)
-            two = _requests_per_cycle(sim, window)
+            time.sleep(3 * INTERVAL)
+            two = _requests_per_cycle(sim, window)  # the same project: nothing ended yet
+
+            slack.latency = 0.2
+            started = _end(sim, [j for ids in first.values() for j in ids])
+            if not wait_for(lambda: _settled(slack, first), timeout=180, step=0.1):
+                raise RuntimeError("the first burst was not delivered")
+            undisturbed = _last_post(slack) - started
+            time.sleep(3 * INTERVAL)
 
             slack.latency = 0.2
             started = _end(sim, [j for ids in second.values() for j in ids])

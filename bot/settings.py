@@ -109,11 +109,11 @@ class Settings(BaseSettings):
     #: A sender's lease on a channel and its rows, renewed before every post and every
     #: third of it while a pass runs (docs/delivery.md, "Leases kept alive"). A dead
     #: sender's channels wait this long at most.
-    delivery_lease_seconds: float = Field(3.0, gt=0)
+    delivery_lease_seconds: float = Field(2.0, gt=0)
     #: The poller's lease (one process per database polls) and each tracking process's
     #: liveness, renewed every third of it: a dead poller is replaced within this long
     #: (docs/polling.md, "One poller per database").
-    poll_lease_seconds: float = Field(3.0, gt=0)
+    poll_lease_seconds: float = Field(2.0, gt=0)
     #: Posts per second per channel (Slack allows about one).
     delivery_channel_rate: float = Field(1.0, gt=0)
     #: Transient Slack failures: first wait, and the cap of the doubling waits.

@@ -445,7 +445,7 @@ def test_a_pass_that_cannot_give_its_rows_back_says_the_leases_will_run_out(
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING
                 and r.name == "bot.tracking.delivery.sender"]
     assert record.getMessage() == ("could not give back this pass's notifications; their "
-                                   "leases (0:00:03) will run out")
+                                   "leases (0:00:02) will run out")
     assert record.exc_info is not None and record.exc_info[0] is OperationalError
 
 
