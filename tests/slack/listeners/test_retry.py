@@ -319,9 +319,13 @@ def test_a_create_refused_by_metastudio_makes_nothing_and_may_be_pressed_again(
     assert refused["text"].startswith(f"MetaStudio refused to re-create `{job_id}`: HTTP 400")
     assert "width x height" in refused["text"] and "Nothing was created" in refused["text"]
 
+    before = len(simulator.requests)
     slack.click(actions.RETRY_CONFIRM, confirm_value(job_id, None), response="two")
     assert "MetaStudio refused" in slack.answers("two")[0]["text"]
     assert simulator.created == [] and simulator.create_calls == 2
+    # Nothing was in doubt: no list read looked for a job by its output name.
+    assert not [r for r in simulator.requests[before:]
+                if r.method == "GET" and "asset_name" in dict(r.params)]
 
 
 # -- off ---------------------------------------------------------------------------------
