@@ -80,7 +80,7 @@ TRIAGE_CAP = 1000
 
 
 @runtime_checkable
-class Invalidating(Protocol):
+class Invalidating(Protocol):  # pragma: no mutate block (isinstance needs its members)
     """The cached client: Refresh drops its entry before looking again."""
 
     def invalidate(self, job_id: str | None = None) -> None: ...

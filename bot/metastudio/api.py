@@ -56,7 +56,7 @@ class JobsAPI(Protocol):
 
 
 @runtime_checkable
-class DetailsAPI(Protocol):
+class DetailsAPI(Protocol):  # pragma: no mutate block (isinstance needs its members)
     """The job detail with its configuration (``show_script=true``); both clients
     provide it. Kept apart from :class:`JobsAPI` so a reader that needs only jobs (a
     test's fake, a benchmark's) need not provide it; callers check with ``isinstance``."""
