@@ -6,36 +6,21 @@ asset library. A retry spends video minutes, so each test counts the creates."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from bot.commands.retrying import confirm_value
-from bot.simulator import Simulator
-from bot.simulator.configs import FROZEN_MODEL, kept
+from bot.simulator.configs import FROZEN_MODEL
 from bot.views import actions
-from tests.fakes.slack import FakeSlack
 from tests.fixtures.app import SlackSender
-from tests.fixtures.simulator import BODY_2D
+from tests.fixtures.simulator import add_failed_2d
 from tests.tracking.processes import Deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-@pytest.fixture
-def deploy(simulator: Simulator, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Deployment]:
-    made = Deployment(simulator, fake_slack, f"sqlite:///{tmp_path / 'videojobs.sqlite3'}",
-                      tmp_path)
-    yield made
-    made.close()
-
-
-def failed_2d(sim: Simulator, **config: str) -> str:
-    return sim.add_job(state="FAILED", asset_name="Quarterly update",
-                       error_code="MSS.10001006", error_msg="Asset create job failed",
-                       config={**kept(BODY_2D, photo=False), **config})
+failed_2d = add_failed_2d
 
 
 def test_two_allowed_people_pressing_at_once_create_one_job(deploy: Deployment) -> None:

@@ -16,7 +16,7 @@ from bot.commands.types import Context, Track
 from bot.simulator.configs import FROZEN_MODEL, kept
 from bot.views import actions
 from tests.fixtures.app import SlackSender
-from tests.fixtures.simulator import BODY_2D, BODY_PHOTO
+from tests.fixtures.simulator import BODY_2D, BODY_PHOTO, add_failed_2d
 
 
 @pytest.fixture
@@ -27,10 +27,7 @@ def bot_settings(bot_settings):
                                            "metastudio_read_timeout": 0.5})
 
 
-def failed_2d(simulator, **config) -> str:
-    return simulator.add_job(state="FAILED", asset_name="Quarterly update",
-                             error_code="MSS.10001006", error_msg="Asset create job failed",
-                             config={**kept(BODY_2D, photo=False), **config})
+failed_2d = add_failed_2d
 
 
 def buttons(payload: dict) -> dict[str, str]:

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from bot.domain.steps import CANCEL_JOB, GET_JOB, LIST_FAILED, RETRY_JOB, WAIT_FOR_JOB
-from bot.simulator.configs import kept
 from bot.slack.services import Services
 from bot.telemetry.metrics import REGISTRY
 from tests.fakes.slack import Completion, FakeSlack
 from tests.fixtures.app import SlackSender
-from tests.fixtures.simulator import BODY_2D
+from tests.fixtures.simulator import add_failed_2d
 
 UNKNOWN = "0badc0de-0000-4000-8000-000000000000"
 
@@ -198,15 +197,9 @@ def test_the_fake_holds_outputs_to_the_manifest(fake_slack: FakeSlack) -> None:
                                             if p.get("is_required")}
 
 
-def _failed_2d(simulator) -> str:
-    return simulator.add_job(state="FAILED", asset_name="Quarterly update",
-                             error_code="MSS.10001006", error_msg="Asset create job failed",
-                             config=kept(BODY_2D, photo=False))
-
-
 def test_retry_creates_once_and_hands_the_new_job_to_the_next_step(
         slack: SlackSender, simulator, services: Services) -> None:
-    job = _failed_2d(simulator)
+    job = add_failed_2d(simulator)
 
     first = run(slack, RETRY_JOB, job_id=job, user={"id": "U1", "secret": "s"})
     again = run(slack, RETRY_JOB, job_id=job, user={"id": "U1", "secret": "s"})
@@ -220,7 +213,7 @@ def test_retry_creates_once_and_hands_the_new_job_to_the_next_step(
 
 
 def test_retry_by_someone_not_allowed_makes_no_create(slack: SlackSender, simulator) -> None:
-    job = _failed_2d(simulator)
+    job = add_failed_2d(simulator)
 
     done = run(slack, RETRY_JOB, job_id=job, user={"id": "U6", "secret": "s"})
 
