@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from .assets import AssetStore, SimAsset
 from .auth import Gatekeeper
@@ -121,7 +122,7 @@ class Simulator:
             return refusal[0], refusal[1], {}
         if project != self.project_id:
             return 404, ERROR_BODIES[404], {}
-        failure = self.faults.take()
+        failure = self.faults.take(f"{path}?{urlencode(query)}")
         if failure:
             return failure.status, failure.body, failure.headers
         return None
