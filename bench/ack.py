@@ -114,7 +114,8 @@ def run(quick: bool = False) -> list[Row]:
         probe = texts[: 60 if quick else 400]
         per_kind = {design: _requests_per_kind(sim, probe, side_by_side=design)
                     for design in (True, False)}
-    load_rows = _load_rows(load, previous, latency, seconds, per_kind)
+        post_rows = _post_cpu(slack, 100 if quick else 1000)
+    load_rows = _load_rows(load, previous, latency, seconds, per_kind) + post_rows
 
     upstream = f"{latency:g} s upstream"
     for q in (50, 99):
@@ -267,6 +268,36 @@ def _load_rows(load: _Load, previous: _Load, latency: float, seconds: float,
     rows.append(Row(NAME, "MetaStudio requests for those commands, all types", total_new, "",
                     "previous design", total_old, limit="≤ 1.1× the previous design"))
     return rows
+
+
+def _post_cpu(slack, posts: int) -> list[Row]:
+    """CPU of the answering thread per answer POSTed to a response_url (a status card's
+    payload, to the fake Slack on loopback): the bot's session, which reads the
+    environment once (bot/slack/response_url.py), against the same session trusting the
+    environment on every POST, as requests does by default. Thread CPU time, so the fake
+    Slack's own threads in this process do not count; alternated in blocks of 50."""
+    from bot.slack.response_url import ResponseUrls
+
+    card = {"text": "Status: `job` Succeeded", "response_type": "ephemeral",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 600}}] * 8}
+    sessions = {True: ResponseUrls(pool_size=2), False: ResponseUrls(pool_size=2)}
+    sessions[False]._session.trust_env = True  # the previous design: requests' default
+    spent = {True: 0.0, False: 0.0}
+    url = slack.response_url("cpu")
+    for design in (True, False):  # warm both connections
+        sessions[design].post(url, card)
+    for block in range(posts // 50):
+        for design in ((True, False) if block % 2 else (False, True)):
+            started = time.thread_time()
+            for _ in range(50):
+                sessions[design].post(url, card)
+            spent[design] += time.thread_time() - started
+    count = posts // 50 * 50
+    with slack._lock:
+        slack.responses.pop("cpu", None)
+    return [Row(NAME, "CPU per answer POSTed to a response_url (answering thread)",
+                spent[True] / count, "s", "session reading the environment per POST",
+                spent[False] / count, note=f"{count} posts each, loopback")]
 
 
 def _requests_per_kind(sim, texts: list[str], *, side_by_side: bool
