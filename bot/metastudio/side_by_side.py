@@ -18,10 +18,13 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Threads of the shared pool. Side-by-side reads are a few per command (a summary's
-#: eight, a status's two per id the list did not find), and the MetaStudio transport
-#: limits requests in flight anyway (METASTUDIO_MAX_CONCURRENCY).
-POOL_THREADS = 32
+#: Threads of the shared pool, as many as the MetaStudio requests a process has in
+#: flight (METASTUDIO_MAX_CONCURRENCY's default). Side-by-side reads are a few per
+#: command (a summary's seven besides its own, a status's one per id the list did not
+#: find), but a read the cache is already fetching for another command holds its
+#: thread until that flight lands: with 32 threads, six summaries at once (20 commands
+#: a second, 2.5 s upstream) left reads queued for a pool thread, a round late.
+POOL_THREADS = 64
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
