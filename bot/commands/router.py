@@ -24,7 +24,7 @@ from ..domain.runbook import DEFAULT, Runbook
 from ..metastudio.api import DetailsAPI, JobsAPI, StagedLookupAPI
 from ..metastudio.assets import AssetLookup
 from ..metastudio.errors import MetaStudioError
-from ..metastudio.models import Job, JobState
+from ..metastudio.models import Job, JobPage, JobState
 from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
 from ..metastudio.side_by_side import settle
@@ -330,14 +330,19 @@ class Router:
             rows = rows[command.offset : command.offset + self.page_size]
         elif command.states == (JobState.FAILED,) and command.offset == 0:
             # On-call triage: group every failure of the window, not just this page.
-            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
-            groups = stats.error_groups(failures)
-            capped = total > len(failures)
-            rows = failures[: self.page_size]
-            for group in groups:
-                value = group.error_code and encode(text, 0, pinned, error_code=group.error_code)
-                if value:
-                    code_buttons[group.error_code or ""] = value
+            first = self.jobs.list_jobs(base.page(0, stats.PAGE)) if self.side_by_side else None
+            if first is not None and first.count > len(first.jobs) and first.jobs:
+                # More than a page: answer now, grouped from the newest page, and replace
+                # it once the other pages (one round, side by side) are read.
+                reply = self._triage(command, ctx, text, now, pinned, first.count,
+                                     list(first.jobs), for_channel=for_channel, pending=True)
+                reply.followup = partial(_guarded, partial(
+                    self._triage_later, command, ctx, text, now, pinned, base, first,
+                    for_channel=for_channel))
+                return reply
+            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP, first=first)
+            return self._triage(command, ctx, text, now, pinned, total, failures,
+                                for_channel=for_channel)
         else:
             page = self.jobs.list_jobs(base.page(command.offset, self.page_size))
             total, rows = page.count, list(page.jobs)
@@ -366,6 +371,44 @@ class Router:
             code_buttons=code_buttons,
             runbook=self.runbook,
         )
+
+    def _triage(self, command: Listing, ctx: Context, text: str, now: datetime,
+                pinned: Bounds, total: int, failures: list[Job], *, for_channel: bool,
+                pending: bool = False) -> Reply:
+        """The first page of a failed listing with its failures grouped by error code;
+        ``pending``: grouped from the newest page only, the rest still being read."""
+        groups = stats.error_groups(failures)
+        code_buttons = {}
+        for group in groups:
+            value = group.error_code and encode(text, 0, pinned, error_code=group.error_code)
+            if value:
+                code_buttons[group.error_code or ""] = value
+        rows = failures[: self.page_size]
+        title = listing_title(command.states, total, describe(command.window, ctx.tz),
+                              job_type=command.job_type, asset_name=command.asset_name,
+                              script_id=command.script_id)
+        more = None if for_channel or len(rows) >= total else encode(text, len(rows), pinned)
+        post = None if for_channel else encode(text, 0, pinned)
+        return listing_reply(title, rows, total, ctx.tz, error_groups=groups,
+                             groups_capped=total > len(failures) and not pending,
+                             groups_pending=pending, more_value=more, post_value=post,
+                             now=now, code_buttons=code_buttons, runbook=self.runbook)
+
+    def _triage_later(self, command: Listing, ctx: Context, text: str, now: datetime,
+                      pinned: Bounds, base: JobQuery, first: JobPage, *,
+                      for_channel: bool) -> Reply:
+        """The triage once every failure (up to :data:`TRIAGE_CAP`) is read: it replaces
+        the answer grouped from the newest page. A read that fails leaves that answer
+        (logged), saying the groups are from the newest failures only."""
+        try:
+            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP, first=first)
+        except MetaStudioError as e:
+            log.info("failed: could not read past the first page: %s", e)
+            total, failures = first.count, list(first.jobs)
+        reply = self._triage(command, ctx, text, now, pinned, total, failures,
+                             for_channel=for_channel)
+        reply.replace_original = True
+        return reply
 
     def _summary(self, command: Summary, ctx: Context, *, post_value: str | None) -> Reply:
         now = self.clock()
@@ -412,7 +455,8 @@ class Router:
 
     def _stuck(self, command: Stuck, ctx: Context, *, post_value: str | None) -> Reply:
         now = self.clock()
-        unfinished, lines = stuck.read(self.jobs, now, learn=command.older_than is None)
+        unfinished, lines = stuck.read(self.jobs, now, learn=command.older_than is None,
+                                       side_by_side=self.side_by_side)
         found = stuck.find_stuck(unfinished, now, older_than=command.older_than, lines=lines)
         return stuck_reply(found, len(unfinished), ctx.tz, now, older_than=command.older_than,
                            lines=lines, post_value=post_value)

@@ -164,7 +164,7 @@ def test_failed_listing_pages_rows_while_triage_covers_every_failure(simulator, 
     for i in range(130):
         simulator.add_job(state="FAILED", error_code=f"E{i % 3}", error_msg="x")
 
-    reply = router.handle("failed", UTC_USER)
+    reply = final(router.handle("failed", UTC_USER))
 
     text = shown(reply)
     assert "44× E0" in text and "43× E1" in text and "43× E2" in text
