@@ -56,6 +56,9 @@ class Simulator:
         sim.faults.throttle(retry_after=1)
         model = sim.add_asset(name="Anna", state="BLOCK", block_reason_code="R1")
         sim.faults.time_out_creates(after=2)   # the next create makes its job, answers late
+        sim.faults.fail_next(500, where="photo-digital-human-videos")  # one read of several
+        meeting = sim.faults.meet("-digital-human-videos/", parties=2)  # in flight at once?
+        sim.faults.hold("/tenants/resources-usage", seconds=2)  # past a read timeout
         server.stop()
     """
 
