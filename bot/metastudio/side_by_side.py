@@ -55,10 +55,21 @@ class Outcome(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def settle(reads: Sequence[Callable[[], Any]]) -> list[Outcome[Any]]:
-    """Run ``reads`` side by side and return each one's :class:`Outcome`, in order.
-    Every read is waited for, whether or not another failed: nothing is left running
-    behind an answer."""
+#: Reads one call puts in flight at once: a look-up of many ids (the stuck watch's, or
+#: any caller's where the server ignores ``job_ids``: one read per id) goes in rounds of
+#: this many rather than all at once, so a background check never bursts hundreds of
+#: requests at MetaStudio. A status asks for at most 20 ids (commands/parse.py).
+AT_ONCE = 40
+
+
+def settle(reads: Sequence[Callable[[], Any]], *, at_once: int = AT_ONCE
+           ) -> list[Outcome[Any]]:
+    """Run ``reads`` side by side (``at_once`` at a time) and return each one's
+    :class:`Outcome`, in order. Every read is waited for, whether or not another
+    failed: nothing is left running behind an answer."""
+    if len(reads) > at_once:
+        return [outcome for start in range(0, len(reads), at_once)
+                for outcome in settle(reads[start:start + at_once], at_once=at_once)]
     if not reads:
         return []
     pool = _shared()
@@ -72,10 +83,10 @@ def settle(reads: Sequence[Callable[[], Any]]) -> list[Outcome[Any]]:
     return outcomes
 
 
-def run_all(reads: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run ``reads`` side by side and return their results in order; the first
-    exception (in the order given) is raised once all of them have ended."""
-    return [outcome.get() for outcome in settle(reads)]
+def run_all(reads: Sequence[Callable[[], Any]], *, at_once: int = AT_ONCE) -> list[Any]:
+    """Run ``reads`` side by side (``at_once`` at a time) and return their results in
+    order; the first exception (in the order given) is raised once all have ended."""
+    return [outcome.get() for outcome in settle(reads, at_once=at_once)]
 
 
 def _run(read: Callable[[], T]) -> Outcome[T]:

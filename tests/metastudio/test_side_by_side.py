@@ -50,3 +50,24 @@ def test_a_failed_read_is_its_outcome_and_the_others_still_end() -> None:
 
 def test_nothing_to_read_is_nothing() -> None:
     assert settle([]) == [] and run_all([]) == []
+
+
+def test_many_reads_go_in_rounds_of_at_most_at_once() -> None:
+    barrier = threading.Barrier(2)  # each round's two reads must meet
+    lock = threading.Lock()
+    in_flight, most = 0, 0
+
+    def read(n: int):
+        def run() -> int:
+            nonlocal in_flight, most
+            with lock:
+                in_flight += 1
+                most = max(most, in_flight)
+            barrier.wait(MEET_SECONDS)
+            with lock:
+                in_flight -= 1
+            return n
+        return run
+
+    assert run_all([read(n) for n in range(6)], at_once=2) == list(range(6))
+    assert most == 2 and not barrier.broken
