@@ -112,6 +112,12 @@ class Console:
                 reply = router.handle(text, ctx)
             if reply is not None:
                 self.show(reply)
+                later = reply.followup() if reply.followup else None
+                if later is not None:
+                    later.replace_original = True
+                    later.response_type = reply.response_type
+                    self.write("(the answer above is updated:)")
+                    self.show(later)
 
     def _is_command(self, text: str) -> bool:
         """A command word is the command, even when a button's label says the same
