@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     #: Under ``videojobs-bot http``, answer in a child process per gunicorn worker, so
     #: the acks keep a core of their own (bot/serve/answer_process.py); false saves its memory.
     videojobs_answer_process: bool = True
+    #: Benchmarks only: the previous design's reads one after another (a summary in two
+    #: rounds, a status look-up answered once all its reads are done), so ``python -m
+    #: bench --only ack`` measures both designs in one run. Never set it in production.
+    videojobs_sequential_reads: bool = False
 
     # Other Slack surfaces: covers, App Home (docs/surfaces.md)
     #: Upload finished jobs' covers to Slack and show them with ``slack_file``.

@@ -12,7 +12,7 @@
 #       collected, which keeps the one-off coverage run short
 #   -j  parallel mutant runs (default 2, the size of a small CI box)
 #   MUTANT GLOB  e.g. 'bot.metastudio.signing*' (default: every mutant of bot/tracking,
-#       bot/metastudio and bot/commands)
+#       bot/metastudio, bot/commands, bot/slack/request_front.py and bot/domain/cancel.py)
 #
 # Examples:
 #   scripts/mutation.sh -t "tests/metastudio" 'bot.metastudio.signing*'

@@ -97,6 +97,16 @@ def thread_of(ctx: Context) -> str | None:
 
 
 @dataclass
+class Retried:
+    """What a press came to: the answer, the audit log's result, and the job it made
+    (or had made before) when there is one."""
+
+    reply: Reply
+    result: str = "refused"
+    new_job_id: str | None = None
+
+
+@dataclass
 class Retrier:
     """Retry's two steps over the jobs client, the creator, the asset library, the
     retries table and tracking. ``fresh`` looks at a job past the cache."""
@@ -141,51 +151,61 @@ class Retrier:
 
     def confirm(self, job_id: str, thread_ts: str | None, ctx: Context) -> Reply:
         """Create the retry of ``job_id`` once, whoever presses and however often."""
+        reply = self.attempt(job_id, thread_ts, ctx).reply
+        reply.replace_original = True
+        return reply
+
+    def attempt(self, job_id: str, thread_ts: str | None, ctx: Context, *,
+                track: bool = True) -> Retried:
+        """:meth:`confirm`'s work, with the new job's id for a caller that is not a
+        button (the "Retry video job" step, which tracks nothing: its workflow waits
+        with "Wait for video job to end")."""
         refused = self._refusal(ctx.user_id)
         if refused is not None:
-            return refused
+            return Retried(refused)
         now = self.clock()
         key = f"retry:{job_id}"
         holder = self.tracking.claim(key, ctx.user_id, now)
         if holder is not None:
             who = "You are" if holder == ctx.user_id else f"<@{holder}> is"
-            return line_reply(f"{who} retrying {code(job_id)} right now; it is created once.")
+            return Retried(line_reply(f"{who} retrying {code(job_id)} right now; it is "
+                                      "created once."))
         try:
-            reply, result = self._create_once(job_id, thread_ts, ctx, now)
+            retried = self._create_once(job_id, thread_ts, ctx, now, track=track)
         except MetaStudioError as e:
             self.tracking.record(ctx, "retry", job_id, f"not created: {e.details()}", now)
             raise  # the router explains upstream failures with their request id
         finally:
             self.tracking.release(key, ctx.user_id)
-        self.tracking.record(ctx, "retry", job_id, result, now)
-        reply.replace_original = True
-        return reply
+        self.tracking.record(ctx, "retry", job_id, retried.result, now)
+        return retried
 
     def _create_once(self, job_id: str, thread_ts: str | None, ctx: Context,
-                     now: datetime) -> tuple[Reply, str]:
+                     now: datetime, *, track: bool) -> Retried:
         record = self.ledger.get(job_id)
         if record is not None and record.new_job_id is not None:
-            return (line_reply(already_line(job_id, record.new_job_id, record.user_id)),
-                    f"already retried as {record.new_job_id}")
+            return Retried(line_reply(already_line(job_id, record.new_job_id, record.user_id)),
+                           f"already retried as {record.new_job_id}", record.new_job_id)
         if record is not None:
             # An earlier press got no clear answer: the job may exist. Look first.
             found = find_created(self.jobs, record.asset_name, record.sent_at,
                                  photo=record.photo)
             if found is not None and found.job_id:
-                return self._created(job_id, found.job_id, thread_ts, ctx, now, found=True)
+                return self._created(job_id, found.job_id, thread_ts, ctx, now, found=True,
+                                     track=track)
         job, problem = self._retryable(job_id)
         if job is None:
-            return (problem or notice_reply(f"No job {code(job_id)} found; nothing to retry."),
-                    "not created: no such failed job")
+            return Retried(problem or notice_reply(f"No job {code(job_id)} found; nothing to "
+                                                   "retry."), "not created: no such failed job")
         try:
             plan, _ = self._plan(job, now, asset_name=record.asset_name if record else None)
         except CannotRecreate as e:
-            return (line_reply(f"Cannot retry {code(job_id)} from Slack: {escape(str(e))}."),
-                    f"not created: {e}")
+            return Retried(line_reply(f"Cannot retry {code(job_id)} from Slack: "
+                                      f"{escape(str(e))}."), f"not created: {e}")
         check = check_assets(plan.assets, self._summaries(plan, refresh=True))
         if check.refusal is not None:
-            return (line_reply(f"🛑 Not retried: {escape(check.refusal)}"),
-                    f"refused: {check.refusal}")
+            return Retried(line_reply(f"🛑 Not retried: {escape(check.refusal)}"),
+                           f"refused: {check.refusal}")
         # Recorded before it is sent: a request that dies mid-POST leaves its name behind.
         attempt = self.ledger.sending(job_id, user_id=ctx.user_id, channel=ctx.channel_id,
                                       asset_name=plan.asset_name, photo=plan.photo, now=now)
@@ -197,25 +217,27 @@ class Retrier:
             found = find_created(self.jobs, attempt.asset_name, attempt.sent_at,
                                  photo=plan.photo)
             if found is not None and found.job_id:
-                return self._created(job_id, found.job_id, thread_ts, ctx, now)
-            return line_reply(in_doubt_line(job_id, e.request_id)), f"in doubt: {e.details()}"
+                return self._created(job_id, found.job_id, thread_ts, ctx, now, track=track)
+            return Retried(line_reply(in_doubt_line(job_id, e.request_id)),
+                           f"in doubt: {e.details()}")
         except BadRequestError as e:
             self.ledger.forget(job_id)  # refused: nothing was made
-            return (line_reply(f"MetaStudio refused to re-create {code(job_id)}: "
-                               f"{escape(e.details())}. Nothing was created."),
-                    f"refused: {e.details()}")
+            return Retried(line_reply(f"MetaStudio refused to re-create {code(job_id)}: "
+                                      f"{escape(e.details())}. Nothing was created."),
+                           f"refused: {e.details()}")
         except MetaStudioError:
             self.ledger.forget(job_id)  # 401, 403, 429: refused before anything was made
             raise
-        return self._created(job_id, created.job_id, thread_ts, ctx, now)
+        return self._created(job_id, created.job_id, thread_ts, ctx, now, track=track)
 
     def _created(self, job_id: str, new_job_id: str, thread_ts: str | None, ctx: Context,
-                 now: datetime, *, found: bool = False) -> tuple[Reply, str]:
+                 now: datetime, *, found: bool = False, track: bool) -> Retried:
         self.ledger.created(job_id, new_job_id, now)
         line = retried_line(ctx.user_id, job_id, new_job_id, found=found)
-        problem = self.tracking.track_retry(ctx, job_id, new_job_id, thread_ts, now)
+        problem = (self.tracking.track_retry(ctx, job_id, new_job_id, thread_ts, now)
+                   if track else None)
         shown = line + (f"\n{problem}" if problem else "")
-        return line_reply(shown), f"created {new_job_id}"
+        return Retried(line_reply(shown), f"created {new_job_id}", new_job_id)
 
     # -- shared ----------------------------------------------------------------------
 

@@ -13,23 +13,25 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 from ..domain import stats, stuck
 from ..domain.cancel import CancelPolicy
-from ..domain.explain import Reason, explain_ended
+from ..domain.explain import EXPLAINED, Reason, explain_ended
 from ..domain.reply import Reply
 from ..domain.runbook import DEFAULT, Runbook
-from ..metastudio.api import DetailsAPI, JobsAPI
+from ..metastudio.api import DetailsAPI, JobsAPI, StagedLookupAPI
 from ..metastudio.assets import AssetLookup
 from ..metastudio.errors import MetaStudioError
-from ..metastudio.models import Job, JobState
+from ..metastudio.models import Job, JobPage, JobState
 from ..metastudio.operations import Operations
 from ..metastudio.query import JobQuery, valid_job_id
+from ..metastudio.side_by_side import settle
 from ..telemetry.metrics import COMMANDS
 from ..views import actions
 from ..views.cards import status_reply
-from ..views.errors import doing, upstream_error_reply
+from ..views.errors import doing, upstream_error_line, upstream_error_reply
 from ..views.help import help_reply, invalid_reply, notice_reply
 from ..views.listings import listing_reply, listing_title
 from ..views.quota import quota_reply, warning_line
@@ -80,7 +82,7 @@ TRIAGE_CAP = 1000
 
 
 @runtime_checkable
-class Invalidating(Protocol):
+class Invalidating(Protocol):  # pragma: no mutate block (isinstance needs its members)
     """The cached client: Refresh drops its entry before looking again."""
 
     def invalidate(self, job_id: str | None = None) -> None: ...
@@ -101,8 +103,13 @@ class Router:
         runbook: Runbook = DEFAULT,
         assets: AssetLookup | None = None,
         retrier: Retrier | None = None,
+        side_by_side: bool = True,
     ) -> None:
         self.jobs = jobs
+        #: False: the previous design (a summary's reads in two rounds, a status look-up
+        #: answered only once every read is done), for the benchmark that compares
+        #: against it (``VIDEOJOBS_SEQUENTIAL_READS``); never in production.
+        self.side_by_side = side_by_side
         self.tracking = tracking
         self.reports = reports
         self.clock = clock
@@ -200,17 +207,82 @@ class Router:
 
     def _status(self, command: Status, ctx: Context, *, post_value: str | None,
                 refresh: bool = False) -> Reply:
+        """Cards for the ids, answered after one round of reads (PRODUCT.md: every
+        answer within the upstream latency + 1 s). What needs another round follows as
+        the reply's ``followup``, which replaces it: ids the list did not return, looked
+        for in both detail operations side by side (a job older than the list's month,
+        or a typo), and why failed, blocked or canceled jobs ended."""
         if refresh and isinstance(self.jobs, Invalidating):
             for job_id in command.job_ids:
                 self.jobs.invalidate(job_id)
-        found = self.jobs.get_jobs(command.job_ids)
+        if not self.side_by_side or not isinstance(self.jobs, StagedLookupAPI):
+            found = self.jobs.get_jobs(command.job_ids)
+            jobs = [found[i] for i in command.job_ids if i in found]
+            return self._status_reply(command, ctx, jobs, post_value=post_value,
+                                      explanations=self._explanations(jobs, refresh=refresh))
+        listed = self.jobs.list_by_ids(command.job_ids)
+        jobs = [listed[i] for i in command.job_ids if i in listed]
+        unlisted = [i for i in command.job_ids if i not in listed]
+        to_explain = self._explainable(jobs)
+        reply = self._status_reply(command, ctx, jobs, post_value=post_value,
+                                   looking=bool(unlisted))
+        if unlisted or to_explain:
+            reply.followup = partial(_guarded, partial(
+                self._status_later, command, ctx, listed, unlisted, post_value=post_value,
+                refresh=refresh))
+        return reply
+
+    def _status_later(self, command: Status, ctx: Context, listed: dict[str, Job],
+                      unlisted: list[str], *, post_value: str | None,
+                      refresh: bool) -> Reply | None:
+        """The status answer once ``unlisted`` ids were looked for among older jobs and
+        ended jobs explained; None when there is nothing to change. A look-up that
+        failed for an id says so on its line; the cards stay."""
+        assert isinstance(self.jobs, StagedLookupAPI)
+        found = dict(listed)
+        unchecked: dict[str, str] = {}
+        if unlisted:
+            try:
+                older = self.jobs.find_older(unlisted)
+            except Exception:
+                reference = uuid.uuid4().hex[:8]
+                log.exception("status: looking for %d older job(s) failed (reference %s)",
+                              len(unlisted), reference)
+                older = None
+                unchecked = {i: f"Couldn't look for {i} among older jobs: something went "
+                                f"wrong on our side (reference {reference})." for i in unlisted}
+            if older is not None:
+                found.update(older.found)
+                unchecked = {i: _why(i, e) for i, e in older.errors.items()}
+                if older.errors:
+                    log.info("status: %d older look-up(s) failed: %s", len(older.errors),
+                             "; ".join(str(e) for e in older.errors.values()))
         jobs = [found[i] for i in command.job_ids if i in found]
+        explanations = self._explanations(jobs, refresh=refresh)
+        if not unlisted and not explanations:
+            return None
+        reply = self._status_reply(command, ctx, jobs, post_value=post_value,
+                                   explanations=explanations, unchecked=unchecked)
+        reply.replace_original = True
+        return reply
+
+    def _status_reply(self, command: Status, ctx: Context, jobs: list[Job], *,
+                      post_value: str | None,
+                      explanations: dict[str, tuple[Reason, ...]] | None = None,
+                      looking: bool = False, unchecked: dict[str, str] | None = None) -> Reply:
+        found = {job.job_id for job in jobs}
         missing = [i for i in command.job_ids if i not in found]
         return status_reply(jobs, missing, ctx.tz, post_value=post_value, now=self.clock(),
                             can_cancel=self.cancel_policy.enabled and self.operations is not None,
-                            runbook=self.runbook,
-                            explanations=self._explanations(jobs, refresh=refresh),
-                            can_retry=self.retrier is not None and self.retrier.policy.enabled)
+                            runbook=self.runbook, explanations=explanations,
+                            can_retry=self.retrier is not None and self.retrier.policy.enabled,
+                            looking=looking, unchecked=unchecked)
+
+    def _explainable(self, jobs: list[Job]) -> bool:
+        """Whether any of ``jobs`` ended in a way a look-up may explain (and there is a
+        way to look)."""
+        return (self.assets is not None and isinstance(self.jobs, DetailsAPI)
+                and any(_explicable(job) for job in jobs))
 
     def _explanations(self, jobs: list[Job], *, refresh: bool) -> dict[str, tuple[Reason, ...]]:
         """Why each failed, blocked or canceled job among ``jobs`` ended, from one look-up
@@ -258,14 +330,19 @@ class Router:
             rows = rows[command.offset : command.offset + self.page_size]
         elif command.states == (JobState.FAILED,) and command.offset == 0:
             # On-call triage: group every failure of the window, not just this page.
-            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP)
-            groups = stats.error_groups(failures)
-            capped = total > len(failures)
-            rows = failures[: self.page_size]
-            for group in groups:
-                value = group.error_code and encode(text, 0, pinned, error_code=group.error_code)
-                if value:
-                    code_buttons[group.error_code or ""] = value
+            first = self.jobs.list_jobs(base.page(0, stats.PAGE)) if self.side_by_side else None
+            if first is not None and first.count > len(first.jobs) and first.jobs:
+                # More than a page: answer now, grouped from the newest page, and replace
+                # it once the other pages (one round, side by side) are read.
+                reply = self._triage(command, ctx, text, now, pinned, first.count,
+                                     list(first.jobs), for_channel=for_channel, pending=True)
+                reply.followup = partial(_guarded, partial(
+                    self._triage_later, command, ctx, text, now, pinned, base, first,
+                    for_channel=for_channel))
+                return reply
+            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP, first=first)
+            return self._triage(command, ctx, text, now, pinned, total, failures,
+                                for_channel=for_channel)
         else:
             page = self.jobs.list_jobs(base.page(command.offset, self.page_size))
             total, rows = page.count, list(page.jobs)
@@ -295,15 +372,70 @@ class Router:
             runbook=self.runbook,
         )
 
+    def _triage(self, command: Listing, ctx: Context, text: str, now: datetime,
+                pinned: Bounds, total: int, failures: list[Job], *, for_channel: bool,
+                pending: bool = False) -> Reply:
+        """The first page of a failed listing with its failures grouped by error code;
+        ``pending``: grouped from the newest page only, the rest still being read."""
+        groups = stats.error_groups(failures)
+        code_buttons = {}
+        for group in groups:
+            value = group.error_code and encode(text, 0, pinned, error_code=group.error_code)
+            if value:
+                code_buttons[group.error_code or ""] = value
+        rows = failures[: self.page_size]
+        title = listing_title(command.states, total, describe(command.window, ctx.tz),
+                              job_type=command.job_type, asset_name=command.asset_name,
+                              script_id=command.script_id)
+        more = None if for_channel or len(rows) >= total else encode(text, len(rows), pinned)
+        post = None if for_channel else encode(text, 0, pinned)
+        return listing_reply(title, rows, total, ctx.tz, error_groups=groups,
+                             groups_capped=total > len(failures) and not pending,
+                             groups_pending=pending, more_value=more, post_value=post,
+                             now=now, code_buttons=code_buttons, runbook=self.runbook)
+
+    def _triage_later(self, command: Listing, ctx: Context, text: str, now: datetime,
+                      pinned: Bounds, base: JobQuery, first: JobPage, *,
+                      for_channel: bool) -> Reply:
+        """The triage once every failure (up to :data:`TRIAGE_CAP`) is read: it replaces
+        the answer grouped from the newest page. A read that fails leaves that answer
+        (logged), saying the groups are from the newest failures only."""
+        try:
+            total, failures = stats.collect(self.jobs, base, TRIAGE_CAP, first=first)
+        except MetaStudioError as e:
+            log.info("failed: could not read past the first page: %s", e)
+            total, failures = first.count, list(first.jobs)
+        reply = self._triage(command, ctx, text, now, pinned, total, failures,
+                             for_channel=for_channel)
+        reply.replace_original = True
+        return reply
+
     def _summary(self, command: Summary, ctx: Context, *, post_value: str | None) -> Reply:
         now = self.clock()
         since, until = resolve(command.window, ctx.tz, now)
         base = JobQuery(create_since=since, create_until=until)
-        # Three independent reads, side by side: with a slow API a summary costs the
-        # longest of them, not their sum (docs/operations.md, "Load").
+        label = describe(command.window, ctx.tz)
+        if not self.side_by_side:
+            return self._summary_in_rounds(base, label, now, post_value=post_value)
+        # One round (PRODUCT.md: every answer within the upstream latency + 1 s): a read
+        # per state, whose counts need no reading of the window first, the oldest
+        # waiting job and the quota, all side by side.
+        queries = stats.state_queries(base)
+        reads = [partial(self.jobs.list_jobs, query) for query in queries.values()]
+        outcomes = settle([*reads, partial(stats.oldest_waiting, self.jobs),
+                           self._quota_warning])
+        pages = dict(zip(queries, (o.get() for o in outcomes[:len(queries)]), strict=True))
+        oldest, quota = outcomes[len(queries):]
+        summary = replace(stats.from_state_pages(label, pages), oldest_waiting=oldest.get(),
+                          now=now, quota_warning=quota.get())
+        return summary_reply(summary, post_value=post_value)
+
+    def _summary_in_rounds(self, base: JobQuery, label: str, now: datetime, *,
+                           post_value: str | None) -> Reply:
+        """The previous design (the window's first page, then the rest), kept for the
+        benchmark that compares against it (``VIDEOJOBS_SEQUENTIAL_READS``)."""
         with ThreadPoolExecutor(max_workers=3) as pool:
-            counted = pool.submit(stats.summarize, self.jobs, base,
-                                  describe(command.window, ctx.tz))
+            counted = pool.submit(stats.summarize, self.jobs, base, label)
             oldest = pool.submit(stats.oldest_waiting, self.jobs)
             quota = pool.submit(self._quota_warning)
             summary = replace(counted.result(), oldest_waiting=oldest.result(), now=now,
@@ -323,7 +455,8 @@ class Router:
 
     def _stuck(self, command: Stuck, ctx: Context, *, post_value: str | None) -> Reply:
         now = self.clock()
-        unfinished, lines = stuck.read(self.jobs, now, learn=command.older_than is None)
+        unfinished, lines = stuck.read(self.jobs, now, learn=command.older_than is None,
+                                       side_by_side=self.side_by_side)
         found = stuck.find_stuck(unfinished, now, older_than=command.older_than, lines=lines)
         return stuck_reply(found, len(unfinished), ctx.tz, now, older_than=command.older_than,
                            lines=lines, post_value=post_value)
@@ -485,6 +618,27 @@ def _suggested(text: str, suggestion: str | None) -> str | None:
     if words and words[0].lower() == "/videojobs":
         words = words[1:]
     return " ".join([suggestion, *words[1:]])
+
+
+def _guarded(later: Callable[[], Reply | None]) -> Reply | None:
+    """A follow-up that cannot fail: the answer already given stands (logged, with a
+    reference) rather than an error replacing it."""
+    try:
+        return later()
+    except Exception:
+        log.exception("a follow-up answer failed (reference %s)", uuid.uuid4().hex[:8])
+        return None
+
+
+def _explicable(job: Job) -> bool:
+    """A failed, blocked or canceled job: one :func:`explain_ended` may explain."""
+    return job.state in EXPLAINED
+
+
+def _why(job_id: str, error: MetaStudioError) -> str:
+    """The line for an id whose look-up among older jobs failed: what MetaStudio
+    answered, with its request id (as every upstream error is shown)."""
+    return upstream_error_line(error, doing=f"look for {job_id} among older jobs")
 
 
 def _name(command: Command) -> str:

@@ -13,6 +13,9 @@ the same metrics (``videojobs_commands_total``, ``command="step:<callback id>"``
   error code, and as text for a message step.
 - ``cancel_video_job``: the Cancel button's rule (``CANCEL_ALLOWED``) for the person who
   runs the workflow.
+- ``retry_video_job``: the Retry button's create-once (``RETRY_ALLOWED``, the claim, the
+  attempt recorded before the POST) for the person who runs the workflow; the new job is
+  an output for "Wait for video job to end", not tracked in a channel.
 
 Bad input is refused with the parser's one line, before any upstream call.
 """
@@ -33,6 +36,7 @@ from ..domain.steps import (
     GET_JOB,
     LIST_FAILED,
     MAX_WAIT,
+    RETRY_JOB,
     WAIT_FOR_JOB,
     ended_outputs,
     job_outputs,
@@ -53,7 +57,8 @@ log = logging.getLogger(__name__)
 
 #: What each step does, for "Couldn't …" when MetaStudio fails it.
 _DOING = {GET_JOB: "look up the job", WAIT_FOR_JOB: "look up the job",
-          LIST_FAILED: "list the failed jobs", CANCEL_JOB: "cancel the job"}
+          LIST_FAILED: "list the failed jobs", CANCEL_JOB: "cancel the job",
+          RETRY_JOB: "re-create the job"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ class StepRunner:
         the traceback in the log), and counts it like a command."""
         steps: dict[str, Callable[[Execution, Context], StepResult]] = {
             GET_JOB: self._get, WAIT_FOR_JOB: self._wait, LIST_FAILED: self._list_failed,
-            CANCEL_JOB: self._cancel,
+            CANCEL_JOB: self._cancel, RETRY_JOB: self._retry,
         }
         step = steps.get(callback_id)
         if step is None:
@@ -193,6 +198,20 @@ class StepRunner:
         job = result.job
         return StepResult(outputs={"job_id": job_id, "canceled_by": ctx.user_id,
                                    "state": job.state_name if job else "CANCELED"})
+
+    def _retry(self, execution: Execution, ctx: Context) -> StepResult:
+        job_id = _job_id(execution.inputs)
+        if not ctx.user_id:
+            raise _Refused("This step retries for the person who runs the workflow: set "
+                           "its Person input to “Person who used this workflow”.")
+        retrier = self.router.retrier
+        if retrier is None:
+            return StepResult(error="Retrying is not set up for this bot.")
+        retried = retrier.attempt(job_id, None, ctx, track=False)
+        if retried.new_job_id is None:
+            return StepResult(error=words.plain_line(retried.reply.text))
+        return StepResult(outputs={"job_id": job_id, "new_job_id": retried.new_job_id,
+                                   "created": retried.result.startswith("created")})
 
 
 # -- inputs ------------------------------------------------------------------------------

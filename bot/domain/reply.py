@@ -4,6 +4,7 @@ Slack listeners send and the console prints. Its own module so that ``commands``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +19,11 @@ class Reply:
     blocks: list[Block] = field(default_factory=list)
     response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
     replace_original: bool = False
+    #: What replaces this answer once slower reads are done (a status's look-up of ids
+    #: the list did not return, the reasons a job ended): called after this one is sent,
+    #: its Reply (None: nothing to change) replaces this one. Never part of the payload.
+    followup: Callable[[], Reply | None] | None = field(default=None, repr=False,
+                                                        compare=False)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body for ``respond`` / a ``response_url``."""

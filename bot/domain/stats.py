@@ -99,6 +99,34 @@ def summarize(jobs: JobsAPI, base: JobQuery, label: str) -> SummaryStats:
     return _stats(label, counts, sample, len(sample))
 
 
+#: The states whose jobs a one-round summary reads (100 newest each): failures for the
+#: error codes, successes for the run times. The other states are only counted.
+READ_STATES = (JobState.FAILED, JobState.SUCCEED)
+
+
+def state_queries(base: JobQuery) -> dict[JobState, JobQuery]:
+    """A one-round summary's reads of ``base``'s window: one per state, its answer's
+    ``count`` exact, the first page of :data:`READ_STATES` (newest first, the same query
+    as that state's listing, so a cached listing serves it) and one job of the others."""
+    return {
+        state: base.model_copy(update={
+            "states": (state,), "sort_key": SortKey.CREATE_TIME, "sort_dir": "desc",
+            "offset": 0, "limit": PAGE if state in READ_STATES else 1})
+        for state in JobState
+    }
+
+
+def from_state_pages(label: str, pages: dict[JobState, JobPage]) -> SummaryStats:
+    """The statistics from one page per state (:func:`state_queries`): counts exact,
+    error codes and run times from the newest :data:`PAGE` failures and successes (a
+    sample, said so, when there were more)."""
+    counts = Counter({state.value: page.count for state, page in pages.items()})
+    found = [job for state in READ_STATES for job in pages[state].jobs
+             if job.state is state]
+    more = any(pages[state].count > len(pages[state].jobs) for state in READ_STATES)
+    return _stats(label, counts, found, len(found) if more else None)
+
+
 def oldest_waiting(jobs: JobsAPI) -> Job | None:
     """The job that has waited longest (one call: WAITING, oldest first, limit 1)."""
     page = jobs.list_jobs(JobQuery(states=(JobState.WAITING,), sort_key=SortKey.CREATE_TIME,

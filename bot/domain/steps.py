@@ -21,7 +21,8 @@ GET_JOB = "get_video_job"
 WAIT_FOR_JOB = "wait_for_video_job"
 LIST_FAILED = "list_failed_video_jobs"
 CANCEL_JOB = "cancel_video_job"
-STEPS = (GET_JOB, WAIT_FOR_JOB, LIST_FAILED, CANCEL_JOB)
+RETRY_JOB = "retry_video_job"
+STEPS = (GET_JOB, WAIT_FOR_JOB, LIST_FAILED, CANCEL_JOB, RETRY_JOB)
 
 #: The token of a step's execution (``bot_access_token`` in ``function_executed``) lasts
 #: 15 minutes from its issue, or until the step completes, whichever comes first: Slack's

@@ -9,10 +9,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from ..metastudio.api import JobsAPI
 from ..metastudio.models import Job, JobState
 from ..metastudio.query import JobQuery, SortKey
+from ..metastudio.side_by_side import run_all
 from . import stats
 
 #: Finished jobs learnt from: the last week, newest first, at most this many.
@@ -84,18 +86,23 @@ def find_stuck(unfinished: Iterable[Job], now: datetime, *, older_than: float | 
     return sorted(found, key=lambda s: s.age, reverse=True)
 
 
-def read(jobs: JobsAPI, now: datetime, *, learn: bool
+def read(jobs: JobsAPI, now: datetime, *, learn: bool, side_by_side: bool = False
          ) -> tuple[list[Job], dict[tuple[str, str], float]]:
     """The unfinished jobs and, when ``learn``, the lines learnt from recent history
-    (else the floors). Both reads go through ``jobs`` (the cached client)."""
-    _, unfinished = stats.collect(jobs, JobQuery(
+    (else the floors). Both reads go through ``jobs`` (the cached client); with
+    ``side_by_side`` (a command someone waits for) at once, as neither needs the other's
+    answer (docs/operations.md, "Reads side by side"), else one after the other (the
+    stuck watch, in the background)."""
+    reads = [partial(stats.collect, jobs, JobQuery(
         states=(JobState.WAITING, JobState.PROCESSING), sort_key=SortKey.CREATE_TIME,
-        sort_dir="asc"), UNFINISHED_CAP)
-    history: list[Job] = []
+        sort_dir="asc"), UNFINISHED_CAP)]
     if learn:
-        _, history = stats.collect(jobs, JobQuery(
+        reads.append(partial(stats.collect, jobs, JobQuery(
             states=(JobState.SUCCEED, JobState.FAILED), create_since=_minute(now - HISTORY),
-            sort_key=SortKey.CREATE_TIME, sort_dir="desc"), HISTORY_CAP)
+            sort_key=SortKey.CREATE_TIME, sort_dir="desc"), HISTORY_CAP))
+    answers = run_all(reads) if side_by_side else [read() for read in reads]
+    unfinished = answers[0][1]
+    history: list[Job] = answers[1][1] if learn else []
     return unfinished, learn_lines(history)
 
 

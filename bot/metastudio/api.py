@@ -12,7 +12,7 @@ from .paging import MAX_PAGES, Page
 from .query import JobQuery
 
 if TYPE_CHECKING:
-    from .client import Found
+    from .client import Found, Lookup
 
 
 class JobsAPI(Protocol):
@@ -56,7 +56,7 @@ class JobsAPI(Protocol):
 
 
 @runtime_checkable
-class DetailsAPI(Protocol):
+class DetailsAPI(Protocol):  # pragma: no mutate block (isinstance needs its members)
     """The job detail with its configuration (``show_script=true``); both clients
     provide it. Kept apart from :class:`JobsAPI` so a reader that needs only jobs (a
     test's fake, a benchmark's) need not provide it; callers check with ``isinstance``."""
@@ -64,4 +64,20 @@ class DetailsAPI(Protocol):
     def get_detail(self, job_id: str, *, job_type: str | None = None,
                    refresh: bool = False) -> JobDetail | None:
         """The job's detail, or None when MetaStudio does not know the job."""
+        ...
+
+
+@runtime_checkable
+class StagedLookupAPI(Protocol):
+    """A look-up by id in two stages: the list endpoint, then the per-type detail
+    operations for the ids it did not return. Both clients provide it; ``status``
+    answers after the first stage and replaces its answer after the second
+    (docs/operations.md, "Load"). Callers check with ``isinstance``."""
+
+    def list_by_ids(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs the list endpoint returns for these ids."""
+        ...
+
+    def find_older(self, job_ids: Sequence[str]) -> Lookup:
+        """These ids in the detail operations, side by side; who could not be checked."""
         ...

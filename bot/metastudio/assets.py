@@ -159,7 +159,7 @@ class AssetLookup(Protocol):
 
 
 @runtime_checkable
-class ForgetsAssets(Protocol):
+class ForgetsAssets(Protocol):  # pragma: no mutate block (isinstance needs its members)
     """A cached :class:`AssetLookup`: ``refresh`` look-ups drop its entries first."""
 
     def invalidate(self, asset_id: str | None = None) -> None: ...

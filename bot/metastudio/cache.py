@@ -25,9 +25,9 @@ from typing import Any, TypeVar, cast
 from cachetools import TLRUCache, TTLCache
 
 from ..telemetry.metrics import CACHE_LOOKUPS
-from .api import JobsAPI
+from .api import JobsAPI, StagedLookupAPI
 from .assets import Asset, AssetLookup, AssetSummary
-from .client import Found
+from .client import Found, Lookup
 from .models import Job, JobDetail, JobPage, signed_url_expiry
 from .paging import MAX_PAGES, Page
 from .query import JobQuery
@@ -149,6 +149,39 @@ class CachedJobsClient:
             key = ("jobs", frozenset(missing), refresh)
             found.update(self._flights.do(key, fetch))
         return {job_id: found[job_id] for job_id in wanted if job_id in found}
+
+    def list_by_ids(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
+        """Jobs by id as the list endpoint returns them (the inner client's
+        :meth:`~bot.metastudio.client.MetaStudioClient.list_by_ids`): cached ones from
+        memory, the others in one flight. Ids it did not return are absent."""
+        wanted = list(dict.fromkeys(job_ids))
+        found = {} if refresh else self._from_memory(wanted)
+        missing = [job_id for job_id in wanted if job_id not in found]
+        self._count(hits=len(found), misses=len(missing))
+        if missing:
+
+            def fetch() -> dict[str, Job]:
+                jobs = {} if refresh else self._from_memory(missing)
+                rest = [job_id for job_id in missing if job_id not in jobs]
+                if rest:
+                    fetched = (self.inner.list_by_ids(rest)
+                               if isinstance(self.inner, StagedLookupAPI)
+                               else self.inner.get_jobs(rest))
+                    self.remember(fetched.values())
+                    jobs.update(fetched)
+                return jobs
+
+            found.update(self._flights.do(("listed", frozenset(missing), refresh), fetch))
+        return {job_id: found[job_id] for job_id in wanted if job_id in found}
+
+    def find_older(self, job_ids: Sequence[str]) -> Lookup:
+        """The inner client's detail look-ups of ids the list did not return (always
+        fresh: such ids are rare, and mostly typos); what they find is remembered."""
+        if not isinstance(self.inner, StagedLookupAPI):
+            return Lookup()  # its list_by_ids looked everywhere already
+        lookup = self.inner.find_older(job_ids)
+        self.remember(lookup.found.values())
+        return lookup
 
     def get_job(self, job_id: str, *, refresh: bool = False) -> Job | None:
         """One job by id, or None."""

@@ -8,9 +8,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as day_time
+from functools import partial
 from urllib.parse import quote
 
 import requests
@@ -18,11 +19,12 @@ from pydantic import ValidationError
 from requests.auth import AuthBase
 
 from .assets import summary_path
-from .errors import BadResponseError, NotFoundError
+from .errors import BadResponseError, MetaStudioError, NotFoundError
 from .models import Job, JobDetail, JobPage, JobType
 from .paging import MAX_PAGES, Page, walk_jobs, walk_pages
 from .query import MAX_LIMIT, JobQuery
 from .shape import page_problem
+from .side_by_side import run_all, settle
 from .transport import DEFAULT_RETRY, DEFAULT_TIMEOUTS, RetryPolicy, Timeouts, Transport
 
 #: How far back a look-up by id reaches. docs/metastudio-api.md: without create_since the list may
@@ -43,6 +45,14 @@ DETAIL_PATHS = (
     ("2d-digital-human-videos", JobType.VIDEO_2D),
     ("photo-digital-human-videos", JobType.PHOTO),
 )
+
+
+@dataclass
+class Lookup:
+    """What :meth:`MetaStudioClient.find_older` found, and the ids it could not check."""
+
+    found: dict[str, Job] = field(default_factory=dict)
+    errors: dict[str, MetaStudioError] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,12 @@ class MetaStudioClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         job_ids: JobIdsSupport | None = None,
         max_concurrency: int = 64,
+        side_by_side: bool = True,
     ) -> None:
         self.project_id = project_id
+        #: False: the previous design's reads one after another, for the benchmark that
+        #: compares against it (``VIDEOJOBS_SEQUENTIAL_READS``); never in production.
+        self.side_by_side = side_by_side
         # The asset summary is a POST that only reads: retried like a GET (assets.py).
         self.transport = Transport(base_url, auth, session=session, timeouts=timeouts,
                                    retry=retry, max_concurrency=max_concurrency,
@@ -177,33 +191,89 @@ class MetaStudioClient:
         return walk_pages(self.list_jobs, query, max_pages=max_pages)
 
     def get_jobs(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
-        """Jobs by id; ids that do not exist are absent. One request per 100 ids via
-        ``job_ids`` while the server honours it (each answer checked, see
-        :class:`JobIdsSupport`), else one per id; an id the batch did not return is
-        looked up alone, the detail operations included (jobs older than the list's
-        month).
+        """Jobs by id; ids that do not exist are absent: :meth:`list_by_ids`, then
+        :meth:`find_older` for the ids the list did not return (jobs older than the
+        list's month). A look-up that failed for an id neither read found raises its
+        :class:`MetaStudioError`.
 
         A malformed id raises ``ValueError`` (pydantic's) before any request."""
+        found = self.list_by_ids(job_ids)
+        rest = [job_id for job_id in dict.fromkeys(job_ids) if job_id not in found]
+        if rest:
+            older = self.find_older(rest)
+            if older.errors:
+                raise next(iter(older.errors.values()))
+            found.update(older.found)
+        return found
+
+    def list_by_ids(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs the list endpoint returns for these ids: one request per 100 ids via
+        ``job_ids`` while the server honours it (each answer checked, see
+        :class:`JobIdsSupport`), else one ``job_id`` read per id, side by side. Ids it did
+        not return are absent (:meth:`find_older` looks further)."""
         wanted = list(dict.fromkeys(job_ids))
         found: dict[str, Job] = {}
+        alone: list[str] = []
         for start in range(0, len(wanted), MAX_LIMIT):
             batch = wanted[start : start + MAX_LIMIT]
-            rest = batch
-            if self.job_ids.worth_asking():
-                jobs = self.lookup_batch(batch)
-                if jobs is not None:
-                    found.update(jobs)
-                    rest = [job_id for job_id in batch if job_id not in jobs]
-                    for job_id in rest:
-                        job = self.find_detail(job_id).job
-                        if job is not None:
-                            found[job_id] = job
-                    continue
-            for job_id in rest:
-                job = self.get_job(job_id)
-                if job is not None:
-                    found[job_id] = job
+            jobs = self.lookup_batch(batch) if self.job_ids.worth_asking() else None
+            if jobs is None:
+                alone.extend(batch)
+            else:
+                found.update(jobs)
+        reads = [partial(self._listed, job_id) for job_id in alone]
+        results = run_all(reads) if self.side_by_side else [read() for read in reads]
+        for job_id, job in zip(alone, results, strict=True):
+            if job is not None:
+                found[job_id] = job
         return found
+
+    def find_older(self, job_ids: Sequence[str]) -> Lookup:
+        """Each id in both per-type detail operations (jobs older than the list's month),
+        every read side by side: the answer costs one wait, not one per read. A job either
+        operation returns is found, whatever the other answered; an id that neither
+        found and that a read failed for (not a 404) is in ``errors``, as nothing can be
+        said of it."""
+        wanted = list(dict.fromkeys(job_ids))
+        if not self.side_by_side:
+            return self._older_one_by_one(wanted)
+        reads = [partial(self._detail_at, job_id, segment, kind, [], Job)
+                 for job_id in wanted for segment, kind in DETAIL_PATHS]
+        outcomes = iter(settle(reads))
+        lookup = Lookup()
+        for job_id in wanted:
+            answers = [next(outcomes) for _ in DETAIL_PATHS]
+            job = next((a.value for a in answers if a.error is None and a.value is not None),
+                       None)
+            if job is not None:
+                lookup.found[job_id] = job
+                continue
+            error = next((a.error for a in answers if a.error is not None), None)
+            if error is not None:
+                if not isinstance(error, MetaStudioError):
+                    raise error
+                lookup.errors[job_id] = error
+        return lookup
+
+    def _older_one_by_one(self, job_ids: list[str]) -> Lookup:
+        """The previous design (one read after another), kept for the benchmark that
+        compares against it (``VIDEOJOBS_SEQUENTIAL_READS``)."""
+        lookup = Lookup()
+        for job_id in job_ids:
+            try:
+                job = self.find_detail(job_id).job
+            except MetaStudioError as e:
+                lookup.errors[job_id] = e
+                continue
+            if job is not None:
+                lookup.found[job_id] = job
+        return lookup
+
+    def _listed(self, job_id: str) -> Job | None:
+        """One id through the list's ``job_id`` filter, checked like ``job_ids``."""
+        page = self.list_jobs(JobQuery(job_id=job_id, limit=1, create_since=lookup_since()))
+        # Checked, like job_ids: a server ignoring the filter must not yield another job.
+        return next((job for job in page.jobs if job.job_id == job_id), None)
 
     def get_job(self, job_id: str, *, refresh: bool = False) -> Job | None:
         """One job by id, or None if there is none (see :meth:`find_job`)."""
@@ -219,9 +289,7 @@ class MetaStudioClient:
             spent = detail.requests
         else:
             spent = 0
-        page = self.list_jobs(JobQuery(job_id=job_id, limit=1, create_since=lookup_since()))
-        # Checked, like job_ids: a server ignoring the filter must not yield another job.
-        job = next((job for job in page.jobs if job.job_id == job_id), None)
+        job = self._listed(job_id)
         if job is not None:
             return Found(job, spent + 1)
         detail = self.find_detail(job_id)
@@ -250,22 +318,28 @@ class MetaStudioClient:
             if job_type is not None and (kind == JobType.PHOTO) != _is_photo(job_type):
                 continue
             requests_made += 1
-            try:
-                answer = self.transport.get(
-                    f"{self.project_path}/{segment}/{quote(job_id, safe='')}", params)
-            except NotFoundError:
-                continue
-            body = {"job_id": job_id, "job_type": kind.value, **answer.body}
-            try:
-                job = model.model_validate(body)
-            except ValidationError as e:
-                raise BadResponseError(
-                    "MetaStudio's answer does not look like a job",
-                    status=answer.status, request_id=answer.request_id,
-                ) from e
-            if job.job_id == job_id:
+            job = self._detail_at(job_id, segment, kind, params, model)
+            if job is not None:
                 return Found(job, requests_made)
         return Found(None, requests_made)
+
+    def _detail_at(self, job_id: str, segment: str, kind: JobType,
+                   params: list[tuple[str, str]], model: type[Job]) -> Job | None:
+        """The job from one detail operation; None on its 404."""
+        try:
+            answer = self.transport.get(
+                f"{self.project_path}/{segment}/{quote(job_id, safe='')}", params)
+        except NotFoundError:
+            return None
+        body = {"job_id": job_id, "job_type": kind.value, **answer.body}
+        try:
+            job = model.model_validate(body)
+        except ValidationError as e:
+            raise BadResponseError(
+                "MetaStudio's answer does not look like a job",
+                status=answer.status, request_id=answer.request_id,
+            ) from e
+        return job if job.job_id == job_id else None
 
     def lookup_batch(self, batch: Sequence[str]) -> dict[str, Job] | None:
         """Up to 100 jobs by id in one request (``job_ids``), checked: None when the

@@ -57,6 +57,9 @@ WATCH_SECONDS = 0.5
 MAX_RESTART_DELAY = 30.0
 #: A place given back, as the child writes it to the ``done`` pipe.
 PLACE = struct.Struct("<i")
+#: The place of the ping each new child is sent: given back once the child's answer
+#: threads run it, so the worker knows this child answers (``/healthz``).
+PING = -1
 
 
 class _Child:
@@ -94,6 +97,8 @@ class AnswerProcess:
         self._restarts = 0
         self._responses = ResponseUrls(pool_size=2)
         self._closed = threading.Event()
+        #: The generation whose ping came back: that child answers.
+        self._answering = -1
         self._child = self._start(0)
         self._watcher = threading.Thread(target=self._watch, name="answer-process",
                                          daemon=True)
@@ -103,6 +108,13 @@ class AnswerProcess:
     @property
     def pid(self) -> int | None:
         return self._child.process.pid
+
+    def ready(self) -> bool:
+        """Whether the current child answers: it has built its services and its answer
+        threads gave back the ping it was sent at start. False while a child starts
+        (also after one died), so ``/healthz`` does not call this worker ready before
+        a command sent to it would be answered."""
+        return self._answering == self._child.generation
 
     def submit(self, work: Work) -> bool:
         if self._closed.is_set():
@@ -149,7 +161,11 @@ class AnswerProcess:
         # Only the child keeps these ends: its exit closes them, and each side reads EOF.
         todo_read.close()
         done_write.close()
-        return _Child(generation, process, todo_write, done_read)
+        child = _Child(generation, process, todo_write, done_read)
+        # Read once the child has built its services; answered by its answer threads.
+        with contextlib.suppress(OSError):
+            todo_write.send_bytes(json.dumps([PING, None]).encode())
+        return child
 
     def _watch(self) -> None:
         pending = b""
@@ -171,7 +187,10 @@ class AnswerProcess:
             pending += data
             usable = len(pending) - len(pending) % PLACE.size
             for (place,) in PLACE.iter_unpack(pending[:usable]):
-                if self._held.pop(place, None) is not None:
+                if place == PING:
+                    self._answering = child.generation
+                    log.info("the answering process (pid %s) answers", child.process.pid)
+                elif self._held.pop(place, None) is not None:
                     self._places.append(place)
             pending = pending[usable:]
 
@@ -226,6 +245,10 @@ def _serve(settings: Settings, threads: int, todo: Connection, done: Connection)
             place, fields = json.loads(todo.recv_bytes())
         except (EOFError, OSError):
             break
+        if place == PING:
+            if not answers.submit(_given, done, PING):
+                _given(done, PING)
+            continue
         work = Work(**fields)
         if not answers.submit(_answer, services, work, done, place):
             # Not expected (the worker counts places); if it happens, still an answer.

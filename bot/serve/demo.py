@@ -20,9 +20,9 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from ..commands.parse import COMMANDS
+from ..commands.parse import COMMANDS, parse
 from ..commands.router import Router
-from ..commands.types import Context
+from ..commands.types import Context, Invalid
 from ..domain.messaging import Blocks
 from ..domain.reply import Reply
 from ..settings import Settings
@@ -105,16 +105,33 @@ class Console:
             text = line.strip().removeprefix("/videojobs").strip()
             if text.lower() in QUIT:
                 return
-            # A command word is the command, even when a button's label says the same
-            # (``failed`` after a "Run `/videojobs failed`" button, ``stuck``…).
-            words = text.split()
-            button = None if words and words[0].lower() in COMMANDS else self._button(text)
+            button = None if self._is_command(text) else self._button(text)
             if button:
                 reply = router.handle_action(button.action_id, button.value, ctx)
             else:
                 reply = router.handle(text, ctx)
             if reply is not None:
                 self.show(reply)
+                later = reply.followup() if reply.followup else None
+                if later is not None:
+                    later.replace_original = True
+                    later.response_type = reply.response_type
+                    self.write("(the answer above is updated:)")
+                    self.show(later)
+
+    def _is_command(self, text: str) -> bool:
+        """A command word is the command, even when a button's label says the same
+        (``failed`` after a "Run `/videojobs failed`" button, ``list``, ``stuck``…);
+        but a line that is a button's whole label is the button when it has several
+        words (``retry now``) or is no valid command alone (``retry`` needs a job id)."""
+        words = text.split()
+        if not words or words[0].lower() not in COMMANDS:
+            return False
+        with self._lock:
+            labels = {b.label.lower() for b in self._buttons + self._posted}
+        if text.lower() not in labels:
+            return True
+        return len(words) == 1 and not isinstance(parse(text), Invalid)
 
     def show(self, reply: Reply) -> None:
         if not reply.replace_original:
@@ -191,7 +208,7 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
         # The same core as in Slack, around the console: tracking and the router read
         # the simulated clock (a subscription's baseline is then the simulator's "now",
         # and jobs that ended before it are not news), and the demo's user may press
-        # Cancel (a real workspace names them in CANCEL_ALLOWED).
+        # Cancel and Retry (a real workspace names them in CANCEL_ALLOWED, RETRY_ALLOWED).
         core = build_core(demo, ConsoleMessenger(console), also_allowed={USER}, clock=sim.now)
         tracking, router = core.tracking, core.router
         stop = threading.Event()
@@ -200,7 +217,8 @@ def run(settings: Settings, *, stdin: TextIO, stdout: TextIO, speed: float = 1.0
         console.write(
             f"videojobs demo: a simulated MetaStudio with {SEED_JOBS} jobs, some finishing "
             "over the next minutes. Type a command (help, failed today, summary, stuck, "
-            "quota, status <id>, track <id> notify=me), a button's label, or quit.\n"
+            "quota, status <id>, track <id> notify=me, retry <id>), a button's label "
+            "(Acknowledge, Retry …), or quit.\n"
         )
         try:
             ctx = Context(USER, CHANNEL, settings.timezone, channel_name=CHANNEL_NAME)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +28,14 @@ Health = tuple[bool, dict[str, Any]]
 
 #: Seconds a health request waits for the probe (load balancers time out at a few).
 HEALTH_TIMEOUT = 1.0
+
+
+@runtime_checkable
+class Ready(Protocol):
+    """Something ``/healthz`` waits for: the answering process
+    (:class:`bot.serve.answer_process.AnswerProcess`) answers only once started."""
+
+    def ready(self) -> bool: ...
 
 
 def probe_database(tracking: Tracking) -> Health:

@@ -39,7 +39,7 @@ from ..tracking.process.supervisor import (
 )
 from ..wiring.services import build_services
 from ..wiring.tracking import build_receiver, first_time_events
-from .health import Health, HealthCheck, probe_database
+from .health import Health, HealthCheck, Ready, probe_database
 from .logging_setup import RedactingFilter, install_filter, secret_values
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,13 @@ def make_wsgi_app(
         log.error("SLACK_SIGNING_SECRET is not set: every request to /slack/events is refused")
     # Slack retries an event to whichever process answers: the shared database tells.
     gate = SlackRequestGate(secret, first_time=first_time_events(services.tracking.store))
-    slack = SlackRequestHandler(create_app(services, answers or AnswerHere(services),
-                                           verified_in_front=True))
+    dispatcher = answers or AnswerHere(services)
+    slack = SlackRequestHandler(create_app(services, dispatcher, verified_in_front=True))
     if token is None:
         token = TokenCheck(services.slack, first_wait=settings.slack_verify_seconds,
                            max_wait=settings.slack_verify_max_seconds).start()
     metrics = make_metrics_app(metrics_registry())
-    health = HealthCheck(lambda: _health_probe(services, tracking, token))
+    health = HealthCheck(lambda: _health_probe(services, tracking, token, dispatcher))
     receiver = build_receiver(settings, services.tracking)
     callback = wsgi_handler(receiver) if receiver is not None else None
 
@@ -113,11 +113,14 @@ def make_wsgi_app(
 
 
 def _health_probe(services: Services, tracking: TrackingCheck | None,
-                  token: TokenCheck | None = None) -> Health:
-    """The database probe, then Slack, delivery and tracking (docs/delivery.md):
-    ``slack`` until Slack has accepted the token and ``delivery`` while Slack refuses it
-    (both "degraded", still 200: restarting this server would not fix either), and 503
-    with the reason when the tracking loop this server should run is not running."""
+                  token: TokenCheck | None = None, answers: Dispatcher | None = None
+                  ) -> Health:
+    """The database probe, then the answering process, Slack, delivery and tracking
+    (docs/delivery.md): 503 ``"answers": "starting"`` until the answering process
+    answers (a command sent before would wait for it); ``slack`` until Slack has
+    accepted the token and ``delivery`` while Slack refuses it (both "degraded", still
+    200: restarting this server would not fix either), and 503 with the reason when the
+    tracking loop this server should run is not running."""
     healthy, report = probe_database(services.tracking)
     if not healthy:
         return healthy, report
@@ -139,6 +142,10 @@ def _health_probe(services: Services, tracking: TrackingCheck | None,
         if not running:
             report["status"] = "error"
             return False, report
+    if isinstance(answers, Ready) and not answers.ready():
+        # Not ready for Slack yet: a command sent now would wait for the child to start.
+        report["status"], report["answers"] = "starting", "starting"
+        return False, report
     return True, report
 
 

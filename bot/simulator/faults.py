@@ -28,6 +28,37 @@ class Failure:
     body: dict[str, Any] | str
     headers: dict[str, str]
     times: int
+    #: Only requests whose path and query (``path?query``) contain this; None: any.
+    where: str | None = None
+
+
+class Meeting:
+    """Requests that must be in flight at once: each of the first ``parties`` requests
+    matching ``where`` (a substring of ``path?query``) waits, up to ``timeout`` seconds,
+    until all of them have arrived. Requests made one after another never meet: the
+    first one waits out the timeout and ``met`` stays False. Later requests pass."""
+
+    def __init__(self, where: str, parties: int, timeout: float) -> None:
+        self.where = where
+        self.parties = parties
+        self.timeout = timeout
+        self.arrived = 0
+        self.met = False
+        self._barrier = threading.Barrier(parties)
+        self._lock = threading.Lock()
+
+    def arrive(self, target: str) -> None:
+        if self.where not in target:
+            return
+        with self._lock:
+            if self.arrived >= self.parties:
+                return
+            self.arrived += 1
+        try:
+            self._barrier.wait(self.timeout)
+        except threading.BrokenBarrierError:
+            return
+        self.met = True
 
 
 @dataclass
@@ -58,6 +89,9 @@ class Faults:
     #: configuration (model, voice, video, scripts) only when asked ``show_script=true``.
     show_script_required: bool = False
     _queue: list[Failure] = field(default_factory=list)
+    _meetings: list[Meeting] = field(default_factory=list)
+    #: (where, seconds, times left): requests held before they are answered.
+    _holds: list[list[Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Seconds each of the next create calls holds its answer after making its job.
     _create_delays: list[float] = field(default_factory=list)
@@ -68,16 +102,18 @@ class Faults:
         body: dict[str, Any] | str | None = None,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        where: str | None = None,
     ) -> None:
-        """The next ``times`` list requests answer ``status``, by default with the
+        """The next ``times`` API requests answer ``status``, by default with the
         reference's body for it (a 5xx gets the 500 body, another 4xx the 400 one) and,
-        for 429, ``Retry-After: 1``."""
+        for 429, ``Retry-After: 1``. ``where``: only requests whose ``path?query``
+        contains it (one of several reads made side by side)."""
         if body is None:
             body = ERROR_BODIES.get(status) or ERROR_BODIES[500 if status >= 500 else 400]
         if headers is None:
             headers = {"Retry-After": "1"} if status == 429 else {}
         with self._lock:
-            self._queue.append(Failure(status, body, headers, times))
+            self._queue.append(Failure(status, body, headers, times, where))
 
     def throttle(self, retry_after: int = 1, times: int = 1) -> None:
         """The gateway's 429 APIGW.0308 with ``Retry-After``."""
@@ -99,16 +135,46 @@ class Faults:
         with self._lock:
             return self._create_delays.pop(0) if self._create_delays else None
 
-    def take(self) -> Failure | None:
-        """The failure due now, if any (used by the server)."""
+    def take(self, target: str = "") -> Failure | None:
+        """The failure due now for a request to ``target`` (``path?query``), if any
+        (used by the server)."""
         with self._lock:
-            if not self._queue:
+            failure = next((f for f in self._queue
+                            if f.where is None or f.where in target), None)
+            if failure is None:
                 return None
-            failure = self._queue[0]
             failure.times -= 1
             if failure.times <= 0:
-                self._queue.pop(0)
+                self._queue.remove(failure)
             return failure
+
+    def meet(self, where: str, parties: int, timeout: float = 10.0) -> Meeting:
+        """The next ``parties`` requests matching ``where`` must be in flight at once
+        (see :class:`Meeting`); a test reads ``met`` afterwards."""
+        meeting = Meeting(where, parties, timeout)
+        with self._lock:
+            self._meetings.append(meeting)
+        return meeting
+
+    def hold(self, where: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` requests matching ``where`` are answered ``seconds`` late
+        (real time: past a client's read timeout, the client sees a timeout)."""
+        with self._lock:
+            self._holds.append([where, seconds, times])
+
+    def gate(self, target: str) -> float:
+        """Meetings ``target`` takes part in are waited for; the hold due for it is
+        returned (used by the server)."""
+        with self._lock:
+            meetings = list(self._meetings)
+            hold = next((h for h in self._holds if h[0] in target), None)
+            if hold is not None:
+                hold[2] -= 1
+                if hold[2] <= 0:
+                    self._holds.remove(hold)
+        for meeting in meetings:
+            meeting.arrive(target)
+        return float(hold[1]) if hold is not None else 0.0
 
     def drift(self, page: dict[str, Any]) -> dict[str, Any]:
         """``page`` as a newer deployment would send it, per ``extra_fields``, and with
@@ -129,6 +195,8 @@ class Faults:
         with self._lock:
             self._queue.clear()
             self._create_delays.clear()
+            self._meetings.clear()
+            self._holds.clear()
         self.latency = 0.0
         self.extra_fields = False
         self.ignore_job_ids = False

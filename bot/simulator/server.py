@@ -18,7 +18,7 @@ from dataclasses import replace
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from . import assets, creation, operations
 from .cover import check_cover, cover_png
@@ -109,8 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qsl(parts.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if sim.faults.latency:
-            time.sleep(sim.faults.latency)
+        held = sim.faults.gate(f"{parts.path}?{urlencode(query)}")
+        if sim.faults.latency or held:
+            time.sleep(sim.faults.latency + held)
         try:
             status, payload, headers = self._route(self.command, parts.path, query, body)
         except Exception:

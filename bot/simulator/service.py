@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from .assets import AssetStore, SimAsset
 from .auth import Gatekeeper
@@ -55,6 +56,9 @@ class Simulator:
         sim.faults.throttle(retry_after=1)
         model = sim.add_asset(name="Anna", state="BLOCK", block_reason_code="R1")
         sim.faults.time_out_creates(after=2)   # the next create makes its job, answers late
+        sim.faults.fail_next(500, where="photo-digital-human-videos")  # one read of several
+        meeting = sim.faults.meet("-digital-human-videos/", parties=2)  # in flight at once?
+        sim.faults.hold("/tenants/resources-usage", seconds=2)  # past a read timeout
         server.stop()
     """
 
@@ -121,7 +125,7 @@ class Simulator:
             return refusal[0], refusal[1], {}
         if project != self.project_id:
             return 404, ERROR_BODIES[404], {}
-        failure = self.faults.take()
+        failure = self.faults.take(f"{path}?{urlencode(query)}")
         if failure:
             return failure.status, failure.body, failure.headers
         return None

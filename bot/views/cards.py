@@ -159,12 +159,22 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
                  post_value: str | None, now: datetime | None = None,
                  can_cancel: bool = False, runbook: Runbook = DEFAULT,
                  explanations: Mapping[str, Sequence[Reason]] | None = None,
-                 can_retry: bool = False) -> Reply:
+                 can_retry: bool = False, looking: bool = False,
+                 unchecked: Mapping[str, str] | None = None) -> Reply:
     """Cards for ``jobs`` (dividers between), a plain "No job `x` found." line per
     missing id, and a "Post to channel" button when ``post_value`` is given.
-    ``explanations`` (job id -> reasons) explain the cards of ended jobs."""
-    tail: list[Block] = [section(text) for text in
-                         pack_lines(f"No job {code(job_id)} found." for job_id in missing)]
+    ``explanations`` (job id -> reasons) explain the cards of ended jobs. ``looking``:
+    the missing ids are still being looked for among older jobs (this answer will be
+    replaced); ``unchecked`` (id -> a plain line saying why) are ids that look-up could
+    not check, shown instead of "No job found"."""
+    unchecked = unchecked or {}
+    lines = [f"No job {code(job_id)} found." for job_id in missing if job_id not in unchecked]
+    lines += [f"⚠️ {escape(why)}" for why in unchecked.values()]
+    tail: list[Block] = [section(text) for text in pack_lines(lines)]
+    if looking and missing:
+        tail.append(context("Not in MetaStudio's job list; looking among older jobs too "
+                            "(their detail operations). This message is updated when that "
+                            "look-up is done."))
     # Nothing found: nothing worth posting to the channel.
     tail += actions_block([post_button(post_value)] if post_value and jobs else [])
     # Slack: at most 50 blocks a message; keep one for the "left out" note.
@@ -190,11 +200,12 @@ def status_reply(jobs: list[Job], missing: list[str], tz: ZoneInfo, *,
         left_out = len(jobs) - shown
         body.append(context(f"{left_out} more job{'s' * (left_out != 1)} left out: "
                             "Slack shows 50 blocks a message. Ask for fewer ids at once."))
-    return Reply(text=_status_text(jobs, missing), blocks=body + tail)
+    return Reply(text=_status_text(jobs, missing, unchecked), blocks=body + tail)
 
 
-def _status_text(jobs: list[Job], missing: list[str]) -> str:
+def _status_text(jobs: list[Job], missing: list[str], unchecked: Mapping[str, str]) -> str:
     parts = [f"{code(job.job_id or '(no id)')} {escape(state_label(job))}" for job in jobs]
-    parts += [f"no job {code(job_id)}" for job_id in missing]
+    parts += [f"{code(job_id)} not checked" if job_id in unchecked else f"no job {code(job_id)}"
+              for job_id in missing]
     text = "Status: " + ", ".join(parts) if parts else "Status: no jobs asked for."
     return truncate(text, TEXT_LIMIT)

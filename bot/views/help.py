@@ -29,6 +29,10 @@ _HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("/videojobs stuck [DURATION]", "unfinished jobs older than DURATION (`2h`, `1h30m`), "
          "or than the usual wait or run time of their type"),
         ("/videojobs quota", "video minutes used and left"),
+        ("/videojobs retry ID", "re-create a failed 2D or photo job: I show what is "
+         "re-created and the video minutes it spends, and create it once when you press "
+         "*Retry now*; the new job is tracked in the failure's thread (people in "
+         "`RETRY_ALLOWED` only)"),
     )),
     ("Get told in this channel", (
         ("/videojobs track ID [ID …] [notify=me]", "posts a tracking message; I reply in "

@@ -101,13 +101,15 @@ def _state_mark(job: Job) -> str:
 
 def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offset: int = 0,
                   error_groups: list[ErrorGroup] | None = None, groups_capped: bool = False,
+                  groups_pending: bool = False,
                   more_value: str | None = None, post_value: str | None = None,
                   now: datetime | None = None, code_buttons: dict[str, str] | None = None,
                   runbook: Runbook = DEFAULT) -> Reply:
     """A page of a listing: ``title`` as the header (the router words it, e.g. "❌ 7 failed
     jobs · today (Europe/Berlin)"), the triage summary when ``error_groups`` is given
     (pass it, even empty, for failed listings), one row per job, "Show more" while
-    ``offset + len(jobs) < total``, and "Post to channel".
+    ``offset + len(jobs) < total``, and "Post to channel". ``groups_pending``: the groups
+    are from the newest page only and an answer counting every failure will replace this.
 
     Stays within Slack's limits however many jobs are passed: rows are packed into
     sections of at most 3000 characters, and the message into at most 50 blocks."""
@@ -122,6 +124,10 @@ def listing_reply(title: str, jobs: list[Job], total: int, tz: ZoneInfo, *, offs
             head.append(context(f"_and {len(ranked) - _TOP_GROUPS} more error codes_"))
         if groups_capped:
             head.append(context("Grouped from the newest failures only, not all of them."))
+        if groups_pending:
+            grouped = sum(group.count for group in error_groups)
+            head.append(context(f"Grouped from the newest {grouped} failures; counting all "
+                                f"{total}: this message is updated when that is done."))
 
     buttons = []
     if more_value and offset + len(jobs) < total:

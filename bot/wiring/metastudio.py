@@ -42,6 +42,7 @@ def build_jobs_client(
         timeouts=timeouts,
         retry=RetryPolicy(budget=settings.metastudio_retry_budget_seconds),
         max_concurrency=settings.metastudio_max_concurrency,
+        side_by_side=not settings.videojobs_sequential_reads,
     )
     return CachedJobsClient(
         client, ttl=settings.cache_ttl_seconds, finished_ttl=settings.cache_finished_ttl_seconds

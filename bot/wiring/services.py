@@ -101,7 +101,8 @@ def build_core(settings: Settings, messenger: Messenger, *,
     router = Router(jobs, tracking=tracking.service, operations=operations,
                     cancel_policy=policy, quota_warn_percent=settings.quota_warn_percent,
                     reports=ReportCommands(ReportStore(tracking.store), messenger),
-                    runbook=runbook, clock=clock, assets=assets)
+                    runbook=runbook, clock=clock, assets=assets,
+                    side_by_side=not settings.videojobs_sequential_reads)
     if creator is not None:
         router.retrier = Retrier(
             jobs, creator, RetryStore(tracking.store), tracking.service, retry_policy,

@@ -14,7 +14,6 @@ import pytest
 
 from bot.commands.router import Router
 from bot.commands.types import Context
-from bot.domain import stats as stats_module
 from bot.views import actions
 from bot.views.text import render_text
 
@@ -30,6 +29,13 @@ def router(jobs_client):
 def shown(reply) -> str:
     """What the console shows, without code-span backticks."""
     return render_text(reply).replace("`", "")
+
+
+def final(reply):
+    """The answer as it ends up: its follow-up (which replaces it) when it has one that
+    changes something, as the Slack listeners and the console send it."""
+    later = reply.followup() if reply.followup else None
+    return later or reply
 
 
 def payload(reply) -> str:
@@ -62,17 +68,21 @@ def test_status_shows_a_card_per_job_and_a_line_for_unknown_ids(simulator, route
         state="FAILED", error_code="MSS.10003001", error_msg="Render timeout"
     )
 
-    reply = router.handle(f"status {done} {broken} nosuchjob", UTC_USER)
+    first = router.handle(f"status {done} {broken} nosuchjob", UTC_USER)
 
+    # Answered after one batch look-up, saying the unknown id is still being looked for.
+    assert [r.path.rsplit("/", 2)[-2] for r in simulator.requests] == ["proj-1"]
+    assert "looking among older jobs" in shown(first)
+    reply = final(first)
     text = shown(reply)
     assert done in text and "Quarterly update (EN)" in text
     assert broken in text and "MSS.10003001" in text and "Render timeout" in text
-    assert "nosuchjob" in text and "No job" in text
-    assert reply.response_type == "ephemeral"
-    # One batch look-up; the id it did not return is tried with the per-type detail
-    # operations (a job older than the list's month), 404 on both.
-    assert [r.path.rsplit("/", 2)[-2] for r in simulator.requests] == [
-        "proj-1", "2d-digital-human-videos", "photo-digital-human-videos"]
+    assert "nosuchjob" in text and "No job" in text and "looking" not in text
+    assert reply.response_type == "ephemeral" and reply.replace_original
+    # The id the batch did not return is tried with both per-type detail operations
+    # (a job older than the list's month; side by side, so in either order), 404 on both.
+    assert sorted(r.path.rsplit("/", 2)[-2] for r in simulator.requests[1:]) == [
+        "2d-digital-human-videos", "photo-digital-human-videos"]
     assert all(r.path.endswith("/nosuchjob") for r in simulator.requests[1:])
 
 
@@ -154,7 +164,7 @@ def test_failed_listing_pages_rows_while_triage_covers_every_failure(simulator, 
     for i in range(130):
         simulator.add_job(state="FAILED", error_code=f"E{i % 3}", error_msg="x")
 
-    reply = router.handle("failed", UTC_USER)
+    reply = final(router.handle("failed", UTC_USER))
 
     text = shown(reply)
     assert "44× E0" in text and "43× E1" in text and "43× E2" in text
@@ -296,24 +306,28 @@ def test_summary_counts_states_failure_rate_and_errors(simulator, router):
     text = shown(reply)
     assert "25.0% (1 of 4 finished)" in text
     assert "MSS.00000004" in text
-    # The window in one read, and the oldest waiting job of any window in one more
-    # (made side by side, so in either order).
-    assert len(simulator.requests) == 2
-    [oldest] = [dict(r.params) for r in simulator.requests if dict(r.params).get("state")]
+    # One round of reads side by side (so in any order): one per state of the window,
+    # its count exact (the newest 100 failures and successes read, one job of the
+    # others), and the oldest waiting job of any window.
+    asked = [dict(r.params) for r in simulator.requests]
+    assert len(asked) == 6 + 1
+    [oldest] = [p for p in asked if "create_since" not in p]
     assert (oldest["state"], oldest["limit"], oldest["sort_dir"]) == ("WAITING", "1", "asc")
+    per_state = {p["state"]: p["limit"] for p in asked if "create_since" in p}
+    assert per_state == {"FAILED": "100", "SUCCEED": "100", "WAITING": "1",
+                         "PROCESSING": "1", "CANCELED": "1", "BLOCK": "1"}
 
 
-def test_big_summary_counts_per_state_instead_of_reading_everything(simulator, router,
-                                                                    monkeypatch):
-    monkeypatch.setattr(stats_module, "SUMMARY_FULL_READ", 5)
-    for state in ["SUCCEED"] * 6 + ["FAILED"] * 2 + ["WAITING"]:
+def test_a_summary_past_a_page_of_successes_counts_exactly_and_samples_run_times(
+        simulator, router):
+    for state in ["SUCCEED"] * 101 + ["FAILED"] * 2 + ["WAITING"]:
         simulator.add_job(state=state)
 
     reply = router.handle("summary 24h", UTC_USER)
 
     limits = [dict(r.params)["limit"] for r in simulator.requests]
-    assert limits.count("1") == 6 + 1  # one count per state, and the oldest waiting job
-    assert "Succeeded: *6*" in shown(reply) and "25.0% (2 of 8 finished)" in shown(reply)
+    assert sorted(limits) == ["1"] * (4 + 1) + ["100"] * 2  # still one read per state
+    assert "Succeeded: *101*" in shown(reply) and "1.9% (2 of 103 finished)" in shown(reply)
     assert "sample" in shown(reply)
 
 
@@ -350,7 +364,7 @@ def test_an_unexpected_failure_gives_a_reference_not_a_traceback(router, mocker,
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    mocker.patch.object(router.jobs, "get_jobs", side_effect=broken)
+    mocker.patch.object(router.jobs, "list_by_ids", side_effect=broken)
     reply = router.handle("status j1", UTC_USER)
     assert "reference" in reply.text and "RuntimeError" not in reply.text
     assert "bug" in caplog.text

@@ -120,7 +120,8 @@ class MeetingQuota:
 
 
 def test_a_summarys_reads_wait_together() -> None:
-    barrier = threading.Barrier(3)  # the counting read, the oldest waiting job, the quota
+    # A read per state, the oldest waiting job, the quota: eight reads in one round.
+    barrier = threading.Barrier(6 + 1 + 1)
     router = Router(MeetingJobs(20, barrier), operations=MeetingQuota(barrier),
                     clock=lambda: NOW)
 

@@ -1,6 +1,8 @@
 """``status`` explains failed, blocked and canceled jobs (bot/commands/router.py): one
 look-up of their details and assets through the cached clients, only for those jobs;
-a look-up that fails leaves the cards as they were, logged. Over the simulator."""
+a look-up that fails leaves the cards as they were, logged. The cards are answered
+first, after the list read; the explanations follow and replace them (``shown`` here is
+the answer as it ends up). Over the simulator."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from bot.metastudio.assets import AssetsAPI
 from bot.metastudio.cache import CachedAssets
 from bot.simulator.configs import FROZEN_MODEL
 from bot.views import actions
-from tests.commands.test_router import UTC_USER, shown
+from tests.commands.test_router import UTC_USER, final
+from tests.commands.test_router import shown as shown_now
 
 
 @pytest.fixture
@@ -26,6 +29,11 @@ def library(jobs_client) -> CachedAssets:
 @pytest.fixture
 def router(jobs_client, library) -> Router:
     return Router(jobs_client, assets=library)
+
+
+def shown(reply) -> str:
+    """What the console shows once the answer's follow-up replaced it."""
+    return shown_now(final(reply))
 
 
 def asset_requests(simulator) -> list[str]:
@@ -72,7 +80,12 @@ def test_only_ended_jobs_are_looked_up_and_all_at_once(simulator, router) -> Non
     running = simulator.add_job(state="PROCESSING")
     ended = [simulator.add_job(state=s) for s in ("FAILED", "BLOCK", "CANCELED")]
 
-    router.handle(f"status {ok} {running} {' '.join(ended)}", UTC_USER)
+    first = router.handle(f"status {ok} {running} {' '.join(ended)}", UTC_USER)
+
+    # The cards go out after the list read alone; the look-ups come with the follow-up.
+    assert detail_requests(simulator) == [] and asset_requests(simulator) == []
+    assert all(job_id in shown_now(first) for job_id in (ok, running, *ended))
+    assert "Why:" in shown(first)
 
     assert sorted(detail_requests(simulator)) == sorted(
         f"/v1/proj-1/2d-digital-human-videos/{job_id}" for job_id in ended)
@@ -101,7 +114,7 @@ def test_a_job_with_usable_assets_says_nothing_more(simulator, router) -> None:
 
 def test_the_same_status_again_asks_nothing_again(simulator, router) -> None:
     frozen = simulator.add_job(state="BLOCK")
-    router.handle(f"status {frozen}", UTC_USER)
+    final(router.handle(f"status {frozen}", UTC_USER))
     before = len(simulator.requests)
 
     again = shown(router.handle(f"status {frozen}", UTC_USER))
@@ -111,7 +124,7 @@ def test_the_same_status_again_asks_nothing_again(simulator, router) -> None:
 
 def test_refresh_reads_the_assets_again(simulator, router) -> None:
     frozen = simulator.add_job(state="BLOCK")
-    router.handle(f"status {frozen}", UTC_USER)
+    final(router.handle(f"status {frozen}", UTC_USER))
     simulator.set_asset_state(FROZEN_MODEL, "ACTIVED")
 
     reply = router.handle_action(actions.REFRESH, frozen, UTC_USER)
@@ -136,6 +149,7 @@ def test_a_failed_look_up_leaves_the_card_as_it_was(simulator, jobs_client, rout
 def test_without_an_asset_client_nothing_is_looked_up(simulator, jobs_client) -> None:
     frozen = simulator.add_job(state="BLOCK")
 
-    Router(jobs_client).handle(f"status {frozen}", UTC_USER)
+    reply = Router(jobs_client).handle(f"status {frozen}", UTC_USER)
 
+    assert reply.followup is None
     assert asset_requests(simulator) == [] and detail_requests(simulator) == []

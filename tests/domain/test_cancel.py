@@ -17,6 +17,19 @@ def test_users_and_groups_are_told_apart():
     assert not CancelPolicy(()).enabled and not CancelPolicy(()).allows("U1")
 
 
+
+def test_a_refusal_names_everyone_allowed_people_first():
+    policy = CancelPolicy({"S9", "U2", "U1"}, {"S9": frozenset()}.__getitem__)
+    assert policy.who() == "<@U1>, <@U2>, <!subteam^S9>"
+
+
+def test_without_a_way_to_read_groups_a_group_admits_nobody():
+    """The console demo and tests build policies without Slack: a group then has no
+    members (not an error)."""
+    policy = CancelPolicy({"S1"})
+    assert policy.enabled and not policy.allows("U1")
+
+
 def test_group_members_come_from_slack_and_are_cached(fake_slack):
     fake_slack.usergroups["S1"] = ["U1", "U2"]
     members = GroupMembers(WebClient(token=fake_slack.token, base_url=fake_slack.url))

@@ -4,6 +4,7 @@ mid-answer, a clean stop, and (under ``videojobs-bot http``) a killed web worker
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -163,3 +164,39 @@ def test_under_gunicorn_a_killed_worker_leaves_no_answering_child_behind(
         for pid in spawned:  # a failed run leaves no process behind
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_ready_only_once_the_child_answers_and_again_after_a_restart(
+        process: AnswerProcess) -> None:
+    # Just spawned: the child's interpreter is still importing the bot.
+    assert not process.ready()
+    assert wait(process.ready, timeout=START_SECONDS)
+    first = process.pid
+    assert first is not None
+
+    os.kill(first, signal.SIGKILL)
+
+    assert wait(lambda: process.pid != first, timeout=15)
+    assert not process.ready()  # the new child has not answered its ping yet
+    assert wait(process.ready, timeout=START_SECONDS)
+
+
+def test_healthz_is_503_until_the_answering_child_answers(services, bot_settings) -> None:
+    from bot.serve.web import make_wsgi_app
+
+    answering = AnswerProcess(bot_settings, threads=1)
+    app = make_wsgi_app(services, bot_settings, answers=answering)
+
+    def healthz() -> tuple[str, dict]:
+        said: list[str] = []
+        body = b"".join(app({"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"},
+                            lambda status, headers: said.append(status)))
+        return said[0], json.loads(body)
+
+    try:
+        status, report = healthz()
+        assert status.startswith("503") and report["answers"] == "starting"
+        assert wait(lambda: healthz()[0].startswith("200"), timeout=START_SECONDS)
+        assert "answers" not in healthz()[1]
+    finally:
+        answering.close(timeout=10)

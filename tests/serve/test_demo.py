@@ -148,3 +148,20 @@ def test_status_of_a_blocked_job_says_why(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "*Why:*" in result.stdout
     assert "Model asset Dora (2D model) (`sim-model-dora`) is frozen (BLOCK)" in result.stdout
+
+
+def test_a_failed_job_is_retried_by_typing_its_buttons(tmp_path: Path) -> None:
+    """Issue #24: Retry and Retry now as typed labels; ``retry`` alone needs a job id, so
+    after a card with a Retry button it is the button, not a usage error."""
+    listing = demo("failed 7d\n", tmp_path)
+    ids = re.findall(r"❌ `([0-9a-f-]{36})` · [^·]+ · 2D avatar video", listing.stdout)
+    assert ids, listing.stdout
+
+    result = demo(f"status {ids[0]}\nretry\nretry now\nretry now\n", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[Retry now] [Don't retry]" in out and "video minute" in out
+    [new_id] = re.findall(rf"retried `{ids[0]}`: created `([0-9a-f-]{{36}})`", out)
+    assert "Tracking 1 job for @U0DEMO" in out and new_id in out
+    assert f"was already retried by @U0DEMO as `{new_id}`" in out  # the second press

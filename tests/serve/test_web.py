@@ -193,7 +193,11 @@ def test_a_lost_postgres_never_ties_up_gunicorns_threads(simulator, fake_slack, 
     bot = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{bot}/healthz", server)
-        assert requests.get(f"{bot}/healthz", timeout=5).status_code == 200
+        # 200 once the answering child answers too (503 "starting" until then).
+        deadline = time.monotonic() + 30
+        while requests.get(f"{bot}/healthz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "never healthy"
+            time.sleep(0.1)
         proxy.blackhole()
 
         with ThreadPoolExecutor(8) as pool:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+import requests
 
 from bot.slack.response_url import ResponseUrls
-from tests.fakes.raw_http import RawHttpServer, reset
+from tests.fakes.raw_http import RawHttpServer, ok, reset
 
 
 def test_answers_share_one_kept_alive_connection(fake_slack) -> None:
@@ -50,3 +51,46 @@ def test_slacks_refusal_is_returned_not_retried(fake_slack) -> None:
 def test_no_response_url_is_a_caller_error() -> None:
     with pytest.raises(ValueError, match="no response_url"):
         ResponseUrls().post(None, {"text": "t"})
+
+
+def test_a_netrc_never_adds_credentials_to_an_answer(fake_slack, tmp_path, monkeypatch) -> None:
+    # requests reads ~/.netrc for every request of a session that trusts the
+    # environment; the answers' session reads nothing of it.
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert requests.Session().get(fake_slack.response_url("probe").replace(
+        "/response/", "/api/")).request.headers.get("Authorization")  # as requests would
+
+    ResponseUrls().post(fake_slack.response_url("n"), {"text": "hi"})
+
+    [call] = [c for c in fake_slack.calls if c.method == "response_url"]
+    assert "Authorization" not in call.headers
+
+
+def test_a_proxy_variable_is_still_honoured_read_once(monkeypatch) -> None:
+    proxy = RawHttpServer()
+    proxy.behaviour = ok({"ok": True})
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        responses = ResponseUrls()
+
+        posted = responses.post("http://hooks.example.invalid/response/p", {"text": "hi"})
+
+        assert posted.status_code == 200
+        assert proxy.requests == ["POST http://hooks.example.invalid/response/p HTTP/1.1"]
+    finally:
+        proxy.close()
+
+
+def test_no_proxy_still_bypasses_the_proxy(fake_slack, monkeypatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    posted = ResponseUrls().post(fake_slack.response_url("np"), {"text": "hi"})
+
+    assert posted.status_code == 200 and fake_slack.responses["np"][0]["text"] == "hi"

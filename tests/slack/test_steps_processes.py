@@ -33,14 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 KEY = "callback-key-0123456789"
 
 
-@pytest.fixture
-def deploy(simulator: Simulator, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Deployment]:
-    made = Deployment(simulator, fake_slack, f"sqlite:///{tmp_path / 'videojobs.sqlite3'}",
-                      tmp_path)
-    yield made
-    made.close()
-
-
 def start(bot: HttpBot, fake: FakeSlack, callback_id: str, **inputs: Any) -> FunctionExecution:
     """The step starts in a workflow: Slack posts ``function_executed`` to the bot."""
     body, execution = fake.function_executed(callback_id, inputs)

@@ -207,12 +207,13 @@ class HttpBot(Bot):
         if self.process.poll() is not None:
             raise AssertionError(f"the server exited: {self.output}")
         try:
-            requests.get(f"{self.url}/healthz", timeout=2)
+            answer = requests.get(f"{self.url}/healthz", timeout=2)
         except (requests.ConnectionError, requests.Timeout):
             # Refused, or accepted by the master before a worker could answer (a busy
             # machine): not up yet.
             return False
-        return True
+        # 503 "starting" until the worker's answering process answers.
+        return answer.status_code != 503 or answer.json().get("answers") != "starting"
 
     def health(self) -> tuple[int, dict[str, Any]]:
         answer = requests.get(f"{self.url}/healthz", timeout=5)

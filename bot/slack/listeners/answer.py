@@ -105,6 +105,21 @@ def perform(services: Services, work: Work) -> None:
         reply = services.router.handle_action(work.action_id, work.value, ctx)
     if reply is not None:
         send(services, work.response_url, reply)
+        follow_up(services, work.response_url, reply)
+
+
+def follow_up(services: Services, response_url: str | None, reply: Reply) -> None:
+    """Replace ``reply`` (already sent) with its follow-up, when it has one that changes
+    something: a response_url takes up to five answers within 30 minutes
+    (https://api.slack.com/interactivity/handling#message_responses)."""
+    if reply.followup is None:
+        return
+    later = reply.followup()
+    if later is None:
+        return
+    later.replace_original = True
+    later.response_type = reply.response_type
+    send(services, response_url, later)
 
 
 def ack_now(ack: Ack) -> None:

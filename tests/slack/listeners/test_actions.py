@@ -47,6 +47,24 @@ def test_post_to_channel_answers_in_channel(slack: SlackSender, simulator) -> No
     assert actions.POST_TO_CHANNEL not in buttons(shared)
 
 
+def test_a_status_posted_to_the_channel_is_replaced_in_the_channel(
+        slack: SlackSender, simulator) -> None:
+    job_id = simulator.add_job(state="SUCCEED", asset_name="Launch teaser")
+    slack.command(f"status {job_id} typo-1")
+    first, _ = slack.answers(count=2)
+    post = buttons(first)[actions.POST_TO_CHANNEL]
+
+    slack.click(actions.POST_TO_CHANNEL, post)
+
+    # Posted after the list read, then replaced once the detail reads are done: both
+    # in the channel, nothing of the first answer lost.
+    shared, final = slack.answers("click", count=2)
+    assert shared["response_type"] == final["response_type"] == "in_channel"
+    assert final["replace_original"] is True
+    assert "Launch teaser" in str(final["blocks"]) and "typo-1" in str(final["blocks"])
+    assert "looking" not in str(final["blocks"])
+
+
 def test_refresh_replaces_the_card(slack: SlackSender, simulator) -> None:
     job_id = simulator.add_job(state="PROCESSING")
     slack.command(f"status {job_id}")

@@ -46,10 +46,15 @@ def test_status_card_for_a_job(slack: SlackSender, simulator) -> None:
 
     slack.command(f"status {job_id} no-such-job")
 
-    [answer] = slack.answers()
-    text = str(answer["blocks"])
+    # Answered after the list read, then replaced once both detail operations were
+    # asked about the id the list did not return.
+    first, final = slack.answers(count=2)
+    assert "looking among older jobs" in str(first["blocks"])
+    assert not first["replace_original"] and final["replace_original"]
+    assert final["response_type"] == "ephemeral"
+    text = str(final["blocks"])
     assert "Launch teaser" in text and "MSS.10003001" in text
-    assert "No job `no-such-job` found." in text
+    assert "No job `no-such-job` found." in text and "looking" not in text
 
 
 def test_a_cover_slack_cannot_fetch_never_costs_the_answer(slack: SlackSender, simulator) -> None:

@@ -16,7 +16,7 @@ from bot.commands.types import Context, Track
 from bot.simulator.configs import FROZEN_MODEL, kept
 from bot.views import actions
 from tests.fixtures.app import SlackSender
-from tests.fixtures.simulator import BODY_2D, BODY_PHOTO
+from tests.fixtures.simulator import BODY_2D, BODY_PHOTO, add_failed_2d
 
 
 @pytest.fixture
@@ -27,10 +27,7 @@ def bot_settings(bot_settings):
                                            "metastudio_read_timeout": 0.5})
 
 
-def failed_2d(simulator, **config) -> str:
-    return simulator.add_job(state="FAILED", asset_name="Quarterly update",
-                             error_code="MSS.10001006", error_msg="Asset create job failed",
-                             config={**kept(BODY_2D, photo=False), **config})
+failed_2d = add_failed_2d
 
 
 def buttons(payload: dict) -> dict[str, str]:
@@ -319,9 +316,13 @@ def test_a_create_refused_by_metastudio_makes_nothing_and_may_be_pressed_again(
     assert refused["text"].startswith(f"MetaStudio refused to re-create `{job_id}`: HTTP 400")
     assert "width x height" in refused["text"] and "Nothing was created" in refused["text"]
 
+    before = len(simulator.requests)
     slack.click(actions.RETRY_CONFIRM, confirm_value(job_id, None), response="two")
     assert "MetaStudio refused" in slack.answers("two")[0]["text"]
     assert simulator.created == [] and simulator.create_calls == 2
+    # Nothing was in doubt: no list read looked for a job by its output name.
+    assert not [r for r in simulator.requests[before:]
+                if r.method == "GET" and "asset_name" in dict(r.params)]
 
 
 # -- off ---------------------------------------------------------------------------------

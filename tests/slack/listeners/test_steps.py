@@ -10,19 +10,21 @@ from typing import Any
 
 import pytest
 
-from bot.domain.steps import CANCEL_JOB, GET_JOB, LIST_FAILED, WAIT_FOR_JOB
+from bot.domain.steps import CANCEL_JOB, GET_JOB, LIST_FAILED, RETRY_JOB, WAIT_FOR_JOB
 from bot.slack.services import Services
 from bot.telemetry.metrics import REGISTRY
 from tests.fakes.slack import Completion, FakeSlack
 from tests.fixtures.app import SlackSender
+from tests.fixtures.simulator import add_failed_2d
 
 UNKNOWN = "0badc0de-0000-4000-8000-000000000000"
 
 
 @pytest.fixture
 def bot_settings(bot_settings):
-    """Cancel allowed to U1 directly and to the members of S0ONCALL."""
-    return bot_settings.model_copy(update={"cancel_allowed": "U1, S0ONCALL"})
+    """Cancel and retry allowed to U1 directly and to the members of S0ONCALL."""
+    return bot_settings.model_copy(update={"cancel_allowed": "U1, S0ONCALL",
+                                           "retry_allowed": "U1, S0ONCALL"})
 
 
 def run(slack: SlackSender, callback_id: str, **inputs: Any) -> Completion:
@@ -193,3 +195,38 @@ def test_the_fake_holds_outputs_to_the_manifest(fake_slack: FakeSlack) -> None:
     declared = manifest_functions()[GET_JOB]["output_parameters"]
     assert {"job_id", "state", "ended"} <= {n for n, p in declared.items()
                                             if p.get("is_required")}
+
+
+def test_retry_creates_once_and_hands_the_new_job_to_the_next_step(
+        slack: SlackSender, simulator, services: Services) -> None:
+    job = add_failed_2d(simulator)
+
+    first = run(slack, RETRY_JOB, job_id=job, user={"id": "U1", "secret": "s"})
+    again = run(slack, RETRY_JOB, job_id=job, user={"id": "U1", "secret": "s"})
+
+    [new_id] = simulator.created
+    assert first.outputs == {"job_id": job, "new_job_id": new_id, "created": True}
+    assert again.outputs == {"job_id": job, "new_job_id": new_id, "created": False}
+    assert simulator.create_calls == 1
+    # A workflow waits for the new job itself: no channel tracks it.
+    assert services.tracking.store.tracked_pairs([new_id]) == set()
+
+
+def test_retry_by_someone_not_allowed_makes_no_create(slack: SlackSender, simulator) -> None:
+    job = add_failed_2d(simulator)
+
+    done = run(slack, RETRY_JOB, job_id=job, user={"id": "U6", "secret": "s"})
+
+    assert done.error == ("Only @U1, @S0ONCALL may retry jobs from Slack: a retry spends "
+                          "video minutes.")
+    assert simulator.create_calls == 0 and simulator.requests == []
+
+
+def test_retry_of_a_job_that_did_not_fail_says_so(slack: SlackSender, simulator) -> None:
+    job = simulator.add_job(state="SUCCEED")
+
+    done = run(slack, RETRY_JOB, job_id=job, user={"id": "U1", "secret": "s"})
+
+    assert done.error == (f"Nothing retried: `{job}` is succeeded; only a failed job is "
+                          "retried.")
+    assert simulator.create_calls == 0

@@ -135,6 +135,10 @@ def test_a_forged_stale_or_replayed_callback_is_refused_and_changes_nothing(
         url = sign_callback_url(push.url, "another-key", world.clock())
     elif case == "replayed":
         assert requests.post(url, json=body).status_code == 200
+        # Its send pass (in the background; it looks up why the job failed) is done
+        # before the replay is counted.
+        assert world.slack.wait_for(
+            lambda slack: any(job in m.text for m in slack.posts("C1")), timeout=10)
         world.tracking.outbox.store.engine.dispose()
         with world.tracking.store.begin() as conn:
             conn.execute(sa.text("DELETE FROM outbox"))

@@ -1,0 +1,129 @@
+"""The front's gate on its own, request by request: each way a request is refused names
+its exact status line (the reason phrase is what the access log and Slack's delivery
+log show) and the one-line reason the bot logs. The same gate behind the real WSGI
+server: tests/slack/test_request_front.py."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+from typing import Any
+
+import pytest
+
+from bot.slack.request_front import MAX_AGE_SECONDS, Refusal, SlackRequestGate
+
+SECRET = "gate-secret"
+NOW = 1_800_000_000
+
+
+def environ(body: bytes = b"command=%2Fvideojobs&text=help&user_id=U1&channel_id=C1"
+                          b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1",
+            *, timestamp: int | str = NOW, signature: str | None = None,
+            length: int | str | None = None, content_type: str = "application/x-www-form-"
+            "urlencoded", retry: str | None = None) -> dict[str, Any]:
+    stamp = str(timestamp)
+    if signature is None:
+        mac = hmac.new(SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+        signature = "v0=" + mac.hexdigest()
+    env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events",
+           "CONTENT_TYPE": content_type, "wsgi.input": io.BytesIO(body),
+           "HTTP_X_SLACK_REQUEST_TIMESTAMP": stamp, "HTTP_X_SLACK_SIGNATURE": signature}
+    if length != "omit":
+        env["CONTENT_LENGTH"] = str(len(body) if length is None else length)
+    if retry is not None:
+        env["HTTP_X_SLACK_RETRY_NUM"] = retry
+    return env
+
+
+def gate(secret: str = SECRET, **kwargs: Any) -> SlackRequestGate:
+    return SlackRequestGate(secret, clock=lambda: float(NOW), **kwargs)
+
+
+EVENT = json.dumps({"type": "event_callback", "event_id": "Ev1", "team_id": "T1",
+                    "api_app_id": "A1", "event": {"type": "app_home_opened", "user": "U1",
+                                                  "tab": "home"}}).encode()
+
+
+@pytest.mark.parametrize(("name", "kwargs", "refusal"), [
+    ("no content-length", {"length": "omit"},
+     Refusal("411 Length Required", "no or malformed Content-Length")),
+    ("malformed content-length", {"length": "12a"},
+     Refusal("411 Length Required", "no or malformed Content-Length")),
+    ("too large", {"length": 512 * 1024 + 1},
+     Refusal("413 Content Too Large", f"body of {512 * 1024 + 1} bytes")),
+    ("no signature", {"signature": ""},
+     Refusal("401 Unauthorized", "missing or malformed signature headers")),
+    ("v1 signature", {"signature": "v1=" + "0" * 64},
+     Refusal("401 Unauthorized", "missing or malformed signature headers")),
+    ("timestamp not a number", {"timestamp": "soon"},
+     Refusal("401 Unauthorized", "missing or malformed signature headers")),
+    ("old", {"timestamp": NOW - MAX_AGE_SECONDS - 1},
+     Refusal("401 Unauthorized", "timestamp outside the 5-minute window")),
+    ("from the future", {"timestamp": NOW + MAX_AGE_SECONDS + 1},
+     Refusal("401 Unauthorized", "timestamp outside the 5-minute window")),
+    ("short body", {"length": 400},
+     Refusal("400 Bad Request", "body shorter than its Content-Length")),
+    ("forged", {"signature": "v0=" + "0" * 64},
+     Refusal("401 Unauthorized", "invalid signature")),
+])
+def test_each_refusal_has_its_status_line_and_reason(name: str, kwargs: dict[str, Any],
+                                                     refusal: Refusal) -> None:
+    assert gate().admit(environ(**kwargs)) == refusal, name
+
+
+def test_without_a_secret_everything_is_refused() -> None:
+    assert gate("").admit(environ()) == Refusal(
+        "401 Unauthorized", "no signing secret: every request is refused")
+
+
+def test_the_edges_of_the_window_are_inside_it() -> None:
+    for stamp in (NOW - MAX_AGE_SECONDS, NOW + MAX_AGE_SECONDS):
+        assert gate().admit(environ(timestamp=stamp)) is None
+
+
+@pytest.mark.parametrize(("body", "content_type", "refusal"), [
+    (b"\xff\xfe", "application/x-www-form-urlencoded",
+     Refusal("400 Bad Request", "signed body is not UTF-8")),
+    (b"{not json", "application/json",
+     Refusal("400 Bad Request", "signed body is not Slack's format")),
+])
+def test_a_signed_body_that_is_not_slacks_is_400(body: bytes, content_type: str,
+                                                 refusal: Refusal) -> None:
+    assert gate().admit(environ(body, content_type=content_type)) == refusal
+    assert refusal.final  # Slack would send the same body again: told not to
+
+
+@pytest.mark.parametrize(("retry", "shown"), [("1", "1"), ("3", "3"), ("9", "?"),
+                                              (None, "?")])
+def test_an_event_let_through_once_is_acked_again_not_handled(retry: str | None,
+                                                              shown: str) -> None:
+    seen: set[str] = set()
+
+    def first_time(event: str) -> bool:
+        new = event not in seen
+        seen.add(event)
+        return new
+
+    front = gate(first_time=first_time)
+    assert front.admit(environ(EVENT, content_type="application/json")) is None
+    again = front.admit(environ(EVENT, content_type="application/json", retry=retry))
+    assert again == Refusal("200 OK", f"event Ev1 already let through (Slack's retry {shown})")
+    assert not again.final
+
+
+def test_an_admitted_body_is_handed_on_as_checked_json() -> None:
+    env = environ()
+    assert gate().admit(env) is None
+    handed = env["wsgi.input"].read()
+    assert json.loads(handed)["text"] == "help"
+    assert (env["CONTENT_TYPE"], env["CONTENT_LENGTH"]) == ("application/json",
+                                                            str(len(handed)))
+
+
+def test_refusals_slack_should_not_retry() -> None:
+    assert [Refusal(s, "r").final for s in ("400 Bad Request", "413 Content Too Large",
+                                            "401 Unauthorized", "411 Length Required")] == [
+        True, True, False, False]

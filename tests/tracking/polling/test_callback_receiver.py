@@ -1,0 +1,84 @@
+"""MetaStudio's callback receiver without HTTP: what each refusal answers and logs, which
+URL the signature is checked against, and how a time stamp is read. Over a real server:
+tests/tracking/polling/test_callbacks.py."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+
+from bot.simulator.callbacks import sign_callback_url
+from bot.tracking.polling.callbacks import Answer, CallbackReceiver, _time_stamp
+from tests.fixtures.tracking import TrackingWorld
+
+KEY = "callback-key-0123456789"
+PUBLIC = "https://bot.example.com/metastudio/callback"
+ARRIVED = "http://10.0.0.7:8000/metastudio/callback"  # behind a proxy
+
+
+def receiver(world: TrackingWorld, public_url: str | None = PUBLIC) -> CallbackReceiver:
+    tracking = world.tracking
+    return CallbackReceiver(KEY, tracking.store, tracking.poller, public_url=public_url,
+                            clock=world.clock)
+
+
+def query_of(url: str) -> str:
+    return urlsplit(url).query
+
+
+def test_a_time_stamp_is_hex_seconds_or_milliseconds() -> None:
+    assert _time_stamp(format(1_700_000_000, "x")) == datetime.fromtimestamp(1_700_000_000, UTC)
+    # Past 10**11 it is milliseconds, whole seconds kept.
+    read = _time_stamp(format(1_700_000_000_999, "x"))
+    assert read == datetime.fromtimestamp(1_700_000_000, UTC) and read.microsecond == 0
+    assert _time_stamp(format(5 * 10**11, "x")) == datetime.fromtimestamp(5 * 10**8, UTC)
+    # 10**11 itself is seconds (the year 5138): too far ahead, but read as given.
+    assert _time_stamp(format(10**11, "x")) == datetime.fromtimestamp(10**11, UTC)
+    assert _time_stamp("xyz") is None and _time_stamp("f" * 40) is None
+
+
+def test_the_signature_is_checked_against_the_url_given_to_metastudio(
+        world: TrackingWorld) -> None:
+    """Behind a proxy the request arrives at another URL; MetaStudio signed the public
+    one (METASTUDIO_CALLBACK_URL)."""
+    signed = sign_callback_url(PUBLIC, KEY, world.clock())
+    assert receiver(world).verify(ARRIVED, query_of(signed)) is None
+    assert receiver(world, public_url=None).verify(ARRIVED, query_of(signed)) == Answer(
+        401, {"error": "invalid callback signature", "reason": "signature mismatch"})
+
+
+def test_a_blank_parameter_of_the_configured_url_is_part_of_what_was_signed(
+        world: TrackingWorld) -> None:
+    signed = sign_callback_url(ARRIVED + "?team=", KEY, world.clock())
+    assert receiver(world, public_url=None).verify(ARRIVED, query_of(signed)) is None
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("time_stamp=1", "time_stamp and secret must each appear once"),
+    ("secret=ab&secret=ab&time_stamp=1", "time_stamp and secret must each appear once"),
+    ("time_stamp=1&secret=00", "signature mismatch"),
+])
+def test_a_refusal_answers_401_with_its_reason_and_logs_it(
+        world: TrackingWorld, caplog: pytest.LogCaptureFixture, query: str,
+        reason: str) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
+        answer = receiver(world).verify(PUBLIC, query)
+    assert answer == Answer(401, {"error": "invalid callback signature", "reason": reason})
+    assert caplog.messages == [f"MetaStudio callback refused: {reason}"]
+
+
+def test_the_same_request_again_is_a_replay(world: TrackingWorld,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    front = receiver(world)
+    query = query_of(sign_callback_url(PUBLIC, KEY, world.clock()))
+    body = b'{"job_id": "not a job id"}'
+    assert front.accept(query, body) == Answer(400, {"error": "expected UTF-8 JSON with a "
+                                                              "job_id"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
+        again = front.accept(query, body)
+    assert again == Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
+    assert caplog.messages == ["MetaStudio callback refused: replayed (the same request again)"]
