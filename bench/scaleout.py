@@ -236,7 +236,8 @@ def run(quick: bool = False) -> list[Row]:
             disturbed = _last_post(slack) - started
             # A post the killed one had sent before it died may still land (the fake
             # Slack answers after its latency): only posts asked for after the kill count.
-            channel_back = next((at for m, at in posts if m.channel in held
+            # (Had it held none when killed, the survivor's first post at all is shown.)
+            channel_back = next((at for m, at in posts if (m.channel in held or not held)
                                  and at - slack.latency > killed), float("nan"))
             time.sleep(2.0)  # room for a late duplicate
             everything = [j for ids in jobs.values() for j in ids]
