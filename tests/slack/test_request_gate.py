@@ -31,6 +31,9 @@ def environ(body: bytes = b"command=%2Fvideojobs&text=help&user_id=U1&channel_id
     env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events",
            "CONTENT_TYPE": content_type, "wsgi.input": io.BytesIO(body),
            "HTTP_X_SLACK_REQUEST_TIMESTAMP": stamp, "HTTP_X_SLACK_SIGNATURE": signature}
+    for header in [h for h in ("HTTP_X_SLACK_REQUEST_TIMESTAMP", "HTTP_X_SLACK_SIGNATURE")
+                   if env[h] == "omit"]:
+        del env[header]
     if length != "omit":
         env["CONTENT_LENGTH"] = str(len(body) if length is None else length)
     if retry is not None:
@@ -55,6 +58,10 @@ EVENT = json.dumps({"type": "event_callback", "event_id": "Ev1", "team_id": "T1"
     ("too large", {"length": 512 * 1024 + 1},
      Refusal("413 Content Too Large", f"body of {512 * 1024 + 1} bytes")),
     ("no signature", {"signature": ""},
+     Refusal("401 Unauthorized", "missing or malformed signature headers")),
+    ("no signature header", {"signature": "omit"},
+     Refusal("401 Unauthorized", "missing or malformed signature headers")),
+    ("no timestamp header", {"timestamp": "omit"},
      Refusal("401 Unauthorized", "missing or malformed signature headers")),
     ("v1 signature", {"signature": "v1=" + "0" * 64},
      Refusal("401 Unauthorized", "missing or malformed signature headers")),

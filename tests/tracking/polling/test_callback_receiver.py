@@ -75,8 +75,10 @@ def test_the_same_request_again_is_a_replay(world: TrackingWorld,
     front = receiver(world)
     query = query_of(sign_callback_url(PUBLIC, KEY, world.clock()))
     body = b'{"job_id": "not a job id"}'
-    assert front.accept(query, body) == Answer(400, {"error": "expected UTF-8 JSON with a "
-                                                              "job_id"})
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
+        assert front.accept(query, body) == Answer(400, {"error": "expected UTF-8 JSON with "
+                                                                  "a job_id"})
+    assert caplog.messages == ["MetaStudio callback with a malformed body (26 bytes)"]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
         again = front.accept(query, body)
