@@ -9,11 +9,12 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 from typing import Any
 
 import pytest
 
-from bot.slack.request_front import MAX_AGE_SECONDS, Refusal, SlackRequestGate
+from bot.slack.request_front import MAX_AGE_SECONDS, Refusal, SlackRequestGate, refuse
 
 SECRET = "gate-secret"
 NOW = 1_800_000_000
@@ -96,6 +97,8 @@ def test_the_edges_of_the_window_are_inside_it() -> None:
      Refusal("400 Bad Request", "signed body is not UTF-8")),
     (b"{not json", "application/json",
      Refusal("400 Bad Request", "signed body is not Slack's format")),
+    (b'{"type": "event_callback", "event_id": "Ev1", "event": "x"}', "application/json",
+     Refusal("400 Bad Request", "signed body of the wrong shape: event: model_type")),
 ])
 def test_a_signed_body_that_is_not_slacks_is_400(body: bytes, content_type: str,
                                                  refusal: Refusal) -> None:
@@ -103,8 +106,8 @@ def test_a_signed_body_that_is_not_slacks_is_400(body: bytes, content_type: str,
     assert refusal.final  # Slack would send the same body again: told not to
 
 
-@pytest.mark.parametrize(("retry", "shown"), [("1", "1"), ("3", "3"), ("9", "?"),
-                                              (None, "?")])
+@pytest.mark.parametrize(("retry", "shown"), [("1", "1"), ("2", "2"), ("3", "3"),
+                                              ("9", "?"), (None, "?")])
 def test_an_event_let_through_once_is_acked_again_not_handled(retry: str | None,
                                                               shown: str) -> None:
     seen: set[str] = set()
@@ -134,3 +137,27 @@ def test_refusals_slack_should_not_retry() -> None:
     assert [Refusal(s, "r").final for s in ("400 Bad Request", "413 Content Too Large",
                                             "401 Unauthorized", "411 Length Required")] == [
         True, True, False, False]
+
+
+@pytest.mark.parametrize(("refusal", "status", "headers", "body", "logged"), [
+    (Refusal("200 OK", "event Ev1 already let through (Slack's retry 1)"), "200 OK",
+     [("Content-Length", "0")], b"",
+     "acked POST /slack/events without handling it: event Ev1 already let through "
+     "(Slack's retry 1)"),
+    (Refusal("401 Unauthorized", "invalid signature"), "401 Unauthorized",
+     [("Content-Type", "application/json"), ("Content-Length", "25")],
+     b'{"error": "Unauthorized"}',
+     "refused POST /slack/events: 401 Unauthorized (invalid signature)"),
+    (Refusal("413 Content Too Large", "body of 9 bytes"), "413 Content Too Large",
+     [("Content-Type", "application/json"), ("Content-Length", "30"),
+      ("X-Slack-No-Retry", "1")], b'{"error": "Content Too Large"}',
+     "refused POST /slack/events: 413 Content Too Large (body of 9 bytes)"),
+])
+def test_a_refusal_is_answered_and_logged_in_one_line(
+        caplog: pytest.LogCaptureFixture, refusal: Refusal, status: str,
+        headers: list[tuple[str, str]], body: bytes, logged: str) -> None:
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    with caplog.at_level(logging.INFO, logger="bot.slack.request_front"):
+        answered = refuse(refusal, environ(), lambda s, h: started.append((s, h)))
+    assert started == [(status, headers)] and answered == [body]
+    assert caplog.messages == [logged]
