@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from bot.slack.request_front import MAX_AGE_SECONDS, Refusal, SlackRequestGate, refuse
+from bot.slack.request_front import (
+    MAX_AGE_SECONDS,
+    Refusal,
+    SlackRequestGate,
+    parse,
+    refuse,
+    shape_problem,
+)
 
 SECRET = "gate-secret"
 NOW = 1_800_000_000
@@ -161,3 +168,30 @@ def test_a_refusal_is_answered_and_logged_in_one_line(
         answered = refuse(refusal, environ(), lambda s, h: started.append((s, h)))
     assert started == [(status, headers)] and answered == [body]
     assert caplog.messages == [logged]
+
+
+def test_a_body_is_read_as_bolt_reads_it() -> None:
+    # JSON when declared so, parameters of the media type aside, leading space and all.
+    assert parse(' {"a": 1}', "application/json; charset=utf-8") == {"a": 1}
+    # A form keeps its empty fields: an empty command text is a field, not a missing one.
+    assert parse("text=&command=%2Fvideojobs", "application/x-www-form-urlencoded") == {
+        "text": "", "command": "/videojobs"}
+    assert parse("payload=%7B%22type%22%3A+%22shortcut%22%7D", None) == {"type": "shortcut"}
+    assert parse("[1]", "application/json") is None
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": 5}]},
+     "actions[0].action_id: string_type"),
+    ({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "a"}],
+      "response_url": "javascript:alert(1)"}, "response_url: not an http(s) URL"),
+    ({"type": "view_submission", "user": {"id": "U1"}, "view": {"type": "modal"}},
+     "view.callback_id: missing"),
+    ({"type": "event_callback", "event_id": "Ev1", "event": {"type": "function_executed"}},
+     "event: function_executed without function, its execution id or inputs"),
+    ({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "a"}],
+      "view": {"state": {"values": {"secret-block": "x"}}}}, "view.state.values: dict_type"),
+])
+def test_a_wrong_shape_names_the_field_and_why_never_a_value(body: dict[str, Any],
+                                                            problem: str) -> None:
+    assert shape_problem(body) == problem
