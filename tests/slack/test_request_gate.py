@@ -195,3 +195,45 @@ def test_a_body_is_read_as_bolt_reads_it() -> None:
 def test_a_wrong_shape_names_the_field_and_why_never_a_value(body: dict[str, Any],
                                                             problem: str) -> None:
     assert shape_problem(body) == problem
+
+
+def test_without_a_record_of_events_every_event_is_let_through() -> None:
+    front = gate()  # no first_time: nothing to tell a retry by
+    for _ in range(2):
+        assert front.admit(environ(EVENT, content_type="application/json")) is None
+
+
+def test_a_database_that_cannot_tell_lets_the_event_through_and_says_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def unreachable(event: str) -> bool:
+        raise ConnectionError("database away")
+
+    with caplog.at_level(logging.WARNING, logger="bot.slack.request_front"):
+        assert gate(first_time=unreachable).admit(
+            environ(EVENT, content_type="application/json")) is None
+    assert caplog.messages == ["could not tell whether Slack event Ev1 is a retry "
+                               "(ConnectionError); handling it"]
+
+
+class _Trickle(io.RawIOBase):
+    """A request body arriving a byte at a time, as a slow socket may hand it over."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        chunk, self.data = self.data[:1], self.data[1:]
+        return chunk
+
+
+def test_a_body_read_in_pieces_is_read_whole() -> None:
+    env = environ()
+    env["wsgi.input"] = _Trickle(env["wsgi.input"].getvalue())
+    assert gate().admit(env) is None
+
+
+def test_the_largest_content_length_read_is_twelve_digits() -> None:
+    assert gate().admit(environ(length="9" * 12)) == Refusal(
+        "413 Content Too Large", f"body of {'9' * 12} bytes")
+    assert gate().admit(environ(length="9" * 13)) == Refusal(
+        "411 Length Required", "no or malformed Content-Length")
