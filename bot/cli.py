@@ -43,7 +43,7 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_: _set_from_handler(stop))
     if args.supervise:
         from .tracking.process.supervisor import Supervisor
 
@@ -58,6 +58,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     run_worker(build_services(settings).tracking, stop)
     return 0
+
+
+def _set_from_handler(stop: threading.Event) -> None:
+    """Set ``stop`` from a signal handler. The handler runs in the main thread between
+    two bytecodes, possibly while that thread holds ``stop``'s own lock (entering
+    ``stop.wait``): ``stop.set()`` there would wait for itself forever. A thread of its
+    own takes the lock once the main thread lets go of it."""
+    threading.Thread(target=stop.set, name="stop-signal", daemon=True).start()
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,16 @@ def test_worker_runs_the_tracking_loop_until_sigterm(fake_slack, simulator, tmp_
         assert "tracking worker stopped" in worker.stdout.read()
     finally:
         worker.kill()
+
+
+@pytest.mark.timeout(10)  # the bug was a hang
+def test_a_stop_signal_never_waits_for_the_thread_it_interrupts() -> None:
+    """SIGTERM's handler runs in the main thread, which may be inside ``stop.wait``
+    holding the event's lock (a worker waits on it between cycles): setting the event
+    there directly never returned, and a killed supervisor's tracking process lived on."""
+    from bot.cli import _set_from_handler
+
+    stop = threading.Event()
+    with stop._cond:  # where the main thread is when the signal lands mid-wait
+        _set_from_handler(stop)  # returns at once instead of waiting for the lock
+    assert stop.wait(5)
