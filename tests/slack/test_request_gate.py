@@ -191,6 +191,7 @@ def test_a_body_is_read_as_bolt_reads_it() -> None:
      "event: function_executed without function, its execution id or inputs"),
     ({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "a"}],
       "view": {"state": {"values": {"secret-block": "x"}}}}, "view.state.values: dict_type"),
+    ({"type": "event_callback", "event_id": "Ev1", "event": None}, "body: event is null"),
 ])
 def test_a_wrong_shape_names_the_field_and_why_never_a_value(body: dict[str, Any],
                                                             problem: str) -> None:
