@@ -35,6 +35,7 @@ def test_a_time_stamp_is_hex_seconds_or_milliseconds() -> None:
     read = _time_stamp(format(1_700_000_000_999, "x"))
     assert read == datetime.fromtimestamp(1_700_000_000, UTC) and read.microsecond == 0
     assert _time_stamp(format(5 * 10**11, "x")) == datetime.fromtimestamp(5 * 10**8, UTC)
+    assert _time_stamp(format(2 * 10**11, "x")) == datetime.fromtimestamp(2 * 10**8, UTC)
     # 10**11 itself is seconds (the year 5138): too far ahead, but read as given.
     assert _time_stamp(format(10**11, "x")) == datetime.fromtimestamp(10**11, UTC)
     assert _time_stamp("xyz") is None and _time_stamp("f" * 40) is None
@@ -84,3 +85,19 @@ def test_the_same_request_again_is_a_replay(world: TrackingWorld,
         again = front.accept(query, body)
     assert again == Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
     assert caplog.messages == ["MetaStudio callback refused: replayed (the same request again)"]
+
+
+def test_another_body_about_the_same_job_under_one_signature_is_a_replay(
+        world: TrackingWorld, caplog: pytest.LogCaptureFixture) -> None:
+    """The signature covers the URL and the time stamp, not the body: a captured URL
+    sent again with the body reworded is still the same callback of that job."""
+    front = receiver(world)
+    job = world.running()
+    query = query_of(sign_callback_url(PUBLIC, KEY, world.clock()))
+    first = front.accept(query, f'{{"job_id": "{job}", "result": "SUCCEED"}}'.encode())
+    assert first.status == 200
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
+        again = front.accept(query, f'{{"result": "FAILED", "job_id": "{job}"}}'.encode())
+    assert again == Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
+    assert caplog.messages == [f"MetaStudio callback refused: replayed (job {job})"]
