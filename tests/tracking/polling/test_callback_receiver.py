@@ -51,6 +51,12 @@ def test_the_signature_is_checked_against_the_url_given_to_metastudio(
         401, {"error": "invalid callback signature", "reason": "signature mismatch"})
 
 
+def test_without_a_public_url_the_url_as_it_arrived_is_what_was_signed(
+        world: TrackingWorld) -> None:
+    signed = sign_callback_url(ARRIVED, KEY, world.clock())
+    assert receiver(world, public_url=None).verify(ARRIVED, query_of(signed)) is None
+
+
 def test_a_blank_parameter_of_the_configured_url_is_part_of_what_was_signed(
         world: TrackingWorld) -> None:
     signed = sign_callback_url(ARRIVED + "?team=", KEY, world.clock())
