@@ -130,6 +130,19 @@ class CachedJobsClient:
 
     def get_jobs(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
         """Jobs by id: cached ones from memory, only the others from upstream."""
+        return self._by_ids("jobs", job_ids, refresh, self.inner.get_jobs)
+
+    def list_by_ids(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
+        """Jobs by id as the list endpoint returns them (the inner client's
+        :meth:`~bot.metastudio.client.MetaStudioClient.list_by_ids`): cached ones from
+        memory, the others in one flight. Ids it did not return are absent."""
+        inner = self.inner
+        upstream = (inner.list_by_ids if isinstance(inner, StagedLookupAPI)
+                    else inner.get_jobs)
+        return self._by_ids("listed", job_ids, refresh, upstream)
+
+    def _by_ids(self, kind: str, job_ids: Sequence[str], refresh: bool,
+                upstream: Callable[[list[str]], dict[str, Job]]) -> dict[str, Job]:
         wanted = list(dict.fromkeys(job_ids))
         found = {} if refresh else self._from_memory(wanted)
         missing = [job_id for job_id in wanted if job_id not in found]
@@ -141,37 +154,12 @@ class CachedJobsClient:
                 jobs = {} if refresh else self._from_memory(missing)
                 rest = [job_id for job_id in missing if job_id not in jobs]
                 if rest:
-                    fetched = self.inner.get_jobs(rest)
+                    fetched = upstream(rest)
                     self.remember(fetched.values())
                     jobs.update(fetched)
                 return jobs
 
-            key = ("jobs", frozenset(missing), refresh)
-            found.update(self._flights.do(key, fetch))
-        return {job_id: found[job_id] for job_id in wanted if job_id in found}
-
-    def list_by_ids(self, job_ids: Sequence[str], *, refresh: bool = False) -> dict[str, Job]:
-        """Jobs by id as the list endpoint returns them (the inner client's
-        :meth:`~bot.metastudio.client.MetaStudioClient.list_by_ids`): cached ones from
-        memory, the others in one flight. Ids it did not return are absent."""
-        wanted = list(dict.fromkeys(job_ids))
-        found = {} if refresh else self._from_memory(wanted)
-        missing = [job_id for job_id in wanted if job_id not in found]
-        self._count(hits=len(found), misses=len(missing))
-        if missing:
-
-            def fetch() -> dict[str, Job]:
-                jobs = {} if refresh else self._from_memory(missing)
-                rest = [job_id for job_id in missing if job_id not in jobs]
-                if rest:
-                    fetched = (self.inner.list_by_ids(rest)
-                               if isinstance(self.inner, StagedLookupAPI)
-                               else self.inner.get_jobs(rest))
-                    self.remember(fetched.values())
-                    jobs.update(fetched)
-                return jobs
-
-            found.update(self._flights.do(("listed", frozenset(missing), refresh), fetch))
+            found.update(self._flights.do((kind, frozenset(missing), refresh), fetch))
         return {job_id: found[job_id] for job_id in wanted if job_id in found}
 
     def find_older(self, job_ids: Sequence[str]) -> Lookup:
