@@ -5,14 +5,16 @@ Writers call :meth:`Outbox.enqueue` inside the transaction that records the chan
 row's ``dedupe_key`` is UNIQUE, so a change seen twice (two pollers, a retried cycle)
 enqueues once. Senders lease whole channels (:meth:`~Outbox.claim_channels`), then the
 channels' due rows (:meth:`~Outbox.claim`), :meth:`~Outbox.renew` both leases before
-every post, and mark rows sent; a row whose sender died is claimed again once its lease
-has run out. A channel's ``hold_until`` (Retry-After, pacing, backoff) keeps every
-sender away from it; the ``workspace`` pause keeps every sender from posting at all.
+every post (:meth:`~Outbox.begin` before a row's first, which counts the attempt), and
+mark rows sent; a row whose sender died is claimed again once its lease has run out.
+A channel's ``hold_until`` (Retry-After, pacing, backoff) keeps every sender away from
+it; the ``workspace`` pause keeps every sender from posting at all.
 See ``docs/delivery.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,9 +69,12 @@ class Notification:
 
     @property
     def in_doubt(self) -> bool:
-        """An earlier claim may have posted and died before recording it: look for the
-        message's marker before posting again."""
-        return self.attempts > 1
+        """An earlier claim began a post and may have died before recording it: look for
+        the message's marker before posting again. (``attempts`` counts posts begun,
+        :meth:`Outbox.begin`, not claims: a row claimed and never tried is not in
+        doubt, so whoever takes over a dead sender's untried rows posts them at once,
+        folded into a digest if they are a burst.)"""
+        return self.attempts > 0
 
 
 class _LeaseLost(Exception):
@@ -236,8 +241,23 @@ class Outbox:
         or change nothing and return False when any of them is no longer ``owner``'s (or
         a row is no longer pending). Called right before every post: a post is only made
         while its sender holds both leases."""
+        return self._renew(owner, channel, row_ids, now=now, lease=lease, begun=False)
+
+    def begin(self, owner: str, channel: str, row_id: int, *, now: datetime,
+              lease: timedelta) -> bool:
+        """:meth:`renew` right before the first post of ``row_id`` under this claim, and
+        count the attempt in the same transaction: from now on the row may be in Slack,
+        so whoever claims it next looks for its marker first (``in_doubt``). False, and
+        nothing counted, when a lease is no longer ``owner``'s."""
+        return self._renew(owner, channel, [row_id], now=now, lease=lease, begun=True)
+
+    def _renew(self, owner: str, channel: str, row_ids: list[int], *, now: datetime,
+               lease: timedelta, begun: bool) -> bool:
         until = now + lease
         oc = outbox_channels
+        values: dict[str, Any] = {"lease_until": until}
+        if begun:
+            values["attempts"] = outbox.c.attempts + 1
         try:
             with self.store.begin() as conn:
                 held = conn.execute(oc.update().where(
@@ -246,9 +266,9 @@ class Outbox:
                 rows = conn.execute(outbox.update().where(
                     outbox.c.id.in_(row_ids), outbox.c.lease_owner == owner,
                     outbox.c.status == PENDING,
-                ).values(lease_until=until)).rowcount if row_ids else 0
+                ).values(**values)).rowcount if row_ids else 0
                 if not held or rows != len(row_ids):
-                    raise _LeaseLost
+                    raise _LeaseLost  # rolls the whole transaction back
         except _LeaseLost:
             return False
         return True
@@ -267,19 +287,25 @@ class Outbox:
                 outbox.c.status == PENDING, outbox.c.lease_owner == owner,
             ).values(lease_until=until))
 
-    def release(self, rows: list[Notification], owner: str) -> None:
-        """Give back rows ``owner`` claimed but did not try to post: due again at once
-        for any sender, and not counted as an attempt (so not "in doubt")."""
+    def release(self, rows: list[Notification], owner: str, *,
+                uncount: Collection[int] = ()) -> None:
+        """Give back rows ``owner`` claimed but did not post: due again at once for any
+        sender. Rows in ``uncount`` had their attempt counted (:meth:`begin`) and were
+        refused before anything reached Slack: the count is taken back, so they are not
+        "in doubt" either."""
         ids = [r.id for r in rows]
         if not ids:
             return
-        # A row leased to ``owner`` was counted by that claim (or formed as a digest with
-        # one attempt), so ``attempts - 1`` never goes below zero; the same in reschedule.
+        mine = sa.and_(outbox.c.lease_owner == owner, outbox.c.status == PENDING)
         with self.store.begin() as conn:
-            conn.execute(outbox.update().where(
-                outbox.c.id.in_(ids), outbox.c.lease_owner == owner,
-                outbox.c.status == PENDING,
-            ).values(lease_owner=None, lease_until=None, attempts=outbox.c.attempts - 1))
+            if uncount:
+                # Counted by this owner's begin, so ``attempts - 1`` never goes below
+                # zero; the same in reschedule.
+                conn.execute(outbox.update().where(
+                    outbox.c.id.in_([i for i in ids if i in uncount]), mine,
+                ).values(attempts=outbox.c.attempts - 1))
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids), mine).values(
+                lease_owner=None, lease_until=None))
 
     # -- the workspace-wide pause ---------------------------------------------------------
 
@@ -321,7 +347,7 @@ class Outbox:
         channel: str | None = None,
     ) -> list[Notification]:
         """Lease up to ``limit`` due rows (of ``channel`` when given) to ``owner``, oldest
-        first, and count the attempt.
+        first. The attempt is counted only when a post begins (:meth:`begin`).
 
         Rows folded into a digest are delivered with it, never claimed alone.
         """
@@ -343,7 +369,7 @@ class Outbox:
             if not ids:
                 return []
             conn.execute(outbox.update().where(outbox.c.id.in_(ids), due).values(
-                lease_owner=owner, lease_until=until, attempts=outbox.c.attempts + 1,
+                lease_owner=owner, lease_until=until,
             ))
             rows = conn.execute(outbox.select().where(
                 outbox.c.id.in_(ids), outbox.c.lease_owner == owner,
@@ -374,7 +400,7 @@ class Outbox:
             inserted = conn.execute(outbox.insert().values(
                 kind="digest", channel=channel, payload={"count": len(ids), **payload},
                 dedupe_key=f"digest:{channel}:{min(ids)}", status=PENDING,
-                attempts=1, failures=0, next_attempt_at=now, created_at=now,
+                attempts=0, failures=0, next_attempt_at=now, created_at=now,
                 lease_owner=owner, lease_until=now + lease,
             )).inserted_primary_key
             assert inserted is not None  # always set for a single-row INSERT
@@ -440,17 +466,18 @@ class Outbox:
 
     def reschedule(
         self, row: Notification, owner: str, *, at: datetime, error: str, failure: bool,
-        attempted: bool = True,
+        uncount: bool = False,
     ) -> None:
         """Release the row until ``at``; ``failure`` counts it as a transient failure
-        (a rate limit does not: Slack told us exactly when to come back). Without
-        ``attempted`` (nothing of it can be in Slack) the claim is not counted, so the
-        row is not "in doubt" next time."""
+        (a rate limit does not: Slack told us exactly when to come back). With
+        ``uncount`` (its post began, :meth:`begin`, but Slack refused it, so nothing of
+        it can be in Slack) the attempt is taken back: the row is not "in doubt" next
+        time."""
         values: dict[str, Any] = dict(next_attempt_at=at, lease_owner=None, lease_until=None,
                                       last_error=error)
         if failure:
             values["failures"] = outbox.c.failures + 1
-        if not attempted:
+        if uncount:
             values["attempts"] = outbox.c.attempts - 1
         with self.store.begin() as conn:
             conn.execute(outbox.update().where(

@@ -124,6 +124,9 @@ class _Turn:
     #: (claimed or renewed together) are known to hold.
     leased_until: datetime = _NEVER
     fresh: set[int] = field(default_factory=set)
+    #: Rows whose attempt this claim counted (``Outbox.begin``, right before their
+    #: first post): only these can be in Slack because of this pass.
+    counted: set[int] = field(default_factory=set)
 
 
 class _StopPass(Exception):
@@ -291,7 +294,7 @@ class Sender:
                     continue  # nothing left to post (found by its marker, or failed)
                 now = self.clock()
             assert turn.row is not None
-            if not self._hold_leases(turn, now, turn.row):
+            if not self._may_post(turn, now, turn.row):
                 self._lost(turn, turn.row)
                 continue
             self._resume(turn, result)
@@ -348,6 +351,22 @@ class Sender:
         turn.leased_until, turn.fresh = now + self.policy.lease, {row.id}
         return True
 
+    def _may_post(self, turn: _Turn, now: datetime, row: Notification) -> bool:
+        """Right before a post: :meth:`_hold_leases`, and before the row's first post
+        under this claim, count its attempt with the leases renewed
+        (``Outbox.begin``). Counting here, not at the claim, is what lets a sender
+        that takes over a dead one's rows post those never begun without looking
+        for them in Slack first (docs/delivery.md, "Why this never costs a double
+        post")."""
+        if row.id in turn.counted:
+            return self._hold_leases(turn, now, row)
+        if not self.outbox.begin(self.owner, turn.channel, row.id, now=now,
+                                 lease=self.policy.lease):
+            return False
+        turn.counted.add(row.id)
+        turn.leased_until, turn.fresh = now + self.policy.lease, {row.id}
+        return True
+
     def _next_row(self, turn: _Turn, result: SendResult) -> None:
         """Start the channel's next rows until one has a post to make (or none is left)."""
         while turn.steps is None and turn.rows and not turn.stopped:
@@ -381,7 +400,7 @@ class Sender:
             turn.stopped = True
         except WorkspaceUnavailable as e:
             turn.steps, turn.row, turn.in_flight = None, None, False
-            self._pause_workspace(e, row)
+            self._pause_workspace(e, row, counted=row.id in turn.counted)
             raise _StopPass from e
         except TransientDeliveryError as e:
             turn.steps = None
@@ -419,7 +438,8 @@ class Sender:
             # Refused or never tried: not an attempt, so no marker look-up next time
             # (unless part of the row was posted before the 429).
             self.outbox.reschedule(held, self.owner, at=at, error=str(e), failure=False,
-                                   attempted=self.rows.has_posted(held))
+                                   uncount=held.id in turn.counted
+                                   and not self.rows.has_posted(held))
         NOTIFICATIONS.labels(result="retried").inc(len(waiting))
         result.retried += len(waiting)
         turn.rows.clear()
@@ -481,7 +501,9 @@ class Sender:
                     else:
                         turn.rows.appendleft(turn.row)
                     turn.steps = None
-                self.outbox.release(list(turn.rows), self.owner)
+                # A row begun whose posts Slack all refused (its size) has nothing in
+                # Slack: its count is taken back too.
+                self.outbox.release(list(turn.rows), self.owner, uncount=turn.counted)
                 turn.rows.clear()
             now = self.clock().timestamp()
             for channel in channels:
@@ -494,13 +516,14 @@ class Sender:
 
     # -- the workspace-wide pause (bot/tracking/delivery/pause.py) ---------------------------------
 
-    def _pause_workspace(self, error: WorkspaceUnavailable, row: Notification) -> None:
+    def _pause_workspace(self, error: WorkspaceUnavailable, row: Notification, *,
+                         counted: bool) -> None:
         """Pause every sender; the row that met the refusal goes back untouched (its
-        attempt not counted) unless part of it was posted."""
+        attempt, if ``counted``, taken back) unless part of it was posted."""
         now = self.clock()
         reason = str(error.error or error)
         if not self.rows.has_posted(row):
-            self.outbox.release([row], self.owner)
+            self.outbox.release([row], self.owner, uncount={row.id} if counted else ())
         else:
             self.outbox.reschedule(row, self.owner, at=now, error=reason, failure=False)
         self.workspace.start(reason, now)
@@ -510,11 +533,11 @@ class Sender:
     def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
         """Fold a burst into one digest per destination: the ends of one tracking
         message become one reply in its thread, a channel's announcements one channel
-        digest, a person's DMs one DM (docs/delivery.md, "Who hears what"). Only first
-        attempts of job ends are folded: a retried row may already be in Slack on its
-        own."""
+        digest, a person's DMs one DM (docs/delivery.md, "Who hears what"). Only job
+        ends never begun are folded (a dead sender's untried rows too): one begun before
+        may already be in Slack on its own."""
         # Incidents stand alone: one message per cause, its failures in its thread.
-        fresh = [r for r in group if r.kind in FOLDABLE and r.attempts == 1
+        fresh = [r for r in group if r.kind in FOLDABLE and r.attempts == 0
                  and "incident" not in r.payload]
         bursts: dict[tuple[str, str | None], list[Notification]] = {}
         for row in fresh:

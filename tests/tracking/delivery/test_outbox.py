@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bot.tracking.delivery.outbox import Notification, Outbox, subscription_key, track_key
 from bot.tracking.store.database import Store
-from bot.tracking.store.tables import delivery_state
+from bot.tracking.store.tables import delivery_state, outbox_channels
 from bot.tracking.store.tables import outbox as table
 from tests.fixtures.tracking import T0
 
@@ -34,17 +34,62 @@ def test_claimed_rows_are_not_claimed_again_while_leased(store: Store, outbox: O
     assert outbox.claim("c", now=T0 + LEASE / 2, lease=LEASE) == []
 
 
-def test_an_expired_lease_is_claimed_again_and_marked_in_doubt(
+def test_an_expired_lease_whose_post_began_is_claimed_again_in_doubt(
     store: Store, outbox: Outbox
 ) -> None:
     _enqueue(store, outbox, 1)
+    outbox.claim_channels("dead", now=T0, lease=LEASE, limit=1)
     [first] = outbox.claim("dead", now=T0, lease=LEASE)
     assert not first.in_doubt
-    [again] = outbox.claim("alive", now=T0 + LEASE + timedelta(seconds=1), lease=LEASE)
-    assert again.in_doubt and again.attempts == 2
+    assert outbox.begin("dead", "C1", first.id, now=T0, lease=LEASE)  # then it died
+    later = T0 + LEASE + timedelta(seconds=1)
+    [again] = outbox.claim("alive", now=later, lease=LEASE)
+    assert again.in_doubt and again.attempts == 1
     assert not outbox.mark_sent(first, "dead", "1.1", now=T0)  # the dead owner lost it
     assert outbox.mark_sent(again, "alive", "1.2", now=T0)
     assert [(r.status, r.posted_ts) for r in outbox.rows()] == [("sent", "1.2")]
+
+
+def test_an_expired_lease_whose_post_never_began_is_claimed_again_not_in_doubt(
+    store: Store, outbox: Outbox
+) -> None:
+    # The sender died while the row waited for its turn (pacing, other rows first):
+    # nothing of it can be in Slack, so whoever takes it over posts it without looking.
+    _enqueue(store, outbox, 1)
+    outbox.claim("dead", now=T0, lease=LEASE)
+    [again] = outbox.claim("alive", now=T0 + LEASE + timedelta(seconds=1), lease=LEASE)
+    assert not again.in_doubt and again.attempts == 0
+
+
+def test_beginning_a_post_counts_it_once_and_renews_both_leases(
+    store: Store, outbox: Outbox
+) -> None:
+    _enqueue(store, outbox, 2)
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=1)
+    k0, _ = outbox.claim("a", now=T0, lease=LEASE)
+    later = T0 + LEASE / 2
+    assert outbox.begin("a", "C1", k0.id, now=later, lease=LEASE)
+    rows = _by_key(outbox)
+    assert (rows["k0"].attempts, _utc(rows["k0"].lease_until)) == (1, later + LEASE)
+    assert (rows["k1"].attempts, _utc(rows["k1"].lease_until)) == (0, T0 + LEASE)
+    with store.begin() as conn:
+        until = conn.execute(sa.select(outbox_channels.c.lease_until)).scalar_one()
+    assert _utc(until) == later + LEASE
+
+
+def test_a_post_is_not_begun_once_another_sender_took_the_row_or_channel(
+    store: Store, outbox: Outbox
+) -> None:
+    _enqueue(store, outbox, 2)
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=1)
+    k0, k1 = outbox.claim("a", now=T0, lease=LEASE)
+    later = T0 + LEASE * 2
+    outbox.claim("b", now=later, lease=LEASE, limit=1)  # took k0 (rows only)
+    assert not outbox.begin("a", "C1", k0.id, now=later, lease=LEASE)
+    assert outbox.claim_channels("b", now=later, lease=LEASE, limit=1) == ["C1"]
+    assert not outbox.begin("a", "C1", k1.id, now=later, lease=LEASE)  # channel gone
+    # Neither refusal counted anything.
+    assert {r.dedupe_key: r.attempts for r in outbox.rows()} == {"k0": 0, "k1": 0}
 
 
 def test_rescheduled_rows_wait_until_their_time(store: Store, outbox: Outbox) -> None:
@@ -86,7 +131,7 @@ def test_renewing_fails_once_another_sender_took_the_row(store: Store, outbox: O
     [taken] = outbox.claim("b", now=later, lease=LEASE)  # a sender that took only rows
     assert not outbox.renew("a", "C1", [row.id], now=later, lease=LEASE)
     assert outbox.rows()[0].lease_owner == "b"  # and a's failed renewal changed nothing
-    assert taken.in_doubt
+    assert not taken.in_doubt  # renewing is not beginning a post
 
 
 def test_a_held_channel_is_not_claimed_until_its_hold_ends(store: Store, outbox: Outbox) -> None:
@@ -138,8 +183,10 @@ def test_claim_takes_only_due_pending_rows_oldest_first(store: Store, outbox: Ou
     _add(store, outbox, "due")
     _add(store, outbox, "sent")
     _add(store, outbox, "failed")
-    [sent, failed] = [r for r in outbox.claim("a", now=T0, lease=LEASE)
-                      if r.dedupe_key in ("sent", "failed")]
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=1)
+    claimed = {r.dedupe_key: r for r in outbox.claim("a", now=T0, lease=LEASE)}
+    sent, failed = claimed["sent"], claimed["failed"]
+    assert outbox.begin("a", "C1", claimed["due"].id, now=T0, lease=LEASE)  # then died
     assert outbox.mark_sent(sent, "a", "1.1", now=T0)
     outbox.fail(failed, "a", "gone")
     # "due" is leased by "a" until T0 + LEASE; let it run out.
@@ -148,14 +195,14 @@ def test_claim_takes_only_due_pending_rows_oldest_first(store: Store, outbox: Ou
     assert [r.dedupe_key for r in claimed] == ["later", "due"]
     assert all(r.lease_owner == "b" and _utc(r.lease_until) == after + LEASE
                for r in claimed)
-    assert [r.attempts for r in claimed] == [1, 2]  # "later" was not due at T0
+    assert [r.attempts for r in claimed] == [0, 1]  # "due" was begun under a's claim
 
 
 def test_a_row_becomes_due_exactly_at_its_time(store: Store, outbox: Outbox) -> None:
     _add(store, outbox, "k", now=T0 + timedelta(seconds=10))
     assert outbox.claim("a", now=T0 + timedelta(seconds=9), lease=LEASE) == []
     [row] = outbox.claim("a", now=T0 + timedelta(seconds=10), lease=LEASE)
-    assert row.attempts == 1 and not row.in_doubt
+    assert row.attempts == 0 and not row.in_doubt
 
 
 def test_a_lease_is_held_until_it_has_run_out(store: Store, outbox: Outbox) -> None:
@@ -192,7 +239,7 @@ def test_a_digest_records_its_members_and_is_leased_to_its_former(
     members, digest = _folded(store, outbox, channel="C7")
     assert (digest.kind, digest.channel, digest.payload) == ("digest", "C7", {"count": 3})
     assert digest.dedupe_key == f"digest:C7:{members[0].id}"
-    assert (digest.status, digest.attempts, digest.failures) == ("pending", 1, 0)
+    assert (digest.status, digest.attempts, digest.failures) == ("pending", 0, 0)
     assert digest.lease_owner == "a" and _utc(digest.lease_until) == T0 + LEASE
     assert _utc(digest.next_attempt_at) == T0 and _utc(digest.created_at) == T0
     assert [m.dedupe_key for m in outbox.members(digest.id)] == ["m0", "m1", "m2"]
@@ -536,28 +583,39 @@ def test_renewing_a_row_that_is_no_longer_pending_fails(store: Store, outbox: Ou
     assert not outbox.renew("a", "C1", [members[0].id], now=T0, lease=LEASE)
 
 
-def test_releasing_gives_back_only_the_rows_named_and_uncounts_them(
+def test_releasing_gives_back_only_the_rows_named_and_uncounts_those_asked(
     store: Store, outbox: Outbox
 ) -> None:
-    _add(store, outbox, "k0")
-    _add(store, outbox, "k1")
-    k0, _ = outbox.claim("a", now=T0, lease=LEASE)
-    outbox.release([k0], "a")
+    for key in ("k0", "k1", "k2"):
+        _add(store, outbox, key)
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=1)
+    k0, k1, _ = outbox.claim("a", now=T0, lease=LEASE)
+    assert outbox.begin("a", "C1", k0.id, now=T0, lease=LEASE)
+    assert outbox.begin("a", "C1", k1.id, now=T0, lease=LEASE)
+    # k0's post was refused outright (nothing in Slack); k1's may have landed.
+    outbox.release([k0], "a", uncount={k0.id})
     rows = _by_key(outbox)
     assert (rows["k0"].lease_owner, rows["k0"].lease_until, rows["k0"].attempts) == (
         None, None, 0)
     assert (rows["k1"].lease_owner, rows["k1"].attempts) == ("a", 1)
-    [again] = outbox.claim("b", now=T0, lease=LEASE)
-    assert again.dedupe_key == "k0" and again.attempts == 1 and not again.in_doubt
+    assert (rows["k2"].lease_owner, rows["k2"].attempts) == ("a", 0)
+    outbox.release([k1], "a", uncount={k0.id})  # only rows named are uncounted
+    assert (_by_key(outbox)["k1"].lease_owner, _by_key(outbox)["k1"].attempts) == (None, 1)
+    again = outbox.claim("b", now=T0, lease=LEASE)
+    assert [(r.dedupe_key, r.in_doubt) for r in again] == [("k0", False), ("k1", True)]
 
 
 def test_releasing_rows_another_sender_took_over_changes_nothing(
     store: Store, outbox: Outbox
 ) -> None:
     _add(store, outbox, "k")
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=1)
     [mine] = outbox.claim("a", now=T0, lease=LEASE)
-    outbox.claim("b", now=T0 + LEASE * 2, lease=LEASE)
-    outbox.release([mine], "a")
+    assert outbox.begin("a", "C1", mine.id, now=T0, lease=LEASE)
+    assert outbox.claim_channels("b", now=T0 + LEASE * 2, lease=LEASE, limit=1) == ["C1"]
+    [theirs] = outbox.claim("b", now=T0 + LEASE * 2, lease=LEASE)
+    assert outbox.begin("b", "C1", theirs.id, now=T0 + LEASE * 2, lease=LEASE)
+    outbox.release([mine], "a", uncount={mine.id})
     [row] = outbox.rows()
     assert (row.lease_owner, row.attempts) == ("b", 2)
 
@@ -567,8 +625,8 @@ def test_releasing_a_sent_digests_members_changes_nothing(
 ) -> None:
     members, digest = _folded(store, outbox)
     assert outbox.mark_sent(digest, "a", "9.9", now=T0)
-    outbox.release(members, "a")
-    assert all((m.status, m.lease_owner, m.attempts) == ("sent", "a", 1)
+    outbox.release(members, "a", uncount={m.id for m in members})
+    assert all((m.status, m.lease_owner, m.attempts) == ("sent", "a", 0)
                for m in outbox.members(digest.id))
 
 
@@ -623,14 +681,19 @@ def test_every_reading_is_oldest_first_whatever_order_rows_were_written(
     assert [r.dedupe_key for r in outbox.failed("C1")] == ["k0", "k1", "k2"]
 
 
-def test_a_reschedule_of_an_unattempted_claim_does_not_count_it(
+def test_a_reschedule_of_a_refused_post_takes_its_count_back(
     store: Store, outbox: Outbox
 ) -> None:
     _add(store, outbox, "k")
+    outbox.claim_channels("a", now=T0, lease=LEASE, limit=1)
     [row] = outbox.claim("a", now=T0, lease=LEASE)
-    outbox.reschedule(row, "a", at=T0, error="429", failure=False, attempted=False)
+    assert outbox.begin("a", "C1", row.id, now=T0, lease=LEASE)
+    outbox.reschedule(row, "a", at=T0, error="429", failure=False, uncount=True)
     assert outbox.rows()[0].attempts == 0
+    outbox.release_channel("C1", "a", hold_until=None)
+    outbox.claim_channels("b", now=T0, lease=LEASE, limit=1)
     [again] = outbox.claim("b", now=T0, lease=LEASE)
-    assert again.attempts == 1 and not again.in_doubt
+    assert again.attempts == 0 and not again.in_doubt
+    assert outbox.begin("b", "C1", again.id, now=T0, lease=LEASE)
     outbox.reschedule(again, "b", at=T0, error="500", failure=True)
-    assert outbox.rows()[0].attempts == 1  # attempted: the claim stays counted
+    assert outbox.rows()[0].attempts == 1  # it may be in Slack: the count stays

@@ -9,8 +9,8 @@ from datetime import timedelta
 from bot.tracking.delivery.sender import SendResult
 from bot.tracking.store.tables import outbox_channels
 from bot.views.notifications import Message
-from tests.fixtures.tracking import TrackingWorld
-from tests.tracking.delivery.helpers import ended
+from tests.fixtures.tracking import TrackingWorld, begun_then_died
+from tests.tracking.delivery.helpers import dies_at, ended, look_ups
 
 
 def test_a_built_row_found_by_its_marker_is_not_built_or_posted_again(
@@ -24,7 +24,7 @@ def test_a_built_row_found_by_its_marker_is_not_built_or_posted_again(
     built: list[object] = []
     world.tracking.sender.rows.renderers["note"] = lambda row: built.append(row) or Message("x", [])
     outbox = world.tracking.outbox
-    outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1))  # a first attempt
+    begun_then_died(outbox, "dead", now=world.clock(), lease=timedelta(seconds=1))
     world.clock.advance(2)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     assert built == [] and len(world.slack.calls_to("chat.postMessage")) == 1
@@ -44,7 +44,7 @@ def test_a_channel_outcome_in_doubt_is_looked_up_since_its_row_was_written(
     with world.tracking.store.begin() as conn:
         outbox.enqueue(conn, kind="sub", channel="C1", dedupe_key="sub:C1:x",
                        payload=payload, now=world.clock())
-    outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1))  # a first attempt
+    begun_then_died(outbox, "dead", now=world.clock(), lease=timedelta(seconds=1))
     world.clock.advance(2)
     assert world.tracking.sender.send_due() == SendResult(sent=1)
     assert len(world.slack.calls_to("chat.postMessage")) == 1  # found, not posted again
@@ -66,7 +66,8 @@ def test_a_row_found_by_its_marker_does_not_end_the_pass_for_other_channels(
     outbox = world.tracking.outbox
     # C1's row was posted by a sender that died before recording it.
     [c1] = [r for r in outbox.rows() if r.channel == "C1"]
-    outbox.claim("dead", now=world.clock(), lease=timedelta(seconds=1), channel="C1")
+    begun_then_died(outbox, "dead", now=world.clock(), lease=timedelta(seconds=1),
+                    channel="C1")
     world.tracking.sender.messenger.post("C1", text="posted before the crash",
                                          thread_ts=c1.payload["thread_ts"],
                                          marker=c1.dedupe_key)
@@ -75,3 +76,48 @@ def test_a_row_found_by_its_marker_does_not_end_the_pass_for_other_channels(
     assert world.tracking.sender.send_due() == SendResult(sent=2)
     assert len(world.slack.calls_to("chat.postMessage")) == posts + 1  # C2's only
     assert {r.status for r in outbox.rows()} == {"sent"}
+
+
+def test_a_dead_senders_rows_it_never_began_are_folded_and_posted_without_look_ups(
+    world: TrackingWorld,
+) -> None:
+    # The dead sender (digests off) posted the first of eight ends and died before
+    # recording it; the other seven waited for their turn in its claim.
+    world = world.restart(digest_threshold=100)
+    ended(world, 8)
+    dies_at(world, 1)
+    tracking_posts = len(world.slack.calls_to("chat.postMessage"))
+    world = world.restart(digest_threshold=5)
+
+    assert world.tracking.sender.send_due().sent == 2  # the one found, and one digest
+
+    # Only the begun row was looked for; the seven were folded into one digest.
+    assert look_ups(world) == 1
+    digests = [r for r in world.tracking.outbox.rows() if r.kind == "digest"]
+    assert [d.payload["count"] for d in digests] == [7]
+    assert {r.status for r in world.tracking.outbox.rows()} == {"sent"}
+    # The digest's summary and its details thread; the found row was not posted again.
+    assert len(world.slack.calls_to("chat.postMessage")) == tracking_posts + 2
+
+
+def test_a_row_in_doubt_whose_look_up_is_rate_limited_stays_in_doubt(
+    world: TrackingWorld,
+) -> None:
+    ended(world, 1)
+    outbox = world.tracking.outbox
+    begun_then_died(outbox, "dead", now=world.clock(), lease=timedelta(seconds=1))
+    world.clock.advance(2)
+    for method in ("conversations.history", "conversations.replies"):
+        world.slack.rate_limit(method, retry_after=5)
+    posts = len(world.slack.calls_to("chat.postMessage"))
+
+    assert world.tracking.sender.send_due() == SendResult(retried=1)
+
+    # Nothing of this pass reached Slack, but the dead sender's post may have: the row
+    # is still looked for before it is posted.
+    [row] = outbox.rows()
+    assert (row.status, row.attempts, row.in_doubt) == ("pending", 1, True)
+    world.clock.advance(6)
+    assert world.tracking.sender.send_due() == SendResult(sent=1)
+    assert look_ups(world) == 2
+    assert len(world.slack.calls_to("chat.postMessage")) == posts + 1

@@ -21,7 +21,7 @@ from bot.tracking.delivery import completions
 from bot.tracking.delivery.outbox import Notification
 from bot.tracking.store.tables import step_runs
 from tests.fakes.slack import Completion, FunctionExecution
-from tests.fixtures.tracking import T0, TrackingWorld
+from tests.fixtures.tracking import T0, TrackingWorld, begun_then_died
 
 WAIT = timedelta(minutes=10)
 
@@ -156,8 +156,8 @@ def test_a_sender_that_died_after_slack_took_the_completion_does_not_repeat_it(
     world.sim.set_state(job, "SUCCEED")
     world.tracking.poller.poll()  # the end is recorded; nothing is sent yet
     outbox, now = world.tracking.outbox, world.clock()
-    [row] = outbox.claim("dying", now=now, lease=timedelta(seconds=60),
-                         channel=completions.DESTINATION)
+    [row] = begun_then_died(outbox, "dying", now=now, lease=timedelta(seconds=60),
+                            channel=completions.DESTINATION)
     SlackStepCompleter(world.slack.url).complete(execution.id, execution.token,
                                                  row.payload["outputs"])
     # ...and the sender died before recording it. Its lease runs out.
@@ -194,12 +194,12 @@ def test_an_attempt_that_reached_slack_before_a_crash_is_not_repeated(
                                                started_at=T0, token="xwfp-1"))
     deliver = completions.Completions(world.tracking.store, _AlreadyDone()).deliver
 
-    first = deliver(_row(attempts=1))  # a first attempt refused: the step ended otherwise
+    first = deliver(_row(attempts=0))  # a first attempt refused: the step ended otherwise
     next(first)
     with pytest.raises(DeliveryError, match="no longer runs"):
         first.send(None)
 
-    steps = deliver(_row(attempts=2))  # in doubt: refused as completed means done
+    steps = deliver(_row(attempts=1))  # in doubt: refused as completed means done
     next(steps)
     with pytest.raises(StopIteration) as finished:
         steps.send(None)

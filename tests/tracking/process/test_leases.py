@@ -123,6 +123,7 @@ def test_a_dead_senders_channels_are_taken_once_its_leases_run_out_never_while_i
     claim: dict[str, Any] = dict(lease=TTL, limit=50)
     assert outbox.claim_channels("A", now=clock(), **claim) == ["C1", "C2"]
     rows = outbox.claim("A", now=clock(), lease=TTL)
+    assert outbox.begin("A", "C1", rows[0].id, now=clock(), lease=TTL)  # its first post
 
     for _ in range(3):  # alive: kept every 2 s, B never gets in
         clock.advance(2)
@@ -134,12 +135,15 @@ def test_a_dead_senders_channels_are_taken_once_its_leases_run_out_never_while_i
     assert outbox.claim_channels("B", now=clock(), **claim) == ["C1", "C2"]
     taken = outbox.claim("B", now=clock(), lease=TTL)
     assert [r.id for r in taken] == [r.id for r in rows]
-    assert all(r.in_doubt for r in taken)  # B looks for A's markers before posting
+    # B looks for the marker of the row A began before posting it; the one A never
+    # began it posts at once.
+    assert [r.in_doubt for r in taken] == [True, False]
 
     # A comes back: none of its writes land, so it posts nothing more.
     outbox.keep("A", now=clock(), lease=TTL)
     assert {r.lease_owner for r in outbox.rows()} == {"B"}
     assert not outbox.renew("A", "C1", [rows[0].id], now=clock(), lease=TTL)
+    assert not outbox.begin("A", "C1", rows[1].id, now=clock(), lease=TTL)
     assert not outbox.mark_sent(rows[0], "A", "1.1", now=clock())
     assert outbox.renew("B", "C1", [rows[0].id], now=clock(), lease=TTL)
     assert outbox.mark_sent(taken[0], "B", "1.2", now=clock())

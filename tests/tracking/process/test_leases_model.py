@@ -9,9 +9,10 @@ and are checked on the way:
 
 - a sender's post is only made under a lease nobody else can take before it runs out,
   so two posts under two leases never overlap in time;
-- every claim after the first is "in doubt" (its attempts count above 1) unless the
-  earlier claims gave the row back untried, so whoever takes over a dead sender's row
-  looks for its marker before posting (docs/delivery.md, "Leases").
+- a claim is "in doubt" (its attempts count above 0) exactly when an earlier claim began
+  a post that Slack did not refuse outright, so whoever takes over a dead sender's row
+  looks for its marker before posting, and posts a row the dead sender never began
+  without looking (docs/delivery.md, "Why this never costs a double post").
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ class Model:
     owner: str | None = None
     until: float = 0.0
     sent: bool = False
+    #: Posts begun, over all claims (``Outbox.begin``), less those Slack refused.
     attempts: int = 0
-    #: The owner posted under its current claim (it may not give the row back untried).
+    #: The owner began a post under its current claim (it may not give the row back
+    #: untried); the first post of a claim counts an attempt, later ones only renew.
     posted: bool = False
     #: The last post's owner and the end of the lease it was made under.
     last_post: tuple[str, float] | None = None
@@ -56,7 +59,6 @@ class Model:
         if not self.free():
             return False
         self.owner, self.until, self.posted = sender, self.now + LEASE, False
-        self.attempts += 1
         return True
 
     def keep(self, sender: str) -> None:
@@ -109,20 +111,44 @@ class LeaseMachine(RuleBasedStateMachine):
             [row] = rows
             self.rows[sender] = row
             assert row.attempts == self.model.attempts
-            assert row.in_doubt is (self.model.attempts > 1)
+            assert row.in_doubt is (self.model.attempts > 0)
 
     @rule(sender=st.sampled_from(SENDERS))
     def keep(self, sender: str) -> None:
         self.outbox.keep(sender, now=self.clock(), lease=self.lease)
         self.model.keep(sender)
 
+    def _begin_or_renew(self, sender: str) -> bool:
+        """Right before a post: the claim's first post begins (counted), later ones
+        renew; True if ``sender`` may post."""
+        row = self.rows.get(sender)
+        first = not (self.model.owner == sender and self.model.posted)
+        allowed = row is not None and (
+            self.outbox.begin(sender, CHANNEL, row.id, now=self.clock(), lease=self.lease)
+            if first else
+            self.outbox.renew(sender, CHANNEL, [row.id], now=self.clock(), lease=self.lease))
+        assert allowed is self.model.renew(sender)
+        if allowed and first:
+            self.model.attempts += 1
+        return allowed
+
+    @rule(sender=st.sampled_from(SENDERS))
+    def refused(self, sender: str) -> None:
+        """The claim's first post begins and Slack refuses it outright (a 429, a token
+        error): nothing is in Slack, so the row goes back with its count taken back."""
+        row = self.rows.get(sender)
+        if row is None or self.model.owner != sender or self.model.posted:
+            return
+        if self._begin_or_renew(sender):
+            self.outbox.release([row], sender, uncount={row.id})
+            self.outbox.release_channel(CHANNEL, sender, hold_until=None)
+            self.model.owner = None
+            self.model.attempts -= 1
+
     @rule(sender=st.sampled_from(SENDERS))
     def post(self, sender: str) -> None:
-        """Renew right before the post; post only if that succeeded."""
-        row = self.rows.get(sender)
-        allowed = row is not None and self.outbox.renew(
-            sender, CHANNEL, [row.id], now=self.clock(), lease=self.lease)
-        assert allowed is self.model.renew(sender)
+        """Begin or renew right before the post; post only if that succeeded."""
+        allowed = self._begin_or_renew(sender)
         if allowed:
             last = self.model.last_post
             if last is not None and last[0] != sender:
@@ -144,14 +170,13 @@ class LeaseMachine(RuleBasedStateMachine):
 
     @rule(sender=st.sampled_from(SENDERS))
     def give_back(self, sender: str) -> None:
-        """The pass ends before the row was tried: given back, the attempt uncounted."""
+        """The pass ends before the row was tried: given back, nothing counted."""
         row = self.rows.get(sender)
         if row is None or self.model.owner != sender or self.model.posted or self.model.sent:
             return
         self.outbox.release([row], sender)
         self.outbox.release_channel(CHANNEL, sender, hold_until=None)
         self.model.owner = None
-        self.model.attempts -= 1
 
     @invariant()
     def one_owner_at_most(self) -> None:
