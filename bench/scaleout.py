@@ -1,4 +1,4 @@
-"""Scale-out: one and two complete deployments on one PostgreSQL database.
+"""Scale-out: one, two and three complete deployments on one PostgreSQL database.
 
 Each deployment is ``videojobs-bot http`` with its supervised tracking worker, as
 production runs it, in a process group of its own. They share the MetaStudio simulator,
@@ -6,9 +6,9 @@ a fake Slack (each call 0.2 s slow) and the database. The project: 200 tracked j
 5 channels (``track``), and ``subscribe all`` in a sixth. Measured:
 
 - MetaStudio requests per poll cycle, steady (every tracked job still running), with one
-  deployment and then with two: one process per database polls (docs/polling.md), so
-  the ratio should be 1, not 2;
-- with two deployments, half the jobs end at once (the undisturbed burst: time to the
+  deployment, then two, then three: one process per database polls (docs/polling.md),
+  so the ratios should be 1, not 2 and 3;
+- with three deployments, half the jobs end at once (the undisturbed burst: time to the
   last post), then the other half with the one that polls killed (SIGKILL of its
   whole process group) 1-7 s into the burst, while it holds channels: how long until
   the survivor polls again (the first list request after the kill) and until it
@@ -199,6 +199,10 @@ def run(quick: bool = False) -> list[Row]:
             deployments[1].wait_up()
             time.sleep(3 * INTERVAL)
             two = _requests_per_cycle(sim, window)  # the same project: nothing ended yet
+            deployments.append(_Deployment(env, cwd, 3))
+            deployments[2].wait_up()
+            time.sleep(3 * INTERVAL)
+            three = _requests_per_cycle(sim, window)
 
             slack.latency = 0.2
             started = _end(sim, [j for ids in first.values() for j in ids])
@@ -263,6 +267,8 @@ def run(quick: bool = False) -> list[Row]:
             "one deployment", one, limit="≤ 1.1× one deployment",
             note=f"{count} tracked jobs over {len(CHANNELS)} channels, subscribe all; "
                  f"poll every {INTERVAL:g} s, {window:g} s measured"),
+        Row(NAME, "MetaStudio requests per poll cycle, three deployments", three, "",
+            "one deployment", one, limit="≤ 1.1× one deployment"),
         Row(NAME, "kill -9 of the polling deployment: polling resumed after", poll_takeover,
             "s", "poll interval", INTERVAL, limit=f"≤ max(5 s, 2 × interval) = {bound:g} s",
             note="first list request after the kill (a sender's look-ups do not count)"),
@@ -270,7 +276,7 @@ def run(quick: bool = False) -> list[Row]:
             "s", "poll interval", INTERVAL, limit=f"≤ {bound:g} s",
             note=f"channels it held: {', '.join(sorted(held)) or 'none'}", extra=extra),
         Row(NAME, f"burst of {count // 2} ends, the polling deployment killed: last post",
-            disturbed, "s", "the other half, two deployments undisturbed", undisturbed,
+            disturbed, "s", "the other half, three deployments undisturbed", undisturbed,
             limit="≤ 1.2× undisturbed"),
         Row(NAME, "exactly once over both bursts: lost", lost, "",
             "job ends to tell", 2 * count, limit="0"),

@@ -244,6 +244,14 @@ def digest_summary(jobs: Sequence[Job], *, quota_warning: str | None = None,
     of a DM), with the low-minutes warning (``quota_warning``, from
     :mod:`bot.tracking.watches.quota`) when some of them failed. ``in_thread``: the
     digest is itself a reply in a tracking thread, and its details follow it there."""
+    head = _summary_head(jobs, quota_warning=quota_warning, people=people, groups=groups,
+                         direct=direct)
+    where = "Details follow in this thread." if in_thread else "Details in the thread."
+    return Message(text=head.text, blocks=[*head.blocks, ContextBlock(elements=[_md(where)])])
+
+
+def _summary_head(jobs: Sequence[Job], *, quota_warning: str | None,
+                  people: Sequence[str], groups: Sequence[str], direct: bool) -> Message:
     counts = Counter(job.state_name for job in jobs)
     parts = " ".join(f"{n} {emoji(state)}" for state, n in counts.most_common())
     text = f"{len(jobs)} jobs finished: {parts}"
@@ -255,9 +263,20 @@ def digest_summary(jobs: Sequence[Job], *, quota_warning: str | None = None,
     warning = quota_warning if counts.get(JobState.FAILED) else None
     if warning:
         blocks.append(SectionBlock(text=_md(warning)))
-    where = "Details follow in this thread." if in_thread else "Details in the thread."
-    blocks.append(ContextBlock(elements=[_md(where)]))
     return Message(text=text, blocks=blocks)
+
+
+def paced_fold(jobs: Sequence[Job], *, quota_warning: str | None = None,
+               people: Sequence[str] = (), groups: Sequence[str] = (), direct: bool = False,
+               runbook: Runbook = DEFAULT) -> Message:
+    """A few ends of one destination that waited together on Slack's pace of one post a
+    second (docs/delivery.md, "Folding what waits on the pace"): one message, the
+    digest's summary line, addressed the same way, then each job's short section (no
+    covers, as in a digest's details)."""
+    head = _summary_head(jobs, quota_warning=quota_warning, people=people, groups=groups,
+                         direct=direct)
+    return Message(text=head.text,
+                   blocks=[*head.blocks, *digest_details(jobs, runbook=runbook).blocks])
 
 
 def digest_details(jobs: Sequence[Job], *, runbook: Runbook = DEFAULT) -> Message:

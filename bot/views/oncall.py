@@ -143,6 +143,12 @@ def incident_line(job: Job) -> str:
     return f"❌ {code(job.job_id)}{asset}{msg}"
 
 
+def incident_lines(jobs: Sequence[Job]) -> str:
+    """Failures of an incident that waited together on Slack's pace: one reply in its
+    thread, a line each."""
+    return "\n".join(incident_line(job) for job in jobs)
+
+
 def incident_recovered(job: Job) -> str:
     return (f"✅ Recovered: {code(job.job_id)} ({escape(job_type_label(job.job_type))}) "
             "succeeded after the last failure of this cause.")

@@ -33,7 +33,7 @@ from ...metastudio.models import Job, JobState
 from ...telemetry.metrics import NOTIFICATIONS
 from ...views import notifications as messages
 from ...views import oncall
-from ...views.blocks import section
+from ...views.blocks import pack_lines, section
 from ..store.database import Store
 from . import sizing
 from .covers import CoverUploader, cover_refused, with_slack_file
@@ -165,6 +165,10 @@ class RowDelivery:
 
     def deliver(self, row: Notification) -> Steps:
         """Post what ``row`` says unless it is already in Slack; returns the ts."""
+        if row.kind == "digest" and row.payload.get("lines"):
+            return (yield from self._deliver_incident_lines(row))
+        if row.kind == "digest" and row.payload.get("compact"):
+            return (yield from self._deliver_paced_fold(row))
         if row.kind == "digest":
             return (yield from self._deliver_digest(row))
         if row.kind == CC:
@@ -411,6 +415,51 @@ class RowDelivery:
             if tracking_ts:
                 self._refresh_tracking_message(row.channel, tracking_ts, posted=done)
         self._plans.pop(row.id, None)
+        return ts
+
+    def _deliver_paced_fold(self, row: Notification) -> Steps:
+        """A few ends of one destination that waited on the channel's pace: one message
+        with the digest's summary line and each job's section (no details thread), then
+        the tracking messages' edit, as for a digest."""
+        members = self.outbox.members(row.id)
+        jobs = [Job.model_validate(m.payload["job"]) for m in members]
+        thread_ts = row.payload.get("thread_ts")
+        ts, found = self._already(row, thread_ts=thread_ts)
+        if ts is None:
+            message = messages.paced_fold(
+                jobs, quota_warning=self.quota_warning(), people=row.payload.get("people", ()),
+                groups=messages.groups_of(row.payload), direct=bool(row.payload.get("direct")),
+                runbook=self.runbook)
+            failed = any(job.state == JobState.FAILED for job in jobs)
+            broadcast = bool(thread_ts) and failed and broadcast_failures(
+                self.store, row.channel, default=self.broadcast_default, now=self.clock())
+            ts = yield from self._post(row.channel, message.text, message.blocks,
+                                       thread_ts=thread_ts, broadcast=broadcast,
+                                       marker=row.dedupe_key, found=found, event=jobs_ended(jobs))
+        if ts != row.posted_ts:
+            self.outbox.mark_posted(row, self.owner, ts)
+        if thread_ts and any(m.kind == "track" for m in members):
+            self._refresh_tracking_message(row.channel, thread_ts,
+                                           posted={row.id, *(m.id for m in members)})
+        return ts
+
+    def _deliver_incident_lines(self, row: Notification) -> Steps:
+        """Failures of one incident that waited on the channel's pace: one reply in its
+        thread, a line each; then the incident's message shows the new count."""
+        incident = self.pages.incident(int(row.payload["incident"]))
+        announced = self.outbox.by_key(incident.announce_key) if incident else None
+        thread_ts = announced.posted_ts if announced is not None else None
+        if incident is None or announced is None or thread_ts is None:
+            raise TransientDeliveryError(f"{row.dedupe_key}: its incident is not posted yet")
+        ts, found = self._already(row, thread_ts=thread_ts)
+        if ts is None:
+            jobs = [Job.model_validate(m.payload["job"]) for m in self.outbox.members(row.id)]
+            text = oncall.incident_lines(jobs)
+            ts = yield from self._post(row.channel, text,
+                                       [section(part) for part in pack_lines(text.split("\n"))],
+                                       thread_ts=thread_ts, marker=row.dedupe_key, found=found,
+                                       event=jobs_ended(jobs))
+        self._redraw_announcement(row.channel, incident.announce_key, thread_ts)
         return ts
 
     def _deliver_cc(self, row: Notification) -> Steps:

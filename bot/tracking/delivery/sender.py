@@ -54,6 +54,7 @@ from .covers import CoverUploader
 from .marking import MarkedMessenger
 from .outbox import Notification, Outbox
 from .pacing import ChannelPacer
+from .pages import INCIDENT_LINE
 from .pause import WorkspacePause
 from .reasons import no_reasons
 from .rows import FOLDABLE, Deliverer, Renderer, RowDelivery, Steps, destination, digest_payload
@@ -211,7 +212,7 @@ class Sender:
             for channel in channels:
                 rows = self.outbox.claim(self.owner, now=now, lease=self.policy.lease,
                                          limit=self.policy.rows_per_channel, channel=channel)
-                batch = self._with_digest(rows, now)
+                batch = self._with_digest(rows, now, channel)
                 turns.append(_Turn(channel, deque(batch), leased_until=now + self.policy.lease,
                                    fresh={r.id for r in batch}))
             self._run(turns, channels, now + self.policy.pass_budget, result)
@@ -328,7 +329,7 @@ class Sender:
             channels.append(channel)
             rows = self.outbox.claim(self.owner, now=now, lease=self.policy.lease,
                                      limit=self.policy.rows_per_channel, channel=channel)
-            batch = self._with_digest(rows, now)
+            batch = self._with_digest(rows, now, channel)
             turns.append(_Turn(channel, deque(batch), leased_until=now + self.policy.lease,
                                fresh={r.id for r in batch}))
 
@@ -530,30 +531,60 @@ class Sender:
 
     # -- digests ----------------------------------------------------------------------------
 
-    def _with_digest(self, group: list[Notification], now: datetime) -> list[Notification]:
+    def _with_digest(self, group: list[Notification], now: datetime,
+                     channel: str) -> list[Notification]:
         """Fold a burst into one digest per destination: the ends of one tracking
         message become one reply in its thread, a channel's announcements one channel
         digest, a person's DMs one DM (docs/delivery.md, "Who hears what"). Only job
         ends never begun are folded (a dead sender's untried rows too): one begun before
-        may already be in Slack on its own."""
+        may already be in Slack on its own.
+
+        Rows that waited on the channel's pace (written before its last hold ended)
+        fold too when there are a few: one message for each destination instead of one
+        a second each, so ends coming faster than Slack's pace do not queue
+        (docs/delivery.md, "Folding what waits on the pace"). An incident's failures
+        claimed together are always one reply in its thread, a line each."""
+        waited = self._waited_on_pace(group, channel)
         # Incidents stand alone: one message per cause, its failures in its thread.
         fresh = [r for r in group if r.kind in FOLDABLE and r.attempts == 0
                  and "incident" not in r.payload]
         bursts: dict[tuple[str, str | None], list[Notification]] = {}
         for row in fresh:
             bursts.setdefault(destination(row), []).append(row)
+        for row in group:
+            if row.kind == INCIDENT_LINE and row.attempts == 0:
+                bursts.setdefault((INCIDENT_LINE, str(row.payload["incident"])), []).append(row)
         out = list(group)
-        for members in bursts.values():
-            if len(members) <= self.policy.digest_threshold:
+        for (where, incident), members in bursts.items():
+            if where == INCIDENT_LINE:
+                extra = {"incident": int(incident or 0), "lines": True}
+            elif len(members) > self.policy.digest_threshold:
+                extra = digest_payload(members)
+            elif any(waited(m) for m in members):
+                extra = {**digest_payload(members), "compact": True}
+            else:
+                continue
+            if len(members) < 2:
                 continue
             # The digest goes where its oldest member was (the group is oldest first): a
             # digest or retry still owed from before this burst is posted first.
             at = out.index(members[0])
             digest = self.outbox.form_digest(self.owner, members, now=now,
-                                             lease=self.policy.lease,
-                                             payload=digest_payload(members))
+                                             lease=self.policy.lease, payload=extra)
             folded = {r.id for r in members}
             out = [r for r in out if r.id not in folded]
             if digest is not None:
                 out.insert(at, digest)
         return out
+
+    def _waited_on_pace(self, group: list[Notification],
+                        channel: str) -> Callable[[Notification], bool]:
+        """Whether a row was written before the channel's last hold (its pace after a
+        post, a Retry-After, a backoff) ended: it waited on Slack, not on a poll."""
+        if len(group) < 2:
+            return lambda row: False
+        hold = self.outbox.channel_hold(channel)
+        if hold is None:
+            return lambda row: False
+        until = hold[0]
+        return lambda row: row.created_at < until

@@ -267,7 +267,12 @@ def test_a_transient_failure_holds_the_rest_of_the_channel(world: TrackingWorld)
     assert len(world.slack.calls_to("chat.postMessage")) == before + 1  # held for the 5 s
     world.clock.advance(1)
     world.cycle()
-    assert len(world.slack.thread("C1", tracking_message(world).ts)) == 3
+    # The failed post again (it may be in Slack: alone, after a look-up), then the two
+    # that waited on the backoff, folded into one reply.
+    first, folded = world.slack.thread("C1", tracking_message(world).ts)
+    assert jobs[0] in first.text and jobs[0] not in str(folded.blocks)
+    assert folded.text == "<@U1> 2 jobs finished: 2 ✅"
+    assert all(job in str(folded.blocks) for job in jobs[1:])
 
 
 # -- the tracking message's edit ---------------------------------------------------------
