@@ -126,9 +126,9 @@ def _role(pid: int, root: int) -> str:
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     if pid == root:
         return "gunicorn master"
-    if "resource_tracker" in cmdline:
+    if "resource_tracker" in cmdline:  # none since the answering child is not spawned
         return "multiprocessing resource tracker"
-    if "spawn_main" in cmdline:
+    if "answer_process" in cmdline:
         return "answering child"
     if "--supervise" in cmdline:
         return "tracking supervisor"

@@ -4,9 +4,12 @@ core to themselves (docs/operations.md, "Load").
 Acking a command takes a fraction of a millisecond; answering it (routing, Block Kit,
 the response_url POST) several times that. In one process both share one GIL, so under
 load the answers set the pace of the acks. Here each gunicorn worker starts one child
-(``spawn``: a fresh interpreter, nothing inherited mid-lock) that builds its own services
-and answers on its own :class:`~bot.slack.answer_queue.AnswerQueue`; the worker only sends it
-:class:`~bot.slack.listeners.answer.Work`, plain data, through a pipe.
+(``subprocess``: a fresh interpreter, nothing inherited mid-lock; its settings come as the
+first message) that builds its own services and answers on its own
+:class:`~bot.slack.answer_queue.AnswerQueue`; the worker only sends it
+:class:`~bot.slack.listeners.answer.Work`, plain data, through a pipe. Not
+``multiprocessing``'s ``spawn``, as before: on POSIX it also starts a resource tracker
+process (7 MiB PSS), which guards semaphores and shared memory the child never uses.
 
 The worker keeps the count of places (the child's threads and as many waiting), so it
 can still answer "busy" in the ack itself. Each answer given frees its place. If the
@@ -26,10 +29,12 @@ import collections
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
+import pickle
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -41,8 +46,6 @@ from ..slack.response_url import ResponseUrls
 from ..telemetry.processes import forget_process
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from ..settings import Settings
     from ..slack.listeners.answer import Work
     from ..slack.services import Services
@@ -60,12 +63,14 @@ PLACE = struct.Struct("<i")
 #: The place of the ping each new child is sent: given back once the child's answer
 #: threads run it, so the worker knows this child answers (``/healthz``).
 PING = -1
+#: The child's command line; it is given its two pipe ends' descriptors after it.
+CHILD_CODE = "from bot.serve.answer_process import child_main; child_main()"
 
 
 class _Child:
     """One generation of the answering process and the two pipes to it."""
 
-    def __init__(self, generation: int, process: BaseProcess, todo: Connection,
+    def __init__(self, generation: int, process: subprocess.Popen[bytes], todo: Connection,
                  done: Connection) -> None:
         self.generation = generation
         self.process = process
@@ -89,7 +94,6 @@ class AnswerProcess:
         self._settings = settings
         self.threads = threads or settings.videojobs_answer_threads
         self.capacity = 2 * self.threads
-        self._context = multiprocessing.get_context("spawn")
         #: One token per place; deque pop/append are atomic, so submit takes no lock.
         self._places: collections.deque[int] = collections.deque(range(self.capacity))
         #: place -> (generation it was sent to, work), until its answer is given.
@@ -106,7 +110,7 @@ class AnswerProcess:
         atexit.register(self.close)
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self._child.process.pid
 
     def ready(self) -> bool:
@@ -144,27 +148,34 @@ class AnswerProcess:
         try:
             with child.lock:
                 child.todo.close()  # the child reads EOF once it has read the rest
-            child.process.join(timeout)
+            _wait(child.process, timeout)
         finally:
-            if child.process.is_alive():
+            if child.process.poll() is None:
                 child.process.terminate()
-            if child.process.pid is not None:
-                forget_process(child.process.pid)  # gone, or going: its live gauges too
+                _wait(child.process, 5)
+            forget_process(child.process.pid)  # gone, or going: its live gauges too
 
     def _start(self, generation: int) -> _Child:
-        todo_read, todo_write = self._context.Pipe(duplex=False)
-        done_read, done_write = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=_serve, args=(self._settings, self.threads, todo_read, done_write),
-            name=f"videojobs-answers-{generation}", daemon=True)
-        process.start()
-        # Only the child keeps these ends: its exit closes them, and each side reads EOF.
-        todo_read.close()
-        done_write.close()
-        child = _Child(generation, process, todo_write, done_read)
-        # Read once the child has built its services; answered by its answer threads.
-        with contextlib.suppress(OSError):
-            todo_write.send_bytes(json.dumps([PING, None]).encode())
+        todo_read, todo_write = os.pipe()
+        done_read, done_write = os.pipe()
+        try:
+            # Not multiprocessing: its spawn starts a resource tracker too (module docstring).
+            # The child inherits stdout and stderr (the logs) and only these two pipe ends.
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and code)
+                [sys.executable, "-c", CHILD_CODE, str(todo_read), str(done_write)],
+                stdin=subprocess.DEVNULL, pass_fds=(todo_read, done_write))
+        finally:
+            # Only the child keeps these ends: its exit closes them, and each side reads EOF.
+            os.close(todo_read)
+            os.close(done_write)
+        todo = Connection(todo_write, readable=False)
+        child = _Child(generation, process, todo, Connection(done_read, writable=False))
+        with contextlib.suppress(OSError):  # a child gone already: the watcher restarts it
+            # The settings as they are (test overrides, secrets), not read again from the
+            # environment. Then the ping, read once the child has built its services and
+            # answered by its answer threads.
+            todo.send_bytes(pickle.dumps((self._settings, self.threads)))
+            todo.send_bytes(json.dumps([PING, None]).encode())
         return child
 
     def _watch(self) -> None:
@@ -180,7 +191,7 @@ class AnswerProcess:
                 data = b""
             if not data:  # EOF: the child is gone
                 if not self._closed.is_set():
-                    child.process.join(5)
+                    _wait(child.process, 5)
                     self._restart(child)
                     pending = b""
                 continue
@@ -196,9 +207,8 @@ class AnswerProcess:
 
     def _restart(self, dead: _Child) -> None:
         log.error("the answering process (pid %s) exited with code %s; starting another",
-                  dead.process.pid, dead.process.exitcode)
-        if dead.process.pid is not None:
-            forget_process(dead.process.pid)
+                  dead.process.pid, dead.process.returncode)
+        forget_process(dead.process.pid)
         if time.monotonic() - dead.started > MAX_RESTART_DELAY * 2:
             self._restarts = 0  # it ran for a while: not a child that cannot start
         time.sleep(min(MAX_RESTART_DELAY, 2.0 ** self._restarts) if self._restarts else 0)
@@ -220,16 +230,36 @@ class AnswerProcess:
                 self._places.append(place)
 
 
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
 def _tell(responses: ResponseUrls, work: Work, text: str) -> None:
     if work.response_url:  # a click in a view has none: nobody to tell
         responses.post(work.response_url,
                        {"text": text, "response_type": "ephemeral", "replace_original": False})
 
 
+def child_main() -> None:
+    """The child's entry point (:data:`CHILD_CODE`): ``todo`` and ``done`` are the
+    descriptors given after the code; the first message on ``todo`` is the settings
+    and the thread count."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the worker stops us
+    todo_fd, done_fd = (int(arg) for arg in sys.argv[1:3])
+    todo = Connection(todo_fd, writable=False)
+    done = Connection(done_fd, readable=False)
+    try:
+        # From the worker that started us, through a pipe only we two hold.
+        settings, threads = pickle.loads(todo.recv_bytes())  # noqa: S301
+    except (EOFError, OSError):
+        return  # the worker went before we started
+    _serve(settings, threads, todo, done)
+
+
 def _serve(settings: Settings, threads: int, todo: Connection, done: Connection) -> None:
     """The child: build the services, then answer each work item on its own threads
     until the worker closes its end of ``todo`` (or dies: the same EOF)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the worker stops us
     from ..slack.listeners.answer import Work
     from ..telemetry.metrics import COMMANDS
     from ..wiring.services import build_services

@@ -1,10 +1,11 @@
-"""The answering process (bot/serve/answer_process.py): a real spawned child answering at the
+"""The answering process (bot/serve/answer_process.py): a real child process answering at the
 fake Slack's response_urls from the real simulator, its capacity, a child killed
 mid-answer, a clean stop, and (under ``videojobs-bot http``) a killed web worker."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing.resource_tracker
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from tests.fixtures.metastudio import AK, PROJECT_ID, SK
 from tests.fixtures.processes import wait_until_up
 from tests.tracking.processes import free_port, wait
 
-#: A spawned child imports the bot and opens its database before it answers.
+#: A new child imports the bot and opens its database before it answers.
 START_SECONDS = 30.0
 
 
@@ -54,6 +55,18 @@ def test_the_child_answers_at_the_response_url(process: AnswerProcess, fake_slac
     assert answer["response_type"] == "ephemeral"
     assert "failed" in answer["text"].lower()
     assert process.pid != os.getpid()
+
+
+def test_starting_the_child_starts_no_resource_tracker(bot_settings: Settings) -> None:
+    # multiprocessing's spawn started one (7 MiB PSS of a deployment, guarding nothing).
+    tracker = multiprocessing.resource_tracker._resource_tracker
+    if tracker._pid is not None:
+        pytest.skip("another test in this process started the resource tracker")
+    answering = AnswerProcess(bot_settings, threads=1)
+    try:
+        assert tracker._pid is None
+    finally:
+        answering.close(timeout=10)
 
 
 def test_past_its_places_submit_refuses_at_once_and_places_come_back(
@@ -106,7 +119,7 @@ def test_close_lets_the_child_give_what_it_holds(bot_settings: Settings, fake_sl
 
     process.close(timeout=START_SECONDS)
 
-    assert process._child.process.exitcode == 0  # it stopped by itself, not terminated
+    assert process._child.process.returncode == 0  # it stopped by itself, not terminated
     assert len(answers(fake_slack, "c1")) == 1 and len(answers(fake_slack, "c2")) == 1
     assert "failed" in answers(fake_slack, "c1")[0]["text"].lower()
     assert not process.submit(work(fake_slack, "c3"))  # closed: refused, never raises
@@ -139,20 +152,23 @@ def test_under_gunicorn_a_killed_worker_leaves_no_answering_child_behind(
         [str(Path(sys.executable).with_name("videojobs-bot")), "http", "--no-worker"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    spawned: list[int] = []
+    started: list[int] = []
     try:
         wait_until_up(f"{url}/healthz", server)
         slack = SlackSender(url, fake_slack)
         assert slack.command("help").status == 200
         slack.answers()  # answered by the child
         [worker] = _children(server.pid)
-        spawned += [pid for pid in _children(worker)
-                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        assert len(spawned) == 1, spawned
+        children = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _children(worker)}
+        started += children
+        # The worker's one child is the answering child: no multiprocessing resource
+        # tracker beside it (spawn started one; docs/operations.md, "Memory").
+        assert not [c for c in children.values() if b"resource_tracker" in c], children
+        assert len(children) == 1 and b"child_main" in children[started[0]], children
 
         os.kill(worker, signal.SIGKILL)
 
-        assert wait(lambda: not _alive(spawned[0]), timeout=15), "the child outlived its worker"
+        assert wait(lambda: not _alive(started[0]), timeout=15), "the child outlived its worker"
         # gunicorn starts another worker, with a child of its own, that answers.
         wait_until_up(f"{url}/healthz", server)
         assert wait(lambda: slack.command("help", response="again").status == 200, timeout=20)
@@ -161,14 +177,14 @@ def test_under_gunicorn_a_killed_worker_leaves_no_answering_child_behind(
     finally:
         server.terminate()
         server.wait(timeout=60)
-        for pid in spawned:  # a failed run leaves no process behind
+        for pid in started:  # a failed run leaves no process behind
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
 def test_ready_only_once_the_child_answers_and_again_after_a_restart(
         process: AnswerProcess) -> None:
-    # Just spawned: the child's interpreter is still importing the bot.
+    # Just started: the child's interpreter is still importing the bot.
     assert not process.ready()
     assert wait(process.ready, timeout=START_SECONDS)
     first = process.pid
