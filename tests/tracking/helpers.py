@@ -57,3 +57,13 @@ class CrashAfter:
 
     def marked(self, channel: str, **kw: Any) -> dict[str, str]:
         return dict(self.inner.marked(channel, **kw))
+
+
+def jobs_told(message: Any) -> list[str]:
+    """The job ends a message tells, from its metadata event (one job's end, or the
+    several a digest's details or a fold name): its text may name other jobs too (an
+    incident's message, edited, names its latest)."""
+    payload = (message.metadata or {}).get("event_payload") or {}
+    if "jobs" in payload:
+        return [job["job_id"] for job in payload["jobs"]]
+    return [payload["job_id"]] if "job_id" in payload else []
