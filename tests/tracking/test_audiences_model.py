@@ -509,3 +509,27 @@ def test_a_tracked_failure_pages_its_channels_subscribed_group_in_the_thread() -
         assert reply.text.startswith("<!subteam^S0ONCALL> <@U2> ❌")
     finally:
         machine.teardown()
+
+
+def test_a_group_subscribed_while_an_incident_is_open_is_paged_by_its_next_failure() -> None:
+    """A subscription made while an incident is open (``notify=@leads``): the incident's
+    next failure, which it matches, is a line in the incident's thread and pages nobody,
+    so its group was never paged for the incident at all. It is paged once, by a cc in
+    the incident's thread. (The unsubscribe only moves the clock on a second: the first
+    failure ended before the new subscription, so that subscription does not adopt it.)"""
+    machine = Audiences()
+    try:
+        machine.subscribe("C1", "all", None, "S0ONCALL")
+        machine.burst(_Data(1), "FAILED", False)
+        machine.unsubscribe(_Data(1))
+        machine.subscribe("C1", "failed", None, "S0LEADS")
+        machine.burst(_Data(1), "FAILED", False)
+        machine.slack_holds_exactly_the_models_deliveries()
+        [incident] = [m for m in machine.slack.posts("C1") if m.metadata
+                      and m.thread_ts is None]
+        assert incident.text.startswith("<!subteam^S0ONCALL> 🔥 Incident: 2 2D")
+        thread = machine.slack.thread("C1", incident.ts)
+        assert [m for m in thread if "subteam" in m.text and "S0LEADS" in m.text]
+        assert not [m for m in thread if "S0ONCALL" in m.text]  # paged once, above
+    finally:
+        machine.teardown()

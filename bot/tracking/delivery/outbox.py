@@ -128,7 +128,8 @@ class Outbox:
     def add_groups(self, conn: sa.Connection, dedupe_key: str, groups: list[str], *,
                    now: datetime) -> bool:
         """Page ``groups`` too on the notification ``dedupe_key`` (see
-        :meth:`enqueue_merging_groups`); nothing when it does not exist (yet)."""
+        :meth:`enqueue_merging_groups`); nothing when it does not exist (yet). A group
+        it paged already, itself or by an earlier :data:`CC`, is not paged again."""
         wanted = [g for g in groups if isinstance(g, str)]
         row = conn.execute(outbox.select().where(outbox.c.dedupe_key == dedupe_key)).first()
         if not wanted or row is None:
@@ -137,6 +138,14 @@ class Outbox:
         had = row.payload.get("mention_groups") or (
             [row.payload["mention_group"]] if row.payload.get("mention_group") else [])
         new = sorted(set(wanted) - set(had))
+        if new:
+            # An incident's page gains a group with each later failure a new
+            # subscription matches: its earlier cc rows paged theirs. (By channel
+            # first, which is indexed; the key's prefix names the row's cc rows.)
+            ccs = conn.execute(sa.select(outbox.c.payload).where(
+                outbox.c.channel == channel, outbox.c.kind == CC,
+                outbox.c.dedupe_key.startswith(f"{dedupe_key}+", autoescape=True))).scalars()
+            new = sorted(set(new).difference(*((p.get("mention_groups") or []) for p in ccs)))
         if not new:
             return False
         merged = {**row.payload, "mention_groups": sorted({*had, *new})}

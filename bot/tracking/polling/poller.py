@@ -517,9 +517,18 @@ class Poller:
             incident = self.pages.open_incident(conn, channel, job, self.incident_window, now)
             if incident is not None:
                 self.pages.add_failure(conn, incident, job, now)
-                return int(self.outbox.enqueue(
+                line = self.outbox.enqueue(
                     conn, kind=INCIDENT_LINE, channel=channel, dedupe_key=key,
-                    payload={"job": payload["job"], "incident": incident.id}, now=now))
+                    payload={"job": payload["job"], "incident": incident.id}, now=now)
+                # The line pages nobody: the incident's message paged its groups once.
+                # A group it did not page (a subscription made since the incident
+                # opened) joins that page instead, a cc in its thread, never lost.
+                if groups and self.outbox.add_groups(conn, incident.announce_key, groups,
+                                                     now=now):
+                    self.pages.open_page(conn, key=incident.announce_key, channel=channel,
+                                         groups=groups, escalate_groups=escalate,
+                                         summary=incident.announce_key, now=now)
+                return int(line)
             payload["incident"] = self.pages.start_incident(conn, channel, job, key, now)
         announced = self.outbox.enqueue_merging_groups(
             conn, kind="sub", channel=channel, dedupe_key=key, payload=payload, now=now)

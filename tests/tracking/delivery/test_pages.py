@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.commands.types import Subscribe
+from bot.metastudio.query import QueryJobType
 from bot.views import actions
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import ctx
 
-ONCALL, LEADS = "S0ONCALL", "S0LEADS"
+ONCALL, LEADS, THIRD = "S0ONCALL", "S0LEADS", "S0THIRD"
 MINUTE = 60
 
 
@@ -157,6 +158,42 @@ def test_failures_of_one_cause_are_one_incident_with_one_page_and_one_recovery(
     # The next failure of that cause is a new incident, paging again.
     _fail(world, "MSS.10001006")
     assert len(_pages(world)) == 3  # incident, the success's announcement, the new incident
+
+
+def test_a_group_subscribed_while_an_incident_is_open_is_paged_once_in_its_thread(
+        world: TrackingWorld):
+    """A subscription made while an incident is open (``notify=@leads``, then another
+    with a third group) pages its group for that incident once, with the incident's next
+    failure it matches: a cc in the incident's thread, never a second page of a group
+    paged before; the page's reminder then mentions every group it paged."""
+    world = world.restart(incident_window_minutes=60)
+    world.tracking.service.subscribe(ctx(), Subscribe("all", notify_group=ONCALL),
+                                     world.clock())
+    world.cycle()
+    first = _fail(world)
+    world.clock.advance(MINUTE)
+    world.tracking.service.subscribe(ctx(), Subscribe("failed", notify_group=LEADS),
+                                     world.clock())
+    world.cycle()  # adopted: the first failure ended before it, so it is not told again
+    _fail(world)
+    _fail(world)
+    world.tracking.service.subscribe(
+        ctx(), Subscribe("failed", job_type=QueryJobType.VIDEO_2D, notify_group=THIRD),
+        world.clock())
+    world.cycle()
+    _fail(world)
+    world.cycle()
+    [incident] = _pages(world)
+    assert first in incident.marker
+    assert incident.text.startswith(f"<!subteam^{ONCALL}> 🔥 Incident: 4 2D")
+    paged = [m.text.split(" ❌")[0] for m in _thread(world, incident) if "subteam" in m.text]
+    assert paged == [f"<!subteam^{LEADS}>", f"<!subteam^{THIRD}>"]  # each once
+
+    world.clock.advance(16 * MINUTE)
+    world.cycle()
+    world.cycle()
+    [repeat] = [m for m in _thread(world, incident) if "⏰" in m.text]
+    assert all(f"<!subteam^{g}>" in repeat.text for g in (ONCALL, LEADS, THIRD))
 
 
 def test_a_stuck_announcement_that_pages_is_reminded_like_a_failure(world: TrackingWorld):
