@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from pytest_mock import MockerFixture
 
 from bot.metastudio.cache import CachedJobsClient, CacheStats
-from bot.metastudio.client import Found
+from bot.metastudio.client import Found, Lookup
 from bot.metastudio.errors import UnavailableError
 from bot.metastudio.models import Job, JobPage
 from bot.metastudio.paging import Page
@@ -476,6 +476,39 @@ def test_other_listings_do_not_share_a_flight() -> None:
 
     assert [j.job_id for j in running.jobs] == ["a"]  # type: ignore[attr-defined]
     assert [j.job_id for j in done.jobs] == ["b"]  # type: ignore[attr-defined]
+
+
+class StagedJobs(RecordingJobs):
+    """A RecordingJobs that also looks up in two stages (a StagedLookupAPI): its list
+    endpoint returns only the ``listed`` ids; ``get_jobs`` finds every job it has."""
+
+    def __init__(self, *jobs: Job, listed: set[str]) -> None:
+        super().__init__(*jobs)
+        self.listed = listed
+
+    def list_by_ids(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        self._call("list_by_ids", tuple(job_ids))
+        return {i: self.jobs[i] for i in job_ids if i in self.jobs and i in self.listed}
+
+    def find_older(self, job_ids: Sequence[str]) -> Lookup:
+        self.calls.append(("find_older", tuple(job_ids)))
+        return Lookup(found={i: self.jobs[i] for i in job_ids if i in self.jobs})
+
+
+def test_a_listing_by_ids_does_not_take_a_get_jobs_flight_for_the_same_ids() -> None:
+    """Both look jobs up by id, but through other upstream operations: a status's first
+    stage (the list endpoint) must not be answered by a detail look-up that happens to
+    be in flight for the same ids."""
+    inner = StagedJobs(job("new"), job("old"), listed={"new"})
+    client = cached_by_default(inner, Clock())
+
+    got, listed = run_while_held(inner, lambda: client.get_jobs(["new", "old"]),
+                                 lambda: client.list_by_ids(["new", "old"]))
+
+    assert set(got) == {"new", "old"}  # type: ignore[arg-type]
+    assert set(listed) == {"new"}  # type: ignore[arg-type]  # "old" is for find_older
+    assert sorted(inner.calls) == [("get_jobs", ("new", "old")),
+                                   ("list_by_ids", ("new", "old"))]
 
 
 # -- the poller's fresh reads ------------------------------------------------------------

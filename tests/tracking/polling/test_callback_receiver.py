@@ -13,6 +13,7 @@ import pytest
 from bot.simulator.callbacks import sign_callback_url
 from bot.tracking.polling.callbacks import Answer, CallbackReceiver, _time_stamp
 from tests.fixtures.tracking import TrackingWorld
+from tests.tracking.helpers import track
 
 KEY = "callback-key-0123456789"
 PUBLIC = "https://bot.example.com/metastudio/callback"
@@ -107,3 +108,37 @@ def test_another_body_about_the_same_job_under_one_signature_is_a_replay(
         again = front.accept(query, f'{{"result": "FAILED", "job_id": "{job}"}}'.encode())
     assert again == Answer(401, {"error": "invalid callback signature", "reason": "replayed"})
     assert caplog.messages == [f"MetaStudio callback refused: replayed (job {job})"]
+
+
+def test_handle_checks_the_url_then_accepts_the_body(world: TrackingWorld) -> None:
+    """``handle`` is both halves in one call: a refused URL's answer, else the body's."""
+    front = receiver(world, public_url=None)
+    job = world.running()
+    query = query_of(sign_callback_url(ARRIVED, KEY, world.clock()))
+    body = f'{{"job_id": "{job}", "result": "SUCCEED"}}'.encode()
+
+    assert front.handle(ARRIVED, "time_stamp=1&secret=00", body) == Answer(
+        401, {"error": "invalid callback signature", "reason": "signature mismatch"})
+    assert front.handle(ARRIVED, query, body) == Answer(200, {"ok": True, "enqueued": 0})
+    assert front.handle(ARRIVED, query, body) == Answer(
+        401, {"error": "invalid callback signature", "reason": "replayed"})
+
+
+def test_a_jobs_callback_signed_again_later_is_not_a_replay(world: TrackingWorld) -> None:
+    """MetaStudio calling a job back again with a fresh time stamp (a new signature) is
+    not a replay: it is answered, and the poller's own record announces the end once.
+    The configured URL's own parameter is the same in both."""
+    public = PUBLIC + "?team=video"
+    front = receiver(world, public_url=public)
+    job = world.running()
+    track(world, job)
+    world.sim.set_state(job, "FAILED")
+    body = f'{{"job_id": "{job}", "result": "FAILED"}}'.encode()
+
+    first = front.accept(query_of(sign_callback_url(public, KEY, world.clock())), body)
+    world.clock.advance(1)
+    again = front.accept(query_of(sign_callback_url(public, KEY, world.clock())), body)
+
+    assert first == Answer(200, {"ok": True, "enqueued": 1})
+    assert again == Answer(200, {"ok": True, "enqueued": 0})
+    assert len(world.tracking.outbox.rows()) == 1

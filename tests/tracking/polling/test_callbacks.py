@@ -7,6 +7,7 @@ yet ended or a subscription not yet adopted."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -625,3 +626,192 @@ def test_whatever_a_signed_callback_carries_the_answer_is_never_a_5xx(
     assert answer.status_code in (200, 202, 400, 401, 413)
     if len(body) >= 16:
         assert body.decode("utf-8", "replace") not in caplog.text
+
+
+# -- each answer's status line and body; the request's method, length and URL ---------------
+
+
+def test_each_answer_has_its_status_line_and_a_json_body(push: Push, monkeypatch) -> None:
+    """What MetaStudio (or whoever calls) reads: the status line with its reason phrase,
+    and a JSON body of the length announced."""
+    world = push.world
+    done, unreachable = push.job(), push.job()
+    track(world, done)
+    world.sim.set_state(done, "FAILED")
+    world.sim.set_state(unreachable, "FAILED")
+
+    def signed() -> str:
+        world.clock.advance(1)  # a fresh signature for each
+        return sign_callback_url(push.url, KEY, world.clock())
+
+    answers = {
+        "ok": requests.post(signed(), json={"job_id": done}, timeout=10),
+        "malformed": requests.post(signed(), data=b"{x", timeout=10),
+        "unsigned": requests.post(push.url, json={"job_id": done}, timeout=10),
+        "not a POST": requests.get(signed(), timeout=10),
+        "too large": requests.post(signed(), data=b" " * (MAX_BODY + 1), timeout=10),
+    }
+    world.sim.faults.fail_next(status=503, times=10)
+    answers["look-up failed"] = requests.post(signed(), json={"job_id": unreachable},
+                                              timeout=10)
+    world.sim.faults.reset()
+
+    def lost(receipt: str, now: Any) -> bool:
+        raise sa.exc.OperationalError("INSERT INTO callback_receipts", {}, Exception("gone"))
+
+    monkeypatch.setattr(world.tracking.store, "first_receipt", lost)
+    answers["database down"] = requests.post(signed(), json={"job_id": done}, timeout=10)
+
+    assert {name: (f"{a.status_code} {a.reason}", a.json()) for name, a in answers.items()} == {
+        "ok": ("200 OK", {"ok": True, "enqueued": 1}),
+        "look-up failed": ("202 Accepted", {"ok": True, "looked_up": False}),
+        "malformed": ("400 Bad Request", {"error": "expected UTF-8 JSON with a job_id"}),
+        "unsigned": ("401 Unauthorized", {"error": "invalid callback signature",
+                                          "reason": "time_stamp and secret must each "
+                                                    "appear once"}),
+        "not a POST": ("405 Method Not Allowed", {"error": "POST only"}),
+        "too large": ("413 Payload Too Large", {"error": "body too large"}),
+        "database down": ("503 Service Unavailable", {"error": "try again later"}),
+    }
+    for name, answer in answers.items():
+        assert answer.headers["Content-Type"] == "application/json", name
+        assert answer.headers["Content-Length"] == str(len(answer.content)), name
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_request_other_than_a_post_is_405_and_changes_nothing(push: Push,
+                                                                method: str) -> None:
+    world = push.world
+    job = push.job()
+    track(world, job)
+    world.sim.set_state(job, "FAILED")
+    requests_before, receipts_before = len(world.sim.requests), push.receipts()
+
+    answer = requests.request(method, sign_callback_url(push.url, KEY, world.clock()),
+                              json={"result": "FAILED", "asset_id": "a", "job_id": job},
+                              timeout=10)
+
+    assert (answer.status_code, answer.json()) == (405, {"error": "POST only"})
+    assert len(world.sim.requests) == requests_before  # not even a look-up
+    assert push.receipts() == receipts_before
+    assert world.tracking.outbox.rows() == []
+
+
+def _raw_post(url: str, headers: str, body: bytes = b"") -> bytes:
+    """A POST of ``url`` with exactly these header lines (each ending in CRLF); the
+    answer's first bytes, or a timeout (3 s) when the receiver waits for more."""
+    target = urlsplit(url)
+    with socket.create_connection((target.hostname, target.port), timeout=3) as conn:
+        conn.sendall(f"POST {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+                     f"{headers}\r\n".encode() + body)
+        return conn.recv(1024)
+
+
+def test_a_body_is_read_up_to_4_kib_and_refused_beyond_before_it_is_read(push: Push) -> None:
+    world = push.world
+    job = push.job()
+    world.sim.set_state(job, "FAILED")
+    body = json.dumps({"job_id": job, "result": "FAILED", "asset_id": "a"}).encode()
+    exactly = body[:-1] + b" " * (MAX_BODY - len(body)) + b"}"
+    assert len(exactly) == MAX_BODY
+
+    url = sign_callback_url(push.url, KEY, world.clock())
+    assert requests.post(url, data=exactly, timeout=10).status_code == 200
+    receipts = push.receipts()
+    for length in (MAX_BODY + 1, -5, "many"):
+        world.clock.advance(1)
+        url = sign_callback_url(push.url, KEY, world.clock())
+        # Announced, never sent: the 413 comes without waiting for the body.
+        answer = _raw_post(url, f"Content-Length: {length}\r\n")
+        assert answer.split(b"\r\n")[0].endswith(b" 413 Payload Too Large"), (length, answer)
+    assert push.receipts() == receipts  # nothing recorded: the body was never looked at
+
+
+def test_an_empty_or_unannounced_body_is_a_400_at_once(push: Push, caplog) -> None:
+    """No Content-Length means no body (PEP 3333): the receiver must not wait for one."""
+    world = push.world
+    url = sign_callback_url(push.url, KEY, world.clock())
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
+        answer = requests.post(url, data=b"", timeout=10)
+    assert answer.status_code == 400
+    assert caplog.messages == ["MetaStudio callback with a malformed body (0 bytes)"]
+
+    world.clock.advance(1)
+    url = sign_callback_url(push.url, KEY, world.clock())
+    answer = _raw_post(url, "Content-Type: application/json\r\n")  # times out if it waits
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer
+
+
+def test_without_a_public_url_the_host_and_port_it_arrived_at_are_verified(
+        push: Push) -> None:
+    """Over HTTP the arrived URL is the Host header's host and port (not the server's
+    own name)."""
+    world = push.world
+    push.receiver.public_url = None
+    job = push.job()
+    url = sign_callback_url(push.url, KEY, world.clock())
+    assert url.startswith("http://127.0.0.1:")
+
+    answer = requests.post(url, json={"result": "FAILED", "asset_id": "a", "job_id": job},
+                           timeout=10)
+
+    assert (answer.status_code, answer.json()) == (200, {"ok": True, "enqueued": 0})
+
+
+def _call(app: Callable[..., list[bytes]], environ: dict[str, Any],
+          ) -> tuple[str, dict[str, str], Any]:
+    """One WSGI call: the status line, the headers (names in lower case) and the JSON
+    body the application hands its server."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    body = b"".join(app(environ, lambda status, headers: started.append((status, headers))))
+    [(status, headers)] = started
+    return status, {name.lower(): value for name, value in headers}, json.loads(body)
+
+
+@pytest.mark.parametrize("server", ["no SCRIPT_NAME, no Host", "mounted at its path",
+                                    "https"])
+def test_the_url_is_rebuilt_from_what_any_wsgi_server_gives(world: TrackingWorld,
+                                                           server: str) -> None:
+    """PEP 3333 lets a server leave out an empty SCRIPT_NAME, PATH_INFO, QUERY_STRING or
+    CONTENT_LENGTH, and a request without a Host header has only the server's name; a
+    server behind TLS says https. Each rebuilds the URL MetaStudio signed."""
+    tracking = world.tracking
+    receiver = CallbackReceiver(KEY, tracking.store, tracking.poller, clock=world.clock)
+    job = world.running()
+    body = json.dumps({"result": "FAILED", "asset_id": "a", "job_id": job}).encode()
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "SERVER_NAME": "bot.example.com",
+                               "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+                               "CONTENT_LENGTH": str(len(body)),
+                               "wsgi.input": io.BytesIO(body)}
+    if server == "no SCRIPT_NAME, no Host":
+        environ["PATH_INFO"] = PATH
+    elif server == "mounted at its path":
+        environ.update(SCRIPT_NAME=PATH, HTTP_HOST="bot.example.com:8443")
+    else:
+        environ.update(PATH_INFO=PATH, HTTP_HOST="bot.example.com", SERVER_PORT="443")
+        environ["wsgi.url_scheme"] = "https"
+    scheme = environ["wsgi.url_scheme"]
+    signed = sign_callback_url(f"{scheme}://{environ.get('HTTP_HOST', 'bot.example.com')}"
+                               f"{PATH}", KEY, world.clock())
+    environ["QUERY_STRING"] = urlsplit(signed).query
+
+    status, headers, answer = _call(wsgi_handler(receiver), environ)
+
+    assert (status, answer) == ("200 OK", {"ok": True, "enqueued": 0})
+    assert headers == {"content-type": "application/json",
+                       "content-length": str(len(json.dumps(answer)))}
+
+
+def test_a_request_without_a_query_or_a_length_is_refused_as_unsigned(
+        world: TrackingWorld) -> None:
+    tracking = world.tracking
+    receiver = CallbackReceiver(KEY, tracking.store, tracking.poller, clock=world.clock,
+                                public_url="https://bot.example.com/metastudio/callback")
+    environ = {"REQUEST_METHOD": "POST", "SERVER_NAME": "bot.example.com", "SERVER_PORT": "80",
+               "PATH_INFO": PATH, "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b"")}
+
+    status, _, answer = _call(wsgi_handler(receiver), environ)
+
+    assert (status, answer) == ("401 Unauthorized", {
+        "error": "invalid callback signature",
+        "reason": "time_stamp and secret must each appear once"})
