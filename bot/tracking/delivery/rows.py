@@ -444,8 +444,9 @@ class RowDelivery:
         return ts
 
     def _deliver_incident_lines(self, row: Notification) -> Steps:
-        """Failures of one incident that waited on the channel's pace: one reply in its
-        thread, a line each; then the incident's message shows the new count."""
+        """Failures of one incident claimed together (a burst one poll found, or lines
+        that waited on the channel's pace): one reply in its thread, a line each; then
+        the incident's message shows the new count."""
         incident = self.pages.incident(int(row.payload["incident"]))
         announced = self.outbox.by_key(incident.announce_key) if incident else None
         thread_ts = announced.posted_ts if announced is not None else None
