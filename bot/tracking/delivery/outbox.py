@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..store import presence
 from ..store.database import Store
 from ..store.tables import UtcDateTime, delivery_state, outbox, outbox_channels
 
@@ -270,7 +271,7 @@ class Outbox:
         try:
             with self.store.begin() as conn:
                 held = conn.execute(oc.update().where(
-                    oc.c.channel == channel, oc.c.lease_owner == owner,
+                    oc.c.channel == channel, oc.c.lease_owner == owner, self._alive(owner),
                 ).values(lease_until=until)).rowcount == 1
                 rows = conn.execute(outbox.update().where(
                     outbox.c.id.in_(row_ids), outbox.c.lease_owner == owner,
@@ -291,10 +292,17 @@ class Outbox:
         until = now + lease
         with self.store.begin() as conn:
             conn.execute(outbox_channels.update().where(
-                outbox_channels.c.lease_owner == owner).values(lease_until=until))
-            conn.execute(outbox.update().where(
-                outbox.c.status == PENDING, outbox.c.lease_owner == owner,
+                outbox_channels.c.lease_owner == owner, self._alive(owner),
             ).values(lease_until=until))
+            conn.execute(outbox.update().where(
+                outbox.c.status == PENDING, outbox.c.lease_owner == owner, self._alive(owner),
+            ).values(lease_until=until))
+
+    def _alive(self, owner: str) -> sa.ColumnElement[bool]:
+        """A renewal's condition besides the owner: on PostgreSQL, that ``owner`` still
+        holds its presence lock if it recorded one (store/presence.py), so a process
+        whose lock is gone, and whose leases others may take at once, renews nothing."""
+        return presence.alive(owner) if self.store.dialect == "postgresql" else sa.true()
 
     def release(self, rows: list[Notification], owner: str, *,
                 uncount: Collection[int] = ()) -> None:

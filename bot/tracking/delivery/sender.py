@@ -185,6 +185,12 @@ class Sender:
         #: Called between posts every sixth of the lease while a pass runs (the worker
         #: loop polls there when a poll is due: bot/tracking/process/worker.py).
         self.meanwhile: Callable[[], None] | None = None
+        #: Ends the leases of dead processes (store/presence.py ``reap``), called before
+        #: each claim of channels; set by ``run_worker`` on PostgreSQL.
+        self.reap: Callable[[datetime], object] | None = None
+        #: True when others may take this sender's leases before they run out (its
+        #: presence lock gone): then every post renews first, with no shortcut.
+        self.renew_every_post = False
         self.workspace = WorkspacePause(
             outbox, getattr(messenger, "probe", None), probe_every=policy.probe_every,
             max_probe_every=policy.max_probe_every, log_every=policy.pause_log_every)
@@ -201,6 +207,7 @@ class Sender:
         turns: list[_Turn] = []
         keeper = self._keep_alive()
         try:
+            self._reap(now)
             channels = self.outbox.claim_channels(self.owner, now=now, lease=self.policy.lease,
                                                   limit=self.policy.channels_per_pass,
                                                   senders=max(1, self._live()))
@@ -237,6 +244,15 @@ class Sender:
         lease = self.policy.lease
         return KeepAlive(lambda: self.outbox.keep(self.owner, now=self.clock(), lease=lease),
                          lease.total_seconds() / 3, name="sender-leases").start()
+
+    def _reap(self, now: datetime) -> None:
+        if self.reap is None:
+            return
+        try:
+            self.reap(now)
+        except Exception:
+            log.warning("could not look for dead senders; their leases run out by themselves",
+                        exc_info=True)
 
     def _live(self) -> int:
         try:
@@ -319,6 +335,7 @@ class Sender:
         room = self.policy.channels_per_pass - len(channels)
         if room <= 0:
             return
+        self._reap(now)
         more = self.outbox.claim_channels(self.owner, now=now, lease=self.policy.lease,
                                           limit=room, senders=max(1, self._live()),
                                           holding=sum(1 for t in turns if not t.stopped
@@ -343,8 +360,10 @@ class Sender:
         holds the channel's and ``row``'s leases. Renewed in the database (which
         re-checks the owner) unless the last claim or renewal, moments ago, left more
         than half the lease: nobody can take a lease before it runs out, so the
-        database could only answer yes."""
-        if row.id in turn.fresh and now + self.policy.lease / 2 < turn.leased_until:
+        database could only answer yes. Not with ``renew_every_post``: a dead-looking
+        sender's leases are taken before they run out (store/presence.py)."""
+        if (row.id in turn.fresh and not self.renew_every_post
+                and now + self.policy.lease / 2 < turn.leased_until):
             return True
         if not self.outbox.renew(self.owner, turn.channel, [row.id], now=now,
                                  lease=self.policy.lease):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ..store.leases import Leases
+from ..store.presence import Presence
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,13 @@ class Leadership:
     """The ``poller`` lease, seen from one process named ``owner``."""
 
     def __init__(self, leases: Leases, owner: str, *, clock: Callable[[], datetime],
-                 ttl: timedelta) -> None:
+                 ttl: timedelta, presence: Presence | None = None) -> None:
         self.leases = leases
         self.owner = owner
         self.clock = clock
         self.ttl = ttl
+        #: This process's presence lock (PostgreSQL), held and recorded with each beat.
+        self.presence = presence
         self.leading = False
 
     def lead(self) -> bool:
@@ -51,9 +54,11 @@ class Leadership:
         return held
 
     def keep(self) -> None:
-        """The keep-alive's beat: this process is alive, and still polls if it did."""
+        """The keep-alive's beat: this process is alive (holding its presence lock, taken
+        again if its connection was lost), and still polls if it did."""
+        key = self.presence.hold() if self.presence is not None else None
         now = self.clock()
-        self.leases.beat(self.owner, now=now, ttl=self.ttl)
+        self.leases.beat(self.owner, now=now, ttl=self.ttl, lock_key=key)
         if self.leading and not self.leases.renew(POLLER, self.owner, now=now, ttl=self.ttl):
             log.warning("the poller lease was taken by another process; this one only sends")
             self.leading = False
@@ -73,3 +78,5 @@ class Leadership:
         self.leases.release(POLLER, self.owner)
         self.leases.leave(self.owner)
         self.leading = False
+        if self.presence is not None:
+            self.presence.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from ..polling.watermark import PRUNED, PollState
 from ..service import TrackingService
 from ..store.database import Store
 from ..store.leases import KeepAlive
+from ..store.presence import reap
 from ..store.retention import prune
 from ..watches.escalation import EscalationWatch
 from ..watches.quota import QuotaWatch
@@ -121,6 +123,12 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
     tracking.sender.meanwhile = tracking.poll_if_due
     log.info("tracking worker started (every %g s)", tracking.interval)
     leader, keeper = tracking.leader, None
+    reaper = _reaper(tracking)
+    if reaper is not None:
+        # Others may now take this process's leases the moment its presence lock is
+        # gone, and it takes theirs (store/presence.py).
+        tracking.sender.reap = reaper
+        tracking.sender.renew_every_post = True
     if leader is not None:
         try:
             leader.keep()  # alive from the start: senders count this one at once
@@ -144,7 +152,8 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
             chance = _next_chance(leader)
             if chance is not None:
                 until = min(until, time.monotonic() + chance + MIN_WAKE_SECONDS)
-            send_when_due(tracking.sender, stop_event, until=until)
+            send_when_due(tracking.sender, stop_event, until=until, reap=reaper,
+                          reap_every=_reap_every(tracking))
     finally:
         if keeper is not None:
             keeper.stop()
@@ -157,6 +166,21 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
     log.info("tracking worker stopped")
 
 
+def _reaper(tracking: Tracking) -> Callable[[datetime], list[str]] | None:
+    """Presence locks' reaper, where this process holds one (PostgreSQL, real leases)."""
+    leader = tracking.leader
+    if leader is None or leader.presence is None:
+        return None
+    store = tracking.store
+    return lambda now: reap(store, now)
+
+
+def _reap_every(tracking: Tracking) -> float:
+    """How often a waiting worker looks for dead ones: every sixth of the lease, like a
+    busy pass's top-up (Sender._top_up)."""
+    return tracking.sender.policy.lease.total_seconds() / 6
+
+
 def _next_chance(leader: Leadership | None) -> float | None:
     if leader is None:
         return None
@@ -167,10 +191,15 @@ def _next_chance(leader: Leadership | None) -> float | None:
         return None
 
 
-def send_when_due(sender: Sender, stop_event: threading.Event, *, until: float) -> None:
+def send_when_due(sender: Sender, stop_event: threading.Event, *, until: float,
+                  reap: Callable[[datetime], list[str]] | None = None,
+                  reap_every: float = 0.0) -> None:
     """Until the monotonic time ``until``: whenever a notification held by pacing or
     Retry-After comes due, send it then, not at the next cycle (a reply held one
-    second by Slack's pace waits one second, not one poll interval)."""
+    second by Slack's pace waits one second, not one poll interval). With ``reap``,
+    every ``reap_every`` seconds of the wait it looks for processes that died; when it
+    finds one it returns at once, so the loop polls (if the dead one did) and sends its
+    channels now, not when its leases would have run out."""
     while not stop_event.is_set():
         left = until - time.monotonic()
         if left <= 0:
@@ -181,11 +210,29 @@ def send_when_due(sender: Sender, stop_event: threading.Event, *, until: float) 
             log.warning("could not tell when the next notification is due", exc_info=True)
             due = None
         if due is None or due >= left:
-            stop_event.wait(left)
+            _wait(stop_event, left, sender, reap, reap_every)
             return
-        if stop_event.wait(max(due, MIN_WAKE_SECONDS)):
+        if _wait(stop_event, max(due, MIN_WAKE_SECONDS), sender, reap, reap_every):
             return
         try:
             sender.send_due()
         except Exception:
             log.exception("send pass failed; trying again next cycle")
+
+
+def _wait(stop_event: threading.Event, seconds: float, sender: Sender,
+          reap: Callable[[datetime], list[str]] | None, reap_every: float) -> bool:
+    """Wait ``seconds``, looking for dead processes every ``reap_every`` meanwhile: True
+    when the wait ended early, because the process stops or one was found dead."""
+    if reap is None or reap_every <= 0:
+        return stop_event.wait(seconds)
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if stop_event.wait(min(left, reap_every)):
+            return True
+        try:
+            if reap(sender.clock()):
+                return True
+        except Exception:
+            log.warning("could not look for dead processes", exc_info=True)
+    return False

@@ -69,17 +69,20 @@ class Leases:
 
     # -- liveness ---------------------------------------------------------------------
 
-    def beat(self, owner: str, *, now: datetime, ttl: timedelta) -> None:
-        """``owner`` is alive until ``now + ttl``. Its first beat also deletes the rows
-        of processes that stopped beating an hour ago (killed, so they never left)."""
+    def beat(self, owner: str, *, now: datetime, ttl: timedelta,
+             lock_key: int | None = None) -> None:
+        """``owner`` is alive until ``now + ttl``, holding the presence lock ``lock_key``
+        (presence.py; None: no lock, so it is never reaped). Its first beat also deletes
+        the rows of processes that stopped beating an hour ago (killed, so they never
+        left)."""
         with self.store.begin() as conn:
             if self.store.insert_ignore(conn, live_processes, dict(
-                    owner=owner, alive_until=now + ttl, started_at=now)):
+                    owner=owner, alive_until=now + ttl, started_at=now, lock_key=lock_key)):
                 conn.execute(live_processes.delete().where(
                     live_processes.c.alive_until < now - timedelta(hours=1)))
             else:
                 conn.execute(live_processes.update().where(live_processes.c.owner == owner)
-                             .values(alive_until=now + ttl))
+                             .values(alive_until=now + ttl, lock_key=lock_key))
 
     def leave(self, owner: str) -> None:
         """``owner`` stops (its share goes to the others at once)."""

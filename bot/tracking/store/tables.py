@@ -440,4 +440,6 @@ live_processes = sa.Table(
     sa.Column("owner", sa.String(128), primary_key=True),
     sa.Column("alive_until", UtcDateTime, nullable=False),
     sa.Column("started_at", UtcDateTime, nullable=False),
+    # The advisory lock this process holds while it lives, on PostgreSQL (presence.py).
+    sa.Column("lock_key", sa.Integer),
 )

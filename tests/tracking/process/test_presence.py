@@ -1,0 +1,203 @@
+"""A death noticed at once (docs/delivery.md): a tracking worker's presence lock on
+PostgreSQL, and what others do the moment it is gone. Real PostgreSQL; a process "dies"
+by losing its lock connection (closed, or terminated by the server), which is what the
+kernel does to a killed process's sockets. Leases here last a minute, so anything taken
+before that was taken because of the lock, not because a lease ran out."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.tracking.delivery.outbox import Outbox, track_key
+from bot.tracking.process.leadership import POLLER, Leadership
+from bot.tracking.process.worker import send_when_due
+from bot.tracking.store.database import Store
+from bot.tracking.store.leases import Leases
+from bot.tracking.store.presence import Presence, reap
+from tests.fixtures.tracking import FakeClock
+
+LEASE = timedelta(minutes=1)
+CLAIM: dict[str, Any] = dict(lease=LEASE, limit=50)
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Store]:
+    store = Store(postgres_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def _pending(outbox: Outbox, clock: FakeClock, *channels: str) -> None:
+    with outbox.store.begin() as conn:
+        for channel in channels:
+            for job in (f"{channel}-1", f"{channel}-2"):
+                outbox.enqueue(conn, kind="track", channel=channel,
+                               dedupe_key=track_key(channel, job, "SUCCEED"),
+                               payload={"job": {"job_id": job}}, now=clock())
+
+
+def _alive(store: Store, owner: str, clock: FakeClock) -> Leadership:
+    """A worker named ``owner`` that beat once, holding its presence lock."""
+    leader = Leadership(Leases(store), owner, clock=clock, ttl=LEASE, presence=Presence(store))
+    leader.keep()
+    assert leader.presence is not None and leader.presence.key is not None
+    return leader
+
+
+def _cut(store: Store, presence: Presence) -> None:
+    """The server ends the lock's session, as it does when the process dies."""
+    assert presence.key is not None
+    with store.begin() as conn:
+        ended = conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND objid = CAST(:key AS oid) AND objsubid = 2"), {"key": presence.key}).all()
+    assert ended == [(True,)]
+
+
+@pytest.mark.postgres
+def test_a_dead_workers_channels_rows_and_poller_lease_are_taken_at_once(
+    pg: Store, clock: FakeClock,
+) -> None:
+    outbox = Outbox(pg)
+    _pending(outbox, clock, "C1", "C2")
+    a = _alive(pg, "A", clock)
+    assert a.lead()
+    assert outbox.claim_channels("A", now=clock(), **CLAIM) == ["C1", "C2"]
+    rows = outbox.claim("A", now=clock(), lease=LEASE)
+    assert outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
+    b = _alive(pg, "B", clock)
+
+    assert reap(pg, clock()) == []  # A lives: nothing is taken, whatever B tries
+    assert outbox.claim_channels("B", now=clock(), **CLAIM) == []
+    assert not b.lead()
+
+    assert a.presence is not None
+    a.presence.close()  # A dies: its connection, and with it its lock, are gone
+    clock.advance(0.1)
+    assert reap(pg, clock()) == ["A"]
+    assert Leases(pg).live(clock()) == 1  # B's share is every channel now
+    clock.advance(0.1)  # a minute before A's leases would have run out
+    assert outbox.claim_channels("B", now=clock(), **CLAIM) == ["C1", "C2"]
+    taken = outbox.claim("B", now=clock(), lease=LEASE)
+    assert [r.id for r in taken] == [r.id for r in rows]
+    assert [r.in_doubt for r in taken] == [True, False, False, False]  # A began one post
+    assert b.lead() and b.next_chance() is None
+    assert reap(pg, clock()) == []  # once is enough: A holds nothing any more
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_lock_is_gone_renews_nothing_even_before_it_is_reaped(
+    pg: Store, clock: FakeClock,
+) -> None:
+    outbox = Outbox(pg)
+    _pending(outbox, clock, "C1")
+    a = _alive(pg, "A", clock)
+    outbox.claim_channels("A", now=clock(), **CLAIM)
+    rows = outbox.claim("A", now=clock(), lease=LEASE)
+    assert outbox.renew("A", "C1", [rows[0].id], now=clock(), lease=LEASE)
+
+    assert a.presence is not None
+    _cut(pg, a.presence)  # A lives, but its lock's session was ended
+    assert not outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
+    assert not outbox.renew("A", "C1", [rows[1].id], now=clock(), lease=LEASE)
+    before = {r.id: r.lease_until for r in outbox.rows()}
+    clock.advance(1)
+    outbox.keep("A", now=clock(), lease=LEASE)
+    assert {r.id: r.lease_until for r in outbox.rows()} == before  # not extended
+    assert outbox.rows()[0].attempts == 0  # the refused begin counted nothing
+
+    # Its next beat takes the lock again (the same key, free since the cut): it may
+    # renew what it still holds, as nobody took it meanwhile.
+    key = a.presence.key
+    a.keep()
+    assert a.presence.key == key
+    assert outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
+    assert reap(pg, clock()) == []
+
+
+@pytest.mark.postgres
+def test_a_process_that_recorded_no_lock_is_never_taken_for_dead(
+    pg: Store, clock: FakeClock,
+) -> None:
+    """The web process's sender, or any process without a lock: its leases run out."""
+    outbox, leases = Outbox(pg), Leases(pg)
+    _pending(outbox, clock, "C1")
+    leases.beat("web", now=clock(), ttl=LEASE)
+    outbox.claim_channels("web", now=clock(), **CLAIM)
+    rows = outbox.claim("web", now=clock(), lease=LEASE)
+    _alive(pg, "B", clock)
+
+    assert reap(pg, clock()) == []
+    assert outbox.claim_channels("B", now=clock(), **CLAIM) == []
+    assert outbox.renew("web", "C1", [rows[0].id], now=clock(), lease=LEASE)
+
+
+@pytest.mark.postgres
+def test_a_lock_is_kept_across_beats_and_let_go_when_the_worker_stops(
+    pg: Store, clock: FakeClock,
+) -> None:
+    a = _alive(pg, "A", clock)
+    assert a.presence is not None
+    key = a.presence.key
+    for _ in range(3):
+        a.keep()
+        assert a.presence.key == key
+    assert reap(pg, clock()) == []
+    a.resign()
+    # Stopped cleanly: it left, so nobody needs to reap it.
+    assert reap(pg, clock()) == []
+    assert Leases(pg).live(clock()) == 0
+
+
+@pytest.mark.postgres
+def test_a_waiting_worker_wakes_the_moment_another_dies(pg: Store, clock: FakeClock) -> None:
+    """``send_when_due`` looks for dead workers while it waits, and returns when it finds
+    one, long before the wait (or the dead one's lease) would have ended."""
+    a, b = _alive(pg, "A", clock), _alive(pg, "B", clock)
+    assert a.lead()
+
+    class Idle:  # a sender with nothing due
+        def next_due_in(self) -> None:
+            return None
+
+        def clock(self) -> Any:
+            return clock()
+
+    reaped: list[list[str]] = []
+
+    def looks(now: Any) -> list[str]:
+        reaped.append(reap(pg, now))
+        return reaped[-1]
+
+    stop = threading.Event()
+    waiter = threading.Thread(target=send_when_due, args=(Idle(), stop), kwargs=dict(
+        until=float("inf"), reap=looks, reap_every=0.05))
+    waiter.start()
+    try:
+        assert a.presence is not None
+        a.presence.close()
+        waiter.join(timeout=30)
+        assert not waiter.is_alive(), "still waiting after the other worker died"
+    finally:
+        stop.set()
+        waiter.join()
+    assert reaped[-1] == ["A"]
+    clock.advance(0.1)
+    assert b.lead()
+    assert Leases(pg).holder(POLLER)[0] == "B"
+
+
+def test_sqlite_has_no_presence_and_reaps_nothing(sqlite_url: str, clock: FakeClock) -> None:
+    store = Store(sqlite_url)
+    store.migrate()
+    Leases(store).beat("A", now=clock(), ttl=LEASE, lock_key=7)
+    assert reap(store, clock()) == []
+    store.close()
+
