@@ -7,8 +7,10 @@ third of its length (:meth:`Leadership.keep`, on a :class:`~..store.leases.KeepA
 thread), and beats its liveness with it. When it dies the lease runs out, and the first
 other process to try takes it: each follower tries at its next cycle, or as soon as the
 holder's lease runs out if that comes first (:meth:`Leadership.next_chance`), so polling
-resumes within a lease, whatever the poll interval. A holder that stops cleanly lets go
-at once (:meth:`Leadership.resign`).
+resumes within a lease, whatever the poll interval. On PostgreSQL the beat also holds
+this process's presence lock (store/presence.py), so others take a dead holder's lease
+as soon as its lock is gone, not when the lease runs out. A holder that stops cleanly
+lets go at once (:meth:`Leadership.resign`).
 
 A poller that lost the lease without knowing it (stalled past it) and polls once more
 costs requests, never a double post: what a poll records is keyed (docs/polling.md).
