@@ -7,16 +7,20 @@ before that was taken because of the lock, not because a lease ran out."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 
+from bot.tracking.delivery.marking import MarkedMessenger
 from bot.tracking.delivery.outbox import Outbox, track_key
+from bot.tracking.delivery.sender import Sender, SenderPolicy, _Turn
 from bot.tracking.process.leadership import POLLER, Leadership
 from bot.tracking.process.worker import send_when_due
+from bot.tracking.store import tables
 from bot.tracking.store.database import Store
 from bot.tracking.store.leases import Leases
 from bot.tracking.store.presence import Presence, reap
@@ -49,6 +53,14 @@ def _alive(store: Store, owner: str, clock: FakeClock) -> Leadership:
     leader.keep()
     assert leader.presence is not None and leader.presence.key is not None
     return leader
+
+
+def _leases_until(store: Store) -> list[Any]:
+    with store.begin() as conn:
+        channels = conn.execute(sa.select(tables.outbox_channels.c.lease_until)).scalars()
+        rows = conn.execute(sa.select(tables.outbox.c.lease_until)
+                            .order_by(tables.outbox.c.id)).scalars()
+        return [*channels, *rows]
 
 
 def _cut(store: Store, presence: Presence) -> None:
@@ -107,10 +119,10 @@ def test_a_worker_whose_lock_is_gone_renews_nothing_even_before_it_is_reaped(
     _cut(pg, a.presence)  # A lives, but its lock's session was ended
     assert not outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
     assert not outbox.renew("A", "C1", [rows[1].id], now=clock(), lease=LEASE)
-    before = {r.id: r.lease_until for r in outbox.rows()}
+    before = _leases_until(pg)
     clock.advance(1)
     outbox.keep("A", now=clock(), lease=LEASE)
-    assert {r.id: r.lease_until for r in outbox.rows()} == before  # not extended
+    assert _leases_until(pg) == before  # neither the channel's nor the rows' extended
     assert outbox.rows()[0].attempts == 0  # the refused begin counted nothing
 
     # Its next beat takes the lock again (the same key, free since the cut): it may
@@ -201,3 +213,27 @@ def test_sqlite_has_no_presence_and_reaps_nothing(sqlite_url: str, clock: FakeCl
     assert reap(store, clock()) == []
     store.close()
 
+
+
+@pytest.mark.postgres
+def test_a_sender_that_may_be_reaped_renews_before_every_post(
+    pg: Store, clock: FakeClock,
+) -> None:
+    """The shortcut "renewed moments ago, so nobody can have taken it" is wrong once
+    others may end this sender's leases early: with ``renew_every_post`` the second post
+    of a row right after its first is refused when the lock went in between."""
+    outbox = Outbox(pg)
+    _pending(outbox, clock, "C1")
+    leader = _alive(pg, "A", clock)
+    outbox.claim_channels("A", now=clock(), **CLAIM)
+    [row, _] = outbox.claim("A", now=clock(), lease=LEASE)
+    sender = Sender(pg, outbox, cast(MarkedMessenger, object()), owner="A", clock=clock,
+                    policy=SenderPolicy(lease=LEASE))
+    turn = _Turn("C1", deque(), leased_until=clock() + LEASE, fresh={row.id},
+                 counted={row.id})
+    assert leader.presence is not None
+    _cut(pg, leader.presence)
+
+    assert sender._may_post(turn, clock(), row)  # the shortcut: no look at the database
+    sender.renew_every_post = True
+    assert not sender._may_post(turn, clock(), row)
