@@ -142,3 +142,29 @@ def test_a_jobs_callback_signed_again_later_is_not_a_replay(world: TrackingWorld
     assert first == Answer(200, {"ok": True, "enqueued": 1})
     assert again == Answer(200, {"ok": True, "enqueued": 0})
     assert len(world.tracking.outbox.rows()) == 1
+
+
+def test_what_an_accepted_callback_did_is_logged_with_its_job(
+        world: TrackingWorld, caplog: pytest.LogCaptureFixture) -> None:
+    """The operator's trail: how many notifications a callback enqueued, or why its
+    look-up failed (and that polling will catch up), each naming the job."""
+    front = receiver(world)
+    done, unreachable = world.running(), world.running()
+    track(world, done)
+    world.sim.set_state(done, "FAILED")
+    with caplog.at_level(logging.INFO, logger="bot.tracking.polling.callbacks"):
+        front.accept(query_of(sign_callback_url(PUBLIC, KEY, world.clock())),
+                     f'{{"job_id": "{done}"}}'.encode())
+        world.clock.advance(1)
+        world.sim.faults.fail_next(status=503, times=10)
+        answer = front.accept(query_of(sign_callback_url(PUBLIC, KEY, world.clock())),
+                              f'{{"job_id": "{unreachable}"}}'.encode())
+        world.sim.faults.reset()
+    assert answer == Answer(202, {"ok": True, "looked_up": False})
+    [enqueued, failed] = caplog.records
+    assert enqueued.getMessage() == f"callback for job {done}: 1 notification(s) enqueued"
+    assert enqueued.levelno == logging.INFO
+    assert failed.levelno == logging.WARNING
+    assert failed.getMessage().startswith(f"callback for job {unreachable}: look-up failed (")
+    assert failed.getMessage().endswith("); polling will catch up")
+    assert "503" in failed.getMessage()
