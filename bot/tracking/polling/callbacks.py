@@ -224,8 +224,10 @@ def wsgi_handler(receiver: CallbackReceiver) -> Callable[..., list[bytes]]:
 
 
 def _arrived_url(environ: dict[str, Any]) -> str:
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    # PEP 3333 requires wsgi.url_scheme and SERVER_NAME of every server; Host, SCRIPT_NAME
+    # and PATH_INFO may be missing.
+    scheme = environ["wsgi.url_scheme"]
+    host = environ.get("HTTP_HOST") or environ["SERVER_NAME"]
     return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
 
 

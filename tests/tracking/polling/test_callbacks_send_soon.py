@@ -87,6 +87,28 @@ def test_a_burst_of_callbacks_during_a_pass_makes_one_more_pass(passes: Passes) 
     assert passes.count == 3
 
 
+def test_a_pass_runs_on_a_named_daemon_thread() -> None:
+    """Named for thread dumps and logs; a daemon, so a process told to stop is never
+    kept alive by a pass (whatever thread the callback arrived on)."""
+    seen: list[threading.Thread] = []
+    ran = threading.Event()
+
+    def send() -> None:
+        seen.append(threading.current_thread())
+        ran.set()
+
+    def callback_thread() -> None:
+        SendSoon(send)()
+
+    arrived = threading.Thread(target=callback_thread, daemon=False)
+    arrived.start()
+    arrived.join()
+    assert ran.wait(WAIT)
+    [thread] = seen
+    assert thread.name == "callback-send"
+    assert thread.daemon
+
+
 def test_one_callback_makes_one_pass(passes: Passes) -> None:
     SendSoon(passes)()
     assert passes.wait_for(1)
