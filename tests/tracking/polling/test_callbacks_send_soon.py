@@ -109,6 +109,23 @@ def test_a_pass_runs_on_a_named_daemon_thread() -> None:
     assert thread.daemon
 
 
+def test_a_wake_waits_on_a_daemon_timer(passes: Passes) -> None:
+    """A wake set for a hold half a minute away never keeps a stopping process alive."""
+    before = set(threading.enumerate())
+    soon = SendSoon(passes, due_in(30.0))
+    soon()
+    assert passes.wait_for(1)
+    deadline = time.monotonic() + WAIT
+    while not (waiting := [t for t in set(threading.enumerate()) - before if t.is_alive()
+                           and t.name != "callback-send"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert waiting, "no wake was set"
+        assert all(t.daemon for t in waiting)
+    finally:
+        soon.cancel()
+
+
 def test_one_callback_makes_one_pass(passes: Passes) -> None:
     SendSoon(passes)()
     assert passes.wait_for(1)
