@@ -5,13 +5,18 @@ tests/tracking/polling/test_callbacks.py."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
 from bot.simulator.callbacks import sign_callback_url
-from bot.tracking.polling.callbacks import Answer, CallbackReceiver, _time_stamp
+from bot.tracking.polling.callbacks import (
+    Answer,
+    CallbackReceiver,
+    _time_stamp,
+    expected_secret,
+)
 from tests.fixtures.tracking import TrackingWorld
 from tests.tracking.helpers import track
 
@@ -72,6 +77,25 @@ def test_a_blank_parameter_of_the_configured_url_is_part_of_what_was_signed(
 def test_a_refusal_answers_401_with_its_reason_and_logs_it(
         world: TrackingWorld, caplog: pytest.LogCaptureFixture, query: str,
         reason: str) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
+        answer = receiver(world).verify(PUBLIC, query)
+    assert answer == Answer(401, {"error": "invalid callback signature", "reason": reason})
+    assert caplog.messages == [f"MetaStudio callback refused: {reason}"]
+
+
+@pytest.mark.parametrize(("stamp", "reason"), [
+    ("not-hex", "malformed time stamp"),
+    ("stale", "stale time stamp"),
+    ("ahead", "time stamp in the future"),
+])
+def test_a_genuine_signature_over_a_bad_time_stamp_is_refused_with_its_reason(
+        world: TrackingWorld, caplog: pytest.LogCaptureFixture, stamp: str,
+        reason: str) -> None:
+    """Signed with the right key, so only the time stamp itself is wrong."""
+    seconds = {"stale": -3600, "ahead": 3600}.get(stamp)
+    value = stamp if seconds is None else format(
+        int((world.clock() + timedelta(seconds=seconds)).timestamp()), "x")
+    query = f"time_stamp={value}&secret={expected_secret(KEY, PUBLIC, value)}"
     with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
         answer = receiver(world).verify(PUBLIC, query)
     assert answer == Answer(401, {"error": "invalid callback signature", "reason": reason})
