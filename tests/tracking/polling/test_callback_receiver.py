@@ -12,6 +12,8 @@ import pytest
 
 from bot.simulator.callbacks import sign_callback_url
 from bot.tracking.polling.callbacks import (
+    MAX_AHEAD,
+    MAX_SKEW,
     Answer,
     CallbackReceiver,
     _time_stamp,
@@ -100,6 +102,17 @@ def test_a_genuine_signature_over_a_bad_time_stamp_is_refused_with_its_reason(
         answer = receiver(world).verify(PUBLIC, query)
     assert answer == Answer(401, {"error": "invalid callback signature", "reason": reason})
     assert caplog.messages == [f"MetaStudio callback refused: {reason}"]
+
+
+def test_a_time_stamp_exactly_as_old_or_as_far_ahead_as_allowed_is_accepted(
+        world: TrackingWorld) -> None:
+    """The bounds are inclusive: five minutes old, or one minute ahead (a clock that
+    runs fast), is still fresh."""
+    front = receiver(world)
+    for offset in (-MAX_SKEW, MAX_AHEAD):
+        value = format(int((world.clock() + offset).timestamp()), "x")
+        query = f"time_stamp={value}&secret={expected_secret(KEY, PUBLIC, value)}"
+        assert front.verify(PUBLIC, query) is None
 
 
 def test_the_same_request_again_is_a_replay(world: TrackingWorld,
