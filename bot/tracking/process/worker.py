@@ -177,8 +177,9 @@ def _reaper(tracking: Tracking) -> Callable[[datetime], list[str]] | None:
 
 def _reap_every(tracking: Tracking) -> float:
     """How often a waiting worker looks for dead ones: every sixth of the lease, like a
-    busy pass's top-up (Sender._top_up)."""
-    return tracking.sender.policy.lease.total_seconds() / 6
+    busy pass's top-up (Sender._top_up), and at least every second, however long the
+    leases (a death is noticed by its lock, not by its leases)."""
+    return min(tracking.sender.policy.lease.total_seconds() / 6, 1.0)
 
 
 def _next_chance(leader: Leadership | None) -> float | None:
