@@ -98,7 +98,7 @@ def reap(store: Store, now: datetime) -> list[str]:
         # without its lock; no longer counted among the live senders.
         conn.execute(lp.update().where(lp.c.owner.in_(dead))
                      .values(alive_until=now - _EPSILON))
-    log.warning("presence lock gone: took over the leases of %s at once", ", ".join(dead))
+    log.warning("presence lock gone: %s taken for dead; its leases end now", ", ".join(dead))
     return dead
 
 
