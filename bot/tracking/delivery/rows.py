@@ -483,6 +483,12 @@ class RowDelivery:
                                        runbook=self.runbook)
             ts = yield from self._post(row.channel, message.text, message.blocks,
                                        thread_ts=thread_ts, marker=row.dedupe_key, found=found)
+        # A notification that paged nobody when it was posted has its page opened by
+        # the cc (PageStore.open_page): its reminders run from now, in the same thread.
+        # (A page that has its message already is left as it is.) The cc's key is the
+        # notification's, "+", then the groups (Outbox.add_groups).
+        self.pages.posted(row.dedupe_key.rsplit("+", 1)[0], thread_ts,
+                          self.clock() + self.escalate_after)
         return ts
 
     def _post(

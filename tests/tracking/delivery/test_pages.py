@@ -196,6 +196,32 @@ def test_a_group_subscribed_while_an_incident_is_open_is_paged_once_in_its_threa
     assert all(f"<!subteam^{g}>" in repeat.text for g in (ONCALL, LEADS, THIRD))
 
 
+def test_a_group_cc_d_into_an_incident_that_paged_nobody_is_reminded_too(
+        world: TrackingWorld):
+    """An incident opened by a subscription that pages nobody has no page until a
+    ``notify=@leads`` subscription made since matches its next failure: the cc pages
+    the group in the thread, and its reminders run from then, in that thread."""
+    world = world.restart(incident_window_minutes=60)
+    world.tracking.service.subscribe(ctx(), Subscribe("failed"), world.clock())
+    world.cycle()
+    _fail(world)
+    world.clock.advance(MINUTE)
+    world.tracking.service.subscribe(ctx(), Subscribe("failed", notify_group=LEADS),
+                                     world.clock())
+    world.cycle()
+    _fail(world)
+    world.cycle()
+    [incident] = [m for m in world.slack.posts("C1") if m.metadata and not m.thread_ts]
+    [cc] = [m for m in _thread(world, incident) if "subteam" in m.text]
+    assert cc.text.startswith(f"<!subteam^{LEADS}>")
+
+    world.clock.advance(16 * MINUTE)
+    world.cycle()
+    world.cycle()
+    [repeat] = [m for m in _thread(world, incident) if "⏰" in m.text]
+    assert f"<!subteam^{LEADS}>" in repeat.text
+
+
 def test_a_stuck_announcement_that_pages_is_reminded_like_a_failure(world: TrackingWorld):
     """Every stuck announcement that mentions a group carries Acknowledge and Snooze, and
     is repeated and escalated the same way."""
