@@ -186,11 +186,10 @@ class Sender:
         #: loop polls there when a poll is due: bot/tracking/process/worker.py).
         self.meanwhile: Callable[[], None] | None = None
         #: Ends the leases of dead processes (store/presence.py ``reap``), called before
-        #: each claim of channels; set by ``run_worker`` on PostgreSQL.
+        #: each claim of channels; set by ``run_worker`` on PostgreSQL. A sender that
+        #: reaps holds a presence lock itself, so others may end its leases early too:
+        #: it then renews before every post (:meth:`_hold_leases`).
         self.reap: Callable[[datetime], object] | None = None
-        #: True when others may take this sender's leases before they run out (its
-        #: presence lock gone): then every post renews first, with no shortcut.
-        self.renew_every_post = False
         self.workspace = WorkspacePause(
             outbox, getattr(messenger, "probe", None), probe_every=policy.probe_every,
             max_probe_every=policy.max_probe_every, log_every=policy.pause_log_every)
@@ -360,9 +359,9 @@ class Sender:
         holds the channel's and ``row``'s leases. Renewed in the database (which
         re-checks the owner) unless the last claim or renewal, moments ago, left more
         than half the lease: nobody can take a lease before it runs out, so the
-        database could only answer yes. Not with ``renew_every_post``: a dead-looking
-        sender's leases are taken before they run out (store/presence.py)."""
-        if (row.id in turn.fresh and not self.renew_every_post
+        database could only answer yes. Not for a sender that reaps: its own leases
+        may be ended early, should its presence lock go (store/presence.py)."""
+        if (row.id in turn.fresh and self.reap is None
                 and now + self.policy.lease / 2 < turn.leased_until):
             return True
         if not self.outbox.renew(self.owner, turn.channel, [row.id], now=now,

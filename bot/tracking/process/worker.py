@@ -128,7 +128,6 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
         # Others may now take this process's leases the moment its presence lock is
         # gone, and it takes theirs (store/presence.py).
         tracking.sender.reap = reaper
-        tracking.sender.renew_every_post = True
     if leader is not None:
         try:
             leader.keep()  # alive from the start: senders count this one at once

@@ -13,7 +13,7 @@ owner's leases and liveness on the spot; its next claim takes them.
 A live process whose lock connection was cut must stop posting before anyone takes its
 work: every renewal before a post, and the keep-alive's, requires the owner's lock
 (:func:`alive`), and a sender that may be reaped renews before every post
-(``Sender.renew_every_post``). Processes without a recorded key (SQLite, the web
+(``Sender._hold_leases``). Processes without a recorded key (SQLite, the web
 process's sender) are never reaped: their leases run out as before.
 
 Written by hand: SQLAlchemy has no advisory-lock API, and these are three SQL calls.

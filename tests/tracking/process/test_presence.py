@@ -6,9 +6,11 @@ before that was taken because of the lock, not because a lease ran out."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -24,18 +26,17 @@ from bot.tracking.store import tables
 from bot.tracking.store.database import Store
 from bot.tracking.store.leases import Leases
 from bot.tracking.store.presence import Presence, reap
-from tests.fixtures.tracking import FakeClock
+from tests.fixtures.tracking import FakeClock, TrackingWorld
+from tests.tracking.helpers import track
 
 LEASE = timedelta(minutes=1)
 CLAIM: dict[str, Any] = dict(lease=LEASE, limit=50)
 
 
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Store]:
-    store = Store(postgres_url)
-    store.migrate()
-    yield store
-    store.close()
+def on_postgres(test: Callable[..., None]) -> Callable[..., None]:
+    """Presence locks are PostgreSQL's: the ``store`` fixture on PostgreSQL alone."""
+    only = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+    return pytest.mark.postgres(only(test))
 
 
 def _pending(outbox: Outbox, clock: FakeClock, *channels: str) -> None:
@@ -53,6 +54,16 @@ def _alive(store: Store, owner: str, clock: FakeClock) -> Leadership:
     leader.keep()
     assert leader.presence is not None and leader.presence.key is not None
     return leader
+
+
+class Idle:
+    """A sender with nothing due, for ``send_when_due``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def next_due_in(self) -> None:
+        return None
 
 
 def _leases_until(store: Store) -> list[Any]:
@@ -73,56 +84,56 @@ def _cut(store: Store, presence: Presence) -> None:
     assert ended == [(True,)]
 
 
-@pytest.mark.postgres
+@on_postgres
 def test_a_dead_workers_channels_rows_and_poller_lease_are_taken_at_once(
-    pg: Store, clock: FakeClock,
+    store: Store, clock: FakeClock,
 ) -> None:
-    outbox = Outbox(pg)
+    outbox = Outbox(store)
     _pending(outbox, clock, "C1", "C2")
-    a = _alive(pg, "A", clock)
+    a = _alive(store, "A", clock)
     assert a.lead()
     assert outbox.claim_channels("A", now=clock(), **CLAIM) == ["C1", "C2"]
     rows = outbox.claim("A", now=clock(), lease=LEASE)
     assert outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
-    b = _alive(pg, "B", clock)
+    b = _alive(store, "B", clock)
 
-    assert reap(pg, clock()) == []  # A lives: nothing is taken, whatever B tries
+    assert reap(store, clock()) == []  # A lives: nothing is taken, whatever B tries
     assert outbox.claim_channels("B", now=clock(), **CLAIM) == []
     assert not b.lead()
 
     assert a.presence is not None
     a.presence.close()  # A dies: its connection, and with it its lock, are gone
     clock.advance(0.1)
-    assert reap(pg, clock()) == ["A"]
-    assert Leases(pg).live(clock()) == 1  # B's share is every channel now
+    assert reap(store, clock()) == ["A"]
+    assert Leases(store).live(clock()) == 1  # B's share is every channel now
     clock.advance(0.1)  # a minute before A's leases would have run out
     assert outbox.claim_channels("B", now=clock(), **CLAIM) == ["C1", "C2"]
     taken = outbox.claim("B", now=clock(), lease=LEASE)
     assert [r.id for r in taken] == [r.id for r in rows]
     assert [r.in_doubt for r in taken] == [True, False, False, False]  # A began one post
     assert b.lead() and b.next_chance() is None
-    assert reap(pg, clock()) == []  # once is enough: A holds nothing any more
+    assert reap(store, clock()) == []  # once is enough: A holds nothing any more
 
 
-@pytest.mark.postgres
+@on_postgres
 def test_a_worker_whose_lock_is_gone_renews_nothing_even_before_it_is_reaped(
-    pg: Store, clock: FakeClock,
+    store: Store, clock: FakeClock,
 ) -> None:
-    outbox = Outbox(pg)
+    outbox = Outbox(store)
     _pending(outbox, clock, "C1")
-    a = _alive(pg, "A", clock)
+    a = _alive(store, "A", clock)
     outbox.claim_channels("A", now=clock(), **CLAIM)
     rows = outbox.claim("A", now=clock(), lease=LEASE)
     assert outbox.renew("A", "C1", [rows[0].id], now=clock(), lease=LEASE)
 
     assert a.presence is not None
-    _cut(pg, a.presence)  # A lives, but its lock's session was ended
+    _cut(store, a.presence)  # A lives, but its lock's session was ended
     assert not outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
     assert not outbox.renew("A", "C1", [rows[1].id], now=clock(), lease=LEASE)
-    before = _leases_until(pg)
+    before = _leases_until(store)
     clock.advance(1)
     outbox.keep("A", now=clock(), lease=LEASE)
-    assert _leases_until(pg) == before  # neither the channel's nor the rows' extended
+    assert _leases_until(store) == before  # neither the channel's nor the rows' extended
     assert outbox.rows()[0].attempts == 0  # the refused begin counted nothing
 
     # Its next beat takes the lock again (the same key, free since the cut): it may
@@ -131,65 +142,58 @@ def test_a_worker_whose_lock_is_gone_renews_nothing_even_before_it_is_reaped(
     a.keep()
     assert a.presence.key == key
     assert outbox.begin("A", "C1", rows[0].id, now=clock(), lease=LEASE)
-    assert reap(pg, clock()) == []
+    assert reap(store, clock()) == []
 
 
-@pytest.mark.postgres
+@on_postgres
 def test_a_process_that_recorded_no_lock_is_never_taken_for_dead(
-    pg: Store, clock: FakeClock,
+    store: Store, clock: FakeClock,
 ) -> None:
     """The web process's sender, or any process without a lock: its leases run out."""
-    outbox, leases = Outbox(pg), Leases(pg)
+    outbox, leases = Outbox(store), Leases(store)
     _pending(outbox, clock, "C1")
     leases.beat("web", now=clock(), ttl=LEASE)
     outbox.claim_channels("web", now=clock(), **CLAIM)
     rows = outbox.claim("web", now=clock(), lease=LEASE)
-    _alive(pg, "B", clock)
+    _alive(store, "B", clock)
 
-    assert reap(pg, clock()) == []
+    assert reap(store, clock()) == []
     assert outbox.claim_channels("B", now=clock(), **CLAIM) == []
     assert outbox.renew("web", "C1", [rows[0].id], now=clock(), lease=LEASE)
 
 
-@pytest.mark.postgres
+@on_postgres
 def test_a_lock_is_kept_across_beats_and_let_go_when_the_worker_stops(
-    pg: Store, clock: FakeClock,
+    store: Store, clock: FakeClock,
 ) -> None:
-    a = _alive(pg, "A", clock)
+    a = _alive(store, "A", clock)
     assert a.presence is not None
     key = a.presence.key
     for _ in range(3):
         a.keep()
         assert a.presence.key == key
-    assert reap(pg, clock()) == []
+    assert reap(store, clock()) == []
     a.resign()
     # Stopped cleanly: it left, so nobody needs to reap it.
-    assert reap(pg, clock()) == []
-    assert Leases(pg).live(clock()) == 0
+    assert reap(store, clock()) == []
+    assert Leases(store).live(clock()) == 0
 
 
-@pytest.mark.postgres
-def test_a_waiting_worker_wakes_the_moment_another_dies(pg: Store, clock: FakeClock) -> None:
+@on_postgres
+def test_a_waiting_worker_wakes_the_moment_another_dies(store: Store, clock: FakeClock) -> None:
     """``send_when_due`` looks for dead workers while it waits, and returns when it finds
     one, long before the wait (or the dead one's lease) would have ended."""
-    a, b = _alive(pg, "A", clock), _alive(pg, "B", clock)
+    a, b = _alive(store, "A", clock), _alive(store, "B", clock)
     assert a.lead()
-
-    class Idle:  # a sender with nothing due
-        def next_due_in(self) -> None:
-            return None
-
-        def clock(self) -> Any:
-            return clock()
 
     reaped: list[list[str]] = []
 
     def looks(now: Any) -> list[str]:
-        reaped.append(reap(pg, now))
+        reaped.append(reap(store, now))
         return reaped[-1]
 
     stop = threading.Event()
-    waiter = threading.Thread(target=send_when_due, args=(Idle(), stop), kwargs=dict(
+    waiter = threading.Thread(target=send_when_due, args=(Idle(clock), stop), kwargs=dict(
         until=float("inf"), reap=looks, reap_every=0.05))
     waiter.start()
     try:
@@ -203,7 +207,7 @@ def test_a_waiting_worker_wakes_the_moment_another_dies(pg: Store, clock: FakeCl
     assert reaped[-1] == ["A"]
     clock.advance(0.1)
     assert b.lead()
-    assert Leases(pg).holder(POLLER)[0] == "B"
+    assert Leases(store).holder(POLLER)[0] == "B"
 
 
 def test_sqlite_has_no_presence_and_reaps_nothing(sqlite_url: str, clock: FakeClock) -> None:
@@ -215,25 +219,59 @@ def test_sqlite_has_no_presence_and_reaps_nothing(sqlite_url: str, clock: FakeCl
 
 
 
-@pytest.mark.postgres
-def test_a_sender_that_may_be_reaped_renews_before_every_post(
-    pg: Store, clock: FakeClock,
+@on_postgres
+def test_a_sender_that_reaps_renews_before_every_post(
+    store: Store, clock: FakeClock,
 ) -> None:
     """The shortcut "renewed moments ago, so nobody can have taken it" is wrong once
-    others may end this sender's leases early: with ``renew_every_post`` the second post
+    others may end this sender's leases early: for a sender that reaps, the second post
     of a row right after its first is refused when the lock went in between."""
-    outbox = Outbox(pg)
+    outbox = Outbox(store)
     _pending(outbox, clock, "C1")
-    leader = _alive(pg, "A", clock)
+    leader = _alive(store, "A", clock)
     outbox.claim_channels("A", now=clock(), **CLAIM)
     [row, _] = outbox.claim("A", now=clock(), lease=LEASE)
-    sender = Sender(pg, outbox, cast(MarkedMessenger, object()), owner="A", clock=clock,
+    sender = Sender(store, outbox, cast(MarkedMessenger, object()), owner="A", clock=clock,
                     policy=SenderPolicy(lease=LEASE))
     turn = _Turn("C1", deque(), leased_until=clock() + LEASE, fresh={row.id},
                  counted={row.id})
     assert leader.presence is not None
-    _cut(pg, leader.presence)
+    _cut(store, leader.presence)
 
     assert sender._may_post(turn, clock(), row)  # the shortcut: no look at the database
-    sender.renew_every_post = True
+    sender.reap = lambda now: []
     assert not sender._may_post(turn, clock(), row)
+
+
+def test_a_look_that_fails_is_logged_and_the_wait_goes_on(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database away: the waiting worker logs each failed look and waits its time
+    out, as it did before presence locks (its leases run out as they always did)."""
+    def unreachable(now: Any) -> list[str]:
+        raise sa.exc.OperationalError("SELECT pg_locks", {}, Exception("gone"))
+
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.process.worker"):
+        started = time.monotonic()
+        send_when_due(cast(Sender, Idle(clock)), threading.Event(),
+                      until=started + 0.3, reap=unreachable, reap_every=0.05)
+    assert time.monotonic() - started >= 0.3
+    assert len(caplog.records) >= 3
+    assert {r.getMessage() for r in caplog.records} == {"could not look for dead processes"}
+
+
+def test_a_pass_whose_look_fails_still_sends(world: TrackingWorld,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    job = world.running()
+    track(world, job)
+    world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+
+    def unreachable(now: Any) -> list[str]:
+        raise sa.exc.OperationalError("SELECT pg_locks", {}, Exception("gone"))
+
+    world.tracking.sender.reap = unreachable
+    with caplog.at_level(logging.WARNING, logger="bot.tracking.delivery.sender"):
+        assert world.tracking.sender.send_due().sent == 1
+    assert "could not look for dead senders; their leases run out by themselves" in (
+        caplog.messages)
