@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 #: The first half of every presence lock's key ("vjob"), so that the second half, a
 #: random 31-bit number per process, never meets another application's advisory locks.
 NAMESPACE = 0x766A6F62
-#: A reaped owner's liveness ends just before the moment it was reaped.
+#: A reaped owner's leases and liveness end just before the moment it was reaped.
 _EPSILON = timedelta(microseconds=1)
 
 _pg_locks = sa.table("pg_locks", sa.column("locktype"), sa.column("database"),
@@ -72,7 +72,7 @@ def alive(owner: str) -> sa.ColumnElement[bool]:
 
 
 def reap(store: Store, now: datetime) -> list[str]:
-    """End at ``now`` the leases and liveness of every process whose presence lock is
+    """End just before ``now`` the leases and liveness of every process whose presence lock is
     gone (it died, or its lock connection was cut): its channels, pending rows and
     named leases (the poller) can be taken by the next claim. The owners reaped; none on
     SQLite, where one process is all there is."""
@@ -91,9 +91,10 @@ def reap(store: Store, now: datetime) -> list[str]:
         for table, owner_column in ((outbox_channels, outbox_channels.c.lease_owner),
                                     (outbox, outbox.c.lease_owner),
                                     (leases, leases.c.owner)):
+            # Just before ``now``: a claim at ``now`` (the same pass) takes them.
             conn.execute(table.update().where(owner_column.in_(dead),
-                                              table.c.lease_until > now)
-                         .values(lease_until=now))
+                                              table.c.lease_until >= now)
+                         .values(lease_until=now - _EPSILON))
         # Not deleted: its row (and key) keeps refusing its renewals should it be alive
         # without its lock; no longer counted among the live senders.
         conn.execute(lp.update().where(lp.c.owner.in_(dead))

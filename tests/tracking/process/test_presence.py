@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -106,7 +107,7 @@ def test_a_dead_workers_channels_rows_and_poller_lease_are_taken_at_once(
     clock.advance(0.1)
     assert reap(store, clock()) == ["A"]
     assert Leases(store).live(clock()) == 1  # B's share is every channel now
-    clock.advance(0.1)  # a minute before A's leases would have run out
+    # The same instant, a minute before A's leases would have run out:
     assert outbox.claim_channels("B", now=clock(), **CLAIM) == ["C1", "C2"]
     taken = outbox.claim("B", now=clock(), lease=LEASE)
     assert [r.id for r in taken] == [r.id for r in rows]
@@ -205,7 +206,6 @@ def test_a_waiting_worker_wakes_the_moment_another_dies(store: Store, clock: Fak
         stop.set()
         waiter.join()
     assert reaped[-1] == ["A"]
-    clock.advance(0.1)
     assert b.lead()
     assert Leases(store).holder(POLLER)[0] == "B"
 
@@ -275,3 +275,59 @@ def test_a_pass_whose_look_fails_still_sends(world: TrackingWorld,
         assert world.tracking.sender.send_due().sent == 1
     assert "could not look for dead senders; their leases run out by themselves" in (
         caplog.messages)
+
+
+def _two_channels(world: TrackingWorld, c1_jobs: int) -> tuple[TrackingWorld, Leadership]:
+    """``c1_jobs`` ends to post in C1 (one a second) and one in C2, whose channel and row
+    a sender named "dead" holds for a minute (alive for now)."""
+    world = world.restart(digest_threshold=100, delivery_channel_rate=1)
+    c1, c2 = [world.running() for _ in range(c1_jobs)], [world.running()]
+    if c1:
+        track(world, *c1, channel="C1")
+    track(world, *c2, channel="C2")
+    for job in c1 + c2:
+        world.sim.set_state(job, "SUCCEED")
+    world.tracking.poller.poll()
+    store, outbox = world.tracking.store, world.tracking.outbox
+    dead = _alive(store, "dead", world.clock)
+    outbox.claim_channels("dead", now=world.clock(), **CLAIM)
+    outbox.claim("dead", now=world.clock(), lease=LEASE, channel="C2")
+    if c1:
+        outbox.release_channel("C1", "dead", hold_until=None)
+    sender = world.tracking.sender
+    sender.policy = replace(sender.policy, keep_alive=True)
+    sender.reap = lambda now: reap(store, now)
+    return world, dead
+
+
+@on_postgres
+def test_a_pass_takes_the_channel_of_a_sender_dead_before_it(world: TrackingWorld) -> None:
+    world, dead = _two_channels(world, c1_jobs=0)
+    assert dead.presence is not None
+    dead.presence.close()
+    assert world.tracking.sender.send_due().sent == 1  # not a minute later
+
+
+@on_postgres
+def test_a_pass_takes_the_channel_of_a_sender_dead_during_it(world: TrackingWorld) -> None:
+    """A's pass paces three posts in C1; the sender holding C2 dies after the first. A
+    takes C2 at its next top-up, between two of C1's posts."""
+    world, dead = _two_channels(world, c1_jobs=3)
+    assert dead.presence is not None
+    world.tracking.sender.meanwhile = dead.presence.close
+    assert world.tracking.sender.send_due().sent == 4
+    assert {m.channel for m in world.slack.posts() if m.metadata} == {"C1", "C2"}
+
+
+@on_postgres
+def test_a_lease_ending_at_the_very_moment_is_ended_too(store: Store, clock: FakeClock) -> None:
+    """A claim takes only leases that ended before its moment: one ending exactly then
+    is moved back as well, so the claim of that same moment takes it."""
+    outbox = Outbox(store)
+    _pending(outbox, clock, "C1")
+    a = _alive(store, "A", clock)
+    assert outbox.claim_channels("A", now=clock(), lease=timedelta(0), limit=50) == ["C1"]
+    assert a.presence is not None
+    a.presence.close()
+    assert reap(store, clock()) == ["A"]
+    assert outbox.claim_channels("B", now=clock(), **CLAIM) == ["C1"]
