@@ -47,6 +47,16 @@ def subscription_key(channel: str, job_id: str, state: str) -> str:
     return f"sub:{channel}:{job_id}:{state}"
 
 
+def cc_key(dedupe_key: str, groups: list[str]) -> str:
+    """The :data:`CC` paging ``groups`` on the notification ``dedupe_key``."""
+    return f"{dedupe_key}+{','.join(groups)}"
+
+
+def cc_of(key: str) -> str:
+    """The notification a :data:`CC` key pages on (group ids have no ``+``)."""
+    return key.rsplit("+", 1)[0]
+
+
 @dataclass(frozen=True)
 class Notification:
     """One outbox row."""
@@ -145,7 +155,7 @@ class Outbox:
             # first, which is indexed; the key's prefix names the row's cc rows.)
             ccs = conn.execute(sa.select(outbox.c.payload).where(
                 outbox.c.channel == channel, outbox.c.kind == CC,
-                outbox.c.dedupe_key.startswith(f"{dedupe_key}+", autoescape=True))).scalars()
+                outbox.c.dedupe_key.startswith(cc_key(dedupe_key, []), autoescape=True))).scalars()
             new = sorted(set(new).difference(*((p.get("mention_groups") or []) for p in ccs)))
         if not new:
             return False
@@ -157,7 +167,7 @@ class Outbox:
         if updated:
             return True
         return self.enqueue(
-            conn, kind=CC, channel=channel, dedupe_key=f"{dedupe_key}+{','.join(new)}",
+            conn, kind=CC, channel=channel, dedupe_key=cc_key(dedupe_key, new),
             payload={"job": row.payload.get("job"), "of": row.id, "mention_groups": new},
             now=now)
 

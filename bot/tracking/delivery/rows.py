@@ -39,7 +39,7 @@ from . import sizing
 from .covers import CoverUploader, cover_refused, with_slack_file
 from .marking import MarkedMessenger
 from .oncall import DIRECT, broadcast_failures
-from .outbox import CC, Notification, Outbox, track_key
+from .outbox import CC, Notification, Outbox, cc_of, track_key
 from .pages import (
     INCIDENT_LINE,
     INCIDENT_RECOVERED,
@@ -485,10 +485,8 @@ class RowDelivery:
                                        thread_ts=thread_ts, marker=row.dedupe_key, found=found)
         # A notification that paged nobody when it was posted has its page opened by
         # the cc (PageStore.open_page): its reminders run from now, in the same thread.
-        # (A page that has its message already is left as it is.) The cc's key is the
-        # notification's, "+", then the groups (Outbox.add_groups).
-        self.pages.posted(row.dedupe_key.rsplit("+", 1)[0], thread_ts,
-                          self.clock() + self.escalate_after)
+        # (A page that has its message already is left as it is.)
+        self.pages.posted(cc_of(row.dedupe_key), thread_ts, self.clock() + self.escalate_after)
         return ts
 
     def _post(
