@@ -48,12 +48,17 @@ class Passes:
             return len(self.times)
 
     def wait_for(self, count: int, timeout: float = WAIT) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.count >= count:
-                return True
-            time.sleep(0.01)
-        return self.count >= count
+        return eventually(lambda: self.count >= count, timeout)
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Whether ``predicate`` holds within ``timeout`` (looked at every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def due_in(*answers: float | None) -> Callable[[], float | None]:
@@ -115,13 +120,13 @@ def test_a_wake_waits_on_a_daemon_timer(passes: Passes) -> None:
     soon = SendSoon(passes, due_in(30.0))
     soon()
     assert passes.wait_for(1)
-    deadline = time.monotonic() + WAIT
-    while not (waiting := [t for t in set(threading.enumerate()) - before if t.is_alive()
-                           and t.name != "callback-send"]) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    def waiting() -> list[threading.Thread]:
+        return [t for t in set(threading.enumerate()) - before
+                if t.is_alive() and t.name != "callback-send"]
+
     try:
-        assert waiting, "no wake was set"
-        assert all(t.daemon for t in waiting)
+        assert eventually(lambda: bool(waiting())), "no wake was set"
+        assert all(t.daemon for t in waiting())
     finally:
         soon.cancel()
 
@@ -140,9 +145,7 @@ def test_a_failed_pass_is_logged_and_the_next_callback_sends_again(
     with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
         wake()
         assert passes.wait_for(1)
-        deadline = time.monotonic() + WAIT
-        while not caplog.records and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert eventually(lambda: bool(caplog.records))
     [record] = caplog.records
     assert record.getMessage() == "send pass after a callback failed; the worker retries"
     assert record.levelno == logging.ERROR and record.exc_info is not None
@@ -216,9 +219,7 @@ def test_a_clock_that_cannot_tell_is_logged_with_its_traceback(
     with caplog.at_level(logging.WARNING, logger="bot.tracking.polling.callbacks"):
         wake()
         assert passes.wait_for(1)
-        deadline = time.monotonic() + WAIT
-        while not caplog.records and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert eventually(lambda: bool(caplog.records))
     [record] = caplog.records
     assert record.getMessage() == "could not tell when the next notification is due"
     assert record.levelno == logging.WARNING and record.exc_info is not None
