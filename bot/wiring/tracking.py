@@ -36,7 +36,6 @@ from ..tracking.process.worker import Tracking, utc_now
 from ..tracking.service import TrackingService
 from ..tracking.store.database import Store
 from ..tracking.store.leases import Leases
-from ..tracking.store.presence import Presence
 from ..tracking.watches.escalation import EscalationWatch
 from ..tracking.watches.quota import QuotaWatch
 from ..tracking.watches.reports import REPORT_KIND, ReportRenderer, ReportScheduler
@@ -111,10 +110,7 @@ def build_tracking(
                     stuck=stuck, quota=quota,
                     escalation=EscalationWatch(store, outbox, every=escalate_after, clock=clock),
                     leader=Leadership(leases, owner, clock=clock,
-                                      ttl=timedelta(seconds=settings.poll_lease_seconds),
-                                      # Taken only if this process runs the worker loop.
-                                      presence=Presence(store)
-                                      if store.dialect == "postgresql" else None)
+                                      ttl=timedelta(seconds=settings.poll_lease_seconds))
                     if keep_alive else None)
 
 

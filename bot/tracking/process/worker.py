@@ -25,7 +25,7 @@ from ..polling.watermark import PRUNED, PollState
 from ..service import TrackingService
 from ..store.database import Store
 from ..store.leases import KeepAlive
-from ..store.presence import reap
+from ..store.presence import Presence, reap
 from ..store.retention import prune
 from ..watches.escalation import EscalationWatch
 from ..watches.quota import QuotaWatch
@@ -166,11 +166,13 @@ def run_worker(tracking: Tracking, stop_event: threading.Event) -> None:
 
 
 def _reaper(tracking: Tracking) -> Callable[[datetime], list[str]] | None:
-    """Presence locks' reaper, where this process holds one (PostgreSQL, real leases)."""
-    leader = tracking.leader
-    if leader is None or leader.presence is None:
+    """On PostgreSQL with real leases, the worker loop holds a presence lock (taken by
+    its leadership's beats) and reaps the dead: the reaper, else None."""
+    leader, store = tracking.leader, tracking.store
+    if leader is None or store.dialect != "postgresql":
         return None
-    store = tracking.store
+    if leader.presence is None:
+        leader.presence = Presence(store)
     return lambda now: reap(store, now)
 
 
